@@ -1,0 +1,3 @@
+//! Settings and paths, loaded through one seam and validated once.
+
+pub mod settings;

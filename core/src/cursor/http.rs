@@ -1,0 +1,271 @@
+//! The one upstream HTTP client, built once and injected everywhere.
+//!
+//! Two pooled reqwest clients share one configuration: `unary` for JSON/proto calls
+//! (HTTP/1.1 or HTTP/2 by ALPN) and `stream` for the agent's bidirectional stream, which
+//! needs HTTP/2: over `https://` it is negotiated by ALPN, over `http://` (a local fake
+//! server) it is cleartext HTTP/2 with prior knowledge. Every Cursor header is built in
+//! [`CursorHttp::headers`] and nowhere else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::error::CursorError;
+
+/// Where Cursor lives. Both are settings; tests point them at the fake server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// API base (`https://api2.cursor.sh`): `/auth/*`, `/oauth/token`, every RPC.
+    pub api: Url,
+    /// Website base (`https://cursor.com`): the browser login page.
+    pub login: Url,
+}
+
+impl Endpoints {
+    /// Joins a path onto a base URL, keeping any path prefix the base carries.
+    fn join(base: &Url, path: &str) -> Url {
+        let mut u = base.clone();
+        let prefix = u.path().trim_end_matches('/').to_string();
+        u.set_path(&format!("{prefix}/{}", path.trim_start_matches('/')));
+        u
+    }
+
+    /// `<api>/<path>`.
+    pub fn api(&self, path: &str) -> Url {
+        Self::join(&self.api, path)
+    }
+
+    /// `<login>/<path>`.
+    pub fn login(&self, path: &str) -> Url {
+        Self::join(&self.login, path)
+    }
+}
+
+/// How we present ourselves to Cursor (reference §2.4).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub endpoints: Endpoints,
+    /// `x-cursor-client-version`, e.g. `cli-2026.01.09-231024f`.
+    pub client_version: String,
+    /// `x-ghost-mode` (privacy mode); the official CLI defaults to true.
+    pub ghost_mode: bool,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout of unary calls (never applied to streams).
+    pub unary_timeout: Duration,
+}
+
+/// The value the official CLI reports as its client type.
+pub const CLIENT_TYPE: &str = "cli";
+
+/// Cheap-clone handle to the pooled clients and the header recipe.
+#[derive(Clone, Debug)]
+pub struct CursorHttp {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    unary: reqwest::Client,
+    stream: reqwest::Client,
+    config: HttpConfig,
+    user_agent: HeaderValue,
+    time_zone: Option<HeaderValue>,
+}
+
+impl CursorHttp {
+    /// Builds both clients. Fails only on an unusable TLS setup.
+    pub fn new(config: HttpConfig) -> Result<Self, CursorError> {
+        // reqwest is built without a bundled crypto provider (aws-lc is slow to build);
+        // ring is ours. Installing twice is harmless, so ignore "already installed".
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = || {
+            reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .http2_keep_alive_interval(Duration::from_secs(20))
+                .http2_keep_alive_while_idle(true)
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let unary = base().build().map_err(CursorError::from_reqwest)?;
+        let mut stream = base().http2_adaptive_window(true);
+        if config.endpoints.api.scheme() == "http" {
+            stream = stream.http2_prior_knowledge();
+        }
+        let stream = stream.build().map_err(CursorError::from_reqwest)?;
+        let time_zone = local_time_zone().and_then(|tz| HeaderValue::from_str(&tz).ok());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                unary,
+                stream,
+                user_agent: HeaderValue::from_static(concat!(
+                    "connect-es/1.6.1 cursor-bridge/",
+                    env!("CARGO_PKG_VERSION")
+                )),
+                time_zone,
+                config,
+            }),
+        })
+    }
+
+    /// The endpoints in use.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.config.endpoints
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    /// The client for unary calls and plain HTTP (auth endpoints).
+    pub fn unary_client(&self) -> &reqwest::Client {
+        &self.inner.unary
+    }
+
+    /// The HTTP/2 client for agent streams.
+    pub fn stream_client(&self) -> &reqwest::Client {
+        &self.inner.stream
+    }
+
+    /// Every Cursor header, in one place. `token` is the access JWT (omitted for the
+    /// unauthenticated auth endpoints); `request_id` becomes `x-request-id`.
+    pub fn headers(&self, token: Option<&str>, request_id: &str) -> HeaderMap {
+        let mut h = HeaderMap::with_capacity(10);
+        if let Some(t) = token {
+            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {t}")) {
+                v.set_sensitive(true);
+                h.insert(AUTHORIZATION, v);
+            }
+        }
+        h.insert(USER_AGENT, self.inner.user_agent.clone());
+        h.insert(HeaderName::from_static("connect-protocol-version"), HeaderValue::from_static("1"));
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            h.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        h.insert(HeaderName::from_static("x-cursor-client-type"), HeaderValue::from_static(CLIENT_TYPE));
+        if let Ok(v) = HeaderValue::from_str(&self.inner.config.client_version) {
+            h.insert(HeaderName::from_static("x-cursor-client-version"), v);
+        }
+        h.insert(
+            HeaderName::from_static("x-ghost-mode"),
+            HeaderValue::from_static(if self.inner.config.ghost_mode { "true" } else { "false" }),
+        );
+        if let Some(tz) = &self.inner.time_zone {
+            h.insert(HeaderName::from_static("x-cursor-timezone"), tz.clone());
+        }
+        h
+    }
+
+    /// A Connect unary call with a JSON body (`application/json`).
+    pub async fn unary_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        rpc_path: &str,
+        token: &str,
+        req: &Req,
+    ) -> Result<Resp, CursorError> {
+        let body = serde_json::to_vec(req)
+            .map_err(|e| CursorError::Protocol(format!("cannot encode request: {e}")))?;
+        let bytes = self.unary_raw(rpc_path, token, "application/json", body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CursorError::Protocol(format!("unexpected JSON from {rpc_path}: {e}"))
+        })
+    }
+
+    /// A Connect unary call with a raw protobuf body (`application/proto`).
+    pub async fn unary_proto<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        rpc_path: &str,
+        token: &str,
+        req: &Req,
+    ) -> Result<Resp, CursorError> {
+        let bytes = self.unary_raw(rpc_path, token, "application/proto", req.encode_to_vec()).await?;
+        super::framing::decode_message(&bytes)
+    }
+
+    async fn unary_raw(
+        &self,
+        rpc_path: &str,
+        token: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<bytes::Bytes, CursorError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut headers = self.headers(Some(token), &request_id);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let resp = self
+            .inner
+            .unary
+            .post(self.endpoints().api(rpc_path))
+            .headers(headers)
+            .timeout(self.inner.config.unary_timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(CursorError::from_reqwest)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(CursorError::from_reqwest)?;
+        if !status.is_success() {
+            return Err(CursorError::from_http(status.as_u16(), &bytes));
+        }
+        Ok(bytes)
+    }
+}
+
+/// The IANA time zone, best effort (`TZ`, then `/etc/timezone`); `None` when unknown.
+fn local_time_zone() -> Option<String> {
+    if let Ok(tz) = std::env::var("TZ") {
+        let tz = tz.trim_start_matches(':').to_string();
+        if tz.contains('/') {
+            return Some(tz);
+        }
+    }
+    std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> CursorHttp {
+        CursorHttp::new(HttpConfig {
+            endpoints: Endpoints {
+                api: Url::parse("http://127.0.0.1:9/prefix/").unwrap(),
+                login: Url::parse("https://cursor.com").unwrap(),
+            },
+            client_version: "cli-2026.01.09-231024f".into(),
+            ghost_mode: true,
+            connect_timeout: Duration::from_secs(1),
+            unary_timeout: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn joins_paths_under_a_prefix() {
+        let h = http();
+        assert_eq!(h.endpoints().api("/auth/poll").as_str(), "http://127.0.0.1:9/prefix/auth/poll");
+        assert_eq!(h.endpoints().login("loginDeepControl").as_str(), "https://cursor.com/loginDeepControl");
+    }
+
+    #[test]
+    fn headers_are_complete_and_token_is_sensitive() {
+        let h = http().headers(Some("tok"), "rid");
+        assert_eq!(h["authorization"], "Bearer tok");
+        assert!(h["authorization"].is_sensitive());
+        assert_eq!(h["x-request-id"], "rid");
+        assert_eq!(h["x-cursor-client-type"], "cli");
+        assert_eq!(h["x-cursor-client-version"], "cli-2026.01.09-231024f");
+        assert_eq!(h["x-ghost-mode"], "true");
+        assert_eq!(h["connect-protocol-version"], "1");
+        assert!(!http().headers(None, "r").contains_key("authorization"));
+    }
+}

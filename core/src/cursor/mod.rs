@@ -1,0 +1,13 @@
+//! OUTBOUND: the embedded Cursor client. Nothing here knows about OpenAI or the proxy.
+
+pub mod auth;
+pub mod blobs;
+pub mod chat;
+pub mod error;
+pub mod framing;
+pub mod http;
+pub mod models;
+pub mod usage;
+
+pub use error::CursorError;
+pub use http::{CursorHttp, Endpoints, HttpConfig};

@@ -1,0 +1,29 @@
+//! # cursor-bridge-core
+//!
+//! The headless heart of Cursor Bridge: everything that can be tested without a window.
+//! The tray app (`src-tauri/`) and the `cursor-bridge` CLI are thin front ends over it.
+//!
+//! ## Layout
+//! - [`pb`]: generated protobuf code from `proto/` (quarantined; everything says `pb::…`).
+//! - [`cursor`]: OUTBOUND — the Cursor client: Connect framing ([`cursor::framing`]),
+//!   typed errors ([`cursor::error`]), the one HTTP client and its headers
+//!   ([`cursor::http`]), browser/API-key login and token refresh ([`cursor::auth`]),
+//!   models ([`cursor::models`]), plan usage ([`cursor::usage`]) and the agent chat
+//!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]).
+//! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override).
+//! - [`config`]: typed, validated settings and the directories we use.
+//! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
+//!
+//! ## Invariants
+//! - Secrets (tokens, keys, the PKCE verifier) never reach logs or error messages.
+//! - No global state: settings and clients are built once and passed in as handles.
+//! - Decoding is incremental; "need more bytes" is never "bad bytes".
+
+pub mod cli;
+pub mod config;
+pub mod cursor;
+pub mod pb;
+pub mod store;
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,3 @@
+//! Persistent state: where credentials live.
+
+pub mod credentials;
