@@ -1,1 +1,1014 @@
-//! (being written)
+//! The agent chat engine: one `agent.v1.AgentService/Run` HTTP/2 bidirectional stream per
+//! run (reference §3.3–3.9).
+//!
+//! [`start_run`] opens the stream, writes the `run_request` and hands back a [`ChatRun`]:
+//! a typed stream of [`ChatEvent`]s plus a [`ChatHandle`] to answer tool calls and cancel.
+//! A driver task owns the connection and answers everything Cursor asks that needs no
+//! decision from the caller — KV blob reads/writes, `request_context_args` (our tools and
+//! the system prompt as `cloud_rule`), interaction queries, native tools (rejected with
+//! their typed result so the model uses the declared tools) — and keeps the stream alive
+//! with client heartbeats. MCP tool calls are surfaced as [`ChatEvent::ToolCall`]; the
+//! caller answers them with [`ChatHandle::send_tool_result`] whenever it has the result,
+//! on the *same* stream, so a tool loop never re-sends the conversation.
+//!
+//! Watchdogs: no frame at all within `first_activity_timeout` ends the run; after that,
+//! `idle_timeout` without progress (heartbeats are not progress) ends it — except while a
+//! tool call is waiting for the caller, when the stream is parked on purpose.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::blobs::BlobStore;
+use super::error::CursorError;
+use super::framing::{self, Decoder, Frame};
+use super::http::CursorHttp;
+use super::value;
+use crate::pb::agent_v1 as pb;
+
+/// The provider id our MCP tools carry; Cursor echoes it in `McpArgs`.
+pub const MCP_PROVIDER: &str = "cursor-bridge";
+/// The MCP server name shown to the model.
+pub const MCP_SERVER_NAME: &str = "Cursor Bridge";
+
+/// A tool the caller offers the model (an OpenAI function, in the proxy).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments; `None` means "an object with no declared fields".
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// Cursor's wire model id (`default` for automatic routing).
+    pub model_id: String,
+    /// The new user message. Empty with `conversation_state` set → a `resume_action`.
+    pub user_text: String,
+    /// Sent as `RequestContext.cloud_rule`, the system-prompt channel the agent honours.
+    pub system_prompt: Option<String>,
+    pub tools: Vec<ToolDef>,
+    /// Stable per conversation.
+    pub conversation_id: String,
+    /// The last checkpoint of this conversation, verbatim; `None` for a new one.
+    pub conversation_state: Option<Bytes>,
+    /// The conversation's blob store (must hold every blob the state refers to).
+    pub blobs: BlobStore,
+    /// The workspace folder reported to Cursor (display only: we never touch files).
+    pub workspace: String,
+}
+
+impl ChatRequest {
+    /// A new single-message conversation.
+    pub fn new(model_id: impl Into<String>, user_text: impl Into<String>) -> Self {
+        Self {
+            model_id: model_id.into(),
+            user_text: user_text.into(),
+            system_prompt: None,
+            tools: Vec::new(),
+            conversation_id: uuid::Uuid::new_v4().to_string(),
+            conversation_state: None,
+            blobs: BlobStore::new(),
+            workspace: "/".into(),
+        }
+    }
+}
+
+/// Timing of a run. Defaults follow the reference (§3.3, §3.8).
+#[derive(Debug, Clone)]
+pub struct ChatOptions {
+    /// Client heartbeat period (`AgentClientMessage.client_heartbeat`).
+    pub heartbeat_interval: Duration,
+    /// Until the response headers and the first frame arrive.
+    pub first_activity_timeout: Duration,
+    /// Longest gap between progress frames (heartbeats excluded), unless parked on a tool.
+    pub idle_timeout: Duration,
+    /// After `turn_ended`, how long to wait for the end-of-stream frame.
+    pub turn_end_grace: Duration,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(5),
+            first_activity_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            turn_end_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Something the run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    /// Assistant text.
+    Text(String),
+    /// Reasoning text (kept apart from the answer).
+    Thinking(String),
+    /// Reasoning finished.
+    ThinkingDone { duration_ms: u32 },
+    /// Newly generated output tokens (Cursor's `token_delta`).
+    Tokens(u32),
+    /// The model calls one of the caller's tools; answer with [`ChatHandle::send_tool_result`].
+    ToolCall(ToolCall),
+    /// Cursor saved the conversation; `used_tokens` covers the whole context.
+    Checkpoint { used_tokens: u32, max_tokens: u32 },
+    /// The turn is over (the stream closes right after).
+    TurnEnded,
+}
+
+/// A call of a caller-declared tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The id to answer with (Cursor's tool call id).
+    pub call_id: String,
+    /// The tool's name as the caller declared it.
+    pub name: String,
+    /// The arguments, a JSON object.
+    pub arguments: serde_json::Value,
+}
+
+/// The caller's answer to a [`ToolCall`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub content: String,
+    pub is_error: bool,
+}
+
+/// Token accounting of a run (reference §3.8: completion is exact, the rest inferred).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Σ `token_delta`.
+    pub completion_tokens: u64,
+    /// Last checkpoint's `token_details.used_tokens` (the whole context).
+    pub context_tokens: Option<u32>,
+    /// Last checkpoint's `token_details.max_tokens` (the window Cursor applies).
+    pub context_limit: Option<u32>,
+}
+
+impl Usage {
+    /// Prompt tokens as far as they can be known: context − completion.
+    pub fn prompt_tokens(&self) -> Option<u64> {
+        self.context_tokens.map(|c| (c as u64).saturating_sub(self.completion_tokens))
+    }
+}
+
+enum Command {
+    ToolResult { call_id: String, result: ToolResult, reply: oneshot::Sender<Result<(), CursorError>> },
+}
+
+#[derive(Debug, Default)]
+struct SharedState {
+    checkpoint: Option<Bytes>,
+    usage: Usage,
+    pending: Vec<String>,
+    finished: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    cancel: CancellationToken,
+    state: Mutex<SharedState>,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Cheap-clone control handle of a run: answer tool calls, cancel, read the checkpoint.
+#[derive(Clone, Debug)]
+pub struct ChatHandle {
+    shared: Arc<Shared>,
+}
+
+impl ChatHandle {
+    /// Sends the result of a tool call on the live stream. Fails when the run is over or
+    /// no such call is pending.
+    pub async fn send_tool_result(&self, call_id: &str, result: ToolResult) -> Result<(), CursorError> {
+        let (reply, rx) = oneshot::channel();
+        self.shared
+            .cmd_tx
+            .send(Command::ToolResult { call_id: call_id.to_string(), result, reply })
+            .map_err(|_| CursorError::Protocol("the Cursor run has already ended".into()))?;
+        rx.await.map_err(|_| CursorError::Protocol("the Cursor run has already ended".into()))?
+    }
+
+    /// Cancels the run: tells Cursor (`cancel_action`), then closes the stream.
+    pub fn cancel(&self) {
+        self.shared.cancel.cancel();
+    }
+
+    /// The latest checkpoint, verbatim (to continue the conversation in a later run).
+    pub fn checkpoint(&self) -> Option<Bytes> {
+        self.shared.state().checkpoint.clone()
+    }
+
+    /// Token accounting so far.
+    pub fn usage(&self) -> Usage {
+        self.shared.state().usage
+    }
+
+    /// Ids of tool calls waiting for [`ChatHandle::send_tool_result`].
+    pub fn pending_tool_calls(&self) -> Vec<String> {
+        self.shared.state().pending.clone()
+    }
+
+    /// True once the stream is over (ended, failed or cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.shared.state().finished
+    }
+}
+
+/// A live run: a stream of events, ending after the end-of-stream frame. An `Err` item is
+/// the last item.
+pub struct ChatRun {
+    events: mpsc::UnboundedReceiver<Result<ChatEvent, CursorError>>,
+    peeked: Option<Option<Result<ChatEvent, CursorError>>>,
+    handle: ChatHandle,
+}
+
+impl std::fmt::Debug for ChatRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatRun").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+impl ChatRun {
+    /// The run's control handle.
+    pub fn handle(&self) -> ChatHandle {
+        self.handle.clone()
+    }
+
+    /// Waits for the first item without consuming it (used to retry a run whose very
+    /// first answer is an auth error, before anything reached the caller).
+    pub async fn peek(&mut self) -> Option<&Result<ChatEvent, CursorError>> {
+        if self.peeked.is_none() {
+            self.peeked = Some(self.events.recv().await);
+        }
+        self.peeked.as_ref().and_then(|p| p.as_ref())
+    }
+}
+
+impl Stream for ChatRun {
+    type Item = Result<ChatEvent, CursorError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(p) = self.peeked.take() {
+            return Poll::Ready(p);
+        }
+        self.events.poll_recv(cx)
+    }
+}
+
+impl Drop for ChatRun {
+    fn drop(&mut self) {
+        // Nobody can read the events any more (a parked run keeps its `ChatRun`, not
+        // just a handle): stop the run.
+        self.handle.cancel();
+    }
+}
+
+/// Opens a run. Returns once Cursor answered with response headers; errors that arrive
+/// before any event (an HTTP 401, say) are returned here or as the first item.
+pub async fn start_run(
+    http: &CursorHttp,
+    token: &str,
+    req: ChatRequest,
+    opts: ChatOptions,
+) -> Result<ChatRun, CursorError> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (body_tx, body_rx) = mpsc::unbounded_channel::<Bytes>();
+    body_tx
+        .send(framing::encode_message(&build_run_request(&req)))
+        .map_err(|_| CursorError::Protocol("request body closed".into()))?;
+    let body = reqwest::Body::wrap_stream(
+        tokio_stream::wrappers::UnboundedReceiverStream::new(body_rx).map(Ok::<_, std::io::Error>),
+    );
+    let mut headers = http.headers(Some(token), &request_id);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/connect+proto"));
+    headers.insert(HeaderName::from_static("te"), HeaderValue::from_static("trailers"));
+    headers.insert(
+        HeaderName::from_static("connect-accept-encoding"),
+        HeaderValue::from_static("gzip"),
+    );
+    let send = http
+        .stream_client()
+        .post(http.endpoints().api("agent.v1.AgentService/Run"))
+        .headers(headers)
+        .body(body)
+        .send();
+    let resp = tokio::time::timeout(opts.first_activity_timeout, send)
+        .await
+        .map_err(|_| CursorError::Timeout("Cursor did not answer the chat request in time".into()))?
+        .map_err(CursorError::from_reqwest)?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.bytes().await.unwrap_or_default();
+        return Err(CursorError::from_http(status.as_u16(), &body));
+    }
+    let is_json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        // A unary-style error body on a stream path: an edge or an older server.
+        let body = resp.bytes().await.unwrap_or_default();
+        return Err(CursorError::from_http(status.as_u16(), &body));
+    }
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared { cmd_tx, cancel: CancellationToken::new(), state: Default::default() });
+    let driver = Driver {
+        body: Box::pin(resp.bytes_stream()),
+        decoder: Decoder::default(),
+        out: body_tx,
+        events: events_tx,
+        cmds: cmd_rx,
+        shared: shared.clone(),
+        pending: HashMap::new(),
+        request_context: build_request_context(&req),
+        tool_names: req.tools.iter().map(|t| t.name.clone()).collect(),
+        blobs: req.blobs.clone(),
+        opts,
+        first_frame_seen: false,
+        last_progress: Instant::now(),
+        turn_ended_at: None,
+    };
+    tokio::spawn(driver.run());
+    Ok(ChatRun { events: events_rx, peeked: None, handle: ChatHandle { shared } })
+}
+
+/// A tool call surfaced to the caller and not yet answered.
+struct PendingExec {
+    id: u32,
+    exec_id: String,
+}
+
+struct Driver {
+    body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    decoder: Decoder,
+    out: mpsc::UnboundedSender<Bytes>,
+    events: mpsc::UnboundedSender<Result<ChatEvent, CursorError>>,
+    cmds: mpsc::UnboundedReceiver<Command>,
+    shared: Arc<Shared>,
+    pending: HashMap<String, PendingExec>,
+    request_context: pb::RequestContext,
+    tool_names: Vec<String>,
+    blobs: BlobStore,
+    opts: ChatOptions,
+    first_frame_seen: bool,
+    last_progress: Instant,
+    turn_ended_at: Option<Instant>,
+}
+
+/// How the run ended, decided by the driver loop.
+enum End {
+    Ok,
+    Err(CursorError),
+    /// The caller went away; nothing to report.
+    Abandoned,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let start = Instant::now();
+        let mut heartbeat = tokio::time::interval_at(
+            start + self.opts.heartbeat_interval,
+            self.opts.heartbeat_interval,
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let cancel = self.shared.cancel.clone();
+        let end = loop {
+            let deadline = self.deadline(start);
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    self.send(action(pb::conversation_action::Action::CancelAction(pb::CancelAction {})));
+                    break End::Err(CursorError::Cancelled);
+                }
+                _ = self.events.closed() => {
+                    self.send(action(pb::conversation_action::Action::CancelAction(pb::CancelAction {})));
+                    break End::Abandoned;
+                }
+                chunk = self.body.next() => match chunk {
+                    Some(Ok(bytes)) => {
+                        self.decoder.push(&bytes);
+                        match self.drain_frames() {
+                            Ok(Some(end)) => break end,
+                            Ok(None) => {}
+                            Err(e) => break End::Err(e),
+                        }
+                    }
+                    Some(Err(e)) => break End::Err(stream_error(e)),
+                    None => break self.on_eof(),
+                },
+                Some(cmd) = self.cmds.recv() => self.on_command(cmd),
+                _ = heartbeat.tick() => {
+                    self.send(pb::agent_client_message::Message::ClientHeartbeat(pb::ClientHeartbeat {}));
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    break self.on_deadline();
+                }
+            }
+        };
+        {
+            let mut st = self.shared.state();
+            st.finished = true;
+            st.pending.clear();
+        }
+        // Fail any tool results still queued, then close our side of the stream.
+        self.cmds.close();
+        while let Ok(Command::ToolResult { reply, .. }) = self.cmds.try_recv() {
+            let _ = reply.send(Err(CursorError::Protocol("the Cursor run has already ended".into())));
+        }
+        match end {
+            End::Ok | End::Abandoned => {}
+            End::Err(e) => {
+                tracing::debug!(kind = e.kind(), "cursor run ended with an error");
+                let _ = self.events.send(Err(e));
+            }
+        }
+        drop(self.out);
+    }
+
+    /// When the current watchdog fires; `None` while parked on a tool call.
+    fn deadline(&self, start: Instant) -> Option<Instant> {
+        if let Some(t) = self.turn_ended_at {
+            return Some(t + self.opts.turn_end_grace);
+        }
+        if !self.first_frame_seen {
+            return Some(start + self.opts.first_activity_timeout);
+        }
+        if !self.pending.is_empty() {
+            return None;
+        }
+        Some(self.last_progress + self.opts.idle_timeout)
+    }
+
+    fn on_deadline(&self) -> End {
+        if self.turn_ended_at.is_some() {
+            // The turn is complete; a missing end-of-stream frame loses nothing.
+            End::Ok
+        } else if !self.first_frame_seen {
+            End::Err(CursorError::Timeout(format!(
+                "Cursor sent nothing for {} s",
+                self.opts.first_activity_timeout.as_secs()
+            )))
+        } else {
+            End::Err(CursorError::Timeout(format!(
+                "Cursor made no progress for {} s (only heartbeats)",
+                self.opts.idle_timeout.as_secs()
+            )))
+        }
+    }
+
+    fn on_eof(&self) -> End {
+        if let Err(e) = self.decoder.finish() {
+            return End::Err(e);
+        }
+        if self.turn_ended_at.is_some() {
+            End::Ok
+        } else {
+            End::Err(CursorError::Protocol(
+                "the connection closed before the turn ended (no end-of-stream frame)".into(),
+            ))
+        }
+    }
+
+    fn drain_frames(&mut self) -> Result<Option<End>, CursorError> {
+        while let Some(frame) = self.decoder.next_frame()? {
+            self.first_frame_seen = true;
+            match frame {
+                Frame::EndStream(json) => {
+                    return Ok(Some(match super::error::parse_end_stream(&json) {
+                        Ok(()) => End::Ok,
+                        Err(e) => End::Err(e),
+                    }));
+                }
+                Frame::Message(payload) => {
+                    let msg: pb::AgentServerMessage = framing::decode_message(&payload)?;
+                    self.on_message(msg);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn emit(&self, ev: ChatEvent) {
+        let _ = self.events.send(Ok(ev));
+    }
+
+    fn send(&self, msg: pb::agent_client_message::Message) {
+        let frame = framing::encode_message(&pb::AgentClientMessage { message: Some(msg) });
+        let _ = self.out.send(frame);
+    }
+
+    fn on_message(&mut self, msg: pb::AgentServerMessage) {
+        use pb::agent_server_message::Message as M;
+        let Some(m) = msg.message else {
+            return; // a message type newer than our schema: nothing to answer
+        };
+        if !matches!(&m, M::InteractionUpdate(u) if matches!(u.message, Some(pb::interaction_update::Message::Heartbeat(_)))) {
+            self.last_progress = Instant::now();
+        }
+        match m {
+            M::InteractionUpdate(u) => self.on_update(u),
+            M::ExecServerMessage(e) => self.on_exec(e),
+            M::ConversationCheckpointUpdate(bytes) => self.on_checkpoint(bytes),
+            M::KvServerMessage(kv) => self.on_kv(kv),
+            M::ExecServerControlMessage(c) => {
+                if let Some(pb::exec_server_control_message::Message::Abort(a)) = c.message {
+                    self.pending.retain(|_, p| p.id != a.id);
+                    self.sync_pending();
+                }
+            }
+            M::InteractionQuery(q) => self.on_query(q),
+        }
+    }
+
+    fn on_update(&mut self, u: pb::InteractionUpdate) {
+        use pb::interaction_update::Message as U;
+        match u.message {
+            Some(U::TextDelta(t)) if !t.text.is_empty() => self.emit(ChatEvent::Text(t.text)),
+            Some(U::ThinkingDelta(t)) if !t.text.is_empty() => self.emit(ChatEvent::Thinking(t.text)),
+            Some(U::ThinkingCompleted(t)) => {
+                self.emit(ChatEvent::ThinkingDone { duration_ms: t.thinking_duration_ms.max(0) as u32 })
+            }
+            Some(U::TokenDelta(t)) if t.tokens > 0 => {
+                self.shared.state().usage.completion_tokens += t.tokens as u64;
+                self.emit(ChatEvent::Tokens(t.tokens as u32));
+            }
+            Some(U::TurnEnded(_)) => {
+                self.turn_ended_at = Some(Instant::now());
+                self.emit(ChatEvent::TurnEnded);
+            }
+            // Display-only updates (tool progress, summaries, steps) and heartbeats.
+            _ => {}
+        }
+    }
+
+    fn on_checkpoint(&mut self, bytes: Bytes) {
+        let details = pb::ConversationStateStructure::decode(&bytes[..])
+            .ok()
+            .and_then(|s| s.token_details);
+        {
+            let mut st = self.shared.state();
+            st.checkpoint = Some(bytes);
+            if let Some(d) = &details {
+                st.usage.context_tokens = Some(d.used_tokens);
+                st.usage.context_limit = Some(d.max_tokens);
+            }
+        }
+        if let Some(d) = details {
+            self.emit(ChatEvent::Checkpoint { used_tokens: d.used_tokens, max_tokens: d.max_tokens });
+        }
+    }
+
+    fn on_kv(&mut self, kv: pb::KvServerMessage) {
+        use pb::kv_client_message::Message as R;
+        use pb::kv_server_message::Message as K;
+        let reply = match kv.message {
+            Some(K::GetBlobArgs(g)) => R::GetBlobResult(pb::GetBlobResult {
+                blob_data: self.blobs.get(&g.blob_id),
+            }),
+            Some(K::SetBlobArgs(s)) => {
+                self.blobs.put(s.blob_id, s.blob_data);
+                R::SetBlobResult(pb::SetBlobResult { error: None })
+            }
+            None => R::SetBlobResult(pb::SetBlobResult {
+                error: Some(pb::Error { message: "unsupported KV request".into() }),
+            }),
+        };
+        self.send(pb::agent_client_message::Message::KvClientMessage(pb::KvClientMessage {
+            id: kv.id,
+            message: Some(reply),
+        }));
+    }
+
+    fn on_query(&mut self, q: pb::InteractionQuery) {
+        use pb::interaction_query::Query as Q;
+        use pb::interaction_response::Response as R;
+        let reject = || pb::ApprovalResponse {
+            result: Some(pb::approval_response::Result::Rejected(pb::approval_response::Rejected {
+                reason: "Not available through Cursor Bridge; use the tools provided.".into(),
+            })),
+        };
+        let response = match q.query {
+            Some(Q::WebSearchRequestQuery(_)) => R::WebSearchRequestResponse(reject()),
+            Some(Q::SwitchModeRequestQuery(_)) => R::SwitchModeRequestResponse(reject()),
+            Some(Q::ExaSearchRequestQuery(_)) => R::ExaSearchRequestResponse(reject()),
+            Some(Q::ExaFetchRequestQuery(_)) => R::ExaFetchRequestResponse(reject()),
+            Some(Q::AskQuestionInteractionQuery(_)) => R::AskQuestionInteractionResponse(pb::EmptyResponse {}),
+            Some(Q::CreatePlanRequestQuery(_)) => R::CreatePlanRequestResponse(pb::EmptyResponse {}),
+            Some(Q::SetupVmEnvironmentArgs(_)) => R::SetupVmEnvironmentResult(pb::EmptyResponse {}),
+            // Unknown query type: an answer without a variant still unblocks the id.
+            None => {
+                self.send(pb::agent_client_message::Message::InteractionResponse(
+                    pb::InteractionResponse { id: q.id, response: None },
+                ));
+                return;
+            }
+        };
+        self.send(pb::agent_client_message::Message::InteractionResponse(pb::InteractionResponse {
+            id: q.id,
+            response: Some(response),
+        }));
+    }
+
+    fn on_exec(&mut self, e: pb::ExecServerMessage) {
+        use pb::exec_server_message::Message as X;
+        let (id, exec_id) = (e.id, e.exec_id.clone());
+        let result = match e.message {
+            Some(X::RequestContextArgs(_)) => {
+                pb::exec_client_message::Result::RequestContextResult(pb::RequestContextResult {
+                    result: Some(pb::request_context_result::Result::Success(pb::RequestContextSuccess {
+                        request_context: Some(self.request_context.clone()),
+                    })),
+                })
+            }
+            Some(X::McpArgs(args)) => {
+                let call = ToolCall {
+                    call_id: tool_call_id(&args.tool_call_id, &exec_id, id),
+                    name: self.tool_name(&args),
+                    arguments: value::map_to_object(&args.args),
+                };
+                self.pending.insert(call.call_id.clone(), PendingExec { id, exec_id });
+                self.sync_pending();
+                self.emit(ChatEvent::ToolCall(call));
+                return;
+            }
+            Some(other) => match native_rejection(other, &self.tool_names) {
+                Some(r) => r,
+                None => return self.throw(id, exec_id, "this exec type is not supported by Cursor Bridge"),
+            },
+            None => return self.throw(id, exec_id, "unknown exec type"),
+        };
+        self.reply_exec(id, exec_id, result);
+    }
+
+    fn tool_name(&self, args: &pb::McpArgs) -> String {
+        if !args.tool_name.is_empty() {
+            return args.tool_name.clone();
+        }
+        let name = args.name.as_str();
+        // Some servers prefix the provider: "cursor-bridge-read" → "read".
+        let stripped = name.strip_prefix(MCP_PROVIDER).map(|s| s.trim_start_matches(['-', '_', ':']));
+        match stripped {
+            Some(s) if self.tool_names.iter().any(|t| t == s) => s.to_string(),
+            _ => name.to_string(),
+        }
+    }
+
+    fn reply_exec(&self, id: u32, exec_id: String, result: pb::exec_client_message::Result) {
+        self.send(pb::agent_client_message::Message::ExecClientMessage(pb::ExecClientMessage {
+            id,
+            exec_id,
+            result: Some(result),
+        }));
+        self.close_exec(id);
+    }
+
+    fn close_exec(&self, id: u32) {
+        self.send(pb::agent_client_message::Message::ExecClientControlMessage(
+            pb::ExecClientControlMessage {
+                message: Some(pb::exec_client_control_message::Message::StreamClose(pb::ExecStreamClose { id })),
+            },
+        ));
+    }
+
+    fn throw(&self, id: u32, _exec_id: String, error: &str) {
+        self.send(pb::agent_client_message::Message::ExecClientControlMessage(
+            pb::ExecClientControlMessage {
+                message: Some(pb::exec_client_control_message::Message::Throw(pb::ExecThrow {
+                    id,
+                    error: error.into(),
+                    stack_trace: None,
+                })),
+            },
+        ));
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::ToolResult { call_id, result, reply } => {
+                let Some(p) = self.pending.remove(&call_id) else {
+                    let _ = reply.send(Err(CursorError::Protocol(format!(
+                        "no pending tool call with id {call_id}"
+                    ))));
+                    return;
+                };
+                self.sync_pending();
+                let mcp = pb::McpResult {
+                    result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
+                        content: vec![pb::McpToolResultContentItem {
+                            content: Some(pb::mcp_tool_result_content_item::Content::Text(
+                                pb::McpTextContent { text: result.content },
+                            )),
+                        }],
+                        is_error: result.is_error,
+                    })),
+                };
+                self.reply_exec(p.id, p.exec_id, pb::exec_client_message::Result::McpResult(mcp));
+                // The model works again: restart the idle clock from now.
+                self.last_progress = Instant::now();
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    fn sync_pending(&self) {
+        self.shared.state().pending = self.pending.keys().cloned().collect();
+    }
+}
+
+fn action(a: pb::conversation_action::Action) -> pb::agent_client_message::Message {
+    pb::agent_client_message::Message::ConversationAction(pb::ConversationAction { action: Some(a) })
+}
+
+fn stream_error(e: reqwest::Error) -> CursorError {
+    match CursorError::from_reqwest(e) {
+        CursorError::Network(m) => CursorError::Network(format!("the stream broke: {m}")),
+        other => other,
+    }
+}
+
+/// The id a tool call is answered with: Cursor's tool call id, else the exec id, else
+/// the numeric exec id.
+fn tool_call_id(tool_call_id: &str, exec_id: &str, id: u32) -> String {
+    if !tool_call_id.is_empty() {
+        tool_call_id.to_string()
+    } else if !exec_id.is_empty() {
+        exec_id.to_string()
+    } else {
+        format!("exec_{id}")
+    }
+}
+
+/// The typed "rejected" answer for a native Cursor tool (reference §3.6 strategy 2), so
+/// the model falls back to the tools the caller declared. `None` for exec types whose
+/// result schema we do not know (those get a `throw`).
+fn native_rejection(
+    exec: pb::exec_server_message::Message,
+    tool_names: &[String],
+) -> Option<pb::exec_client_message::Result> {
+    use pb::exec_client_message::Result as R;
+    use pb::exec_server_message::Message as X;
+    let reason = if tool_names.is_empty() {
+        "Cursor's built-in tools are not available here.".to_string()
+    } else {
+        format!(
+            "Cursor's built-in tools are not available here; use the provided tools instead: {}.",
+            tool_names.join(", ")
+        )
+    };
+    let shell_rejected = |a: pb::ShellArgs| pb::ShellRejected {
+        command: a.command,
+        working_directory: a.working_directory,
+        reason: reason.clone(),
+        is_readonly: false,
+    };
+    Some(match exec {
+        // Streaming shell is answered with a single ShellResult, as peers do (§3.6).
+        X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
+            result: Some(pb::shell_result::Result::Rejected(shell_rejected(a))),
+        }),
+        X::BackgroundShellSpawnArgs(a) => R::BackgroundShellSpawnResult(pb::BackgroundShellSpawnResult {
+            result: Some(pb::background_shell_spawn_result::Result::Rejected(pb::ShellRejected {
+                command: a.command,
+                working_directory: a.working_directory,
+                reason: reason.clone(),
+                is_readonly: false,
+            })),
+        }),
+        X::WriteArgs(a) => R::WriteResult(pb::WriteResult {
+            result: Some(pb::write_result::Result::Rejected(pb::WriteRejected { path: a.path, reason })),
+        }),
+        X::DeleteArgs(a) => R::DeleteResult(pb::DeleteResult {
+            result: Some(pb::delete_result::Result::Rejected(pb::DeleteRejected { path: a.path, reason })),
+        }),
+        X::ReadArgs(a) => R::ReadResult(pb::ReadResult {
+            result: Some(pb::read_result::Result::Rejected(pb::ReadRejected { path: a.path, reason })),
+        }),
+        X::LsArgs(a) => R::LsResult(pb::LsResult {
+            result: Some(pb::ls_result::Result::Rejected(pb::LsRejected { path: a.path, reason })),
+        }),
+        X::GrepArgs(_) => R::GrepResult(pb::GrepResult {
+            result: Some(pb::grep_result::Result::Error(pb::GrepError { error: reason })),
+        }),
+        X::FetchArgs(a) => R::FetchResult(pb::FetchResult {
+            result: Some(pb::fetch_result::Result::Error(pb::FetchError { url: a.url, error: reason })),
+        }),
+        X::WriteShellStdinArgs(_) => R::WriteShellStdinResult(pb::WriteShellStdinResult {
+            result: Some(pb::write_shell_stdin_result::Result::Error(pb::WriteShellStdinError { error: reason })),
+        }),
+        // Diagnostics: an empty result means "nothing to report".
+        X::DiagnosticsArgs(_) => R::DiagnosticsResult(pb::DiagnosticsResult { result: None }),
+        X::RequestContextArgs(_)
+        | X::McpArgs(_)
+        | X::ListMcpResourcesExecArgs(_)
+        | X::ReadMcpResourceExecArgs(_) => return None,
+    })
+}
+
+fn mcp_definitions(tools: &[ToolDef]) -> Vec<pb::McpToolDefinition> {
+    tools
+        .iter()
+        .map(|t| pb::McpToolDefinition {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            input_schema: Some(value::to_proto(
+                t.parameters.as_ref().unwrap_or(&serde_json::json!({"type": "object", "properties": {}})),
+            )),
+            provider_identifier: MCP_PROVIDER.into(),
+            tool_name: t.name.clone(),
+        })
+        .collect()
+}
+
+/// The request context we hand Cursor, both inside the action and as the answer to
+/// `request_context_args`: our tools, the system prompt as `cloud_rule`, a minimal env.
+pub fn build_request_context(req: &ChatRequest) -> pb::RequestContext {
+    let tools = mcp_definitions(&req.tools);
+    let instructions = if tools.is_empty() {
+        vec![]
+    } else {
+        let list: Vec<String> = req.tools.iter().map(|t| {
+            let first_line = t.description.lines().next().unwrap_or("");
+            format!("- {}: {}", t.name, first_line)
+        }).collect();
+        vec![pb::McpInstructions {
+            server_name: MCP_SERVER_NAME.into(),
+            instructions: format!(
+                "These tools run on the user's machine. Use them for every file, shell, search or web action:\n{}",
+                list.join("\n")
+            ),
+        }]
+    };
+    pb::RequestContext {
+        rules: vec![],
+        env: Some(pb::RequestContextEnv {
+            os_version: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            workspace_paths: vec![req.workspace.clone()],
+            shell: "bash".into(),
+            sandbox_enabled: false,
+            time_zone: String::new(),
+            project_folder: req.workspace.clone(),
+        }),
+        tools,
+        mcp_instructions: instructions,
+        cloud_rule: req.system_prompt.clone().filter(|s| !s.is_empty()),
+        web_search_enabled: Some(false),
+    }
+}
+
+/// The first message of a run (reference §3.4).
+pub fn build_run_request(req: &ChatRequest) -> pb::AgentRunRequest {
+    let request_context = build_request_context(req);
+    let resume = req.user_text.is_empty() && req.conversation_state.is_some();
+    let action = if resume {
+        pb::conversation_action::Action::ResumeAction(pb::ResumeAction {
+            request_context: Some(request_context),
+        })
+    } else {
+        pb::conversation_action::Action::UserMessageAction(pb::UserMessageAction {
+            user_message: Some(pb::UserMessage {
+                text: req.user_text.clone(),
+                message_id: uuid::Uuid::new_v4().to_string(),
+                mode: pb::AgentMode::Agent as i32,
+                ..Default::default()
+            }),
+            request_context: Some(request_context),
+            send_to_interaction_listener: None,
+        })
+    };
+    let tools = mcp_definitions(&req.tools);
+    let fs_options = (!tools.is_empty()).then(|| pb::McpFileSystemOptions {
+        enabled: true,
+        workspace_project_dir: req.workspace.clone(),
+        mcp_descriptors: vec![pb::McpDescriptor {
+            server_name: MCP_SERVER_NAME.into(),
+            server_identifier: MCP_PROVIDER.into(),
+            folder_path: Some(req.workspace.clone()),
+            server_use_instructions: None,
+        }],
+    });
+    pb::AgentRunRequest {
+        conversation_state: Some(req.conversation_state.clone().unwrap_or_default()),
+        action: Some(pb::ConversationAction { action: Some(action) }),
+        model_details: Some(pb::ModelDetails { model_id: req.model_id.clone(), ..Default::default() }),
+        mcp_tools: Some(pb::McpTools { mcp_tools: tools }),
+        conversation_id: Some(req.conversation_id.clone()),
+        mcp_file_system_options: fs_options,
+        custom_system_prompt: None,
+        requested_model: Some(pb::RequestedModel {
+            model_id: req.model_id.clone(),
+            max_mode: false,
+            parameters: vec![],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req_with_tools() -> ChatRequest {
+        let mut r = ChatRequest::new("default", "hi");
+        r.system_prompt = Some("be brief".into());
+        r.tools = vec![ToolDef {
+            name: "read".into(),
+            description: "Read a file\nmore".into(),
+            parameters: Some(serde_json::json!({"type":"object","properties":{"filePath":{"type":"string"}}})),
+        }];
+        r
+    }
+
+    #[test]
+    fn run_request_carries_tools_prompt_and_model() {
+        let rr = build_run_request(&req_with_tools());
+        assert_eq!(rr.model_details.unwrap().model_id, "default");
+        assert_eq!(rr.requested_model.unwrap().model_id, "default");
+        assert_eq!(rr.conversation_state.as_deref(), Some(&b""[..]), "present but empty");
+        let Some(pb::conversation_action::Action::UserMessageAction(a)) = rr.action.unwrap().action else {
+            panic!("expected a user message action")
+        };
+        assert_eq!(a.user_message.unwrap().text, "hi");
+        let ctx = a.request_context.unwrap();
+        assert_eq!(ctx.cloud_rule.as_deref(), Some("be brief"));
+        assert_eq!(ctx.tools[0].tool_name, "read");
+        assert!(ctx.mcp_instructions[0].instructions.contains("- read: Read a file"));
+        assert_eq!(rr.mcp_tools.unwrap().mcp_tools.len(), 1);
+        assert!(rr.mcp_file_system_options.unwrap().enabled);
+    }
+
+    #[test]
+    fn empty_text_with_state_resumes() {
+        let mut r = req_with_tools();
+        r.user_text.clear();
+        r.conversation_state = Some(Bytes::from_static(b"\x2a\x00"));
+        let rr = build_run_request(&r);
+        assert!(matches!(rr.action.unwrap().action, Some(pb::conversation_action::Action::ResumeAction(_))));
+        assert_eq!(rr.conversation_state.as_deref(), Some(&b"\x2a\x00"[..]));
+    }
+
+    #[test]
+    fn every_native_exec_gets_a_typed_answer() {
+        use pb::exec_server_message::Message as X;
+        let names = vec!["bash".to_string()];
+        let cases = vec![
+            X::ShellArgs(pb::ShellArgs { command: "ls".into(), ..Default::default() }),
+            X::ShellStreamArgs(Default::default()),
+            X::WriteArgs(Default::default()),
+            X::DeleteArgs(Default::default()),
+            X::ReadArgs(Default::default()),
+            X::LsArgs(Default::default()),
+            X::GrepArgs(Default::default()),
+            X::FetchArgs(Default::default()),
+            X::BackgroundShellSpawnArgs(Default::default()),
+            X::WriteShellStdinArgs(Default::default()),
+            X::DiagnosticsArgs(Default::default()),
+        ];
+        for c in cases {
+            assert!(native_rejection(c, &names).is_some());
+        }
+        let Some(pb::exec_client_message::Result::ShellResult(r)) = native_rejection(
+            X::ShellArgs(pb::ShellArgs { command: "ls".into(), ..Default::default() }),
+            &names,
+        ) else {
+            panic!()
+        };
+        let Some(pb::shell_result::Result::Rejected(rej)) = r.result else { panic!() };
+        assert_eq!(rej.command, "ls");
+        assert!(rej.reason.contains("bash"));
+        assert!(native_rejection(X::ListMcpResourcesExecArgs(Default::default()), &names).is_none());
+    }
+
+    #[test]
+    fn tool_call_ids_fall_back() {
+        assert_eq!(tool_call_id("toolu_1", "e", 3), "toolu_1");
+        assert_eq!(tool_call_id("", "e", 3), "e");
+        assert_eq!(tool_call_id("", "", 3), "exec_3");
+    }
+
+    #[test]
+    fn usage_infers_prompt_tokens() {
+        let u = Usage { completion_tokens: 40, context_tokens: Some(1000), context_limit: Some(200_000) };
+        assert_eq!(u.prompt_tokens(), Some(960));
+        assert_eq!(Usage::default().prompt_tokens(), None);
+    }
+}

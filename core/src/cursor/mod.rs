@@ -8,6 +8,7 @@ pub mod framing;
 pub mod http;
 pub mod models;
 pub mod usage;
+pub mod value;
 
 pub use error::CursorError;
 pub use http::{CursorHttp, Endpoints, HttpConfig};
