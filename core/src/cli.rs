@@ -1,1 +1,424 @@
-//! (being written)
+//! The headless CLI's commands. `src/bin/cursor-bridge.rs` parses arguments and calls
+//! [`run`]; everything here goes through the same core API the tray app uses.
+//!
+//! Exit codes: 0 success · 1 failure · 2 usage error · 3 not signed in or session
+//! expired · 4 Cursor unreachable or failing · 5 sign-in cancelled or timed out.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::settings::{Env, Paths, Settings};
+use crate::cursor::auth::{self, LoginError, Pkce, TokenManager};
+use crate::cursor::chat::ChatOptions;
+use crate::cursor::{CursorClient, CursorError, CursorHttp};
+use crate::store::{credentials, local_key};
+
+/// Cursor Bridge: use your Cursor subscription's models from any OpenAI-compatible client.
+#[derive(Debug, Parser)]
+#[command(name = "cursor-bridge", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output on stderr (repeat for more). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign in to Cursor in your browser (or with a Cursor user API key).
+    Login(LoginArgs),
+    /// Sign out and remove the stored credentials.
+    Logout,
+    /// Show who is signed in, token expiry and proxy settings.
+    Status,
+    /// List the models your Cursor plan can use, with their limits.
+    Models(JsonArg),
+    /// Show Cursor's plan usage for the current billing cycle.
+    Usage(JsonArg),
+    /// Run the local proxy on 127.0.0.1 (health endpoint; the OpenAI endpoints are next).
+    Serve(ProxyArgs),
+    /// Print the OpenCode provider block for the live model list.
+    OpencodeConfig(ProxyArgs),
+}
+
+/// `login` options.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Do not open a browser; print the sign-in URL to open yourself.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Sign in with a Cursor user API key read from standard input instead of the browser.
+    #[arg(long)]
+    pub api_key_stdin: bool,
+}
+
+/// `--json` switch.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the proxy listens.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Port of the local proxy [env: CURSOR_BRIDGE_PORT; default 18741].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to bind [default 127.0.0.1].
+    #[arg(long)]
+    pub host: Option<IpAddr>,
+}
+
+/// An error the CLI reports: a message and an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<CursorError> for CliError {
+    fn from(e: CursorError) -> Self {
+        let code = match e {
+            CursorError::NotSignedIn | CursorError::SessionExpired | CursorError::Unauthenticated { .. } => 3,
+            CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. } => 4,
+            _ => 4,
+        };
+        CliError::new(code, e.to_string())
+    }
+}
+
+/// Everything a command needs, built once from the environment.
+struct Ctx {
+    env: Env,
+    paths: Paths,
+    settings: Settings,
+    client: CursorClient,
+}
+
+impl Ctx {
+    fn build(env: Env, proxy: Option<&ProxyArgs>) -> Result<Self, CliError> {
+        let paths = Paths::resolve(&env).map_err(|e| CliError::new(1, e.to_string()))?;
+        let mut settings = Settings::load(&paths, &env).map_err(|e| CliError::new(1, e.to_string()))?;
+        if let Some(p) = proxy {
+            if let Some(port) = p.port {
+                settings.port = port;
+            }
+            if let Some(host) = p.host {
+                settings.host = host;
+            }
+        }
+        let http = CursorHttp::new(settings.http_config())?;
+        let store = credentials::open_store(&settings, &paths);
+        let env_token = env.get("CURSOR_ACCESS_TOKEN").map(str::to_string);
+        let tokens = TokenManager::new(
+            http.clone(),
+            store,
+            env_token,
+            Duration::from_secs(settings.refresh_margin_secs),
+        );
+        let chat = ChatOptions {
+            heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
+            first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
+            idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+            ..ChatOptions::default()
+        };
+        let client = CursorClient::new(http, tokens, Duration::from_secs(settings.models_cache_ttl_secs), chat);
+        Ok(Self { env, paths, settings, client })
+    }
+
+    fn base_url(&self) -> String {
+        let host = match self.settings.host {
+            IpAddr::V6(h) => format!("[{h}]"),
+            IpAddr::V4(h) => h.to_string(),
+        };
+        format!("http://{host}:{}/v1", self.settings.port)
+    }
+
+    fn local_key(&self) -> Result<String, CliError> {
+        local_key::load_or_create(&self.paths.data_dir, self.env.get("CURSOR_BRIDGE_API_KEY"))
+            .map_err(|e| CliError::new(1, format!("cannot read or create the local API key in {}: {e}", self.paths.data_dir.display())))
+    }
+}
+
+/// Runs one command; output goes to `out`, progress and hints to stderr.
+pub async fn run(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> ExitCode {
+    match dispatch(cli, env, out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let proxy = match &cli.command {
+        Command::Serve(p) | Command::OpencodeConfig(p) => Some(p),
+        _ => None,
+    };
+    let ctx = Ctx::build(env, proxy)?;
+    match cli.command {
+        Command::Login(a) => login(&ctx, a, out).await,
+        Command::Logout => logout(&ctx, out).await,
+        Command::Status => status(&ctx, out).await,
+        Command::Models(a) => models(&ctx, a.json, out).await,
+        Command::Usage(a) => usage(&ctx, a.json, out).await,
+        Command::Serve(_) => serve(&ctx, out).await,
+        Command::OpencodeConfig(_) => opencode_config(&ctx, out).await,
+    }
+}
+
+fn w(out: &mut (dyn Write + Send), s: impl AsRef<str>) -> Result<(), CliError> {
+    writeln!(out, "{}", s.as_ref()).map_err(|e| CliError::new(1, format!("cannot write output: {e}")))
+}
+
+async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let creds = if a.api_key_stdin {
+        let mut key = String::new();
+        std::io::stdin()
+            .read_line(&mut key)
+            .map_err(|e| CliError::new(1, format!("cannot read the API key from stdin: {e}")))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(CliError::new(2, "no API key on standard input"));
+        }
+        auth::exchange_api_key(ctx.client.http(), key).await?
+    } else {
+        let pkce = Pkce::generate();
+        let url = auth::login_url(ctx.client.http().endpoints(), &pkce);
+        let opened = !a.no_browser && webbrowser::open(url.as_str()).is_ok();
+        if opened {
+            w(out, "Opened your browser to sign in to Cursor. If nothing opened, visit:")?;
+        } else {
+            w(out, "To sign in, open this URL in a browser:")?;
+        }
+        w(out, format!("  {url}"))?;
+        w(out, "Waiting for you to approve… (Ctrl-C to cancel)")?;
+        out.flush().ok();
+        let cancel = CancellationToken::new();
+        let on_ctrl_c = cancel.clone();
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_ctrl_c.cancel();
+            }
+        });
+        let polled = auth::poll_login(ctx.client.http(), &pkce, &ctx.settings.poll_policy(), &cancel).await;
+        ctrl_c.abort();
+        match polled {
+            Ok(c) => c,
+            Err(LoginError::Cancelled) => return Err(CliError::new(5, "sign-in cancelled")),
+            Err(e @ LoginError::TimedOut { .. }) => return Err(CliError::new(5, e.to_string())),
+            Err(e) => return Err(CliError::new(4, e.to_string())),
+        }
+    };
+    ctx.client.tokens().sign_in(creds).await.map_err(|e| CliError::new(1, e.to_string()))?;
+    let who = match ctx.client.account().await {
+        Ok(acc) if !acc.email.is_empty() => acc.email,
+        _ => "your Cursor account".into(),
+    };
+    w(out, format!("Signed in as {who}."))?;
+    w(out, format!("Credentials are stored in {}.", ctx.client.tokens().store_description()))?;
+    Ok(())
+}
+
+async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    ctx.client.tokens().sign_out().await.map_err(|e| CliError::new(1, e.to_string()))?;
+    w(out, format!("Signed out. Removed the credentials from {}.", ctx.client.tokens().store_description()))?;
+    if ctx.env.get("CURSOR_ACCESS_TOKEN").is_some() {
+        w(out, "Note: CURSOR_ACCESS_TOKEN is set in the environment and is still used.")?;
+    }
+    Ok(())
+}
+
+fn describe_expiry(token: &str) -> String {
+    match auth::expires_at(token) {
+        None => "unknown (the token is not a readable JWT)".into(),
+        Some(t) => {
+            let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let now = SystemTime::now();
+            match t.duration_since(now) {
+                Ok(left) => format!("{} (in {})", iso8601(secs), human_duration(left)),
+                Err(_) => format!("{} (expired; it is refreshed on the next use)", iso8601(secs)),
+            }
+        }
+    }
+}
+
+async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let current = ctx.client.tokens().current().await.map_err(|e| CliError::new(1, e.to_string()))?;
+    w(out, format!("Cursor API:        {}", ctx.settings.api_url))?;
+    w(out, format!("Credential store:  {}", ctx.client.tokens().store_description()))?;
+    w(out, format!("Proxy:             {} (OpenAI base URL)", ctx.base_url()))?;
+    w(out, format!("Settings file:     {}", ctx.paths.settings_file().display()))?;
+    let Some(creds) = current else {
+        w(out, "Signed in:         no — run `cursor-bridge login`")?;
+        return Err(CliError::new(3, "not signed in"));
+    };
+    w(out, format!("Token expires:     {}", describe_expiry(&creds.access_token)))?;
+    match ctx.client.account().await {
+        Ok(acc) => {
+            let who = if acc.email.is_empty() { acc.auth_id } else { acc.email };
+            w(out, format!("Signed in as:      {who}"))?;
+            Ok(())
+        }
+        Err(e @ (CursorError::SessionExpired | CursorError::NotSignedIn)) => {
+            w(out, "Signed in:         session expired — run `cursor-bridge login`")?;
+            Err(e.into())
+        }
+        Err(e) => {
+            w(out, format!("Signed in:         yes (account details unavailable: {e})"))?;
+            Err(e.into())
+        }
+    }
+}
+
+async fn models(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let models = ctx.client.models().await?;
+    if json {
+        let s = serde_json::to_string_pretty(&*models).map_err(|e| CliError::new(1, e.to_string()))?;
+        return w(out, s);
+    }
+    let width = models.iter().map(|m| m.id.len()).max().unwrap_or(2).max(2);
+    w(out, format!("{:<width$}  {:>9}  {:>8}  {:<9}  NAME", "ID", "CONTEXT", "OUTPUT", "REASONING"))?;
+    for m in models.iter() {
+        w(out, format!(
+            "{:<width$}  {:>9}  {:>8}  {:<9}  {}",
+            m.id,
+            m.context_limit,
+            m.output_limit,
+            if m.reasoning { "yes" } else { "no" },
+            m.name
+        ))?;
+    }
+    Ok(())
+}
+
+fn dollars(cents: i64) -> String {
+    format!("${}.{:02}", cents / 100, (cents % 100).abs())
+}
+
+async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let u = ctx.client.plan_usage().await?;
+    if json {
+        let s = serde_json::to_string_pretty(&u).map_err(|e| CliError::new(1, e.to_string()))?;
+        return w(out, s);
+    }
+    w(out, format!(
+        "Billing cycle:  {} → {}",
+        iso8601((u.billing_cycle_start / 1000) as u64),
+        iso8601((u.billing_cycle_end / 1000) as u64)
+    ))?;
+    if let Some(p) = &u.plan_usage {
+        w(out, format!("Plan:           {} spent of {} included, {} remaining (limit {})",
+            dollars(p.total_spend), dollars(p.included_spend), dollars(p.remaining), dollars(p.limit)))?;
+    }
+    if let Some(s) = &u.spend_limit_usage {
+        let limit = s.individual_limit.map(dollars).unwrap_or_else(|| "none".into());
+        w(out, format!("On-demand:      {} spent, limit {limit}", dollars(s.total_spend)))?;
+    }
+    if !u.display_message.is_empty() {
+        w(out, format!("Cursor says:    {}", u.display_message))?;
+    }
+    w(out, "Source: Cursor's dashboard API (it lags real use by about a minute).")?;
+    Ok(())
+}
+
+async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    if !ctx.settings.host.is_loopback() {
+        return Err(CliError::new(
+            2,
+            format!("refusing to listen on {}: only loopback addresses are allowed", ctx.settings.host),
+        ));
+    }
+    let addr = SocketAddr::new(ctx.settings.host, ctx.settings.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            CliError::new(1, format!("port {} is already in use on {}: stop the other program or pick another port with --port", addr.port(), addr.ip()))
+        } else {
+            CliError::new(1, format!("cannot listen on {addr}: {e}"))
+        }
+    })?;
+    let local = listener.local_addr().map_err(|e| CliError::new(1, e.to_string()))?;
+    w(out, format!("Cursor Bridge listening on http://{local} (health: http://{local}/health)"))?;
+    out.flush().ok();
+    let state = crate::proxy::ProxyState { client: ctx.client.clone() };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::proxy::serve(listener, Arc::new(state), shutdown)
+        .await
+        .map_err(|e| CliError::new(1, format!("the proxy stopped: {e}")))
+}
+
+async fn opencode_config(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let models = ctx.client.models().await?;
+    let key = ctx.local_key()?;
+    let snippet = crate::opencode::config_snippet(&models, &ctx.base_url(), &key);
+    let s = serde_json::to_string_pretty(&snippet).map_err(|e| CliError::new(1, e.to_string()))?;
+    w(out, s)
+}
+
+/// `YYYY-MM-DD HH:MM UTC` from unix seconds (no date crate needed for one format).
+pub fn iso8601(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+}
+
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=172_799 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations() {
+        assert_eq!(iso8601(0), "1970-01-01 00:00 UTC");
+        assert_eq!(iso8601(1_768_399_334), "2026-01-14 14:02 UTC");
+        assert_eq!(iso8601(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(human_duration(Duration::from_secs(3_700)), "1 h 1 min");
+        assert_eq!(dollars(1234), "$12.34");
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from(["cursor-bridge", "serve", "--port", "0"]).unwrap();
+        assert!(matches!(c.command, Command::Serve(ProxyArgs { port: Some(0), .. })));
+    }
+}

@@ -10,8 +10,10 @@
 //!   ([`cursor::http`]), browser/API-key login and token refresh ([`cursor::auth`]),
 //!   models ([`cursor::models`]), plan usage ([`cursor::usage`]) and the agent chat
 //!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]).
+//! - [`proxy`]: INBOUND — the localhost server (health now; OpenAI endpoints next).
 //! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override).
 //! - [`config`]: typed, validated settings and the directories we use.
+//! - [`opencode`]: the OpenCode provider block generated from the live model list.
 //! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
 //!
 //! ## Invariants
@@ -22,7 +24,9 @@
 pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod opencode;
 pub mod pb;
+pub mod proxy;
 pub mod store;
 
 /// The version of this build.

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod blobs;
 pub mod chat;
+pub mod client;
 pub mod error;
 pub mod framing;
 pub mod http;
@@ -10,5 +11,6 @@ pub mod models;
 pub mod usage;
 pub mod value;
 
+pub use client::CursorClient;
 pub use error::CursorError;
 pub use http::{CursorHttp, Endpoints, HttpConfig};

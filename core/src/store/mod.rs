@@ -1,3 +1,4 @@
 //! Persistent state: where credentials live.
 
 pub mod credentials;
+pub mod local_key;

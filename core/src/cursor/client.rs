@@ -1,0 +1,101 @@
+//! `CursorClient`: the one object front ends use to talk to Cursor. It owns the HTTP
+//! client, the token manager and the model cache, and gives every call the same auth
+//! policy: a fresh token before the call, and on `unauthenticated` one refresh and one
+//! retry (reference §6.4). Cheap to clone.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::auth::TokenManager;
+use super::chat::{self, ChatOptions, ChatRequest, ChatRun};
+use super::error::CursorError;
+use super::http::CursorHttp;
+use super::models::{self, ModelCache, ModelInfo};
+use super::usage::{self, Account, CurrentPeriodUsage};
+
+/// Handle to the embedded Cursor client.
+#[derive(Clone, Debug)]
+pub struct CursorClient {
+    http: CursorHttp,
+    tokens: TokenManager,
+    models: ModelCache,
+    chat_options: ChatOptions,
+}
+
+impl CursorClient {
+    /// Wires the parts together; see `config::settings` for building them from settings.
+    pub fn new(http: CursorHttp, tokens: TokenManager, models_ttl: Duration, chat_options: ChatOptions) -> Self {
+        Self { http, tokens, models: ModelCache::new(models_ttl), chat_options }
+    }
+
+    /// The HTTP client (endpoints, headers).
+    pub fn http(&self) -> &CursorHttp {
+        &self.http
+    }
+
+    /// The token manager (sign in/out, status).
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    /// Runs `call` with a valid token; on an auth error refreshes once and retries once.
+    pub async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, CursorError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, CursorError>>,
+    {
+        let token = self.tokens.access_token().await?;
+        match call(token.clone()).await {
+            Err(e) if e.is_auth() => {
+                tracing::info!("Cursor refused the access token; refreshing once");
+                let fresh = self.tokens.refresh_after_rejection(&token).await?;
+                match call(fresh).await {
+                    Err(e) if e.is_auth() => Err(CursorError::SessionExpired),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The model catalogue with limits (cached).
+    pub async fn models(&self) -> Result<Arc<Vec<ModelInfo>>, CursorError> {
+        self.models
+            .get_or_fetch(|| self.with_token(|t| async move { models::fetch_catalogue(&self.http, &t).await }))
+            .await
+    }
+
+    /// Drops the cached catalogue so the next call fetches it again.
+    pub async fn invalidate_models(&self) {
+        self.models.invalidate().await;
+    }
+
+    /// Cursor's plan usage for the current billing cycle.
+    pub async fn plan_usage(&self) -> Result<CurrentPeriodUsage, CursorError> {
+        self.with_token(|t| async move { usage::fetch_current_period(&self.http, &t).await }).await
+    }
+
+    /// The signed-in account.
+    pub async fn account(&self) -> Result<Account, CursorError> {
+        self.with_token(|t| async move { usage::fetch_me(&self.http, &t).await }).await
+    }
+
+    /// Starts a chat run. An auth error that arrives before any event is retried once
+    /// after a refresh — nothing has reached the caller yet, so the retry is invisible.
+    pub async fn chat(&self, req: ChatRequest) -> Result<ChatRun, CursorError> {
+        self.with_token(|t| {
+            let req = req.clone();
+            async move {
+                let mut run = chat::start_run(&self.http, &t, req, self.chat_options.clone()).await?;
+                if let Some(Err(e)) = run.peek().await {
+                    if e.is_auth() {
+                        return Err(e.clone());
+                    }
+                }
+                Ok(run)
+            }
+        })
+        .await
+    }
+}
