@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing Cursor Bridge needs on Debian/Ubuntu. Idempotent:
+# it installs only what is missing, so running it again costs a second.
+set -euo pipefail
+
+# Debian packages: pkg-config + libdbus for the keychain (Secret Service) backend;
+# gnome-keyring + dbus for the real-keychain test.
+packages=(pkg-config libdbus-1-dev build-essential gnome-keyring dbus dbus-x11)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: Rust is missing: install it with rustup (https://rustup.rs) and run this again" >&2
+  exit 1
+fi

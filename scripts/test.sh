@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace (unit, fake-Cursor end-to-end, CLI, real keychain).
+# Usage: scripts/test.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+# Build output outside the clone is reused across fresh clones (CI clones anew each run).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+cargo build --workspace --all-targets --locked
+
+# The keychain test needs a Secret Service: give it a private session bus and an
+# unlocked gnome-keyring with a throw-away HOME, so the user's real keychain is untouched.
+keyhome=$(mktemp -d)
+trap 'rm -rf "$keyhome"' EXIT
+HOME_ORIG="$HOME"
+env HOME="$keyhome" CARGO_HOME="${CARGO_HOME:-$HOME_ORIG/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME_ORIG/.rustup}" \
+  CURSOR_BRIDGE_TEST_KEYCHAIN=1 \
+  dbus-run-session -- bash -c '
+    printf "ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+    exec cargo test --workspace --locked "$@"
+  ' bash "$@"
