@@ -1,1 +1,769 @@
-//! (being written)
+//! Typed settings: `settings.toml` + environment overrides, validated once.
+//!
+//! Everything enters through two seams: [`Env`] (a snapshot of the environment, built from
+//! the process in `main` and from plain pairs in tests, so no test ever mutates the process
+//! environment) and [`Paths`] (where our files live). [`Settings::load`] reads the file,
+//! applies the environment, validates, and either returns a typed [`Settings`] or a
+//! [`SettingsError`] that names the file or variable, the key and what was expected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+use crate::cursor::auth::PollPolicy;
+use crate::cursor::{Endpoints, HttpConfig};
+
+/// Puts config, data and logs in this one directory (portable installs, tests, CI).
+pub const ENV_HOME: &str = "CURSOR_BRIDGE_HOME";
+/// Overrides `api_url`.
+pub const ENV_API_URL: &str = "CURSOR_BRIDGE_API_URL";
+/// Overrides `login_url`.
+pub const ENV_LOGIN_URL: &str = "CURSOR_BRIDGE_LOGIN_URL";
+/// Overrides `port`.
+pub const ENV_PORT: &str = "CURSOR_BRIDGE_PORT";
+/// Opts in to the file credential store at this path (`credential_store = "file"`).
+pub const ENV_CREDENTIALS_FILE: &str = "CURSOR_BRIDGE_CREDENTIALS_FILE";
+/// Overrides `client_version`.
+pub const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
+/// An access token that wins over stored credentials; never stored, never refreshed.
+pub const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
+
+/// A snapshot of environment variables. Empty values count as unset.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Env(BTreeMap<String, String>);
+
+impl Env {
+    /// Snapshots the process environment (variables that are not UTF-8 are skipped).
+    pub fn from_process() -> Env {
+        Env(std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect())
+    }
+
+    /// Builds an environment from pairs; what tests use.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Env
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Env(pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
+    }
+
+    /// The value of `key`, or `None` when unset or empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl fmt::Debug for Env {
+    /// Names only: values may be secrets (`CURSOR_ACCESS_TOKEN`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The directories Cursor Bridge uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+impl Paths {
+    /// `CURSOR_BRIDGE_HOME` (all three in one directory) or the OS conventions.
+    pub fn resolve(env: &Env) -> Result<Paths, SettingsError> {
+        if let Some(home) = env.get(ENV_HOME) {
+            let home = PathBuf::from(home);
+            return Ok(Paths {
+                config_dir: home.clone(),
+                data_dir: home.clone(),
+                log_dir: home,
+            });
+        }
+        let dirs = directories::ProjectDirs::from("dev", "cursor-bridge", "cursor-bridge")
+            .ok_or(SettingsError::NoHome)?;
+        let data_dir = dirs.data_dir().to_path_buf();
+        Ok(Paths {
+            config_dir: dirs.config_dir().to_path_buf(),
+            log_dir: data_dir.join("logs"),
+            data_dir,
+        })
+    }
+
+    /// All three directories are `dir`; convenient for tests.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Paths {
+        let dir = dir.into();
+        Paths {
+            config_dir: dir.clone(),
+            data_dir: dir.clone(),
+            log_dir: dir,
+        }
+    }
+
+    /// `<config_dir>/settings.toml`.
+    pub fn settings_file(&self) -> PathBuf {
+        self.config_dir.join("settings.toml")
+    }
+
+    /// `<data_dir>/credentials.json`: the file store's path when none is configured.
+    pub fn default_credentials_file(&self) -> PathBuf {
+        self.data_dir.join("credentials.json")
+    }
+}
+
+/// Where credentials are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStoreKind {
+    /// The OS keychain (macOS Keychain, Windows Credential Manager, Secret Service).
+    #[default]
+    Keychain,
+    /// A JSON file readable only by the user (mode 0600). Explicit opt-in only.
+    File,
+}
+
+/// Every setting, each with a default. Unknown keys in the file are an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the local proxy binds to. Loopback by default: never bind all interfaces
+    /// unless the user asks for it.
+    pub host: IpAddr,
+    /// Port of the local proxy (18741: the port users of other bridges already know).
+    pub port: u16,
+    /// Model used when a client sends none.
+    pub default_model: String,
+    /// Cursor API base (tests point it at the fake server).
+    #[serde(with = "url_text")]
+    pub api_url: Url,
+    /// Cursor website base (browser login page).
+    #[serde(with = "url_text")]
+    pub login_url: Url,
+    /// `x-cursor-client-version` sent to Cursor.
+    pub client_version: String,
+    /// `x-ghost-mode` (privacy mode); the official CLI defaults to true.
+    pub ghost_mode: bool,
+    /// Where credentials are kept.
+    pub credential_store: CredentialStoreKind,
+    /// Path of the file store; `<data_dir>/credentials.json` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// Login poll cadence (reference §1.1 step 6): first delay…
+    pub login_poll_initial_ms: u64,
+    /// …multiplied by this after each attempt…
+    pub login_poll_factor: f64,
+    /// …capped here…
+    pub login_poll_max_ms: u64,
+    /// …for at most this many attempts (≈ 23.6 minutes with the defaults)…
+    pub login_poll_max_attempts: u32,
+    /// …giving up after this many consecutive errors (a 404 "pending" resets the count).
+    pub login_poll_max_errors: u32,
+    /// Refresh the access token when less than this remains (the official CLI uses 300 s).
+    pub refresh_margin_secs: u64,
+    /// TCP connect timeout for Cursor.
+    pub connect_timeout_secs: u64,
+    /// Whole-request timeout for Cursor's unary calls.
+    pub unary_timeout_secs: u64,
+    /// Client heartbeat interval on agent streams.
+    pub heartbeat_interval_secs: u64,
+    /// How long a run may stay silent before its first real message.
+    pub first_activity_timeout_secs: u64,
+    /// How long a run may go without progress (heartbeats do not count).
+    pub idle_timeout_secs: u64,
+    /// How long the model list is cached.
+    pub models_cache_ttl_secs: u64,
+}
+
+/// The default Cursor API base.
+pub const DEFAULT_API_URL: &str = "https://api2.cursor.sh";
+/// The default Cursor website base.
+pub const DEFAULT_LOGIN_URL: &str = "https://cursor.com";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 18741,
+            default_model: "auto".into(),
+            api_url: Url::parse(DEFAULT_API_URL).expect("constant URL parses"),
+            login_url: Url::parse(DEFAULT_LOGIN_URL).expect("constant URL parses"),
+            client_version: "cli-2026.01.09-231024f".into(),
+            ghost_mode: true,
+            credential_store: CredentialStoreKind::Keychain,
+            credentials_file: None,
+            login_poll_initial_ms: 1000,
+            login_poll_factor: 1.2,
+            login_poll_max_ms: 10_000,
+            login_poll_max_attempts: 150,
+            login_poll_max_errors: 3,
+            refresh_margin_secs: 300,
+            connect_timeout_secs: 10,
+            unary_timeout_secs: 30,
+            heartbeat_interval_secs: 5,
+            first_activity_timeout_secs: 30,
+            idle_timeout_secs: 120,
+            models_cache_ttl_secs: 300,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `settings.toml` (missing = defaults), applies the environment overrides and
+    /// validates the result.
+    pub fn load(paths: &Paths, env: &Env) -> Result<Settings, SettingsError> {
+        let file = paths.settings_file();
+        let mut settings = match std::fs::read_to_string(&file) {
+            Ok(text) => toml::from_str::<Settings>(&text).map_err(|e| SettingsError::Parse {
+                path: file.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+            Err(source) => return Err(SettingsError::Read { path: file, source }),
+        };
+        // Which keys the environment set, so a validation error names the variable.
+        let mut from_env: HashMap<&'static str, &'static str> = HashMap::new();
+        if let Some(v) = env.get(ENV_API_URL) {
+            settings.api_url = parse_url_from_env(ENV_API_URL, "api_url", v)?;
+            from_env.insert("api_url", ENV_API_URL);
+        }
+        if let Some(v) = env.get(ENV_LOGIN_URL) {
+            settings.login_url = parse_url_from_env(ENV_LOGIN_URL, "login_url", v)?;
+            from_env.insert("login_url", ENV_LOGIN_URL);
+        }
+        if let Some(v) = env.get(ENV_PORT) {
+            settings.port = v.trim().parse().map_err(|_| SettingsError::Invalid {
+                origin: ENV_PORT.into(),
+                key: "port",
+                expected: PORT_EXPECTED.into(),
+                got: v.into(),
+            })?;
+            from_env.insert("port", ENV_PORT);
+        }
+        if let Some(v) = env.get(ENV_CREDENTIALS_FILE) {
+            settings.credential_store = CredentialStoreKind::File;
+            settings.credentials_file = Some(PathBuf::from(v));
+            from_env.insert("credentials_file", ENV_CREDENTIALS_FILE);
+        }
+        if let Some(v) = env.get(ENV_CLIENT_VERSION) {
+            settings.client_version = v.into();
+            from_env.insert("client_version", ENV_CLIENT_VERSION);
+        }
+        settings.validate().map_err(|e| match e {
+            SettingsError::Invalid {
+                key, expected, got, ..
+            } => SettingsError::Invalid {
+                origin: from_env
+                    .get(key)
+                    .map(|var| format!("environment variable {var}"))
+                    .unwrap_or_else(|| file.display().to_string()),
+                key,
+                expected,
+                got,
+            },
+            other => other,
+        })?;
+        Ok(settings)
+    }
+
+    /// Checks every value. Errors name the key and what is expected.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |key: &'static str, expected: &str, got: String| SettingsError::Invalid {
+            origin: "settings".into(),
+            key,
+            expected: expected.into(),
+            got,
+        };
+        for (key, url) in [("api_url", &self.api_url), ("login_url", &self.login_url)] {
+            check_url(url).map_err(|expected| bad(key, expected, url.to_string()))?;
+        }
+        if self.port == 0 {
+            return Err(bad("port", PORT_EXPECTED, "0".into()));
+        }
+        if self.default_model.trim().is_empty() {
+            return Err(bad(
+                "default_model",
+                "a model id such as \"auto\"",
+                "an empty string".into(),
+            ));
+        }
+        let cv = &self.client_version;
+        if cv.is_empty()
+            || !cv.is_ascii()
+            || cv
+                .chars()
+                .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
+            return Err(bad(
+                "client_version",
+                "non-empty ASCII without spaces, such as \"cli-2026.01.09-231024f\"",
+                format!("{cv:?}"),
+            ));
+        }
+        if self
+            .credentials_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(bad(
+                "credentials_file",
+                "a file path",
+                "an empty string".into(),
+            ));
+        }
+        if self.login_poll_initial_ms == 0 {
+            return Err(bad(
+                "login_poll_initial_ms",
+                "a delay above 0 ms",
+                "0".into(),
+            ));
+        }
+        if !(self.login_poll_factor.is_finite() && self.login_poll_factor >= 1.0) {
+            return Err(bad(
+                "login_poll_factor",
+                "a number >= 1.0",
+                self.login_poll_factor.to_string(),
+            ));
+        }
+        if self.login_poll_max_ms < self.login_poll_initial_ms {
+            return Err(bad(
+                "login_poll_max_ms",
+                &format!(
+                    "at least login_poll_initial_ms ({})",
+                    self.login_poll_initial_ms
+                ),
+                self.login_poll_max_ms.to_string(),
+            ));
+        }
+        if self.login_poll_max_attempts == 0 {
+            return Err(bad("login_poll_max_attempts", "at least 1", "0".into()));
+        }
+        if self.login_poll_max_errors == 0 {
+            return Err(bad("login_poll_max_errors", "at least 1", "0".into()));
+        }
+        for (key, value) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("unary_timeout_secs", self.unary_timeout_secs),
+            ("heartbeat_interval_secs", self.heartbeat_interval_secs),
+            (
+                "first_activity_timeout_secs",
+                self.first_activity_timeout_secs,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "a number of seconds above 0", "0".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `settings.toml` atomically (temp file + rename), creating the directory.
+    pub fn save(&self, paths: &Paths) -> Result<(), SettingsError> {
+        let path = paths.settings_file();
+        let text = toml::to_string_pretty(self).map_err(|e| SettingsError::Encode {
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, text.as_bytes(), false)
+            .map_err(|source| SettingsError::Write { path, source })
+    }
+
+    /// How we talk to Cursor.
+    pub fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            endpoints: Endpoints {
+                api: self.api_url.clone(),
+                login: self.login_url.clone(),
+            },
+            client_version: self.client_version.clone(),
+            ghost_mode: self.ghost_mode,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            unary_timeout: Duration::from_secs(self.unary_timeout_secs),
+        }
+    }
+
+    /// The browser-login poll cadence.
+    pub fn poll_policy(&self) -> PollPolicy {
+        PollPolicy {
+            initial: Duration::from_millis(self.login_poll_initial_ms),
+            factor: self.login_poll_factor,
+            max_delay: Duration::from_millis(self.login_poll_max_ms),
+            max_attempts: self.login_poll_max_attempts,
+            max_consecutive_errors: self.login_poll_max_errors,
+        }
+    }
+
+    /// Refresh the access token when less than this remains.
+    pub fn refresh_margin(&self) -> Duration {
+        Duration::from_secs(self.refresh_margin_secs)
+    }
+
+    /// The file store's path when `credential_store = "file"`, else `None`.
+    pub fn credentials_file_path(&self, paths: &Paths) -> Option<PathBuf> {
+        match self.credential_store {
+            CredentialStoreKind::Keychain => None,
+            CredentialStoreKind::File => Some(
+                self.credentials_file
+                    .clone()
+                    .unwrap_or_else(|| paths.default_credentials_file()),
+            ),
+        }
+    }
+}
+
+const PORT_EXPECTED: &str = "a port number from 1 to 65535";
+
+fn check_url(url: &Url) -> Result<(), &'static str> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("an http:// or https:// URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("a URL with a host name");
+    }
+    Ok(())
+}
+
+fn parse_url_from_env(var: &str, key: &'static str, value: &str) -> Result<Url, SettingsError> {
+    Url::parse(value.trim()).map_err(|e| SettingsError::Invalid {
+        origin: format!("environment variable {var}"),
+        key,
+        expected: format!("an http:// or https:// URL ({e})"),
+        got: value.into(),
+    })
+}
+
+/// `Url` as TOML text, with the parse error in the message.
+mod url_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(url.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+        let text = String::deserialize(d)?;
+        Url::parse(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "expected an http:// or https:// URL, got {text:?} ({e})"
+            ))
+        })
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory, flushed to
+/// disk, then renamed over the target, so a crash never leaves a half-written file.
+/// Missing parent directories are created; with `private` they are created 0700 and the
+/// file 0600 (unix), from the first byte on (no window where the file is readable).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let result = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Why settings could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "cannot find a home directory for Cursor Bridge's files; set {ENV_HOME} to a directory"
+    )]
+    NoHome,
+    #[error("cannot read settings file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("settings file {} is not valid: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting `{key}` in {origin}: expected {expected}, got {got}")]
+    Invalid {
+        origin: String,
+        key: &'static str,
+        expected: String,
+        got: String,
+    },
+    #[error("cannot write settings file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode settings: {message}")]
+    Encode { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp_paths() -> (tempfile::TempDir, Paths) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::in_dir(dir.path().join("home"));
+        (dir, paths)
+    }
+
+    fn write_settings(paths: &Paths, text: &str) {
+        std::fs::create_dir_all(&paths.config_dir).unwrap();
+        std::fs::write(paths.settings_file(), text).unwrap();
+    }
+
+    #[test]
+    fn env_treats_empty_as_unset_and_hides_values_in_debug() {
+        let env = Env::from_pairs([
+            ("A", "1"),
+            ("EMPTY", ""),
+            (ENV_ACCESS_TOKEN, "secret-token"),
+        ]);
+        assert_eq!(env.get("A"), Some("1"));
+        assert_eq!(env.get("EMPTY"), None);
+        assert_eq!(env.get("MISSING"), None);
+        assert!(!format!("{env:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn home_override_puts_everything_in_one_directory() {
+        let env = Env::from_pairs([(ENV_HOME, "/tmp/cb-home")]);
+        let p = Paths::resolve(&env).unwrap();
+        assert_eq!(p.config_dir, PathBuf::from("/tmp/cb-home"));
+        assert_eq!(p.data_dir, p.config_dir);
+        assert_eq!(p.log_dir, p.config_dir);
+        assert_eq!(
+            p.settings_file(),
+            PathBuf::from("/tmp/cb-home/settings.toml")
+        );
+    }
+
+    #[test]
+    fn os_directories_are_used_without_override() {
+        // Reads (never writes) the real environment; only checks the shape.
+        if let Ok(p) = Paths::resolve(&Env::default()) {
+            assert_eq!(p.log_dir, p.data_dir.join("logs"));
+            assert!(p.settings_file().ends_with("settings.toml"));
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = Settings::default();
+        assert_eq!(s.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.port, 18741);
+        assert_eq!(s.default_model, "auto");
+        assert_eq!(s.api_url.as_str(), "https://api2.cursor.sh/");
+        assert_eq!(s.login_url.as_str(), "https://cursor.com/");
+        assert_eq!(s.client_version, "cli-2026.01.09-231024f");
+        assert!(s.ghost_mode);
+        assert_eq!(s.credential_store, CredentialStoreKind::Keychain);
+        assert_eq!(s.poll_policy(), PollPolicy::default());
+        assert_eq!(s.refresh_margin(), Duration::from_secs(300));
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let (_d, paths) = tmp_paths();
+        assert_eq!(
+            Settings::load(&paths, &Env::default()).unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn file_values_are_read_and_others_default() {
+        let (_d, paths) = tmp_paths();
+        write_settings(
+            &paths,
+            "port = 9000\napi_url = \"http://127.0.0.1:4000/\"\nlogin_poll_factor = 2\ncredential_store = \"file\"\n",
+        );
+        let s = Settings::load(&paths, &Env::default()).unwrap();
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.api_url.as_str(), "http://127.0.0.1:4000/");
+        assert_eq!(s.login_poll_factor, 2.0);
+        assert_eq!(s.default_model, "auto");
+        assert_eq!(
+            s.credentials_file_path(&paths),
+            Some(paths.data_dir.join("credentials.json"))
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_key_and_file() {
+        let (_d, paths) = tmp_paths();
+        write_settings(&paths, "port = 9000\nprot = 1\n");
+        let msg = Settings::load(&paths, &Env::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("prot"), "{msg}");
+        assert!(msg.contains("settings.toml"), "{msg}");
+    }
+
+    #[test]
+    fn bad_toml_type_names_the_key() {
+        let (_d, paths) = tmp_paths();
+        write_settings(&paths, "port = \"eighty\"\n");
+        let msg = Settings::load(&paths, &Env::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("port"), "{msg}");
+    }
+
+    #[test]
+    fn env_overrides_win_over_the_file() {
+        let (_d, paths) = tmp_paths();
+        write_settings(&paths, "port = 9000\nclient_version = \"cli-a\"\n");
+        let env = Env::from_pairs([
+            (ENV_API_URL, "http://127.0.0.1:1234/base/"),
+            (ENV_LOGIN_URL, "http://127.0.0.1:1235"),
+            (ENV_PORT, "9100"),
+            (ENV_CREDENTIALS_FILE, "/tmp/creds.json"),
+            (ENV_CLIENT_VERSION, "cli-2099.01.01-abcdef0"),
+        ]);
+        let s = Settings::load(&paths, &env).unwrap();
+        assert_eq!(s.api_url.as_str(), "http://127.0.0.1:1234/base/");
+        assert_eq!(s.login_url.as_str(), "http://127.0.0.1:1235/");
+        assert_eq!(s.port, 9100);
+        assert_eq!(s.credential_store, CredentialStoreKind::File);
+        assert_eq!(
+            s.credentials_file_path(&paths),
+            Some(PathBuf::from("/tmp/creds.json"))
+        );
+        assert_eq!(s.client_version, "cli-2099.01.01-abcdef0");
+        let http = s.http_config();
+        assert_eq!(
+            http.endpoints.api("auth/poll").as_str(),
+            "http://127.0.0.1:1234/base/auth/poll"
+        );
+        assert_eq!(http.client_version, "cli-2099.01.01-abcdef0");
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let (_d, paths) = tmp_paths();
+        for (var, value) in [
+            (ENV_PORT, "http"),
+            (ENV_PORT, "0"),
+            (ENV_API_URL, "ftp://x"),
+            (ENV_CLIENT_VERSION, "a b"),
+        ] {
+            let msg = Settings::load(&paths, &Env::from_pairs([(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(var), "{var}={value}: {msg}");
+        }
+    }
+
+    #[test]
+    fn validation_rejects_nonsense_and_names_key_and_file() {
+        let (_d, paths) = tmp_paths();
+        let cases = [
+            ("port = 0", "port"),
+            ("api_url = \"ftp://example.com\"", "api_url"),
+            ("login_url = \"mailto:me@example.com\"", "login_url"),
+            ("api_url = \"not a url\"", "api_url"),
+            ("client_version = \"\"", "client_version"),
+            ("client_version = \"cli 1\"", "client_version"),
+            ("client_version = \"clié\"", "client_version"),
+            ("login_poll_factor = 0.5", "login_poll_factor"),
+            ("login_poll_initial_ms = 0", "login_poll_initial_ms"),
+            (
+                "login_poll_max_ms = 10\nlogin_poll_initial_ms = 20",
+                "login_poll_max_ms",
+            ),
+            ("login_poll_max_attempts = 0", "login_poll_max_attempts"),
+            ("login_poll_max_errors = 0", "login_poll_max_errors"),
+            ("unary_timeout_secs = 0", "unary_timeout_secs"),
+            ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            ("credential_store = \"plaintext\"", "credential_store"),
+        ];
+        for (text, key) in cases {
+            write_settings(&paths, text);
+            let msg = Settings::load(&paths, &Env::default())
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(key), "{text}: {msg}");
+            assert!(msg.contains("settings.toml"), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn save_then_load_round_trips_atomically() {
+        let (dir, paths) = tmp_paths();
+        let mut s = Settings {
+            port: 12345,
+            credential_store: CredentialStoreKind::File,
+            credentials_file: Some(dir.path().join("c.json")),
+            login_poll_factor: 1.5,
+            ..Settings::default()
+        };
+        s.save(&paths).unwrap();
+        s.port = 12346;
+        s.save(&paths).unwrap();
+        assert_eq!(Settings::load(&paths, &Env::default()).unwrap(), s);
+        let names: Vec<_> = std::fs::read_dir(&paths.config_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["settings.toml"], "no temp files left behind");
+    }
+
+    #[test]
+    fn poll_policy_follows_settings() {
+        let s = Settings {
+            login_poll_initial_ms: 5,
+            login_poll_max_ms: 7,
+            ..Settings::default()
+        };
+        let p = s.poll_policy();
+        assert_eq!(p.initial, Duration::from_millis(5));
+        assert_eq!(p.max_delay, Duration::from_millis(7));
+        assert_eq!(p.max_attempts, 150);
+        assert_eq!(p.max_consecutive_errors, 3);
+    }
+}

@@ -104,6 +104,10 @@ pub enum CursorError {
     /// The token was refused and could not be refreshed.
     #[error("your Cursor session has expired: sign in again with `cursor-bridge login`")]
     SessionExpired,
+    /// The credential store (OS keychain or file) could not be read or written; the
+    /// message says which store and what to do.
+    #[error("cannot use the stored Cursor credentials: {message}")]
+    CredentialStore { message: String },
     /// Cursor refused the credentials (refresh and retry once, then sign in again).
     #[error("Cursor refused the credentials: {message}")]
     Unauthenticated { message: String },
@@ -151,6 +155,7 @@ impl CursorError {
         match self {
             CursorError::NotSignedIn => "not_signed_in",
             CursorError::SessionExpired => "session_expired",
+            CursorError::CredentialStore { .. } => "credential_store",
             CursorError::Unauthenticated { .. } => "unauthenticated",
             CursorError::Quota { rate_limited: true, .. } => "rate_limited",
             CursorError::Quota { .. } => "quota_exceeded",
