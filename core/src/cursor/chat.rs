@@ -38,6 +38,8 @@ use crate::pb::agent_v1 as pb;
 
 /// The provider id our MCP tools carry; Cursor echoes it in `McpArgs`.
 pub const MCP_PROVIDER: &str = "cursor-bridge";
+/// How long a cancelled run may take to wind down before the stream is dropped.
+const CANCEL_GRACE: Duration = Duration::from_millis(500);
 /// The MCP server name shown to the model.
 pub const MCP_SERVER_NAME: &str = "Cursor Bridge";
 
@@ -436,6 +438,9 @@ impl Driver {
         while let Ok(Command::ToolResult { reply, .. }) = self.cmds.try_recv() {
             let _ = reply.send(Err(CursorError::Protocol("the Cursor run has already ended".into())));
         }
+        if matches!(end, End::Abandoned | End::Err(CursorError::Cancelled)) {
+            self.drain_after_cancel().await;
+        }
         match end {
             End::Ok | End::Abandoned => {}
             End::Err(e) => {
@@ -444,6 +449,17 @@ impl Driver {
             }
         }
         drop(self.out);
+    }
+
+    /// After a cancel: close our side so the queued `cancel_action` is flushed, then let
+    /// Cursor finish for a moment instead of resetting the stream under it.
+    async fn drain_after_cancel(&mut self) {
+        let (closed_tx, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.out, closed_tx));
+        let _ = tokio::time::timeout(CANCEL_GRACE, async {
+            while let Some(Ok(_)) = self.body.next().await {}
+        })
+        .await;
     }
 
     /// When the current watchdog fires; `None` while parked on a tool call.

@@ -189,11 +189,14 @@ pub fn resolve<'a>(models: &'a [ModelInfo], requested: &str) -> Option<&'a Model
         })
 }
 
+/// A fetched catalogue and when it was fetched.
+type Cached = Option<(Instant, Arc<Vec<ModelInfo>>)>;
+
 /// A cached catalogue. One fetch at a time: concurrent callers wait for the same fetch.
 #[derive(Clone, Debug)]
 pub struct ModelCache {
     ttl: Duration,
-    slot: Arc<Mutex<Option<(Instant, Arc<Vec<ModelInfo>>)>>>,
+    slot: Arc<Mutex<Cached>>,
 }
 
 impl ModelCache {

@@ -3,7 +3,6 @@
 //! opens our loopback port, and OpenCode's config holds it in plain text anyway).
 //! `CURSOR_BRIDGE_API_KEY` sets it explicitly.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -37,39 +36,15 @@ pub fn load_or_create(data_dir: &Path, explicit: Option<&str>) -> std::io::Resul
         Err(e) => return Err(e),
     }
     let key = generate();
-    write_private(&p, key.as_bytes())?;
+    crate::config::settings::write_atomic(&p, key.as_bytes(), true)?;
     Ok(key)
 }
 
 /// Replaces the stored key with a new one and returns it.
 pub fn regenerate(data_dir: &Path) -> std::io::Result<String> {
     let key = generate();
-    write_private(&path(data_dir), key.as_bytes())?;
+    crate::config::settings::write_atomic(&path(data_dir), key.as_bytes(), true)?;
     Ok(key)
-}
-
-/// Writes `data` to `path` atomically with owner-only permissions.
-pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
