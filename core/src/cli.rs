@@ -88,15 +88,22 @@ pub struct CliError {
 
 impl CliError {
     fn new(code: u8, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 impl From<CursorError> for CliError {
     fn from(e: CursorError) -> Self {
         let code = match e {
-            CursorError::NotSignedIn | CursorError::SessionExpired | CursorError::Unauthenticated { .. } => 3,
-            CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. } => 4,
+            CursorError::NotSignedIn
+            | CursorError::SessionExpired
+            | CursorError::Unauthenticated { .. } => 3,
+            CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. } => {
+                4
+            }
             _ => 4,
         };
         CliError::new(code, e.to_string())
@@ -114,7 +121,8 @@ struct Ctx {
 impl Ctx {
     fn build(env: Env, proxy: Option<&ProxyArgs>) -> Result<Self, CliError> {
         let paths = Paths::resolve(&env).map_err(|e| CliError::new(1, e.to_string()))?;
-        let mut settings = Settings::load(&paths, &env).map_err(|e| CliError::new(1, e.to_string()))?;
+        let mut settings =
+            Settings::load(&paths, &env).map_err(|e| CliError::new(1, e.to_string()))?;
         if let Some(p) = proxy {
             if let Some(port) = p.port {
                 settings.port = port;
@@ -138,8 +146,18 @@ impl Ctx {
             idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
             ..ChatOptions::default()
         };
-        let client = CursorClient::new(http, tokens, Duration::from_secs(settings.models_cache_ttl_secs), chat);
-        Ok(Self { env, paths, settings, client })
+        let client = CursorClient::new(
+            http,
+            tokens,
+            Duration::from_secs(settings.models_cache_ttl_secs),
+            chat,
+        );
+        Ok(Self {
+            env,
+            paths,
+            settings,
+            client,
+        })
     }
 
     fn base_url(&self) -> String {
@@ -152,7 +170,15 @@ impl Ctx {
 
     fn local_key(&self) -> Result<String, CliError> {
         local_key::load_or_create(&self.paths.data_dir, self.env.get("CURSOR_BRIDGE_API_KEY"))
-            .map_err(|e| CliError::new(1, format!("cannot read or create the local API key in {}: {e}", self.paths.data_dir.display())))
+            .map_err(|e| {
+                CliError::new(
+                    1,
+                    format!(
+                        "cannot read or create the local API key in {}: {e}",
+                        self.paths.data_dir.display()
+                    ),
+                )
+            })
     }
 }
 
@@ -185,7 +211,8 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
 }
 
 fn w(out: &mut (dyn Write + Send), s: impl AsRef<str>) -> Result<(), CliError> {
-    writeln!(out, "{}", s.as_ref()).map_err(|e| CliError::new(1, format!("cannot write output: {e}")))
+    writeln!(out, "{}", s.as_ref())
+        .map_err(|e| CliError::new(1, format!("cannot write output: {e}")))
 }
 
 async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
@@ -204,7 +231,10 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
         let url = auth::login_url(ctx.client.http().endpoints(), &pkce);
         let opened = !a.no_browser && webbrowser::open(url.as_str()).is_ok();
         if opened {
-            w(out, "Opened your browser to sign in to Cursor. If nothing opened, visit:")?;
+            w(
+                out,
+                "Opened your browser to sign in to Cursor. If nothing opened, visit:",
+            )?;
         } else {
             w(out, "To sign in, open this URL in a browser:")?;
         }
@@ -218,7 +248,13 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
                 on_ctrl_c.cancel();
             }
         });
-        let polled = auth::poll_login(ctx.client.http(), &pkce, &ctx.settings.poll_policy(), &cancel).await;
+        let polled = auth::poll_login(
+            ctx.client.http(),
+            &pkce,
+            &ctx.settings.poll_policy(),
+            &cancel,
+        )
+        .await;
         ctrl_c.abort();
         match polled {
             Ok(c) => c,
@@ -227,21 +263,44 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
             Err(e) => return Err(CliError::new(4, e.to_string())),
         }
     };
-    ctx.client.tokens().sign_in(creds).await.map_err(|e| CliError::new(1, e.to_string()))?;
+    ctx.client
+        .tokens()
+        .sign_in(creds)
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
     let who = match ctx.client.account().await {
         Ok(acc) if !acc.email.is_empty() => acc.email,
         _ => "your Cursor account".into(),
     };
     w(out, format!("Signed in as {who}."))?;
-    w(out, format!("Credentials are stored in {}.", ctx.client.tokens().store_description()))?;
+    w(
+        out,
+        format!(
+            "Credentials are stored in {}.",
+            ctx.client.tokens().store_description()
+        ),
+    )?;
     Ok(())
 }
 
 async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    ctx.client.tokens().sign_out().await.map_err(|e| CliError::new(1, e.to_string()))?;
-    w(out, format!("Signed out. Removed the credentials from {}.", ctx.client.tokens().store_description()))?;
+    ctx.client
+        .tokens()
+        .sign_out()
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    w(
+        out,
+        format!(
+            "Signed out. Removed the credentials from {}.",
+            ctx.client.tokens().store_description()
+        ),
+    )?;
     if ctx.env.get("CURSOR_ACCESS_TOKEN").is_some() {
-        w(out, "Note: CURSOR_ACCESS_TOKEN is set in the environment and is still used.")?;
+        w(
+            out,
+            "Note: CURSOR_ACCESS_TOKEN is set in the environment and is still used.",
+        )?;
     }
     Ok(())
 }
@@ -250,39 +309,78 @@ fn describe_expiry(token: &str) -> String {
     match auth::expires_at(token) {
         None => "unknown (the token is not a readable JWT)".into(),
         Some(t) => {
-            let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let secs = t
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             let now = SystemTime::now();
             match t.duration_since(now) {
                 Ok(left) => format!("{} (in {})", iso8601(secs), human_duration(left)),
-                Err(_) => format!("{} (expired; it is refreshed on the next use)", iso8601(secs)),
+                Err(_) => format!(
+                    "{} (expired; it is refreshed on the next use)",
+                    iso8601(secs)
+                ),
             }
         }
     }
 }
 
 async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let current = ctx.client.tokens().current().await.map_err(|e| CliError::new(1, e.to_string()))?;
+    let current = ctx
+        .client
+        .tokens()
+        .current()
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
     w(out, format!("Cursor API:        {}", ctx.settings.api_url))?;
-    w(out, format!("Credential store:  {}", ctx.client.tokens().store_description()))?;
-    w(out, format!("Proxy:             {} (OpenAI base URL)", ctx.base_url()))?;
-    w(out, format!("Settings file:     {}", ctx.paths.settings_file().display()))?;
+    w(
+        out,
+        format!(
+            "Credential store:  {}",
+            ctx.client.tokens().store_description()
+        ),
+    )?;
+    w(
+        out,
+        format!("Proxy:             {} (OpenAI base URL)", ctx.base_url()),
+    )?;
+    w(
+        out,
+        format!("Settings file:     {}", ctx.paths.settings_file().display()),
+    )?;
     let Some(creds) = current else {
         w(out, "Signed in:         no — run `cursor-bridge login`")?;
         return Err(CliError::new(3, "not signed in"));
     };
-    w(out, format!("Token expires:     {}", describe_expiry(&creds.access_token)))?;
+    w(
+        out,
+        format!(
+            "Token expires:     {}",
+            describe_expiry(&creds.access_token)
+        ),
+    )?;
     match ctx.client.account().await {
         Ok(acc) => {
-            let who = if acc.email.is_empty() { acc.auth_id } else { acc.email };
+            let who = if acc.email.is_empty() {
+                acc.auth_id
+            } else {
+                acc.email
+            };
             w(out, format!("Signed in as:      {who}"))?;
             Ok(())
         }
         Err(e @ (CursorError::SessionExpired | CursorError::NotSignedIn)) => {
-            w(out, "Signed in:         session expired — run `cursor-bridge login`")?;
+            w(
+                out,
+                "Signed in:         session expired — run `cursor-bridge login`",
+            )?;
             Err(e.into())
         }
         Err(e) => {
-            w(out, format!("Signed in:         yes (account details unavailable: {e})"))?;
+            w(
+                out,
+                format!("Signed in:         yes (account details unavailable: {e})"),
+            )?;
             Err(e.into())
         }
     }
@@ -291,20 +389,30 @@ async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
 async fn models(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let models = ctx.client.models().await?;
     if json {
-        let s = serde_json::to_string_pretty(&*models).map_err(|e| CliError::new(1, e.to_string()))?;
+        let s =
+            serde_json::to_string_pretty(&*models).map_err(|e| CliError::new(1, e.to_string()))?;
         return w(out, s);
     }
     let width = models.iter().map(|m| m.id.len()).max().unwrap_or(2).max(2);
-    w(out, format!("{:<width$}  {:>9}  {:>8}  {:<9}  NAME", "ID", "CONTEXT", "OUTPUT", "REASONING"))?;
+    w(
+        out,
+        format!(
+            "{:<width$}  {:>9}  {:>8}  {:<9}  NAME",
+            "ID", "CONTEXT", "OUTPUT", "REASONING"
+        ),
+    )?;
     for m in models.iter() {
-        w(out, format!(
-            "{:<width$}  {:>9}  {:>8}  {:<9}  {}",
-            m.id,
-            m.context_limit,
-            m.output_limit,
-            if m.reasoning { "yes" } else { "no" },
-            m.name
-        ))?;
+        w(
+            out,
+            format!(
+                "{:<width$}  {:>9}  {:>8}  {:<9}  {}",
+                m.id,
+                m.context_limit,
+                m.output_limit,
+                if m.reasoning { "yes" } else { "no" },
+                m.name
+            ),
+        )?;
     }
     Ok(())
 }
@@ -319,23 +427,46 @@ async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<()
         let s = serde_json::to_string_pretty(&u).map_err(|e| CliError::new(1, e.to_string()))?;
         return w(out, s);
     }
-    w(out, format!(
-        "Billing cycle:  {} → {}",
-        iso8601((u.billing_cycle_start / 1000) as u64),
-        iso8601((u.billing_cycle_end / 1000) as u64)
-    ))?;
+    w(
+        out,
+        format!(
+            "Billing cycle:  {} → {}",
+            iso8601((u.billing_cycle_start / 1000) as u64),
+            iso8601((u.billing_cycle_end / 1000) as u64)
+        ),
+    )?;
     if let Some(p) = &u.plan_usage {
-        w(out, format!("Plan:           {} spent of {} included, {} remaining (limit {})",
-            dollars(p.total_spend), dollars(p.included_spend), dollars(p.remaining), dollars(p.limit)))?;
+        w(
+            out,
+            format!(
+                "Plan:           {} spent of {} included, {} remaining (limit {})",
+                dollars(p.total_spend),
+                dollars(p.included_spend),
+                dollars(p.remaining),
+                dollars(p.limit)
+            ),
+        )?;
     }
     if let Some(s) = &u.spend_limit_usage {
-        let limit = s.individual_limit.map(dollars).unwrap_or_else(|| "none".into());
-        w(out, format!("On-demand:      {} spent, limit {limit}", dollars(s.total_spend)))?;
+        let limit = s
+            .individual_limit
+            .map(dollars)
+            .unwrap_or_else(|| "none".into());
+        w(
+            out,
+            format!(
+                "On-demand:      {} spent, limit {limit}",
+                dollars(s.total_spend)
+            ),
+        )?;
     }
     if !u.display_message.is_empty() {
         w(out, format!("Cursor says:    {}", u.display_message))?;
     }
-    w(out, "Source: Cursor's dashboard API (it lags real use by about a minute).")?;
+    w(
+        out,
+        "Source: Cursor's dashboard API (it lags real use by about a minute).",
+    )?;
     Ok(())
 }
 
@@ -343,7 +474,10 @@ async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> 
     if !ctx.settings.host.is_loopback() {
         return Err(CliError::new(
             2,
-            format!("refusing to listen on {}: only loopback addresses are allowed", ctx.settings.host),
+            format!(
+                "refusing to listen on {}: only loopback addresses are allowed",
+                ctx.settings.host
+            ),
         ));
     }
     let addr = SocketAddr::new(ctx.settings.host, ctx.settings.port);
@@ -354,10 +488,17 @@ async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> 
             CliError::new(1, format!("cannot listen on {addr}: {e}"))
         }
     })?;
-    let local = listener.local_addr().map_err(|e| CliError::new(1, e.to_string()))?;
-    w(out, format!("Cursor Bridge listening on http://{local} (health: http://{local}/health)"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    w(
+        out,
+        format!("Cursor Bridge listening on http://{local} (health: http://{local}/health)"),
+    )?;
     out.flush().ok();
-    let state = crate::proxy::ProxyState { client: ctx.client.clone() };
+    let state = crate::proxy::ProxyState {
+        client: ctx.client.clone(),
+    };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -388,7 +529,11 @@ pub fn iso8601(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
 }
 
 fn human_duration(d: Duration) -> String {
@@ -419,6 +564,9 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
         let c = Cli::try_parse_from(["cursor-bridge", "serve", "--port", "0"]).unwrap();
-        assert!(matches!(c.command, Command::Serve(ProxyArgs { port: Some(0), .. })));
+        assert!(matches!(
+            c.command,
+            Command::Serve(ProxyArgs { port: Some(0), .. })
+        ));
     }
 }

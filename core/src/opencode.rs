@@ -27,7 +27,10 @@ pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Va
     for m in models {
         let mut e = Map::new();
         e.insert("name".into(), json!(m.name));
-        e.insert("limit".into(), json!({"context": m.context_limit, "output": m.output_limit}));
+        e.insert(
+            "limit".into(),
+            json!({"context": m.context_limit, "output": m.output_limit}),
+        );
         if m.reasoning {
             e.insert("reasoning".into(), json!(true));
         }
@@ -79,7 +82,14 @@ mod tests {
         let e = &p["models"]["claude-4.5-sonnet-thinking"];
         assert_eq!(e["limit"]["context"], 200_000);
         assert_eq!(e["limit"]["output"], 64_000);
-        assert_eq!((e["reasoning"].clone(), e["attachment"].clone(), e["tool_call"].clone()), (json!(true), json!(true), json!(true)));
+        assert_eq!(
+            (
+                e["reasoning"].clone(),
+                e["attachment"].clone(),
+                e["tool_call"].clone()
+            ),
+            (json!(true), json!(true), json!(true))
+        );
         for (_, entry) in p["models"].as_object().unwrap() {
             assert!(entry["limit"]["context"].as_u64().unwrap() > 0);
             assert!(entry["limit"]["output"].as_u64().unwrap() > 0);

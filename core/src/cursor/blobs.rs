@@ -54,12 +54,21 @@ impl BlobStore {
 
     /// The blob with this id, if we have it.
     pub fn get(&self, id: &[u8]) -> Option<Bytes> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).blobs.get(id).cloned()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blobs
+            .get(id)
+            .cloned()
     }
 
     /// Number of blobs held.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).blobs.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blobs
+            .len()
     }
 
     /// True when no blob is held.
@@ -81,7 +90,10 @@ mod tests {
     fn content_addressed_roundtrip_and_accounting() {
         let s = BlobStore::new();
         let id = s.put_content(Bytes::from_static(b"hello"));
-        assert_eq!(hex::encode(id), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            hex::encode(id),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(s.get(&id).as_deref(), Some(&b"hello"[..]));
         assert_eq!(s.get(&[0u8; 32]), None);
         s.put(Bytes::copy_from_slice(&id), Bytes::from_static(b"hi"));

@@ -163,12 +163,17 @@ pub struct Usage {
 impl Usage {
     /// Prompt tokens as far as they can be known: context − completion.
     pub fn prompt_tokens(&self) -> Option<u64> {
-        self.context_tokens.map(|c| (c as u64).saturating_sub(self.completion_tokens))
+        self.context_tokens
+            .map(|c| (c as u64).saturating_sub(self.completion_tokens))
     }
 }
 
 enum Command {
-    ToolResult { call_id: String, result: ToolResult, reply: oneshot::Sender<Result<(), CursorError>> },
+    ToolResult {
+        call_id: String,
+        result: ToolResult,
+        reply: oneshot::Sender<Result<(), CursorError>>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -201,13 +206,22 @@ pub struct ChatHandle {
 impl ChatHandle {
     /// Sends the result of a tool call on the live stream. Fails when the run is over or
     /// no such call is pending.
-    pub async fn send_tool_result(&self, call_id: &str, result: ToolResult) -> Result<(), CursorError> {
+    pub async fn send_tool_result(
+        &self,
+        call_id: &str,
+        result: ToolResult,
+    ) -> Result<(), CursorError> {
         let (reply, rx) = oneshot::channel();
         self.shared
             .cmd_tx
-            .send(Command::ToolResult { call_id: call_id.to_string(), result, reply })
+            .send(Command::ToolResult {
+                call_id: call_id.to_string(),
+                result,
+                reply,
+            })
             .map_err(|_| CursorError::Protocol("the Cursor run has already ended".into()))?;
-        rx.await.map_err(|_| CursorError::Protocol("the Cursor run has already ended".into()))?
+        rx.await
+            .map_err(|_| CursorError::Protocol("the Cursor run has already ended".into()))?
     }
 
     /// Cancels the run: tells Cursor (`cancel_action`), then closes the stream.
@@ -246,7 +260,9 @@ pub struct ChatRun {
 
 impl std::fmt::Debug for ChatRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatRun").field("handle", &self.handle).finish_non_exhaustive()
+        f.debug_struct("ChatRun")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
     }
 }
 
@@ -301,8 +317,14 @@ pub async fn start_run(
         tokio_stream::wrappers::UnboundedReceiverStream::new(body_rx).map(Ok::<_, std::io::Error>),
     );
     let mut headers = http.headers(Some(token), &request_id);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/connect+proto"));
-    headers.insert(HeaderName::from_static("te"), HeaderValue::from_static("trailers"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/connect+proto"),
+    );
+    headers.insert(
+        HeaderName::from_static("te"),
+        HeaderValue::from_static("trailers"),
+    );
     headers.insert(
         HeaderName::from_static("connect-accept-encoding"),
         HeaderValue::from_static("gzip"),
@@ -335,7 +357,11 @@ pub async fn start_run(
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { cmd_tx, cancel: CancellationToken::new(), state: Default::default() });
+    let shared = Arc::new(Shared {
+        cmd_tx,
+        cancel: CancellationToken::new(),
+        state: Default::default(),
+    });
     let driver = Driver {
         body: Box::pin(resp.bytes_stream()),
         decoder: Decoder::default(),
@@ -353,7 +379,11 @@ pub async fn start_run(
         turn_ended_at: None,
     };
     tokio::spawn(driver.run());
-    Ok(ChatRun { events: events_rx, peeked: None, handle: ChatHandle { shared } })
+    Ok(ChatRun {
+        events: events_rx,
+        peeked: None,
+        handle: ChatHandle { shared },
+    })
 }
 
 /// A tool call surfaced to the caller and not yet answered.
@@ -436,7 +466,9 @@ impl Driver {
         // Fail any tool results still queued, then close our side of the stream.
         self.cmds.close();
         while let Ok(Command::ToolResult { reply, .. }) = self.cmds.try_recv() {
-            let _ = reply.send(Err(CursorError::Protocol("the Cursor run has already ended".into())));
+            let _ = reply.send(Err(CursorError::Protocol(
+                "the Cursor run has already ended".into(),
+            )));
         }
         if matches!(end, End::Abandoned | End::Err(CursorError::Cancelled)) {
             self.drain_after_cancel().await;
@@ -539,7 +571,8 @@ impl Driver {
         let Some(m) = msg.message else {
             return; // a message type newer than our schema: nothing to answer
         };
-        if !matches!(&m, M::InteractionUpdate(u) if matches!(u.message, Some(pb::interaction_update::Message::Heartbeat(_)))) {
+        if !matches!(&m, M::InteractionUpdate(u) if matches!(u.message, Some(pb::interaction_update::Message::Heartbeat(_))))
+        {
             self.last_progress = Instant::now();
         }
         match m {
@@ -561,10 +594,12 @@ impl Driver {
         use pb::interaction_update::Message as U;
         match u.message {
             Some(U::TextDelta(t)) if !t.text.is_empty() => self.emit(ChatEvent::Text(t.text)),
-            Some(U::ThinkingDelta(t)) if !t.text.is_empty() => self.emit(ChatEvent::Thinking(t.text)),
-            Some(U::ThinkingCompleted(t)) => {
-                self.emit(ChatEvent::ThinkingDone { duration_ms: t.thinking_duration_ms.max(0) as u32 })
+            Some(U::ThinkingDelta(t)) if !t.text.is_empty() => {
+                self.emit(ChatEvent::Thinking(t.text))
             }
+            Some(U::ThinkingCompleted(t)) => self.emit(ChatEvent::ThinkingDone {
+                duration_ms: t.thinking_duration_ms.max(0) as u32,
+            }),
             Some(U::TokenDelta(t)) if t.tokens > 0 => {
                 self.shared.state().usage.completion_tokens += t.tokens as u64;
                 self.emit(ChatEvent::Tokens(t.tokens as u32));
@@ -591,7 +626,10 @@ impl Driver {
             }
         }
         if let Some(d) = details {
-            self.emit(ChatEvent::Checkpoint { used_tokens: d.used_tokens, max_tokens: d.max_tokens });
+            self.emit(ChatEvent::Checkpoint {
+                used_tokens: d.used_tokens,
+                max_tokens: d.max_tokens,
+            });
         }
     }
 
@@ -607,43 +645,58 @@ impl Driver {
                 R::SetBlobResult(pb::SetBlobResult { error: None })
             }
             None => R::SetBlobResult(pb::SetBlobResult {
-                error: Some(pb::Error { message: "unsupported KV request".into() }),
+                error: Some(pb::Error {
+                    message: "unsupported KV request".into(),
+                }),
             }),
         };
-        self.send(pb::agent_client_message::Message::KvClientMessage(pb::KvClientMessage {
-            id: kv.id,
-            message: Some(reply),
-        }));
+        self.send(pb::agent_client_message::Message::KvClientMessage(
+            pb::KvClientMessage {
+                id: kv.id,
+                message: Some(reply),
+            },
+        ));
     }
 
     fn on_query(&mut self, q: pb::InteractionQuery) {
         use pb::interaction_query::Query as Q;
         use pb::interaction_response::Response as R;
         let reject = || pb::ApprovalResponse {
-            result: Some(pb::approval_response::Result::Rejected(pb::approval_response::Rejected {
-                reason: "Not available through Cursor Bridge; use the tools provided.".into(),
-            })),
+            result: Some(pb::approval_response::Result::Rejected(
+                pb::approval_response::Rejected {
+                    reason: "Not available through Cursor Bridge; use the tools provided.".into(),
+                },
+            )),
         };
         let response = match q.query {
             Some(Q::WebSearchRequestQuery(_)) => R::WebSearchRequestResponse(reject()),
             Some(Q::SwitchModeRequestQuery(_)) => R::SwitchModeRequestResponse(reject()),
             Some(Q::ExaSearchRequestQuery(_)) => R::ExaSearchRequestResponse(reject()),
             Some(Q::ExaFetchRequestQuery(_)) => R::ExaFetchRequestResponse(reject()),
-            Some(Q::AskQuestionInteractionQuery(_)) => R::AskQuestionInteractionResponse(pb::EmptyResponse {}),
-            Some(Q::CreatePlanRequestQuery(_)) => R::CreatePlanRequestResponse(pb::EmptyResponse {}),
+            Some(Q::AskQuestionInteractionQuery(_)) => {
+                R::AskQuestionInteractionResponse(pb::EmptyResponse {})
+            }
+            Some(Q::CreatePlanRequestQuery(_)) => {
+                R::CreatePlanRequestResponse(pb::EmptyResponse {})
+            }
             Some(Q::SetupVmEnvironmentArgs(_)) => R::SetupVmEnvironmentResult(pb::EmptyResponse {}),
             // Unknown query type: an answer without a variant still unblocks the id.
             None => {
                 self.send(pb::agent_client_message::Message::InteractionResponse(
-                    pb::InteractionResponse { id: q.id, response: None },
+                    pb::InteractionResponse {
+                        id: q.id,
+                        response: None,
+                    },
                 ));
                 return;
             }
         };
-        self.send(pb::agent_client_message::Message::InteractionResponse(pb::InteractionResponse {
-            id: q.id,
-            response: Some(response),
-        }));
+        self.send(pb::agent_client_message::Message::InteractionResponse(
+            pb::InteractionResponse {
+                id: q.id,
+                response: Some(response),
+            },
+        ));
     }
 
     fn on_exec(&mut self, e: pb::ExecServerMessage) {
@@ -652,9 +705,11 @@ impl Driver {
         let result = match e.message {
             Some(X::RequestContextArgs(_)) => {
                 pb::exec_client_message::Result::RequestContextResult(pb::RequestContextResult {
-                    result: Some(pb::request_context_result::Result::Success(pb::RequestContextSuccess {
-                        request_context: Some(self.request_context.clone()),
-                    })),
+                    result: Some(pb::request_context_result::Result::Success(
+                        pb::RequestContextSuccess {
+                            request_context: Some(self.request_context.clone()),
+                        },
+                    )),
                 })
             }
             Some(X::McpArgs(args)) => {
@@ -663,14 +718,21 @@ impl Driver {
                     name: self.tool_name(&args),
                     arguments: value::map_to_object(&args.args),
                 };
-                self.pending.insert(call.call_id.clone(), PendingExec { id, exec_id });
+                self.pending
+                    .insert(call.call_id.clone(), PendingExec { id, exec_id });
                 self.sync_pending();
                 self.emit(ChatEvent::ToolCall(call));
                 return;
             }
             Some(other) => match native_rejection(other, &self.tool_names) {
                 Some(r) => r,
-                None => return self.throw(id, exec_id, "this exec type is not supported by Cursor Bridge"),
+                None => {
+                    return self.throw(
+                        id,
+                        exec_id,
+                        "this exec type is not supported by Cursor Bridge",
+                    );
+                }
             },
             None => return self.throw(id, exec_id, "unknown exec type"),
         };
@@ -683,7 +745,9 @@ impl Driver {
         }
         let name = args.name.as_str();
         // Some servers prefix the provider: "cursor-bridge-read" → "read".
-        let stripped = name.strip_prefix(MCP_PROVIDER).map(|s| s.trim_start_matches(['-', '_', ':']));
+        let stripped = name
+            .strip_prefix(MCP_PROVIDER)
+            .map(|s| s.trim_start_matches(['-', '_', ':']));
         match stripped {
             Some(s) if self.tool_names.iter().any(|t| t == s) => s.to_string(),
             _ => name.to_string(),
@@ -691,18 +755,22 @@ impl Driver {
     }
 
     fn reply_exec(&self, id: u32, exec_id: String, result: pb::exec_client_message::Result) {
-        self.send(pb::agent_client_message::Message::ExecClientMessage(pb::ExecClientMessage {
-            id,
-            exec_id,
-            result: Some(result),
-        }));
+        self.send(pb::agent_client_message::Message::ExecClientMessage(
+            pb::ExecClientMessage {
+                id,
+                exec_id,
+                result: Some(result),
+            },
+        ));
         self.close_exec(id);
     }
 
     fn close_exec(&self, id: u32) {
         self.send(pb::agent_client_message::Message::ExecClientControlMessage(
             pb::ExecClientControlMessage {
-                message: Some(pb::exec_client_control_message::Message::StreamClose(pb::ExecStreamClose { id })),
+                message: Some(pb::exec_client_control_message::Message::StreamClose(
+                    pb::ExecStreamClose { id },
+                )),
             },
         ));
     }
@@ -710,18 +778,24 @@ impl Driver {
     fn throw(&self, id: u32, _exec_id: String, error: &str) {
         self.send(pb::agent_client_message::Message::ExecClientControlMessage(
             pb::ExecClientControlMessage {
-                message: Some(pb::exec_client_control_message::Message::Throw(pb::ExecThrow {
-                    id,
-                    error: error.into(),
-                    stack_trace: None,
-                })),
+                message: Some(pb::exec_client_control_message::Message::Throw(
+                    pb::ExecThrow {
+                        id,
+                        error: error.into(),
+                        stack_trace: None,
+                    },
+                )),
             },
         ));
     }
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::ToolResult { call_id, result, reply } => {
+            Command::ToolResult {
+                call_id,
+                result,
+                reply,
+            } => {
                 let Some(p) = self.pending.remove(&call_id) else {
                     let _ = reply.send(Err(CursorError::Protocol(format!(
                         "no pending tool call with id {call_id}"
@@ -733,13 +807,19 @@ impl Driver {
                     result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
                         content: vec![pb::McpToolResultContentItem {
                             content: Some(pb::mcp_tool_result_content_item::Content::Text(
-                                pb::McpTextContent { text: result.content },
+                                pb::McpTextContent {
+                                    text: result.content,
+                                },
                             )),
                         }],
                         is_error: result.is_error,
                     })),
                 };
-                self.reply_exec(p.id, p.exec_id, pb::exec_client_message::Result::McpResult(mcp));
+                self.reply_exec(
+                    p.id,
+                    p.exec_id,
+                    pb::exec_client_message::Result::McpResult(mcp),
+                );
                 // The model works again: restart the idle clock from now.
                 self.last_progress = Instant::now();
                 let _ = reply.send(Ok(()));
@@ -753,7 +833,9 @@ impl Driver {
 }
 
 fn action(a: pb::conversation_action::Action) -> pb::agent_client_message::Message {
-    pb::agent_client_message::Message::ConversationAction(pb::ConversationAction { action: Some(a) })
+    pb::agent_client_message::Message::ConversationAction(pb::ConversationAction {
+        action: Some(a),
+    })
 }
 
 fn stream_error(e: reqwest::Error) -> CursorError {
@@ -803,34 +885,57 @@ fn native_rejection(
         X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
             result: Some(pb::shell_result::Result::Rejected(shell_rejected(a))),
         }),
-        X::BackgroundShellSpawnArgs(a) => R::BackgroundShellSpawnResult(pb::BackgroundShellSpawnResult {
-            result: Some(pb::background_shell_spawn_result::Result::Rejected(pb::ShellRejected {
-                command: a.command,
-                working_directory: a.working_directory,
-                reason: reason.clone(),
-                is_readonly: false,
+        X::BackgroundShellSpawnArgs(a) => {
+            R::BackgroundShellSpawnResult(pb::BackgroundShellSpawnResult {
+                result: Some(pb::background_shell_spawn_result::Result::Rejected(
+                    pb::ShellRejected {
+                        command: a.command,
+                        working_directory: a.working_directory,
+                        reason: reason.clone(),
+                        is_readonly: false,
+                    },
+                )),
+            })
+        }
+        X::WriteArgs(a) => R::WriteResult(pb::WriteResult {
+            result: Some(pb::write_result::Result::Rejected(pb::WriteRejected {
+                path: a.path,
+                reason,
             })),
         }),
-        X::WriteArgs(a) => R::WriteResult(pb::WriteResult {
-            result: Some(pb::write_result::Result::Rejected(pb::WriteRejected { path: a.path, reason })),
-        }),
         X::DeleteArgs(a) => R::DeleteResult(pb::DeleteResult {
-            result: Some(pb::delete_result::Result::Rejected(pb::DeleteRejected { path: a.path, reason })),
+            result: Some(pb::delete_result::Result::Rejected(pb::DeleteRejected {
+                path: a.path,
+                reason,
+            })),
         }),
         X::ReadArgs(a) => R::ReadResult(pb::ReadResult {
-            result: Some(pb::read_result::Result::Rejected(pb::ReadRejected { path: a.path, reason })),
+            result: Some(pb::read_result::Result::Rejected(pb::ReadRejected {
+                path: a.path,
+                reason,
+            })),
         }),
         X::LsArgs(a) => R::LsResult(pb::LsResult {
-            result: Some(pb::ls_result::Result::Rejected(pb::LsRejected { path: a.path, reason })),
+            result: Some(pb::ls_result::Result::Rejected(pb::LsRejected {
+                path: a.path,
+                reason,
+            })),
         }),
         X::GrepArgs(_) => R::GrepResult(pb::GrepResult {
-            result: Some(pb::grep_result::Result::Error(pb::GrepError { error: reason })),
+            result: Some(pb::grep_result::Result::Error(pb::GrepError {
+                error: reason,
+            })),
         }),
         X::FetchArgs(a) => R::FetchResult(pb::FetchResult {
-            result: Some(pb::fetch_result::Result::Error(pb::FetchError { url: a.url, error: reason })),
+            result: Some(pb::fetch_result::Result::Error(pb::FetchError {
+                url: a.url,
+                error: reason,
+            })),
         }),
         X::WriteShellStdinArgs(_) => R::WriteShellStdinResult(pb::WriteShellStdinResult {
-            result: Some(pb::write_shell_stdin_result::Result::Error(pb::WriteShellStdinError { error: reason })),
+            result: Some(pb::write_shell_stdin_result::Result::Error(
+                pb::WriteShellStdinError { error: reason },
+            )),
         }),
         // Diagnostics: an empty result means "nothing to report".
         X::DiagnosticsArgs(_) => R::DiagnosticsResult(pb::DiagnosticsResult { result: None }),
@@ -848,7 +953,9 @@ fn mcp_definitions(tools: &[ToolDef]) -> Vec<pb::McpToolDefinition> {
             name: t.name.clone(),
             description: t.description.clone(),
             input_schema: Some(value::to_proto(
-                t.parameters.as_ref().unwrap_or(&serde_json::json!({"type": "object", "properties": {}})),
+                t.parameters
+                    .as_ref()
+                    .unwrap_or(&serde_json::json!({"type": "object", "properties": {}})),
             )),
             provider_identifier: MCP_PROVIDER.into(),
             tool_name: t.name.clone(),
@@ -863,10 +970,14 @@ pub fn build_request_context(req: &ChatRequest) -> pb::RequestContext {
     let instructions = if tools.is_empty() {
         vec![]
     } else {
-        let list: Vec<String> = req.tools.iter().map(|t| {
-            let first_line = t.description.lines().next().unwrap_or("");
-            format!("- {}: {}", t.name, first_line)
-        }).collect();
+        let list: Vec<String> = req
+            .tools
+            .iter()
+            .map(|t| {
+                let first_line = t.description.lines().next().unwrap_or("");
+                format!("- {}: {}", t.name, first_line)
+            })
+            .collect();
         vec![pb::McpInstructions {
             server_name: MCP_SERVER_NAME.into(),
             instructions: format!(
@@ -925,8 +1036,13 @@ pub fn build_run_request(req: &ChatRequest) -> pb::AgentRunRequest {
     });
     pb::AgentRunRequest {
         conversation_state: Some(req.conversation_state.clone().unwrap_or_default()),
-        action: Some(pb::ConversationAction { action: Some(action) }),
-        model_details: Some(pb::ModelDetails { model_id: req.model_id.clone(), ..Default::default() }),
+        action: Some(pb::ConversationAction {
+            action: Some(action),
+        }),
+        model_details: Some(pb::ModelDetails {
+            model_id: req.model_id.clone(),
+            ..Default::default()
+        }),
         mcp_tools: Some(pb::McpTools { mcp_tools: tools }),
         conversation_id: Some(req.conversation_id.clone()),
         mcp_file_system_options: fs_options,
@@ -949,7 +1065,9 @@ mod tests {
         r.tools = vec![ToolDef {
             name: "read".into(),
             description: "Read a file\nmore".into(),
-            parameters: Some(serde_json::json!({"type":"object","properties":{"filePath":{"type":"string"}}})),
+            parameters: Some(
+                serde_json::json!({"type":"object","properties":{"filePath":{"type":"string"}}}),
+            ),
         }];
         r
     }
@@ -959,15 +1077,24 @@ mod tests {
         let rr = build_run_request(&req_with_tools());
         assert_eq!(rr.model_details.unwrap().model_id, "default");
         assert_eq!(rr.requested_model.unwrap().model_id, "default");
-        assert_eq!(rr.conversation_state.as_deref(), Some(&b""[..]), "present but empty");
-        let Some(pb::conversation_action::Action::UserMessageAction(a)) = rr.action.unwrap().action else {
+        assert_eq!(
+            rr.conversation_state.as_deref(),
+            Some(&b""[..]),
+            "present but empty"
+        );
+        let Some(pb::conversation_action::Action::UserMessageAction(a)) = rr.action.unwrap().action
+        else {
             panic!("expected a user message action")
         };
         assert_eq!(a.user_message.unwrap().text, "hi");
         let ctx = a.request_context.unwrap();
         assert_eq!(ctx.cloud_rule.as_deref(), Some("be brief"));
         assert_eq!(ctx.tools[0].tool_name, "read");
-        assert!(ctx.mcp_instructions[0].instructions.contains("- read: Read a file"));
+        assert!(
+            ctx.mcp_instructions[0]
+                .instructions
+                .contains("- read: Read a file")
+        );
         assert_eq!(rr.mcp_tools.unwrap().mcp_tools.len(), 1);
         assert!(rr.mcp_file_system_options.unwrap().enabled);
     }
@@ -978,7 +1105,10 @@ mod tests {
         r.user_text.clear();
         r.conversation_state = Some(Bytes::from_static(b"\x2a\x00"));
         let rr = build_run_request(&r);
-        assert!(matches!(rr.action.unwrap().action, Some(pb::conversation_action::Action::ResumeAction(_))));
+        assert!(matches!(
+            rr.action.unwrap().action,
+            Some(pb::conversation_action::Action::ResumeAction(_))
+        ));
         assert_eq!(rr.conversation_state.as_deref(), Some(&b"\x2a\x00"[..]));
     }
 
@@ -987,7 +1117,10 @@ mod tests {
         use pb::exec_server_message::Message as X;
         let names = vec!["bash".to_string()];
         let cases = vec![
-            X::ShellArgs(pb::ShellArgs { command: "ls".into(), ..Default::default() }),
+            X::ShellArgs(pb::ShellArgs {
+                command: "ls".into(),
+                ..Default::default()
+            }),
             X::ShellStreamArgs(Default::default()),
             X::WriteArgs(Default::default()),
             X::DeleteArgs(Default::default()),
@@ -1003,15 +1136,22 @@ mod tests {
             assert!(native_rejection(c, &names).is_some());
         }
         let Some(pb::exec_client_message::Result::ShellResult(r)) = native_rejection(
-            X::ShellArgs(pb::ShellArgs { command: "ls".into(), ..Default::default() }),
+            X::ShellArgs(pb::ShellArgs {
+                command: "ls".into(),
+                ..Default::default()
+            }),
             &names,
         ) else {
             panic!()
         };
-        let Some(pb::shell_result::Result::Rejected(rej)) = r.result else { panic!() };
+        let Some(pb::shell_result::Result::Rejected(rej)) = r.result else {
+            panic!()
+        };
         assert_eq!(rej.command, "ls");
         assert!(rej.reason.contains("bash"));
-        assert!(native_rejection(X::ListMcpResourcesExecArgs(Default::default()), &names).is_none());
+        assert!(
+            native_rejection(X::ListMcpResourcesExecArgs(Default::default()), &names).is_none()
+        );
     }
 
     #[test]
@@ -1023,7 +1163,11 @@ mod tests {
 
     #[test]
     fn usage_infers_prompt_tokens() {
-        let u = Usage { completion_tokens: 40, context_tokens: Some(1000), context_limit: Some(200_000) };
+        let u = Usage {
+            completion_tokens: 40,
+            context_tokens: Some(1000),
+            context_limit: Some(200_000),
+        };
         assert_eq!(u.prompt_tokens(), Some(960));
         assert_eq!(Usage::default().prompt_tokens(), None);
     }

@@ -25,8 +25,18 @@ pub struct CursorClient {
 
 impl CursorClient {
     /// Wires the parts together; see `config::settings` for building them from settings.
-    pub fn new(http: CursorHttp, tokens: TokenManager, models_ttl: Duration, chat_options: ChatOptions) -> Self {
-        Self { http, tokens, models: ModelCache::new(models_ttl), chat_options }
+    pub fn new(
+        http: CursorHttp,
+        tokens: TokenManager,
+        models_ttl: Duration,
+        chat_options: ChatOptions,
+    ) -> Self {
+        Self {
+            http,
+            tokens,
+            models: ModelCache::new(models_ttl),
+            chat_options,
+        }
     }
 
     /// The HTTP client (endpoints, headers).
@@ -62,7 +72,9 @@ impl CursorClient {
     /// The model catalogue with limits (cached).
     pub async fn models(&self) -> Result<Arc<Vec<ModelInfo>>, CursorError> {
         self.models
-            .get_or_fetch(|| self.with_token(|t| async move { models::fetch_catalogue(&self.http, &t).await }))
+            .get_or_fetch(|| {
+                self.with_token(|t| async move { models::fetch_catalogue(&self.http, &t).await })
+            })
             .await
     }
 
@@ -73,12 +85,14 @@ impl CursorClient {
 
     /// Cursor's plan usage for the current billing cycle.
     pub async fn plan_usage(&self) -> Result<CurrentPeriodUsage, CursorError> {
-        self.with_token(|t| async move { usage::fetch_current_period(&self.http, &t).await }).await
+        self.with_token(|t| async move { usage::fetch_current_period(&self.http, &t).await })
+            .await
     }
 
     /// The signed-in account.
     pub async fn account(&self) -> Result<Account, CursorError> {
-        self.with_token(|t| async move { usage::fetch_me(&self.http, &t).await }).await
+        self.with_token(|t| async move { usage::fetch_me(&self.http, &t).await })
+            .await
     }
 
     /// Starts a chat run. An auth error that arrives before any event is retried once
@@ -87,7 +101,8 @@ impl CursorClient {
         self.with_token(|t| {
             let req = req.clone();
             async move {
-                let mut run = chat::start_run(&self.http, &t, req, self.chat_options.clone()).await?;
+                let mut run =
+                    chat::start_run(&self.http, &t, req, self.chat_options.clone()).await?;
                 if let Some(Err(e)) = run.peek().await {
                     if e.is_auth() {
                         return Err(e.clone());

@@ -113,7 +113,11 @@ pub enum CursorError {
     Unauthenticated { message: String },
     /// Usage quota or rate limit reached.
     #[error("{}: {message}", if *rate_limited { "Cursor rate limit reached" } else { "Cursor usage limit reached" })]
-    Quota { message: String, rate_limited: bool, retry_after: Option<Duration> },
+    Quota {
+        message: String,
+        rate_limited: bool,
+        retry_after: Option<Duration>,
+    },
     /// The conversation does not fit the model's context window.
     #[error("the conversation is too long for the model's context window: {message}")]
     ContextTooLong { message: String },
@@ -121,7 +125,9 @@ pub enum CursorError {
     #[error("Cursor does not know this model: {message}")]
     BadModel { message: String },
     /// Cursor considers this client too old; raise `client_version` in the settings.
-    #[error("Cursor says this client version is outdated ({message}); update Cursor Bridge or set a newer client_version in the settings")]
+    #[error(
+        "Cursor says this client version is outdated ({message}); update Cursor Bridge or set a newer client_version in the settings"
+    )]
     OutdatedClient { message: String },
     /// The plan or account does not allow this.
     #[error("Cursor refused the request: {message}")]
@@ -157,7 +163,9 @@ impl CursorError {
             CursorError::SessionExpired => "session_expired",
             CursorError::CredentialStore { .. } => "credential_store",
             CursorError::Unauthenticated { .. } => "unauthenticated",
-            CursorError::Quota { rate_limited: true, .. } => "rate_limited",
+            CursorError::Quota {
+                rate_limited: true, ..
+            } => "rate_limited",
             CursorError::Quota { .. } => "quota_exceeded",
             CursorError::ContextTooLong { .. } => "context_length_exceeded",
             CursorError::BadModel { .. } => "model_not_found",
@@ -203,9 +211,10 @@ impl CursorError {
                 let text = String::from_utf8_lossy(body);
                 let snippet: String = text.chars().take(200).collect();
                 match Code::from_http_status(status) {
-                    Code::Unknown | Code::NotFound => {
-                        CursorError::Http { status, body: snippet.trim().to_string() }
-                    }
+                    Code::Unknown | Code::NotFound => CursorError::Http {
+                        status,
+                        body: snippet.trim().to_string(),
+                    },
                     code => ConnectError {
                         code,
                         message: format!("HTTP {status}"),
@@ -254,9 +263,8 @@ struct DetailJson {
 
 /// The outcome of a Connect end-of-stream frame.
 pub fn parse_end_stream(payload: &[u8]) -> Result<(), CursorError> {
-    let parsed: EndStreamJson = serde_json::from_slice(payload).map_err(|e| {
-        CursorError::Protocol(format!("end-of-stream frame is not JSON: {e}"))
-    })?;
+    let parsed: EndStreamJson = serde_json::from_slice(payload)
+        .map_err(|e| CursorError::Protocol(format!("end-of-stream frame is not JSON: {e}")))?;
     match parsed.error {
         None => Ok(()),
         Some(err) => {
@@ -267,8 +275,13 @@ pub fn parse_end_stream(payload: &[u8]) -> Result<(), CursorError> {
     }
 }
 
-fn retry_after_from_metadata(meta: &serde_json::Map<String, serde_json::Value>) -> Option<Duration> {
-    let v = meta.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?.1;
+fn retry_after_from_metadata(
+    meta: &serde_json::Map<String, serde_json::Value>,
+) -> Option<Duration> {
+    let v = meta
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1;
     let s = match v {
         serde_json::Value::Array(a) => a.first()?.as_str()?.to_string(),
         serde_json::Value::String(s) => s.clone(),
@@ -364,7 +377,11 @@ impl ConnectError {
             return CursorError::Unauthenticated { message };
         }
         if rate || usage || self.code == Code::ResourceExhausted {
-            return CursorError::Quota { message, rate_limited: rate, retry_after: self.retry_after };
+            return CursorError::Quota {
+                message,
+                rate_limited: rate,
+                retry_after: self.retry_after,
+            };
         }
         if kind == Some(K::ConversationTooLong)
             || lower.contains("context length")
@@ -409,7 +426,9 @@ impl ConnectError {
 
 fn decode_b64(s: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    [STANDARD_NO_PAD, STANDARD, URL_SAFE_NO_PAD, URL_SAFE].iter().find_map(|e| e.decode(s).ok())
+    [STANDARD_NO_PAD, STANDARD, URL_SAFE_NO_PAD, URL_SAFE]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
 }
 
 /// Encodes an `ErrorDetails` the way Cursor puts it in a Connect error (base64, no
@@ -453,7 +472,10 @@ mod tests {
 
     #[test]
     fn not_json_is_protocol_error() {
-        assert!(matches!(parse_end_stream(b"nope"), Err(CursorError::Protocol(_))));
+        assert!(matches!(
+            parse_end_stream(b"nope"),
+            Err(CursorError::Protocol(_))
+        ));
     }
 
     #[test]
@@ -465,7 +487,11 @@ mod tests {
         ))
         .unwrap_err();
         match e {
-            CursorError::Quota { message, rate_limited: false, .. } => {
+            CursorError::Quota {
+                message,
+                rate_limited: false,
+                ..
+            } => {
                 assert_eq!(message, "Title: You've hit your usage limit")
             }
             other => panic!("{other:?}"),
@@ -493,10 +519,26 @@ mod tests {
     fn auth_context_model_outdated() {
         let cases = [
             ("unauthenticated", None, "unauthenticated"),
-            ("permission_denied", Some(DetailKind::AuthTokenExpired), "unauthenticated"),
-            ("invalid_argument", Some(DetailKind::ConversationTooLong), "context_length_exceeded"),
-            ("invalid_argument", Some(DetailKind::BadModelName), "model_not_found"),
-            ("failed_precondition", Some(DetailKind::OutdatedClient), "outdated_client"),
+            (
+                "permission_denied",
+                Some(DetailKind::AuthTokenExpired),
+                "unauthenticated",
+            ),
+            (
+                "invalid_argument",
+                Some(DetailKind::ConversationTooLong),
+                "context_length_exceeded",
+            ),
+            (
+                "invalid_argument",
+                Some(DetailKind::BadModelName),
+                "model_not_found",
+            ),
+            (
+                "failed_precondition",
+                Some(DetailKind::OutdatedClient),
+                "outdated_client",
+            ),
             ("canceled", None, "cancelled"),
             ("unavailable", None, "unavailable"),
             ("internal", None, "upstream"),
@@ -512,8 +554,14 @@ mod tests {
     fn unary_http_errors() {
         let body = br#"{"code":"unauthenticated","message":"bad token"}"#;
         assert!(CursorError::from_http(401, body).is_auth());
-        assert_eq!(CursorError::from_http(429, b"slow").kind(), "quota_exceeded");
-        assert!(matches!(CursorError::from_http(500, b"<html>oops</html>"), CursorError::Http { status: 500, .. }));
+        assert_eq!(
+            CursorError::from_http(429, b"slow").kind(),
+            "quota_exceeded"
+        );
+        assert!(matches!(
+            CursorError::from_http(500, b"<html>oops</html>"),
+            CursorError::Http { status: 500, .. }
+        ));
         assert!(CursorError::from_http(401, b"").is_auth());
     }
 }

@@ -86,7 +86,10 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder that rejects frames larger than `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        Self { buf: BytesMut::new(), max_frame }
+        Self {
+            buf: BytesMut::new(),
+            max_frame,
+        }
     }
 
     /// Appends a network chunk.
@@ -113,7 +116,9 @@ impl Decoder {
             )));
         }
         if flags & !(FLAG_COMPRESSED | FLAG_END_STREAM) != 0 {
-            return Err(CursorError::Protocol(format!("unknown envelope flags {flags:#04x}")));
+            return Err(CursorError::Protocol(format!(
+                "unknown envelope flags {flags:#04x}"
+            )));
         }
         if len > self.max_frame {
             return Err(CursorError::Protocol(format!(
@@ -128,7 +133,11 @@ impl Decoder {
         }
         self.buf.advance(HEADER_LEN);
         let raw = self.buf.split_to(len).freeze();
-        let payload = if flags & FLAG_COMPRESSED != 0 { gunzip(&raw, self.max_frame)? } else { raw };
+        let payload = if flags & FLAG_COMPRESSED != 0 {
+            gunzip(&raw, self.max_frame)?
+        } else {
+            raw
+        };
         Ok(Some(if flags & FLAG_END_STREAM != 0 {
             Frame::EndStream(payload)
         } else {
@@ -178,8 +187,13 @@ mod tests {
     /// Appendix C of the reference: `BidiRequestId{request_id:"abc"}`.
     #[test]
     fn reference_vector_bidi_request_id() {
-        let msg = crate::pb::aiserver_v1::BidiRequestId { request_id: "abc".into() };
-        assert_eq!(&encode_message(&msg)[..], &[0, 0, 0, 0, 5, 0x0a, 3, b'a', b'b', b'c']);
+        let msg = crate::pb::aiserver_v1::BidiRequestId {
+            request_id: "abc".into(),
+        };
+        assert_eq!(
+            &encode_message(&msg)[..],
+            &[0, 0, 0, 0, 5, 0x0a, 3, b'a', b'b', b'c']
+        );
     }
 
     /// Appendix C: a BidiAppendRequest payload.
@@ -188,11 +202,14 @@ mod tests {
         use prost::Message;
         let msg = crate::pb::aiserver_v1::BidiAppendRequest {
             data: "0a00".into(),
-            request_id: Some(crate::pb::aiserver_v1::BidiRequestId { request_id: "abc".into() }),
+            request_id: Some(crate::pb::aiserver_v1::BidiRequestId {
+                request_id: "abc".into(),
+            }),
             append_seqno: 1,
         };
-        let expected: &[u8] =
-            &[0x0a, 4, b'0', b'a', b'0', b'0', 0x12, 5, 0x0a, 3, b'a', b'b', b'c', 0x18, 1];
+        let expected: &[u8] = &[
+            0x0a, 4, b'0', b'a', b'0', b'0', 0x12, 5, 0x0a, 3, b'a', b'b', b'c', 0x18, 1,
+        ];
         assert_eq!(msg.encode_to_vec(), expected);
     }
 
@@ -208,8 +225,13 @@ mod tests {
             }
             frames.push(Frame::Message(payload.into()));
         }
-        wire.extend_from_slice(&encode_gzip(FLAG_END_STREAM, b"{\"error\":{\"code\":\"internal\"}}"));
-        frames.push(Frame::EndStream(Bytes::from_static(b"{\"error\":{\"code\":\"internal\"}}")));
+        wire.extend_from_slice(&encode_gzip(
+            FLAG_END_STREAM,
+            b"{\"error\":{\"code\":\"internal\"}}",
+        ));
+        frames.push(Frame::EndStream(Bytes::from_static(
+            b"{\"error\":{\"code\":\"internal\"}}",
+        )));
         wire.extend_from_slice(&encode_with_flags(FLAG_END_STREAM, b"{}"));
         frames.push(Frame::EndStream(Bytes::from_static(b"{}")));
         (wire, frames)
@@ -298,7 +320,9 @@ mod tests {
         assert!(dec.next_frame().is_err());
         let mut dec = Decoder::default();
         dec.push(&encode_with_flags(0x80, b"grpc-status: 0\r\n"));
-        assert!(matches!(dec.next_frame(), Err(CursorError::Protocol(m)) if m.contains("gRPC-Web")));
+        assert!(
+            matches!(dec.next_frame(), Err(CursorError::Protocol(m)) if m.contains("gRPC-Web"))
+        );
     }
 
     #[test]

@@ -144,17 +144,27 @@ impl CursorHttp {
             }
         }
         h.insert(USER_AGENT, self.inner.user_agent.clone());
-        h.insert(HeaderName::from_static("connect-protocol-version"), HeaderValue::from_static("1"));
+        h.insert(
+            HeaderName::from_static("connect-protocol-version"),
+            HeaderValue::from_static("1"),
+        );
         if let Ok(v) = HeaderValue::from_str(request_id) {
             h.insert(HeaderName::from_static("x-request-id"), v);
         }
-        h.insert(HeaderName::from_static("x-cursor-client-type"), HeaderValue::from_static(CLIENT_TYPE));
+        h.insert(
+            HeaderName::from_static("x-cursor-client-type"),
+            HeaderValue::from_static(CLIENT_TYPE),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.inner.config.client_version) {
             h.insert(HeaderName::from_static("x-cursor-client-version"), v);
         }
         h.insert(
             HeaderName::from_static("x-ghost-mode"),
-            HeaderValue::from_static(if self.inner.config.ghost_mode { "true" } else { "false" }),
+            HeaderValue::from_static(if self.inner.config.ghost_mode {
+                "true"
+            } else {
+                "false"
+            }),
         );
         if let Some(tz) = &self.inner.time_zone {
             h.insert(HeaderName::from_static("x-cursor-timezone"), tz.clone());
@@ -171,10 +181,11 @@ impl CursorHttp {
     ) -> Result<Resp, CursorError> {
         let body = serde_json::to_vec(req)
             .map_err(|e| CursorError::Protocol(format!("cannot encode request: {e}")))?;
-        let bytes = self.unary_raw(rpc_path, token, "application/json", body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            CursorError::Protocol(format!("unexpected JSON from {rpc_path}: {e}"))
-        })
+        let bytes = self
+            .unary_raw(rpc_path, token, "application/json", body)
+            .await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CursorError::Protocol(format!("unexpected JSON from {rpc_path}: {e}")))
     }
 
     /// A Connect unary call with a raw protobuf body (`application/proto`).
@@ -184,7 +195,9 @@ impl CursorHttp {
         token: &str,
         req: &Req,
     ) -> Result<Resp, CursorError> {
-        let bytes = self.unary_raw(rpc_path, token, "application/proto", req.encode_to_vec()).await?;
+        let bytes = self
+            .unary_raw(rpc_path, token, "application/proto", req.encode_to_vec())
+            .await?;
         super::framing::decode_message(&bytes)
     }
 
@@ -252,8 +265,14 @@ mod tests {
     #[test]
     fn joins_paths_under_a_prefix() {
         let h = http();
-        assert_eq!(h.endpoints().api("/auth/poll").as_str(), "http://127.0.0.1:9/prefix/auth/poll");
-        assert_eq!(h.endpoints().login("loginDeepControl").as_str(), "https://cursor.com/loginDeepControl");
+        assert_eq!(
+            h.endpoints().api("/auth/poll").as_str(),
+            "http://127.0.0.1:9/prefix/auth/poll"
+        );
+        assert_eq!(
+            h.endpoints().login("loginDeepControl").as_str(),
+            "https://cursor.com/loginDeepControl"
+        );
     }
 
     #[test]

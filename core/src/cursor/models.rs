@@ -79,14 +79,22 @@ struct UsableModelJson {
 /// Fetches the agent's usable models (`aiserver.v1.AiService/GetUsableModels`, JSON).
 pub async fn fetch_usable(http: &CursorHttp, token: &str) -> Result<Vec<ModelInfo>, CursorError> {
     let resp: UsableModelsJson = http
-        .unary_json("aiserver.v1.AiService/GetUsableModels", token, &serde_json::json!({}))
+        .unary_json(
+            "aiserver.v1.AiService/GetUsableModels",
+            token,
+            &serde_json::json!({}),
+        )
         .await?;
     Ok(resp
         .models
         .into_iter()
         .filter(|m| !m.model_id.is_empty())
         .map(|m| {
-            let id = if m.display_model_id.is_empty() { m.model_id.clone() } else { m.display_model_id };
+            let id = if m.display_model_id.is_empty() {
+                m.model_id.clone()
+            } else {
+                m.display_model_id
+            };
             let name = [m.display_name, m.display_name_short]
                 .into_iter()
                 .find(|s| !s.is_empty())
@@ -108,15 +116,19 @@ pub async fn fetch_usable(http: &CursorHttp, token: &str) -> Result<Vec<ModelInf
 }
 
 /// Fetches the IDE catalogue (`aiserver.v1.AiService/AvailableModels`, protobuf).
-pub async fn fetch_available(http: &CursorHttp, token: &str) -> Result<Vec<aipb::AvailableModel>, CursorError> {
+pub async fn fetch_available(
+    http: &CursorHttp,
+    token: &str,
+) -> Result<Vec<aipb::AvailableModel>, CursorError> {
     let req = aipb::AvailableModelsRequest {
         is_nightly: false,
         include_long_context_models: true,
         exclude_max_named_models: true,
         additional_model_names: vec![],
     };
-    let resp: aipb::AvailableModelsResponse =
-        http.unary_proto("aiserver.v1.AiService/AvailableModels", token, &req).await?;
+    let resp: aipb::AvailableModelsResponse = http
+        .unary_proto("aiserver.v1.AiService/AvailableModels", token, &req)
+        .await?;
     Ok(resp.models)
 }
 
@@ -124,10 +136,14 @@ pub async fn fetch_available(http: &CursorHttp, token: &str) -> Result<Vec<aipb:
 pub fn merge_limits(models: &mut [ModelInfo], available: &[aipb::AvailableModel]) {
     for m in models.iter_mut() {
         let hit = available.iter().find(|a| {
-            [Some(a.name.as_str()), a.server_model_name.as_deref(), a.client_display_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .any(|n| n == m.wire_id || n == m.id)
+            [
+                Some(a.name.as_str()),
+                a.server_model_name.as_deref(),
+                a.client_display_name.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|n| n == m.wire_id || n == m.id)
         });
         let Some(a) = hit else { continue };
         if let Some(limit) = a.context_token_limit.filter(|l| *l > 0) {
@@ -161,12 +177,18 @@ fn known_limits(wire_id: &str) -> (u32, u32, LimitSource) {
 
 /// The catalogue with limits. The IDE catalogue is best effort: if it fails, the
 /// usable list still comes back with family/default limits.
-pub async fn fetch_catalogue(http: &CursorHttp, token: &str) -> Result<Vec<ModelInfo>, CursorError> {
+pub async fn fetch_catalogue(
+    http: &CursorHttp,
+    token: &str,
+) -> Result<Vec<ModelInfo>, CursorError> {
     let (usable, available) = tokio::join!(fetch_usable(http, token), fetch_available(http, token));
     let mut models = usable?;
     match available {
         Ok(a) => merge_limits(&mut models, &a),
-        Err(e) => tracing::warn!(kind = e.kind(), "AvailableModels failed; using known limits: {e}"),
+        Err(e) => tracing::warn!(
+            kind = e.kind(),
+            "AvailableModels failed; using known limits: {e}"
+        ),
     }
     Ok(models)
 }
@@ -202,7 +224,10 @@ pub struct ModelCache {
 impl ModelCache {
     /// A cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, slot: Arc::new(Mutex::new(None)) }
+        Self {
+            ttl,
+            slot: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// The cached catalogue, fetched with `fetch` when missing or stale.
@@ -249,27 +274,56 @@ mod tests {
 
     #[test]
     fn known_family_limits() {
-        assert_eq!(known_limits("claude-4.5-sonnet"), (200_000, 64_000, LimitSource::KnownFamily));
-        assert_eq!(known_limits("gpt-5.1-codex"), (400_000, 128_000, LimitSource::KnownFamily));
-        assert_eq!(known_limits("mystery-1"), (DEFAULT_CONTEXT, DEFAULT_OUTPUT, LimitSource::Default));
+        assert_eq!(
+            known_limits("claude-4.5-sonnet"),
+            (200_000, 64_000, LimitSource::KnownFamily)
+        );
+        assert_eq!(
+            known_limits("gpt-5.1-codex"),
+            (400_000, 128_000, LimitSource::KnownFamily)
+        );
+        assert_eq!(
+            known_limits("mystery-1"),
+            (DEFAULT_CONTEXT, DEFAULT_OUTPUT, LimitSource::Default)
+        );
     }
 
     #[test]
     fn merge_prefers_cursor_limits() {
         let mut ms = vec![model("gpt-5.1", "gpt-5.1"), model("x", "x-wire")];
         let avail = vec![
-            aipb::AvailableModel { name: "gpt-5.1".into(), context_token_limit: Some(272_000), supports_images: Some(true), ..Default::default() },
-            aipb::AvailableModel { name: "other".into(), server_model_name: Some("x-wire".into()), supports_thinking: Some(true), ..Default::default() },
+            aipb::AvailableModel {
+                name: "gpt-5.1".into(),
+                context_token_limit: Some(272_000),
+                supports_images: Some(true),
+                ..Default::default()
+            },
+            aipb::AvailableModel {
+                name: "other".into(),
+                server_model_name: Some("x-wire".into()),
+                supports_thinking: Some(true),
+                ..Default::default()
+            },
         ];
         merge_limits(&mut ms, &avail);
-        assert_eq!((ms[0].context_limit, ms[0].limit_source, ms[0].supports_images), (272_000, LimitSource::Cursor, Some(true)));
+        assert_eq!(
+            (
+                ms[0].context_limit,
+                ms[0].limit_source,
+                ms[0].supports_images
+            ),
+            (272_000, LimitSource::Cursor, Some(true))
+        );
         assert!(ms[1].reasoning);
         assert_eq!(ms[1].limit_source, LimitSource::Default);
     }
 
     #[test]
     fn resolve_by_id_wire_alias_and_case() {
-        let ms = vec![model("Sonnet", "claude-4.5-sonnet"), model("gpt", "gpt-5.1")];
+        let ms = vec![
+            model("Sonnet", "claude-4.5-sonnet"),
+            model("gpt", "gpt-5.1"),
+        ];
         assert_eq!(resolve(&ms, "claude-4.5-sonnet").unwrap().id, "Sonnet");
         assert_eq!(resolve(&ms, "gpt-alias").unwrap().wire_id, "gpt-5.1");
         assert_eq!(resolve(&ms, "sonnet").unwrap().id, "Sonnet");

@@ -75,14 +75,26 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 }
 
 /// Fetches the current billing cycle's usage.
-pub async fn fetch_current_period(http: &CursorHttp, token: &str) -> Result<CurrentPeriodUsage, CursorError> {
-    http.unary_json("aiserver.v1.DashboardService/GetCurrentPeriodUsage", token, &serde_json::json!({}))
-        .await
+pub async fn fetch_current_period(
+    http: &CursorHttp,
+    token: &str,
+) -> Result<CurrentPeriodUsage, CursorError> {
+    http.unary_json(
+        "aiserver.v1.DashboardService/GetCurrentPeriodUsage",
+        token,
+        &serde_json::json!({}),
+    )
+    .await
 }
 
 /// Fetches the signed-in account.
 pub async fn fetch_me(http: &CursorHttp, token: &str) -> Result<Account, CursorError> {
-    http.unary_json("aiserver.v1.DashboardService/GetMe", token, &serde_json::json!({})).await
+    http.unary_json(
+        "aiserver.v1.DashboardService/GetMe",
+        token,
+        &serde_json::json!({}),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ pub fn to_proto(v: &serde_json::Value) -> Value {
         serde_json::Value::Bool(b) => Kind::BoolValue(*b),
         serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => Kind::StringValue(s.clone()),
-        serde_json::Value::Array(a) => Kind::ListValue(ListValue { values: a.iter().map(to_proto).collect() }),
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.iter().map(to_proto).collect(),
+        }),
         serde_json::Value::Object(o) => Kind::StructValue(Struct {
             fields: o.iter().map(|(k, v)| (k.clone(), to_proto(v))).collect(),
         }),
@@ -28,9 +30,14 @@ pub fn from_proto(v: &Value) -> serde_json::Value {
         Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
         Some(Kind::NumberValue(n)) => number(*n),
         Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
-        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.iter().map(from_proto).collect()),
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.iter().map(from_proto).collect())
+        }
         Some(Kind::StructValue(s)) => serde_json::Value::Object(
-            s.fields.iter().map(|(k, v)| (k.clone(), from_proto(v))).collect(),
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), from_proto(v)))
+                .collect(),
         ),
     }
 }
@@ -45,9 +52,7 @@ fn number(n: f64) -> serde_json::Value {
 }
 
 /// A JSON object → the `map<string, Value>` of `McpArgs.args`.
-pub fn object_to_map(
-    v: &serde_json::Value,
-) -> std::collections::HashMap<String, Value> {
+pub fn object_to_map(v: &serde_json::Value) -> std::collections::HashMap<String, Value> {
     match v {
         serde_json::Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), to_proto(v))).collect(),
         _ => Default::default(),
@@ -55,9 +60,7 @@ pub fn object_to_map(
 }
 
 /// The `map<string, Value>` of `McpArgs.args` → a JSON object.
-pub fn map_to_object(
-    m: &std::collections::HashMap<String, Value>,
-) -> serde_json::Value {
+pub fn map_to_object(m: &std::collections::HashMap<String, Value>) -> serde_json::Value {
     serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), from_proto(v))).collect())
 }
 

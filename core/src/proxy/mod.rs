@@ -39,7 +39,9 @@ pub async fn serve(
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value> {
@@ -53,10 +55,18 @@ pub fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        h.rsplit_once(':').map_or(h, |(n, port)| if port.chars().all(|c| c.is_ascii_digit()) { n } else { h })
+        h.rsplit_once(':').map_or(h, |(n, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                n
+            } else {
+                h
+            }
+        })
     };
     name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn require_loopback_host(req: Request, next: Next) -> Response {
@@ -82,10 +92,25 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:18741", "127.0.0.1", "127.0.0.1:80", "[::1]:18741", "[::1]", "LOCALHOST:1"] {
+        for h in [
+            "localhost",
+            "localhost:18741",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]:18741",
+            "[::1]",
+            "LOCALHOST:1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["evil.example", "evil.example:18741", "10.0.0.1:18741", "127.0.0.1.evil.example", "[::2]:1", ""] {
+        for h in [
+            "evil.example",
+            "evil.example:18741",
+            "10.0.0.1:18741",
+            "127.0.0.1.evil.example",
+            "[::2]:1",
+            "",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

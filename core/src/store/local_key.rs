@@ -20,7 +20,10 @@ pub fn path(data_dir: &Path) -> PathBuf {
 pub fn generate() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
-    format!("cb-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+    format!(
+        "cb-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    )
 }
 
 /// The explicit key if given, else the stored one, else a new one (stored 0600).
@@ -60,10 +63,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path(dir.path())).unwrap().permissions().mode();
+            let mode = std::fs::metadata(path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(load_or_create(dir.path(), Some(" explicit ")).unwrap(), "explicit");
+        assert_eq!(
+            load_or_create(dir.path(), Some(" explicit ")).unwrap(),
+            "explicit"
+        );
         let b = regenerate(dir.path()).unwrap();
         assert_ne!(a, b);
         assert_eq!(load_or_create(dir.path(), None).unwrap(), b);
