@@ -14,10 +14,9 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{Env, Paths, Settings};
-use crate::cursor::auth::{self, LoginError, Pkce, TokenManager};
-use crate::cursor::chat::ChatOptions;
-use crate::cursor::{CursorClient, CursorError, CursorHttp};
-use crate::store::{credentials, local_key};
+use crate::cursor::auth::{self, LoginError, Pkce};
+use crate::cursor::{CursorClient, CursorError};
+use crate::store::local_key;
 
 /// Cursor Bridge: use your Cursor subscription's models from any OpenAI-compatible client.
 #[derive(Debug, Parser)]
@@ -101,9 +100,7 @@ impl From<CursorError> for CliError {
             CursorError::NotSignedIn
             | CursorError::SessionExpired
             | CursorError::Unauthenticated { .. } => 3,
-            CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. } => {
-                4
-            }
+            CursorError::CredentialStore { .. } => 1,
             _ => 4,
         };
         CliError::new(code, e.to_string())
@@ -131,27 +128,7 @@ impl Ctx {
                 settings.host = host;
             }
         }
-        let http = CursorHttp::new(settings.http_config())?;
-        let store = credentials::open_store(&settings, &paths);
-        let env_token = env.get("CURSOR_ACCESS_TOKEN").map(str::to_string);
-        let tokens = TokenManager::new(
-            http.clone(),
-            store,
-            env_token,
-            Duration::from_secs(settings.refresh_margin_secs),
-        );
-        let chat = ChatOptions {
-            heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
-            first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
-            idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
-            ..ChatOptions::default()
-        };
-        let client = CursorClient::new(
-            http,
-            tokens,
-            Duration::from_secs(settings.models_cache_ttl_secs),
-            chat,
-        );
+        let client = CursorClient::from_settings(&settings, &paths, &env)?;
         Ok(Self {
             env,
             paths,

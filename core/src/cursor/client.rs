@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::TokenManager;
+use crate::config::settings::{ENV_ACCESS_TOKEN, Env, Paths, Settings};
+use crate::store::credentials;
 use super::chat::{self, ChatOptions, ChatRequest, ChatRun};
 use super::error::CursorError;
 use super::http::CursorHttp;
@@ -37,6 +39,28 @@ impl CursorClient {
             models: ModelCache::new(models_ttl),
             chat_options,
         }
+    }
+
+    /// Builds the whole client from settings: the HTTP client, the credential store the
+    /// settings choose, and `CURSOR_ACCESS_TOKEN` from `env` as a token override.
+    pub fn from_settings(settings: &Settings, paths: &Paths, env: &Env) -> Result<Self, CursorError> {
+        let http = CursorHttp::new(settings.http_config())?;
+        let store = credentials::open_store(settings, paths);
+        let env_token = env.get(ENV_ACCESS_TOKEN).map(str::to_string);
+        let tokens = TokenManager::new(http.clone(), store, env_token, settings.refresh_margin());
+        let chat = ChatOptions {
+            heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
+            first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
+            idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+            ..ChatOptions::default()
+        };
+        Ok(Self::new(http, tokens, Duration::from_secs(settings.models_cache_ttl_secs), chat))
+    }
+
+    /// The same client with other chat timings (tests, benchmarks).
+    pub fn with_chat_options(mut self, chat_options: ChatOptions) -> Self {
+        self.chat_options = chat_options;
+        self
     }
 
     /// The HTTP client (endpoints, headers).
