@@ -1,0 +1,69 @@
+//! Shared set-up for the end-to-end tests: a `CursorClient` built from settings exactly as
+//! the CLI builds it, pointed at a fake Cursor, with a file credential store in a temp dir.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use cursor_bridge_core::config::settings::{Env, Paths, Settings};
+use cursor_bridge_core::cursor::CursorClient;
+use cursor_bridge_core::cursor::chat::ChatOptions;
+use cursor_bridge_core::store::credentials::Credentials;
+use cursor_bridge_tests::FakeCursor;
+
+/// A client wired to `fake`, plus the temp dir that holds its settings and credentials.
+pub struct Harness {
+    pub fake: FakeCursor,
+    pub client: CursorClient,
+    pub dir: tempfile::TempDir,
+    pub env: Env,
+}
+
+/// The environment a user would set to point Cursor Bridge at `url`.
+pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
+    Env::from_pairs([
+        ("CURSOR_BRIDGE_HOME".to_string(), dir.display().to_string()),
+        ("CURSOR_BRIDGE_API_URL".to_string(), url.to_string()),
+        ("CURSOR_BRIDGE_LOGIN_URL".to_string(), url.to_string()),
+        (
+            "CURSOR_BRIDGE_CREDENTIALS_FILE".to_string(),
+            dir.join("credentials.json").display().to_string(),
+        ),
+    ])
+}
+
+/// Fast chat timings so failure tests finish in well under a second.
+pub fn fast_chat() -> ChatOptions {
+    ChatOptions {
+        heartbeat_interval: Duration::from_millis(100),
+        first_activity_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+        turn_end_grace: Duration::from_millis(500),
+    }
+}
+
+impl Harness {
+    /// A signed-out client against `fake`.
+    pub async fn new(fake: FakeCursor) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env = env_for(&fake.url(), dir.path());
+        let paths = Paths::resolve(&env).expect("paths");
+        let settings = Settings::load(&paths, &env).expect("settings");
+        let client = CursorClient::from_settings(&settings, &paths, &env)
+            .expect("client")
+            .with_chat_options(fast_chat());
+        Harness { fake, client, dir, env }
+    }
+
+    /// A client signed in with a fresh token pair minted by the fake.
+    pub async fn signed_in(fake: FakeCursor) -> Harness {
+        let h = Harness::new(fake).await;
+        let creds = Credentials {
+            access_token: h.fake.mint_access_token(Duration::from_secs(3600)),
+            refresh_token: Some(h.fake.mint_refresh_token()),
+            api_key: None,
+        };
+        h.client.tokens().sign_in(creds).await.expect("sign in");
+        h
+    }
+}
