@@ -71,7 +71,8 @@ pub enum Step {
     /// ("missing EndStreamResponse").
     Drop,
     /// Abort the response with a transport error (HTTP/2 `RST_STREAM`; on HTTP/1.1 the
-    /// connection is cut mid-chunk).
+    /// connection is cut mid-chunk). The client's HTTP/2 stack may discard frames it had
+    /// buffered but not yet handed over; put a short `Sleep` first if the test needs them.
     Reset,
     /// Write bytes that are not a valid frame, then close.
     Malformed(Malformed),
