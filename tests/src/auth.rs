@@ -77,7 +77,13 @@ pub(crate) async fn approve(
     Form(form): Form<ApproveForm>,
 ) -> Response {
     shared.update(|s| {
-        s.logins.insert(form.uuid.clone(), Login { challenge: Some(form.challenge), approved: true })
+        s.logins.insert(
+            form.uuid.clone(),
+            Login {
+                challenge: Some(form.challenge),
+                approved: true,
+            },
+        )
     });
     Html(
         "<!doctype html><html><body><h1>You're signed in</h1>\
@@ -117,11 +123,13 @@ pub(crate) async fn poll(
         if !login.approved {
             return Outcome::Pending;
         }
-        if let Some(ch) = &login.challenge {
-            if *ch != pkce_challenge(&verifier) {
-                s.pkce_mismatches += 1;
-                return Outcome::Mismatch;
-            }
+        if login
+            .challenge
+            .as_ref()
+            .is_some_and(|ch| *ch != pkce_challenge(&verifier))
+        {
+            s.pkce_mismatches += 1;
+            return Outcome::Mismatch;
         }
         let challenge = login.challenge.clone();
         s.logins.remove(&uuid);
@@ -163,7 +171,12 @@ pub(crate) async fn oauth_token(State(shared): State<Arc<Shared>>, body: Bytes) 
     let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return json_response(400, &serde_json::json!({"error": "invalid_request"}));
     };
-    let field = |k: &str| req.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let field = |k: &str| {
+        req.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     if field("grant_type") != "refresh_token" {
         return json_response(400, &serde_json::json!({"error": "unsupported_grant_type"}));
     }
@@ -171,7 +184,11 @@ pub(crate) async fn oauth_token(State(shared): State<Arc<Shared>>, body: Bytes) 
         return json_response(400, &serde_json::json!({"error": "invalid_client"}));
     }
     let rt = field("refresh_token");
-    let known = shared.lock().refresh_tokens.get(&rt).is_some_and(|r| !r.revoked);
+    let known = shared
+        .lock()
+        .refresh_tokens
+        .get(&rt)
+        .is_some_and(|r| !r.revoked);
     if !known {
         return json_response(
             200,
@@ -211,6 +228,13 @@ pub(crate) async fn exchange(State(shared): State<Arc<Shared>>, headers: HeaderM
     }
     let access = shared.mint_access(shared.cfg.access_token_ttl);
     // An API key gets a fresh session; a refresh token keeps its own.
-    let refresh = if is_key { shared.mint_refresh() } else { bearer };
-    json_response(200, &serde_json::json!({"accessToken": access, "refreshToken": refresh}))
+    let refresh = if is_key {
+        shared.mint_refresh()
+    } else {
+        bearer
+    };
+    json_response(
+        200,
+        &serde_json::json!({"accessToken": access, "refreshToken": refresh}),
+    )
 }

@@ -59,14 +59,22 @@ impl FakeModel {
     /// `gpt-5.1`, `gemini-3-pro`.
     pub fn default_catalogue() -> Vec<FakeModel> {
         vec![
-            FakeModel::new("default").display("auto", "Auto", "Auto").aliases(&["auto"]),
+            FakeModel::new("default")
+                .display("auto", "Auto", "Auto")
+                .aliases(&["auto"]),
             FakeModel::new("claude-4.5-sonnet")
                 .display("claude-4.5-sonnet", "Claude 4.5 Sonnet", "Sonnet 4.5")
                 .aliases(&["sonnet-4.5"]),
             FakeModel::new("claude-4.5-sonnet-thinking")
-                .display("claude-4.5-sonnet-thinking", "Claude 4.5 Sonnet Thinking", "Sonnet 4.5 Thinking")
+                .display(
+                    "claude-4.5-sonnet-thinking",
+                    "Claude 4.5 Sonnet Thinking",
+                    "Sonnet 4.5 Thinking",
+                )
                 .reasoning(),
-            FakeModel::new("gpt-5.1").display("gpt-5.1", "GPT-5.1", "GPT-5.1").context(400_000),
+            FakeModel::new("gpt-5.1")
+                .display("gpt-5.1", "GPT-5.1", "GPT-5.1")
+                .context(400_000),
             FakeModel::new("gemini-3-pro")
                 .display("gemini-3-pro", "Gemini 3 Pro", "Gemini 3 Pro")
                 .context(1_048_576),

@@ -11,7 +11,10 @@ use crate::script::EndError;
 
 /// A Connect unary error: `status` + JSON `{"code","message"}`.
 pub(crate) fn error_response(status: u16, code: &str, message: &str) -> Response {
-    json_response(status, &serde_json::json!({"code": code, "message": message}))
+    json_response(
+        status,
+        &serde_json::json!({"code": code, "message": message}),
+    )
 }
 
 /// Any JSON body.

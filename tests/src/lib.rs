@@ -69,8 +69,8 @@
 //! # }
 //! ```
 
-pub mod catalog;
 mod auth;
+pub mod catalog;
 mod connect;
 pub mod pbjson;
 pub mod raw;
@@ -99,7 +99,9 @@ pub use auth::pkce_challenge;
 pub use catalog::{FakeModel, FakeUsage, FakeUser, PlanUsage, SpendLimitUsage};
 pub use cursor_bridge_core::pb::aiserver_v1::error_details::Error as ErrorKind;
 pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd};
-pub use script::{EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id};
+pub use script::{
+    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id,
+};
 pub use state::CLIENT_ID;
 pub use tokens::exp_of as jwt_exp;
 
@@ -220,7 +222,12 @@ impl FakeCursorBuilder {
     pub fn unary_error(mut self, path: &str, status: u16, code: &str, message: &str) -> Self {
         self.state.unary_errors.insert(
             path.to_string(),
-            InjectedError { status, code: code.into(), message: message.into(), remaining: None },
+            InjectedError {
+                status,
+                code: code.into(),
+                message: message.into(),
+                remaining: None,
+            },
         );
         self
     }
@@ -235,7 +242,9 @@ impl FakeCursorBuilder {
 
     /// Serves on an already-bound listener.
     pub fn start_on(self, listener: tokio::net::TcpListener) -> FakeCursor {
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let shared = Shared::new(self.cfg, self.state);
         let app = router(shared.clone());
         let stop = shared.shutdown.clone();
@@ -249,7 +258,11 @@ impl FakeCursorBuilder {
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await;
         });
-        FakeCursor { shared, addr, server: Some(server) }
+        FakeCursor {
+            shared,
+            addr,
+            server: Some(server),
+        }
     }
 }
 
@@ -260,14 +273,29 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/poll", get(auth::poll))
         .route("/oauth/token", post(auth::oauth_token))
         .route("/auth/exchange_user_api_key", post(auth::exchange))
-        .route("/aiserver.v1.AiService/GetUsableModels", post(unary::get_usable_models))
-        .route("/agent.v1.AgentService/GetUsableModels", post(unary::get_usable_models))
-        .route("/aiserver.v1.AiService/AvailableModels", post(unary::available_models))
-        .route("/aiserver.v1.DashboardService/GetCurrentPeriodUsage", post(unary::current_period_usage))
+        .route(
+            "/aiserver.v1.AiService/GetUsableModels",
+            post(unary::get_usable_models),
+        )
+        .route(
+            "/agent.v1.AgentService/GetUsableModels",
+            post(unary::get_usable_models),
+        )
+        .route(
+            "/aiserver.v1.AiService/AvailableModels",
+            post(unary::available_models),
+        )
+        .route(
+            "/aiserver.v1.DashboardService/GetCurrentPeriodUsage",
+            post(unary::current_period_usage),
+        )
         .route("/aiserver.v1.DashboardService/GetMe", post(unary::get_me))
         .route(run::RUN_PATH, post(run::run))
         .fallback(unary::fallback)
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), record_call))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            record_call,
+        ))
         .with_state(shared)
 }
 
@@ -277,7 +305,9 @@ async fn record_call(AxState(shared): AxState<Arc<Shared>>, req: Request, next: 
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
     let mut call = RecordedCall {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
@@ -311,10 +341,14 @@ impl FakeCursor {
     /// Stops accepting, ends every run in flight, and waits (up to 2 s) for the server.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
-        if let Some(mut h) = self.server.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut h).await.is_err() {
-                h.abort();
-            }
+        let Some(mut h) = self.server.take() else {
+            return;
+        };
+        if tokio::time::timeout(Duration::from_secs(2), &mut h)
+            .await
+            .is_err()
+        {
+            h.abort();
         }
     }
 
@@ -327,7 +361,8 @@ impl FakeCursor {
 
     /// A token the fake issued but that expired a minute ago.
     pub fn mint_expired_token(&self) -> String {
-        self.shared.mint_access_at(tokens::now_unix().saturating_sub(60))
+        self.shared
+            .mint_access_at(tokens::now_unix().saturating_sub(60))
     }
 
     /// A refresh token `/oauth/token` and the exchange endpoint accept.
@@ -342,7 +377,8 @@ impl FakeCursor {
 
     /// Every refresh token becomes dead (`shouldLogout: true`, exchange 401).
     pub fn revoke_refresh_tokens(&self) {
-        self.shared.update(|s| s.refresh_tokens.values_mut().for_each(|r| r.revoked = true));
+        self.shared
+            .update(|s| s.refresh_tokens.values_mut().for_each(|r| r.revoked = true));
     }
 
     /// Every access token issued so far is refused from now on, expired or not.
@@ -368,7 +404,13 @@ impl FakeCursor {
                 true
             }
             None if s.polled.iter().any(|u| u == uuid) => {
-                s.logins.insert(uuid.to_string(), state::Login { challenge: None, approved: true });
+                s.logins.insert(
+                    uuid.to_string(),
+                    state::Login {
+                        challenge: None,
+                        approved: true,
+                    },
+                );
                 true
             }
             None => false,
@@ -378,13 +420,21 @@ impl FakeCursor {
     /// Approves the login a `…/loginDeepControl?challenge=…&uuid=…` URL describes,
     /// challenge included (so the poll verifies PKCE). Returns false for another URL.
     pub fn approve_login_url(&self, url: &str) -> bool {
-        let Ok(u) = url::Url::parse(url) else { return false };
+        let Ok(u) = url::Url::parse(url) else {
+            return false;
+        };
         let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
         let (Some(uuid), Some(challenge)) = (q.get("uuid"), q.get("challenge")) else {
             return false;
         };
         self.shared.update(|s| {
-            s.logins.insert(uuid.clone(), state::Login { challenge: Some(challenge.clone()), approved: true })
+            s.logins.insert(
+                uuid.clone(),
+                state::Login {
+                    challenge: Some(challenge.clone()),
+                    approved: true,
+                },
+            )
         });
         true
     }
@@ -394,8 +444,7 @@ impl FakeCursor {
         let s = self.shared.lock();
         s.polled
             .iter()
-            .filter(|u| s.logins.get(*u).is_none_or(|l| !l.approved))
-            .filter(|u| s.logins.contains_key(*u))
+            .filter(|u| s.logins.get(*u).is_some_and(|l| !l.approved))
             .cloned()
             .collect()
     }
@@ -437,12 +486,38 @@ impl FakeCursor {
         self.shared.lock().calls.clone()
     }
 
+    /// Every distinct bearer token any request (unary or `Run`) carried, in first-seen
+    /// order, so a test can assert no stale or foreign token was ever sent.
+    pub fn bearer_tokens_seen(&self) -> Vec<String> {
+        let s = self.shared.lock();
+        let mut seen: Vec<String> = Vec::new();
+        let runs = s.runs.iter().map(|r| r.bearer());
+        for t in s.calls.iter().map(|c| c.bearer()).chain(runs).flatten() {
+            if !seen.iter().any(|x| x == t) {
+                seen.push(t.to_string());
+            }
+        }
+        seen
+    }
+
     /// Make the next `times` calls to `path` fail (`None` = until cleared).
-    pub fn fail_unary(&self, path: &str, status: u16, code: &str, message: &str, times: Option<usize>) {
+    pub fn fail_unary(
+        &self,
+        path: &str,
+        status: u16,
+        code: &str,
+        message: &str,
+        times: Option<usize>,
+    ) {
         self.shared.update(|s| {
             s.unary_errors.insert(
                 path.to_string(),
-                InjectedError { status, code: code.into(), message: message.into(), remaining: times },
+                InjectedError {
+                    status,
+                    code: code.into(),
+                    message: message.into(),
+                    remaining: times,
+                },
             )
         });
     }
@@ -479,7 +554,11 @@ impl FakeCursor {
     }
 
     /// Waits until `pred` holds, re-checking after every recorded change. False on timeout.
-    pub async fn wait_until(&self, timeout: Duration, mut pred: impl FnMut(&FakeCursor) -> bool) -> bool {
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&FakeCursor) -> bool,
+    ) -> bool {
         let mut rx = self.shared.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -497,16 +576,28 @@ impl FakeCursor {
     /// Waits until at least `n` runs have started; panics after `timeout`.
     pub async fn wait_for_runs(&self, n: usize, timeout: Duration) -> Vec<RecordedRun> {
         if !self.wait_until(timeout, |f| f.run_count() >= n).await {
-            panic!("expected {n} Run stream(s) within {timeout:?}, saw {}", self.run_count());
+            panic!(
+                "expected {n} Run stream(s) within {timeout:?}, saw {}",
+                self.run_count()
+            );
         }
         self.runs()
     }
 
     /// Waits until run `index` has ended on the fake's side; panics after `timeout`.
     pub async fn wait_for_run_end(&self, index: usize, timeout: Duration) -> RecordedRun {
-        let done = |f: &FakeCursor| f.shared.lock().runs.get(index).is_some_and(|r| r.end.is_some());
+        let done = |f: &FakeCursor| {
+            f.shared
+                .lock()
+                .runs
+                .get(index)
+                .is_some_and(|r| r.end.is_some())
+        };
         if !self.wait_until(timeout, done).await {
-            panic!("run {index} did not end within {timeout:?}: {:#?}", self.runs().get(index));
+            panic!(
+                "run {index} did not end within {timeout:?}: {:#?}",
+                self.runs().get(index)
+            );
         }
         self.runs().swap_remove(index)
     }

@@ -16,11 +16,14 @@ pub fn json_to_value(json: &serde_json::Value) -> Value {
         // protobuf Values are doubles; integers beyond 2^53 lose precision, as in JS.
         serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
         serde_json::Value::String(s) => Kind::StringValue(s.clone()),
-        serde_json::Value::Array(a) => {
-            Kind::ListValue(ListValue { values: a.iter().map(json_to_value).collect() })
-        }
+        serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+            values: a.iter().map(json_to_value).collect(),
+        }),
         serde_json::Value::Object(o) => Kind::StructValue(Struct {
-            fields: o.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect::<BTreeMap<_, _>>(),
+            fields: o
+                .iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect::<BTreeMap<_, _>>(),
         }),
     };
     Value { kind: Some(kind) }
@@ -30,9 +33,10 @@ pub fn json_to_value(json: &serde_json::Value) -> Value {
 /// becomes a single entry named `value`.
 pub fn json_to_args(json: &serde_json::Value) -> HashMap<String, Value> {
     match json {
-        serde_json::Value::Object(o) => {
-            o.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect()
-        }
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_value(v)))
+            .collect(),
         other => HashMap::from([("value".to_string(), json_to_value(other))]),
     }
 }
@@ -57,7 +61,10 @@ pub fn value_to_json(v: &Value) -> serde_json::Value {
             serde_json::Value::Array(l.values.iter().map(value_to_json).collect())
         }
         Some(Kind::StructValue(s)) => serde_json::Value::Object(
-            s.fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect(),
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), value_to_json(v)))
+                .collect(),
         ),
     }
 }
@@ -74,8 +81,10 @@ mod tests {
             "nested": {"deep": {"x": -1}}, "nothing": null
         });
         let args = json_to_args(&j);
-        let back: serde_json::Map<_, _> =
-            args.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect();
+        let back: serde_json::Map<_, _> = args
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect();
         assert_eq!(serde_json::Value::Object(back), j);
     }
 

@@ -19,7 +19,9 @@ pub fn init_crypto() {
 /// A plain reqwest client: HTTP/1.1, or cleartext HTTP/2 with prior knowledge.
 pub fn http_client(http2_prior_knowledge: bool) -> reqwest::Client {
     init_crypto();
-    let mut b = reqwest::Client::builder().tcp_nodelay(true).redirect(reqwest::redirect::Policy::none());
+    let mut b = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none());
     if http2_prior_knowledge {
         b = b.http2_prior_knowledge();
     }
@@ -27,6 +29,8 @@ pub fn http_client(http2_prior_knowledge: bool) -> reqwest::Client {
 }
 
 /// One decoded server frame.
+// A test helper: matching on an unboxed message matters more than the enum's size.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerFrame {
     Message(pb::AgentServerMessage),
@@ -75,30 +79,41 @@ impl RawRun {
     /// A `run_request` with a user message.
     pub fn run_request(text: &str, model: &str) -> pb::AgentClientMessage {
         pb::AgentClientMessage {
-            message: Some(pb::agent_client_message::Message::RunRequest(pb::AgentRunRequest {
-                conversation_state: Some(Bytes::new()),
-                action: Some(pb::ConversationAction {
-                    action: Some(pb::conversation_action::Action::UserMessageAction(pb::UserMessageAction {
-                        user_message: Some(pb::UserMessage {
-                            text: text.into(),
-                            message_id: uuid::Uuid::new_v4().to_string(),
-                            mode: pb::AgentMode::Agent as i32,
-                            ..Default::default()
-                        }),
+            message: Some(pb::agent_client_message::Message::RunRequest(
+                pb::AgentRunRequest {
+                    conversation_state: Some(Bytes::new()),
+                    action: Some(pb::ConversationAction {
+                        action: Some(pb::conversation_action::Action::UserMessageAction(
+                            pb::UserMessageAction {
+                                user_message: Some(pb::UserMessage {
+                                    text: text.into(),
+                                    message_id: uuid::Uuid::new_v4().to_string(),
+                                    mode: pb::AgentMode::Agent as i32,
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            },
+                        )),
+                    }),
+                    model_details: Some(pb::ModelDetails {
+                        model_id: model.into(),
                         ..Default::default()
-                    })),
-                }),
-                model_details: Some(pb::ModelDetails { model_id: model.into(), ..Default::default() }),
-                conversation_id: Some(uuid::Uuid::new_v4().to_string()),
-                ..Default::default()
-            })),
+                    }),
+                    conversation_id: Some(uuid::Uuid::new_v4().to_string()),
+                    ..Default::default()
+                },
+            )),
         }
     }
 
     /// Sends one client message.
     pub async fn send(&self, msg: pb::agent_client_message::Message) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(encode_message(&pb::AgentClientMessage { message: Some(msg) })).await;
+            let _ = tx
+                .send(encode_message(&pb::AgentClientMessage {
+                    message: Some(msg),
+                }))
+                .await;
         }
     }
 
@@ -155,7 +170,9 @@ impl RawRun {
 
     /// Reads frames until the end-of-stream frame, returning the messages before it and
     /// the end JSON.
-    pub async fn read_to_end(&mut self) -> (Vec<pb::agent_server_message::Message>, serde_json::Value) {
+    pub async fn read_to_end(
+        &mut self,
+    ) -> (Vec<pb::agent_server_message::Message>, serde_json::Value) {
         let mut msgs = Vec::new();
         loop {
             match self.next().await {

@@ -46,7 +46,8 @@ impl RecordedCall {
 
     /// The token of an `authorization: Bearer …` header.
     pub fn bearer(&self) -> Option<&str> {
-        self.header("authorization").and_then(|v| v.strip_prefix("Bearer "))
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
     }
 }
 
@@ -139,7 +140,11 @@ pub struct RecordedRun {
 }
 
 impl RecordedRun {
-    pub(crate) fn new(index: usize, headers: HashMap<String, String>, version: http::Version) -> Self {
+    pub(crate) fn new(
+        index: usize,
+        headers: HashMap<String, String>,
+        version: http::Version,
+    ) -> Self {
         Self {
             index,
             headers,
@@ -170,7 +175,8 @@ impl RecordedRun {
 
     /// The token of the `authorization: Bearer …` header.
     pub fn bearer(&self) -> Option<&str> {
-        self.header("authorization").and_then(|v| v.strip_prefix("Bearer "))
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
     }
 
     /// The `conversation_state` the client sent, decoded (`None` if absent or undecodable).
@@ -182,7 +188,14 @@ impl RecordedRun {
     /// The text of the `user_message_action`, if that was the action.
     pub fn user_text(&self) -> Option<&str> {
         use pb::conversation_action::Action;
-        match self.run_request.as_ref()?.action.as_ref()?.action.as_ref()? {
+        match self
+            .run_request
+            .as_ref()?
+            .action
+            .as_ref()?
+            .action
+            .as_ref()?
+        {
             Action::UserMessageAction(a) => a.user_message.as_ref().map(|m| m.text.as_str()),
             _ => None,
         }
@@ -190,7 +203,11 @@ impl RecordedRun {
 
     /// `model_details.model_id`.
     pub fn model_id(&self) -> Option<&str> {
-        self.run_request.as_ref()?.model_details.as_ref().map(|m| m.model_id.as_str())
+        self.run_request
+            .as_ref()?
+            .model_details
+            .as_ref()
+            .map(|m| m.model_id.as_str())
     }
 
     /// How many `client_heartbeat`s arrived.
@@ -198,7 +215,10 @@ impl RecordedRun {
         self.messages
             .iter()
             .filter(|m| {
-                matches!(m.message, Some(pb::agent_client_message::Message::ClientHeartbeat(_)))
+                matches!(
+                    m.message,
+                    Some(pb::agent_client_message::Message::ClientHeartbeat(_))
+                )
             })
             .count()
     }

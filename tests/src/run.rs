@@ -21,7 +21,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use cursor_bridge_core::cursor::framing::{
-    Decoder, FLAG_COMPRESSED, FLAG_END_STREAM, Frame, encode_gzip, encode_message, encode_with_flags,
+    Decoder, FLAG_COMPRESSED, FLAG_END_STREAM, Frame, encode_gzip, encode_message,
+    encode_with_flags,
 };
 use cursor_bridge_core::pb::agent_v1 as pb;
 use futures::StreamExt as _;
@@ -51,8 +52,10 @@ fn stream_response(rx: mpsc::Receiver<Result<Bytes, io::Error>>, gzip: bool) -> 
     if gzip {
         b = b.header("connect-content-encoding", "gzip");
     }
-    b.body(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)))
-        .unwrap_or_default()
+    b.body(Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ))
+    .unwrap_or_default()
 }
 
 /// The handler.
@@ -64,7 +67,8 @@ pub(crate) async fn run(
 ) -> Response {
     let index = shared.update(|s| {
         let i = s.runs.len();
-        s.runs.push(RecordedRun::new(i, header_map(&headers), version));
+        s.runs
+            .push(RecordedRun::new(i, header_map(&headers), version));
         i
     });
     let finish = |end: RunEnd| {
@@ -80,7 +84,10 @@ pub(crate) async fn run(
             return error_response(401, "unauthenticated", &msg);
         }
         let err = EndError::new("unauthenticated", msg.clone());
-        finish(RunEnd::Error { code: err.code.clone(), message: msg });
+        finish(RunEnd::Error {
+            code: err.code.clone(),
+            message: msg,
+        });
         let (tx, rx) = mpsc::channel(1);
         // The channel has room for this one frame; the sender drops, ending the body.
         let _ = tx.try_send(Ok(end_error_frame(&err)));
@@ -92,16 +99,28 @@ pub(crate) async fn run(
         .unwrap_or_default();
     if !ct.starts_with("application/connect+proto") {
         finish(RunEnd::Http(415));
-        return error_response(415, "unimplemented", &format!("Run needs application/connect+proto, not {ct:?}"));
+        return error_response(
+            415,
+            "unimplemented",
+            &format!("Run needs application/connect+proto, not {ct:?}"),
+        );
     }
     shared.update_run(index, |r| r.authorized = true);
 
-    let turn = shared.update(|s| s.turns.pop_front()).unwrap_or_else(Turn::default_reply);
+    let turn = shared
+        .update(|s| s.turns.pop_front())
+        .unwrap_or_else(Turn::default_reply);
     let gzip = turn.gzip.unwrap_or(shared.cfg.gzip_frames);
     let (out, rx) = mpsc::channel(64);
     let (in_tx, inbox) = mpsc::unbounded_channel();
     let done = CancellationToken::new();
-    tokio::spawn(read_client(shared.clone(), index, body, in_tx, done.clone()));
+    tokio::spawn(read_client(
+        shared.clone(),
+        index,
+        body,
+        in_tx,
+        done.clone(),
+    ));
     let driver = Driver {
         shared,
         index,
@@ -119,6 +138,8 @@ pub(crate) async fn run(
 }
 
 /// What the reader forwards to the driver.
+// Almost every value is a `Msg`; boxing would only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 enum Inbound {
     Msg(pb::AgentClientMessage),
     Closed,
@@ -204,7 +225,10 @@ async fn read_client(
                             }
                         }
                         Ok(Some(Frame::EndStream(_))) => {
-                            bad("the client sent an end-of-stream frame (only servers send those)".into());
+                            bad(
+                                "the client sent an end-of-stream frame (only servers send those)"
+                                    .into(),
+                            );
                             return;
                         }
                         Err(e) => {
@@ -285,7 +309,10 @@ impl Driver {
     async fn fail(&mut self, code: &str, message: String) -> RunEnd {
         let err = EndError::new(code, message.clone());
         match self.write(end_error_frame(&err)).await {
-            Ok(()) => RunEnd::Error { code: code.into(), message },
+            Ok(()) => RunEnd::Error {
+                code: code.into(),
+                message,
+            },
             Err(_) => RunEnd::ClientGone,
         }
     }
@@ -307,15 +334,23 @@ impl Driver {
 
     async fn first_message(&mut self) -> Result<(), Stop> {
         let timeout = self.shared.cfg.reply_timeout;
-        let m = self.recv(Instant::now() + timeout, timeout, "the first client message (run_request)").await?;
+        let m = self
+            .recv(
+                Instant::now() + timeout,
+                timeout,
+                "the first client message (run_request)",
+            )
+            .await?;
         match m.message {
             Some(ClientMsg::RunRequest(req)) => {
                 if let Some(state) = &req.conversation_state {
                     // An undecodable state is kept verbatim in the record; checkpoints then
                     // start from scratch, as they would for a new conversation.
-                    self.prior = pb::ConversationStateStructure::decode(state.as_ref()).unwrap_or_default();
+                    self.prior =
+                        pb::ConversationStateStructure::decode(state.as_ref()).unwrap_or_default();
                 }
-                self.shared.update_run(self.index, |r| r.run_request = Some(req));
+                self.shared
+                    .update_run(self.index, |r| r.run_request = Some(req));
                 Ok(())
             }
             other => Err(Stop::Bad(format!(
@@ -332,20 +367,32 @@ impl Driver {
     }
 
     fn frame(&self, payload: &[u8]) -> Bytes {
-        if self.gzip { encode_gzip(0, payload) } else { encode_with_flags(0, payload) }
+        if self.gzip {
+            encode_gzip(0, payload)
+        } else {
+            encode_with_flags(0, payload)
+        }
     }
 
     async fn send_msg(&mut self, msg: pb::AgentServerMessage) -> Result<(), Stop> {
-        let frame = if self.gzip { encode_gzip(0, &msg.encode_to_vec()) } else { encode_message(&msg) };
+        let frame = if self.gzip {
+            encode_gzip(0, &msg.encode_to_vec())
+        } else {
+            encode_message(&msg)
+        };
         self.write(frame).await
     }
 
     async fn send(&mut self, m: ServerMsg) -> Result<(), Stop> {
-        self.send_msg(pb::AgentServerMessage { message: Some(m) }).await
+        self.send_msg(pb::AgentServerMessage { message: Some(m) })
+            .await
     }
 
     async fn update(&mut self, u: Update) -> Result<(), Stop> {
-        self.send(ServerMsg::InteractionUpdate(pb::InteractionUpdate { message: Some(u) })).await
+        self.send(ServerMsg::InteractionUpdate(pb::InteractionUpdate {
+            message: Some(u),
+        }))
+        .await
     }
 
     /// Sleeps, ending early (as `Gone`) if the client goes away or the fake shuts down.
@@ -359,7 +406,12 @@ impl Driver {
 
     // ---- reading ------------------------------------------------------------------
 
-    async fn recv(&mut self, deadline: Instant, timeout: Duration, what: &str) -> Result<pb::AgentClientMessage, Stop> {
+    async fn recv(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<pb::AgentClientMessage, Stop> {
         tokio::select! {
             r = tokio::time::timeout_at(deadline, self.inbox.recv()) => match r {
                 Err(_) => Err(Stop::Timeout(format!(
@@ -399,7 +451,13 @@ impl Driver {
 
     /// Collects the reply to exec `id`: its result message(s), then `stream_close`
     /// (or a `throw`).
-    async fn await_exec(&mut self, id: u32, exec_id: String, kind: &str, timeout: Duration) -> Result<ExecOutcome, Stop> {
+    async fn await_exec(
+        &mut self,
+        id: u32,
+        exec_id: String,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutcome, Stop> {
         let mut out = ExecOutcome {
             id,
             exec_id,
@@ -418,10 +476,16 @@ impl Driver {
                     if let Some(r) = e.result {
                         out.results.push(r);
                     }
-                    if !require_close && !out.results.is_empty() { Flow::Done(()) } else { Flow::Skip }
+                    if !require_close && !out.results.is_empty() {
+                        Flow::Done(())
+                    } else {
+                        Flow::Skip
+                    }
                 }
                 ClientMsg::ExecClientControlMessage(c) => match c.message {
-                    Some(pb::exec_client_control_message::Message::StreamClose(s)) if s.id == id => {
+                    Some(pb::exec_client_control_message::Message::StreamClose(s))
+                        if s.id == id =>
+                    {
                         out.stream_closed = true;
                         Flow::Done(())
                     }
@@ -459,18 +523,38 @@ impl Driver {
         let cfg_reply = self.shared.cfg.reply_timeout;
         let cfg_long = self.shared.cfg.long_reply_timeout;
         match step {
-            Step::Text(s) => self.update(Update::TextDelta(pb::TextDeltaUpdate { text: s })).await,
-            Step::Thinking(s) => self.update(Update::ThinkingDelta(pb::ThinkingDeltaUpdate { text: s })).await,
-            Step::ThinkingCompleted(ms) => {
-                self.update(Update::ThinkingCompleted(pb::ThinkingCompletedUpdate { thinking_duration_ms: ms }))
+            Step::Text(s) => {
+                self.update(Update::TextDelta(pb::TextDeltaUpdate { text: s }))
                     .await
             }
-            Step::TokenDelta(n) => self.update(Update::TokenDelta(pb::TokenDeltaUpdate { tokens: n })).await,
-            Step::Heartbeat => self.update(Update::Heartbeat(pb::HeartbeatUpdate {})).await,
-            Step::StepStarted(id) => self.update(Update::StepStarted(pb::StepStartedUpdate { step_id: id })).await,
-            Step::StepCompleted { step_id, duration_ms } => {
-                self.update(Update::StepCompleted(pb::StepCompletedUpdate { step_id, step_duration_ms: duration_ms }))
+            Step::Thinking(s) => {
+                self.update(Update::ThinkingDelta(pb::ThinkingDeltaUpdate { text: s }))
                     .await
+            }
+            Step::ThinkingCompleted(ms) => {
+                self.update(Update::ThinkingCompleted(pb::ThinkingCompletedUpdate {
+                    thinking_duration_ms: ms,
+                }))
+                .await
+            }
+            Step::TokenDelta(n) => {
+                self.update(Update::TokenDelta(pb::TokenDeltaUpdate { tokens: n }))
+                    .await
+            }
+            Step::Heartbeat => self.update(Update::Heartbeat(pb::HeartbeatUpdate {})).await,
+            Step::StepStarted(id) => {
+                self.update(Update::StepStarted(pb::StepStartedUpdate { step_id: id }))
+                    .await
+            }
+            Step::StepCompleted {
+                step_id,
+                duration_ms,
+            } => {
+                self.update(Update::StepCompleted(pb::StepCompletedUpdate {
+                    step_id,
+                    step_duration_ms: duration_ms,
+                }))
+                .await
             }
             Step::TurnEnded => self.update(Update::TurnEnded(pb::TurnEndedUpdate {})).await,
             Step::Send(m) => self.send_msg(m).await,
@@ -481,11 +565,20 @@ impl Driver {
             Step::NativeExec(exec) => self.native_exec(exec, cfg_reply).await,
             Step::UnknownExec { field } => self.unknown_exec(field, cfg_reply).await,
             Step::InteractionQuery(q) => self.query(q, cfg_reply).await,
-            Step::Checkpoint { used_tokens, max_tokens } => {
+            Step::Checkpoint {
+                used_tokens,
+                max_tokens,
+            } => {
                 let mut state = self.prior.clone();
                 state.turns.extend(self.set_this_run.iter().cloned());
-                state.token_details = Some(pb::ConversationTokenDetails { used_tokens, max_tokens });
-                self.send(ServerMsg::ConversationCheckpointUpdate(state.encode_to_vec().into())).await
+                state.token_details = Some(pb::ConversationTokenDetails {
+                    used_tokens,
+                    max_tokens,
+                });
+                self.send(ServerMsg::ConversationCheckpointUpdate(
+                    state.encode_to_vec().into(),
+                ))
+                .await
             }
             Step::EndOk => {
                 self.write(end_ok_frame()).await?;
@@ -493,11 +586,17 @@ impl Driver {
             }
             Step::EndError(e) => {
                 self.write(end_error_frame(&e)).await?;
-                Err(Stop::Ended(RunEnd::Error { code: e.code, message: e.message }))
+                Err(Stop::Ended(RunEnd::Error {
+                    code: e.code,
+                    message: e.message,
+                }))
             }
             Step::Drop => Err(Stop::Ended(RunEnd::Dropped)),
             Step::Reset => {
-                let _ = self.out.send(Err(io::Error::other("fake Cursor: scripted stream reset"))).await;
+                let _ = self
+                    .out
+                    .send(Err(io::Error::other("fake Cursor: scripted stream reset")))
+                    .await;
                 Err(Stop::Ended(RunEnd::Reset))
             }
             Step::Malformed(m) => {
@@ -506,7 +605,9 @@ impl Driver {
                     // Field 1, length 5, but only one byte follows: a protobuf underflow.
                     Malformed::UndecodableMessage => encode_with_flags(0, &[0x0a, 0x05, 0x01]),
                     Malformed::BadGzip => encode_with_flags(FLAG_COMPRESSED, b"this is not gzip"),
-                    Malformed::Truncated => Bytes::from_static(&[0, 0, 0, 0, 100, 0x0a, 0x00, 0x0a]),
+                    Malformed::Truncated => {
+                        Bytes::from_static(&[0, 0, 0, 0, 100, 0x0a, 0x00, 0x0a])
+                    }
                     Malformed::BadEndStreamJson => encode_with_flags(FLAG_END_STREAM, b"{not json"),
                     Malformed::Raw(b) => b,
                 };
@@ -517,7 +618,8 @@ impl Driver {
             Step::HeartbeatsFor { total, interval } => {
                 let end = Instant::now() + total;
                 loop {
-                    self.update(Update::Heartbeat(pb::HeartbeatUpdate {})).await?;
+                    self.update(Update::Heartbeat(pb::HeartbeatUpdate {}))
+                        .await?;
                     let now = Instant::now();
                     if now >= end {
                         return Ok(());
@@ -528,7 +630,14 @@ impl Driver {
             Step::WaitForCancel => {
                 let deadline = Instant::now() + cfg_long;
                 loop {
-                    match self.recv(deadline, cfg_long, "a cancel (cancel_action or the client closing its side)").await {
+                    match self
+                        .recv(
+                            deadline,
+                            cfg_long,
+                            "a cancel (cancel_action or the client closing its side)",
+                        )
+                        .await
+                    {
                         Ok(m) if m.message.as_ref().is_some_and(is_cancel) => return Ok(()),
                         Ok(_) => {}
                         Err(Stop::ClientClosed(_) | Stop::ClientReset) => return Ok(()),
@@ -543,23 +652,30 @@ impl Driver {
         self.next_kv += 1;
         let id = self.next_kv;
         let bid = blob_id(&data);
-        self.shared.update(|s| s.blobs.insert(bid.clone(), data.clone()));
+        self.shared
+            .update(|s| s.blobs.insert(bid.clone(), data.clone()));
         self.set_this_run.push(Bytes::from(bid.clone()));
         self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
             id,
-            message: Some(pb::kv_server_message::Message::SetBlobArgs(pb::SetBlobArgs {
-                blob_id: bid.into(),
-                blob_data: data,
-            })),
+            message: Some(pb::kv_server_message::Message::SetBlobArgs(
+                pb::SetBlobArgs {
+                    blob_id: bid.into(),
+                    blob_data: data,
+                },
+            )),
         }))
         .await?;
-        self.wait_for(timeout, &format!("kv set_blob_result for id {id}"), |m| match m {
-            ClientMsg::KvClientMessage(k) if k.id == id => match k.message {
-                Some(pb::kv_client_message::Message::SetBlobResult(_)) => Flow::Done(()),
-                _ => Flow::Bad(format!("the kv reply for id {id} is not a set_blob_result")),
+        self.wait_for(
+            timeout,
+            &format!("kv set_blob_result for id {id}"),
+            |m| match m {
+                ClientMsg::KvClientMessage(k) if k.id == id => match k.message {
+                    Some(pb::kv_client_message::Message::SetBlobResult(_)) => Flow::Done(()),
+                    _ => Flow::Bad(format!("the kv reply for id {id} is not a set_blob_result")),
+                },
+                _ => Flow::Skip,
             },
-            _ => Flow::Skip,
-        })
+        )
         .await
     }
 
@@ -568,21 +684,32 @@ impl Driver {
         let id = self.next_kv;
         self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
             id,
-            message: Some(pb::kv_server_message::Message::GetBlobArgs(pb::GetBlobArgs {
-                blob_id: bid.clone().into(),
-            })),
+            message: Some(pb::kv_server_message::Message::GetBlobArgs(
+                pb::GetBlobArgs {
+                    blob_id: bid.clone().into(),
+                },
+            )),
         }))
         .await?;
         let data = self
-            .wait_for(timeout, &format!("kv get_blob_result for id {id}"), |m| match m {
-                ClientMsg::KvClientMessage(k) if k.id == id => match k.message {
-                    Some(pb::kv_client_message::Message::GetBlobResult(r)) => Flow::Done(r.blob_data),
-                    _ => Flow::Bad(format!("the kv reply for id {id} is not a get_blob_result")),
+            .wait_for(
+                timeout,
+                &format!("kv get_blob_result for id {id}"),
+                |m| match m {
+                    ClientMsg::KvClientMessage(k) if k.id == id => match k.message {
+                        Some(pb::kv_client_message::Message::GetBlobResult(r)) => {
+                            Flow::Done(r.blob_data)
+                        }
+                        _ => {
+                            Flow::Bad(format!("the kv reply for id {id} is not a get_blob_result"))
+                        }
+                    },
+                    _ => Flow::Skip,
                 },
-                _ => Flow::Skip,
-            })
+            )
             .await?;
-        self.shared.update_run(self.index, |r| r.kv_get_results.push((bid, data)));
+        self.shared
+            .update_run(self.index, |r| r.kv_get_results.push((bid, data)));
         Ok(())
     }
 
@@ -591,21 +718,28 @@ impl Driver {
         self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
             id,
             exec_id: exec_id.clone(),
-            message: Some(pb::exec_server_message::Message::RequestContextArgs(pb::RequestContextArgs::default())),
+            message: Some(pb::exec_server_message::Message::RequestContextArgs(
+                pb::RequestContextArgs::default(),
+            )),
         }))
         .await?;
-        let out = self.await_exec(id, exec_id, "request_context", timeout).await?;
+        let out = self
+            .await_exec(id, exec_id, "request_context", timeout)
+            .await?;
         let contexts: Vec<pb::RequestContext> = out
             .results
             .iter()
             .filter_map(|r| match r {
-                pb::exec_client_message::Result::RequestContextResult(pb::RequestContextResult {
-                    result: Some(pb::request_context_result::Result::Success(s)),
-                }) => s.request_context.clone(),
+                pb::exec_client_message::Result::RequestContextResult(
+                    pb::RequestContextResult {
+                        result: Some(pb::request_context_result::Result::Success(s)),
+                    },
+                ) => s.request_context.clone(),
                 _ => None,
             })
             .collect();
-        self.shared.update_run(self.index, |r| r.request_contexts.extend(contexts));
+        self.shared
+            .update_run(self.index, |r| r.request_contexts.extend(contexts));
         Ok(())
     }
 
@@ -619,7 +753,10 @@ impl Driver {
             tool_name: call.tool_name.clone(),
         };
         let tool_call = |result: Option<pb::McpResult>| pb::ToolCall {
-            tool: Some(pb::tool_call::Tool::Mcp(pb::McpToolCall { args: Some(args.clone()), result })),
+            tool: Some(pb::tool_call::Tool::Mcp(pb::McpToolCall {
+                args: Some(args.clone()),
+                result,
+            })),
         };
         if call.announce {
             self.update(Update::ToolCallStarted(pb::ToolCallStartedUpdate {
@@ -638,7 +775,8 @@ impl Driver {
         let out = self.await_exec(id, exec_id, "mcp", timeout).await?;
         let text = mcp_text(&out);
         let tc_id = call.tool_call_id.clone();
-        self.shared.update_run(self.index, |r| r.mcp_results.push((tc_id, text)));
+        self.shared
+            .update_run(self.index, |r| r.mcp_results.push((tc_id, text)));
         if call.announce {
             let result = out.results.iter().find_map(|r| match r {
                 pb::exec_client_message::Result::McpResult(m) => Some(m.clone()),
@@ -663,13 +801,20 @@ impl Driver {
             message: Some(message),
         }))
         .await?;
-        self.await_exec(id, exec_id, exec.kind(), timeout).await.map(|_| ())
+        self.await_exec(id, exec_id, exec.kind(), timeout)
+            .await
+            .map(|_| ())
     }
 
     async fn unknown_exec(&mut self, field: u32, timeout: Duration) -> Result<(), Stop> {
         use prost::encoding::{WireType, encode_key, encode_varint};
         let (id, exec_id) = self.new_exec();
-        let mut inner = pb::ExecServerMessage { id, exec_id: exec_id.clone(), message: None }.encode_to_vec();
+        let mut inner = pb::ExecServerMessage {
+            id,
+            exec_id: exec_id.clone(),
+            message: None,
+        }
+        .encode_to_vec();
         // Unknown field `field`: a nested message holding an empty field 1.
         encode_key(field, WireType::LengthDelimited, &mut inner);
         encode_varint(2, &mut inner);
@@ -680,20 +825,31 @@ impl Driver {
         outer.extend_from_slice(&inner);
         let frame = self.frame(&outer);
         self.write(frame).await?;
-        self.await_exec(id, exec_id, "unknown", timeout).await.map(|_| ())
+        self.await_exec(id, exec_id, "unknown", timeout)
+            .await
+            .map(|_| ())
     }
 
     async fn query(&mut self, q: Query, timeout: Duration) -> Result<(), Stop> {
         self.next_query += 1;
         let id = self.next_query;
-        self.send(ServerMsg::InteractionQuery(pb::InteractionQuery { id, query: Some(q.to_pb()) })).await?;
+        self.send(ServerMsg::InteractionQuery(pb::InteractionQuery {
+            id,
+            query: Some(q.to_pb()),
+        }))
+        .await?;
         let resp = self
-            .wait_for(timeout, &format!("interaction_response for query id {id} ({})", q.kind()), |m| match m {
-                ClientMsg::InteractionResponse(r) if r.id == id => Flow::Done(r),
-                _ => Flow::Skip,
-            })
+            .wait_for(
+                timeout,
+                &format!("interaction_response for query id {id} ({})", q.kind()),
+                |m| match m {
+                    ClientMsg::InteractionResponse(r) if r.id == id => Flow::Done(r),
+                    _ => Flow::Skip,
+                },
+            )
             .await?;
-        self.shared.update_run(self.index, |r| r.interaction_responses.push(resp));
+        self.shared
+            .update_run(self.index, |r| r.interaction_responses.push(resp));
         Ok(())
     }
 }

@@ -135,17 +135,42 @@ impl McpCall {
 /// The native execs the fake can ask for (reference §3.6 table).
 #[derive(Debug, Clone)]
 pub enum NativeExec {
-    Shell { command: String, working_directory: String },
+    Shell {
+        command: String,
+        working_directory: String,
+    },
     /// `shell_stream_args`: the client may answer with many `ShellStream` events.
-    ShellStream { command: String, working_directory: String },
-    Read { path: String },
-    Write { path: String, text: String },
-    Delete { path: String },
-    Ls { path: String },
-    Grep { pattern: String, path: Option<String> },
-    Fetch { url: String },
-    BackgroundShell { command: String, working_directory: String },
-    Diagnostics { path: String },
+    ShellStream {
+        command: String,
+        working_directory: String,
+    },
+    Read {
+        path: String,
+    },
+    Write {
+        path: String,
+        text: String,
+    },
+    Delete {
+        path: String,
+    },
+    Ls {
+        path: String,
+    },
+    Grep {
+        pattern: String,
+        path: Option<String>,
+    },
+    Fetch {
+        url: String,
+    },
+    BackgroundShell {
+        command: String,
+        working_directory: String,
+    },
+    Diagnostics {
+        path: String,
+    },
     WriteShellStdin,
 }
 
@@ -172,48 +197,65 @@ impl NativeExec {
         use pb::exec_server_message::Message as M;
         let tc = tool_call_id.to_string();
         match self.clone() {
-            NativeExec::Shell { command, working_directory } => M::ShellArgs(pb::ShellArgs {
+            NativeExec::Shell {
+                command,
+                working_directory,
+            } => M::ShellArgs(pb::ShellArgs {
                 command,
                 working_directory,
                 tool_call_id: tc,
                 ..Default::default()
             }),
-            NativeExec::ShellStream { command, working_directory } => {
-                M::ShellStreamArgs(pb::ShellArgs {
-                    command,
-                    working_directory,
-                    tool_call_id: tc,
-                    ..Default::default()
-                })
-            }
-            NativeExec::Read { path } => M::ReadArgs(pb::ReadArgs { path, tool_call_id: tc }),
+            NativeExec::ShellStream {
+                command,
+                working_directory,
+            } => M::ShellStreamArgs(pb::ShellArgs {
+                command,
+                working_directory,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
+            NativeExec::Read { path } => M::ReadArgs(pb::ReadArgs {
+                path,
+                tool_call_id: tc,
+            }),
             NativeExec::Write { path, text } => M::WriteArgs(pb::WriteArgs {
                 path,
                 file_text: text,
                 tool_call_id: tc,
                 ..Default::default()
             }),
-            NativeExec::Delete { path } => M::DeleteArgs(pb::DeleteArgs { path, tool_call_id: tc }),
-            NativeExec::Ls { path } => {
-                M::LsArgs(pb::LsArgs { path, tool_call_id: tc, ..Default::default() })
-            }
+            NativeExec::Delete { path } => M::DeleteArgs(pb::DeleteArgs {
+                path,
+                tool_call_id: tc,
+            }),
+            NativeExec::Ls { path } => M::LsArgs(pb::LsArgs {
+                path,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
             NativeExec::Grep { pattern, path } => M::GrepArgs(pb::GrepArgs {
                 pattern,
                 path,
                 tool_call_id: tc,
                 ..Default::default()
             }),
-            NativeExec::Fetch { url } => M::FetchArgs(pb::FetchArgs { url, tool_call_id: tc }),
-            NativeExec::BackgroundShell { command, working_directory } => {
-                M::BackgroundShellSpawnArgs(pb::BackgroundShellSpawnArgs {
-                    command,
-                    working_directory,
-                    tool_call_id: tc,
-                })
-            }
-            NativeExec::Diagnostics { path } => {
-                M::DiagnosticsArgs(pb::DiagnosticsArgs { path, tool_call_id: tc })
-            }
+            NativeExec::Fetch { url } => M::FetchArgs(pb::FetchArgs {
+                url,
+                tool_call_id: tc,
+            }),
+            NativeExec::BackgroundShell {
+                command,
+                working_directory,
+            } => M::BackgroundShellSpawnArgs(pb::BackgroundShellSpawnArgs {
+                command,
+                working_directory,
+                tool_call_id: tc,
+            }),
+            NativeExec::Diagnostics { path } => M::DiagnosticsArgs(pb::DiagnosticsArgs {
+                path,
+                tool_call_id: tc,
+            }),
             NativeExec::WriteShellStdin => M::WriteShellStdinArgs(pb::WriteShellStdinArgs {}),
         }
     }
@@ -222,7 +264,10 @@ impl NativeExec {
 /// Interaction queries (reference §3.6 `InteractionQuery`).
 #[derive(Debug, Clone)]
 pub enum Query {
-    WebSearch { search_term: String, tool_call_id: String },
+    WebSearch {
+        search_term: String,
+        tool_call_id: String,
+    },
     AskQuestion,
     SwitchMode,
     ExaSearch,
@@ -246,11 +291,15 @@ impl Query {
     pub(crate) fn to_pb(&self) -> pb::interaction_query::Query {
         use pb::interaction_query::Query as Q;
         match self.clone() {
-            Query::WebSearch { search_term, tool_call_id } => {
-                Q::WebSearchRequestQuery(pb::WebSearchRequestQuery {
-                    args: Some(pb::web_search_request_query::Args { search_term, tool_call_id }),
-                })
-            }
+            Query::WebSearch {
+                search_term,
+                tool_call_id,
+            } => Q::WebSearchRequestQuery(pb::WebSearchRequestQuery {
+                args: Some(pb::web_search_request_query::Args {
+                    search_term,
+                    tool_call_id,
+                }),
+            }),
             Query::AskQuestion => Q::AskQuestionInteractionQuery(pb::EmptyQuery {}),
             Query::SwitchMode => Q::SwitchModeRequestQuery(pb::EmptyQuery {}),
             Query::ExaSearch => Q::ExaSearchRequestQuery(pb::EmptyQuery {}),
@@ -283,7 +332,12 @@ pub struct ErrorDetail {
 
 impl EndError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), detail: None, gzip: false }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            detail: None,
+            gzip: false,
+        }
     }
 
     /// Adds an `aiserver.v1.ErrorDetails` detail.
@@ -293,8 +347,12 @@ impl EndError {
         title: impl Into<String>,
         detail: impl Into<String>,
     ) -> Self {
-        self.detail =
-            Some(ErrorDetail { kind, title: title.into(), detail: detail.into(), is_retryable: None });
+        self.detail = Some(ErrorDetail {
+            kind,
+            title: title.into(),
+            detail: detail.into(),
+            is_retryable: None,
+        });
         self
     }
 
@@ -432,7 +490,12 @@ impl Turn {
         tool_call_id: impl Into<String>,
         args: serde_json::Value,
     ) -> Self {
-        self.step(Step::McpCall(McpCall::new(name, tool_name, tool_call_id, args)))
+        self.step(Step::McpCall(McpCall::new(
+            name,
+            tool_name,
+            tool_call_id,
+            args,
+        )))
     }
 
     pub fn native_exec(self, exec: NativeExec) -> Self {
@@ -449,7 +512,10 @@ impl Turn {
     }
 
     pub fn checkpoint(self, used_tokens: u32, max_tokens: u32) -> Self {
-        self.step(Step::Checkpoint { used_tokens, max_tokens })
+        self.step(Step::Checkpoint {
+            used_tokens,
+            max_tokens,
+        })
     }
 
     pub fn turn_ended(self) -> Self {

@@ -169,13 +169,21 @@ impl Shared {
 
     /// An `id_token` (not accepted as a bearer token).
     pub fn mint_id_token(&self) -> String {
-        tokens::mint(&self.secret, &self.cfg.user.auth_id(), tokens::exp_in(self.cfg.access_token_ttl), "id")
+        tokens::mint(
+            &self.secret,
+            &self.cfg.user.auth_id(),
+            tokens::exp_in(self.cfg.access_token_ttl),
+            "id",
+        )
     }
 
     /// Mints and remembers a refresh token.
     pub fn mint_refresh(&self) -> String {
         let t = tokens::opaque("rt");
-        self.update(|s| s.refresh_tokens.insert(t.clone(), Refresh { revoked: false }));
+        self.update(|s| {
+            s.refresh_tokens
+                .insert(t.clone(), Refresh { revoked: false })
+        });
         t
     }
 

@@ -13,7 +13,10 @@ const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Mints a token for `sub` expiring at `exp` (unix seconds). `typ` is `session` for access
@@ -43,7 +46,8 @@ pub(crate) fn mint(secret: &[u8], sub: &str, exp: u64, typ: &str) -> String {
 /// The `exp` claim (unix seconds) of a JWT-shaped token, if it decodes.
 pub fn exp_of(token: &str) -> Option<u64> {
     let claims = token.split('.').nth(1)?;
-    let json: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
     json.get("exp")?.as_u64()
 }
 

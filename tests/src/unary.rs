@@ -2,6 +2,10 @@
 //! JSON (`application/json` + `connect-protocol-version: 1`) and binary
 //! (`application/proto`, raw message, no envelope) are both spoken where Cursor speaks them.
 
+// Handlers answer with an axum `Response` either way; `Err(Response)` is the early
+// answer, not an error value travelling up a call stack, so it is not boxed.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -27,10 +31,19 @@ fn flavour(headers: &HeaderMap) -> Result<Flavour, Response> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let base = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let base = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match base.as_str() {
         "application/json" => {
-            if headers.get("connect-protocol-version").and_then(|v| v.to_str().ok()) != Some("1") {
+            if headers
+                .get("connect-protocol-version")
+                .and_then(|v| v.to_str().ok())
+                != Some("1")
+            {
                 return Err(error_response(
                     400,
                     "invalid_argument",
@@ -62,7 +75,9 @@ fn gate(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<(), Response
     if let Some(e) = injected {
         return Err(error_response(e.status, &e.code, &e.message));
     }
-    shared.check_bearer(headers).map_err(|m| error_response(401, "unauthenticated", &m))
+    shared
+        .check_bearer(headers)
+        .map_err(|m| error_response(401, "unauthenticated", &m))
 }
 
 fn proto_response(bytes: Vec<u8>) -> Response {
@@ -95,7 +110,11 @@ pub(crate) async fn get_usable_models(
         }
         Ok(Flavour::Proto) => {
             if GetUsableModelsRequest::decode(body.as_ref()).is_err() {
-                return error_response(400, "invalid_argument", "cannot decode GetUsableModelsRequest");
+                return error_response(
+                    400,
+                    "invalid_argument",
+                    "cannot decode GetUsableModelsRequest",
+                );
             }
             let resp = GetUsableModelsResponse {
                 models: shared.cfg.models.iter().map(|m| m.to_pb()).collect(),
@@ -118,12 +137,20 @@ pub(crate) async fn available_models(
     match flavour(&headers) {
         Ok(Flavour::Proto) => {}
         Ok(Flavour::Json) => {
-            return error_response(415, "unimplemented", "the fake serves AvailableModels as application/proto only");
+            return error_response(
+                415,
+                "unimplemented",
+                "the fake serves AvailableModels as application/proto only",
+            );
         }
         Err(r) => return r,
     }
     if AvailableModelsRequest::decode(body.as_ref()).is_err() {
-        return error_response(400, "invalid_argument", "cannot decode AvailableModelsRequest");
+        return error_response(
+            400,
+            "invalid_argument",
+            "cannot decode AvailableModelsRequest",
+        );
     }
     let resp = AvailableModelsResponse {
         model_names: shared.cfg.models.iter().map(|m| m.id.clone()).collect(),
@@ -181,5 +208,12 @@ fn json_rpc(
 
 /// Anything else: Connect `unimplemented` (HTTP 404, as Cursor's edge answers).
 pub(crate) async fn fallback(uri: Uri) -> Response {
-    error_response(404, "unimplemented", &format!("{} is not implemented by the fake Cursor server", uri.path()))
+    error_response(
+        404,
+        "unimplemented",
+        &format!(
+            "{} is not implemented by the fake Cursor server",
+            uri.path()
+        ),
+    )
 }
