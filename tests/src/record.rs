@@ -1,0 +1,225 @@
+//! What the fake saw: one [`RecordedRun`] per `Run` stream, one [`RecordedCall`] per other
+//! request. Tests read snapshots of these through [`crate::FakeCursor`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cursor_bridge_core::pb::agent_v1 as pb;
+use http::HeaderMap;
+use prost::Message as _;
+
+/// Lower-case header names to values (repeated headers joined with `, `).
+pub(crate) fn header_map(headers: &HeaderMap) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = HashMap::new();
+    for (name, value) in headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|old| {
+                old.push_str(", ");
+                old.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    out
+}
+
+/// One request other than `Run` (auth endpoints, unary RPCs, the login page, 404s).
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    pub method: String,
+    pub path: String,
+    /// The query string, if any (the poll's carries the verifier).
+    pub query: Option<String>,
+    pub headers: HashMap<String, String>,
+    pub body: Bytes,
+    /// The status the fake answered.
+    pub status: u16,
+    pub version: http::Version,
+}
+
+impl RecordedCall {
+    /// A header by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// The token of an `authorization: Bearer …` header.
+    pub fn bearer(&self) -> Option<&str> {
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+    }
+}
+
+/// Why a run counts as cancelled by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelledBy {
+    /// The client sent `conversation_action.cancel_action`.
+    Action,
+    /// The client closed its request stream before the fake finished its response.
+    ClientClosed,
+    /// The client reset its request stream (or the connection died).
+    ClientReset,
+}
+
+/// How the fake ended a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// End-of-stream `{}`.
+    Ok,
+    /// End-of-stream error (scripted, or the fake's own: `deadline_exceeded` after a reply
+    /// timeout, `invalid_argument` for a bad first frame, `unauthenticated`, …).
+    Error { code: String, message: String },
+    /// A bare HTTP error before any stream (e.g. 401, 415).
+    Http(u16),
+    /// Body closed without an end frame.
+    Dropped,
+    /// Body aborted with a transport error.
+    Reset,
+    /// Malformed bytes written, then closed.
+    Malformed,
+    /// The client went away before the fake finished.
+    ClientGone,
+}
+
+/// The outcome of one exec request the fake made.
+#[derive(Debug, Clone)]
+pub struct ExecOutcome {
+    pub id: u32,
+    pub exec_id: String,
+    /// `request_context`, `mcp`, `shell`, `read`, …, or `unknown`.
+    pub kind: String,
+    /// Every `ExecClientMessage.result` received for this id, in order.
+    pub results: Vec<pb::exec_client_message::Result>,
+    /// The `exec_id` the client echoed in its result message(s) (empty if omitted).
+    pub echoed_exec_id: Option<String>,
+    /// `throw.error`, if the client threw instead.
+    pub thrown: Option<String>,
+    /// Whether `stream_close{id}` arrived.
+    pub stream_closed: bool,
+}
+
+/// Everything the fake saw and did on one `Run` stream.
+#[derive(Debug, Clone)]
+pub struct RecordedRun {
+    /// 0-based position among all runs.
+    pub index: usize,
+    pub headers: HashMap<String, String>,
+    pub version: http::Version,
+    /// Whether the bearer token was accepted.
+    pub authorized: bool,
+    /// The first client message's `run_request`.
+    pub run_request: Option<pb::AgentRunRequest>,
+    /// Every decoded client message in order, the `run_request` and `client_heartbeat`s
+    /// included.
+    pub messages: Vec<pb::AgentClientMessage>,
+    /// When each of `messages` arrived, measured from the start of the run.
+    pub message_times: Vec<Duration>,
+    /// `(tool_call_id, text)` per answered MCP call; text is the success items joined by
+    /// `\n`, or `[error] …` / `[rejected] …` / `[tool_not_found] …` / `[throw] …`.
+    pub mcp_results: Vec<(String, String)>,
+    /// `(blob_id, data)` per `KvGet` step; `None` when the client omitted `blob_data`.
+    pub kv_get_results: Vec<(Vec<u8>, Option<Bytes>)>,
+    /// Contexts returned for `request_context_args`.
+    pub request_contexts: Vec<pb::RequestContext>,
+    pub interaction_responses: Vec<pb::InteractionResponse>,
+    /// Every exec the fake requested, with what came back.
+    pub execs: Vec<ExecOutcome>,
+    /// The client ended its request body cleanly (HTTP/2 half-close).
+    pub client_closed: bool,
+    /// The client's request body failed (stream reset, connection lost).
+    pub client_reset: bool,
+    pub cancelled: Option<CancelledBy>,
+    /// A client frame that could not be decoded.
+    pub decode_error: Option<String>,
+    /// How the fake ended the run (`None` while it is still going).
+    pub end: Option<RunEnd>,
+    pub started_at: Instant,
+    /// When the fake finished its side, from the start of the run.
+    pub ended_after: Option<Duration>,
+}
+
+impl RecordedRun {
+    pub(crate) fn new(
+        index: usize,
+        headers: HashMap<String, String>,
+        version: http::Version,
+    ) -> Self {
+        Self {
+            index,
+            headers,
+            version,
+            authorized: false,
+            run_request: None,
+            messages: Vec::new(),
+            message_times: Vec::new(),
+            mcp_results: Vec::new(),
+            kv_get_results: Vec::new(),
+            request_contexts: Vec::new(),
+            interaction_responses: Vec::new(),
+            execs: Vec::new(),
+            client_closed: false,
+            client_reset: false,
+            cancelled: None,
+            decode_error: None,
+            end: None,
+            started_at: Instant::now(),
+            ended_after: None,
+        }
+    }
+
+    /// A header by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// The token of the `authorization: Bearer …` header.
+    pub fn bearer(&self) -> Option<&str> {
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+    }
+
+    /// The `conversation_state` the client sent, decoded (`None` if absent or undecodable).
+    pub fn conversation_state(&self) -> Option<pb::ConversationStateStructure> {
+        let bytes = self.run_request.as_ref()?.conversation_state.as_ref()?;
+        pb::ConversationStateStructure::decode(bytes.as_ref()).ok()
+    }
+
+    /// The text of the `user_message_action`, if that was the action.
+    pub fn user_text(&self) -> Option<&str> {
+        use pb::conversation_action::Action;
+        match self
+            .run_request
+            .as_ref()?
+            .action
+            .as_ref()?
+            .action
+            .as_ref()?
+        {
+            Action::UserMessageAction(a) => a.user_message.as_ref().map(|m| m.text.as_str()),
+            _ => None,
+        }
+    }
+
+    /// `model_details.model_id`.
+    pub fn model_id(&self) -> Option<&str> {
+        self.run_request
+            .as_ref()?
+            .model_details
+            .as_ref()
+            .map(|m| m.model_id.as_str())
+    }
+
+    /// How many `client_heartbeat`s arrived.
+    pub fn client_heartbeats(&self) -> usize {
+        self.messages
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.message,
+                    Some(pb::agent_client_message::Message::ClientHeartbeat(_))
+                )
+            })
+            .count()
+    }
+}

@@ -1,0 +1,899 @@
+//! `POST /agent.v1.AgentService/Run`: the bidirectional agent stream (reference §3.3).
+//!
+//! The handler answers at once (200, `application/connect+proto`, a channel-fed body) and
+//! spawns two tasks per run:
+//! - the **reader** decodes the client's request body incrementally and records every
+//!   `AgentClientMessage` (heartbeats, replies, cancels, the half-close) as it arrives,
+//!   forwarding each to the driver;
+//! - the **driver** plays the run's [`Turn`], writing frames and, for request-type steps,
+//!   waiting for the matching reply with a deadline.
+//!
+//! Both stop when the fake shuts down; the reader keeps draining for a short grace period
+//! after the driver finished, so a client's late half-close is still recorded.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use cursor_bridge_core::cursor::framing::{
+    Decoder, FLAG_COMPRESSED, FLAG_END_STREAM, Frame, encode_gzip, encode_message,
+    encode_with_flags,
+};
+use cursor_bridge_core::pb::agent_v1 as pb;
+use futures::StreamExt as _;
+use pb::agent_client_message::Message as ClientMsg;
+use pb::agent_server_message::Message as ServerMsg;
+use pb::interaction_update::Message as Update;
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::{end_error_frame, end_ok_frame, error_response};
+use crate::pbjson::json_to_args;
+use crate::record::{CancelledBy, ExecOutcome, RecordedRun, RunEnd, header_map};
+use crate::script::{EndError, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id};
+use crate::state::Shared;
+
+/// The RPC path.
+pub(crate) const RUN_PATH: &str = "/agent.v1.AgentService/Run";
+
+type BodyTx = mpsc::Sender<Result<Bytes, io::Error>>;
+
+fn stream_response(rx: mpsc::Receiver<Result<Bytes, io::Error>>, gzip: bool) -> Response {
+    let mut b = Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "application/connect+proto");
+    if gzip {
+        b = b.header("connect-content-encoding", "gzip");
+    }
+    b.body(Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ))
+    .unwrap_or_default()
+}
+
+/// The handler.
+pub(crate) async fn run(
+    State(shared): State<Arc<Shared>>,
+    version: http::Version,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let index = shared.update(|s| {
+        let i = s.runs.len();
+        s.runs
+            .push(RecordedRun::new(i, header_map(&headers), version));
+        i
+    });
+    let finish = |end: RunEnd| {
+        shared.update_run(index, |r| {
+            r.end = Some(end);
+            r.ended_after = Some(r.started_at.elapsed());
+        })
+    };
+
+    if let Err(msg) = shared.check_bearer(&headers) {
+        if shared.cfg.run_auth_failure_as_http {
+            finish(RunEnd::Http(401));
+            return error_response(401, "unauthenticated", &msg);
+        }
+        let err = EndError::new("unauthenticated", msg.clone());
+        finish(RunEnd::Error {
+            code: err.code.clone(),
+            message: msg,
+        });
+        let (tx, rx) = mpsc::channel(1);
+        // The channel has room for this one frame; the sender drops, ending the body.
+        let _ = tx.try_send(Ok(end_error_frame(&err)));
+        return stream_response(rx, false);
+    }
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ct.starts_with("application/connect+proto") {
+        finish(RunEnd::Http(415));
+        return error_response(
+            415,
+            "unimplemented",
+            &format!("Run needs application/connect+proto, not {ct:?}"),
+        );
+    }
+    shared.update_run(index, |r| r.authorized = true);
+
+    let turn = shared
+        .update(|s| s.turns.pop_front())
+        .unwrap_or_else(Turn::default_reply);
+    let gzip = turn.gzip.unwrap_or(shared.cfg.gzip_frames);
+    let (out, rx) = mpsc::channel(64);
+    let (in_tx, inbox) = mpsc::unbounded_channel();
+    let done = CancellationToken::new();
+    tokio::spawn(read_client(
+        shared.clone(),
+        index,
+        body,
+        in_tx,
+        done.clone(),
+    ));
+    let driver = Driver {
+        shared,
+        index,
+        out,
+        inbox,
+        gzip,
+        next_exec: 0,
+        next_kv: 0,
+        next_query: 0,
+        prior: pb::ConversationStateStructure::default(),
+        set_this_run: Vec::new(),
+    };
+    tokio::spawn(driver.run(turn, done));
+    stream_response(rx, gzip)
+}
+
+/// What the reader forwards to the driver.
+// Almost every value is a `Msg`; boxing would only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+enum Inbound {
+    Msg(pb::AgentClientMessage),
+    Closed,
+    Reset,
+    Bad(String),
+}
+
+fn is_cancel(m: &ClientMsg) -> bool {
+    matches!(
+        m,
+        ClientMsg::ConversationAction(pb::ConversationAction {
+            action: Some(pb::conversation_action::Action::CancelAction(_))
+        })
+    )
+}
+
+async fn read_client(
+    shared: Arc<Shared>,
+    index: usize,
+    body: Body,
+    tx: mpsc::UnboundedSender<Inbound>,
+    done: CancellationToken,
+) {
+    let mut stream = body.into_data_stream();
+    let mut dec = Decoder::default();
+    let grace = shared.cfg.drain_grace;
+    let bad = |msg: String| {
+        shared.update_run(index, |r| r.decode_error = Some(msg.clone()));
+        let _ = tx.send(Inbound::Bad(msg));
+    };
+    loop {
+        let next = tokio::select! {
+            c = stream.next() => c,
+            _ = shared.shutdown.cancelled() => return,
+            _ = async { done.cancelled().await; tokio::time::sleep(grace).await } => return,
+        };
+        match next {
+            None => {
+                if let Err(e) = dec.finish() {
+                    bad(e.to_string());
+                }
+                shared.update_run(index, |r| {
+                    r.client_closed = true;
+                    if r.end.is_none() && r.cancelled.is_none() {
+                        r.cancelled = Some(CancelledBy::ClientClosed);
+                    }
+                });
+                let _ = tx.send(Inbound::Closed);
+                return;
+            }
+            Some(Err(_)) => {
+                shared.update_run(index, |r| {
+                    r.client_reset = true;
+                    if r.end.is_none() && r.cancelled.is_none() {
+                        r.cancelled = Some(CancelledBy::ClientReset);
+                    }
+                });
+                let _ = tx.send(Inbound::Reset);
+                return;
+            }
+            Some(Ok(chunk)) => {
+                dec.push(&chunk);
+                loop {
+                    match dec.next_frame() {
+                        Ok(None) => break,
+                        Ok(Some(Frame::Message(payload))) => {
+                            match pb::AgentClientMessage::decode(payload) {
+                                Ok(m) => {
+                                    let cancel = m.message.as_ref().is_some_and(is_cancel);
+                                    shared.update_run(index, |r| {
+                                        r.messages.push(m.clone());
+                                        r.message_times.push(r.started_at.elapsed());
+                                        if cancel && r.cancelled.is_none() {
+                                            r.cancelled = Some(CancelledBy::Action);
+                                        }
+                                    });
+                                    let _ = tx.send(Inbound::Msg(m));
+                                }
+                                Err(e) => {
+                                    bad(format!("undecodable AgentClientMessage: {e}"));
+                                    return;
+                                }
+                            }
+                        }
+                        Ok(Some(Frame::EndStream(_))) => {
+                            bad(
+                                "the client sent an end-of-stream frame (only servers send those)"
+                                    .into(),
+                            );
+                            return;
+                        }
+                        Err(e) => {
+                            bad(e.to_string());
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why the script stopped.
+enum Stop {
+    /// A terminal step ran.
+    Ended(RunEnd),
+    /// The response body was dropped by hyper (client gone) or the fake shut down.
+    Gone,
+    /// A reply did not come in time.
+    Timeout(String),
+    /// The client half-closed while the fake waited for something.
+    ClientClosed(String),
+    /// The client reset its request stream.
+    ClientReset,
+    /// A client frame or reply that breaks the protocol.
+    Bad(String),
+    /// The client sent `cancel_action` while the fake waited for a reply.
+    Cancelled,
+}
+
+/// What a wait predicate says about one client message.
+enum Flow<T> {
+    Skip,
+    Done(T),
+    Bad(String),
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    index: usize,
+    out: BodyTx,
+    inbox: mpsc::UnboundedReceiver<Inbound>,
+    gzip: bool,
+    next_exec: u32,
+    next_kv: u32,
+    next_query: u32,
+    /// The state the client sent in `run_request` (empty if none).
+    prior: pb::ConversationStateStructure,
+    /// Blob ids set during this run, for checkpoints.
+    set_this_run: Vec<Bytes>,
+}
+
+impl Driver {
+    async fn run(mut self, turn: Turn, done: CancellationToken) {
+        let stop = self.play(turn).await;
+        let end = match stop {
+            Stop::Ended(e) => e,
+            Stop::Gone | Stop::ClientReset => RunEnd::ClientGone,
+            Stop::Cancelled => match self.write(end_ok_frame()).await {
+                Ok(()) => RunEnd::Ok,
+                Err(_) => RunEnd::ClientGone,
+            },
+            Stop::Timeout(what) => self.fail("deadline_exceeded", what).await,
+            Stop::ClientClosed(what) => {
+                self.fail("canceled", format!("the client closed its request stream while the fake Cursor server waited for {what}")).await
+            }
+            Stop::Bad(what) => self.fail("invalid_argument", what).await,
+        };
+        self.shared.update_run(self.index, |r| {
+            r.end = Some(end);
+            r.ended_after = Some(r.started_at.elapsed());
+        });
+        done.cancel();
+        // Dropping `self.out` here ends the response body.
+    }
+
+    async fn fail(&mut self, code: &str, message: String) -> RunEnd {
+        let err = EndError::new(code, message.clone());
+        match self.write(end_error_frame(&err)).await {
+            Ok(()) => RunEnd::Error {
+                code: code.into(),
+                message,
+            },
+            Err(_) => RunEnd::ClientGone,
+        }
+    }
+
+    async fn play(&mut self, turn: Turn) -> Stop {
+        if let Err(stop) = self.first_message().await {
+            return stop;
+        }
+        for step in turn.steps {
+            if let Err(stop) = self.step(step).await {
+                return stop;
+            }
+        }
+        match self.write(end_ok_frame()).await {
+            Ok(()) => Stop::Ended(RunEnd::Ok),
+            Err(stop) => stop,
+        }
+    }
+
+    async fn first_message(&mut self) -> Result<(), Stop> {
+        let timeout = self.shared.cfg.reply_timeout;
+        let m = self
+            .recv(
+                Instant::now() + timeout,
+                timeout,
+                "the first client message (run_request)",
+            )
+            .await?;
+        match m.message {
+            Some(ClientMsg::RunRequest(req)) => {
+                if let Some(state) = &req.conversation_state {
+                    // An undecodable state is kept verbatim in the record; checkpoints then
+                    // start from scratch, as they would for a new conversation.
+                    self.prior =
+                        pb::ConversationStateStructure::decode(state.as_ref()).unwrap_or_default();
+                }
+                self.shared
+                    .update_run(self.index, |r| r.run_request = Some(req));
+                Ok(())
+            }
+            other => Err(Stop::Bad(format!(
+                "the first client message must be run_request, got {}",
+                client_msg_name(other.as_ref())
+            ))),
+        }
+    }
+
+    // ---- writing ------------------------------------------------------------------
+
+    async fn write(&mut self, frame: Bytes) -> Result<(), Stop> {
+        self.out.send(Ok(frame)).await.map_err(|_| Stop::Gone)
+    }
+
+    fn frame(&self, payload: &[u8]) -> Bytes {
+        if self.gzip {
+            encode_gzip(0, payload)
+        } else {
+            encode_with_flags(0, payload)
+        }
+    }
+
+    async fn send_msg(&mut self, msg: pb::AgentServerMessage) -> Result<(), Stop> {
+        let frame = if self.gzip {
+            encode_gzip(0, &msg.encode_to_vec())
+        } else {
+            encode_message(&msg)
+        };
+        self.write(frame).await
+    }
+
+    async fn send(&mut self, m: ServerMsg) -> Result<(), Stop> {
+        self.send_msg(pb::AgentServerMessage { message: Some(m) })
+            .await
+    }
+
+    async fn update(&mut self, u: Update) -> Result<(), Stop> {
+        self.send(ServerMsg::InteractionUpdate(pb::InteractionUpdate {
+            message: Some(u),
+        }))
+        .await
+    }
+
+    /// Sleeps, ending early (as `Gone`) if the client goes away or the fake shuts down.
+    async fn pause(&mut self, d: Duration) -> Result<(), Stop> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.out.closed() => Err(Stop::Gone),
+            _ = self.shared.shutdown.cancelled() => Err(Stop::Gone),
+        }
+    }
+
+    // ---- reading ------------------------------------------------------------------
+
+    async fn recv(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<pb::AgentClientMessage, Stop> {
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, self.inbox.recv()) => match r {
+                Err(_) => Err(Stop::Timeout(format!(
+                    "the fake Cursor server timed out after {timeout:?} waiting for {what}"
+                ))),
+                Ok(Some(Inbound::Msg(m))) => Ok(m),
+                Ok(None | Some(Inbound::Closed)) => Err(Stop::ClientClosed(what.to_string())),
+                Ok(Some(Inbound::Reset)) => Err(Stop::ClientReset),
+                Ok(Some(Inbound::Bad(e))) => Err(Stop::Bad(e)),
+            },
+            _ = self.out.closed() => Err(Stop::Gone),
+            _ = self.shared.shutdown.cancelled() => Err(Stop::Gone),
+        }
+    }
+
+    /// Reads client messages until `f` is done with one. A `cancel_action` stops the wait.
+    async fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut(ClientMsg) -> Flow<T>,
+    ) -> Result<T, Stop> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.recv(deadline, timeout, what).await?;
+            let Some(m) = m.message else { continue };
+            if is_cancel(&m) {
+                return Err(Stop::Cancelled);
+            }
+            match f(m) {
+                Flow::Skip => {}
+                Flow::Done(t) => return Ok(t),
+                Flow::Bad(e) => return Err(Stop::Bad(e)),
+            }
+        }
+    }
+
+    /// Collects the reply to exec `id`: its result message(s), then `stream_close`
+    /// (or a `throw`).
+    async fn await_exec(
+        &mut self,
+        id: u32,
+        exec_id: String,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutcome, Stop> {
+        let mut out = ExecOutcome {
+            id,
+            exec_id,
+            kind: kind.to_string(),
+            results: Vec::new(),
+            echoed_exec_id: None,
+            thrown: None,
+            stream_closed: false,
+        };
+        let require_close = self.shared.cfg.require_stream_close;
+        let what = format!("the reply to exec id {id} ({kind})");
+        let r = self
+            .wait_for(timeout, &what, |m| match m {
+                ClientMsg::ExecClientMessage(e) if e.id == id => {
+                    out.echoed_exec_id = Some(e.exec_id);
+                    if let Some(r) = e.result {
+                        out.results.push(r);
+                    }
+                    if !require_close && !out.results.is_empty() {
+                        Flow::Done(())
+                    } else {
+                        Flow::Skip
+                    }
+                }
+                ClientMsg::ExecClientControlMessage(c) => match c.message {
+                    Some(pb::exec_client_control_message::Message::StreamClose(s))
+                        if s.id == id =>
+                    {
+                        out.stream_closed = true;
+                        Flow::Done(())
+                    }
+                    Some(pb::exec_client_control_message::Message::Throw(t)) if t.id == id => {
+                        out.thrown = Some(t.error);
+                        Flow::Done(())
+                    }
+                    _ => Flow::Skip,
+                },
+                _ => Flow::Skip,
+            })
+            .await;
+        match r {
+            Ok(()) => {}
+            Err(Stop::Timeout(_)) if !out.results.is_empty() => {
+                return Err(Stop::Timeout(format!(
+                    "the fake Cursor server timed out after {timeout:?} waiting for stream_close of exec id {id} ({kind}) after its result"
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        let rec = out.clone();
+        self.shared.update_run(self.index, |r| r.execs.push(rec));
+        Ok(out)
+    }
+
+    fn new_exec(&mut self) -> (u32, String) {
+        self.next_exec += 1;
+        (self.next_exec, uuid::Uuid::new_v4().to_string())
+    }
+
+    // ---- steps --------------------------------------------------------------------
+
+    async fn step(&mut self, step: Step) -> Result<(), Stop> {
+        let cfg_reply = self.shared.cfg.reply_timeout;
+        let cfg_long = self.shared.cfg.long_reply_timeout;
+        match step {
+            Step::Text(s) => {
+                self.update(Update::TextDelta(pb::TextDeltaUpdate { text: s }))
+                    .await
+            }
+            Step::Thinking(s) => {
+                self.update(Update::ThinkingDelta(pb::ThinkingDeltaUpdate { text: s }))
+                    .await
+            }
+            Step::ThinkingCompleted(ms) => {
+                self.update(Update::ThinkingCompleted(pb::ThinkingCompletedUpdate {
+                    thinking_duration_ms: ms,
+                }))
+                .await
+            }
+            Step::TokenDelta(n) => {
+                self.update(Update::TokenDelta(pb::TokenDeltaUpdate { tokens: n }))
+                    .await
+            }
+            Step::Heartbeat => self.update(Update::Heartbeat(pb::HeartbeatUpdate {})).await,
+            Step::StepStarted(id) => {
+                self.update(Update::StepStarted(pb::StepStartedUpdate { step_id: id }))
+                    .await
+            }
+            Step::StepCompleted {
+                step_id,
+                duration_ms,
+            } => {
+                self.update(Update::StepCompleted(pb::StepCompletedUpdate {
+                    step_id,
+                    step_duration_ms: duration_ms,
+                }))
+                .await
+            }
+            Step::TurnEnded => self.update(Update::TurnEnded(pb::TurnEndedUpdate {})).await,
+            Step::Send(m) => self.send_msg(m).await,
+            Step::KvSet(data) => self.kv_set(data, cfg_reply).await,
+            Step::KvGet(id) => self.kv_get(id, cfg_reply).await,
+            Step::RequestContext => self.request_context(cfg_reply).await,
+            Step::McpCall(call) => self.mcp_call(call, cfg_long).await,
+            Step::NativeExec(exec) => self.native_exec(exec, cfg_reply).await,
+            Step::UnknownExec { field } => self.unknown_exec(field, cfg_reply).await,
+            Step::InteractionQuery(q) => self.query(q, cfg_reply).await,
+            Step::Checkpoint {
+                used_tokens,
+                max_tokens,
+            } => {
+                let mut state = self.prior.clone();
+                state.turns.extend(self.set_this_run.iter().cloned());
+                state.token_details = Some(pb::ConversationTokenDetails {
+                    used_tokens,
+                    max_tokens,
+                });
+                self.send(ServerMsg::ConversationCheckpointUpdate(
+                    state.encode_to_vec().into(),
+                ))
+                .await
+            }
+            Step::EndOk => {
+                self.write(end_ok_frame()).await?;
+                Err(Stop::Ended(RunEnd::Ok))
+            }
+            Step::EndError(e) => {
+                self.write(end_error_frame(&e)).await?;
+                Err(Stop::Ended(RunEnd::Error {
+                    code: e.code,
+                    message: e.message,
+                }))
+            }
+            Step::Drop => Err(Stop::Ended(RunEnd::Dropped)),
+            Step::Reset => {
+                let _ = self
+                    .out
+                    .send(Err(io::Error::other("fake Cursor: scripted stream reset")))
+                    .await;
+                Err(Stop::Ended(RunEnd::Reset))
+            }
+            Step::Malformed(m) => {
+                let bytes = match m {
+                    Malformed::UnknownFlags => encode_with_flags(0x40, &[0x0a, 0x00]),
+                    // Field 1, length 5, but only one byte follows: a protobuf underflow.
+                    Malformed::UndecodableMessage => encode_with_flags(0, &[0x0a, 0x05, 0x01]),
+                    Malformed::BadGzip => encode_with_flags(FLAG_COMPRESSED, b"this is not gzip"),
+                    Malformed::Truncated => {
+                        Bytes::from_static(&[0, 0, 0, 0, 100, 0x0a, 0x00, 0x0a])
+                    }
+                    Malformed::BadEndStreamJson => encode_with_flags(FLAG_END_STREAM, b"{not json"),
+                    Malformed::Raw(b) => b,
+                };
+                self.write(bytes).await?;
+                Err(Stop::Ended(RunEnd::Malformed))
+            }
+            Step::Sleep(d) => self.pause(d).await,
+            Step::HeartbeatsFor { total, interval } => {
+                let end = Instant::now() + total;
+                loop {
+                    self.update(Update::Heartbeat(pb::HeartbeatUpdate {}))
+                        .await?;
+                    let now = Instant::now();
+                    if now >= end {
+                        return Ok(());
+                    }
+                    self.pause(interval.min(end - now)).await?;
+                }
+            }
+            Step::WaitForCancel => {
+                let deadline = Instant::now() + cfg_long;
+                loop {
+                    match self
+                        .recv(
+                            deadline,
+                            cfg_long,
+                            "a cancel (cancel_action or the client closing its side)",
+                        )
+                        .await
+                    {
+                        Ok(m) if m.message.as_ref().is_some_and(is_cancel) => return Ok(()),
+                        Ok(_) => {}
+                        Err(Stop::ClientClosed(_) | Stop::ClientReset) => return Ok(()),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn kv_set(&mut self, data: Bytes, timeout: Duration) -> Result<(), Stop> {
+        self.next_kv += 1;
+        let id = self.next_kv;
+        let bid = blob_id(&data);
+        self.shared
+            .update(|s| s.blobs.insert(bid.clone(), data.clone()));
+        self.set_this_run.push(Bytes::from(bid.clone()));
+        self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
+            id,
+            message: Some(pb::kv_server_message::Message::SetBlobArgs(
+                pb::SetBlobArgs {
+                    blob_id: bid.into(),
+                    blob_data: data,
+                },
+            )),
+        }))
+        .await?;
+        self.wait_for(
+            timeout,
+            &format!("kv set_blob_result for id {id}"),
+            |m| match m {
+                ClientMsg::KvClientMessage(k) if k.id == id => match k.message {
+                    Some(pb::kv_client_message::Message::SetBlobResult(_)) => Flow::Done(()),
+                    _ => Flow::Bad(format!("the kv reply for id {id} is not a set_blob_result")),
+                },
+                _ => Flow::Skip,
+            },
+        )
+        .await
+    }
+
+    async fn kv_get(&mut self, bid: Vec<u8>, timeout: Duration) -> Result<(), Stop> {
+        self.next_kv += 1;
+        let id = self.next_kv;
+        self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
+            id,
+            message: Some(pb::kv_server_message::Message::GetBlobArgs(
+                pb::GetBlobArgs {
+                    blob_id: bid.clone().into(),
+                },
+            )),
+        }))
+        .await?;
+        let data = self
+            .wait_for(
+                timeout,
+                &format!("kv get_blob_result for id {id}"),
+                |m| match m {
+                    ClientMsg::KvClientMessage(k) if k.id == id => match k.message {
+                        Some(pb::kv_client_message::Message::GetBlobResult(r)) => {
+                            Flow::Done(r.blob_data)
+                        }
+                        _ => {
+                            Flow::Bad(format!("the kv reply for id {id} is not a get_blob_result"))
+                        }
+                    },
+                    _ => Flow::Skip,
+                },
+            )
+            .await?;
+        self.shared
+            .update_run(self.index, |r| r.kv_get_results.push((bid, data)));
+        Ok(())
+    }
+
+    async fn request_context(&mut self, timeout: Duration) -> Result<(), Stop> {
+        let (id, exec_id) = self.new_exec();
+        self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
+            id,
+            exec_id: exec_id.clone(),
+            message: Some(pb::exec_server_message::Message::RequestContextArgs(
+                pb::RequestContextArgs::default(),
+            )),
+        }))
+        .await?;
+        let out = self
+            .await_exec(id, exec_id, "request_context", timeout)
+            .await?;
+        let contexts: Vec<pb::RequestContext> = out
+            .results
+            .iter()
+            .filter_map(|r| match r {
+                pb::exec_client_message::Result::RequestContextResult(
+                    pb::RequestContextResult {
+                        result: Some(pb::request_context_result::Result::Success(s)),
+                    },
+                ) => s.request_context.clone(),
+                _ => None,
+            })
+            .collect();
+        self.shared
+            .update_run(self.index, |r| r.request_contexts.extend(contexts));
+        Ok(())
+    }
+
+    async fn mcp_call(&mut self, call: McpCall, timeout: Duration) -> Result<(), Stop> {
+        let (id, exec_id) = self.new_exec();
+        let args = pb::McpArgs {
+            name: call.name.clone(),
+            args: json_to_args(&call.args),
+            tool_call_id: call.tool_call_id.clone(),
+            provider_identifier: call.provider_identifier.clone(),
+            tool_name: call.tool_name.clone(),
+        };
+        let tool_call = |result: Option<pb::McpResult>| pb::ToolCall {
+            tool: Some(pb::tool_call::Tool::Mcp(pb::McpToolCall {
+                args: Some(args.clone()),
+                result,
+            })),
+        };
+        if call.announce {
+            self.update(Update::ToolCallStarted(pb::ToolCallStartedUpdate {
+                call_id: call.tool_call_id.clone(),
+                tool_call: Some(tool_call(None)),
+                model_call_id: format!("model-call-{id}"),
+            }))
+            .await?;
+        }
+        self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
+            id,
+            exec_id: exec_id.clone(),
+            message: Some(pb::exec_server_message::Message::McpArgs(args.clone())),
+        }))
+        .await?;
+        let out = self.await_exec(id, exec_id, "mcp", timeout).await?;
+        let text = mcp_text(&out);
+        let tc_id = call.tool_call_id.clone();
+        self.shared
+            .update_run(self.index, |r| r.mcp_results.push((tc_id, text)));
+        if call.announce {
+            let result = out.results.iter().find_map(|r| match r {
+                pb::exec_client_message::Result::McpResult(m) => Some(m.clone()),
+                _ => None,
+            });
+            self.update(Update::ToolCallCompleted(pb::ToolCallCompletedUpdate {
+                call_id: call.tool_call_id,
+                tool_call: Some(tool_call(result)),
+                model_call_id: format!("model-call-{id}"),
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn native_exec(&mut self, exec: NativeExec, timeout: Duration) -> Result<(), Stop> {
+        let (id, exec_id) = self.new_exec();
+        let message = exec.to_pb(&format!("toolu_fake_{id}"));
+        self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
+            id,
+            exec_id: exec_id.clone(),
+            message: Some(message),
+        }))
+        .await?;
+        self.await_exec(id, exec_id, exec.kind(), timeout)
+            .await
+            .map(|_| ())
+    }
+
+    async fn unknown_exec(&mut self, field: u32, timeout: Duration) -> Result<(), Stop> {
+        use prost::encoding::{WireType, encode_key, encode_varint};
+        let (id, exec_id) = self.new_exec();
+        let mut inner = pb::ExecServerMessage {
+            id,
+            exec_id: exec_id.clone(),
+            message: None,
+        }
+        .encode_to_vec();
+        // Unknown field `field`: a nested message holding an empty field 1.
+        encode_key(field, WireType::LengthDelimited, &mut inner);
+        encode_varint(2, &mut inner);
+        inner.extend_from_slice(&[0x0a, 0x00]);
+        let mut outer = Vec::with_capacity(inner.len() + 6);
+        encode_key(2, WireType::LengthDelimited, &mut outer);
+        encode_varint(inner.len() as u64, &mut outer);
+        outer.extend_from_slice(&inner);
+        let frame = self.frame(&outer);
+        self.write(frame).await?;
+        self.await_exec(id, exec_id, "unknown", timeout)
+            .await
+            .map(|_| ())
+    }
+
+    async fn query(&mut self, q: Query, timeout: Duration) -> Result<(), Stop> {
+        self.next_query += 1;
+        let id = self.next_query;
+        self.send(ServerMsg::InteractionQuery(pb::InteractionQuery {
+            id,
+            query: Some(q.to_pb()),
+        }))
+        .await?;
+        let resp = self
+            .wait_for(
+                timeout,
+                &format!("interaction_response for query id {id} ({})", q.kind()),
+                |m| match m {
+                    ClientMsg::InteractionResponse(r) if r.id == id => Flow::Done(r),
+                    _ => Flow::Skip,
+                },
+            )
+            .await?;
+        self.shared
+            .update_run(self.index, |r| r.interaction_responses.push(resp));
+        Ok(())
+    }
+}
+
+/// The text of an MCP reply, for [`RecordedRun::mcp_results`].
+fn mcp_text(out: &ExecOutcome) -> String {
+    use pb::mcp_result::Result as R;
+    if let Some(t) = &out.thrown {
+        return format!("[throw] {t}");
+    }
+    for r in &out.results {
+        if let pb::exec_client_message::Result::McpResult(m) = r {
+            return match &m.result {
+                Some(R::Success(s)) => s
+                    .content
+                    .iter()
+                    .map(|c| match &c.content {
+                        Some(pb::mcp_tool_result_content_item::Content::Text(t)) => t.text.clone(),
+                        Some(pb::mcp_tool_result_content_item::Content::Image(i)) => {
+                            format!("[image {}]", i.mime_type)
+                        }
+                        None => String::new(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Some(R::Error(e)) => format!("[error] {}", e.error),
+                Some(R::Rejected(e)) => format!("[rejected] {}", e.reason),
+                Some(R::ToolNotFound(e)) => format!("[tool_not_found] {}", e.name),
+                None => String::new(),
+            };
+        }
+    }
+    String::new()
+}
+
+fn client_msg_name(m: Option<&ClientMsg>) -> &'static str {
+    match m {
+        None => "an empty message",
+        Some(ClientMsg::RunRequest(_)) => "run_request",
+        Some(ClientMsg::ExecClientMessage(_)) => "exec_client_message",
+        Some(ClientMsg::KvClientMessage(_)) => "kv_client_message",
+        Some(ClientMsg::ConversationAction(_)) => "conversation_action",
+        Some(ClientMsg::ExecClientControlMessage(_)) => "exec_client_control_message",
+        Some(ClientMsg::InteractionResponse(_)) => "interaction_response",
+        Some(ClientMsg::ClientHeartbeat(_)) => "client_heartbeat",
+    }
+}

@@ -1,0 +1,572 @@
+//! What a `Run` plays: a [`Turn`] is an ordered list of [`Step`]s, declared in the test.
+//!
+//! Steps that *ask* the client something (KV, exec, interaction query) make the fake wait
+//! for the matching reply before it moves on, exactly as Cursor's backend stalls until the
+//! client answers (reference §3.6, §6.4 "Unanswered server requests stall the turn").
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cursor_bridge_core::pb::agent_v1 as pb;
+use cursor_bridge_core::pb::aiserver_v1::error_details::Error as ErrorKind;
+use sha2::{Digest, Sha256};
+
+/// The blob id Cursor uses for `data`: its SHA-256 (32 raw bytes, reference §3.7).
+pub fn blob_id(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+/// One action of the fake during a run.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// `interaction_update.text_delta`.
+    Text(String),
+    /// `interaction_update.thinking_delta`.
+    Thinking(String),
+    /// `interaction_update.thinking_completed` with the duration in milliseconds.
+    ThinkingCompleted(i32),
+    /// `interaction_update.token_delta` (a count of output tokens, not text).
+    TokenDelta(i32),
+    /// `interaction_update.heartbeat`.
+    Heartbeat,
+    /// `interaction_update.step_started`.
+    StepStarted(u64),
+    /// `interaction_update.step_completed`.
+    StepCompleted { step_id: u64, duration_ms: i64 },
+    /// `kv_server_message.set_blob_args` with `blob_id = sha256(data)`; waits for the
+    /// matching `set_blob_result`. The blob joins the fake's own view ([`crate::FakeCursor::blobs`])
+    /// and the `turns` of later checkpoints in this run.
+    KvSet(Bytes),
+    /// `kv_server_message.get_blob_args`; waits for `get_blob_result` and records what the
+    /// client served in [`crate::RecordedRun::kv_get_results`].
+    KvGet(Vec<u8>),
+    /// `exec_server_message.request_context_args`; waits for `request_context_result` and
+    /// `stream_close`, records the context in [`crate::RecordedRun::request_contexts`].
+    RequestContext,
+    /// `exec_server_message.mcp_args`; waits (the long timeout: the client may first hand
+    /// the call to its own caller) for `mcp_result` + `stream_close`.
+    McpCall(McpCall),
+    /// A native tool exec; waits for the typed result(s) + `stream_close`, or a `throw`.
+    NativeExec(NativeExec),
+    /// An `exec_server_message` carrying only `id`/`exec_id` plus an unknown field number
+    /// (a tool the client's schema does not know); waits for any reply for that id.
+    UnknownExec {
+        /// The unknown field number (default 99 via [`Turn::unknown_exec`]).
+        field: u32,
+    },
+    /// `interaction_query`; waits for the `interaction_response` with the same id.
+    InteractionQuery(Query),
+    /// `conversation_checkpoint_update`: a serialized `ConversationStateStructure` whose
+    /// `turns` are the prior state's turns plus every blob set in this run.
+    Checkpoint { used_tokens: u32, max_tokens: u32 },
+    /// `interaction_update.turn_ended`.
+    TurnEnded,
+    /// Any server message, as given (escape hatch).
+    Send(pb::AgentServerMessage),
+    /// End-of-stream frame `{}` (success), then close.
+    EndOk,
+    /// End-of-stream frame carrying a Connect error, then close.
+    EndError(EndError),
+    /// Close the response body cleanly but without an end-of-stream frame
+    /// ("missing EndStreamResponse").
+    Drop,
+    /// Abort the response with a transport error (HTTP/2 `RST_STREAM`; on HTTP/1.1 the
+    /// connection is cut mid-chunk). The client's HTTP/2 stack may discard frames it had
+    /// buffered but not yet handed over; put a short `Sleep` first if the test needs them.
+    Reset,
+    /// Write bytes that are not a valid frame, then close.
+    Malformed(Malformed),
+    /// Pause (a slow stream). Ends early if the client goes away.
+    Sleep(Duration),
+    /// Send `heartbeat` every `interval` for `total`.
+    HeartbeatsFor { total: Duration, interval: Duration },
+    /// Wait (long timeout) until the client sends `conversation_action.cancel_action` or
+    /// closes its side; [`crate::RecordedRun::cancelled`] says which.
+    WaitForCancel,
+}
+
+/// An MCP tool call the model "makes".
+#[derive(Debug, Clone)]
+pub struct McpCall {
+    /// The unique name the model sees (e.g. `cursor-tools-get_weather`).
+    pub name: String,
+    /// The caller's tool name (e.g. `get_weather`).
+    pub tool_name: String,
+    pub tool_call_id: String,
+    /// The arguments; must be a JSON object (each member becomes a `google.protobuf.Value`).
+    pub args: serde_json::Value,
+    /// `provider_identifier`, default `cursor-tools`.
+    pub provider_identifier: String,
+    /// Precede the exec with `tool_call_started` and follow the reply with
+    /// `tool_call_completed` (display-only updates, as the real server sends).
+    pub announce: bool,
+}
+
+impl McpCall {
+    pub fn new(
+        name: impl Into<String>,
+        tool_name: impl Into<String>,
+        tool_call_id: impl Into<String>,
+        args: serde_json::Value,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            tool_name: tool_name.into(),
+            tool_call_id: tool_call_id.into(),
+            args,
+            provider_identifier: "cursor-tools".into(),
+            announce: false,
+        }
+    }
+
+    /// Also send `tool_call_started` / `tool_call_completed`.
+    pub fn announce(mut self) -> Self {
+        self.announce = true;
+        self
+    }
+
+    /// Sets `provider_identifier`.
+    pub fn provider(mut self, provider: impl Into<String>) -> Self {
+        self.provider_identifier = provider.into();
+        self
+    }
+}
+
+/// The native execs the fake can ask for (reference §3.6 table).
+#[derive(Debug, Clone)]
+pub enum NativeExec {
+    Shell {
+        command: String,
+        working_directory: String,
+    },
+    /// `shell_stream_args`: the client may answer with many `ShellStream` events.
+    ShellStream {
+        command: String,
+        working_directory: String,
+    },
+    Read {
+        path: String,
+    },
+    Write {
+        path: String,
+        text: String,
+    },
+    Delete {
+        path: String,
+    },
+    Ls {
+        path: String,
+    },
+    Grep {
+        pattern: String,
+        path: Option<String>,
+    },
+    Fetch {
+        url: String,
+    },
+    BackgroundShell {
+        command: String,
+        working_directory: String,
+    },
+    Diagnostics {
+        path: String,
+    },
+    WriteShellStdin,
+}
+
+impl NativeExec {
+    /// A short name used in records and timeout messages (`shell`, `read`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NativeExec::Shell { .. } => "shell",
+            NativeExec::ShellStream { .. } => "shell_stream",
+            NativeExec::Read { .. } => "read",
+            NativeExec::Write { .. } => "write",
+            NativeExec::Delete { .. } => "delete",
+            NativeExec::Ls { .. } => "ls",
+            NativeExec::Grep { .. } => "grep",
+            NativeExec::Fetch { .. } => "fetch",
+            NativeExec::BackgroundShell { .. } => "background_shell",
+            NativeExec::Diagnostics { .. } => "diagnostics",
+            NativeExec::WriteShellStdin => "write_shell_stdin",
+        }
+    }
+
+    /// The `exec_server_message` variant for this exec.
+    pub(crate) fn to_pb(&self, tool_call_id: &str) -> pb::exec_server_message::Message {
+        use pb::exec_server_message::Message as M;
+        let tc = tool_call_id.to_string();
+        match self.clone() {
+            NativeExec::Shell {
+                command,
+                working_directory,
+            } => M::ShellArgs(pb::ShellArgs {
+                command,
+                working_directory,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
+            NativeExec::ShellStream {
+                command,
+                working_directory,
+            } => M::ShellStreamArgs(pb::ShellArgs {
+                command,
+                working_directory,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
+            NativeExec::Read { path } => M::ReadArgs(pb::ReadArgs {
+                path,
+                tool_call_id: tc,
+            }),
+            NativeExec::Write { path, text } => M::WriteArgs(pb::WriteArgs {
+                path,
+                file_text: text,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
+            NativeExec::Delete { path } => M::DeleteArgs(pb::DeleteArgs {
+                path,
+                tool_call_id: tc,
+            }),
+            NativeExec::Ls { path } => M::LsArgs(pb::LsArgs {
+                path,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
+            NativeExec::Grep { pattern, path } => M::GrepArgs(pb::GrepArgs {
+                pattern,
+                path,
+                tool_call_id: tc,
+                ..Default::default()
+            }),
+            NativeExec::Fetch { url } => M::FetchArgs(pb::FetchArgs {
+                url,
+                tool_call_id: tc,
+            }),
+            NativeExec::BackgroundShell {
+                command,
+                working_directory,
+            } => M::BackgroundShellSpawnArgs(pb::BackgroundShellSpawnArgs {
+                command,
+                working_directory,
+                tool_call_id: tc,
+            }),
+            NativeExec::Diagnostics { path } => M::DiagnosticsArgs(pb::DiagnosticsArgs {
+                path,
+                tool_call_id: tc,
+            }),
+            NativeExec::WriteShellStdin => M::WriteShellStdinArgs(pb::WriteShellStdinArgs {}),
+        }
+    }
+}
+
+/// Interaction queries (reference §3.6 `InteractionQuery`).
+#[derive(Debug, Clone)]
+pub enum Query {
+    WebSearch {
+        search_term: String,
+        tool_call_id: String,
+    },
+    AskQuestion,
+    SwitchMode,
+    ExaSearch,
+    ExaFetch,
+    CreatePlan,
+}
+
+impl Query {
+    /// A short name used in records and timeout messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Query::WebSearch { .. } => "web_search",
+            Query::AskQuestion => "ask_question",
+            Query::SwitchMode => "switch_mode",
+            Query::ExaSearch => "exa_search",
+            Query::ExaFetch => "exa_fetch",
+            Query::CreatePlan => "create_plan",
+        }
+    }
+
+    pub(crate) fn to_pb(&self) -> pb::interaction_query::Query {
+        use pb::interaction_query::Query as Q;
+        match self.clone() {
+            Query::WebSearch {
+                search_term,
+                tool_call_id,
+            } => Q::WebSearchRequestQuery(pb::WebSearchRequestQuery {
+                args: Some(pb::web_search_request_query::Args {
+                    search_term,
+                    tool_call_id,
+                }),
+            }),
+            Query::AskQuestion => Q::AskQuestionInteractionQuery(pb::EmptyQuery {}),
+            Query::SwitchMode => Q::SwitchModeRequestQuery(pb::EmptyQuery {}),
+            Query::ExaSearch => Q::ExaSearchRequestQuery(pb::EmptyQuery {}),
+            Query::ExaFetch => Q::ExaFetchRequestQuery(pb::EmptyQuery {}),
+            Query::CreatePlan => Q::CreatePlanRequestQuery(pb::EmptyQuery {}),
+        }
+    }
+}
+
+/// A Connect error to end the stream with.
+#[derive(Debug, Clone)]
+pub struct EndError {
+    /// snake_case Connect code, e.g. `resource_exhausted`.
+    pub code: String,
+    pub message: String,
+    /// Becomes one `aiserver.v1.ErrorDetails` entry in `details`.
+    pub detail: Option<ErrorDetail>,
+    /// Gzip the end frame (flags `0x03`).
+    pub gzip: bool,
+}
+
+/// The content of an `aiserver.v1.ErrorDetails`.
+#[derive(Debug, Clone)]
+pub struct ErrorDetail {
+    pub kind: ErrorKind,
+    pub title: String,
+    pub detail: String,
+    pub is_retryable: Option<bool>,
+}
+
+impl EndError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            detail: None,
+            gzip: false,
+        }
+    }
+
+    /// Adds an `aiserver.v1.ErrorDetails` detail.
+    pub fn detail(
+        mut self,
+        kind: ErrorKind,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        self.detail = Some(ErrorDetail {
+            kind,
+            title: title.into(),
+            detail: detail.into(),
+            is_retryable: None,
+        });
+        self
+    }
+
+    /// Sets `is_retryable` on the detail (no effect without one).
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        if let Some(d) = &mut self.detail {
+            d.is_retryable = Some(retryable);
+        }
+        self
+    }
+
+    /// Gzip the end frame.
+    pub fn gzip(mut self) -> Self {
+        self.gzip = true;
+        self
+    }
+}
+
+/// Kinds of broken bytes for [`Step::Malformed`].
+#[derive(Debug, Clone)]
+pub enum Malformed {
+    /// A frame with flags `0x40`, which no Connect peer sends.
+    UnknownFlags,
+    /// A valid data frame whose payload is not a decodable `AgentServerMessage`.
+    UndecodableMessage,
+    /// A data frame flagged gzip whose payload is not gzip.
+    BadGzip,
+    /// A frame header promising more bytes than follow before the body ends.
+    Truncated,
+    /// An end-of-stream frame whose payload is not JSON.
+    BadEndStreamJson,
+    /// These exact bytes.
+    Raw(Bytes),
+}
+
+/// A scripted run: what the fake says, and what it waits for, in order.
+///
+/// A script that runs out without a terminal step (`EndOk`, `EndError`, `Drop`, `Reset`,
+/// `Malformed`) ends with `EndOk`; steps after a terminal step are never played.
+#[derive(Debug, Clone, Default)]
+pub struct Turn {
+    pub steps: Vec<Step>,
+    /// Gzip data frames for this turn (overrides the builder's `gzip_frames`).
+    pub gzip: Option<bool>,
+}
+
+impl Turn {
+    /// An empty script (plays as a bare `EndOk`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What a run plays when no turn is queued: two text deltas spelling
+    /// "Hello from the fake Cursor.", token deltas, a checkpoint, `turn_ended`, `EndOk`.
+    pub fn default_reply() -> Self {
+        Turn::new()
+            .text("Hello from ")
+            .token_delta(3)
+            .text("the fake Cursor.")
+            .token_delta(4)
+            .checkpoint(1200, 200_000)
+            .turn_ended()
+            .end_ok()
+    }
+
+    /// A plain answer: `text`, one token delta, a checkpoint, `turn_ended`, `EndOk`.
+    pub fn reply(text: impl Into<String>) -> Self {
+        let text = text.into();
+        let tokens = text.split_whitespace().count().max(1) as i32;
+        Turn::new()
+            .text(text)
+            .token_delta(tokens)
+            .checkpoint(1000 + tokens as u32, 200_000)
+            .turn_ended()
+            .end_ok()
+    }
+
+    /// Appends any step.
+    pub fn step(mut self, step: Step) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Gzip this turn's data frames.
+    pub fn gzip(mut self) -> Self {
+        self.gzip = Some(true);
+        self
+    }
+
+    pub fn text(self, s: impl Into<String>) -> Self {
+        self.step(Step::Text(s.into()))
+    }
+
+    pub fn thinking(self, s: impl Into<String>) -> Self {
+        self.step(Step::Thinking(s.into()))
+    }
+
+    pub fn thinking_completed(self, ms: i32) -> Self {
+        self.step(Step::ThinkingCompleted(ms))
+    }
+
+    pub fn token_delta(self, n: i32) -> Self {
+        self.step(Step::TokenDelta(n))
+    }
+
+    pub fn heartbeat(self) -> Self {
+        self.step(Step::Heartbeat)
+    }
+
+    pub fn step_started(self, id: u64) -> Self {
+        self.step(Step::StepStarted(id))
+    }
+
+    pub fn kv_set(self, data: impl Into<Bytes>) -> Self {
+        self.step(Step::KvSet(data.into()))
+    }
+
+    pub fn kv_get(self, blob_id: impl Into<Vec<u8>>) -> Self {
+        self.step(Step::KvGet(blob_id.into()))
+    }
+
+    /// `KvGet` of the blob whose content is `data` (its id is `sha256(data)`).
+    pub fn kv_get_data(self, data: &[u8]) -> Self {
+        self.step(Step::KvGet(blob_id(data)))
+    }
+
+    pub fn request_context(self) -> Self {
+        self.step(Step::RequestContext)
+    }
+
+    pub fn mcp_call(
+        self,
+        name: impl Into<String>,
+        tool_name: impl Into<String>,
+        tool_call_id: impl Into<String>,
+        args: serde_json::Value,
+    ) -> Self {
+        self.step(Step::McpCall(McpCall::new(
+            name,
+            tool_name,
+            tool_call_id,
+            args,
+        )))
+    }
+
+    pub fn native_exec(self, exec: NativeExec) -> Self {
+        self.step(Step::NativeExec(exec))
+    }
+
+    /// An exec with unknown field 99.
+    pub fn unknown_exec(self) -> Self {
+        self.step(Step::UnknownExec { field: 99 })
+    }
+
+    pub fn query(self, q: Query) -> Self {
+        self.step(Step::InteractionQuery(q))
+    }
+
+    pub fn checkpoint(self, used_tokens: u32, max_tokens: u32) -> Self {
+        self.step(Step::Checkpoint {
+            used_tokens,
+            max_tokens,
+        })
+    }
+
+    pub fn turn_ended(self) -> Self {
+        self.step(Step::TurnEnded)
+    }
+
+    pub fn send(self, msg: pb::AgentServerMessage) -> Self {
+        self.step(Step::Send(msg))
+    }
+
+    pub fn end_ok(self) -> Self {
+        self.step(Step::EndOk)
+    }
+
+    /// Ends with a Connect error without details.
+    pub fn end_error(self, code: impl Into<String>, message: impl Into<String>) -> Self {
+        self.step(Step::EndError(EndError::new(code, message)))
+    }
+
+    /// Ends with a fully specified Connect error.
+    pub fn end_with(self, err: EndError) -> Self {
+        self.step(Step::EndError(err))
+    }
+
+    pub fn drop_stream(self) -> Self {
+        self.step(Step::Drop)
+    }
+
+    pub fn reset(self) -> Self {
+        self.step(Step::Reset)
+    }
+
+    pub fn malformed(self, m: Malformed) -> Self {
+        self.step(Step::Malformed(m))
+    }
+
+    pub fn sleep(self, d: Duration) -> Self {
+        self.step(Step::Sleep(d))
+    }
+
+    pub fn heartbeats_for(self, total: Duration, interval: Duration) -> Self {
+        self.step(Step::HeartbeatsFor { total, interval })
+    }
+
+    pub fn wait_for_cancel(self) -> Self {
+        self.step(Step::WaitForCancel)
+    }
+}
+
+impl From<Vec<Step>> for Turn {
+    fn from(steps: Vec<Step>) -> Self {
+        Turn { steps, gzip: None }
+    }
+}

@@ -1,0 +1,207 @@
+//! The fake's shared state: immutable [`Config`] from the builder, mutable [`State`]
+//! behind one `std::sync::Mutex` (never held across an `.await`; every critical section is
+//! a few map operations), and a version counter that wakes `wait_for*` helpers.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{FakeModel, FakeUsage, FakeUser};
+use crate::record::{RecordedCall, RecordedRun};
+use crate::script::Turn;
+use crate::tokens;
+
+/// The OAuth client id Cursor's refresh endpoint expects (reference §1.3).
+pub const CLIENT_ID: &str = "KbZUR41cY7W6zRSdpSUJ7I7mLYBKOCmB";
+
+/// Knobs fixed at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub access_token_ttl: Duration,
+    pub user: FakeUser,
+    pub models: Vec<FakeModel>,
+    pub usage: FakeUsage,
+    pub oauth_token_disabled: bool,
+    pub refresh_delay: Duration,
+    pub auto_approve_logins: bool,
+    pub gzip_frames: bool,
+    pub reply_timeout: Duration,
+    pub long_reply_timeout: Duration,
+    pub require_stream_close: bool,
+    pub run_auth_failure_as_http: bool,
+    /// How long the fake keeps reading a client's request body after it ended its side.
+    pub drain_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(3600),
+            user: FakeUser::default(),
+            models: FakeModel::default_catalogue(),
+            usage: FakeUsage::default(),
+            oauth_token_disabled: false,
+            refresh_delay: Duration::ZERO,
+            auto_approve_logins: false,
+            gzip_frames: false,
+            reply_timeout: Duration::from_secs(10),
+            long_reply_timeout: Duration::from_secs(60),
+            require_stream_close: true,
+            run_auth_failure_as_http: false,
+            drain_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One browser login in progress.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Login {
+    /// The PKCE challenge, once known (from the page, the approve form or the URL).
+    pub challenge: Option<String>,
+    pub approved: bool,
+}
+
+/// A refresh token the fake issued.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refresh {
+    pub revoked: bool,
+}
+
+/// An injected unary failure.
+#[derive(Debug, Clone)]
+pub(crate) struct InjectedError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    /// Remaining uses; `None` = forever.
+    pub remaining: Option<usize>,
+}
+
+/// Everything that changes while the fake runs.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub turns: VecDeque<Turn>,
+    pub runs: Vec<RecordedRun>,
+    pub calls: Vec<RecordedCall>,
+    /// Issued access tokens → exp (unix seconds). Revoked tokens are removed.
+    pub access_tokens: HashMap<String, u64>,
+    pub refresh_tokens: HashMap<String, Refresh>,
+    pub api_keys: HashSet<String>,
+    pub logins: HashMap<String, Login>,
+    /// uuids in the order they were first polled.
+    pub polled: Vec<String>,
+    pub polls: usize,
+    pub poll_failures_left: usize,
+    pub pkce_mismatches: usize,
+    pub refresh_calls: usize,
+    pub exchange_calls: usize,
+    pub models_calls: usize,
+    /// The fake's view of the client's blob store: everything it set, by blob id.
+    pub blobs: HashMap<Vec<u8>, Bytes>,
+    pub unary_errors: HashMap<String, InjectedError>,
+}
+
+/// The cheap-clone handle every handler and task holds.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub cfg: Config,
+    state: Mutex<State>,
+    /// Bumped after every recorded change; `wait_for*` subscribe to it.
+    version: watch::Sender<u64>,
+    /// Cancelled when the fake shuts down: run drivers and body readers stop.
+    pub shutdown: CancellationToken,
+    secret: [u8; 16],
+}
+
+impl Shared {
+    pub fn new(cfg: Config, state: State) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            state: Mutex::new(state),
+            version: watch::channel(0).0,
+            shutdown: CancellationToken::new(),
+            secret: rand::random(),
+        })
+    }
+
+    /// Locks the state for reading or a change that needs no wake-up.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock poisons it; the data is still usable for a fake.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies a change and wakes waiters.
+    pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.version.send_modify(|v| *v += 1);
+        r
+    }
+
+    /// Applies a change to one run's record.
+    pub fn update_run(&self, index: usize, f: impl FnOnce(&mut RecordedRun)) {
+        self.update(|s| {
+            if let Some(r) = s.runs.get_mut(index) {
+                f(r)
+            }
+        })
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Mints and remembers an access token living `ttl`.
+    pub fn mint_access(&self, ttl: Duration) -> String {
+        self.mint_access_at(tokens::exp_in(ttl))
+    }
+
+    /// Mints and remembers an access token expiring at `exp` (unix seconds).
+    pub fn mint_access_at(&self, exp: u64) -> String {
+        let t = tokens::mint(&self.secret, &self.cfg.user.auth_id(), exp, "session");
+        self.update(|s| s.access_tokens.insert(t.clone(), exp));
+        t
+    }
+
+    /// An `id_token` (not accepted as a bearer token).
+    pub fn mint_id_token(&self) -> String {
+        tokens::mint(
+            &self.secret,
+            &self.cfg.user.auth_id(),
+            tokens::exp_in(self.cfg.access_token_ttl),
+            "id",
+        )
+    }
+
+    /// Mints and remembers a refresh token.
+    pub fn mint_refresh(&self) -> String {
+        let t = tokens::opaque("rt");
+        self.update(|s| {
+            s.refresh_tokens
+                .insert(t.clone(), Refresh { revoked: false })
+        });
+        t
+    }
+
+    /// Checks `authorization: Bearer <token>`: issued by this fake, not revoked, not
+    /// expired. The error text is for the Connect error message.
+    pub fn check_bearer(&self, headers: &HeaderMap) -> Result<(), String> {
+        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+            return Err("missing authorization header".into());
+        };
+        let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
+            return Err("authorization is not a Bearer token".into());
+        };
+        let Some(exp) = self.lock().access_tokens.get(token).copied() else {
+            return Err("unknown or revoked access token".into());
+        };
+        if exp <= tokens::now_unix() {
+            return Err("access token expired".into());
+        }
+        Ok(())
+    }
+}
