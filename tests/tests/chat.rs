@@ -11,7 +11,7 @@ use cursor_bridge_core::cursor::CursorError;
 use cursor_bridge_core::cursor::chat::{ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult};
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_tests::{
-    CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, McpCall, NativeExec, Query, RunEnd, Turn,
+    CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, McpCall, NativeExec, Query, RunEnd, Step, Turn,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -110,7 +110,7 @@ async fn mcp_tool_call_is_answered_later_on_the_same_stream() {
             Turn::new()
                 .request_context()
                 .text("Checking.")
-                .mcp_call(McpCall::new("get_weather", "get_weather", "call_1", json!({"city": "Paris", "days": 2})).announce())
+                .step(Step::McpCall(McpCall::new("get_weather", "get_weather", "call_1", json!({"city": "Paris", "days": 2})).announce()))
                 .text("It is sunny in Paris.")
                 .token_delta(6)
                 .checkpoint(2_000, 200_000)
@@ -325,7 +325,7 @@ async fn server_heartbeats_are_not_progress_and_the_idle_watchdog_fires() {
 #[tokio::test]
 async fn a_parked_tool_call_is_not_idle() {
     let fake = FakeCursor::builder()
-        .turn(Turn::new().mcp_call(McpCall::new("get_weather", "get_weather", "c9", json!({}))).text("thanks").turn_ended().end_ok())
+        .turn(Turn::new().mcp_call("get_weather", "get_weather", "c9", json!({})).text("thanks").turn_ended().end_ok())
         .start()
         .await;
     let h = Harness::signed_in(fake).await;

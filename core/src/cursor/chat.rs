@@ -311,7 +311,7 @@ pub async fn start_run(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (body_tx, body_rx) = mpsc::unbounded_channel::<Bytes>();
     body_tx
-        .send(framing::encode_message(&build_run_request(&req)))
+        .send(first_frame(&req))
         .map_err(|_| CursorError::Protocol("request body closed".into()))?;
     let body = reqwest::Body::wrap_stream(
         tokio_stream::wrappers::UnboundedReceiverStream::new(body_rx).map(Ok::<_, std::io::Error>),
@@ -1003,6 +1003,13 @@ pub fn build_request_context(req: &ChatRequest) -> pb::RequestContext {
     }
 }
 
+/// The first frame of a run: `AgentClientMessage{run_request}`, enveloped.
+pub fn first_frame(req: &ChatRequest) -> Bytes {
+    framing::encode_message(&pb::AgentClientMessage {
+        message: Some(pb::agent_client_message::Message::RunRequest(build_run_request(req))),
+    })
+}
+
 /// The first message of a run (reference §3.4).
 pub fn build_run_request(req: &ChatRequest) -> pb::AgentRunRequest {
     let request_context = build_request_context(req);
@@ -1097,6 +1104,18 @@ mod tests {
         );
         assert_eq!(rr.mcp_tools.unwrap().mcp_tools.len(), 1);
         assert!(rr.mcp_file_system_options.unwrap().enabled);
+    }
+
+    /// Regression: the run request was once framed bare, without its
+    /// `AgentClientMessage{run_request}` wrapper, which Cursor cannot decode.
+    #[test]
+    fn first_frame_wraps_the_run_request_in_an_agent_client_message() {
+        let frame = first_frame(&req_with_tools());
+        let mut dec = framing::Decoder::default();
+        dec.push(&frame);
+        let Some(framing::Frame::Message(payload)) = dec.next_frame().unwrap() else { panic!() };
+        let msg: pb::AgentClientMessage = framing::decode_message(&payload).unwrap();
+        assert!(matches!(msg.message, Some(pb::agent_client_message::Message::RunRequest(_))));
     }
 
     #[test]
