@@ -25,7 +25,7 @@
 //! - [`script`]: [`Turn`] and [`Step`], the script language of a run.
 //! - [`record`]: [`RecordedRun`], [`RecordedCall`] and friends.
 //! - [`catalog`]: [`FakeModel`], [`FakeUsage`], [`FakeUser`] with realistic defaults.
-//! - [`pbjson`]: JSON ⇄ `google.protobuf.Value`.
+//! - JSON ⇄ `google.protobuf.Value` comes from core (`cursor_bridge_core::cursor::value`).
 //! - [`raw`]: a tiny hand-rolled `Run` client used by the smoke tests.
 //!
 //! ## Behaviour worth knowing
@@ -72,7 +72,6 @@
 mod auth;
 pub mod catalog;
 mod connect;
-pub mod pbjson;
 pub mod raw;
 pub mod record;
 mod run;

@@ -549,7 +549,7 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     let as_json: serde_json::Map<_, _> = args
         .args
         .iter()
-        .map(|(k, v)| (k.clone(), cursor_bridge_tests::pbjson::value_to_json(v)))
+        .map(|(k, v)| (k.clone(), cursor_bridge_core::cursor::value::from_proto(v)))
         .collect();
     assert_eq!(
         Value::Object(as_json),
@@ -779,7 +779,7 @@ async fn request_context_native_exec_queries_kv_get_and_unknown_exec() {
         name: "cursor-tools-get_weather".into(),
         tool_name: "get_weather".into(),
         provider_identifier: "cursor-tools".into(),
-        input_schema: Some(cursor_bridge_tests::pbjson::json_to_value(
+        input_schema: Some(cursor_bridge_core::cursor::value::to_proto(
             &json!({"type": "object"}),
         )),
         ..Default::default()
