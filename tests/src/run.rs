@@ -35,10 +35,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{end_error_frame, end_ok_frame, error_response};
-use cursor_bridge_core::cursor::value::object_to_map as json_to_args;
 use crate::record::{CancelledBy, ExecOutcome, RecordedRun, RunEnd, header_map};
 use crate::script::{EndError, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id};
 use crate::state::Shared;
+use cursor_bridge_core::cursor::value::object_to_map as json_to_args;
 
 /// The RPC path.
 pub(crate) const RUN_PATH: &str = "/agent.v1.AgentService/Run";

@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use common::{Harness, fast_chat};
 use cursor_bridge_core::cursor::CursorError;
-use cursor_bridge_core::cursor::chat::{ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult};
+use cursor_bridge_core::cursor::chat::{
+    ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult,
+};
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_tests::{
-    CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, McpCall, NativeExec, Query, RunEnd, Step, Turn,
+    CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, McpCall, NativeExec, Query, RunEnd,
+    Step, Turn,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -22,14 +25,19 @@ fn weather_tool() -> ToolDef {
     ToolDef {
         name: "get_weather".into(),
         description: "Weather for a city".into(),
-        parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})),
+        parameters: Some(
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        ),
     }
 }
 
 /// Collects events until the run ends; returns the events and the final error, if any.
 async fn collect(run: &mut ChatRun) -> (Vec<ChatEvent>, Option<CursorError>) {
     let mut events = Vec::new();
-    while let Some(item) = tokio::time::timeout(WAIT, run.next()).await.expect("run stalled") {
+    while let Some(item) = tokio::time::timeout(WAIT, run.next())
+        .await
+        .expect("run stalled")
+    {
         match item {
             Ok(ev) => events.push(ev),
             Err(e) => return (events, Some(e)),
@@ -39,7 +47,16 @@ async fn collect(run: &mut ChatRun) -> (Vec<ChatEvent>, Option<CursorError>) {
 }
 
 fn text_of(events: &[ChatEvent]) -> String {
-    events.iter().filter_map(|e| if let ChatEvent::Text(t) = e { Some(t.as_str()) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| {
+            if let ChatEvent::Text(t) = e {
+                Some(t.as_str())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -78,29 +95,54 @@ async fn streamed_turn_with_thinking_text_tokens_and_checkpoint() {
             ChatEvent::Tokens(2),
             ChatEvent::Text(", world".into()),
             ChatEvent::Tokens(3),
-            ChatEvent::Checkpoint { used_tokens: 1_500, max_tokens: 200_000 },
+            ChatEvent::Checkpoint {
+                used_tokens: 1_500,
+                max_tokens: 200_000
+            },
             ChatEvent::TurnEnded,
         ]
     );
     let usage = handle.usage();
-    assert_eq!((usage.completion_tokens, usage.prompt_tokens(), usage.context_limit), (5, Some(1_495), Some(200_000)));
+    assert_eq!(
+        (
+            usage.completion_tokens,
+            usage.prompt_tokens(),
+            usage.context_limit
+        ),
+        (5, Some(1_495), Some(200_000))
+    );
     assert!(handle.checkpoint().is_some());
     assert!(handle.is_finished());
 
     let run = h.fake.wait_for_run_end(0, WAIT).await;
-    assert_eq!(run.version, http::Version::HTTP_2, "the agent stream must use HTTP/2");
+    assert_eq!(
+        run.version,
+        http::Version::HTTP_2,
+        "the agent stream must use HTTP/2"
+    );
     assert_eq!(run.model_id(), Some("claude-4.5-sonnet"));
     assert_eq!(run.user_text(), Some("Say hello"));
-    assert_eq!(run.header("content-type"), Some("application/connect+proto"));
+    assert_eq!(
+        run.header("content-type"),
+        Some("application/connect+proto")
+    );
     assert_eq!(run.header("x-cursor-client-type"), Some("cli"));
-    assert!(run.header("x-cursor-client-version").is_some_and(|v| v.starts_with("cli-")));
+    assert!(
+        run.header("x-cursor-client-version")
+            .is_some_and(|v| v.starts_with("cli-"))
+    );
     assert!(run.header("x-request-id").is_some_and(|v| v.len() == 36));
     assert_eq!(run.end, Some(RunEnd::Ok));
     let rr = run.run_request.expect("run_request recorded");
-    let Some(pb::conversation_action::Action::UserMessageAction(a)) = rr.action.and_then(|a| a.action) else {
+    let Some(pb::conversation_action::Action::UserMessageAction(a)) =
+        rr.action.and_then(|a| a.action)
+    else {
         panic!("expected a user message action");
     };
-    assert_eq!(a.request_context.and_then(|c| c.cloud_rule).as_deref(), Some("You are terse."));
+    assert_eq!(
+        a.request_context.and_then(|c| c.cloud_rule).as_deref(),
+        Some("You are terse.")
+    );
 }
 
 #[tokio::test]
@@ -110,7 +152,15 @@ async fn mcp_tool_call_is_answered_later_on_the_same_stream() {
             Turn::new()
                 .request_context()
                 .text("Checking.")
-                .step(Step::McpCall(McpCall::new("get_weather", "get_weather", "call_1", json!({"city": "Paris", "days": 2})).announce()))
+                .step(Step::McpCall(
+                    McpCall::new(
+                        "get_weather",
+                        "get_weather",
+                        "call_1",
+                        json!({"city": "Paris", "days": 2}),
+                    )
+                    .announce(),
+                ))
                 .text("It is sunny in Paris.")
                 .token_delta(6)
                 .checkpoint(2_000, 200_000)
@@ -129,7 +179,12 @@ async fn mcp_tool_call_is_answered_later_on_the_same_stream() {
     // Read up to the tool call.
     let mut before = Vec::new();
     let call = loop {
-        match tokio::time::timeout(WAIT, run.next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, run.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             ChatEvent::ToolCall(c) => break c,
             other => before.push(other),
         }
@@ -142,31 +197,85 @@ async fn mcp_tool_call_is_answered_later_on_the_same_stream() {
 
     // The caller takes its time (longer than a heartbeat period): the stream stays parked.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    handle.send_tool_result("call_1", ToolResult { content: "sunny, 24°C".into(), is_error: false }).await.unwrap();
+    handle
+        .send_tool_result(
+            "call_1",
+            ToolResult {
+                content: "sunny, 24°C".into(),
+                is_error: false,
+            },
+        )
+        .await
+        .unwrap();
     // A second answer to the same call is refused, not sent twice.
-    assert!(handle.send_tool_result("call_1", ToolResult { content: "again".into(), is_error: false }).await.is_err());
+    assert!(
+        handle
+            .send_tool_result(
+                "call_1",
+                ToolResult {
+                    content: "again".into(),
+                    is_error: false
+                }
+            )
+            .await
+            .is_err()
+    );
 
     let (after, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&after), "It is sunny in Paris.");
     assert_eq!(after.last(), Some(&ChatEvent::TurnEnded));
 
-    assert_eq!(h.fake.run_count(), 1, "the tool result continued the same run");
+    assert_eq!(
+        h.fake.run_count(),
+        1,
+        "the tool result continued the same run"
+    );
     let run = h.fake.wait_for_run_end(0, WAIT).await;
-    assert_eq!(run.mcp_results, vec![("call_1".to_string(), "sunny, 24°C".to_string())]);
+    assert_eq!(
+        run.mcp_results,
+        vec![("call_1".to_string(), "sunny, 24°C".to_string())]
+    );
     let ctx = &run.request_contexts[0];
     assert_eq!(ctx.cloud_rule.as_deref(), Some("Use tools."));
-    assert_eq!(ctx.tools.iter().map(|t| t.tool_name.as_str()).collect::<Vec<_>>(), vec!["get_weather"]);
-    assert!(run.execs.iter().all(|e| e.stream_closed), "every exec is closed with stream_close");
-    assert!(run.client_heartbeats() >= 2, "client heartbeats kept the parked stream alive");
+    assert_eq!(
+        ctx.tools
+            .iter()
+            .map(|t| t.tool_name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["get_weather"]
+    );
+    assert!(
+        run.execs.iter().all(|e| e.stream_closed),
+        "every exec is closed with stream_close"
+    );
+    assert!(
+        run.client_heartbeats() >= 2,
+        "client heartbeats kept the parked stream alive"
+    );
 }
 
 #[tokio::test]
 async fn blobs_set_by_cursor_are_served_back_and_survive_into_the_next_run() {
     let doc = br#"{"role":"user","content":"remember me"}"#;
     let fake = FakeCursor::builder()
-        .turn(Turn::new().kv_set(&doc[..]).kv_get_data(doc).text("ok").checkpoint(10, 100).turn_ended().end_ok())
-        .turn(Turn::new().kv_get_data(doc).kv_get(vec![7u8; 32]).text("again").turn_ended().end_ok())
+        .turn(
+            Turn::new()
+                .kv_set(&doc[..])
+                .kv_get_data(doc)
+                .text("ok")
+                .checkpoint(10, 100)
+                .turn_ended()
+                .end_ok(),
+        )
+        .turn(
+            Turn::new()
+                .kv_get_data(doc)
+                .kv_get(vec![7u8; 32])
+                .text("again")
+                .turn_ended()
+                .end_ok(),
+        )
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
@@ -185,11 +294,27 @@ async fn blobs_set_by_cursor_are_served_back_and_survive_into_the_next_run() {
 
     let runs = h.fake.wait_for_runs(2, WAIT).await;
     assert_eq!(runs[0].kv_get_results[0].1.as_deref(), Some(&doc[..]));
-    assert_eq!(runs[1].kv_get_results[0].1.as_deref(), Some(&doc[..]), "blob served in the next run");
-    assert_eq!(runs[1].kv_get_results[1].1, None, "unknown blob: blob_data omitted");
-    let state = runs[1].run_request.as_ref().unwrap().conversation_state.clone().unwrap();
+    assert_eq!(
+        runs[1].kv_get_results[0].1.as_deref(),
+        Some(&doc[..]),
+        "blob served in the next run"
+    );
+    assert_eq!(
+        runs[1].kv_get_results[1].1, None,
+        "unknown blob: blob_data omitted"
+    );
+    let state = runs[1]
+        .run_request
+        .as_ref()
+        .unwrap()
+        .conversation_state
+        .clone()
+        .unwrap();
     assert_eq!(state, checkpoint, "checkpoint sent back byte for byte");
-    assert_eq!(runs[0].run_request.as_ref().unwrap().conversation_id, runs[1].run_request.as_ref().unwrap().conversation_id);
+    assert_eq!(
+        runs[0].run_request.as_ref().unwrap().conversation_id,
+        runs[1].run_request.as_ref().unwrap().conversation_id
+    );
 }
 
 #[tokio::test]
@@ -197,11 +322,22 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
     let fake = FakeCursor::builder()
         .turn(
             Turn::new()
-                .native_exec(NativeExec::Shell { command: "rm -rf /".into(), working_directory: "/".into() })
-                .native_exec(NativeExec::Read { path: "/etc/passwd".into() })
-                .native_exec(NativeExec::Grep { pattern: "x".into(), path: None })
+                .native_exec(NativeExec::Shell {
+                    command: "rm -rf /".into(),
+                    working_directory: "/".into(),
+                })
+                .native_exec(NativeExec::Read {
+                    path: "/etc/passwd".into(),
+                })
+                .native_exec(NativeExec::Grep {
+                    pattern: "x".into(),
+                    path: None,
+                })
                 .unknown_exec()
-                .query(Query::WebSearch { search_term: "news".into(), tool_call_id: "t".into() })
+                .query(Query::WebSearch {
+                    search_term: "news".into(),
+                    tool_call_id: "t".into(),
+                })
                 .query(Query::AskQuestion)
                 .text("done")
                 .turn_ended()
@@ -220,7 +356,11 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
     let kinds: Vec<_> = run.execs.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, vec!["shell", "read", "grep", "unknown"]);
     match &run.execs[0].results[..] {
-        [pb::exec_client_message::Result::ShellResult(pb::ShellResult { result: Some(pb::shell_result::Result::Rejected(r)) })] => {
+        [
+            pb::exec_client_message::Result::ShellResult(pb::ShellResult {
+                result: Some(pb::shell_result::Result::Rejected(r)),
+            }),
+        ] => {
             assert_eq!(r.command, "rm -rf /");
             assert!(r.reason.contains("get_weather"), "{}", r.reason);
         }
@@ -228,28 +368,49 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
     }
     assert!(matches!(
         &run.execs[1].results[..],
-        [pb::exec_client_message::Result::ReadResult(pb::ReadResult { result: Some(pb::read_result::Result::Rejected(_)) })]
+        [pb::exec_client_message::Result::ReadResult(
+            pb::ReadResult {
+                result: Some(pb::read_result::Result::Rejected(_))
+            }
+        )]
     ));
     assert!(matches!(
         &run.execs[2].results[..],
-        [pb::exec_client_message::Result::GrepResult(pb::GrepResult { result: Some(pb::grep_result::Result::Error(_)) })]
+        [pb::exec_client_message::Result::GrepResult(
+            pb::GrepResult {
+                result: Some(pb::grep_result::Result::Error(_))
+            }
+        )]
     ));
-    assert!(run.execs[3].thrown.is_some(), "unknown exec answered with throw");
+    assert!(
+        run.execs[3].thrown.is_some(),
+        "unknown exec answered with throw"
+    );
     assert!(run.execs[..3].iter().all(|e| e.stream_closed));
     assert!(matches!(
         run.interaction_responses[0].response,
-        Some(pb::interaction_response::Response::WebSearchRequestResponse(pb::ApprovalResponse {
-            result: Some(pb::approval_response::Result::Rejected(_))
-        }))
+        Some(
+            pb::interaction_response::Response::WebSearchRequestResponse(pb::ApprovalResponse {
+                result: Some(pb::approval_response::Result::Rejected(_))
+            })
+        )
     ));
     assert_eq!(run.interaction_responses.len(), 2);
 }
 
 #[tokio::test]
 async fn gzip_frames_are_decoded() {
-    let fake = FakeCursor::builder().gzip_frames().turn(Turn::reply("compressed hello")).start().await;
+    let fake = FakeCursor::builder()
+        .gzip_frames()
+        .turn(Turn::reply("compressed hello"))
+        .start()
+        .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
+    let mut run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "compressed hello");
@@ -259,16 +420,28 @@ async fn gzip_frames_are_decoded() {
 async fn quota_error_at_end_of_stream_is_typed() {
     let fake = FakeCursor::builder()
         .turn(Turn::new().text("partial").end_with(
-            EndError::new("resource_exhausted", "Error").detail(ErrorKind::ProUserUsageLimit, "Usage limit", "You've hit your usage limit"),
+            EndError::new("resource_exhausted", "Error").detail(
+                ErrorKind::ProUserUsageLimit,
+                "Usage limit",
+                "You've hit your usage limit",
+            ),
         ))
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
+    let mut run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
     let (events, err) = collect(&mut run).await;
     assert_eq!(text_of(&events), "partial");
     match err {
-        Some(CursorError::Quota { message, rate_limited: false, .. }) => assert!(message.contains("usage limit"), "{message}"),
+        Some(CursorError::Quota {
+            message,
+            rate_limited: false,
+            ..
+        }) => assert!(message.contains("usage limit"), "{message}"),
         other => panic!("{other:?}"),
     }
 }
@@ -276,22 +449,48 @@ async fn quota_error_at_end_of_stream_is_typed() {
 #[tokio::test]
 async fn context_overflow_and_bad_model_are_typed() {
     let fake = FakeCursor::builder()
-        .turn(Turn::new().end_with(EndError::new("invalid_argument", "Error").detail(ErrorKind::ConversationTooLong, "Too long", "The conversation is too long")))
-        .turn(Turn::new().end_with(EndError::new("invalid_argument", "Error").detail(ErrorKind::BadModelName, "Bad model", "no such model").gzip()))
+        .turn(
+            Turn::new().end_with(EndError::new("invalid_argument", "Error").detail(
+                ErrorKind::ConversationTooLong,
+                "Too long",
+                "The conversation is too long",
+            )),
+        )
+        .turn(
+            Turn::new().end_with(
+                EndError::new("invalid_argument", "Error")
+                    .detail(ErrorKind::BadModelName, "Bad model", "no such model")
+                    .gzip(),
+            ),
+        )
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
-    assert!(matches!(collect(&mut run).await.1, Some(CursorError::ContextTooLong { .. })));
+    let mut run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        collect(&mut run).await.1,
+        Some(CursorError::ContextTooLong { .. })
+    ));
     let mut run = h.client.chat(ChatRequest::new("nope", "hi")).await.unwrap();
-    assert!(matches!(collect(&mut run).await.1, Some(CursorError::BadModel { .. })));
+    assert!(matches!(
+        collect(&mut run).await.1,
+        Some(CursorError::BadModel { .. })
+    ));
 }
 
 #[tokio::test]
 async fn mid_stream_drop_and_malformed_frames_are_errors_not_silence() {
     let fake = FakeCursor::builder()
         .turn(Turn::new().text("half").drop_stream())
-        .turn(Turn::new().text("x").malformed(Malformed::UndecodableMessage))
+        .turn(
+            Turn::new()
+                .text("x")
+                .malformed(Malformed::UndecodableMessage),
+        )
         .turn(Turn::new().malformed(Malformed::UnknownFlags))
         .turn(Turn::new().malformed(Malformed::BadGzip))
         .turn(Turn::new().malformed(Malformed::Truncated))
@@ -299,44 +498,93 @@ async fn mid_stream_drop_and_malformed_frames_are_errors_not_silence() {
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    for case in ["drop", "undecodable", "flags", "gzip", "truncated", "end json"] {
-        let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
+    for case in [
+        "drop",
+        "undecodable",
+        "flags",
+        "gzip",
+        "truncated",
+        "end json",
+    ] {
+        let mut run = h
+            .client
+            .chat(ChatRequest::new("default", "hi"))
+            .await
+            .unwrap();
         let (_, err) = collect(&mut run).await;
-        assert!(matches!(err, Some(CursorError::Protocol(_))), "{case}: {err:?}");
+        assert!(
+            matches!(err, Some(CursorError::Protocol(_))),
+            "{case}: {err:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn server_heartbeats_are_not_progress_and_the_idle_watchdog_fires() {
     let fake = FakeCursor::builder()
-        .turn(Turn::new().text("thinking…").heartbeats_for(Duration::from_secs(3), Duration::from_millis(50)).end_ok())
+        .turn(
+            Turn::new()
+                .text("thinking…")
+                .heartbeats_for(Duration::from_secs(3), Duration::from_millis(50))
+                .end_ok(),
+        )
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let client = h.client.clone().with_chat_options(ChatOptions { idle_timeout: Duration::from_millis(600), ..fast_chat() });
+    let client = h.client.clone().with_chat_options(ChatOptions {
+        idle_timeout: Duration::from_millis(600),
+        ..fast_chat()
+    });
     let started = std::time::Instant::now();
-    let mut run = client.chat(ChatRequest::new("default", "hi")).await.unwrap();
+    let mut run = client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
     let (events, err) = collect(&mut run).await;
     assert_eq!(text_of(&events), "thinking…");
     assert!(matches!(err, Some(CursorError::Timeout(_))), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "watchdog fired after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "watchdog fired after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_parked_tool_call_is_not_idle() {
     let fake = FakeCursor::builder()
-        .turn(Turn::new().mcp_call("get_weather", "get_weather", "c9", json!({})).text("thanks").turn_ended().end_ok())
+        .turn(
+            Turn::new()
+                .mcp_call("get_weather", "get_weather", "c9", json!({}))
+                .text("thanks")
+                .turn_ended()
+                .end_ok(),
+        )
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let client = h.client.clone().with_chat_options(ChatOptions { idle_timeout: Duration::from_millis(300), ..fast_chat() });
+    let client = h.client.clone().with_chat_options(ChatOptions {
+        idle_timeout: Duration::from_millis(300),
+        ..fast_chat()
+    });
     let mut req = ChatRequest::new("default", "hi");
     req.tools = vec![weather_tool()];
     let mut run = client.chat(req).await.unwrap();
     let handle = run.handle();
-    let Some(Ok(ChatEvent::ToolCall(call))) = run.next().await else { panic!("expected a tool call") };
+    let Some(Ok(ChatEvent::ToolCall(call))) = run.next().await else {
+        panic!("expected a tool call")
+    };
     tokio::time::sleep(Duration::from_millis(900)).await; // 3× the idle timeout
-    handle.send_tool_result(&call.call_id, ToolResult { content: "{}".into(), is_error: true }).await.unwrap();
+    handle
+        .send_tool_result(
+            &call.call_id,
+            ToolResult {
+                content: "{}".into(),
+                is_error: true,
+            },
+        )
+        .await
+        .unwrap();
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "thanks");
@@ -344,10 +592,20 @@ async fn a_parked_tool_call_is_not_idle() {
 
 #[tokio::test]
 async fn cancel_tells_cursor_and_ends_the_run() {
-    let fake = FakeCursor::builder().turn(Turn::new().text("working").wait_for_cancel()).start().await;
+    let fake = FakeCursor::builder()
+        .turn(Turn::new().text("working").wait_for_cancel())
+        .start()
+        .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
-    assert_eq!(run.next().await.unwrap().unwrap(), ChatEvent::Text("working".into()));
+    let mut run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.next().await.unwrap().unwrap(),
+        ChatEvent::Text("working".into())
+    );
     run.handle().cancel();
     let (_, err) = collect(&mut run).await;
     assert!(matches!(err, Some(CursorError::Cancelled)), "{err:?}");
@@ -357,9 +615,16 @@ async fn cancel_tells_cursor_and_ends_the_run() {
 
 #[tokio::test]
 async fn dropping_the_run_cancels_it_upstream() {
-    let fake = FakeCursor::builder().turn(Turn::new().text("working").wait_for_cancel()).start().await;
+    let fake = FakeCursor::builder()
+        .turn(Turn::new().text("working").wait_for_cancel())
+        .start()
+        .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
+    let mut run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
     let _ = run.next().await;
     drop(run);
     let recorded = h.fake.wait_for_run_end(0, WAIT).await;
@@ -368,12 +633,19 @@ async fn dropping_the_run_cancels_it_upstream() {
 
 #[tokio::test]
 async fn an_expired_session_on_the_stream_is_refreshed_once_and_retried() {
-    let fake = FakeCursor::builder().turn(Turn::reply("after refresh")).start().await;
+    let fake = FakeCursor::builder()
+        .turn(Turn::reply("after refresh"))
+        .start()
+        .await;
     let h = Harness::signed_in(fake).await;
     // Cursor stops accepting the (unexpired-looking) access token: the run answers
     // `unauthenticated`; the client refreshes and retries before the caller sees anything.
     h.fake.revoke_access_tokens();
-    let mut run = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap();
+    let mut run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "after refresh");
@@ -389,7 +661,11 @@ async fn a_dead_session_says_sign_in_again() {
     let h = Harness::signed_in(fake).await;
     h.fake.revoke_access_tokens();
     h.fake.revoke_refresh_tokens();
-    let err = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap_err();
+    let err = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CursorError::SessionExpired), "{err:?}");
     assert!(err.to_string().contains("sign in again"), "{err}");
 }
@@ -398,7 +674,11 @@ async fn a_dead_session_says_sign_in_again() {
 async fn not_signed_in_is_a_clear_error_without_network() {
     let fake = FakeCursor::builder().start().await;
     let h = Harness::new(fake).await;
-    let err = h.client.chat(ChatRequest::new("default", "hi")).await.unwrap_err();
+    let err = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CursorError::NotSignedIn));
     assert_eq!(h.fake.run_count(), 0);
 }

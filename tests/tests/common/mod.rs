@@ -52,7 +52,12 @@ impl Harness {
         let client = CursorClient::from_settings(&settings, &paths, &env)
             .expect("client")
             .with_chat_options(fast_chat());
-        Harness { fake, client, dir, env }
+        Harness {
+            fake,
+            client,
+            dir,
+            env,
+        }
     }
 
     /// A client signed in with a fresh token pair minted by the fake.

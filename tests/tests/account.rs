@@ -1,0 +1,321 @@
+//! Sign-in, token refresh, models and plan usage end to end against the fake Cursor,
+//! through the same `CursorClient` the CLI and the tray app use.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use cursor_bridge_core::cursor::CursorError;
+use cursor_bridge_core::cursor::auth::{self, LoginError, Pkce, PollPolicy};
+use cursor_bridge_core::cursor::models::LimitSource;
+use cursor_bridge_core::store::credentials::Credentials;
+use cursor_bridge_tests::{FakeCursor, FakeUsage};
+use tokio_util::sync::CancellationToken;
+
+fn fast_poll() -> PollPolicy {
+    PollPolicy {
+        initial: Duration::from_millis(10),
+        factor: 1.2,
+        max_delay: Duration::from_millis(50),
+        max_attempts: 200,
+        max_consecutive_errors: 3,
+    }
+}
+
+/// Plays the user's browser: opens the login page and submits its Approve form.
+async fn approve_in_browser(url: &str) {
+    let http = reqwest::Client::new();
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let action = attr(&page, "action").expect("form action");
+    let base = url::Url::parse(url).unwrap();
+    let fields: Vec<(String, String)> = page
+        .split("<input")
+        .skip(1)
+        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
+        .collect();
+    let resp = http
+        .post(base.join(&action).unwrap())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
+}
+
+fn attr(html: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn browser_login_end_to_end_with_pkce_checked() {
+    let h = Harness::new(FakeCursor::builder().start().await).await;
+    let http = h.client.http().clone();
+    let pkce = Pkce::generate();
+    let url = auth::login_url(http.endpoints(), &pkce);
+    assert!(
+        url.as_str()
+            .contains(&format!("challenge={}", pkce.challenge))
+    );
+    assert!(
+        !url.as_str().contains(&pkce.verifier),
+        "the verifier never leaves the machine before the poll"
+    );
+
+    // Start polling before the user approves, as the CLI does.
+    let poll = tokio::spawn({
+        let http = http.clone();
+        let pkce = pkce.clone();
+        async move { auth::poll_login(&http, &pkce, &fast_poll(), &CancellationToken::new()).await }
+    });
+    assert!(
+        h.fake
+            .wait_until(Duration::from_secs(5), |f| f.poll_count() >= 2)
+            .await,
+        "polled while pending"
+    );
+    approve_in_browser(url.as_str()).await;
+    let creds = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("signed in");
+    assert!(h.fake.is_valid_access_token(&creds.access_token));
+    assert!(creds.refresh_token.is_some());
+    assert_eq!(h.fake.pkce_mismatches(), 0);
+
+    h.client.tokens().sign_in(creds).await.unwrap();
+    assert_eq!(h.client.account().await.unwrap().email, "dev@example.com");
+}
+
+#[tokio::test]
+async fn a_poll_with_the_wrong_verifier_is_refused() {
+    let h = Harness::new(FakeCursor::builder().start().await).await;
+    let pkce = Pkce::generate();
+    approve_in_browser(auth::login_url(h.client.http().endpoints(), &pkce).as_str()).await;
+    let mut forged = Pkce::generate();
+    forged.uuid = pkce.uuid.clone();
+    let err = auth::poll_login(
+        h.client.http(),
+        &forged,
+        &fast_poll(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LoginError::Failed(_)), "{err:?}");
+    assert!(h.fake.pkce_mismatches() >= 1);
+}
+
+#[tokio::test]
+async fn login_can_be_cancelled_while_waiting() {
+    let h = Harness::new(FakeCursor::builder().start().await).await;
+    let cancel = CancellationToken::new();
+    let pkce = Pkce::generate();
+    let poll = tokio::spawn({
+        let (http, cancel) = (h.client.http().clone(), cancel.clone());
+        async move { auth::poll_login(&http, &pkce, &fast_poll(), &cancel).await }
+    });
+    assert!(
+        h.fake
+            .wait_until(Duration::from_secs(5), |f| f.poll_count() >= 1)
+            .await
+    );
+    cancel.cancel();
+    let res = tokio::time::timeout(Duration::from_secs(2), poll)
+        .await
+        .expect("cancel is prompt")
+        .unwrap();
+    assert!(matches!(res, Err(LoginError::Cancelled)));
+}
+
+#[tokio::test]
+async fn api_key_login() {
+    let fake = FakeCursor::builder().api_key("key_user_123").start().await;
+    let h = Harness::new(fake).await;
+    let creds = auth::exchange_api_key(h.client.http(), "key_user_123")
+        .await
+        .unwrap();
+    assert!(h.fake.is_valid_access_token(&creds.access_token));
+    assert_eq!(creds.api_key.as_deref(), Some("key_user_123"));
+    let err = auth::exchange_api_key(h.client.http(), "key_wrong")
+        .await
+        .unwrap_err();
+    assert!(err.is_auth(), "{err:?}");
+}
+
+/// The issue's bar: one refresh for 20 concurrent callers with an expiring token.
+#[tokio::test]
+async fn twenty_concurrent_callers_share_one_refresh() {
+    let fake = FakeCursor::builder()
+        .refresh_delay(Duration::from_millis(200))
+        .start()
+        .await;
+    let h = Harness::new(fake).await;
+    let creds = Credentials {
+        access_token: h.fake.mint_expired_token(),
+        refresh_token: Some(h.fake.mint_refresh_token()),
+        api_key: None,
+    };
+    h.client.tokens().sign_in(creds).await.unwrap();
+    let calls = (0..20).map(|_| {
+        let client = h.client.clone();
+        tokio::spawn(async move { client.models().await.map(|m| m.len()) })
+    });
+    for c in futures::future::join_all(calls).await {
+        assert!(c.unwrap().unwrap() >= 3);
+    }
+    assert_eq!(h.fake.refresh_calls(), 1, "exactly one refresh");
+    let stored = h.client.tokens().current().await.unwrap().unwrap();
+    assert!(
+        h.fake.is_valid_access_token(&stored.access_token),
+        "the fresh token is persisted"
+    );
+    // Every call Cursor saw carried a valid token: nobody used the expired one.
+    let expired_uses = h
+        .fake
+        .unary_calls()
+        .iter()
+        .filter(|c| c.status == 401)
+        .count();
+    assert_eq!(expired_uses, 0);
+}
+
+#[tokio::test]
+async fn refresh_falls_back_to_the_exchange_endpoint() {
+    let fake = FakeCursor::builder().oauth_token_disabled().start().await;
+    let h = Harness::new(fake).await;
+    let creds = Credentials {
+        access_token: h.fake.mint_expired_token(),
+        refresh_token: Some(h.fake.mint_refresh_token()),
+        api_key: None,
+    };
+    h.client.tokens().sign_in(creds).await.unwrap();
+    let token = h.client.tokens().access_token().await.unwrap();
+    assert!(h.fake.is_valid_access_token(&token));
+    assert_eq!(h.fake.exchange_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_means_sign_in_again() {
+    let h = Harness::new(FakeCursor::builder().start().await).await;
+    let creds = Credentials {
+        access_token: h.fake.mint_expired_token(),
+        refresh_token: Some(h.fake.mint_refresh_token()),
+        api_key: None,
+    };
+    h.client.tokens().sign_in(creds).await.unwrap();
+    h.fake.revoke_refresh_tokens();
+    let err = h.client.plan_usage().await.unwrap_err();
+    assert!(matches!(err, CursorError::SessionExpired), "{err:?}");
+}
+
+#[tokio::test]
+async fn models_come_with_limits_and_reasoning_flags() {
+    let h = Harness::signed_in(FakeCursor::builder().start().await).await;
+    let models = h.client.models().await.unwrap();
+    let by_id = |id: &str| {
+        models
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("{id} missing"))
+    };
+    let auto = by_id("auto");
+    assert_eq!(
+        auto.wire_id, "default",
+        "auto is Cursor's default routing on the wire"
+    );
+    let gpt = by_id("gpt-5.1");
+    assert_eq!(
+        (gpt.context_limit, gpt.limit_source),
+        (400_000, LimitSource::Cursor)
+    );
+    assert!(gpt.output_limit > 0);
+    assert!(by_id("claude-4.5-sonnet-thinking").reasoning);
+    assert!(!by_id("claude-4.5-sonnet").reasoning);
+    assert_eq!(by_id("gemini-3-pro").context_limit, 1_048_576);
+    // Cached: a second call does not hit Cursor again.
+    let calls = h.fake.models_calls();
+    h.client.models().await.unwrap();
+    assert_eq!(h.fake.models_calls(), calls);
+    // Every unary call identified us the same way.
+    for c in h.fake.unary_calls() {
+        assert_eq!(c.header("x-cursor-client-type"), Some("cli"), "{}", c.path);
+        assert_eq!(
+            c.header("connect-protocol-version"),
+            Some("1"),
+            "{}",
+            c.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn plan_usage_and_account() {
+    let mut usage = FakeUsage::default();
+    usage.plan.total_spend = 1_234;
+    usage.plan.remaining = 766;
+    usage.display_message = "You have used 62% of your plan".into();
+    let h = Harness::signed_in(FakeCursor::builder().usage(usage.clone()).start().await).await;
+    let u = h.client.plan_usage().await.unwrap();
+    assert_eq!(u.billing_cycle_start, usage.billing_cycle_start_ms);
+    assert_eq!(u.billing_cycle_end, usage.billing_cycle_end_ms);
+    let plan = u.plan_usage.unwrap();
+    assert_eq!((plan.total_spend, plan.remaining), (1_234, 766));
+    assert_eq!(u.display_message, "You have used 62% of your plan");
+    let me = h.client.account().await.unwrap();
+    assert_eq!(me.email, "dev@example.com");
+}
+
+#[tokio::test]
+async fn unary_errors_are_typed() {
+    let h = Harness::signed_in(FakeCursor::builder().start().await).await;
+    h.fake.fail_unary(
+        "/aiserver.v1.DashboardService/GetCurrentPeriodUsage",
+        503,
+        "unavailable",
+        "maintenance",
+        None,
+    );
+    assert!(matches!(
+        h.client.plan_usage().await.unwrap_err(),
+        CursorError::Unavailable { .. }
+    ));
+    h.fake.fail_unary(
+        "/aiserver.v1.DashboardService/GetMe",
+        429,
+        "resource_exhausted",
+        "slow down",
+        Some(1),
+    );
+    assert!(matches!(
+        h.client.account().await.unwrap_err(),
+        CursorError::Quota { .. }
+    ));
+    assert!(h.client.account().await.is_ok(), "the failure was one-off");
+}
+
+#[tokio::test]
+async fn an_unreachable_cursor_is_a_network_error() {
+    // Bind and drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fake = FakeCursor::builder().start().await;
+    let h = Harness::signed_in(fake).await;
+    let env = common::env_for(&format!("http://127.0.0.1:{port}"), h.dir.path());
+    let paths = cursor_bridge_core::config::settings::Paths::resolve(&env).unwrap();
+    let settings = cursor_bridge_core::config::settings::Settings::load(&paths, &env).unwrap();
+    let client =
+        cursor_bridge_core::cursor::CursorClient::from_settings(&settings, &paths, &env).unwrap();
+    let err = client.account().await.unwrap_err();
+    assert!(matches!(err, CursorError::Network(_)), "{err:?}");
+}
