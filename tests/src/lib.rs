@@ -191,6 +191,13 @@ impl FakeCursorBuilder {
         self
     }
 
+    /// Write each frame of a run as body chunks of at most `bytes` bytes (each its own
+    /// HTTP/2 DATA frame), so the client must reassemble envelopes split anywhere.
+    pub fn split_writes(mut self, bytes: usize) -> Self {
+        self.cfg.split_writes = bytes;
+        self
+    }
+
     /// How long KV, request-context, native exec and interaction steps wait (default 10 s).
     pub fn reply_timeout(mut self, d: Duration) -> Self {
         self.cfg.reply_timeout = d;

@@ -363,7 +363,20 @@ impl Driver {
     // ---- writing ------------------------------------------------------------------
 
     async fn write(&mut self, frame: Bytes) -> Result<(), Stop> {
-        self.out.send(Ok(frame)).await.map_err(|_| Stop::Gone)
+        let step = match self.shared.cfg.split_writes {
+            0 => frame.len().max(1),
+            n => n,
+        };
+        for start in (0..frame.len()).step_by(step) {
+            let chunk = frame.slice(start..(start + step).min(frame.len()));
+            self.out.send(Ok(chunk)).await.map_err(|_| Stop::Gone)?;
+            if self.shared.cfg.split_writes > 0 {
+                // Pace the tiny writes: h2 clients refuse more than ~100 unread small
+                // DATA frames at once as a flood (h2's "too_many_data_frames").
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        Ok(())
     }
 
     fn frame(&self, payload: &[u8]) -> Bytes {

@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub refresh_delay: Duration,
     pub auto_approve_logins: bool,
     pub gzip_frames: bool,
+    /// Write every frame in body chunks of at most this many bytes (0 = whole frames).
+    pub split_writes: usize,
     pub reply_timeout: Duration,
     pub long_reply_timeout: Duration,
     pub require_stream_close: bool,
@@ -49,6 +51,7 @@ impl Default for Config {
             refresh_delay: Duration::ZERO,
             auto_approve_logins: false,
             gzip_frames: false,
+            split_writes: 0,
             reply_timeout: Duration::from_secs(10),
             long_reply_timeout: Duration::from_secs(60),
             require_stream_close: true,

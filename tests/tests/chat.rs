@@ -416,6 +416,67 @@ async fn gzip_frames_are_decoded() {
     assert_eq!(text_of(&events), "compressed hello");
 }
 
+/// Envelopes split anywhere on the wire (1-, 3- and 7-byte HTTP/2 DATA frames, plain and
+/// gzip, the end-of-stream error included) decode exactly as whole ones.
+#[tokio::test]
+async fn frames_split_into_tiny_writes_decode_the_same() {
+    for (split, gzip) in [(1, false), (3, true), (7, false)] {
+        let mut b = FakeCursor::builder().split_writes(split);
+        if gzip {
+            b = b.gzip_frames();
+        }
+        let fake = b
+            .turn(
+                Turn::new()
+                    .thinking("hmm")
+                    .text("split ")
+                    .text("text")
+                    .token_delta(4)
+                    .checkpoint(9, 99)
+                    .turn_ended()
+                    .end_ok(),
+            )
+            .turn(Turn::new().text("x").end_with(
+                EndError::new("resource_exhausted", "Error").detail(
+                    ErrorKind::RateLimited,
+                    "Slow",
+                    "slow down",
+                ),
+            ))
+            .start()
+            .await;
+        let h = Harness::signed_in(fake).await;
+        let mut run = h
+            .client
+            .chat(ChatRequest::new("default", "hi"))
+            .await
+            .unwrap();
+        let (events, err) = collect(&mut run).await;
+        assert!(err.is_none(), "split {split}: {err:?}");
+        assert_eq!(text_of(&events), "split text", "split {split}");
+        assert!(events.contains(&ChatEvent::Checkpoint {
+            used_tokens: 9,
+            max_tokens: 99
+        }));
+        let mut run = h
+            .client
+            .chat(ChatRequest::new("default", "hi"))
+            .await
+            .unwrap();
+        let (_, err) = collect(&mut run).await;
+        assert!(
+            matches!(
+                err,
+                Some(CursorError::Quota {
+                    rate_limited: true,
+                    ..
+                })
+            ),
+            "split {split}: {err:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn quota_error_at_end_of_stream_is_typed() {
     let fake = FakeCursor::builder()
