@@ -9,7 +9,6 @@ use common::Harness;
 use cursor_bridge_core::cursor::CursorError;
 use cursor_bridge_core::cursor::auth::{self, LoginError, Pkce, PollPolicy};
 use cursor_bridge_core::cursor::models::LimitSource;
-use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{FakeCursor, FakeUsage};
 use tokio_util::sync::CancellationToken;
 
@@ -157,13 +156,7 @@ async fn twenty_concurrent_callers_share_one_refresh() {
         .refresh_delay(Duration::from_millis(200))
         .start()
         .await;
-    let h = Harness::new(fake).await;
-    let creds = Credentials {
-        access_token: h.fake.mint_expired_token(),
-        refresh_token: Some(h.fake.mint_refresh_token()),
-        api_key: None,
-    };
-    h.client.tokens().sign_in(creds).await.unwrap();
+    let h = Harness::with_expired_token(fake).await;
     let calls = (0..20).map(|_| {
         let client = h.client.clone();
         tokio::spawn(async move { client.models().await.map(|m| m.len()) })
@@ -190,13 +183,7 @@ async fn twenty_concurrent_callers_share_one_refresh() {
 #[tokio::test]
 async fn refresh_falls_back_to_the_exchange_endpoint() {
     let fake = FakeCursor::builder().oauth_token_disabled().start().await;
-    let h = Harness::new(fake).await;
-    let creds = Credentials {
-        access_token: h.fake.mint_expired_token(),
-        refresh_token: Some(h.fake.mint_refresh_token()),
-        api_key: None,
-    };
-    h.client.tokens().sign_in(creds).await.unwrap();
+    let h = Harness::with_expired_token(fake).await;
     let token = h.client.tokens().access_token().await.unwrap();
     assert!(h.fake.is_valid_access_token(&token));
     assert_eq!(h.fake.exchange_calls(), 1);
@@ -204,13 +191,7 @@ async fn refresh_falls_back_to_the_exchange_endpoint() {
 
 #[tokio::test]
 async fn a_revoked_refresh_token_means_sign_in_again() {
-    let h = Harness::new(FakeCursor::builder().start().await).await;
-    let creds = Credentials {
-        access_token: h.fake.mint_expired_token(),
-        refresh_token: Some(h.fake.mint_refresh_token()),
-        api_key: None,
-    };
-    h.client.tokens().sign_in(creds).await.unwrap();
+    let h = Harness::with_expired_token(FakeCursor::builder().start().await).await;
     h.fake.revoke_refresh_tokens();
     let err = h.client.plan_usage().await.unwrap_err();
     assert!(matches!(err, CursorError::SessionExpired), "{err:?}");

@@ -7,10 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, fast_chat};
-use cursor_bridge_core::cursor::CursorError;
 use cursor_bridge_core::cursor::chat::{
     ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult,
 };
+use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_tests::{
     CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, McpCall, NativeExec, Query, RunEnd,
@@ -44,6 +44,15 @@ async fn collect(run: &mut ChatRun) -> (Vec<ChatEvent>, Option<CursorError>) {
         }
     }
     (events, None)
+}
+
+/// Starts a run of `req` and collects it to the end.
+async fn chat_to_end(
+    client: &CursorClient,
+    req: ChatRequest,
+) -> (Vec<ChatEvent>, Option<CursorError>) {
+    let mut run = client.chat(req).await.expect("run starts");
+    collect(&mut run).await
 }
 
 fn text_of(events: &[ChatEvent]) -> String {
@@ -406,12 +415,7 @@ async fn gzip_frames_are_decoded() {
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h
-        .client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
-    let (events, err) = collect(&mut run).await;
+    let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "compressed hello");
 }
@@ -446,24 +450,14 @@ async fn frames_split_into_tiny_writes_decode_the_same() {
             .start()
             .await;
         let h = Harness::signed_in(fake).await;
-        let mut run = h
-            .client
-            .chat(ChatRequest::new("default", "hi"))
-            .await
-            .unwrap();
-        let (events, err) = collect(&mut run).await;
+        let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
         assert!(err.is_none(), "split {split}: {err:?}");
         assert_eq!(text_of(&events), "split text", "split {split}");
         assert!(events.contains(&ChatEvent::Checkpoint {
             used_tokens: 9,
             max_tokens: 99
         }));
-        let mut run = h
-            .client
-            .chat(ChatRequest::new("default", "hi"))
-            .await
-            .unwrap();
-        let (_, err) = collect(&mut run).await;
+        let (_, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
         assert!(
             matches!(
                 err,
@@ -490,12 +484,7 @@ async fn quota_error_at_end_of_stream_is_typed() {
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h
-        .client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
-    let (events, err) = collect(&mut run).await;
+    let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
     assert_eq!(text_of(&events), "partial");
     match err {
         Some(CursorError::Quota {
@@ -567,12 +556,7 @@ async fn mid_stream_drop_and_malformed_frames_are_errors_not_silence() {
         "truncated",
         "end json",
     ] {
-        let mut run = h
-            .client
-            .chat(ChatRequest::new("default", "hi"))
-            .await
-            .unwrap();
-        let (_, err) = collect(&mut run).await;
+        let (_, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
         assert!(
             matches!(err, Some(CursorError::Protocol(_))),
             "{case}: {err:?}"
@@ -702,12 +686,7 @@ async fn an_expired_session_on_the_stream_is_refreshed_once_and_retried() {
     // Cursor stops accepting the (unexpired-looking) access token: the run answers
     // `unauthenticated`; the client refreshes and retries before the caller sees anything.
     h.fake.revoke_access_tokens();
-    let mut run = h
-        .client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
-    let (events, err) = collect(&mut run).await;
+    let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "after refresh");
     assert_eq!(h.fake.refresh_calls(), 1);

@@ -71,4 +71,16 @@ impl Harness {
         h.client.tokens().sign_in(creds).await.expect("sign in");
         h
     }
+
+    /// A client whose stored access token has expired but whose refresh token is good.
+    pub async fn with_expired_token(fake: FakeCursor) -> Harness {
+        let h = Harness::new(fake).await;
+        let creds = Credentials {
+            access_token: h.fake.mint_expired_token(),
+            refresh_token: Some(h.fake.mint_refresh_token()),
+            api_key: None,
+        };
+        h.client.tokens().sign_in(creds).await.expect("sign in");
+        h
+    }
 }
