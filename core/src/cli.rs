@@ -20,7 +20,9 @@ use crate::store::local_key;
 
 /// Cursor Bridge: use your Cursor subscription's models from any OpenAI-compatible client.
 #[derive(Debug, Parser)]
-#[command(name = "cursor-bridge", version, about, long_about = None)]
+// No bare `about`: it would replace the doc comment above with the crate's Cargo
+// description ("Headless core of Cursor Bridge…"), which tells a user nothing.
+#[command(name = "cursor-bridge", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -540,6 +542,11 @@ mod tests {
     fn cli_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+        let about = Cli::command().get_about().map(|a| a.to_string());
+        assert!(
+            about.as_deref().is_some_and(|a| a.contains("OpenAI-compatible")),
+            "root --help describes the tool: {about:?}"
+        );
         let c = Cli::try_parse_from(["cursor-bridge", "serve", "--port", "0"]).unwrap();
         assert!(matches!(
             c.command,
