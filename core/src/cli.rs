@@ -396,8 +396,11 @@ async fn models(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(
     Ok(())
 }
 
+/// `$12.34` from cents; negative amounts (an overspent plan's `remaining`) as `-$0.05`.
 fn dollars(cents: i64) -> String {
-    format!("${}.{:02}", cents / 100, (cents % 100).abs())
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}${}.{:02}", abs / 100, abs % 100)
 }
 
 async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
@@ -536,6 +539,9 @@ mod tests {
         assert_eq!(iso8601(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(human_duration(Duration::from_secs(3_700)), "1 h 1 min");
         assert_eq!(dollars(1234), "$12.34");
+        assert_eq!(dollars(0), "$0.00");
+        assert_eq!(dollars(-5), "-$0.05", "the sign of small negatives was lost");
+        assert_eq!(dollars(-345), "-$3.45");
     }
 
     #[test]
