@@ -218,14 +218,15 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
             w(out, "To sign in, open this URL in a browser:")?;
         }
         w(out, format!("  {url}"))?;
+        // Installed before we say "Ctrl-C to cancel", so a Ctrl-C always cancels cleanly.
+        let stop = stop_signal()?;
         w(out, "Waiting for you to approve… (Ctrl-C to cancel)")?;
         out.flush().ok();
         let cancel = CancellationToken::new();
         let on_ctrl_c = cancel.clone();
         let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-            }
+            stop.await;
+            on_ctrl_c.cancel();
         });
         let polled = auth::poll_login(
             ctx.client.http(),
@@ -473,6 +474,8 @@ async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> 
     let local = listener
         .local_addr()
         .map_err(|e| CliError::new(1, e.to_string()))?;
+    // Before the "listening" line: whoever reads it may signal us at once.
+    let shutdown = stop_signal()?;
     w(
         out,
         format!("Cursor Bridge listening on http://{local} (health: http://{local}/health)"),
@@ -481,12 +484,38 @@ async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> 
     let state = crate::proxy::ProxyState {
         client: ctx.client.clone(),
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     crate::proxy::serve(listener, Arc::new(state), shutdown)
         .await
         .map_err(|e| CliError::new(1, format!("the proxy stopped: {e}")))
+}
+
+/// Resolves on Ctrl-C (SIGINT), and on unix also on SIGTERM (service managers, `kill`).
+///
+/// The handlers are installed by this call, not when the future is first polled:
+/// `tokio::signal::ctrl_c()` registers lazily, so a signal arriving between "listening on
+/// …" and the server's first poll of its shutdown future hit the default action and
+/// killed the process instead of stopping it gracefully.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, CliError> {
+    let err = |e: std::io::Error| CliError::new(1, format!("cannot listen for Ctrl-C: {e}"));
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).map_err(err)?;
+        let mut term = signal(SignalKind::terminate()).map_err(err)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(windows)]
+    {
+        let mut ctrl_c = tokio::signal::windows::ctrl_c().map_err(err)?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
+    }
 }
 
 async fn opencode_config(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
