@@ -306,20 +306,22 @@ fn describe_expiry(token: &str) -> String {
 }
 
 async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let current = ctx
-        .client
-        .tokens()
+    let tokens = ctx.client.tokens();
+    let current = tokens
         .current()
         .await
         .map_err(|e| CliError::new(1, e.to_string()))?;
     w(out, format!("Cursor API:        {}", ctx.settings.api_url))?;
     w(
         out,
-        format!(
-            "Credential store:  {}",
-            ctx.client.tokens().store_description()
-        ),
+        format!("Credential store:  {}", tokens.store_description()),
     )?;
+    if tokens.uses_env_token() {
+        w(
+            out,
+            "Token source:      CURSOR_ACCESS_TOKEN from the environment (overrides the store; never stored or refreshed)",
+        )?;
+    }
     w(
         out,
         format!("Proxy:             {} (OpenAI base URL)", ctx.base_url()),
@@ -328,18 +330,23 @@ async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
         out,
         format!("Settings file:     {}", ctx.paths.settings_file().display()),
     )?;
-    let Some(creds) = current else {
+    if current.is_none() {
         w(out, "Signed in:         no — run `cursor-bridge login`")?;
         return Err(CliError::new(3, "not signed in"));
-    };
-    w(
-        out,
-        format!(
-            "Token expires:     {}",
-            describe_expiry(&creds.access_token)
-        ),
-    )?;
-    match ctx.client.account().await {
+    }
+    // Asking Cursor who we are refreshes an expiring token first, so the expiry shown
+    // below is the one of the token actually in use, not of the one just replaced.
+    let account = ctx.client.account().await;
+    if let Ok(Some(creds)) = tokens.current().await {
+        w(
+            out,
+            format!(
+                "Token expires:     {}",
+                describe_expiry(&creds.access_token)
+            ),
+        )?;
+    }
+    match account {
         Ok(acc) => {
             let who = if acc.email.is_empty() {
                 acc.auth_id
