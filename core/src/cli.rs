@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::settings::{Env, Paths, Settings};
 use crate::cursor::auth::{self, LoginError, Pkce};
 use crate::cursor::{CursorClient, CursorError};
+use crate::store::credentials::StoreError;
 use crate::store::local_key;
 
 /// Cursor Bridge: use your Cursor subscription's models from any OpenAI-compatible client.
@@ -195,6 +196,7 @@ fn w(out: &mut (dyn Write + Send), s: impl AsRef<str>) -> Result<(), CliError> {
 }
 
 async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    check_store(ctx).await?;
     let creds = if a.api_key_stdin {
         let mut key = String::new();
         std::io::stdin()
@@ -261,6 +263,16 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
         ),
     )?;
     Ok(())
+}
+
+/// Fails early when the credential store cannot be used (typically: no keychain), so the
+/// user learns it before approving in the browser or spending an API-key exchange, not
+/// after. Unreadable stored credentials are fine: signing in replaces them.
+async fn check_store(ctx: &Ctx) -> Result<(), CliError> {
+    match ctx.client.tokens().current().await {
+        Ok(_) | Err(StoreError::Corrupt { .. }) => Ok(()),
+        Err(e) => Err(CliError::new(1, e.to_string())),
+    }
 }
 
 async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
