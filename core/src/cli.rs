@@ -588,7 +588,11 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(3_700)), "1 h 1 min");
         assert_eq!(dollars(1234), "$12.34");
         assert_eq!(dollars(0), "$0.00");
-        assert_eq!(dollars(-5), "-$0.05", "the sign of small negatives was lost");
+        assert_eq!(
+            dollars(-5),
+            "-$0.05",
+            "the sign of small negatives was lost"
+        );
         assert_eq!(dollars(-345), "-$3.45");
     }
 
@@ -598,7 +602,9 @@ mod tests {
         Cli::command().debug_assert();
         let about = Cli::command().get_about().map(|a| a.to_string());
         assert!(
-            about.as_deref().is_some_and(|a| a.contains("OpenAI-compatible")),
+            about
+                .as_deref()
+                .is_some_and(|a| a.contains("OpenAI-compatible")),
             "root --help describes the tool: {about:?}"
         );
         let c = Cli::try_parse_from(["cursor-bridge", "serve", "--port", "0"]).unwrap();
