@@ -16,11 +16,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::settings::{Env, Paths, Settings};
 use crate::cursor::auth::{self, LoginError, Pkce};
 use crate::cursor::{CursorClient, CursorError};
+use crate::store::credentials::StoreError;
 use crate::store::local_key;
 
 /// Cursor Bridge: use your Cursor subscription's models from any OpenAI-compatible client.
 #[derive(Debug, Parser)]
-#[command(name = "cursor-bridge", version, about, long_about = None)]
+// No bare `about`: it would replace the doc comment above with the crate's Cargo
+// description ("Headless core of Cursor Bridge…"), which tells a user nothing.
+#[command(name = "cursor-bridge", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -193,6 +196,7 @@ fn w(out: &mut (dyn Write + Send), s: impl AsRef<str>) -> Result<(), CliError> {
 }
 
 async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    check_store(ctx).await?;
     let creds = if a.api_key_stdin {
         let mut key = String::new();
         std::io::stdin()
@@ -216,14 +220,15 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
             w(out, "To sign in, open this URL in a browser:")?;
         }
         w(out, format!("  {url}"))?;
+        // Installed before we say "Ctrl-C to cancel", so a Ctrl-C always cancels cleanly.
+        let stop = stop_signal()?;
         w(out, "Waiting for you to approve… (Ctrl-C to cancel)")?;
         out.flush().ok();
         let cancel = CancellationToken::new();
         let on_ctrl_c = cancel.clone();
         let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-            }
+            stop.await;
+            on_ctrl_c.cancel();
         });
         let polled = auth::poll_login(
             ctx.client.http(),
@@ -258,6 +263,16 @@ async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<
         ),
     )?;
     Ok(())
+}
+
+/// Fails early when the credential store cannot be used (typically: no keychain), so the
+/// user learns it before approving in the browser or spending an API-key exchange, not
+/// after. Unreadable stored credentials are fine: signing in replaces them.
+async fn check_store(ctx: &Ctx) -> Result<(), CliError> {
+    match ctx.client.tokens().current().await {
+        Ok(_) | Err(StoreError::Corrupt { .. }) => Ok(()),
+        Err(e) => Err(CliError::new(1, e.to_string())),
+    }
 }
 
 async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
@@ -303,20 +318,22 @@ fn describe_expiry(token: &str) -> String {
 }
 
 async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let current = ctx
-        .client
-        .tokens()
+    let tokens = ctx.client.tokens();
+    let current = tokens
         .current()
         .await
         .map_err(|e| CliError::new(1, e.to_string()))?;
     w(out, format!("Cursor API:        {}", ctx.settings.api_url))?;
     w(
         out,
-        format!(
-            "Credential store:  {}",
-            ctx.client.tokens().store_description()
-        ),
+        format!("Credential store:  {}", tokens.store_description()),
     )?;
+    if tokens.uses_env_token() {
+        w(
+            out,
+            "Token source:      CURSOR_ACCESS_TOKEN from the environment (overrides the store; never stored or refreshed)",
+        )?;
+    }
     w(
         out,
         format!("Proxy:             {} (OpenAI base URL)", ctx.base_url()),
@@ -325,18 +342,23 @@ async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
         out,
         format!("Settings file:     {}", ctx.paths.settings_file().display()),
     )?;
-    let Some(creds) = current else {
+    if current.is_none() {
         w(out, "Signed in:         no — run `cursor-bridge login`")?;
         return Err(CliError::new(3, "not signed in"));
-    };
-    w(
-        out,
-        format!(
-            "Token expires:     {}",
-            describe_expiry(&creds.access_token)
-        ),
-    )?;
-    match ctx.client.account().await {
+    }
+    // Asking Cursor who we are refreshes an expiring token first, so the expiry shown
+    // below is the one of the token actually in use, not of the one just replaced.
+    let account = ctx.client.account().await;
+    if let Ok(Some(creds)) = tokens.current().await {
+        w(
+            out,
+            format!(
+                "Token expires:     {}",
+                describe_expiry(&creds.access_token)
+            ),
+        )?;
+    }
+    match account {
         Ok(acc) => {
             let who = if acc.email.is_empty() {
                 acc.auth_id
@@ -394,8 +416,11 @@ async fn models(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(
     Ok(())
 }
 
+/// `$12.34` from cents; negative amounts (an overspent plan's `remaining`) as `-$0.05`.
 fn dollars(cents: i64) -> String {
-    format!("${}.{:02}", cents / 100, (cents % 100).abs())
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}${}.{:02}", abs / 100, abs % 100)
 }
 
 async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
@@ -468,6 +493,8 @@ async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> 
     let local = listener
         .local_addr()
         .map_err(|e| CliError::new(1, e.to_string()))?;
+    // Before the "listening" line: whoever reads it may signal us at once.
+    let shutdown = stop_signal()?;
     w(
         out,
         format!("Cursor Bridge listening on http://{local} (health: http://{local}/health)"),
@@ -476,12 +503,38 @@ async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> 
     let state = crate::proxy::ProxyState {
         client: ctx.client.clone(),
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     crate::proxy::serve(listener, Arc::new(state), shutdown)
         .await
         .map_err(|e| CliError::new(1, format!("the proxy stopped: {e}")))
+}
+
+/// Resolves on Ctrl-C (SIGINT), and on unix also on SIGTERM (service managers, `kill`).
+///
+/// The handlers are installed by this call, not when the future is first polled:
+/// `tokio::signal::ctrl_c()` registers lazily, so a signal arriving between "listening on
+/// …" and the server's first poll of its shutdown future hit the default action and
+/// killed the process instead of stopping it gracefully.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, CliError> {
+    let err = |e: std::io::Error| CliError::new(1, format!("cannot listen for Ctrl-C: {e}"));
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).map_err(err)?;
+        let mut term = signal(SignalKind::terminate()).map_err(err)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(windows)]
+    {
+        let mut ctrl_c = tokio::signal::windows::ctrl_c().map_err(err)?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
+    }
 }
 
 async fn opencode_config(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
@@ -534,12 +587,26 @@ mod tests {
         assert_eq!(iso8601(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(human_duration(Duration::from_secs(3_700)), "1 h 1 min");
         assert_eq!(dollars(1234), "$12.34");
+        assert_eq!(dollars(0), "$0.00");
+        assert_eq!(
+            dollars(-5),
+            "-$0.05",
+            "the sign of small negatives was lost"
+        );
+        assert_eq!(dollars(-345), "-$3.45");
     }
 
     #[test]
     fn cli_parses() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+        let about = Cli::command().get_about().map(|a| a.to_string());
+        assert!(
+            about
+                .as_deref()
+                .is_some_and(|a| a.contains("OpenAI-compatible")),
+            "root --help describes the tool: {about:?}"
+        );
         let c = Cli::try_parse_from(["cursor-bridge", "serve", "--port", "0"]).unwrap();
         assert!(matches!(
             c.command,

@@ -1,23 +1,1024 @@
-//! The `cursor-bridge` binary end to end against the fake Cursor.
+//! The `cursor-bridge` binary end to end, run the way a user runs it, against the fake
+//! Cursor server.
+//!
+//! Every child process gets a fresh temporary `CURSOR_BRIDGE_HOME` and a *cleared*
+//! environment: a developer's `CURSOR_ACCESS_TOKEN`, `RUST_LOG`, `CURSOR_BRIDGE_*` or
+//! keychain can never leak in. The session bus is pointed at a socket that does not exist
+//! and `HOME`/`XDG_RUNTIME_DIR` at the temp dir, so no test can ever touch a real
+//! keychain; tests that need credentials opt in to the file store
+//! (`CURSOR_BRIDGE_CREDENTIALS_FILE`), as a headless user would.
+//!
+//! Children run under `tokio::process` (the fake serves from this test's runtime; a
+//! blocking wait would starve it), stdin closed, and every wait has a timeout. Readiness
+//! is read from the child's stdout, never slept for. Every test ends by checking that no
+//! secret the fake issued or received (tokens, API keys, the PKCE verifier) was printed.
 
-use tokio::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
-use cursor_bridge_tests::FakeCursor;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use cursor_bridge_tests::{FakeCursor, FakeModel, FakeUsage, FakeUser, jwt_exp};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cursor-bridge");
+/// Generous for one CLI run on a loaded 2-core machine; a hang fails instead of blocking.
+const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+/// One user's machine: a temp dir holding the Cursor Bridge home and a fake `$HOME`.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    api: String,
+}
+
+impl Sandbox {
+    fn new(fake: &FakeCursor) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        std::fs::create_dir_all(dir.path().join("user-home")).expect("user home dir");
+        Sandbox {
+            dir,
+            api: fake.url(),
+        }
+    }
+
+    /// `CURSOR_BRIDGE_HOME`.
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The opt-in credentials file.
+    fn creds_path(&self) -> PathBuf {
+        self.home().join("credentials.json")
+    }
+
+    fn write_settings(&self, toml: &str) {
+        std::fs::write(self.home().join("settings.toml"), toml).expect("write settings.toml");
+    }
+
+    /// Credentials as a signed-in user has them: the file store's JSON, mode 0600.
+    fn write_creds(&self, creds: &Value) {
+        std::fs::write(self.creds_path(), creds.to_string()).expect("write credentials");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let private = std::fs::Permissions::from_mode(0o600);
+            std::fs::set_permissions(self.creds_path(), private).expect("chmod 600");
+        }
+    }
+
+    fn read_creds(&self) -> Value {
+        let text = std::fs::read_to_string(self.creds_path()).expect("read credentials file");
+        serde_json::from_str(&text).expect("credentials file is JSON")
+    }
+
+    /// `cursor-bridge <args>` with the file credential store.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.keychain_cmd(args);
+        c.env("CURSOR_BRIDGE_CREDENTIALS_FILE", self.creds_path());
+        c
+    }
+
+    /// `cursor-bridge <args>` with the default (keychain) store, which is unreachable here.
+    fn keychain_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("CURSOR_BRIDGE_HOME", self.home())
+            .env("CURSOR_BRIDGE_API_URL", &self.api)
+            .env("CURSOR_BRIDGE_LOGIN_URL", &self.api)
+            .env("HOME", self.dir.path().join("user-home"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("user-home"))
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Every regular file under the sandbox, relative paths.
+    fn files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).expect("read dir") {
+                let p = e.expect("dir entry").path();
+                if p.is_dir() {
+                    walk(&p, root, out);
+                } else {
+                    out.push(p.strip_prefix(root).expect("under root").to_path_buf());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// What a finished run printed and how it exited.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code; output:\n{}", self.all());
+        self
+    }
+
+    #[track_caller]
+    fn expect_stdout(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.all()
+        );
+        self
+    }
+
+    #[track_caller]
+    fn expect_stderr(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.all()
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
+    }
+}
+
+/// A child in flight: stdout read line by line (for readiness), stderr collected aside.
+struct Running {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    seen: Vec<String>,
+    stderr: JoinHandle<String>,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd.spawn().expect("spawn cursor-bridge");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut err = child.stderr.take().expect("piped stderr");
+        let stderr = tokio::spawn(async move {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s).await;
+            s
+        });
+        Running {
+            child,
+            stdout,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("the child is running")
+    }
+
+    /// Reads stdout until a line satisfies `pred`; panics on EOF or timeout.
+    async fn line_where(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let read = async {
+            while let Some(line) = self.stdout.next_line().await.expect("read stdout") {
+                self.seen.push(line.clone());
+                if pred(&line) {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match timeout(WAIT, read).await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!(
+                "cursor-bridge exited before printing {what}; stdout: {:?}",
+                self.seen
+            ),
+            Err(_) => panic!("no {what} within {WAIT:?}; stdout: {:?}", self.seen),
+        }
+    }
+
+    /// Reads the rest of stdout, waits for the exit and collects stderr.
+    async fn finish(mut self) -> Out {
+        let done = async {
+            while let Some(line) = self.stdout.next_line().await.expect("read stdout") {
+                self.seen.push(line);
+            }
+            let status = self.child.wait().await.expect("wait for cursor-bridge");
+            let stderr = self.stderr.await.expect("stderr task");
+            (status, stderr)
+        };
+        let (status, stderr) = timeout(WAIT, done)
+            .await
+            .unwrap_or_else(|_| panic!("cursor-bridge did not exit within {WAIT:?}"));
+        let mut stdout = self.seen.join("\n");
+        stdout.push('\n');
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "colour codes in piped stderr:\n{stderr}"
+        );
+        Out {
+            code: status
+                .code()
+                .unwrap_or_else(|| panic!("cursor-bridge died by a signal: {status:?}")),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Runs to completion; `stdin` (if any) is written and then closed.
+async fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Out {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut r = Running::spawn(cmd);
+    if let Some(input) = stdin {
+        let mut pipe = r.child.stdin.take().expect("piped stdin");
+        pipe.write_all(input.as_bytes()).await.expect("write stdin");
+        drop(pipe);
+    }
+    r.finish().await
+}
+
+async fn run(cmd: Command) -> Out {
+    run_with_stdin(cmd, None).await
+}
+
+/// Every secret the fake received: bearer tokens (access tokens, API keys, refresh tokens
+/// sent to the exchange endpoint), login verifiers from `/auth/poll`, refresh tokens sent
+/// to `/oauth/token`.
+fn secrets_seen_by(fake: &FakeCursor) -> Vec<String> {
+    let mut out = fake.bearer_tokens_seen();
+    for call in fake.unary_calls() {
+        if call.path == "/auth/poll" {
+            let query = call.query.clone().unwrap_or_default();
+            let url = url::Url::parse(&format!("http://x/?{query}")).expect("query parses");
+            out.extend(
+                url.query_pairs()
+                    .filter(|(k, _)| k == "verifier")
+                    .map(|(_, v)| v.into_owned()),
+            );
+        }
+        if let Ok(body) = serde_json::from_slice::<Value>(&call.body) {
+            if let Some(rt) = body.get("refresh_token").and_then(Value::as_str) {
+                out.push(rt.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every string value in a credentials JSON object.
+fn secrets_in(creds: &Value) -> Vec<String> {
+    creds
+        .as_object()
+        .map(|o| {
+            o.values()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts no output of `outs` contains any secret the fake saw or any of `extra`.
+#[track_caller]
+fn assert_no_secrets(fake: &FakeCursor, outs: &[&Out], extra: &[String]) {
+    let mut secrets = secrets_seen_by(fake);
+    secrets.extend(extra.iter().cloned());
+    secrets.retain(|s| s.len() >= 8);
+    assert!(!secrets.is_empty(), "the test should know some secret");
+    for out in outs {
+        let text = out.all();
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "a secret was printed:\n{text}");
+        }
+    }
+}
+
+/// A valid session the fake accepts: a 1 h access token and a refresh token.
+fn session(fake: &FakeCursor) -> Value {
+    serde_json::json!({
+        "accessToken": fake.mint_access_token(Duration::from_secs(3600)),
+        "refreshToken": fake.mint_refresh_token(),
+    })
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// An HTTP/1.1 client, like a browser or an OpenAI SDK.
+fn http1() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .http1_only()
+        .timeout(WAIT)
+        .build()
+        .expect("reqwest client")
+}
+
+/// The value of attribute `name` in one HTML tag (double-quoted), entities decoded.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let len = tag[start..].find('"')?;
+    Some(
+        tag[start..start + len]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The first form of a page: its action and its hidden inputs, as a browser submits them.
+fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
+    let form = &html[html.find("<form").expect("the page has a form")..];
+    let form = &form[..form.find("</form>").expect("the form is closed")];
+    let open = &form[..form.find('>').expect("form tag ends")];
+    let action = attr(open, "action").expect("the form has an action");
+    let fields = form
+        .split("<input")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('>').expect("input tag ends")])
+        .filter(|tag| attr(tag, "type").as_deref() == Some("hidden"))
+        .map(|tag| {
+            (
+                attr(tag, "name").expect("input name"),
+                attr(tag, "value").unwrap_or_default(),
+            )
+        })
+        .collect();
+    (action, fields)
+}
+
+// ---------------------------------------------------------------------------------------
+// login
+// ---------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn models_lists_the_catalogue() {
+async fn browser_login_as_a_user_does_it() {
     let fake = FakeCursor::builder().start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = fake.mint_access_token(std::time::Duration::from_secs(3600));
-    let out = Command::new(env!("CARGO_BIN_EXE_cursor-bridge"))
-        .args(["models", "--json"])
-        .env("CURSOR_BRIDGE_HOME", dir.path())
-        .env("CURSOR_BRIDGE_API_URL", fake.url())
-        .env("CURSOR_ACCESS_TOKEN", token)
-        .output()
+    let sb = Sandbox::new(&fake);
+    sb.write_settings("login_poll_initial_ms = 20\nlogin_poll_max_ms = 100\n");
+
+    let mut login = Running::spawn(sb.cmd(&["login", "--no-browser"]));
+    let line = login
+        .line_where("the sign-in URL", |l| l.trim_start().starts_with("http"))
+        .await;
+    let url = line.trim().to_string();
+    assert!(
+        url.starts_with(&format!("{}/loginDeepControl?", fake.url())),
+        "{url}"
+    );
+
+    // The CLI polls while the user has not approved yet.
+    let pending = fake
+        .wait_until(WAIT, |f| !f.pending_logins().is_empty())
+        .await;
+    assert!(pending, "the CLI never polled for the pending sign-in");
+
+    // Be the browser: open the page, submit its Approve form.
+    let browser = http1();
+    let page = browser.get(&url).send().await.expect("GET sign-in page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("page body");
+    let (action, fields) = parse_form(&html);
+    let action = url::Url::parse(&url)
+        .expect("URL")
+        .join(&action)
+        .expect("action URL");
+    let approved = browser
+        .post(action)
+        .form(&fields)
+        .send()
         .await
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v.as_array().unwrap().len() >= 3);
+        .expect("POST approve");
+    assert_eq!(approved.status(), 200);
+
+    let out = login.finish().await;
+    out.expect_code(0)
+        .expect_stdout("To sign in, open this URL in a browser:")
+        .expect_stdout(&format!("Signed in as {}.", FakeUser::default().email))
+        .expect_stdout(&format!(
+            "Credentials are stored in the file {}",
+            sb.creds_path().display()
+        ));
+
+    #[cfg(unix)]
+    assert_eq!(mode(&sb.creds_path()), 0o600);
+    let creds = sb.read_creds();
+    let access = creds["accessToken"].as_str().expect("accessToken");
+    assert!(fake.is_valid_access_token(access));
+    assert!(
+        creds["refreshToken"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert_eq!(fake.pkce_mismatches(), 0);
+    assert!(fake.poll_count() >= 2, "polls: {}", fake.poll_count());
+
+    let verifiers: Vec<_> = secrets_seen_by(&fake)
+        .into_iter()
+        .filter(|s| !s.contains('.') && !s.starts_with("rt_"))
+        .collect();
+    assert!(!verifiers.is_empty(), "the poll's verifier was recorded");
+    assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn login_with_an_api_key_from_stdin() {
+    let key = "key_0123456789abcdef0123456789abcdef";
+    let fake = FakeCursor::builder().api_key(key).start().await;
+    let sb = Sandbox::new(&fake);
+
+    let out = run_with_stdin(
+        sb.cmd(&["login", "--api-key-stdin"]),
+        Some(&format!("{key}\n")),
+    )
+    .await;
+    out.expect_code(0)
+        .expect_stdout("Signed in as dev@example.com.");
+    let creds = sb.read_creds();
+    assert_eq!(creds["apiKey"], key);
+    assert!(fake.is_valid_access_token(creds["accessToken"].as_str().expect("token")));
+    #[cfg(unix)]
+    assert_eq!(mode(&sb.creds_path()), 0o600);
+
+    // A key Cursor refuses is an auth problem (3), and nothing is stored.
+    let sb2 = Sandbox::new(&fake);
+    let wrong = "key_ffffffffffffffffffffffffffffffff";
+    let bad = run_with_stdin(
+        sb2.cmd(&["login", "--api-key-stdin"]),
+        Some(&format!("{wrong}\n")),
+    )
+    .await;
+    bad.expect_code(3).expect_stderr("refused");
+    assert!(!sb2.creds_path().exists());
+
+    // An empty stdin is a usage error.
+    let sb3 = Sandbox::new(&fake);
+    let empty = run_with_stdin(sb3.cmd(&["login", "--api-key-stdin"]), Some("")).await;
+    empty.expect_code(2).expect_stderr("no API key");
+
+    // Unreadable stored credentials do not block a new sign-in: it replaces them.
+    let sb4 = Sandbox::new(&fake);
+    std::fs::write(sb4.creds_path(), "{\"accessToken\": \"half").expect("write");
+    let over = run_with_stdin(
+        sb4.cmd(&["login", "--api-key-stdin"]),
+        Some(&format!("{key}\n")),
+    )
+    .await;
+    over.expect_code(0)
+        .expect_stdout("Signed in as dev@example.com.");
+    let replaced = sb4.read_creds();
+
+    let mut extra = secrets_in(&creds);
+    extra.extend(secrets_in(&replaced));
+    extra.push(wrong.into());
+    assert_no_secrets(&fake, &[&out, &bad, &empty, &over], &extra);
+}
+
+#[tokio::test]
+async fn ctrl_c_cancels_a_browser_login() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_settings("login_poll_initial_ms = 20\nlogin_poll_max_ms = 100\n");
+
+    let mut login = Running::spawn(sb.cmd(&["login", "--no-browser"]));
+    login
+        .line_where("the waiting line", |l| l.contains("Ctrl-C to cancel"))
+        .await;
+    assert!(fake.wait_until(WAIT, |f| f.poll_count() >= 1).await);
+    let pid = login.pid().to_string();
+    let kill = Command::new("kill").args(["-INT", &pid]).status().await;
+    assert!(kill.expect("run kill").success());
+    let out = login.finish().await;
+    out.expect_code(5).expect_stderr("sign-in cancelled");
+    assert!(!sb.creds_path().exists());
+    assert_no_secrets(&fake, &[&out], &[]);
+}
+
+// ---------------------------------------------------------------------------------------
+// status, logout
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn status_not_signed_in_says_how_to_sign_in() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let out = run(sb.cmd(&["status"])).await;
+    out.expect_code(3)
+        .expect_stdout("cursor-bridge login")
+        .expect_stdout("http://127.0.0.1:18741/v1");
+    assert!(
+        fake.unary_calls().is_empty(),
+        "no Cursor call without credentials"
+    );
+}
+
+#[tokio::test]
+async fn status_signed_in_shows_account_expiry_and_proxy() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+    let exp = jwt_exp(creds["accessToken"].as_str().expect("token")).expect("exp");
+
+    let out = run(sb.cmd(&["status"])).await;
+    out.expect_code(0)
+        .expect_stdout("dev@example.com")
+        .expect_stdout(&cursor_bridge_core::cli::iso8601(exp))
+        .expect_stdout("http://127.0.0.1:18741/v1")
+        .expect_stdout(&sb.creds_path().display().to_string());
+    assert_eq!(fake.refresh_calls(), 0);
+    assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn status_refreshes_an_expired_token_and_stores_the_new_one() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let old = serde_json::json!({
+        "accessToken": fake.mint_expired_token(),
+        "refreshToken": fake.mint_refresh_token(),
+    });
+    sb.write_creds(&old);
+
+    let out = run(sb.cmd(&["status"])).await;
+    out.expect_code(0).expect_stdout("dev@example.com");
+    assert_eq!(fake.refresh_calls(), 1);
+
+    let new = sb.read_creds();
+    let access = new["accessToken"].as_str().expect("token");
+    assert_ne!(new["accessToken"], old["accessToken"]);
+    assert!(fake.is_valid_access_token(access));
+    assert_eq!(new["refreshToken"], old["refreshToken"]);
+    #[cfg(unix)]
+    assert_eq!(mode(&sb.creds_path()), 0o600);
+    // The expiry shown is the fresh token's, not the one that had just expired.
+    let exp = jwt_exp(access).expect("exp");
+    out.expect_stdout(&cursor_bridge_core::cli::iso8601(exp));
+    assert!(!out.stdout.contains("expired"), "{}", out.all());
+
+    let mut extra = secrets_in(&old);
+    extra.extend(secrets_in(&new));
+    assert_no_secrets(&fake, &[&out], &extra);
+}
+
+#[tokio::test]
+async fn status_with_everything_revoked_says_session_expired() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+    fake.revoke_access_tokens();
+    fake.revoke_refresh_tokens();
+
+    let out = run(sb.cmd(&["status"])).await;
+    out.expect_code(3)
+        .expect_stdout("session expired")
+        .expect_stderr("session has expired")
+        .expect_stderr("cursor-bridge login");
+    // The stored credentials are kept (the user may want to inspect them).
+    assert!(sb.creds_path().exists());
+    assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn logout_removes_the_credentials() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+
+    let out = run(sb.cmd(&["logout"])).await;
+    out.expect_code(0)
+        .expect_stdout("Signed out")
+        .expect_stdout(&sb.creds_path().display().to_string());
+    assert!(!sb.creds_path().exists());
+    assert!(!out.stdout.contains("CURSOR_ACCESS_TOKEN"));
+
+    let after = run(sb.cmd(&["status"])).await;
+    after.expect_code(3).expect_stdout("cursor-bridge login");
+
+    // Logging out twice is fine.
+    run(sb.cmd(&["logout"])).await.expect_code(0);
+    assert_no_secrets(&fake, &[&out, &after], &secrets_in(&creds));
+}
+
+// ---------------------------------------------------------------------------------------
+// models, usage, opencode-config
+// ---------------------------------------------------------------------------------------
+
+fn catalogue() -> Vec<FakeModel> {
+    let mut models = FakeModel::default_catalogue();
+    // Limits only AvailableModels knows (no family table has these numbers).
+    models.push(
+        FakeModel::new("mystery-1")
+            .display("mystery-1", "Mystery One", "Mystery")
+            .context(123_456),
+    );
+    for m in &mut models {
+        if m.id == "gpt-5.1" {
+            m.context_token_limit = 272_000;
+        }
+    }
+    models
+}
+
+#[tokio::test]
+async fn models_table_and_json() {
+    let fake = FakeCursor::builder().models(catalogue()).start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+
+    let table = run(sb.cmd(&["models"])).await;
+    table.expect_code(0);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["ID", "CONTEXT", "OUTPUT", "REASONING", "NAME"]);
+    let row = |id: &str| -> Vec<String> {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{}", table.stdout))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        row("mystery-1")[..4],
+        ["mystery-1", "123456", "16384", "no"]
+    );
+    assert_eq!(row("gpt-5.1")[..4], ["gpt-5.1", "272000", "128000", "no"]);
+    assert_eq!(row("claude-4.5-sonnet-thinking")[3], "yes");
+    assert_eq!(row("auto")[1], "200000");
+    assert_eq!(lines.len(), 1 + catalogue().len());
+
+    let json = run(sb.cmd(&["models", "--json"])).await;
+    json.expect_code(0);
+    let v = json.json();
+    let list = v.as_array().expect("an array");
+    assert_eq!(list.len(), catalogue().len());
+    let get = |id: &str| {
+        list.iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {v:#}"))
+    };
+    let mystery = get("mystery-1");
+    assert_eq!(mystery["context_limit"], 123_456);
+    assert_eq!(mystery["limit_source"], "cursor");
+    assert_eq!(mystery["name"], "Mystery One");
+    assert_eq!(get("claude-4.5-sonnet-thinking")["reasoning"], true);
+    assert_eq!(get("claude-4.5-sonnet")["reasoning"], false);
+    assert_eq!(get("auto")["wire_id"], "default");
+    for m in list {
+        assert!(m["output_limit"].as_u64().is_some_and(|o| o > 0), "{m}");
+    }
+    assert_no_secrets(&fake, &[&table, &json], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn usage_text_and_json() {
+    let mut usage = FakeUsage::default();
+    usage.plan.total_spend = 2_345;
+    usage.plan.included_spend = 2_000;
+    usage.plan.remaining = -345;
+    usage.plan.limit = 2_000;
+    usage.spend_limit.total_spend = 345;
+    usage.spend_limit.individual_limit = 5_005;
+    usage.display_message = "You've used all of your included usage".into();
+    let fake = FakeCursor::builder().usage(usage).start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+
+    let text = run(sb.cmd(&["usage"])).await;
+    text.expect_code(0)
+        .expect_stdout("2026-01-01 00:00 UTC → 2026-02-01 00:00 UTC")
+        .expect_stdout("$23.45 spent of $20.00 included, -$3.45 remaining (limit $20.00)")
+        .expect_stdout("$3.45 spent, limit $50.05")
+        .expect_stdout("You've used all of your included usage");
+
+    let json = run(sb.cmd(&["usage", "--json"])).await;
+    json.expect_code(0);
+    let v = json.json();
+    assert_eq!(v["billingCycleStart"], 1_767_225_600_000_i64);
+    assert_eq!(v["billingCycleEnd"], 1_769_904_000_000_i64);
+    assert_eq!(v["planUsage"]["totalSpend"], 2_345);
+    assert_eq!(v["planUsage"]["remaining"], -345);
+    assert_eq!(v["spendLimitUsage"]["individualLimit"], 5_005);
+    assert_no_secrets(&fake, &[&text, &json], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn opencode_config_lists_every_model_with_limits() {
+    let fake = FakeCursor::builder().models(catalogue()).start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+
+    let out = run(sb.cmd(&["opencode-config", "--port", "4242"])).await;
+    out.expect_code(0);
+    let v = out.json();
+    let p = &v["provider"]["cursor-bridge"];
+    assert_eq!(p["npm"], "@ai-sdk/openai-compatible");
+    assert_eq!(p["options"]["baseURL"], "http://127.0.0.1:4242/v1");
+
+    let key_file = sb.home().join("local-api-key");
+    let key = std::fs::read_to_string(&key_file).expect("local-api-key created");
+    assert_eq!(p["options"]["apiKey"], key.trim());
+    #[cfg(unix)]
+    assert_eq!(mode(&key_file), 0o600);
+
+    let models = p["models"].as_object().expect("models map");
+    assert!(models.contains_key("auto"), "{p:#}");
+    assert_eq!(models.len(), catalogue().len());
+    for (id, m) in models {
+        assert!(
+            m["limit"]["context"].as_u64().is_some_and(|c| c > 0),
+            "{id}: {m}"
+        );
+        assert!(
+            m["limit"]["output"].as_u64().is_some_and(|o| o > 0),
+            "{id}: {m}"
+        );
+        assert_eq!(m["tool_call"], true, "{id}");
+    }
+    assert_eq!(models["mystery-1"]["limit"]["context"], 123_456);
+    assert_eq!(models["claude-4.5-sonnet-thinking"]["reasoning"], true);
+
+    // The same key next time; an explicit key wins and does not replace the stored one.
+    let again = run(sb.cmd(&["opencode-config", "--port", "4242"])).await;
+    assert_eq!(
+        again.json()["provider"]["cursor-bridge"]["options"]["apiKey"],
+        key.trim()
+    );
+    let mut explicit = sb.cmd(&["opencode-config"]);
+    explicit.env("CURSOR_BRIDGE_API_KEY", "cb-explicit-key");
+    let explicit = run(explicit).await;
+    let e = explicit.json();
+    assert_eq!(
+        e["provider"]["cursor-bridge"]["options"]["apiKey"],
+        "cb-explicit-key"
+    );
+    assert_eq!(
+        e["provider"]["cursor-bridge"]["options"]["baseURL"],
+        "http://127.0.0.1:18741/v1"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file"), key);
+    assert_no_secrets(&fake, &[&out, &again, &explicit], &secrets_in(&creds));
+}
+
+// ---------------------------------------------------------------------------------------
+// serve
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serve_reports_its_port_serves_health_guards_host_and_stops_on_sigint() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+
+    let mut serve = Running::spawn(sb.cmd(&["serve", "--port", "0"]));
+    let line = serve
+        .line_where("the listening address", |l| {
+            l.contains("listening on http://")
+        })
+        .await;
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("an address")
+        .to_string();
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    assert_ne!(port, 0, "{line}");
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+
+    let client = http1();
+    let health = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("GET /health");
+    assert_eq!(health.status(), 200);
+    let h: Value = health.json().await.expect("health JSON");
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["signed_in"], true);
+
+    let evil = client
+        .get(format!("{base}/health"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("GET /health with a foreign Host");
+    assert_eq!(evil.status(), 403);
+    let e: Value = evil.json().await.expect("error JSON");
+    assert_eq!(e["error"]["code"], "invalid_host");
+
+    let kill = Command::new("kill")
+        .args(["-INT", &serve.pid().to_string()])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(kill.success());
+    let out = serve.finish().await;
+    out.expect_code(0);
+    assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn serve_sigint_right_after_readiness_is_still_graceful() {
+    // Regression: the Ctrl-C handler was installed only when the server first polled its
+    // shutdown future, after the "listening" line, so a supervisor that signalled as soon
+    // as it saw the line killed the process instead of stopping it. SIGTERM (what service
+    // managers send) stops it gracefully too.
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    for signal in ["-INT", "-TERM", "-INT", "-TERM", "-INT"] {
+        let mut serve = Running::spawn(sb.cmd(&["serve", "--port", "0"]));
+        serve
+            .line_where("the listening address", |l| l.contains("listening on"))
+            .await;
+        let pid = serve.pid().to_string();
+        let kill = Command::new("kill").args([signal, &pid]).status().await;
+        assert!(kill.expect("run kill").success());
+        serve.finish().await.expect_code(0);
+    }
+}
+
+#[tokio::test]
+async fn serve_port_in_use_and_non_loopback_host_are_refused() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let busy = run(sb.cmd(&["serve", "--port", &port])).await;
+    busy.expect_code(1)
+        .expect_stderr(&format!("port {port} is already in use"))
+        .expect_stderr("--port");
+
+    let open = run(sb.cmd(&["serve", "--host", "0.0.0.0", "--port", "0"])).await;
+    open.expect_code(2).expect_stderr("loopback");
+    drop(taken);
+}
+
+// ---------------------------------------------------------------------------------------
+// Keychain, environment token
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn no_keychain_is_a_clear_error_and_nothing_is_written_in_plaintext() {
+    let key = "key_0123456789abcdef0123456789abcdef";
+    let fake = FakeCursor::builder().api_key(key).start().await;
+    let sb = Sandbox::new(&fake);
+
+    let status = run(sb.keychain_cmd(&["status"])).await;
+    status
+        .expect_code(1)
+        .expect_stderr("keychain")
+        .expect_stderr("CURSOR_BRIDGE_CREDENTIALS_FILE");
+
+    let login = run_with_stdin(
+        sb.keychain_cmd(&["login", "--api-key-stdin"]),
+        Some(&format!("{key}\n")),
+    )
+    .await;
+    login
+        .expect_code(1)
+        .expect_stderr("keychain")
+        .expect_stderr("CURSOR_BRIDGE_CREDENTIALS_FILE");
+    assert!(!login.stdout.contains("Signed in as"), "{}", login.all());
+    // The store is checked before the key is exchanged: no session is minted for nothing.
+    assert_eq!(fake.exchange_calls(), 0);
+
+    let files = sb.files();
+    assert!(files.is_empty(), "files were written: {files:?}");
+    assert_no_secrets(&fake, &[&status, &login], &[key.into()]);
+}
+
+#[tokio::test]
+async fn access_token_from_the_environment_needs_no_store() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let token = fake.mint_access_token(Duration::from_secs(3600));
+
+    // No credential store at all (the keychain is unreachable here): the env token is enough.
+    let mut models = sb.keychain_cmd(&["models", "--json"]);
+    models.env("CURSOR_ACCESS_TOKEN", &token);
+    let models = run(models).await;
+    models.expect_code(0);
+    assert!(models.json().as_array().is_some_and(|a| a.len() >= 3));
+    assert_eq!(fake.bearer_tokens_seen(), std::slice::from_ref(&token));
+
+    let mut status = sb.keychain_cmd(&["status"]);
+    status.env("CURSOR_ACCESS_TOKEN", &token);
+    let status = run(status).await;
+    status
+        .expect_code(0)
+        .expect_stdout("dev@example.com")
+        .expect_stdout("CURSOR_ACCESS_TOKEN");
+
+    // logout removes what is stored, and says the env token still applies.
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+    let mut logout = sb.cmd(&["logout"]);
+    logout.env("CURSOR_ACCESS_TOKEN", &token);
+    let logout = run(logout).await;
+    logout
+        .expect_code(0)
+        .expect_stdout("Signed out")
+        .expect_stdout("CURSOR_ACCESS_TOKEN is set in the environment and is still used");
+    assert!(!sb.creds_path().exists());
+
+    let mut extra = vec![token];
+    extra.extend(secrets_in(&creds));
+    assert_no_secrets(&fake, &[&models, &status, &logout], &extra);
+}
+
+// ---------------------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn help_everywhere_and_unknown_commands_are_usage_errors() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let cases: [(&[&str], &str); 8] = [
+        (&["--help"], "OpenAI-compatible"),
+        (&["login", "--help"], "Sign in to Cursor"),
+        (&["logout", "--help"], "Sign out"),
+        (&["status", "--help"], "who is signed in"),
+        (&["models", "--help"], "models your Cursor plan can use"),
+        (&["usage", "--help"], "plan usage"),
+        (&["serve", "--help"], "local proxy"),
+        (&["opencode-config", "--help"], "OpenCode provider block"),
+    ];
+    for (args, purpose) in cases {
+        let out = run(sb.cmd(args)).await;
+        out.expect_code(0)
+            .expect_stdout(purpose)
+            .expect_stdout("Usage:");
+    }
+    let out = run(sb.cmd(&["--help"])).await;
+    for cmd in [
+        "login",
+        "logout",
+        "status",
+        "models",
+        "usage",
+        "serve",
+        "opencode-config",
+    ] {
+        out.expect_stdout(cmd);
+    }
+
+    let unknown = run(sb.cmd(&["frobnicate"])).await;
+    unknown.expect_code(2).expect_stderr("frobnicate");
+    let bad_flag = run(sb.cmd(&["models", "--jsn"])).await;
+    bad_flag.expect_code(2);
+    let none = run(sb.cmd(&[])).await;
+    none.expect_code(2);
+    assert!(fake.unary_calls().is_empty());
 }

@@ -1006,7 +1006,9 @@ pub fn build_request_context(req: &ChatRequest) -> pb::RequestContext {
 /// The first frame of a run: `AgentClientMessage{run_request}`, enveloped.
 pub fn first_frame(req: &ChatRequest) -> Bytes {
     framing::encode_message(&pb::AgentClientMessage {
-        message: Some(pb::agent_client_message::Message::RunRequest(build_run_request(req))),
+        message: Some(pb::agent_client_message::Message::RunRequest(
+            build_run_request(req),
+        )),
     })
 }
 
@@ -1113,9 +1115,14 @@ mod tests {
         let frame = first_frame(&req_with_tools());
         let mut dec = framing::Decoder::default();
         dec.push(&frame);
-        let Some(framing::Frame::Message(payload)) = dec.next_frame().unwrap() else { panic!() };
+        let Some(framing::Frame::Message(payload)) = dec.next_frame().unwrap() else {
+            panic!()
+        };
         let msg: pb::AgentClientMessage = framing::decode_message(&payload).unwrap();
-        assert!(matches!(msg.message, Some(pb::agent_client_message::Message::RunRequest(_))));
+        assert!(matches!(
+            msg.message,
+            Some(pb::agent_client_message::Message::RunRequest(_))
+        ));
     }
 
     #[test]

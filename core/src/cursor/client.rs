@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::auth::TokenManager;
-use crate::config::settings::{ENV_ACCESS_TOKEN, Env, Paths, Settings};
-use crate::store::credentials;
 use super::chat::{self, ChatOptions, ChatRequest, ChatRun};
 use super::error::CursorError;
 use super::http::CursorHttp;
 use super::models::{self, ModelCache, ModelInfo};
 use super::usage::{self, Account, CurrentPeriodUsage};
+use crate::config::settings::{ENV_ACCESS_TOKEN, Env, Paths, Settings};
+use crate::store::credentials;
 
 /// Handle to the embedded Cursor client.
 #[derive(Clone, Debug)]
@@ -43,7 +43,11 @@ impl CursorClient {
 
     /// Builds the whole client from settings: the HTTP client, the credential store the
     /// settings choose, and `CURSOR_ACCESS_TOKEN` from `env` as a token override.
-    pub fn from_settings(settings: &Settings, paths: &Paths, env: &Env) -> Result<Self, CursorError> {
+    pub fn from_settings(
+        settings: &Settings,
+        paths: &Paths,
+        env: &Env,
+    ) -> Result<Self, CursorError> {
         let http = CursorHttp::new(settings.http_config())?;
         let store = credentials::open_store(settings, paths);
         let env_token = env.get(ENV_ACCESS_TOKEN).map(str::to_string);
@@ -54,7 +58,12 @@ impl CursorClient {
             idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
             ..ChatOptions::default()
         };
-        Ok(Self::new(http, tokens, Duration::from_secs(settings.models_cache_ttl_secs), chat))
+        Ok(Self::new(
+            http,
+            tokens,
+            Duration::from_secs(settings.models_cache_ttl_secs),
+            chat,
+        ))
     }
 
     /// The same client with other chat timings (tests, benchmarks).
