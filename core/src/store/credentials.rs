@@ -265,7 +265,7 @@ impl CredentialStore for FileStore {
     }
 
     fn describe(&self) -> String {
-        format!("the file {} (readable only by you)", self.path.display())
+        format!("the file {}", self.path.display())
     }
 }
 
