@@ -376,7 +376,10 @@ async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             Err(e.into())
         }
         Err(e) if e.is_auth() => {
-            w(out, format!("Signed in:         no — Cursor refused the token ({e})"))?;
+            w(
+                out,
+                format!("Signed in:         no — Cursor refused the token ({e})"),
+            )?;
             Err(e.into())
         }
         Err(e) => {

@@ -25,20 +25,27 @@ fn fast_poll() -> PollPolicy {
 /// Plays the user's browser: opens the login page and submits its Approve form.
 async fn approve_in_browser(url: &str) {
     let http = reqwest::Client::new();
-    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let page = http
+        .get(url)
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("page body");
     let action = attr(&page, "action").expect("form action");
-    let base = url::Url::parse(url).unwrap();
+    let base = url::Url::parse(url).expect("login URL");
     let fields: Vec<(String, String)> = page
         .split("<input")
         .skip(1)
         .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
         .collect();
     let resp = http
-        .post(base.join(&action).unwrap())
+        .post(base.join(&action).expect("form action URL"))
         .form(&fields)
         .send()
         .await
-        .unwrap();
+        .expect("approve");
     assert!(
         resp.status().is_success() || resp.status().is_redirection(),
         "{}",
