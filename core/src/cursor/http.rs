@@ -2,7 +2,7 @@
 //!
 //! Two pooled reqwest clients share one configuration: `unary` for JSON/proto calls
 //! (HTTP/1.1 or HTTP/2 by ALPN) and `stream` for the agent's bidirectional stream, which
-//! needs HTTP/2: over `https://` it is negotiated by ALPN, over `http://` (a local fake
+//! needs HTTP/2: over `https://` ALPN offers only `h2`, over `http://` (a local fake
 //! server) it is cleartext HTTP/2 with prior knowledge. Every Cursor header is built in
 //! [`CursorHttp::headers`] and nowhere else.
 
@@ -93,11 +93,14 @@ impl CursorHttp {
                 .redirect(reqwest::redirect::Policy::none())
         };
         let unary = base().build().map_err(CursorError::from_reqwest)?;
-        let mut stream = base().http2_adaptive_window(true);
-        if config.endpoints.api.scheme() == "http" {
-            stream = stream.http2_prior_knowledge();
-        }
-        let stream = stream.build().map_err(CursorError::from_reqwest)?;
+        // HTTP/2 only: over TLS ALPN offers just `h2`, over `http://` it is prior
+        // knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network that
+        // refuses HTTP/2 fails loudly here instead of hanging.
+        let stream = base()
+            .http2_adaptive_window(true)
+            .http2_prior_knowledge()
+            .build()
+            .map_err(CursorError::from_reqwest)?;
         let time_zone = local_time_zone().and_then(|tz| HeaderValue::from_str(&tz).ok());
         Ok(Self {
             inner: Arc::new(Inner {
