@@ -635,18 +635,24 @@ async fn a_parked_tool_call_is_not_idle() {
     assert_eq!(text_of(&events), "thanks");
 }
 
-#[tokio::test]
-async fn cancel_tells_cursor_and_ends_the_run() {
+/// A run that has said "working" and now waits until the client cancels.
+async fn run_waiting_for_cancel() -> (Harness, ChatRun) {
     let fake = FakeCursor::builder()
         .turn(Turn::new().text("working").wait_for_cancel())
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
-    let mut run = h
+    let run = h
         .client
         .chat(ChatRequest::new("default", "hi"))
         .await
         .unwrap();
+    (h, run)
+}
+
+#[tokio::test]
+async fn cancel_tells_cursor_and_ends_the_run() {
+    let (h, mut run) = run_waiting_for_cancel().await;
     assert_eq!(
         run.next().await.unwrap().unwrap(),
         ChatEvent::Text("working".into())
@@ -660,16 +666,7 @@ async fn cancel_tells_cursor_and_ends_the_run() {
 
 #[tokio::test]
 async fn dropping_the_run_cancels_it_upstream() {
-    let fake = FakeCursor::builder()
-        .turn(Turn::new().text("working").wait_for_cancel())
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let mut run = h
-        .client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
+    let (h, mut run) = run_waiting_for_cancel().await;
     let _ = run.next().await;
     drop(run);
     let recorded = h.fake.wait_for_run_end(0, WAIT).await;

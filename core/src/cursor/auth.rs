@@ -987,6 +987,11 @@ mod tests {
         }
     }
 
+    /// Polls with the fast test policy and no cancellation.
+    async fn poll_fast(http: &CursorHttp, pkce: &Pkce) -> Result<Credentials, LoginError> {
+        poll_login(http, pkce, &fast_policy(), &CancellationToken::new()).await
+    }
+
     fn now_secs() -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -1183,9 +1188,7 @@ mod tests {
         });
         let fake = Fake::start(poll, Route::missing(), Route::missing()).await;
         let pkce = Pkce::generate();
-        let creds = poll_login(&fake.http, &pkce, &fast_policy(), &CancellationToken::new())
-            .await
-            .unwrap();
+        let creds = poll_fast(&fake.http, &pkce).await.unwrap();
         assert_eq!(creds, session("at".into(), Some("rt")));
         assert_eq!(fake.poll.calls(), 3);
         let seen = fake.poll.last();
@@ -1208,14 +1211,7 @@ mod tests {
             Route::missing(),
         )
         .await;
-        let err = poll_login(
-            &fake.http,
-            &Pkce::generate(),
-            &fast_policy(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let err = poll_fast(&fake.http, &Pkce::generate()).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -1237,13 +1233,7 @@ mod tests {
             ),
         });
         let fake = Fake::start(poll, Route::missing(), Route::missing()).await;
-        let creds = poll_login(
-            &fake.http,
-            &Pkce::generate(),
-            &fast_policy(),
-            &CancellationToken::new(),
-        )
-        .await;
+        let creds = poll_fast(&fake.http, &Pkce::generate()).await;
         assert_eq!(creds.unwrap().access_token, "at");
         assert_eq!(fake.poll.calls(), 6);
     }
@@ -1329,14 +1319,7 @@ mod tests {
             Route::missing(),
         )
         .await;
-        let err = poll_login(
-            &fake.http,
-            &Pkce::generate(),
-            &fast_policy(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let err = poll_fast(&fake.http, &Pkce::generate()).await.unwrap_err();
         assert!(matches!(err, LoginError::BadResponse(_)), "{err:?}");
     }
 
@@ -1350,9 +1333,7 @@ mod tests {
             .unwrap();
         let http = http_for(&format!("http://{addr}/"));
         let pkce = Pkce::generate();
-        let err = poll_login(&http, &pkce, &fast_policy(), &CancellationToken::new())
-            .await
-            .unwrap_err();
+        let err = poll_fast(&http, &pkce).await.unwrap_err();
         assert!(
             matches!(err, LoginError::Failed(CursorError::Network(_))),
             "{err:?}"
