@@ -646,7 +646,7 @@ async fn run_waiting_for_cancel() -> (Harness, ChatRun) {
         .client
         .chat(ChatRequest::new("default", "hi"))
         .await
-        .unwrap();
+        .expect("run starts");
     (h, run)
 }
 
