@@ -92,6 +92,35 @@ fn cancel() -> C {
     })
 }
 
+/// POSTs a Run whose whole request body is one `run_request` (over HTTP/2 or HTTP/1.1),
+/// and returns the response head, its body and every frame decoded from the body.
+async fn run_whole(
+    fake: &FakeCursor,
+    token: &str,
+    http2: bool,
+) -> (reqwest::Response, Bytes, Vec<Frame>) {
+    let mut resp = http_client(http2)
+        .post(format!("{}/agent.v1.AgentService/Run", fake.url()))
+        .header("content-type", "application/connect+proto")
+        .bearer_auth(token)
+        .body(encode_message(&RawRun::run_request("hi", "default")).to_vec())
+        .send()
+        .await
+        .expect("Run request");
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.expect("Run body") {
+        body.extend_from_slice(&chunk);
+    }
+    let mut dec = Decoder::default();
+    dec.push(&body);
+    let mut frames = Vec::new();
+    while let Some(f) = dec.next_frame().expect("valid frames") {
+        frames.push(f);
+    }
+    dec.finish().expect("no partial frame left");
+    (resp, body.into(), frames)
+}
+
 async fn open(fake: &FakeCursor) -> RawRun {
     let token = fake.mint_access_token(HOUR);
     let run = RawRun::open(&fake.url(), &token, RawRun::run_request("hi", "gpt-5.1")).await;
@@ -958,23 +987,9 @@ async fn first_frame_must_be_a_run_request() {
 async fn gzip_knob_compresses_data_frames() {
     let fake = FakeCursor::builder().gzip_frames().start().await;
     let token = fake.mint_access_token(HOUR);
-    let resp = http_client(true)
-        .post(format!("{}/agent.v1.AgentService/Run", fake.url()))
-        .header("content-type", "application/connect+proto")
-        .bearer_auth(&token)
-        .body(encode_message(&RawRun::run_request("hi", "default")).to_vec())
-        .send()
-        .await
-        .unwrap();
+    let (resp, body, frames) = run_whole(&fake, &token, true).await;
     assert_eq!(resp.headers()["connect-content-encoding"], "gzip");
-    let body = resp.bytes().await.unwrap();
     assert_eq!(body[0], 0x01, "the first data frame is flagged compressed");
-    let mut dec = Decoder::default();
-    dec.push(&body);
-    let mut frames = Vec::new();
-    while let Some(f) = dec.next_frame().unwrap() {
-        frames.push(f);
-    }
     assert!(matches!(frames.last(), Some(Frame::EndStream(p)) if p.as_ref() == b"{}"));
     let Frame::Message(first) = &frames[0] else {
         panic!()
@@ -986,23 +1001,12 @@ async fn gzip_knob_compresses_data_frames() {
 async fn run_also_answers_over_http1_with_a_whole_request_body() {
     let fake = FakeCursor::builder().start().await;
     let token = fake.mint_access_token(HOUR);
-    let resp = http_client(false)
-        .post(format!("{}/agent.v1.AgentService/Run", fake.url()))
-        .header("content-type", "application/connect+proto")
-        .bearer_auth(&token)
-        .body(encode_message(&RawRun::run_request("hi", "default")).to_vec())
-        .send()
-        .await
-        .unwrap();
+    let (resp, _, frames) = run_whole(&fake, &token, false).await;
     assert_eq!(resp.version(), http::Version::HTTP_11);
-    let body = resp.bytes().await.unwrap();
-    let mut dec = Decoder::default();
-    dec.push(&body);
-    let mut last = None;
-    while let Some(f) = dec.next_frame().unwrap() {
-        last = Some(f);
-    }
-    assert_eq!(last, Some(Frame::EndStream(Bytes::from_static(b"{}"))));
+    assert_eq!(
+        frames.last(),
+        Some(&Frame::EndStream(Bytes::from_static(b"{}")))
+    );
     let rec = fake.wait_for_run_end(0, SECS).await;
     assert_eq!(rec.version, http::Version::HTTP_11);
     assert_eq!(fake.bearer_tokens_seen(), vec![token]);
