@@ -180,7 +180,9 @@ enum Command {
 struct SharedState {
     checkpoint: Option<Bytes>,
     usage: Usage,
-    pending: Vec<String>,
+    /// Tool calls surfaced to the caller and not yet answered, by call id. The driver
+    /// is the only writer; handles read the ids.
+    pending: HashMap<String, PendingExec>,
     finished: bool,
 }
 
@@ -241,7 +243,7 @@ impl ChatHandle {
 
     /// Ids of tool calls waiting for [`ChatHandle::send_tool_result`].
     pub fn pending_tool_calls(&self) -> Vec<String> {
-        self.shared.state().pending.clone()
+        self.shared.state().pending.keys().cloned().collect()
     }
 
     /// True once the stream is over (ended, failed or cancelled).
@@ -369,7 +371,6 @@ pub async fn start_run(
         events: events_tx,
         cmds: cmd_rx,
         shared: shared.clone(),
-        pending: HashMap::new(),
         request_context: build_request_context(&req),
         tool_names: req.tools.iter().map(|t| t.name.clone()).collect(),
         blobs: req.blobs.clone(),
@@ -387,6 +388,7 @@ pub async fn start_run(
 }
 
 /// A tool call surfaced to the caller and not yet answered.
+#[derive(Debug)]
 struct PendingExec {
     id: u32,
     exec_id: String,
@@ -399,7 +401,6 @@ struct Driver {
     events: mpsc::UnboundedSender<Result<ChatEvent, CursorError>>,
     cmds: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
-    pending: HashMap<String, PendingExec>,
     request_context: pb::RequestContext,
     tool_names: Vec<String>,
     blobs: BlobStore,
@@ -502,7 +503,7 @@ impl Driver {
         if !self.first_frame_seen {
             return Some(start + self.opts.first_activity_timeout);
         }
-        if !self.pending.is_empty() {
+        if !self.shared.state().pending.is_empty() {
             return None;
         }
         Some(self.last_progress + self.opts.idle_timeout)
@@ -582,8 +583,7 @@ impl Driver {
             M::KvServerMessage(kv) => self.on_kv(kv),
             M::ExecServerControlMessage(c) => {
                 if let Some(pb::exec_server_control_message::Message::Abort(a)) = c.message {
-                    self.pending.retain(|_, p| p.id != a.id);
-                    self.sync_pending();
+                    self.shared.state().pending.retain(|_, p| p.id != a.id);
                 }
             }
             M::InteractionQuery(q) => self.on_query(q),
@@ -718,9 +718,10 @@ impl Driver {
                     name: self.tool_name(&args),
                     arguments: value::map_to_object(&args.args),
                 };
-                self.pending
+                self.shared
+                    .state()
+                    .pending
                     .insert(call.call_id.clone(), PendingExec { id, exec_id });
-                self.sync_pending();
                 self.emit(ChatEvent::ToolCall(call));
                 return;
             }
@@ -796,13 +797,13 @@ impl Driver {
                 result,
                 reply,
             } => {
-                let Some(p) = self.pending.remove(&call_id) else {
+                let pending = self.shared.state().pending.remove(&call_id);
+                let Some(p) = pending else {
                     let _ = reply.send(Err(CursorError::Protocol(format!(
                         "no pending tool call with id {call_id}"
                     ))));
                     return;
                 };
-                self.sync_pending();
                 let mcp = pb::McpResult {
                     result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
                         content: vec![pb::McpToolResultContentItem {
@@ -825,10 +826,6 @@ impl Driver {
                 let _ = reply.send(Ok(()));
             }
         }
-    }
-
-    fn sync_pending(&self) {
-        self.shared.state().pending = self.pending.keys().cloned().collect();
     }
 }
 
@@ -874,26 +871,24 @@ fn native_rejection(
             tool_names.join(", ")
         )
     };
-    let shell_rejected = |a: pb::ShellArgs| pb::ShellRejected {
-        command: a.command,
-        working_directory: a.working_directory,
+    let shell_rejected = |command: String, working_directory: String| pb::ShellRejected {
+        command,
+        working_directory,
         reason: reason.clone(),
         is_readonly: false,
     };
     Some(match exec {
         // Streaming shell is answered with a single ShellResult, as peers do (§3.6).
         X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
-            result: Some(pb::shell_result::Result::Rejected(shell_rejected(a))),
+            result: Some(pb::shell_result::Result::Rejected(shell_rejected(
+                a.command,
+                a.working_directory,
+            ))),
         }),
         X::BackgroundShellSpawnArgs(a) => {
             R::BackgroundShellSpawnResult(pb::BackgroundShellSpawnResult {
                 result: Some(pb::background_shell_spawn_result::Result::Rejected(
-                    pb::ShellRejected {
-                        command: a.command,
-                        working_directory: a.working_directory,
-                        reason: reason.clone(),
-                        is_readonly: false,
-                    },
+                    shell_rejected(a.command, a.working_directory),
                 )),
             })
         }
