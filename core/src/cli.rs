@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::settings::{Env, Paths, Settings};
+use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::auth::{self, LoginError, Pkce};
 use crate::cursor::{CursorClient, CursorError};
 use crate::store::credentials::StoreError;
@@ -149,16 +149,15 @@ impl Ctx {
     }
 
     fn local_key(&self) -> Result<String, CliError> {
-        local_key::load_or_create(&self.paths.data_dir, self.env.get("CURSOR_BRIDGE_API_KEY"))
-            .map_err(|e| {
-                CliError::new(
-                    1,
-                    format!(
-                        "cannot read or create the local API key in {}: {e}",
-                        self.paths.data_dir.display()
-                    ),
-                )
-            })
+        local_key::load_or_create(&self.paths.data_dir, self.env.get(ENV_API_KEY)).map_err(|e| {
+            CliError::new(
+                1,
+                format!(
+                    "cannot read or create the local API key in {}: {e}",
+                    self.paths.data_dir.display()
+                ),
+            )
+        })
     }
 }
 
@@ -288,7 +287,7 @@ async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
             ctx.client.tokens().store_description()
         ),
     )?;
-    if ctx.env.get("CURSOR_ACCESS_TOKEN").is_some() {
+    if ctx.client.tokens().uses_env_token() {
         w(
             out,
             "Note: CURSOR_ACCESS_TOKEN is set in the environment and is still used.",

@@ -33,6 +33,8 @@ pub const ENV_CREDENTIALS_FILE: &str = "CURSOR_BRIDGE_CREDENTIALS_FILE";
 pub const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 /// An access token that wins over stored credentials; never stored, never refreshed.
 pub const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
+/// The local API key that guards the proxy port, set explicitly.
+pub const ENV_API_KEY: &str = "CURSOR_BRIDGE_API_KEY";
 
 /// A snapshot of environment variables. Empty values count as unset.
 #[derive(Clone, Default, PartialEq, Eq)]
