@@ -5,7 +5,7 @@
 //! expired · 4 Cursor unreachable or failing · 5 sign-in cancelled or timed out.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -479,36 +479,31 @@ async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<()
 }
 
 async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    if !ctx.settings.host.is_loopback() {
-        return Err(CliError::new(
-            2,
-            format!(
-                "refusing to listen on {}: only loopback addresses are allowed",
-                ctx.settings.host
-            ),
-        ));
-    }
-    let addr = SocketAddr::new(ctx.settings.host, ctx.settings.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            CliError::new(1, format!("port {} is already in use on {}: stop the other program or pick another port with --port", addr.port(), addr.ip()))
-        } else {
-            CliError::new(1, format!("cannot listen on {addr}: {e}"))
-        }
-    })?;
+    let listener = crate::proxy::bind(&ctx.settings)
+        .await
+        .map_err(|e| match e {
+            crate::proxy::StartError::NotLoopback(_) => CliError::new(2, e.to_string()),
+            other => CliError::new(1, format!("{other} (--port picks another)")),
+        })?;
     let local = listener
         .local_addr()
         .map_err(|e| CliError::new(1, e.to_string()))?;
+    let state = crate::proxy::ProxyState::from_settings(
+        ctx.client.clone(),
+        ctx.settings.clone(),
+        &ctx.paths,
+        &ctx.env,
+    )
+    .map_err(|e| CliError::new(1, format!("cannot read or create the local API key: {e}")))?;
     // Before the "listening" line: whoever reads it may signal us at once.
     let shutdown = stop_signal()?;
     w(
         out,
-        format!("Cursor Bridge listening on http://{local} (health: http://{local}/health)"),
+        format!(
+            "Cursor Bridge listening on http://{local} (OpenAI base URL: http://{local}/v1, health: http://{local}/health)"
+        ),
     )?;
     out.flush().ok();
-    let state = crate::proxy::ProxyState {
-        client: ctx.client.clone(),
-    };
     crate::proxy::serve(listener, Arc::new(state), shutdown)
         .await
         .map_err(|e| CliError::new(1, format!("the proxy stopped: {e}")))

@@ -24,6 +24,7 @@
 pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod openai;
 pub mod opencode;
 pub mod pb;
 pub mod proxy;

@@ -188,6 +188,21 @@ pub struct Settings {
     pub idle_timeout_secs: u64,
     /// How long the model list is cached.
     pub models_cache_ttl_secs: u64,
+    /// Lets `host` be a non-loopback address. Off: the proxy is reachable from this
+    /// machine only (bind-all defaults of other bridges were scanned and abused).
+    pub allow_non_loopback: bool,
+    /// Require the per-install local API key as `Authorization: Bearer …`.
+    pub require_api_key: bool,
+    /// Largest request body the proxy accepts (images arrive base64-encoded).
+    pub max_body_bytes: u64,
+    /// How long a Cursor stream parked on a tool call waits for the tool results.
+    pub parked_ttl_secs: u64,
+    /// How many parked streams are kept at most (the oldest is cancelled beyond that).
+    pub max_parked_streams: u32,
+    /// On stop, how long in-flight responses may finish before they are cancelled.
+    pub drain_grace_secs: u64,
+    /// The tray app starts the proxy when it starts.
+    pub start_proxy_on_launch: bool,
 }
 
 /// The default Cursor API base.
@@ -219,6 +234,13 @@ impl Default for Settings {
             first_activity_timeout_secs: 30,
             idle_timeout_secs: 120,
             models_cache_ttl_secs: 300,
+            allow_non_loopback: false,
+            require_api_key: true,
+            max_body_bytes: 32 * 1024 * 1024,
+            parked_ttl_secs: 600,
+            max_parked_streams: 64,
+            drain_grace_secs: 10,
+            start_proxy_on_launch: true,
         }
     }
 }
@@ -291,6 +313,24 @@ impl Settings {
         };
         for (key, url) in [("api_url", &self.api_url), ("login_url", &self.login_url)] {
             check_url(url).map_err(|expected| bad(key, expected, url.to_string()))?;
+        }
+        if !self.host.is_loopback() && !self.allow_non_loopback {
+            return Err(bad(
+                "host",
+                "a loopback address such as 127.0.0.1 (set allow_non_loopback = true to expose \
+                 the proxy to other machines)",
+                self.host.to_string(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(bad(
+                "max_body_bytes",
+                "at least 1024 bytes",
+                self.max_body_bytes.to_string(),
+            ));
+        }
+        if self.max_parked_streams == 0 {
+            return Err(bad("max_parked_streams", "at least 1", "0".into()));
         }
         if self.port == 0 {
             return Err(bad("port", PORT_EXPECTED, "0".into()));
@@ -365,6 +405,7 @@ impl Settings {
                 self.first_activity_timeout_secs,
             ),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            ("parked_ttl_secs", self.parked_ttl_secs),
         ] {
             if value == 0 {
                 return Err(bad(key, "a number of seconds above 0", "0".into()));
@@ -605,6 +646,26 @@ mod tests {
         assert_eq!(s.credential_store, CredentialStoreKind::Keychain);
         assert_eq!(s.poll_policy(), PollPolicy::default());
         assert_eq!(s.refresh_margin(), Duration::from_secs(300));
+        assert!(!s.allow_non_loopback && s.require_api_key && s.start_proxy_on_launch);
+        assert_eq!(
+            (s.max_body_bytes, s.parked_ttl_secs, s.max_parked_streams),
+            (32 << 20, 600, 64)
+        );
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn non_loopback_host_needs_the_explicit_opt_in() {
+        let mut s = Settings {
+            host: "0.0.0.0".parse().unwrap(),
+            ..Settings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("host") && e.contains("allow_non_loopback"),
+            "{e}"
+        );
+        s.allow_non_loopback = true;
         s.validate().unwrap();
     }
 

@@ -181,6 +181,14 @@ impl CursorError {
         }
     }
 
+    /// True when Cursor could not be reached or answered as unavailable.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. }
+        )
+    }
+
     /// True when a token refresh and one retry may fix it.
     pub fn is_auth(&self) -> bool {
         matches!(self, CursorError::Unauthenticated { .. })

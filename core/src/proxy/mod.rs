@@ -1,117 +1,307 @@
-//! INBOUND: the localhost HTTP server. For now it serves `GET /health`; the OpenAI
-//! endpoints build on this router. It takes an already-bound listener and a shutdown
-//! future, so tests bind port 0 and the tray app owns the lifecycle.
+//! INBOUND: the localhost OpenAI-compatible server.
 //!
-//! Every request must name a loopback host in `Host` (a DNS-rebinding guard: a web page
-//! on `evil.example` resolving to 127.0.0.1 still sends `Host: evil.example`).
+//! - [`guard`]: security middleware — loopback `Host` (DNS-rebinding guard), browser
+//!   `Origin` refusal, the per-install Bearer key. No CORS headers, ever.
+//! - [`error`]: `ApiError`, the one error type of this boundary → status + OpenAI JSON.
+//! - [`completions`]: `POST /v1/chat/completions` (SSE and plain) with same-stream tool
+//!   calling through [`sessions`] (Cursor streams parked on a tool call).
+//! - [`models`]: `GET /v1/models`; `health` lives here.
+//!
+//! The server takes an already-bound listener and a shutdown future ([`serve`]), so tests
+//! bind port 0; [`start`] binds, spawns and hands back a [`RunningProxy`] the CLI and the
+//! tray own. Stopping drains in-flight responses for `drain_grace_secs`, then cancels them.
+
+pub mod completions;
+pub mod error;
+pub mod guard;
+pub mod models;
+pub mod sessions;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header::HOST};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Json;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
+use crate::store::local_key;
 
-/// What handlers share.
-#[derive(Clone, Debug)]
+pub use error::ApiError;
+pub use guard::is_loopback_host;
+use sessions::Sessions;
+
+/// What handlers share (cheap to clone behind an `Arc`).
+#[derive(Debug)]
 pub struct ProxyState {
     pub client: CursorClient,
+    pub settings: Settings,
+    /// The Bearer key clients must send; `None` when the check is off.
+    pub api_key: Option<String>,
+    /// Cursor streams parked on tool calls, waiting for the client's results.
+    pub sessions: Sessions,
+    /// Cancelled when the proxy stops: every in-flight response ends and cancels its run.
+    pub shutdown: CancellationToken,
 }
 
-/// The router.
+impl ProxyState {
+    /// State for the given client and settings; the key is checked when `api_key` is set.
+    pub fn new(client: CursorClient, settings: Settings, api_key: Option<String>) -> Self {
+        let sessions = Sessions::new(
+            Duration::from_secs(settings.parked_ttl_secs),
+            settings.max_parked_streams as usize,
+        );
+        ProxyState {
+            client,
+            settings,
+            api_key,
+            sessions,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// State as the CLI and the tray build it: the per-install key (or
+    /// `CURSOR_BRIDGE_API_KEY`) unless the settings turn the check off.
+    pub fn from_settings(
+        client: CursorClient,
+        settings: Settings,
+        paths: &Paths,
+        env: &Env,
+    ) -> std::io::Result<Self> {
+        let key = if settings.require_api_key {
+            Some(local_key::load_or_create(
+                &paths.data_dir,
+                env.get(ENV_API_KEY),
+            )?)
+        } else {
+            None
+        };
+        Ok(ProxyState::new(client, settings, key))
+    }
+}
+
+/// The router: every route behind the guards.
 pub fn router(state: Arc<ProxyState>) -> Router {
+    let limit = usize::try_from(state.settings.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/health", get(health))
         .route("/v1/health", get(health))
-        .layer(middleware::from_fn(require_loopback_host))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::one))
+        .route("/models/{*id}", get(models::one))
+        .route("/v1/chat/completions", post(completions::handle))
+        .route("/chat/completions", post(completions::handle))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves, then drains for the grace period and
+/// cancels whatever is still streaming.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let grace = Duration::from_secs(state.settings.drain_grace_secs);
+    let cancel = state.shutdown.clone();
+    let stop = CancellationToken::new();
+    let stop_signal = stop.clone();
+    let app = router(state.clone());
+    // Without TCP_NODELAY every small SSE write can wait ~40 ms for the peer's ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop_signal.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    // Expired parked streams are cancelled even when no request comes to notice them.
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                let n = state.sessions.sweep();
+                if n > 0 {
+                    tracing::info!("{n} parked Cursor stream(s) expired and were cancelled");
+                }
+            }
+        })
+    };
+    let _sweeper = AbortOnDrop(sweeper);
+    tokio::select! {
+        r = &mut server => return r,
+        () = shutdown => {}
+    }
+    stop.cancel();
+    // Idle keep-alive connections close at once; streams get the grace period.
+    if tokio::time::timeout(grace, &mut server).await.is_err() {
+        tracing::info!("drain grace period over; cancelling in-flight responses");
+        cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut server).await;
+    }
+    state.sessions.clear();
+    Ok(())
+}
+
+/// Aborts a background task when its owner goes away.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("port {port} is already in use on {ip}: stop the other program or pick another port")]
+    PortInUse { ip: std::net::IpAddr, port: u16 },
+    #[error(
+        "refusing to listen on {0}: only loopback addresses are allowed unless allow_non_loopback is set"
+    )]
+    NotLoopback(std::net::IpAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Io {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Binds the configured address (loopback unless the user opted in), with a backlog
+/// that survives bursts of agents connecting at once.
+pub async fn bind(settings: &Settings) -> Result<tokio::net::TcpListener, StartError> {
+    if !settings.host.is_loopback() && !settings.allow_non_loopback {
+        return Err(StartError::NotLoopback(settings.host));
+    }
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let io = |source| StartError::Io { addr, source };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(io)?;
+    // Lets a stopped proxy be restarted at once (sockets in TIME_WAIT).
+    #[cfg(unix)]
+    socket.set_reuseaddr(true).map_err(io)?;
+    socket.bind(addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            StartError::PortInUse {
+                ip: addr.ip(),
+                port: addr.port(),
+            }
+        } else {
+            io(e)
+        }
+    })?;
+    socket.listen(1024).map_err(io)
+}
+
+/// A proxy running in the background; stop it with [`RunningProxy::stop`].
+#[derive(Debug)]
+pub struct RunningProxy {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+    state: Arc<ProxyState>,
+}
+
+impl RunningProxy {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its shared state (sessions, settings, key).
+    pub fn state(&self) -> &Arc<ProxyState> {
+        &self.state
+    }
+
+    /// True when the server task has ended (stopped, or failed on its own).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops accepting, drains in-flight responses (bounded grace), cancels the rest and
+    /// releases the port.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Waits until the server ends on its own (an accept error), for supervision.
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// Binds per the state's settings and serves in a background task.
+pub async fn start(state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
+    let listener = bind(&state.settings).await?;
+    start_on(listener, state)
+}
+
+/// Serves an already-bound listener in a background task (tests bind port 0).
+pub fn start_on(
+    listener: tokio::net::TcpListener,
+    state: Arc<ProxyState>,
+) -> Result<RunningProxy, StartError> {
+    let addr = listener.local_addr().map_err(|source| StartError::Io {
+        addr: SocketAddr::new(state.settings.host, state.settings.port),
+        source,
+    })?;
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let task = tokio::spawn(serve(listener, state.clone(), async move {
+        signal.cancelled().await
+    }));
+    Ok(RunningProxy {
+        addr,
+        stop,
+        task,
+        state,
+    })
 }
 
 async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value> {
     let signed_in = matches!(state.client.tokens().current().await, Ok(Some(_)));
-    Json(json!({"status": "ok", "version": crate::VERSION, "signed_in": signed_in}))
-}
-
-/// True for `localhost`, `127.x.y.z`, `[::1]`, with or without a port.
-pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim();
-    let name = if let Some(rest) = h.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
+    // Reachability is what the model catalogue call says (cached for a few minutes, so a
+    // health poll does not hammer Cursor).
+    let upstream = if signed_in {
+        match state.client.models().await {
+            Ok(_) => json!({"reachable": true}),
+            Err(e) => json!({"reachable": !e.is_unreachable(), "error": e.kind()}),
+        }
     } else {
-        h.rsplit_once(':').map_or(h, |(n, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                n
-            } else {
-                h
-            }
-        })
+        json!({"reachable": null})
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-async fn require_loopback_host(req: Request, next: Next) -> Response {
-    let ok = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .is_some_and(is_loopback_host);
-    if ok {
-        next.run(req).await
-    } else {
-        let body = json!({"error": {
-            "message": "Host header must name a loopback address (localhost, 127.0.0.1 or [::1])",
-            "type": "invalid_request_error", "param": null, "code": "invalid_host"}});
-        (StatusCode::FORBIDDEN, Json(body)).into_response()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        for h in [
-            "localhost",
-            "localhost:18741",
-            "127.0.0.1",
-            "127.0.0.1:80",
-            "[::1]:18741",
-            "[::1]",
-            "LOCALHOST:1",
-        ] {
-            assert!(is_loopback_host(h), "{h}");
-        }
-        for h in [
-            "evil.example",
-            "evil.example:18741",
-            "10.0.0.1:18741",
-            "127.0.0.1.evil.example",
-            "[::2]:1",
-            "",
-        ] {
-            assert!(!is_loopback_host(h), "{h}");
-        }
-    }
+    Json(json!({
+        "status": "ok",
+        "version": crate::VERSION,
+        "signed_in": signed_in,
+        "upstream": upstream,
+        "parked_streams": state.sessions.len(),
+    }))
 }

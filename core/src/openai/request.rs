@@ -1,0 +1,429 @@
+//! The `POST /v1/chat/completions` body. Every field clients send is accepted; the ones
+//! Cursor has no knob for (`temperature`, `top_p`, `max_tokens`, `stop`, …) are parsed so
+//! a wrong type is still a clear 400, then ignored. Unknown fields are ignored, as
+//! OpenAI-compatible servers do.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Why a body was refused: the field path (`messages[2].role`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub param: String,
+    pub message: String,
+    /// The body is not JSON at all (as opposed to JSON with a bad field).
+    pub malformed: bool,
+}
+
+impl RequestError {
+    fn field(param: impl Into<String>, message: impl Into<String>) -> Self {
+        RequestError {
+            param: param.into(),
+            message: message.into(),
+            malformed: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatCompletionRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub n: Option<u32>,
+    #[serde(default)]
+    pub stop: Option<Value>,
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+}
+
+impl ChatCompletionRequest {
+    /// Parses and validates a body.
+    pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError {
+            param: String::new(),
+            message: format!("the request body is not valid JSON: {e}"),
+            malformed: true,
+        })?;
+        if !value.is_object() {
+            return Err(RequestError::field(
+                "",
+                "the request body must be a JSON object",
+            ));
+        }
+        let req: ChatCompletionRequest = serde_path_to_error::deserialize(&value).map_err(|e| {
+            let path = e.path().to_string();
+            let param = if path == "." { String::new() } else { path };
+            RequestError::field(param, e.into_inner().to_string())
+        })?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    fn validate(&self) -> Result<(), RequestError> {
+        if self.messages.is_empty() {
+            return Err(RequestError::field(
+                "messages",
+                "`messages` must hold at least one message",
+            ));
+        }
+        if self.n.is_some_and(|n| n != 1) {
+            return Err(RequestError::field(
+                "n",
+                "only n = 1 is supported (Cursor returns one choice)",
+            ));
+        }
+        if let Some(m) = &self.model {
+            if m.trim().is_empty() {
+                return Err(RequestError::field("model", "`model` must not be empty"));
+            }
+        }
+        for (name, v) in [("temperature", self.temperature), ("top_p", self.top_p)] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(RequestError::field(name, format!("`{name}` must be >= 0")));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.tools.iter().flatten().enumerate() {
+            let n = &t.function.name;
+            if n.is_empty()
+                || n.len() > 128
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+            {
+                return Err(RequestError::field(
+                    format!("tools[{i}].function.name"),
+                    "tool names must be 1-128 characters of a-z, A-Z, 0-9, _ - . :",
+                ));
+            }
+            if !names.insert(n.as_str()) {
+                return Err(RequestError::field(
+                    format!("tools[{i}].function.name"),
+                    format!("the tool `{n}` is declared twice"),
+                ));
+            }
+            if t.function
+                .parameters
+                .as_ref()
+                .is_some_and(|p| !p.is_object())
+            {
+                return Err(RequestError::field(
+                    format!("tools[{i}].function.parameters"),
+                    "`parameters` must be a JSON schema object",
+                ));
+            }
+        }
+        if let Some(ToolChoice::Named(n)) = &self.tool_choice {
+            let known = self
+                .tools
+                .iter()
+                .flatten()
+                .any(|t| t.function.name == n.function.name);
+            if !known {
+                return Err(RequestError::field(
+                    "tool_choice",
+                    format!(
+                        "`tool_choice` names `{}`, which is not in `tools`",
+                        n.function.name
+                    ),
+                ));
+            }
+        }
+        let mut seen_ids = std::collections::HashSet::new();
+        for (i, m) in self.messages.iter().enumerate() {
+            match m.role {
+                Role::Tool => {
+                    let id = m.tool_call_id.as_deref().unwrap_or("");
+                    if id.is_empty() {
+                        return Err(RequestError::field(
+                            format!("messages[{i}].tool_call_id"),
+                            "a `tool` message needs the `tool_call_id` it answers",
+                        ));
+                    }
+                }
+                Role::Assistant => {
+                    for (j, c) in m.tool_calls.iter().flatten().enumerate() {
+                        if c.id.is_empty() {
+                            return Err(RequestError::field(
+                                format!("messages[{i}].tool_calls[{j}].id"),
+                                "a tool call needs an id",
+                            ));
+                        }
+                        if !seen_ids.insert(c.id.as_str()) {
+                            return Err(RequestError::field(
+                                format!("messages[{i}].tool_calls[{j}].id"),
+                                format!("the tool call id `{}` is used twice", c.id),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// True for an SSE response.
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// True when the final usage chunk was asked for.
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    /// The legacy `function` role: its content is shown as a tool result.
+    Function,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<MessageToolCall>>,
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    /// Some clients echo the reasoning back; it is not re-sent to the model.
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+impl Content {
+    /// The text of the content: text parts joined by newlines; other parts are noted.
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(t) => t.clone(),
+            Content::Parts(parts) => {
+                let mut out = String::new();
+                for p in parts {
+                    let piece = match p {
+                        Part::Text { text } => text.as_str(),
+                        Part::ImageUrl { .. } => "[image omitted: not supported by this proxy]",
+                        Part::InputAudio { .. } => "[audio omitted]",
+                        Part::File { .. } => "[file omitted]",
+                        Part::Refusal { refusal } => refusal.as_str(),
+                    };
+                    if !out.is_empty() {
+                        out.push('\n');
+                    }
+                    out.push_str(piece);
+                }
+                out
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    Text { text: String },
+    ImageUrl { image_url: Value },
+    InputAudio { input_audio: Value },
+    File { file: Value },
+    Refusal { refusal: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageToolCall {
+    pub id: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tool {
+    #[serde(rename = "type")]
+    pub kind: ToolKind,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    Function,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Value>,
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    Mode(ToolChoiceMode),
+    Named(NamedToolChoice),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceMode {
+    None,
+    Auto,
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NamedToolChoice {
+    #[serde(rename = "type")]
+    pub kind: ToolKind,
+    pub function: NamedFunction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NamedFunction {
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> RequestError {
+        ChatCompletionRequest::parse(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn the_real_opencode_body_parses() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/opencode-request.json"
+        );
+        let body = std::fs::read(path).unwrap();
+        let r = ChatCompletionRequest::parse(&body).unwrap();
+        assert!(r.is_stream() && r.include_usage());
+        assert_eq!(r.tools.as_ref().unwrap().len(), 10);
+        assert_eq!(r.messages.last().unwrap().role, Role::Tool);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err("{not json").malformed);
+        assert_eq!(err("[]").param, "");
+        assert_eq!(err(r#"{"messages": []}"#).param, "messages");
+        let e = err(r#"{"messages": [{"role": "wizard", "content": "x"}]}"#);
+        assert_eq!(e.param, "messages[0].role");
+        assert!(e.message.contains("wizard"), "{}", e.message);
+        let e = err(r#"{"messages": [{"role": "user", "content": 5}]}"#);
+        assert_eq!(e.param, "messages[0].content");
+        let e = err(r#"{"messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}"#);
+        assert_eq!(e.param, "max_tokens");
+        let e = err(r#"{"messages": [{"role": "tool", "content": "x"}]}"#);
+        assert_eq!(e.param, "messages[0].tool_call_id");
+        let e = err(r#"{"messages": [{"role": "user", "content": "x"}], "n": 2}"#);
+        assert_eq!(e.param, "n");
+    }
+
+    #[test]
+    fn duplicated_tool_call_ids_and_tools_are_refused() {
+        let e = err(r#"{"messages": [
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}"#);
+        assert_eq!(e.param, "messages[0].tool_calls[1].id");
+        let e = err(
+            r#"{"messages": [{"role": "user", "content": "x"}], "tools": [
+            {"type": "function", "function": {"name": "f"}},
+            {"type": "function", "function": {"name": "f"}}]}"#,
+        );
+        assert_eq!(e.param, "tools[1].function.name");
+    }
+
+    #[test]
+    fn content_parts_keep_text_and_note_images() {
+        let r = ChatCompletionRequest::parse(
+            br#"{"messages": [{"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}"#,
+        )
+        .unwrap();
+        let t = r.messages[0].content.as_ref().unwrap().text();
+        assert!(t.starts_with("look\n[image omitted"), "{t}");
+    }
+
+    #[test]
+    fn tool_choice_forms() {
+        for tc in [r#""auto""#, r#""none""#, r#""required""#] {
+            let body = format!(
+                r#"{{"messages": [{{"role": "user", "content": "x"}}], "tool_choice": {tc}}}"#
+            );
+            ChatCompletionRequest::parse(body.as_bytes()).unwrap();
+        }
+        let e = err(r#"{"messages": [{"role": "user", "content": "x"}],
+            "tool_choice": {"type": "function", "function": {"name": "nope"}}}"#);
+        assert_eq!(e.param, "tool_choice");
+    }
+}

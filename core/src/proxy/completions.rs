@@ -1,0 +1,484 @@
+//! `POST /v1/chat/completions`, streamed (SSE) and plain.
+//!
+//! A request either **continues a parked Cursor stream** — it ends with `tool` results for
+//! the tool calls of a parked step: the results go onto that stream and its continuation
+//! is this response, no new run, no re-sent history — or **starts a fresh run** (the
+//! first request of a conversation, or when nothing is parked for those ids: expired,
+//! restarted proxy, another client), which rebuilds the conversation from the request.
+//!
+//! A step that ends with tool calls answers `finish_reason: "tool_calls"` with every call
+//! of the step, and parks the run keyed by those ids. Calls arriving together are
+//! gathered for a short window so one response carries them all.
+//!
+//! Errors before the first byte get their HTTP status (429, 503, …); once an SSE stream
+//! has started, an error becomes an OpenAI error event followed by `[DONE]`. A client
+//! that goes away drops the response, which drops the run, which cancels it on Cursor.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Json, Response};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::ProxyState;
+use super::error::ApiError;
+use super::sessions::Parked;
+use crate::cursor::CursorError;
+use crate::cursor::chat::{ChatEvent, ChatHandle, ChatRequest, ChatRun, ToolCall, ToolResult};
+use crate::cursor::models::{AUTO_MODEL, AUTO_WIRE_ID};
+use crate::openai::chunks::{ChunkWriter, UsageOut};
+use crate::openai::request::ChatCompletionRequest;
+use crate::openai::translate;
+
+/// How long to wait for more tool calls of the same step after one arrived.
+pub const TOOL_GATHER_WINDOW: Duration = Duration::from_millis(25);
+
+/// What one step of a run produced, in order.
+#[derive(Debug)]
+enum Out {
+    Reasoning(String),
+    Content(String),
+    /// Every tool call of the step; the response ends and the run is parked.
+    ToolCalls(Vec<ToolCall>),
+    /// The turn is over.
+    Stop,
+    Error(ApiError),
+}
+
+/// Pulls [`Out`]s from a run, gathering tool calls that arrive together.
+struct Driver {
+    run: Option<ChatRun>,
+    /// Kept after the run is parked or gone, for the usage numbers.
+    handle: ChatHandle,
+    calls: Vec<ToolCall>,
+    shutdown: CancellationToken,
+    done: bool,
+}
+
+impl Driver {
+    fn new(run: ChatRun, shutdown: CancellationToken) -> Self {
+        Driver {
+            handle: run.handle(),
+            run: Some(run),
+            calls: Vec::new(),
+            shutdown,
+            done: false,
+        }
+    }
+
+    async fn next(&mut self) -> Option<Out> {
+        if self.done {
+            return None;
+        }
+        let out = self.step().await;
+        if matches!(out, Out::ToolCalls(_) | Out::Stop | Out::Error(_)) {
+            self.done = true;
+        }
+        Some(out)
+    }
+
+    async fn step(&mut self) -> Out {
+        let Some(run) = self.run.as_mut() else {
+            return Out::Stop;
+        };
+        loop {
+            let ev = if self.calls.is_empty() {
+                tokio::select! {
+                    ev = run.next() => ev,
+                    () = self.shutdown.cancelled() => return Out::Error(stopping()),
+                }
+            } else {
+                tokio::select! {
+                    ev = run.next() => ev,
+                    () = tokio::time::sleep(TOOL_GATHER_WINDOW) => {
+                        return Out::ToolCalls(std::mem::take(&mut self.calls));
+                    }
+                    () = self.shutdown.cancelled() => return Out::Error(stopping()),
+                }
+            };
+            match ev {
+                Some(Ok(ChatEvent::Text(t))) if !t.is_empty() => return Out::Content(t),
+                Some(Ok(ChatEvent::Thinking(t))) if !t.is_empty() => return Out::Reasoning(t),
+                Some(Ok(ChatEvent::ToolCall(c))) => self.calls.push(c),
+                Some(Ok(ChatEvent::TurnEnded)) | None if !self.calls.is_empty() => {
+                    // Calls without a chance to answer them: still hand them out, but
+                    // the run is over, so nothing will be parked.
+                    self.run = None;
+                    return Out::ToolCalls(std::mem::take(&mut self.calls));
+                }
+                Some(Ok(ChatEvent::TurnEnded)) | None => return Out::Stop,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Out::Error(e.into()),
+            }
+        }
+    }
+
+    /// The run to park after a `ToolCalls` step (`None` when it has ended).
+    fn take_run(&mut self) -> Option<ChatRun> {
+        self.run.take().filter(|r| !r.handle().is_finished())
+    }
+}
+
+fn stopping() -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        message: "Cursor Bridge is stopping; retry in a moment".into(),
+        kind: "server_error",
+        code: Some("proxy_stopping"),
+        param: None,
+        retry_after: None,
+    }
+}
+
+/// What is logged about a request when it ends (however it ends).
+struct Outcome {
+    started: Instant,
+    model: String,
+    stream: bool,
+    continued: bool,
+    ttft: Option<Duration>,
+    status: u16,
+    error: Option<&'static str>,
+    tool_calls: u32,
+    usage: Option<UsageOut>,
+    finished: bool,
+}
+
+impl Outcome {
+    fn new(model: &str, stream: bool) -> Self {
+        Outcome {
+            started: Instant::now(),
+            model: model.to_string(),
+            stream,
+            continued: false,
+            ttft: None,
+            status: 200,
+            error: None,
+            tool_calls: 0,
+            usage: None,
+            finished: false,
+        }
+    }
+
+    fn first_output(&mut self) {
+        if self.ttft.is_none() {
+            self.ttft = Some(self.started.elapsed());
+        }
+    }
+
+    fn set_result(&mut self, tool_calls: usize, usage: UsageOut) {
+        self.tool_calls = tool_calls as u32;
+        self.usage = Some(usage);
+    }
+
+    fn done(&mut self) {
+        self.finished = true;
+    }
+
+    fn fail(&mut self, e: &ApiError) {
+        self.status = e.status.as_u16();
+        self.error = Some(e.code_str());
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        if !self.finished && self.error.is_none() {
+            self.status = 499;
+            self.error = Some("client_disconnected");
+        }
+        tracing::info!(
+            model = %self.model,
+            stream = self.stream,
+            continued = self.continued,
+            status = self.status,
+            error = self.error.unwrap_or(""),
+            tool_calls = self.tool_calls,
+            ttft_ms = self.ttft.map(|d| d.as_millis() as u64),
+            total_ms = self.started.elapsed().as_millis() as u64,
+            completion_tokens = self.usage.map(|u| u.completion_tokens),
+            "chat completion"
+        );
+    }
+}
+
+/// A run ready to stream, plus what the response needs to know about it.
+struct Prepared {
+    run: ChatRun,
+    meta: Meta,
+}
+
+struct Meta {
+    model: String,
+    /// Completion tokens counted before this response (continuations).
+    completion_base: u64,
+    /// Rough prompt size when Cursor sends no checkpoint (≈ 4 characters per token).
+    prompt_estimate: u64,
+    continued: bool,
+}
+
+pub async fn handle(
+    State(state): State<Arc<ProxyState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return reject_body(&state, e).into_response(),
+    };
+    let req = match ChatCompletionRequest::parse(&body) {
+        Ok(r) => r,
+        Err(e) if e.malformed => return ApiError::malformed(e.message).into_response(),
+        Err(e) => return ApiError::invalid(e.param, e.message).into_response(),
+    };
+    let requested = req
+        .model
+        .clone()
+        .unwrap_or_else(|| state.settings.default_model.clone());
+    let mut outcome = Outcome::new(&requested, req.is_stream());
+    let prepared = match prepare(&state, &req, &requested).await {
+        Ok(p) => p,
+        Err(e) => {
+            outcome.fail(&e);
+            outcome.finished = true;
+            return e.into_response();
+        }
+    };
+    outcome.continued = prepared.meta.continued;
+    if req.is_stream() {
+        stream_response(state, prepared, req.include_usage(), outcome).await
+    } else {
+        plain_response(state, prepared, outcome).await
+    }
+}
+
+fn reject_body(state: &ProxyState, e: BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(state.settings.max_body_bytes)
+    } else {
+        ApiError::malformed(format!("cannot read the request body: {e}"))
+    }
+}
+
+/// Continues a parked run when the request answers its tool calls; otherwise starts a
+/// fresh one.
+async fn prepare(
+    state: &ProxyState,
+    req: &ChatCompletionRequest,
+    requested: &str,
+) -> Result<Prepared, ApiError> {
+    let results = translate::trailing_tool_results(req);
+    if !results.is_empty() {
+        let ids: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
+        if let Some(parked) = state.sessions.take(&ids) {
+            match resume(parked, &results).await {
+                Ok(p) => return Ok(p),
+                Err(e) => tracing::info!(
+                    "the parked Cursor stream could not take the tool results ({e}); \
+                     starting a fresh run from the history"
+                ),
+            }
+        }
+    }
+    fresh(state, req, requested).await
+}
+
+async fn resume(parked: Parked, results: &[(String, ToolResult)]) -> Result<Prepared, CursorError> {
+    let handle = parked.run.handle();
+    if handle.is_finished() {
+        return Err(CursorError::Protocol("the parked run has ended".into()));
+    }
+    let mut prompt_chars = 0;
+    for id in handle.pending_tool_calls() {
+        let result = results
+            .iter()
+            .find(|(rid, _)| *rid == id)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| ToolResult {
+                content: "No result was supplied for this tool call.".into(),
+                is_error: true,
+            });
+        prompt_chars += result.content.len();
+        handle.send_tool_result(&id, result).await?;
+    }
+    Ok(Prepared {
+        run: parked.run,
+        meta: Meta {
+            model: parked.model,
+            completion_base: parked.completion_tokens_reported,
+            prompt_estimate: (prompt_chars / 4) as u64,
+            continued: true,
+        },
+    })
+}
+
+async fn fresh(
+    state: &ProxyState,
+    req: &ChatCompletionRequest,
+    requested: &str,
+) -> Result<Prepared, ApiError> {
+    let wire_id = resolve_model(state, requested).await?;
+    let plan = translate::fresh_run(req);
+    let mut chat = ChatRequest::new(wire_id, plan.prompt);
+    chat.system_prompt = plan.system_prompt;
+    chat.tools = plan.tools;
+    let prompt_estimate =
+        (chat.user_text.len() + chat.system_prompt.as_ref().map_or(0, String::len)) as u64 / 4;
+    let run = state.client.chat(chat).await?;
+    Ok(Prepared {
+        run,
+        meta: Meta {
+            model: requested.to_string(),
+            completion_base: 0,
+            prompt_estimate,
+            continued: false,
+        },
+    })
+}
+
+/// The wire id for what the client asked; `auto` is Cursor's own routing.
+async fn resolve_model(state: &ProxyState, requested: &str) -> Result<String, ApiError> {
+    let models = state.client.models().await?;
+    if let Some(m) = crate::cursor::models::resolve(&models, requested) {
+        return Ok(m.wire_id.clone());
+    }
+    if requested.eq_ignore_ascii_case(AUTO_MODEL) || requested.eq_ignore_ascii_case(AUTO_WIRE_ID) {
+        return Ok(AUTO_WIRE_ID.to_string());
+    }
+    let all = super::models::with_auto(&models);
+    let ids: Vec<&str> = all.iter().map(|m| m.id.as_str()).collect();
+    Err(ApiError::unknown_model(requested, &ids))
+}
+
+fn usage_of(handle: &ChatHandle, m: &Meta) -> UsageOut {
+    let u = handle.usage();
+    let completion = u.completion_tokens.saturating_sub(m.completion_base);
+    UsageOut {
+        prompt_tokens: u.prompt_tokens().unwrap_or(m.prompt_estimate),
+        completion_tokens: completion,
+        prompt_exact: false,
+    }
+}
+
+fn park(state: &ProxyState, driver: &mut Driver, m: &Meta, calls: &[ToolCall]) {
+    if let Some(run) = driver.take_run() {
+        let reported = run.handle().usage().completion_tokens;
+        state.sessions.park(Parked {
+            run,
+            call_ids: calls.iter().map(|c| c.call_id.clone()).collect(),
+            model: m.model.clone(),
+            completion_tokens_reported: reported,
+            parked_at: Instant::now(),
+        });
+    }
+}
+
+async fn plain_response(state: Arc<ProxyState>, p: Prepared, mut outcome: Outcome) -> Response {
+    let Prepared { run, meta } = p;
+    let writer = ChunkWriter::new(&meta.model);
+    let mut driver = Driver::new(run, state.shutdown.clone());
+    let (mut content, mut reasoning) = (String::new(), String::new());
+    let mut calls = Vec::new();
+    let mut finish = "stop";
+    while let Some(out) = driver.next().await {
+        outcome.first_output();
+        match out {
+            Out::Content(t) => content.push_str(&t),
+            Out::Reasoning(t) => reasoning.push_str(&t),
+            Out::ToolCalls(c) => {
+                calls = c;
+                finish = "tool_calls";
+            }
+            Out::Stop => {}
+            Out::Error(e) => {
+                outcome.fail(&e);
+                outcome.finished = true;
+                return e.into_response();
+            }
+        }
+    }
+    let usage = usage_of(&driver.handle, &meta);
+    outcome.usage = Some(usage);
+    outcome.tool_calls = calls.len() as u32;
+    if !calls.is_empty() {
+        park(&state, &mut driver, &meta, &calls);
+    }
+    outcome.finished = true;
+    Json(writer.completion(&content, &reasoning, &calls, finish, &usage)).into_response()
+}
+
+fn event(data: String) -> Result<Event, Infallible> {
+    Ok(Event::default().data(data))
+}
+
+async fn stream_response(
+    state: Arc<ProxyState>,
+    p: Prepared,
+    include_usage: bool,
+    mut outcome: Outcome,
+) -> Response {
+    let Prepared { run, meta } = p;
+    let mut driver = Driver::new(run, state.shutdown.clone());
+    // The first output decides the status: an error before any byte is a real HTTP
+    // error (429, 503, …) rather than a 200 stream holding an error event.
+    let first = driver.next().await;
+    if let Some(Out::Error(e)) = first {
+        outcome.fail(&e);
+        outcome.finished = true;
+        return e.into_response();
+    }
+    let writer = ChunkWriter::new(&meta.model);
+    let body = async_stream::stream! {
+        let mut pending = first;
+        yield event(writer.role());
+        loop {
+            let out = match pending.take() {
+                Some(o) => o,
+                None => match driver.next().await {
+                    Some(o) => o,
+                    None => break,
+                },
+            };
+            outcome.first_output();
+            match out {
+                Out::Content(t) => yield event(writer.content(&t)),
+                Out::Reasoning(t) => yield event(writer.reasoning(&t)),
+                Out::ToolCalls(calls) => {
+                    yield event(writer.tool_calls(&calls));
+                    yield event(writer.finish("tool_calls"));
+                    let usage = usage_of(&driver.handle, &meta);
+                    outcome.set_result(calls.len(), usage);
+                    if include_usage {
+                        yield event(writer.usage(&usage));
+                    }
+                    park(&state, &mut driver, &meta, &calls);
+                    break;
+                }
+                Out::Stop => {
+                    yield event(writer.finish("stop"));
+                    let usage = usage_of(&driver.handle, &meta);
+                    outcome.set_result(0, usage);
+                    if include_usage {
+                        yield event(writer.usage(&usage));
+                    }
+                    break;
+                }
+                Out::Error(e) => {
+                    outcome.fail(&e);
+                    yield event(e.body().to_string());
+                    break;
+                }
+            }
+        }
+        yield event("[DONE]".to_string());
+        outcome.done();
+    };
+    Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}

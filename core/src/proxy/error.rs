@@ -1,0 +1,294 @@
+//! `ApiError`: the one error type of the inbound boundary. Each owns its HTTP status and
+//! renders OpenAI's error JSON (`{"error": {message, type, param, code}}`), so every
+//! OpenAI client shows the message instead of a parse failure. Messages never carry a
+//! secret: Cursor errors are already scrubbed, and we never echo headers.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header::RETRY_AFTER};
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::{Value, json};
+
+use crate::cursor::CursorError;
+
+/// An error answered to an OpenAI client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, …
+    pub kind: &'static str,
+    /// OpenAI's `code`: a stable machine-readable name.
+    pub code: Option<&'static str>,
+    /// The request field at fault.
+    pub param: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: String) -> Self {
+        ApiError {
+            status,
+            message,
+            kind,
+            code: Some(code),
+            param: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400 for a request field that is wrong; says which.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            param: Some(param.into()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "invalid_request",
+                message.into(),
+            )
+        }
+    }
+
+    /// 400 for a body that is not JSON at all.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_json",
+            message.into(),
+        )
+    }
+
+    /// 401 for a missing or wrong local key.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_api_key",
+            message.into(),
+        )
+    }
+
+    /// 403 for a request that must not come from where it came from.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            code,
+            message.into(),
+        )
+    }
+
+    /// 404 for a model Cursor does not offer; lists a few that exist.
+    pub fn unknown_model(requested: &str, valid: &[&str]) -> Self {
+        let mut sample: Vec<&str> = valid.iter().copied().take(8).collect();
+        sample.sort_unstable();
+        ApiError {
+            param: Some("model".into()),
+            ..Self::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+                format!(
+                    "the model `{requested}` does not exist or your Cursor plan does not offer it; \
+                     valid ids include: {} (GET /v1/models lists all)",
+                    sample.join(", ")
+                ),
+            )
+        }
+    }
+
+    /// 404 for a path we do not serve.
+    pub fn not_found_path(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_url",
+            format!(
+                "unknown path {path}: this server offers /v1/chat/completions, /v1/models and /health"
+            ),
+        )
+    }
+
+    /// 413 for a body over the limit.
+    pub fn too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request_too_large",
+            format!("the request body is larger than {limit} bytes (setting max_body_bytes)"),
+        )
+    }
+
+    /// 500 for a bug of ours; the details go to the log, not to the client.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal_error",
+            message.into(),
+        )
+    }
+
+    /// The stable name recorded in the ledger.
+    pub fn code_str(&self) -> &'static str {
+        self.code.unwrap_or(self.kind)
+    }
+
+    /// The `{"error": …}` object (also sent as an SSE event mid-stream).
+    pub fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+}
+
+impl From<CursorError> for ApiError {
+    fn from(e: CursorError) -> Self {
+        use StatusCode as S;
+        let message = e.to_string();
+        let (status, kind, code) = match &e {
+            CursorError::NotSignedIn => (
+                S::SERVICE_UNAVAILABLE,
+                "authentication_error",
+                "not_signed_in",
+            ),
+            CursorError::SessionExpired | CursorError::Unauthenticated { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "authentication_error",
+                "session_expired",
+            ),
+            CursorError::CredentialStore { .. } => {
+                (S::SERVICE_UNAVAILABLE, "server_error", "credential_store")
+            }
+            CursorError::Quota {
+                rate_limited: true, ..
+            } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+            ),
+            CursorError::Quota { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                "insufficient_quota",
+            ),
+            CursorError::ContextTooLong { .. } => (
+                S::BAD_REQUEST,
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
+            CursorError::BadModel { .. } => {
+                (S::NOT_FOUND, "invalid_request_error", "model_not_found")
+            }
+            CursorError::PermissionDenied { .. } => {
+                (S::FORBIDDEN, "permission_error", "permission_denied")
+            }
+            CursorError::Timeout(_) => (S::GATEWAY_TIMEOUT, "server_error", "upstream_timeout"),
+            CursorError::Cancelled => (S::BAD_GATEWAY, "server_error", "cancelled"),
+            CursorError::OutdatedClient { .. } => {
+                (S::BAD_GATEWAY, "server_error", "outdated_client")
+            }
+            CursorError::Unavailable { .. }
+            | CursorError::Upstream { .. }
+            | CursorError::Http { .. }
+            | CursorError::Network(_)
+            | CursorError::Protocol(_) => (S::BAD_GATEWAY, "server_error", "upstream_error"),
+        };
+        let retry_after = match &e {
+            CursorError::Quota { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        ApiError {
+            status,
+            message,
+            kind,
+            code: Some(code),
+            param: None,
+            retry_after,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(self.body())).into_response();
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+/// Any path we do not serve.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found_path(uri.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_errors_map_to_the_documented_statuses() {
+        let cases = [
+            (CursorError::NotSignedIn, 503, "not_signed_in"),
+            (CursorError::SessionExpired, 503, "session_expired"),
+            (
+                CursorError::Quota {
+                    message: "m".into(),
+                    rate_limited: false,
+                    retry_after: None,
+                },
+                429,
+                "insufficient_quota",
+            ),
+            (
+                CursorError::ContextTooLong {
+                    message: "m".into(),
+                },
+                400,
+                "context_length_exceeded",
+            ),
+            (
+                CursorError::BadModel {
+                    message: "m".into(),
+                },
+                404,
+                "model_not_found",
+            ),
+            (CursorError::Timeout("t".into()), 504, "upstream_timeout"),
+            (CursorError::Network("n".into()), 502, "upstream_error"),
+        ];
+        for (e, status, code) in cases {
+            let a = ApiError::from(e);
+            assert_eq!((a.status.as_u16(), a.code), (status, Some(code)));
+        }
+    }
+
+    #[test]
+    fn retry_after_becomes_a_header_in_whole_seconds() {
+        let a = ApiError::from(CursorError::Quota {
+            message: "slow down".into(),
+            rate_limited: true,
+            retry_after: Some(Duration::from_millis(1500)),
+        });
+        let res = a.into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn unknown_model_lists_valid_ids() {
+        let a = ApiError::unknown_model("gpt-9", &["auto", "sonnet-4.5"]);
+        assert!(a.message.contains("auto, sonnet-4.5"), "{}", a.message);
+        assert_eq!(a.param.as_deref(), Some("model"));
+    }
+}

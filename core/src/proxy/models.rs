@@ -1,0 +1,116 @@
+//! `GET /v1/models`: the live Cursor catalogue in OpenAI's list format. Each entry carries
+//! its context and output limits (and where they came from); aliases are listed as their
+//! own entries pointing at the model they stand for, and `auto` (Cursor's own routing) is
+//! always present.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Json;
+use serde_json::{Value, json};
+
+use super::ProxyState;
+use super::error::ApiError;
+use crate::cursor::models::{
+    AUTO_MODEL, AUTO_WIRE_ID, DEFAULT_CONTEXT, DEFAULT_OUTPUT, LimitSource, ModelInfo,
+};
+
+/// Who makes a model, guessed from its id and name (OpenAI's `owned_by`).
+fn owner(m: &ModelInfo) -> &'static str {
+    let s = format!("{} {}", m.id, m.name).to_ascii_lowercase();
+    if ["claude", "sonnet", "opus", "haiku"]
+        .iter()
+        .any(|k| s.contains(k))
+    {
+        "anthropic"
+    } else if s.contains("gpt") || s.contains("o3") || s.contains("codex") {
+        "openai"
+    } else if s.contains("gemini") {
+        "google"
+    } else if s.contains("grok") {
+        "xai"
+    } else {
+        "cursor"
+    }
+}
+
+fn entry(m: &ModelInfo, id: &str, created: i64) -> Value {
+    let mut v = json!({
+        "id": id,
+        "object": "model",
+        "created": created,
+        "owned_by": owner(m),
+        "name": m.name,
+        "context_length": m.context_limit,
+        "max_output_tokens": m.output_limit,
+        "limits": {"context": m.context_limit, "output": m.output_limit, "source": m.limit_source},
+        "reasoning": m.reasoning,
+        "supports_images": m.supports_images,
+    });
+    if id != m.id {
+        v["alias_of"] = json!(m.id);
+    }
+    v
+}
+
+/// The catalogue with `auto` added when Cursor does not list it.
+pub fn with_auto(models: &[ModelInfo]) -> Vec<ModelInfo> {
+    let mut all = models.to_vec();
+    if !all
+        .iter()
+        .any(|m| m.id == AUTO_MODEL || m.wire_id == AUTO_WIRE_ID)
+    {
+        all.insert(
+            0,
+            ModelInfo {
+                id: AUTO_MODEL.into(),
+                wire_id: AUTO_WIRE_ID.into(),
+                name: "Auto (Cursor's routing)".into(),
+                aliases: vec![],
+                reasoning: false,
+                supports_images: None,
+                context_limit: DEFAULT_CONTEXT,
+                output_limit: DEFAULT_OUTPUT,
+                limit_source: LimitSource::Default,
+            },
+        );
+    }
+    all
+}
+
+/// The OpenAI list body.
+pub fn list_body(models: &[ModelInfo]) -> Value {
+    let created = crate::openai::chunks::now_secs();
+    let mut data = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in with_auto(models) {
+        if seen.insert(m.id.clone()) {
+            data.push(entry(&m, &m.id, created));
+        }
+        for a in &m.aliases {
+            if seen.insert(a.clone()) {
+                data.push(entry(&m, a, created));
+            }
+        }
+    }
+    json!({"object": "list", "data": data})
+}
+
+pub async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Value>, ApiError> {
+    let models = state.client.models().await?;
+    Ok(Json(list_body(&models)))
+}
+
+pub async fn one(
+    State(state): State<Arc<ProxyState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let models = with_auto(&state.client.models().await?);
+    match crate::cursor::models::resolve(&models, &id) {
+        Some(m) => Ok(Json(entry(m, &id, crate::openai::chunks::now_secs()))),
+        None => {
+            let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+            Err(ApiError::unknown_model(&id, &ids))
+        }
+    }
+}
