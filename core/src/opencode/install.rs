@@ -489,28 +489,33 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_merge_safely() {
-        let cases: [(&str, fn(&MergeError) -> bool); 8] = [
-            ("{ \"model\": ", |e| matches!(e, MergeError::Parse(_))),
-            ("{ model: \"x\" }", |e| matches!(e, MergeError::Parse(_))),
-            ("{ \"a\": 1 \"b\": 2 }", |e| {
-                matches!(e, MergeError::Parse(_))
-            }),
-            ("{} {}", |e| matches!(e, MergeError::Parse(_))),
-            ("[1, 2]", |e| *e == MergeError::RootNotObject("an array")),
-            ("{ \"provider\": \"cursor\" }", |e| {
-                *e == MergeError::ProviderNotObject("a string")
-            }),
-            ("{ \"provider\": {}, \"provider\": {} }", |e| {
-                *e == MergeError::Duplicate("provider".into())
-            }),
+        // Not JSONC as OpenCode reads it: truncated, unquoted key, missing comma, two values.
+        for text in [
+            "{ \"model\": ",
+            "{ model: \"x\" }",
+            "{ \"a\": 1 \"b\": 2 }",
+            "{} {}",
+        ] {
+            let err = merge_provider(text, &block()).expect_err(text);
+            assert!(matches!(err, MergeError::Parse(_)), "{text:?}: {err:?}");
+        }
+        let cases = [
+            ("[1, 2]", MergeError::RootNotObject("an array")),
+            (
+                "{ \"provider\": \"cursor\" }",
+                MergeError::ProviderNotObject("a string"),
+            ),
+            (
+                "{ \"provider\": {}, \"provider\": {} }",
+                MergeError::Duplicate("provider".into()),
+            ),
             (
                 "{ \"provider\": { \"cursor-bridge\": {}, \"cursor-bridge\": {} } }",
-                |e| *e == MergeError::Duplicate("provider.cursor-bridge".into()),
+                MergeError::Duplicate("provider.cursor-bridge".into()),
             ),
         ];
         for (text, expected) in cases {
-            let err = merge_provider(text, &block()).expect_err(text);
-            assert!(expected(&err), "{text:?}: {err:?}");
+            assert_eq!(merge_provider(text, &block()), Err(expected), "{text:?}");
         }
         assert!(
             merge_provider("{ \"provider\": null }", &block())
