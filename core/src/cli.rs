@@ -6,6 +6,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,8 +48,9 @@ pub enum Command {
     Usage(JsonArg),
     /// Run the local proxy on 127.0.0.1 (health endpoint; the OpenAI endpoints are next).
     Serve(ProxyArgs),
-    /// Print the OpenCode provider block for the live model list.
-    OpencodeConfig(ProxyArgs),
+    /// Print the OpenCode provider block for the live model list, or merge it into
+    /// OpenCode's config with --write.
+    OpencodeConfig(OpencodeConfigArgs),
 }
 
 /// `login` options.
@@ -79,6 +81,19 @@ pub struct ProxyArgs {
     /// Address to bind [default 127.0.0.1].
     #[arg(long)]
     pub host: Option<IpAddr>,
+}
+
+/// `opencode-config` options.
+#[derive(Debug, Args)]
+pub struct OpencodeConfigArgs {
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+    /// Merge the provider into OpenCode's config instead of printing it: PATH, or the
+    /// global config (~/.config/opencode/opencode.jsonc if it exists, else opencode.json;
+    /// $XDG_CONFIG_HOME moves it). Only provider.cursor-bridge changes; comments and
+    /// everything else stay; the old file is backed up first.
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    pub write: Option<Option<PathBuf>>,
 }
 
 /// An error the CLI reports: a message and an exit code.
@@ -174,7 +189,8 @@ pub async fn run(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> ExitCode {
 
 async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let proxy = match &cli.command {
-        Command::Serve(p) | Command::OpencodeConfig(p) => Some(p),
+        Command::Serve(p) => Some(p),
+        Command::OpencodeConfig(a) => Some(&a.proxy),
         _ => None,
     };
     let ctx = Ctx::build(env, proxy)?;
@@ -185,7 +201,7 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::Models(a) => models(&ctx, a.json, out).await,
         Command::Usage(a) => usage(&ctx, a.json, out).await,
         Command::Serve(_) => serve(&ctx, out).await,
-        Command::OpencodeConfig(_) => opencode_config(&ctx, out).await,
+        Command::OpencodeConfig(a) => opencode_config(&ctx, a.write, out).await,
     }
 }
 
@@ -538,12 +554,62 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'stati
     }
 }
 
-async fn opencode_config(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+/// `write`: `None` prints the snippet; `Some(path)` merges into `path` or, without one,
+/// OpenCode's global config.
+async fn opencode_config(
+    ctx: &Ctx,
+    write: Option<Option<PathBuf>>,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    use crate::opencode::install::{self, WriteError};
+
+    let Some(path) = write else {
+        let models = ctx.client.models().await?;
+        let key = ctx.local_key()?;
+        let snippet = crate::opencode::config_snippet(&models, &ctx.base_url(), &key);
+        let s =
+            serde_json::to_string_pretty(&snippet).map_err(|e| CliError::new(1, e.to_string()))?;
+        return w(out, s);
+    };
+    // The file it refuses to touch is the user's to fix: exit 2, like a usage error.
+    let err = |e: WriteError| CliError::new(if e.is_refusal() { 2 } else { 1 }, e.to_string());
+    let path = match path {
+        Some(p) => p,
+        None => install::default_config_path(&ctx.env).map_err(err)?,
+    };
     let models = ctx.client.models().await?;
     let key = ctx.local_key()?;
-    let snippet = crate::opencode::config_snippet(&models, &ctx.base_url(), &key);
-    let s = serde_json::to_string_pretty(&snippet).map_err(|e| CliError::new(1, e.to_string()))?;
-    w(out, s)
+    let block = crate::opencode::provider_block(&models, &ctx.base_url(), &key);
+    let done = install::write_provider(&path, &block, SystemTime::now()).map_err(err)?;
+    let file = done.path.display();
+    match (&done.backup, done.created) {
+        (_, true) => w(
+            out,
+            format!("Created {file} with the Cursor Bridge provider."),
+        )?,
+        (Some(backup), false) => {
+            w(
+                out,
+                format!("Updated the Cursor Bridge provider in {file}."),
+            )?;
+            w(
+                out,
+                format!("Backup of the previous file: {}", backup.display()),
+            )?;
+        }
+        (None, false) => w(
+            out,
+            format!("{file} already has this provider; nothing written."),
+        )?,
+    }
+    w(
+        out,
+        format!(
+            "{} models under provider \"{}\"; restart OpenCode to load them.",
+            block["models"].as_object().map_or(0, |m| m.len()),
+            crate::opencode::PROVIDER_ID
+        ),
+    )
 }
 
 /// `YYYY-MM-DD HH:MM UTC` from unix seconds (no date crate needed for one format).
@@ -613,5 +679,24 @@ mod tests {
             c.command,
             Command::Serve(ProxyArgs { port: Some(0), .. })
         ));
+    }
+
+    #[test]
+    fn opencode_config_write_takes_an_optional_path() {
+        let write = |args: &[&str]| {
+            let c = Cli::try_parse_from([&["cursor-bridge", "opencode-config"], args].concat())
+                .unwrap();
+            match c.command {
+                Command::OpencodeConfig(a) => (a.write, a.proxy.port),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(write(&[]), (None, None));
+        assert_eq!(write(&["--write"]), (Some(None), None));
+        assert_eq!(write(&["--write", "--port", "9"]), (Some(None), Some(9)));
+        assert_eq!(
+            write(&["--write", "/tmp/oc.jsonc", "--port", "9"]),
+            (Some(Some(PathBuf::from("/tmp/oc.jsonc"))), Some(9))
+        );
     }
 }

@@ -13,7 +13,8 @@
 //! - [`proxy`]: INBOUND — the localhost server (health now; OpenAI endpoints next).
 //! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override).
 //! - [`config`]: typed, validated settings and the directories we use.
-//! - [`opencode`]: the OpenCode provider block generated from the live model list.
+//! - [`opencode`]: the OpenCode provider block generated from the live model list, and
+//!   its safe merge into the user's own OpenCode config ([`opencode::install`]).
 //! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
 //!
 //! ## Invariants

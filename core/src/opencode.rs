@@ -1,6 +1,9 @@
 //! The OpenCode provider block (product notes: "The OpenCode provider block we generate").
 //! OpenCode does not discover models, so the block lists every model with its limits —
 //! without `limit.context`/`limit.output` its context compaction breaks.
+//! [`install`] merges the block into the user's own config file, keeping everything else.
+
+pub mod install;
 
 use serde_json::{Map, Value, json};
 

@@ -802,6 +802,127 @@ async fn opencode_config_lists_every_model_with_limits() {
     assert_no_secrets(&fake, &[&out, &again, &explicit], &secrets_in(&creds));
 }
 
+/// The user's own OpenCode config: comments, trailing commas, another provider.
+const USER_OPENCODE_CONFIG: &str = r#"// my OpenCode config
+{
+  "$schema": "https://opencode.ai/config.json",
+  /* the default model */
+  "model": "ollama/llama3",
+  "provider": {
+    "ollama": {
+      "npm": "@ai-sdk/openai-compatible",
+      "options": { "baseURL": "http://localhost:11434/v1" }, // local
+      "models": { "llama3": {} },
+    },
+  },
+}
+"#;
+
+fn jsonc(text: &str) -> Value {
+    jsonc_parser::parse_to_serde_value(text, &Default::default())
+        .unwrap_or_else(|e| panic!("not JSONC ({e}):\n{text}"))
+}
+
+#[tokio::test]
+async fn opencode_config_write_merges_into_a_commented_file_with_a_backup() {
+    let fake = FakeCursor::builder().models(catalogue()).start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+    let dir = sb.dir.path().join("project");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join("opencode.jsonc");
+    std::fs::write(&path, USER_OPENCODE_CONFIG).expect("write config");
+    let path_arg = path.to_str().expect("utf-8 path");
+
+    let out = run(sb.cmd(&["opencode-config", "--write", path_arg, "--port", "4242"])).await;
+    out.expect_code(0)
+        .expect_stdout(path_arg)
+        .expect_stdout("Backup");
+
+    let text = std::fs::read_to_string(&path).expect("read config");
+    for kept in [
+        "// my OpenCode config\n",
+        "  /* the default model */\n",
+        "\"options\": { \"baseURL\": \"http://localhost:11434/v1\" }, // local\n",
+    ] {
+        assert!(text.contains(kept), "lost {kept:?}:\n{text}");
+    }
+    let (before, after) = (jsonc(USER_OPENCODE_CONFIG), jsonc(&text));
+    assert_eq!(after["model"], before["model"]);
+    assert_eq!(after["provider"]["ollama"], before["provider"]["ollama"]);
+    let ours = &after["provider"]["cursor-bridge"];
+    assert_eq!(ours["options"]["baseURL"], "http://127.0.0.1:4242/v1");
+    let key = std::fs::read_to_string(sb.home().join("local-api-key")).expect("local key");
+    assert_eq!(ours["options"]["apiKey"], key.trim());
+    assert_eq!(
+        ours["models"].as_object().expect("models").len(),
+        catalogue().len()
+    );
+
+    let backups: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p != &path)
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = &backups[0];
+    let name = backup.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(name.starts_with("opencode.jsonc.bak-"), "{name}");
+    out.expect_stdout(backup.to_str().expect("utf-8"));
+    assert_eq!(
+        std::fs::read(backup).expect("backup"),
+        USER_OPENCODE_CONFIG.as_bytes()
+    );
+
+    // Again: nothing to change, so nothing written and no second backup.
+    let again = run(sb.cmd(&["opencode-config", "--write", path_arg, "--port", "4242"])).await;
+    again.expect_code(0).expect_stdout("nothing written");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+    assert_eq!(std::fs::read_dir(&dir).expect("read dir").count(), 2);
+
+    // A file it cannot merge into: exit 2, the file named, untouched, no backup.
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{ \"provider\": \"nope\" }\n").expect("write");
+    let refused = run(sb.cmd(&[
+        "opencode-config",
+        "--write",
+        broken.to_str().expect("utf-8"),
+    ]))
+    .await;
+    refused
+        .expect_code(2)
+        .expect_stderr(broken.to_str().expect("utf-8"))
+        .expect_stderr("`provider` is a string");
+    assert_eq!(
+        std::fs::read(&broken).expect("read"),
+        b"{ \"provider\": \"nope\" }\n"
+    );
+    assert_eq!(std::fs::read_dir(&dir).expect("read dir").count(), 3);
+
+    // No path: OpenCode's global config under the (fake) home, created private.
+    let global = run(sb.cmd(&["opencode-config", "--write"])).await;
+    global.expect_code(0).expect_stdout("Created");
+    let created = sb
+        .dir
+        .path()
+        .join("user-home/.config/opencode/opencode.json");
+    let v = jsonc(&std::fs::read_to_string(&created).expect("global config created"));
+    assert_eq!(v["$schema"], "https://opencode.ai/config.json");
+    assert_eq!(
+        v["provider"]["cursor-bridge"]["options"]["apiKey"],
+        key.trim()
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&created), 0o600);
+
+    assert_no_secrets(
+        &fake,
+        &[&out, &again, &refused, &global],
+        &[secrets_in(&creds), vec![key.trim().to_string()]].concat(),
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // serve
 // ---------------------------------------------------------------------------------------

@@ -511,6 +511,26 @@ mod url_text {
 /// Missing parent directories are created; with `private` they are created 0700 and the
 /// file 0600 (unix), from the first byte on (no window where the file is readable).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    write_atomic_inner(path, bytes, private, None)
+}
+
+/// [`write_atomic`] over an existing file whose permissions the new file keeps (a user's
+/// config that holds secrets and may be 0600, or deliberately shared). The temp file is
+/// private until it gets `permissions`, just before the rename.
+pub(crate) fn write_atomic_keeping(
+    path: &Path,
+    bytes: &[u8],
+    permissions: std::fs::Permissions,
+) -> std::io::Result<()> {
+    write_atomic_inner(path, bytes, true, Some(permissions))
+}
+
+fn write_atomic_inner(
+    path: &Path,
+    bytes: &[u8],
+    private: bool,
+    keep: Option<std::fs::Permissions>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -543,6 +563,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io:
     let result = (|| {
         let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
+        if let Some(permissions) = keep {
+            f.set_permissions(permissions)?;
+        }
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)
