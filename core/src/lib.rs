@@ -15,6 +15,8 @@
 //! - [`config`]: typed, validated settings and the directories we use.
 //! - [`opencode`]: the OpenCode provider block generated from the live model list, and
 //!   its safe merge into the user's own OpenCode config ([`opencode::install`]).
+//! - [`app`]: the actions the tray and the web UI share ([`app::App`]), their IPC types,
+//!   `CommandError`, and the notification policy ([`app::alerts`]).
 //! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
 //!
 //! ## Invariants
@@ -22,6 +24,7 @@
 //! - No global state: settings and clients are built once and passed in as handles.
 //! - Decoding is incremental; "need more bytes" is never "bad bytes".
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod cursor;

@@ -1,0 +1,263 @@
+//! The notification policy: which events deserve a desktop notification, what it says
+//! (always with a next step), and deduplication — at most one notification per distinct
+//! problem until that problem changes or is resolved. The shell only displays [`Alert`]s.
+//!
+//! Users of other tray proxies complain about errors nobody sees, and about notification
+//! floods; a dead network fails every request, so "notify on every failure" would be a
+//! flood. A problem is identified by its [`AlertKind`] plus a small fingerprint (the port
+//! for a port clash, rate limit vs. usage limit for quota); the free-text detail (which
+//! differs from one failed request to the next) is not part of it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// The problems we notify about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    SessionExpired,
+    Quota,
+    PortInUse,
+    UpstreamUnreachable,
+    ProxyStopped,
+}
+
+/// Something that happened; [`Alerts::raise`] decides whether it becomes a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Cursor refused the token and a refresh did not help.
+    SessionExpired,
+    /// Cursor's usage or rate limit.
+    Quota { message: String, rate_limited: bool },
+    /// The proxy port is taken.
+    PortInUse { ip: IpAddr, port: u16 },
+    /// Cursor cannot be reached (network, timeout, Cursor down).
+    UpstreamUnreachable { message: String },
+    /// The proxy ended without being asked to.
+    ProxyStopped { message: String },
+}
+
+impl Event {
+    /// The problem this event belongs to.
+    pub fn kind(&self) -> AlertKind {
+        match self {
+            Event::SessionExpired => AlertKind::SessionExpired,
+            Event::Quota { .. } => AlertKind::Quota,
+            Event::PortInUse { .. } => AlertKind::PortInUse,
+            Event::UpstreamUnreachable { .. } => AlertKind::UpstreamUnreachable,
+            Event::ProxyStopped { .. } => AlertKind::ProxyStopped,
+        }
+    }
+
+    /// What makes two events of one kind different problems.
+    fn fingerprint(&self) -> String {
+        match self {
+            Event::PortInUse { ip, port } => format!("{ip}:{port}"),
+            Event::Quota { rate_limited, .. } => rate_limited.to_string(),
+            Event::SessionExpired
+            | Event::UpstreamUnreachable { .. }
+            | Event::ProxyStopped { .. } => String::new(),
+        }
+    }
+
+    fn alert(&self) -> Alert {
+        let (title, body) = match self {
+            Event::SessionExpired => (
+                "Cursor session expired".to_string(),
+                "Requests through Cursor Bridge fail until you sign in again: choose \
+                 Sign in… in the tray menu."
+                    .to_string(),
+            ),
+            Event::Quota {
+                message,
+                rate_limited: true,
+            } => (
+                "Cursor rate limit reached".to_string(),
+                format!("{message}. Wait a minute and try again."),
+            ),
+            Event::Quota { message, .. } => (
+                "Cursor usage limit reached".to_string(),
+                format!(
+                    "{message}. Requests fail until your plan's usage resets; check Plan usage \
+                     in Cursor Bridge or raise your limit on cursor.com."
+                ),
+            ),
+            Event::PortInUse { ip, port } => (
+                format!("Port {port} is already in use"),
+                format!(
+                    "Another program listens on {ip}:{port}, so the proxy could not start. \
+                     Stop that program, or choose another port in Cursor Bridge's settings, \
+                     then start the proxy."
+                ),
+            ),
+            Event::UpstreamUnreachable { message } => (
+                "Cannot reach Cursor".to_string(),
+                format!(
+                    "{message}. Check your internet connection; Cursor Bridge tries again on \
+                     the next request."
+                ),
+            ),
+            Event::ProxyStopped { message } => (
+                "The proxy stopped unexpectedly".to_string(),
+                format!("{message}. Start it again with Start proxy in the tray menu."),
+            ),
+        };
+        Alert {
+            kind: self.kind(),
+            title,
+            body,
+        }
+    }
+}
+
+/// One notification to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub title: String,
+    /// What happened and what to do next.
+    pub body: String,
+}
+
+/// The dedup state and the channel the shell listens on.
+///
+/// Lock choice: a `std::sync::Mutex` around a tiny map, never held across an await.
+/// Alerts go out on a `broadcast` channel: any number of listeners (the shell, tests);
+/// with none, an alert is simply not shown, and the dedup state still advances.
+#[derive(Debug)]
+pub struct Alerts {
+    active: Mutex<HashMap<AlertKind, String>>,
+    tx: broadcast::Sender<Alert>,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts::new()
+    }
+}
+
+impl Alerts {
+    pub fn new() -> Alerts {
+        Alerts {
+            active: Mutex::new(HashMap::new()),
+            tx: broadcast::channel(16).0,
+        }
+    }
+
+    /// Alerts from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+        self.tx.subscribe()
+    }
+
+    /// Records `event`; returns (and sends) its alert unless this very problem is already
+    /// active, i.e. notified and not resolved since.
+    pub fn raise(&self, event: Event) -> Option<Alert> {
+        let fingerprint = event.fingerprint();
+        {
+            let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            if active.get(&event.kind()) == Some(&fingerprint) {
+                return None;
+            }
+            active.insert(event.kind(), fingerprint);
+        }
+        let alert = event.alert();
+        tracing::warn!(kind = ?alert.kind, title = %alert.title, "alert");
+        let _ = self.tx.send(alert.clone());
+        Some(alert)
+    }
+
+    /// The problem is gone (a call succeeded, the proxy started): the next occurrence
+    /// notifies again.
+    pub fn resolve(&self, kind: AlertKind) {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&kind);
+    }
+
+    /// True while `kind` is notified and unresolved.
+    pub fn is_active(&self, kind: AlertKind) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_notification_per_problem_until_it_changes_or_resolves() {
+        let a = Alerts::new();
+        let mut rx = a.subscribe();
+        let down = |m: &str| Event::UpstreamUnreachable { message: m.into() };
+        assert!(a.raise(down("connection refused")).is_some());
+        // Another request fails with other words: the same problem, no second popup.
+        assert!(a.raise(down("timed out")).is_none());
+        let port = |port| Event::PortInUse {
+            ip: "127.0.0.1".parse().unwrap(),
+            port,
+        };
+        assert!(a.raise(port(18741)).is_some());
+        assert!(a.raise(port(18741)).is_none());
+        // A different port is a different problem.
+        let alert = a.raise(port(18742)).unwrap();
+        assert!(alert.title.contains("18742") && alert.body.contains("settings"));
+        a.resolve(AlertKind::UpstreamUnreachable);
+        assert!(!a.is_active(AlertKind::UpstreamUnreachable));
+        assert!(a.raise(down("dns")).is_some());
+        let seen: Vec<AlertKind> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                AlertKind::UpstreamUnreachable,
+                AlertKind::PortInUse,
+                AlertKind::PortInUse,
+                AlertKind::UpstreamUnreachable
+            ]
+        );
+    }
+
+    #[test]
+    fn every_alert_says_what_to_do_next() {
+        for e in [
+            Event::SessionExpired,
+            Event::Quota {
+                message: "Cursor usage limit reached: x".into(),
+                rate_limited: false,
+            },
+            Event::Quota {
+                message: "Cursor rate limit reached: x".into(),
+                rate_limited: true,
+            },
+            Event::PortInUse {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 1,
+            },
+            Event::UpstreamUnreachable {
+                message: "x".into(),
+            },
+            Event::ProxyStopped {
+                message: "x".into(),
+            },
+        ] {
+            let a = e.alert();
+            assert!(!a.title.is_empty());
+            let body = a.body.to_lowercase();
+            assert!(
+                ["sign in", "try again", "check", "start", "choose", "wait"]
+                    .iter()
+                    .any(|w| body.contains(w)),
+                "{a:?} gives no next step"
+            );
+        }
+    }
+}

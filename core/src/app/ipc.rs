@@ -1,0 +1,390 @@
+//! The serde types of `docs/IPC.md`, and [`CommandError`], the one error type of the
+//! front-end boundary. Field names are camelCase (Tauri's default for arguments, and what
+//! the UI's `ipc.ts` declares); timestamps are Unix milliseconds.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::settings::SettingsError;
+use crate::cursor::CursorError;
+use crate::cursor::auth::LoginError;
+use crate::cursor::models::{LimitSource, ModelInfo};
+use crate::cursor::usage::CurrentPeriodUsage;
+use crate::proxy::StartError;
+use crate::store::credentials::StoreError;
+
+/// `ProxyState` in the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProxyRunState {
+    Running,
+    Stopped,
+    Error,
+}
+
+/// Who is signed in (`plan` stays `null`: Cursor's `GetMe` does not name the plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub email: Option<String>,
+    pub plan: Option<String>,
+}
+
+/// The proxy part of [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyStatus {
+    pub state: ProxyRunState,
+    pub host: String,
+    pub port: u16,
+    /// `http://<host>:<port>/v1`, what OpenAI clients are given.
+    pub base_url: String,
+    /// Why the proxy is in `error` (a sentence for the user).
+    pub error: Option<String>,
+}
+
+/// What the tray and the UI render; sent with every `status-changed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub signed_in: bool,
+    pub account: Option<Account>,
+    pub proxy: ProxyStatus,
+    /// Read back from the OS, never remembered.
+    pub launch_at_login: bool,
+    pub version: String,
+}
+
+/// One model, as the UI lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub reasoning: bool,
+    pub supports_images: Option<bool>,
+    pub context_limit: u32,
+    pub output_limit: u32,
+    pub limit_source: LimitSource,
+}
+
+impl From<&ModelInfo> for Model {
+    fn from(m: &ModelInfo) -> Self {
+        Model {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            aliases: m.aliases.clone(),
+            reasoning: m.reasoning,
+            supports_images: m.supports_images,
+            context_limit: m.context_limit,
+            output_limit: m.output_limit,
+            limit_source: m.limit_source,
+        }
+    }
+}
+
+/// `Settings` in the contract: the few settings the UI edits. Everything else stays in
+/// `settings.toml` for people who need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub host: String,
+    pub port: u16,
+    pub default_model: String,
+    pub start_proxy_on_launch: bool,
+    pub require_api_key: bool,
+}
+
+/// Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanUsage {
+    pub spent_cents: i64,
+    pub included_cents: Option<i64>,
+    pub remaining_cents: Option<i64>,
+    pub cycle_start: Option<i64>,
+    pub cycle_end: Option<i64>,
+    pub fetched_at: i64,
+}
+
+impl PlanUsage {
+    /// From `GetCurrentPeriodUsage`: `included` is the plan's limit (a $20 plan: 2000),
+    /// `spent` its total spend; a cycle bound of 0 means Cursor did not send it.
+    pub fn from_cursor(u: &CurrentPeriodUsage, fetched_at: i64) -> PlanUsage {
+        let nonzero = |ms: i64| (ms > 0).then_some(ms);
+        PlanUsage {
+            spent_cents: u.plan_usage.as_ref().map_or(0, |p| p.total_spend),
+            included_cents: u.plan_usage.as_ref().map(|p| p.limit),
+            remaining_cents: u.plan_usage.as_ref().map(|p| p.remaining),
+            cycle_start: nonzero(u.billing_cycle_start),
+            cycle_end: nonzero(u.billing_cycle_end),
+            fetched_at,
+        }
+    }
+}
+
+/// The OpenCode provider block, pretty-printed, and the base URL it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpencodeSnippet {
+    pub text: String,
+    pub base_url: String,
+}
+
+/// The kinds of `docs/IPC.md`; the UI switches on them, so they are a closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotSignedIn,
+    SessionExpired,
+    LoginCancelled,
+    LoginTimedOut,
+    Upstream,
+    Network,
+    Quota,
+    PortInUse,
+    InvalidInput,
+    Io,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The wire name (`"port_in_use"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotSignedIn => "not_signed_in",
+            ErrorKind::SessionExpired => "session_expired",
+            ErrorKind::LoginCancelled => "login_cancelled",
+            ErrorKind::LoginTimedOut => "login_timed_out",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Network => "network",
+            ErrorKind::Quota => "quota",
+            ErrorKind::PortInUse => "port_in_use",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Io => "io",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every failure an action reports to a front end: `{kind, message}`, the message a
+/// sentence for the user (never a stack trace, never a secret). Each source error type
+/// owns its mapping below; the error is logged once, where it is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
+        let e = CommandError {
+            kind,
+            message: message.into(),
+        };
+        tracing::debug!(kind = %e.kind, message = %e.message, "action failed");
+        e
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> CommandError {
+        CommandError::new(ErrorKind::InvalidInput, message)
+    }
+
+    pub fn io(message: impl Into<String>) -> CommandError {
+        CommandError::new(ErrorKind::Io, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> CommandError {
+        CommandError::new(ErrorKind::Internal, message)
+    }
+}
+
+impl From<CursorError> for CommandError {
+    fn from(e: CursorError) -> Self {
+        let kind = match &e {
+            CursorError::NotSignedIn => ErrorKind::NotSignedIn,
+            CursorError::SessionExpired | CursorError::Unauthenticated { .. } => {
+                ErrorKind::SessionExpired
+            }
+            CursorError::CredentialStore { .. } => ErrorKind::Io,
+            CursorError::Quota { .. } => ErrorKind::Quota,
+            CursorError::Network(_) | CursorError::Timeout(_) => ErrorKind::Network,
+            CursorError::ContextTooLong { .. }
+            | CursorError::BadModel { .. }
+            | CursorError::OutdatedClient { .. }
+            | CursorError::PermissionDenied { .. }
+            | CursorError::Unavailable { .. }
+            | CursorError::Upstream { .. }
+            | CursorError::Http { .. }
+            | CursorError::Protocol(_) => ErrorKind::Upstream,
+            CursorError::Cancelled => ErrorKind::Internal,
+        };
+        // The CLI's wording says "run `cursor-bridge login`"; in the app the way is the
+        // Sign in… item, so these two get their own sentence.
+        let message = match &e {
+            CursorError::NotSignedIn => "Not signed in to Cursor: choose Sign in… first.".into(),
+            CursorError::SessionExpired => "Your Cursor session has expired: sign in again.".into(),
+            other => capitalize(&other.to_string()),
+        };
+        CommandError::new(kind, message)
+    }
+}
+
+impl From<LoginError> for CommandError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Cancelled => {
+                CommandError::new(ErrorKind::LoginCancelled, "Sign-in was cancelled.")
+            }
+            LoginError::TimedOut { .. } => CommandError::new(
+                ErrorKind::LoginTimedOut,
+                "The browser sign-in was not completed in time; try Sign in… again.",
+            ),
+            LoginError::Failed(e) => e.into(),
+            LoginError::BadResponse(_) => {
+                CommandError::new(ErrorKind::Upstream, capitalize(&e.to_string()))
+            }
+        }
+    }
+}
+
+impl From<StartError> for CommandError {
+    fn from(e: StartError) -> Self {
+        let kind = match &e {
+            StartError::PortInUse { .. } => ErrorKind::PortInUse,
+            StartError::NotLoopback(_) => ErrorKind::InvalidInput,
+            StartError::Io { .. } => ErrorKind::Io,
+        };
+        CommandError::new(kind, capitalize(&e.to_string()))
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        CommandError::io(capitalize(&e.to_string()))
+    }
+}
+
+impl From<SettingsError> for CommandError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Invalid {
+                key, expected, got, ..
+            } => CommandError::invalid_input(format!(
+                "{}: expected {expected}, got {got}",
+                ui_field(key)
+            )),
+            other @ (SettingsError::NoHome
+            | SettingsError::Read { .. }
+            | SettingsError::Parse { .. }
+            | SettingsError::Write { .. }
+            | SettingsError::Encode { .. }) => CommandError::io(capitalize(&other.to_string())),
+        }
+    }
+}
+
+/// A settings key as the UI names the field (`default_model` → `defaultModel`).
+pub fn ui_field(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_serialize_as_kind_and_message() {
+        let e = CommandError::from(CursorError::Network("connection refused".into()));
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "network");
+        assert_eq!(v["message"], "Cannot reach Cursor: connection refused");
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        let back: CommandError = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn every_kind_has_its_wire_name() {
+        for k in [
+            ErrorKind::NotSignedIn,
+            ErrorKind::SessionExpired,
+            ErrorKind::LoginCancelled,
+            ErrorKind::LoginTimedOut,
+            ErrorKind::Upstream,
+            ErrorKind::Network,
+            ErrorKind::Quota,
+            ErrorKind::PortInUse,
+            ErrorKind::InvalidInput,
+            ErrorKind::Io,
+            ErrorKind::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
+
+    #[test]
+    fn settings_errors_name_the_ui_field() {
+        let e = CommandError::from(SettingsError::Invalid {
+            origin: "settings".into(),
+            key: "default_model",
+            expected: "a model id".into(),
+            got: "\"\"".into(),
+        });
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        assert!(e.message.starts_with("defaultModel: expected"), "{e}");
+    }
+
+    #[test]
+    fn status_is_camel_case() {
+        let s = Status {
+            signed_in: true,
+            account: Some(Account {
+                email: Some("a@b.c".into()),
+                plan: None,
+            }),
+            proxy: ProxyStatus {
+                state: ProxyRunState::Running,
+                host: "127.0.0.1".into(),
+                port: 18741,
+                base_url: "http://127.0.0.1:18741/v1".into(),
+                error: None,
+            },
+            launch_at_login: false,
+            version: "0.1.0".into(),
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["signedIn"], true);
+        assert_eq!(v["proxy"]["baseUrl"], "http://127.0.0.1:18741/v1");
+        assert_eq!(v["proxy"]["state"], "running");
+        assert_eq!(v["launchAtLogin"], false);
+    }
+}

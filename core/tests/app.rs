@@ -1,0 +1,506 @@
+//! The actions façade (`cursor_bridge_core::app::App`) with real parts: the fake Cursor
+//! server, the real proxy on a real port, the file credential store in a temp dir.
+//!
+//! The browser is the only thing replaced: the injected opener approves the login on the
+//! fake, as a user clicking "Approve" would. No test touches a keychain, the process
+//! environment or a real browser.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cursor_bridge_core::app::{
+    AlertKind, App, CommandError, ErrorKind, ProxyRunState, SettingsView, Status,
+};
+use cursor_bridge_core::config::settings::{CredentialStoreKind, Env, Paths, Settings};
+use cursor_bridge_tests::FakeCursor;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A port nobody listens on right now: bind port 0, note it, release it.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+struct Machine {
+    dir: tempfile::TempDir,
+    fake: Arc<FakeCursor>,
+}
+
+impl Machine {
+    async fn new() -> Machine {
+        Machine::with(FakeCursor::builder().start().await).await
+    }
+
+    async fn with(fake: FakeCursor) -> Machine {
+        Machine {
+            dir: tempfile::tempdir().expect("temp dir"),
+            fake: Arc::new(fake),
+        }
+    }
+
+    fn paths(&self) -> Paths {
+        Paths::in_dir(self.dir.path().join("home"))
+    }
+
+    fn settings(&self, port: u16) -> Settings {
+        Settings {
+            port,
+            api_url: self.fake.url().parse().expect("fake url"),
+            login_url: self.fake.url().parse().expect("fake url"),
+            credential_store: CredentialStoreKind::File,
+            login_poll_initial_ms: 10,
+            login_poll_max_ms: 50,
+            drain_grace_secs: 1,
+            ..Settings::default()
+        }
+    }
+
+    /// An app whose "browser" approves every login on the fake at once.
+    fn app(&self, port: u16) -> App {
+        self.app_with(Env::default(), port)
+    }
+
+    fn app_with(&self, env: Env, port: u16) -> App {
+        let fake = self.fake.clone();
+        App::builder(self.paths(), env, self.settings(port))
+            .opener(move |url| {
+                fake.approve_login_url(url)
+                    .then_some(())
+                    .ok_or_else(|| format!("not a login URL: {url}"))
+            })
+            .build()
+            .expect("app builds")
+    }
+
+    async fn signed_in_app(&self, port: u16) -> App {
+        let app = self.app(port);
+        timeout(WAIT, app.sign_in())
+            .await
+            .expect("sign-in finishes")
+            .expect("sign-in succeeds");
+        app
+    }
+}
+
+/// `GET /v1/models` through the proxy with this Bearer key; the HTTP status.
+async fn models_status(port: u16, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/v1/models"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("the proxy answers")
+        .status()
+        .as_u16()
+}
+
+async fn listening(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+fn kind(r: Result<impl std::fmt::Debug, CommandError>) -> ErrorKind {
+    r.expect_err("the action fails").kind
+}
+
+#[tokio::test]
+async fn browser_sign_in_through_the_injected_opener_shows_the_account() {
+    let m = Machine::new().await;
+    let app = m.app(free_port());
+    let mut changes = app.subscribe();
+    let before = app.status().await;
+    assert!(!before.signed_in && before.account.is_none());
+    assert_eq!(before.proxy.state, ProxyRunState::Stopped);
+
+    let status = timeout(WAIT, app.sign_in())
+        .await
+        .expect("finishes")
+        .expect("ok");
+    assert!(status.signed_in);
+    assert_eq!(
+        status.account.as_ref().and_then(|a| a.email.as_deref()),
+        Some("dev@example.com")
+    );
+    assert!(!app.signing_in());
+    assert_eq!(
+        m.fake.pkce_mismatches(),
+        0,
+        "the poll proved the PKCE verifier"
+    );
+    // Subscribers saw the change.
+    changes.changed().await.expect("status sender alive");
+    assert!(changes.borrow().signed_in);
+    // The tokens went to the (file) credential store, not anywhere else.
+    assert!(m.paths().default_credentials_file().exists());
+
+    let status = app.sign_out().await.expect("sign out");
+    assert!(!status.signed_in && status.account.is_none());
+    assert!(!m.paths().default_credentials_file().exists());
+}
+
+#[tokio::test]
+async fn a_waiting_sign_in_is_cancelled() {
+    let m = Machine::new().await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    // This browser never approves; it only tells the test the page was opened.
+    let app = App::builder(m.paths(), Env::default(), m.settings(free_port()))
+        .opener(move |_| {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            Ok(())
+        })
+        .build()
+        .expect("app");
+    let signing_in = tokio::spawn({
+        let app = app.clone();
+        async move { app.sign_in().await }
+    });
+    timeout(WAIT, rx)
+        .await
+        .expect("opener called")
+        .expect("sent");
+    assert!(app.signing_in());
+    app.cancel_sign_in();
+    let r = timeout(WAIT, signing_in)
+        .await
+        .expect("ends")
+        .expect("joins");
+    let e = r.expect_err("cancelled");
+    assert_eq!(e.kind, ErrorKind::LoginCancelled);
+    assert!(!app.status().await.signed_in);
+}
+
+#[tokio::test]
+async fn a_browser_that_cannot_open_is_an_io_error() {
+    let m = Machine::new().await;
+    let app = App::builder(m.paths(), Env::default(), m.settings(free_port()))
+        .opener(|_| Err("no browser installed".into()))
+        .build()
+        .expect("app");
+    let e = app.sign_in().await.expect_err("fails");
+    assert_eq!(e.kind, ErrorKind::Io);
+    assert!(e.message.contains("no browser installed"), "{e}");
+    assert!(!app.signing_in());
+}
+
+#[tokio::test]
+async fn proxy_starts_stops_and_starts_again_on_the_same_port() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+
+    let s = app.start_proxy().await.expect("start");
+    assert_eq!(s.proxy.state, ProxyRunState::Running);
+    assert_eq!(s.proxy.port, port);
+    assert_eq!(s.proxy.base_url, format!("http://127.0.0.1:{port}/v1"));
+    assert!(listening(port).await);
+    // Starting twice is harmless.
+    app.start_proxy().await.expect("start again while running");
+
+    let s = app.stop_proxy().await.expect("stop");
+    assert_eq!(s.proxy.state, ProxyRunState::Stopped);
+    // The port is released when stop returns.
+    drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("port free after stop"));
+
+    let s = app.start_proxy().await.expect("start on the same port");
+    assert_eq!(s.proxy.state, ProxyRunState::Running);
+    assert!(listening(port).await);
+    let s = app.toggle_proxy().await.expect("toggle stops");
+    assert_eq!(s.proxy.state, ProxyRunState::Stopped);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn port_in_use_is_a_typed_error_and_one_alert() {
+    let m = Machine::new().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let app = m.app(port);
+    let mut alerts = app.subscribe_alerts();
+
+    let e = app.start_proxy().await.expect_err("port taken");
+    assert_eq!(e.kind, ErrorKind::PortInUse);
+    assert_eq!(
+        serde_json::to_value(&e).expect("json")["kind"],
+        "port_in_use"
+    );
+    assert!(e.message.contains(&port.to_string()), "{e}");
+    let s = app.status().await;
+    assert_eq!(s.proxy.state, ProxyRunState::Error);
+    assert!(
+        s.proxy
+            .error
+            .as_deref()
+            .is_some_and(|m| m.contains("in use"))
+    );
+
+    // Trying again (a user clicking twice) fails the same way but notifies once.
+    assert_eq!(kind(app.start_proxy().await), ErrorKind::PortInUse);
+    let first = alerts.try_recv().expect("one alert");
+    assert_eq!(first.kind, AlertKind::PortInUse);
+    assert!(first.body.contains("settings"), "a next step: {first:?}");
+    assert!(
+        alerts.try_recv().is_err(),
+        "no second alert for the same problem"
+    );
+
+    // Once the port is free the proxy starts, and the problem is resolved.
+    drop(taken);
+    app.start_proxy()
+        .await
+        .expect("starts once the port is free");
+    assert!(!app.alerts().is_active(AlertKind::PortInUse));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn models_snippet_and_plan_usage_come_from_cursor() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.app(port);
+    assert_eq!(kind(app.list_models(false).await), ErrorKind::NotSignedIn);
+    let app = m.signed_in_app(port).await;
+
+    let models = app.list_models(false).await.expect("models");
+    assert!(!models.is_empty());
+    assert!(
+        models
+            .iter()
+            .all(|m| m.context_limit > 0 && m.output_limit > 0)
+    );
+    let v = serde_json::to_value(&models[0]).expect("json");
+    for key in [
+        "id",
+        "name",
+        "aliases",
+        "reasoning",
+        "supportsImages",
+        "contextLimit",
+        "outputLimit",
+        "limitSource",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing from {v}");
+    }
+    assert_eq!(
+        app.list_models(true).await.expect("refetch").len(),
+        models.len()
+    );
+
+    let snippet = app.opencode_snippet().await.expect("snippet");
+    assert_eq!(snippet.base_url, format!("http://127.0.0.1:{port}/v1"));
+    let parsed: serde_json::Value = serde_json::from_str(&snippet.text).expect("pretty JSON");
+    let provider = &parsed["provider"]["cursor-bridge"];
+    assert_eq!(provider["options"]["baseURL"], snippet.base_url);
+    assert_eq!(provider["options"]["apiKey"], app.api_key().expect("key"));
+    for mdl in &models {
+        assert!(
+            provider["models"].get(&mdl.id).is_some(),
+            "{} missing",
+            mdl.id
+        );
+    }
+
+    let usage = app.plan_usage().await.expect("usage");
+    assert_eq!(
+        (
+            usage.spent_cents,
+            usage.included_cents,
+            usage.remaining_cents
+        ),
+        (600, Some(2000), Some(1400))
+    );
+    assert_eq!(usage.cycle_start, Some(1_767_225_600_000));
+    assert!(usage.fetched_at > 1_767_225_600_000);
+}
+
+#[tokio::test]
+async fn settings_are_validated_saved_and_restart_a_running_proxy() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    let view = app.get_settings();
+    assert_eq!((view.host.as_str(), view.port), ("127.0.0.1", port));
+
+    let bad = |f: fn(&mut SettingsView)| {
+        let mut v = view.clone();
+        f(&mut v);
+        v
+    };
+    let e = app
+        .update_settings(bad(|v| v.port = 0))
+        .await
+        .expect_err("port 0");
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.starts_with("port:"), "{e}");
+    let e = app
+        .update_settings(bad(|v| v.host = "localhost:1".into()))
+        .await
+        .expect_err("host");
+    assert!(
+        e.kind == ErrorKind::InvalidInput && e.message.starts_with("host:"),
+        "{e}"
+    );
+    let e = app
+        .update_settings(bad(|v| v.host = "0.0.0.0".into()))
+        .await
+        .expect_err("bind-all");
+    assert!(
+        e.kind == ErrorKind::InvalidInput && e.message.starts_with("host:"),
+        "{e}"
+    );
+    let e = app
+        .update_settings(bad(|v| v.default_model = " ".into()))
+        .await
+        .expect_err("model");
+    assert!(e.message.starts_with("defaultModel:"), "{e}");
+    assert!(
+        !m.paths().settings_file().exists(),
+        "nothing saved from invalid input"
+    );
+
+    app.start_proxy().await.expect("start");
+    let new_port = free_port();
+    let mut v = view.clone();
+    v.port = new_port;
+    v.start_proxy_on_launch = false;
+    let saved = app.update_settings(v.clone()).await.expect("update");
+    assert_eq!(saved, v);
+    assert_eq!(app.get_settings(), v);
+    let s = app.status().await;
+    assert_eq!(
+        (s.proxy.state, s.proxy.port),
+        (ProxyRunState::Running, new_port)
+    );
+    assert!(listening(new_port).await, "restarted on the new port");
+    assert!(!listening(port).await, "the old port is released");
+    // Saved: only what the UI edits, not the test's fake URLs from memory… but loadable.
+    let text = std::fs::read_to_string(m.paths().settings_file()).expect("saved");
+    assert!(text.contains(&format!("port = {new_port}")), "{text}");
+    assert!(
+        !text.contains(&m.fake.url()),
+        "in-memory overrides stay out of the file"
+    );
+    let reloaded = Settings::load(&m.paths(), &Env::default()).expect("loads");
+    assert!(!reloaded.start_proxy_on_launch);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn regenerating_the_key_restarts_a_running_proxy_with_it() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    let old = app.api_key().expect("key");
+    assert_eq!(app.api_key().expect("same key"), old);
+    app.start_proxy().await.expect("start");
+    assert_eq!(models_status(port, &old).await, 200);
+    let new = app.regenerate_api_key().await.expect("regenerate");
+    assert_ne!(new, old);
+    assert_eq!(app.api_key().expect("key"), new);
+    let s = app.status().await;
+    assert_eq!(s.proxy.state, ProxyRunState::Running);
+    assert_eq!(
+        models_status(port, &new).await,
+        200,
+        "the new key works at once"
+    );
+    assert_eq!(
+        models_status(port, &old).await,
+        401,
+        "the old key no longer does"
+    );
+    app.shutdown().await;
+
+    let pinned = m.app_with(
+        Env::from_pairs([("CURSOR_BRIDGE_API_KEY", "cb-pinned")]),
+        free_port(),
+    );
+    assert_eq!(pinned.api_key().expect("key"), "cb-pinned");
+    assert_eq!(
+        kind(pinned.regenerate_api_key().await),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_alerts_once_and_reads_as_signed_out() {
+    let m = Machine::new().await;
+    let app = m.signed_in_app(free_port()).await;
+    let mut alerts = app.subscribe_alerts();
+    m.fake.revoke_access_tokens();
+    m.fake.revoke_refresh_tokens();
+
+    assert_eq!(kind(app.list_models(true).await), ErrorKind::SessionExpired);
+    assert_eq!(kind(app.plan_usage().await), ErrorKind::SessionExpired);
+    let alert = alerts.try_recv().expect("alert");
+    assert_eq!(alert.kind, AlertKind::SessionExpired);
+    assert!(alert.body.contains("Sign in"), "{alert:?}");
+    assert!(alerts.try_recv().is_err(), "deduplicated");
+    let s: Status = app.status().await;
+    assert!(!s.signed_in, "a refused session reads as signed out");
+
+    // Signing in again resolves it; a later expiry notifies again.
+    timeout(WAIT, app.sign_in())
+        .await
+        .expect("ends")
+        .expect("sign in again");
+    assert!(app.status().await.signed_in);
+    assert!(!app.alerts().is_active(AlertKind::SessionExpired));
+}
+
+#[tokio::test]
+async fn an_unreachable_cursor_alerts_once() {
+    let m = Machine::new().await;
+    // Cursor at an address where nothing listens; a token from the environment, so the
+    // calls get as far as the network.
+    let mut settings = m.settings(free_port());
+    settings.api_url = format!("http://127.0.0.1:{}", free_port())
+        .parse()
+        .expect("url");
+    let env = Env::from_pairs([("CURSOR_ACCESS_TOKEN", "a-token")]);
+    let app = App::builder(m.paths(), env, settings).build().expect("app");
+    let mut alerts = app.subscribe_alerts();
+    assert_eq!(kind(app.list_models(true).await), ErrorKind::Network);
+    assert_eq!(kind(app.plan_usage().await), ErrorKind::Network);
+    let alert = alerts.try_recv().expect("alert");
+    assert_eq!(alert.kind, AlertKind::UpstreamUnreachable);
+    assert!(alert.body.contains("internet connection"), "{alert:?}");
+    assert!(alerts.try_recv().is_err(), "one alert for one outage");
+}
+
+#[tokio::test]
+async fn the_last_proxy_state_is_restored_on_launch() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let first = m.signed_in_app(port).await;
+    first.start_proxy().await.expect("start");
+    first.shutdown().await;
+    drop(first);
+
+    let second = m.app(port);
+    let s = second.launch().await;
+    assert_eq!(
+        s.proxy.state,
+        ProxyRunState::Running,
+        "was running when the app quit"
+    );
+    assert!(s.signed_in);
+    assert_eq!(
+        s.account.and_then(|a| a.email).as_deref(),
+        Some("dev@example.com")
+    );
+    second.stop_proxy().await.expect("stop");
+    second.shutdown().await;
+
+    let third = m.app(port);
+    assert_eq!(
+        third.launch().await.proxy.state,
+        ProxyRunState::Stopped,
+        "the user stopped it last"
+    );
+}
