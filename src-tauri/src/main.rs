@@ -1,9 +1,7 @@
-//! Placeholder for the Tauri v2 tray shell (a later issue). It only proves the shell
-//! links against the headless core, which is where every decision lives.
+//! The tray app's entry point; everything is wired in the library (`cursor_bridge_app::run`).
+// No console window on Windows release builds (the tray is the interface).
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    println!(
-        "cursor-bridge-app {}: the tray app is not built yet; use the `cursor-bridge` CLI.",
-        cursor_bridge_core::VERSION
-    );
+    cursor_bridge_app::run()
 }

@@ -1,0 +1,88 @@
+//! The IPC commands of `docs/IPC.md`, each a one-line call into the core's [`App`]. Names
+//! are the contract's; arguments arrive camelCase (Tauri's default), failures reject with
+//! the core's `CommandError` (`{kind, message}`).
+//!
+//! Not here (other branches build them): `usage_report`, `recent_errors`,
+//! `opencode_install`.
+
+use cursor_bridge_core::app::{
+    App, CommandError, Model, OpencodeSnippet, PlanUsage, SettingsView, Status,
+};
+use tauri::State;
+
+type Res<T> = Result<T, CommandError>;
+
+#[tauri::command]
+pub async fn get_status(app: State<'_, App>) -> Res<Status> {
+    Ok(app.status().await)
+}
+
+#[tauri::command]
+pub async fn sign_in(app: State<'_, App>) -> Res<Status> {
+    app.sign_in().await
+}
+
+#[tauri::command]
+pub fn cancel_sign_in(app: State<'_, App>) {
+    app.cancel_sign_in()
+}
+
+#[tauri::command]
+pub async fn sign_out(app: State<'_, App>) -> Res<Status> {
+    app.sign_out().await
+}
+
+#[tauri::command]
+pub async fn list_models(app: State<'_, App>, refresh: bool) -> Res<Vec<Model>> {
+    app.list_models(refresh).await
+}
+
+#[tauri::command]
+pub fn get_settings(app: State<'_, App>) -> SettingsView {
+    app.get_settings()
+}
+
+#[tauri::command]
+pub async fn update_settings(app: State<'_, App>, settings: SettingsView) -> Res<SettingsView> {
+    app.update_settings(settings).await
+}
+
+#[tauri::command]
+pub async fn start_proxy(app: State<'_, App>) -> Res<Status> {
+    app.start_proxy().await
+}
+
+#[tauri::command]
+pub async fn stop_proxy(app: State<'_, App>) -> Res<Status> {
+    app.stop_proxy().await
+}
+
+#[tauri::command]
+pub fn get_api_key(app: State<'_, App>) -> Res<String> {
+    app.api_key()
+}
+
+#[tauri::command]
+pub async fn regenerate_api_key(app: State<'_, App>) -> Res<String> {
+    app.regenerate_api_key().await
+}
+
+#[tauri::command]
+pub async fn plan_usage(app: State<'_, App>) -> Res<PlanUsage> {
+    app.plan_usage().await
+}
+
+#[tauri::command]
+pub async fn opencode_snippet(app: State<'_, App>) -> Res<OpencodeSnippet> {
+    app.opencode_snippet().await
+}
+
+#[tauri::command]
+pub async fn set_launch_at_login(app: State<'_, App>, enabled: bool) -> Res<bool> {
+    app.set_launch_at_login(enabled).await
+}
+
+#[tauri::command]
+pub fn open_log_folder(app: State<'_, App>) -> Res<()> {
+    app.open_log_folder()
+}

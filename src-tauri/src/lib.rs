@@ -1,0 +1,213 @@
+//! # cursor-bridge-app: the tray app, a thin Tauri v2 shell over `cursor-bridge-core`
+//!
+//! Every decision lives in the core's [`App`] (actions, status, notification policy); this
+//! crate only connects it to the desktop: IPC commands for the web UI, the tray, desktop
+//! notifications, launch at login, a single instance, and a window that hides instead of
+//! quitting. It never speaks HTTP or protobuf itself.
+//!
+//! ## Layout
+//! - [`build`]: what every run needs (state, commands, events, window behaviour, the
+//!   autostart plugin); `tauri::test::mock_builder()` builds it in tests, no display.
+//! - [`run`]: the real app — loads settings, adds the desktop-only parts (single
+//!   instance, clipboard, tray, notifications, restoring the proxy) and runs.
+//! - [`commands`]: the IPC commands of `docs/IPC.md`, one line each.
+//! - [`events`]: backend → UI events (`status-changed`).
+//! - [`tray`]: icon per state, tooltip, menu (ids declared once).
+//! - [`notify`]: shows the core's alerts with `notify-rust`.
+
+pub mod commands;
+pub mod events;
+pub mod notify;
+pub mod tray;
+
+use std::sync::Arc;
+
+use cursor_bridge_core::app::{App, CommandError, LaunchAtLogin};
+use cursor_bridge_core::config::settings::{Env, Paths, Settings};
+use tauri::plugin::TauriPlugin;
+use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
+use tauri_plugin_autostart::ManagerExt as _;
+
+use events::UiEvent;
+
+/// The label of the one window (`tauri.conf.json`).
+pub const MAIN_WINDOW: &str = "main";
+/// Passed by the login item: start in the tray without showing the window.
+pub const HIDDEN_ARG: &str = "--hidden";
+
+/// Everything the app needs on any runtime: the core as managed state, the IPC commands,
+/// `status-changed` events, launch at login read back from the OS, and a main window
+/// that hides when closed (the tray keeps the app alive).
+pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder<R> {
+    builder
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(HIDDEN_ARG)
+                .build(),
+        )
+        .manage(app)
+        .invoke_handler(tauri::generate_handler![
+            commands::get_status,
+            commands::sign_in,
+            commands::cancel_sign_in,
+            commands::sign_out,
+            commands::list_models,
+            commands::get_settings,
+            commands::update_settings,
+            commands::start_proxy,
+            commands::stop_proxy,
+            commands::get_api_key,
+            commands::regenerate_api_key,
+            commands::plan_usage,
+            commands::opencode_snippet,
+            commands::set_launch_at_login,
+            commands::open_log_folder,
+        ])
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == MAIN_WINDOW {
+                    api.prevent_close();
+                    if let Err(e) = window.hide() {
+                        tracing::warn!(error = %e, "cannot hide the window");
+                    }
+                }
+            }
+        })
+        // A plugin rather than `Builder::setup`: plugins are set up when the app is built,
+        // `setup` only once the event loop runs, which the mock runtime in tests never does.
+        .plugin(wiring())
+}
+
+/// Connects the core to this app: launch at login through the autostart plugin, and every
+/// status change sent to the UI.
+fn wiring<R: Runtime>() -> TauriPlugin<R> {
+    tauri::plugin::Builder::new("cursor-bridge-wiring")
+        .setup(|handle, _api| {
+            let core = handle.state::<App>().inner().clone();
+            core.set_launch_at_login_backend(Arc::new(PluginLaunchAtLogin(handle.clone())));
+            forward_status(handle, &core);
+            Ok(())
+        })
+        .build()
+}
+
+/// Sends every status change to the UI.
+fn forward_status<R: Runtime>(handle: &AppHandle<R>, core: &App) {
+    let mut changes = core.subscribe();
+    let handle = handle.clone();
+    tauri::async_runtime::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let status = changes.borrow_and_update().clone();
+            UiEvent::StatusChanged(status).emit(&handle);
+        }
+    });
+}
+
+/// Launch at login through the autostart plugin; on Linux it writes
+/// `$HOME/.config/autostart/<productName>.desktop`.
+struct PluginLaunchAtLogin<R: Runtime>(AppHandle<R>);
+
+impl<R: Runtime> LaunchAtLogin for PluginLaunchAtLogin<R> {
+    fn is_enabled(&self) -> Result<bool, String> {
+        self.0.autolaunch().is_enabled().map_err(|e| e.to_string())
+    }
+
+    fn set_enabled(&self, enabled: bool) -> Result<(), String> {
+        let manager = self.0.autolaunch();
+        if enabled == manager.is_enabled().map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        if enabled {
+            manager.enable()
+        } else {
+            manager.disable()
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Shows, unminimizes and focuses the main window.
+pub fn show_main_window<R: Runtime>(handle: &AppHandle<R>) {
+    if let Some(w) = handle.get_webview_window(MAIN_WINDOW) {
+        let shown = w
+            .unminimize()
+            .and_then(|()| w.show())
+            .and_then(|()| w.set_focus());
+        if let Err(e) = shown {
+            tracing::warn!(error = %e, "cannot show the window");
+        }
+    }
+}
+
+/// The parts only a real desktop has: the tray, notifications, and restoring the proxy.
+fn desktop<R: Runtime>() -> TauriPlugin<R> {
+    tauri::plugin::Builder::new("cursor-bridge-desktop")
+        .setup(|handle, _api| {
+            let core = handle.state::<App>().inner().clone();
+            if let Err(e) = tray::install(handle, &core) {
+                // The window and the notifications still work without a tray host.
+                tracing::warn!(error = %e, "no tray icon");
+            }
+            notify::forward_alerts(&core);
+            tauri::async_runtime::spawn(async move {
+                core.launch().await;
+            });
+            if !std::env::args().any(|a| a == HIDDEN_ARG) {
+                show_main_window(handle);
+            }
+            Ok(())
+        })
+        .build()
+}
+
+/// The core from the process environment and `settings.toml`.
+fn load_core(env: Env) -> Result<App, CommandError> {
+    let paths = Paths::resolve(&env)?;
+    let settings = Settings::load(&paths, &env)?;
+    App::builder(paths, env, settings).build()
+}
+
+/// Runs the tray app until the user chooses Quit.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let core = match load_core(Env::from_process()) {
+        Ok(core) => core,
+        Err(e) => {
+            // Before any window exists: say it where the user looks, then stop.
+            eprintln!("Cursor Bridge cannot start: {}", e.message);
+            let _ = notify_rust::Notification::new()
+                .appname("Cursor Bridge")
+                .summary("Cursor Bridge cannot start")
+                .body(&e.message)
+                .show();
+            std::process::exit(1);
+        }
+    };
+    let builder = tauri::Builder::default()
+        // First, so a second launch exits before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|handle, _args, _cwd| {
+            show_main_window(handle)
+        }))
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(desktop());
+    let app = build(builder, core)
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .unwrap_or_else(|e| {
+            eprintln!("Cursor Bridge cannot start: {e}");
+            std::process::exit(1);
+        });
+    app.run(|_handle, event| {
+        // Closing the last window must not quit a tray app; Quit exits with a code.
+        if let RunEvent::ExitRequested {
+            api, code: None, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
+}
