@@ -1,0 +1,232 @@
+//! The IPC commands as the web UI calls them, on Tauri's mock runtime (no display), wired
+//! by the same `cursor_bridge_app::build` the real app uses, against the fake Cursor
+//! server. Requests carry `tauri://localhost` as their origin (Linux's scheme).
+//!
+//! `get_ipc_response` blocks the calling thread until the command answers, so the fake
+//! runs on its own multi-threaded runtime; the commands run on Tauri's.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cursor_bridge_core::app::App;
+use cursor_bridge_core::config::settings::{CredentialStoreKind, Env, Paths, Settings};
+use cursor_bridge_tests::FakeCursor;
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{
+    INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets,
+};
+use tauri::webview::InvokeRequest;
+use tauri::{Listener as _, WebviewWindow, WebviewWindowBuilder};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("addr").port()
+}
+
+struct Harness {
+    app: tauri::App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+    _fake: Arc<FakeCursor>,
+    _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new(port: u16) -> Harness {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime for the fake");
+        let fake = Arc::new(rt.block_on(FakeCursor::builder().start()));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = Settings {
+            port,
+            api_url: fake.url().parse().expect("url"),
+            login_url: fake.url().parse().expect("url"),
+            credential_store: CredentialStoreKind::File,
+            login_poll_initial_ms: 10,
+            login_poll_max_ms: 50,
+            drain_grace_secs: 1,
+            ..Settings::default()
+        };
+        let browser = fake.clone();
+        let core = App::builder(Paths::in_dir(dir.path()), Env::default(), settings)
+            // The user's browser: approves the login on the fake.
+            .opener(move |url| {
+                browser
+                    .approve_login_url(url)
+                    .then_some(())
+                    .ok_or_else(|| format!("not a login URL: {url}"))
+            })
+            .build()
+            .expect("core");
+        let app = cursor_bridge_app::build(mock_builder(), core)
+            .build(mock_context(noop_assets()))
+            .expect("the app builds on the mock runtime");
+        let window =
+            WebviewWindowBuilder::new(&app, cursor_bridge_app::MAIN_WINDOW, Default::default())
+                .build()
+                .expect("window");
+        Harness {
+            app,
+            window,
+            _fake: fake,
+            _rt: rt,
+            _dir: dir,
+        }
+    }
+
+    /// `invoke(cmd, args)` as `ipc.ts` sends it; `Err` is the rejection value.
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().expect("url"),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(&self.window, request).map(|b| b.deserialize::<Value>().expect("JSON"))
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|e| panic!("{cmd} rejected: {e}"))
+    }
+
+    fn err(&self, cmd: &str, args: Value) -> Value {
+        let e = self
+            .invoke(cmd, args)
+            .expect_err(&format!("{cmd} should reject"));
+        let obj = e
+            .as_object()
+            .unwrap_or_else(|| panic!("{cmd}: not an object: {e}"));
+        assert_eq!(obj.len(), 2, "exactly kind and message: {e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+        e
+    }
+}
+
+#[test]
+fn sign_in_models_and_the_proxy_through_ipc() {
+    let port = free_port();
+    let h = Harness::new(port);
+    let (tx, rx) = mpsc::channel::<Value>();
+    h.app.listen("status-changed", move |event| {
+        let _ = tx.send(serde_json::from_str(event.payload()).expect("payload is a Status"));
+    });
+
+    let s = h.ok("get_status", json!({}));
+    assert_eq!(s["signedIn"], false);
+    assert_eq!(s["account"], Value::Null);
+    assert_eq!(s["proxy"]["state"], "stopped");
+    assert_eq!(s["proxy"]["port"], port);
+    assert_eq!(s["launchAtLogin"], false);
+    assert!(s["version"].is_string());
+
+    let e = h.err("list_models", json!({"refresh": false}));
+    assert_eq!(e["kind"], "not_signed_in");
+
+    let s = h.ok("sign_in", json!({}));
+    assert_eq!(s["signedIn"], true);
+    assert_eq!(s["account"]["email"], "dev@example.com");
+    let pushed = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("status-changed");
+    assert_eq!(pushed["signedIn"], true, "the event carries the new status");
+
+    let models = h.ok("list_models", json!({"refresh": true}));
+    let first = &models.as_array().expect("array")[0];
+    assert!(
+        first["contextLimit"].as_u64().is_some_and(|n| n > 0),
+        "{first}"
+    );
+    assert!(first["limitSource"].is_string());
+
+    let s = h.ok("start_proxy", json!({}));
+    assert_eq!(s["proxy"]["state"], "running");
+    assert_eq!(s["proxy"]["baseUrl"], format!("http://127.0.0.1:{port}/v1"));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let snippet = h.ok("opencode_snippet", json!({}));
+    assert!(
+        snippet["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("baseURL"))
+    );
+    let key = h.ok("get_api_key", json!({}));
+    assert!(key.as_str().is_some_and(|k| k.starts_with("cb-")));
+
+    let s = h.ok("stop_proxy", json!({}));
+    assert_eq!(s["proxy"]["state"], "stopped");
+    drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("released"));
+
+    let usage = h.ok("plan_usage", json!({}));
+    assert_eq!(usage["includedCents"], 2000);
+
+    let s = h.ok("sign_out", json!({}));
+    assert_eq!(s["signedIn"], false);
+}
+
+#[test]
+fn settings_and_failures_come_back_as_kind_and_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let h = Harness::new(port);
+
+    let settings = h.ok("get_settings", json!({}));
+    assert_eq!(
+        settings,
+        json!({"host": "127.0.0.1", "port": port, "defaultModel": "auto",
+               "startProxyOnLaunch": true, "requireApiKey": true})
+    );
+
+    let e = h.err("start_proxy", json!({}));
+    assert_eq!(e["kind"], "port_in_use");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&port.to_string()))
+    );
+    assert_eq!(h.ok("get_status", json!({}))["proxy"]["state"], "error");
+
+    let mut bad = settings.clone();
+    bad["port"] = json!(0);
+    let e = h.err("update_settings", json!({"settings": bad}));
+    assert_eq!(e["kind"], "invalid_input");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("port:")),
+        "{e}"
+    );
+    let mut bad = settings.clone();
+    bad["host"] = json!("my laptop");
+    let e = h.err("update_settings", json!({"settings": bad}));
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("host:")),
+        "{e}"
+    );
+
+    let new_port = free_port();
+    let mut good = settings.clone();
+    good["port"] = json!(new_port);
+    good["requireApiKey"] = json!(false);
+    assert_eq!(h.ok("update_settings", json!({"settings": good})), good);
+    assert_eq!(h.ok("get_settings", json!({})), good);
+    let s = h.ok("start_proxy", json!({}));
+    assert_eq!(
+        (s["proxy"]["state"].clone(), s["proxy"]["port"].clone()),
+        (json!("running"), json!(new_port))
+    );
+    h.ok("stop_proxy", json!({}));
+    drop(taken);
+
+    // Nothing to cancel is fine; the answer is null.
+    assert_eq!(h.ok("cancel_sign_in", json!({})), Value::Null);
+}
