@@ -33,6 +33,7 @@ use super::blobs::BlobStore;
 use super::error::CursorError;
 use super::framing::{self, Decoder, Frame};
 use super::http::CursorHttp;
+use super::native;
 use super::value;
 use crate::pb::agent_v1 as pb;
 
@@ -725,7 +726,7 @@ impl Driver {
                 self.emit(ChatEvent::ToolCall(call));
                 return;
             }
-            Some(other) => match native_rejection(other, &self.tool_names) {
+            Some(other) => match native::rejection(other, &self.tool_names) {
                 Some(r) => r,
                 None => {
                     return self.throw(
@@ -852,93 +853,6 @@ fn tool_call_id(tool_call_id: &str, exec_id: &str, id: u32) -> String {
     } else {
         format!("exec_{id}")
     }
-}
-
-/// The typed "rejected" answer for a native Cursor tool (reference §3.6 strategy 2), so
-/// the model falls back to the tools the caller declared. `None` for exec types whose
-/// result schema we do not know (those get a `throw`).
-fn native_rejection(
-    exec: pb::exec_server_message::Message,
-    tool_names: &[String],
-) -> Option<pb::exec_client_message::Result> {
-    use pb::exec_client_message::Result as R;
-    use pb::exec_server_message::Message as X;
-    let reason = if tool_names.is_empty() {
-        "Cursor's built-in tools are not available here.".to_string()
-    } else {
-        format!(
-            "Cursor's built-in tools are not available here; use the provided tools instead: {}.",
-            tool_names.join(", ")
-        )
-    };
-    let shell_rejected = |command: String, working_directory: String| pb::ShellRejected {
-        command,
-        working_directory,
-        reason: reason.clone(),
-        is_readonly: false,
-    };
-    Some(match exec {
-        // Streaming shell is answered with a single ShellResult, as peers do (§3.6).
-        X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
-            result: Some(pb::shell_result::Result::Rejected(shell_rejected(
-                a.command,
-                a.working_directory,
-            ))),
-        }),
-        X::BackgroundShellSpawnArgs(a) => {
-            R::BackgroundShellSpawnResult(pb::BackgroundShellSpawnResult {
-                result: Some(pb::background_shell_spawn_result::Result::Rejected(
-                    shell_rejected(a.command, a.working_directory),
-                )),
-            })
-        }
-        X::WriteArgs(a) => R::WriteResult(pb::WriteResult {
-            result: Some(pb::write_result::Result::Rejected(pb::WriteRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::DeleteArgs(a) => R::DeleteResult(pb::DeleteResult {
-            result: Some(pb::delete_result::Result::Rejected(pb::DeleteRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::ReadArgs(a) => R::ReadResult(pb::ReadResult {
-            result: Some(pb::read_result::Result::Rejected(pb::ReadRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::LsArgs(a) => R::LsResult(pb::LsResult {
-            result: Some(pb::ls_result::Result::Rejected(pb::LsRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::GrepArgs(_) => R::GrepResult(pb::GrepResult {
-            result: Some(pb::grep_result::Result::Error(pb::GrepError {
-                error: reason,
-            })),
-        }),
-        X::FetchArgs(a) => R::FetchResult(pb::FetchResult {
-            result: Some(pb::fetch_result::Result::Error(pb::FetchError {
-                url: a.url,
-                error: reason,
-            })),
-        }),
-        X::WriteShellStdinArgs(_) => R::WriteShellStdinResult(pb::WriteShellStdinResult {
-            result: Some(pb::write_shell_stdin_result::Result::Error(
-                pb::WriteShellStdinError { error: reason },
-            )),
-        }),
-        // Diagnostics: an empty result means "nothing to report".
-        X::DiagnosticsArgs(_) => R::DiagnosticsResult(pb::DiagnosticsResult { result: None }),
-        X::RequestContextArgs(_)
-        | X::McpArgs(_)
-        | X::ListMcpResourcesExecArgs(_)
-        | X::ReadMcpResourceExecArgs(_) => return None,
-    })
 }
 
 fn mcp_definitions(tools: &[ToolDef]) -> Vec<pb::McpToolDefinition> {
@@ -1131,48 +1045,6 @@ mod tests {
             Some(pb::conversation_action::Action::ResumeAction(_))
         ));
         assert_eq!(rr.conversation_state.as_deref(), Some(&b"\x2a\x00"[..]));
-    }
-
-    #[test]
-    fn every_native_exec_gets_a_typed_answer() {
-        use pb::exec_server_message::Message as X;
-        let names = vec!["bash".to_string()];
-        let cases = vec![
-            X::ShellArgs(pb::ShellArgs {
-                command: "ls".into(),
-                ..Default::default()
-            }),
-            X::ShellStreamArgs(Default::default()),
-            X::WriteArgs(Default::default()),
-            X::DeleteArgs(Default::default()),
-            X::ReadArgs(Default::default()),
-            X::LsArgs(Default::default()),
-            X::GrepArgs(Default::default()),
-            X::FetchArgs(Default::default()),
-            X::BackgroundShellSpawnArgs(Default::default()),
-            X::WriteShellStdinArgs(Default::default()),
-            X::DiagnosticsArgs(Default::default()),
-        ];
-        for c in cases {
-            assert!(native_rejection(c, &names).is_some());
-        }
-        let Some(pb::exec_client_message::Result::ShellResult(r)) = native_rejection(
-            X::ShellArgs(pb::ShellArgs {
-                command: "ls".into(),
-                ..Default::default()
-            }),
-            &names,
-        ) else {
-            panic!()
-        };
-        let Some(pb::shell_result::Result::Rejected(rej)) = r.result else {
-            panic!()
-        };
-        assert_eq!(rej.command, "ls");
-        assert!(rej.reason.contains("bash"));
-        assert!(
-            native_rejection(X::ListMcpResourcesExecArgs(Default::default()), &names).is_none()
-        );
     }
 
     #[test]
