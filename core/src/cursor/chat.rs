@@ -5,11 +5,13 @@
 //! a typed stream of [`ChatEvent`]s plus a [`ChatHandle`] to answer tool calls and cancel.
 //! A driver task owns the connection and answers everything Cursor asks that needs no
 //! decision from the caller — KV blob reads/writes, `request_context_args` (our tools and
-//! the system prompt as `cloud_rule`), interaction queries, native tools (rejected with
-//! their typed result so the model uses the declared tools) — and keeps the stream alive
-//! with client heartbeats. MCP tool calls are surfaced as [`ChatEvent::ToolCall`]; the
-//! caller answers them with [`ChatHandle::send_tool_result`] whenever it has the result,
-//! on the *same* stream, so a tool loop never re-sends the conversation.
+//! the system prompt as `cloud_rule`), interaction queries, native tools the caller has no
+//! equivalent for (rejected with their typed result so the model uses the declared tools)
+//! — and keeps the stream alive with client heartbeats. MCP tool calls, and native tools
+//! redirected to an equivalent declared tool ([`super::native`]), are surfaced as
+//! [`ChatEvent::ToolCall`]; the caller answers them with [`ChatHandle::send_tool_result`]
+//! whenever it has the result, on the *same* stream, so a tool loop never re-sends the
+//! conversation. We never execute anything ourselves: the caller owns tool execution.
 //!
 //! Watchdogs: no frame at all within `first_activity_timeout` ends the run; after that,
 //! `idle_timeout` without progress (heartbeats are not progress) ends it — except while a
@@ -71,6 +73,10 @@ pub struct ChatRequest {
     pub blobs: BlobStore,
     /// The workspace folder reported to Cursor (display only: we never touch files).
     pub workspace: String,
+    /// Hand Cursor's native tools (read, write, shell, ls, grep, fetch) to an equivalent
+    /// tool in `tools` as a [`ChatEvent::ToolCall`] (default). Off, or with no equivalent,
+    /// they are rejected with their typed result.
+    pub redirect_native_tools: bool,
 }
 
 impl ChatRequest {
@@ -85,6 +91,7 @@ impl ChatRequest {
             conversation_state: None,
             blobs: BlobStore::new(),
             workspace: "/".into(),
+            redirect_native_tools: true,
         }
     }
 }
@@ -132,7 +139,8 @@ pub enum ChatEvent {
     TurnEnded,
 }
 
-/// A call of a caller-declared tool.
+/// A call of a caller-declared tool (an MCP call, or a native Cursor tool redirected to
+/// its declared equivalent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
     /// The id to answer with (Cursor's tool call id).
@@ -374,6 +382,11 @@ pub async fn start_run(
         shared: shared.clone(),
         request_context: build_request_context(&req),
         tool_names: req.tools.iter().map(|t| t.name.clone()).collect(),
+        redirect_to: if req.redirect_native_tools {
+            req.tools.clone()
+        } else {
+            Vec::new()
+        },
         blobs: req.blobs.clone(),
         opts,
         first_frame_seen: false,
@@ -393,6 +406,16 @@ pub async fn start_run(
 struct PendingExec {
     id: u32,
     exec_id: String,
+    /// Which result message the answer becomes.
+    answer: Answer,
+}
+
+#[derive(Debug)]
+enum Answer {
+    /// An `McpResult`.
+    Mcp,
+    /// The typed result of the redirected native exec.
+    Native(native::NativeCall),
 }
 
 struct Driver {
@@ -404,6 +427,8 @@ struct Driver {
     shared: Arc<Shared>,
     request_context: pb::RequestContext,
     tool_names: Vec<String>,
+    /// Tools native execs may be redirected to (empty when redirection is off).
+    redirect_to: Vec<ToolDef>,
     blobs: BlobStore,
     opts: ChatOptions,
     first_frame_seen: bool,
@@ -719,26 +744,46 @@ impl Driver {
                     name: self.tool_name(&args),
                     arguments: value::map_to_object(&args.args),
                 };
-                self.shared
-                    .state()
-                    .pending
-                    .insert(call.call_id.clone(), PendingExec { id, exec_id });
-                self.emit(ChatEvent::ToolCall(call));
+                self.park(call, id, exec_id, Answer::Mcp);
                 return;
             }
-            Some(other) => match native::rejection(other, &self.tool_names) {
-                Some(r) => r,
-                None => {
-                    return self.throw(
-                        id,
-                        exec_id,
-                        "this exec type is not supported by Cursor Bridge",
-                    );
+            Some(other) => {
+                if let Some(r) = native::redirect(&other, &self.redirect_to) {
+                    let call = ToolCall {
+                        call_id: tool_call_id(&r.tool_call_id, &exec_id, id),
+                        name: r.tool,
+                        arguments: r.arguments,
+                    };
+                    self.park(call, id, exec_id, Answer::Native(r.native));
+                    return;
                 }
-            },
+                match native::rejection(other, &self.tool_names) {
+                    Some(r) => r,
+                    None => {
+                        return self.throw(
+                            id,
+                            exec_id,
+                            "this exec type is not supported by Cursor Bridge",
+                        );
+                    }
+                }
+            }
             None => return self.throw(id, exec_id, "unknown exec type"),
         };
         self.reply_exec(id, exec_id, result);
+    }
+
+    /// Hands a tool call to the caller; the exec stays open until it answers.
+    fn park(&mut self, call: ToolCall, id: u32, exec_id: String, answer: Answer) {
+        self.shared.state().pending.insert(
+            call.call_id.clone(),
+            PendingExec {
+                id,
+                exec_id,
+                answer,
+            },
+        );
+        self.emit(ChatEvent::ToolCall(call));
     }
 
     fn tool_name(&self, args: &pb::McpArgs) -> String {
@@ -805,29 +850,32 @@ impl Driver {
                     ))));
                     return;
                 };
-                let mcp = pb::McpResult {
-                    result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
-                        content: vec![pb::McpToolResultContentItem {
-                            content: Some(pb::mcp_tool_result_content_item::Content::Text(
-                                pb::McpTextContent {
-                                    text: result.content,
-                                },
-                            )),
-                        }],
-                        is_error: result.is_error,
-                    })),
+                let typed = match p.answer {
+                    Answer::Mcp => mcp_result(result),
+                    Answer::Native(native) => native.into_result(result),
                 };
-                self.reply_exec(
-                    p.id,
-                    p.exec_id,
-                    pb::exec_client_message::Result::McpResult(mcp),
-                );
+                self.reply_exec(p.id, p.exec_id, typed);
                 // The model works again: restart the idle clock from now.
                 self.last_progress = Instant::now();
                 let _ = reply.send(Ok(()));
             }
         }
     }
+}
+
+fn mcp_result(result: ToolResult) -> pb::exec_client_message::Result {
+    pb::exec_client_message::Result::McpResult(pb::McpResult {
+        result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
+            content: vec![pb::McpToolResultContentItem {
+                content: Some(pb::mcp_tool_result_content_item::Content::Text(
+                    pb::McpTextContent {
+                        text: result.content,
+                    },
+                )),
+            }],
+            is_error: result.is_error,
+        })),
+    })
 }
 
 fn action(a: pb::conversation_action::Action) -> pb::agent_client_message::Message {
