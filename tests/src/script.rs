@@ -46,7 +46,9 @@ pub enum Step {
     /// `exec_server_message.mcp_args`; waits (the long timeout: the client may first hand
     /// the call to its own caller) for `mcp_result` + `stream_close`.
     McpCall(McpCall),
-    /// A native tool exec; waits for the typed result(s) + `stream_close`, or a `throw`.
+    /// A native tool exec (its `tool_call_id` is `toolu_fake_<exec id>`); waits for the typed
+    /// result(s) + `stream_close`, or a `throw` — with the short reply timeout, even when the
+    /// client hands it to its caller as a redirected tool call.
     NativeExec(NativeExec),
     /// An `exec_server_message` carrying only `id`/`exec_id` plus an unknown field number
     /// (a tool the client's schema does not know); waits for any reply for that id.
