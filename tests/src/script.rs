@@ -49,7 +49,9 @@ pub enum Step {
     /// Several `mcp_args` execs sent back to back (the model called tools in parallel);
     /// waits for every reply, in any order. Results are recorded in call order.
     ParallelMcpCalls(Vec<McpCall>),
-    /// A native tool exec; waits for the typed result(s) + `stream_close`, or a `throw`.
+    /// A native tool exec (its `tool_call_id` is `toolu_fake_<exec id>`); waits for the typed
+    /// result(s) + `stream_close`, or a `throw` — with the short reply timeout, even when the
+    /// client hands it to its caller as a redirected tool call.
     NativeExec(NativeExec),
     /// An `exec_server_message` carrying only `id`/`exec_id` plus an unknown field number
     /// (a tool the client's schema does not know); waits for any reply for that id.
