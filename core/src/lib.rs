@@ -11,7 +11,8 @@
 //!   models ([`cursor::models`]), plan usage ([`cursor::usage`]) and the agent chat
 //!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]).
 //! - [`proxy`]: INBOUND — the localhost server (health now; OpenAI endpoints next).
-//! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override).
+//! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override)
+//!   and the usage ledger ([`store::ledger`], SQLite).
 //! - [`config`]: typed, validated settings and the directories we use.
 //! - [`opencode`]: the OpenCode provider block generated from the live model list.
 //! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
