@@ -519,8 +519,8 @@ impl Ledger {
     /// (a row that cannot be written is logged and counted in [`Ledger::failed_writes`]).
     pub fn record(&self, e: LedgerEntry) {
         if self.inner.tx.send(Msg::Record(e)).is_err() {
-            // The writer thread is gone (it only stops when every handle is dropped, so
-            // this means it panicked). Count the row; the log says it once per row.
+            // The writer thread is gone. It only stops once every handle is dropped, so
+            // this means it panicked; the proxy carries on without statistics.
             self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!("the usage ledger's writer has stopped; a request was not recorded");
         }
