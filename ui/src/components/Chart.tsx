@@ -42,7 +42,7 @@ function buildOptions(p: StackedBarsProps, width: number, el: Element): uPlot.Op
   return {
     width,
     height: p.height ?? 220,
-    legend: { show: true, live: true },
+    legend: { show: true, live: false }, // values live in the table twin
     cursor: { points: { show: false }, drag: { x: false, y: false } },
     scales: {
       x: { time: false, range: () => [p.range[0] / 1000, p.range[1] / 1000] },
@@ -53,8 +53,12 @@ function buildOptions(p: StackedBarsProps, width: number, el: Element): uPlot.Op
         stroke: axis,
         grid: { stroke: grid, width: 1 },
         ticks: { stroke: grid, width: 1 },
+        // Ticks on bucket starts (about 8 of them), not on uPlot's round numbers.
+        splits: () => {
+          const every = Math.max(1, Math.ceil(p.xs.length / 8));
+          return p.xs.filter((_, i) => i % every === 0).map((x) => x / 1000);
+        },
         values: (_u, splits) => splits.map((s) => fmtX(s * 1000)),
-        space: 60,
       },
       {
         stroke: axis,
@@ -65,7 +69,7 @@ function buildOptions(p: StackedBarsProps, width: number, el: Element): uPlot.Op
       },
     ],
     series: [
-      { label: p.bucket === 'hour' ? 'Hour' : 'Day', value: (_u, v) => (v == null ? '—' : fmtX(v * 1000)) },
+      { label: p.bucket === 'hour' ? 'Hour' : 'Day' },
       ...drawOrder.map((s) => ({
         label: s.label,
         stroke: s.color,
@@ -73,8 +77,6 @@ function buildOptions(p: StackedBarsProps, width: number, el: Element): uPlot.Op
         width: 0,
         paths: bars,
         points: { show: false },
-        value: (_u: uPlot, _v: number | null, _si: number, idx: number | null) =>
-          idx == null ? '—' : p.format(s.values[idx] ?? 0),
       })),
     ],
   };

@@ -79,8 +79,9 @@ export function ModelsView(props: { signedIn: boolean }) {
       </label>
       <ErrorNotice error={error} onRetry={() => load(false)} />
       <ErrorNotice error={saveError} title="The default model was not saved." />
-      <p class="muted" role="status" aria-live="polite">
-        {saved ?? (models ? `${shown.length} of ${models.length} models` : busy ? 'Loading models…' : '')}
+      <p class="muted list-status" role="status" aria-live="polite">
+        <span>{models ? `${shown.length} of ${models.length} models` : busy ? 'Loading models…' : ''}</span>
+        {saved && <span class="saved">{saved}</span>}
       </p>
       {models && (
         <fieldset class="models">
