@@ -93,12 +93,21 @@ function buildData(p: StackedBarsProps): uPlot.AlignedData {
   return [p.xs.map((x) => x / 1000), ...cumulative.reverse()];
 }
 
+/** uPlot draws in a microtask after construction, so a missing 2D context must be caught before. */
+function canDraw(): boolean {
+  try {
+    return document.createElement('canvas').getContext('2d') != null;
+  } catch {
+    return false;
+  }
+}
+
 export function StackedBars(p: StackedBarsProps) {
   const host = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     const el = host.current;
-    if (!el) return;
+    if (!el || !canDraw()) return; // no canvas (e.g. a test DOM): the table carries the numbers
     let plot: uPlot | null = null;
     const make = () => {
       plot?.destroy();
@@ -106,7 +115,7 @@ export function StackedBars(p: StackedBarsProps) {
       try {
         plot = new uPlot(buildOptions(p, Math.max(240, el.clientWidth), el), buildData(p), el);
       } catch {
-        // No canvas (e.g. a test DOM): the table below still carries the numbers.
+        // Drawing failed: the table below still carries the numbers.
       }
     };
     make();
