@@ -27,7 +27,7 @@ async function shot(page: Page, name: string) {
   // Park the mouse so no hover state or chart cursor lands in the picture.
   await page.mouse.move(0, 0);
   for (const dir of [docsShots, artifactShots]) {
-    await page.screenshot({ path: join(dir, `${name}.png`), fullPage: false });
+    await page.screenshot({ path: join(dir, `${name}.png`), animations: 'disabled' });
   }
 }
 
