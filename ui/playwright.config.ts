@@ -21,6 +21,8 @@ export default defineConfig({
     permissions: ['clipboard-read', 'clipboard-write'],
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      // Software rendering and fixed font hinting keep screenshots byte-stable between runs.
+      args: ['--disable-gpu', '--font-render-hinting=none', '--force-color-profile=srgb'],
     },
     trace: 'retain-on-failure',
   },
