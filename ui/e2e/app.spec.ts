@@ -175,3 +175,21 @@ test('a timed-out sign-in shows a friendly message and retries', async ({ page }
   await alert.getByRole('button', { name: 'Try again' }).click();
   await expect(page.getByTestId('account-email')).toHaveText('ada@example.com');
 });
+
+test('keyboard only: reach a screen and sign in without a mouse', async ({ page }) => {
+  await open(page, { signedIn: false, signInDelayMs: 50 });
+  await expect(page.getByRole('button', { name: 'Sign in with Cursor' })).toBeVisible();
+  // Tab order: status bar Start, then the sidebar.
+  const focusedName = () => page.evaluate(() => document.activeElement?.textContent?.trim());
+  const seen: string[] = [];
+  for (let i = 0; i < 8 && !seen.includes('Sign in with Cursor'); i++) {
+    await page.keyboard.press('Tab');
+    seen.push((await focusedName()) ?? '');
+  }
+  expect(seen).toEqual(expect.arrayContaining(['Start', 'Account', 'Models', 'Usage', 'Settings', 'Sign in with Cursor']));
+  // The focused control shows a visible focus ring.
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+  expect(outline).toBe('solid');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('account-email')).toHaveText('ada@example.com');
+});
