@@ -21,6 +21,20 @@ describe('sign in', () => {
     expect(screen.queryByText('Approve the sign-in in your browser…')).toBeNull();
   });
 
+  it('leaving the screen while waiting keeps one sign-in going', async () => {
+    const pending = deferred<unknown>();
+    const be = mockBackend({ get_status: () => signedOut(), sign_in: () => pending.promise });
+    render(<App />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Usage' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Account' }));
+    expect(await screen.findByText('Approve the sign-in in your browser…')).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Sign in with Cursor' })).toBeNull();
+    pending.resolve(status());
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeTruthy();
+    expect(be.callsOf('sign_in')).toHaveLength(1);
+  });
+
   it('cancel calls cancel_sign_in and returns to the sign-in button without an error', async () => {
     const pending = deferred<unknown>();
     const be = mockBackend({

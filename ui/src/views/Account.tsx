@@ -1,5 +1,5 @@
 // Sign in with Cursor (browser approval), wait with Cancel, then show the account.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { Card, ErrorNotice } from '../components/common';
 import { cancelSignIn, signIn, signOut, toIpcError, type IpcError, type Status } from '../ipc';
 
@@ -10,17 +10,36 @@ const FRIENDLY: Record<string, string> = {
   session_expired: 'Your session expired.',
 };
 
+// The browser sign-in outlives this view: leaving the screen and coming back must show the
+// same waiting state (and not start a second sign_in), so the pending call lives here.
+let inflight: Promise<Status> | null = null;
+
 export function AccountView(props: { status: Status; onStatus: (s: Status) => void }) {
-  const [phase, setPhase] = useState<'idle' | 'waiting' | 'cancelling' | 'signing-out'>('idle');
+  const [phase, setPhase] = useState<'idle' | 'waiting' | 'cancelling' | 'signing-out'>(
+    inflight ? 'waiting' : 'idle',
+  );
   const [error, setError] = useState<IpcError | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
 
-  async function start() {
+  useEffect(() => {
+    if (inflight) void follow(inflight);
+  }, []);
+
+  function start() {
     setError(null);
     setNotice(null);
+    const p = signIn();
+    inflight = p;
+    void p.finally(() => {
+      if (inflight === p) inflight = null;
+    }).catch(() => {});
+    void follow(p);
+  }
+
+  async function follow(p: Promise<Status>) {
     setPhase('waiting');
     try {
-      props.onStatus(await signIn());
+      props.onStatus(await p);
     } catch (e) {
       const err = toIpcError(e);
       if (err.kind === 'login_cancelled') setNotice('Sign-in cancelled.');
