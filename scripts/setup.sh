@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # Debian packages: pkg-config + libdbus for the keychain (Secret Service) backend;
-# gnome-keyring + dbus for the real-keychain test.
-packages=(pkg-config libdbus-1-dev build-essential gnome-keyring dbus dbus-x11)
+# gnome-keyring + dbus for the real-keychain test; python3-venv for the official openai
+# SDK test; chromium for the UI's real-browser test (Node/npm come with the machine).
+packages=(pkg-config libdbus-1-dev build-essential gnome-keyring dbus dbus-x11 python3-venv chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -153,7 +153,11 @@ async fn plain_text_through_async_openai_with_usage() {
     assert_eq!((usage.completion_tokens, usage.prompt_tokens), (3, 117));
     let run = &p.fake().runs()[0];
     assert_eq!(run.user_text(), Some("hi"));
-    assert_eq!(run.model_id(), Some("default"), "auto goes out as Cursor's `default`");
+    assert_eq!(
+        run.model_id(),
+        Some("default"),
+        "auto goes out as Cursor's `default`"
+    );
 }
 
 #[tokio::test]
@@ -202,7 +206,9 @@ async fn streamed_text_reasoning_and_usage_chunk() {
         .collect();
     assert_eq!(reasoning, "Let me think.");
     assert!(
-        chunks.iter().all(|c| c["choices"][0]["delta"]["content"] != "Let me think."),
+        chunks
+            .iter()
+            .all(|c| c["choices"][0]["delta"]["content"] != "Let me think."),
         "reasoning must not leak into content"
     );
     assert!(
@@ -217,7 +223,12 @@ async fn streamed_text_reasoning_and_usage_chunk() {
 async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
     let turn = Turn::new()
         .text("Checking.")
-        .mcp_call("get_weather", "get_weather", "call_w1", json!({"city": "Paris"}))
+        .mcp_call(
+            "get_weather",
+            "get_weather",
+            "call_w1",
+            json!({"city": "Paris"}),
+        )
         .text("Paris is sunny. ")
         .parallel_mcp_calls(&[
             ("get_time", "call_t1", json!({"city": "Paris"})),
@@ -235,16 +246,24 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
     // Step 1: one call.
     let r1 = client
         .chat()
-        .create(req(json!({"model": "auto", "messages": messages, "tools": weather_tools()})))
+        .create(req(
+            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
+        ))
         .await
         .expect("step 1");
     let m1 = serde_json::to_value(&r1.choices[0].message).expect("json");
-    assert_eq!(format!("{:?}", r1.choices[0].finish_reason), "Some(ToolCalls)");
+    assert_eq!(
+        format!("{:?}", r1.choices[0].finish_reason),
+        "Some(ToolCalls)"
+    );
     assert_eq!(m1["tool_calls"][0]["id"], "call_w1");
     assert_eq!(m1["tool_calls"][0]["function"]["name"], "get_weather");
-    let args: Value =
-        serde_json::from_str(m1["tool_calls"][0]["function"]["arguments"].as_str().expect("args"))
-            .expect("args json");
+    let args: Value = serde_json::from_str(
+        m1["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .expect("args"),
+    )
+    .expect("args json");
     assert_eq!(args, json!({"city": "Paris"}));
     messages.push(m1);
     messages.push(json!({"role": "tool", "tool_call_id": "call_w1", "content": "18C sunny"}));
@@ -270,22 +289,34 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, "Paris is sunny. ");
-    assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
-    messages.push(json!({"role": "assistant", "content": text, "tool_calls": calls.iter().map(|c| json!({
-        "id": c["id"], "type": "function", "function": c["function"]})).collect::<Vec<_>>()}));
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
+    );
+    messages.push(
+        json!({"role": "assistant", "content": text, "tool_calls": calls.iter().map(|c| json!({
+        "id": c["id"], "type": "function", "function": c["function"]})).collect::<Vec<_>>()}),
+    );
     messages.push(json!({"role": "tool", "tool_call_id": "call_w2", "content": "-3C snow"}));
     messages.push(json!({"role": "tool", "tool_call_id": "call_t1", "content": "noon"}));
 
     // Step 3: the answer.
     let r3 = client
         .chat()
-        .create(req(json!({"model": "auto", "messages": messages, "tools": weather_tools()})))
+        .create(req(
+            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
+        ))
         .await
         .expect("step 3");
     assert_eq!(r3.choices[0].message.content.as_deref(), Some("Done."));
     assert_eq!(format!("{:?}", r3.choices[0].finish_reason), "Some(Stop)");
 
-    assert_eq!(p.fake().run_count(), 1, "every step ran on the same Cursor stream");
+    assert_eq!(
+        p.fake().run_count(),
+        1,
+        "every step ran on the same Cursor stream"
+    );
     let run = &p.fake().runs()[0];
     assert_eq!(
         run.mcp_results,
@@ -317,7 +348,10 @@ async fn tool_results_nobody_waits_for_start_a_fresh_run_with_the_history() {
         .json()
         .await
         .expect("json");
-    assert_eq!(res["choices"][0]["message"]["content"], "Based on that: 18C.");
+    assert_eq!(
+        res["choices"][0]["message"]["content"],
+        "Based on that: 18C."
+    );
     let run = &p.fake().runs()[0];
     let text = run.user_text().expect("user text");
     for needle in ["weather in Paris?", "call_old", "18C", "get_weather"] {
@@ -342,8 +376,8 @@ async fn native_read_is_redirected_to_the_clients_read_tool() {
         .turn_ended()
         .end_ok();
     let p = signed_in(vec![turn]).await;
-    let sample: Value = serde_json::from_str(include_str!("../data/opencode-request.json"))
-        .expect("sample");
+    let sample: Value =
+        serde_json::from_str(include_str!("../data/opencode-request.json")).expect("sample");
     let tools = sample["tools"].clone();
     let r1: Value = p
         .post(&json!({"model": "auto", "tools": tools, "messages": [{"role": "user", "content": "what does main do?"}]}))
@@ -375,7 +409,11 @@ async fn native_read_is_redirected_to_the_clients_read_tool() {
         .iter()
         .find(|e| e.kind == "read")
         .expect("the read exec was answered");
-    assert!(format!("{:?}", read.results).contains("println"), "{:?}", read.results);
+    assert!(
+        format!("{:?}", read.results).contains("println"),
+        "{:?}",
+        read.results
+    );
 }
 
 async fn error_of(res: reqwest::Response) -> (u16, Value, Option<String>) {
@@ -423,11 +461,15 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
     let err = p
         .openai()
         .chat()
-        .create(req(json!({"model": "gpt-99", "messages": [{"role": "user", "content": "x"}]})))
+        .create(req(
+            json!({"model": "gpt-99", "messages": [{"role": "user", "content": "x"}]}),
+        ))
         .await
         .expect_err("unknown model");
     match err {
-        OpenAIError::ApiError(a) => assert_eq!(a.api_error.code.as_deref(), Some("model_not_found")),
+        OpenAIError::ApiError(a) => {
+            assert_eq!(a.api_error.code.as_deref(), Some("model_not_found"))
+        }
         other => panic!("unexpected {other:?}"),
     }
     // Unknown paths are OpenAI errors too.
@@ -446,31 +488,41 @@ async fn oversized_bodies_get_413() {
     let h = Harness::signed_in(FakeCursor::builder().start().await).await;
     let p = Proxy::start_with(h, |s| s.max_body_bytes = 4096).await;
     let big = "x".repeat(10_000);
-    let (s, e, _) =
-        error_of(p.post(&json!({"messages": [{"role": "user", "content": big}]})).await).await;
+    let (s, e, _) = error_of(
+        p.post(&json!({"messages": [{"role": "user", "content": big}]}))
+            .await,
+    )
+    .await;
     assert_eq!((s, e["code"].as_str()), (413, Some("request_too_large")));
 }
 
 #[tokio::test]
 async fn cursor_failures_before_the_first_byte_get_their_http_status() {
-    let quota = Turn::new().end_with(
-        EndError::new("resource_exhausted", "slow down")
-            .detail(ErrorKind::RateLimited, "Rate limited", "try again in a bit"),
-    );
-    let context = Turn::new().end_with(
-        EndError::new("invalid_argument", "too long").detail(
-            ErrorKind::ConversationTooLong,
-            "Too long",
-            "the conversation is too long",
-        ),
-    );
+    let quota = Turn::new().end_with(EndError::new("resource_exhausted", "slow down").detail(
+        ErrorKind::RateLimited,
+        "Rate limited",
+        "try again in a bit",
+    ));
+    let context = Turn::new().end_with(EndError::new("invalid_argument", "too long").detail(
+        ErrorKind::ConversationTooLong,
+        "Too long",
+        "the conversation is too long",
+    ));
     let upstream = Turn::new().end_with(EndError::new("internal", "boom"));
     let p = signed_in(vec![quota, context, upstream]).await;
-    let body = json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let body =
+        json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "x"}]});
     let (s, e, _) = error_of(p.post(&body).await).await;
-    assert_eq!((s, e["type"].as_str()), (429, Some("rate_limit_error")), "{e}");
+    assert_eq!(
+        (s, e["type"].as_str()),
+        (429, Some("rate_limit_error")),
+        "{e}"
+    );
     let (s, e, _) = error_of(p.post(&body).await).await;
-    assert_eq!((s, e["code"].as_str()), (400, Some("context_length_exceeded")));
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("context_length_exceeded"))
+    );
     let (s, e, _) = error_of(p.post(&body).await).await;
     assert_eq!((s, e["code"].as_str()), (502, Some("upstream_error")));
 }
@@ -478,10 +530,18 @@ async fn cursor_failures_before_the_first_byte_get_their_http_status() {
 #[tokio::test]
 async fn not_signed_in_is_503_saying_how_to_sign_in() {
     let p = Proxy::start(Harness::new(FakeCursor::builder().start().await).await).await;
-    let (s, e, _) =
-        error_of(p.post(&json!({"messages": [{"role": "user", "content": "x"}]})).await).await;
+    let (s, e, _) = error_of(
+        p.post(&json!({"messages": [{"role": "user", "content": "x"}]}))
+            .await,
+    )
+    .await;
     assert_eq!((s, e["code"].as_str()), (503, Some("not_signed_in")));
-    assert!(e["message"].as_str().expect("msg").contains("cursor-bridge login"));
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("msg")
+            .contains("cursor-bridge login")
+    );
 }
 
 #[tokio::test]
@@ -491,7 +551,13 @@ async fn the_local_key_host_and_origin_are_enforced_and_no_cors_is_sent() {
     // No key, wrong key.
     let res = p.http.get(&models).send().await.expect("send");
     assert_eq!(error_of(res).await.0, 401);
-    let res = p.http.get(&models).bearer_auth("cb-wrong").send().await.expect("send");
+    let res = p
+        .http
+        .get(&models)
+        .bearer_auth("cb-wrong")
+        .send()
+        .await
+        .expect("send");
     let (s, e, _) = error_of(res).await;
     assert_eq!((s, e["type"].as_str()), (401, Some("authentication_error")));
     // DNS rebinding: a foreign Host.
@@ -526,7 +592,13 @@ async fn the_local_key_host_and_origin_are_enforced_and_no_cors_is_sent() {
         .expect("send");
     assert!(res.headers().get("access-control-allow-origin").is_none());
     // The right key works; health is open and says we are signed in.
-    let res = p.http.get(&models).bearer_auth(&p.key).send().await.expect("send");
+    let res = p
+        .http
+        .get(&models)
+        .bearer_auth(&p.key)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 200);
     let list: Value = res.json().await.expect("json");
     let ids: Vec<&str> = list["data"]
@@ -536,7 +608,13 @@ async fn the_local_key_host_and_origin_are_enforced_and_no_cors_is_sent() {
         .filter_map(|m| m["id"].as_str())
         .collect();
     assert!(ids.contains(&"auto"), "{ids:?}");
-    assert!(list["data"].as_array().expect("data").iter().all(|m| m["context_length"].as_u64() > Some(0)));
+    assert!(
+        list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|m| m["context_length"].as_u64() > Some(0))
+    );
     let health: Value = p
         .http
         .get(format!("{}/health", p.base))
@@ -605,5 +683,8 @@ async fn the_ledger_records_requests_and_survives_a_restart() {
     assert_eq!(report.totals.requests, 3, "{report:?}");
     assert_eq!(report.totals.errors, 1);
     assert_eq!(report.totals.completion_tokens, 6);
-    assert!(!report.tokens_exact, "prompt tokens are inferred, so not exact");
+    assert!(
+        !report.tokens_exact,
+        "prompt tokens are inferred, so not exact"
+    );
 }
