@@ -688,3 +688,64 @@ async fn the_ledger_records_requests_and_survives_a_restart() {
         "prompt tokens are inferred, so not exact"
     );
 }
+
+/// Parked runs are bounded (oldest cancelled first) and expire; a continuation that finds
+/// nothing parked falls back to a fresh run instead of failing.
+#[tokio::test]
+async fn parked_streams_are_bounded_and_expire_into_fresh_runs() {
+    let call = |id: &str| {
+        Turn::new()
+            .mcp_call("get_weather", "get_weather", id, json!({"city": "Rome"}))
+            .text("after the tool")
+            .turn_ended()
+            .end_ok()
+    };
+    let fake = FakeCursor::builder()
+        .turn(call("call_a"))
+        .turn(call("call_b"))
+        .turn(Turn::reply("fresh answer for a"))
+        .turn(call("call_c"))
+        .turn(Turn::reply("fresh answer for c"))
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let p = Proxy::start_with(h, |s| {
+        s.max_parked_streams = 1;
+        s.parked_ttl_secs = 1;
+    })
+    .await;
+    let ask = || json!({"model": "auto", "tools": weather_tools(), "messages": [{"role": "user", "content": "weather?"}]});
+    let answer = |id: &str| {
+        json!({"model": "auto", "tools": weather_tools(), "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "25C"}]})
+    };
+    let content = |v: Value| v["choices"][0]["message"]["content"].clone();
+    // Two conversations park; the bound of one evicts (cancels) the first.
+    for _ in 0..2 {
+        let r: Value = p.post(&ask()).await.json().await.expect("json");
+        assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+    }
+    let first = p.fake().wait_for_run_end(0, Duration::from_secs(5)).await;
+    assert!(
+        first.cancelled.is_some(),
+        "the evicted run was cancelled: {:?}",
+        first.end
+    );
+    // Its results now start a fresh run (run 3) …
+    let r: Value = p.post(&answer("call_a")).await.json().await.expect("json");
+    assert_eq!(content(r), "fresh answer for a");
+    // … while the one still parked continues in place.
+    let r: Value = p.post(&answer("call_b")).await.json().await.expect("json");
+    assert_eq!(content(r), "after the tool");
+    assert_eq!(p.fake().run_count(), 3);
+    // A parked run past its TTL is cancelled and its results start a fresh run.
+    let r: Value = p.post(&ask()).await.json().await.expect("json");
+    assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r: Value = p.post(&answer("call_c")).await.json().await.expect("json");
+    assert_eq!(content(r), "fresh answer for c");
+    assert_eq!(p.fake().run_count(), 5);
+}
