@@ -2,7 +2,10 @@
 //! compiler), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    // Read at run time, not with `env!`: the build-script binary is cached in a target
+    // dir shared by clones at different paths, and a baked-in path points at the wrong
+    // (possibly deleted) clone.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");
     let files = ["agent/v1/agent.proto", "aiserver/v1/aiserver.proto"];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

@@ -4,10 +4,12 @@
 set -euo pipefail
 
 # Debian packages: pkg-config + libdbus for the keychain (Secret Service) backend;
-# gnome-keyring + dbus for the real-keychain test; WebKitGTK, the appindicator tray,
-# librsvg and libxdo for the Tauri shell (src-tauri/); xvfb, webkit2gtk-driver, dunst and
-# imagemagick to run the real app headless, drive it over WebDriver and see its notifications.
-packages=(pkg-config libdbus-1-dev build-essential gnome-keyring dbus dbus-x11
+# gnome-keyring + dbus for the real-keychain test; python3-venv for the official openai
+# SDK test; chromium for the UI's real-browser test (Node/npm come with the machine);
+# WebKitGTK, the appindicator tray, librsvg and libxdo for the Tauri shell (src-tauri/);
+# xvfb, webkit2gtk-driver, dunst and imagemagick to run the real app headless, drive it
+# over WebDriver and see its notifications.
+packages=(pkg-config libdbus-1-dev build-essential gnome-keyring dbus dbus-x11 python3-venv chromium
   libssl-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   xvfb webkit2gtk-driver dunst imagemagick)
 missing=()

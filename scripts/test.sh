@@ -22,3 +22,15 @@ env HOME="$keyhome" CARGO_HOME="${CARGO_HOME:-$HOME_ORIG/.cargo}" RUSTUP_HOME="$
     printf "ci" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
     exec cargo test --workspace --locked "$@"
   ' bash "$@"
+
+# The official openai Python SDK against the real `serve` binary and a fake Cursor process.
+venv="${CURSOR_BRIDGE_PYVENV:-$HOME/.cache/cursor-bridge/pyvenv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
+echo "==> openai Python SDK" >&2
+(cd tests/python && CB_BIN="$CARGO_TARGET_DIR/debug/cursor-bridge" \
+  FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
+  timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk)
+
+# The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
+bash scripts/ui-test.sh

@@ -445,12 +445,149 @@ fn dollars(cents: i64) -> String {
     format!("{sign}${}.{:02}", abs / 100, abs % 100)
 }
 
+/// `usage`: first the local ledger for the last 24 h and 7 d (it needs no sign-in), then
+/// Cursor's plan usage. `--json` prints the plan usage object with the ledger's reports
+/// added under `"local"` (`{"24h": UsageReport, "7d": UsageReport}` as in docs/IPC.md,
+/// `null` if the ledger cannot be read); when the plan usage fails it prints only
+/// `{"local": …}`. Exit code: the plan usage's failure if any (3 not signed in, 4 Cursor
+/// failing), else 1 if the ledger could not be read, else 0.
 async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let u = ctx.client.plan_usage().await?;
-    if json {
-        let s = serde_json::to_string_pretty(&u).map_err(|e| CliError::new(1, e.to_string()))?;
-        return w(out, s);
+    let local = local_usage(ctx.paths.ledger_file()).await;
+    if !json {
+        print_local_usage(out, &local)?;
+        out.flush().ok();
     }
+    let plan = ctx.client.plan_usage().await;
+    if json {
+        let mut v = match &plan {
+            Ok(u) => serde_json::to_value(u).map_err(|e| CliError::new(1, e.to_string()))?,
+            Err(_) => serde_json::Value::Object(Default::default()),
+        };
+        let reports = match &local {
+            Ok(reports) => reports
+                .iter()
+                .map(|r| Ok((r.range.to_string(), serde_json::to_value(r)?)))
+                .collect::<Result<serde_json::Map<_, _>, serde_json::Error>>()
+                .map(serde_json::Value::Object)
+                .map_err(|e| CliError::new(1, e.to_string()))?,
+            Err(_) => serde_json::Value::Null,
+        };
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("local".into(), reports);
+        }
+        let s = serde_json::to_string_pretty(&v).map_err(|e| CliError::new(1, e.to_string()))?;
+        w(out, s)?;
+    } else if let Ok(u) = &plan {
+        print_plan_usage(out, u)?;
+    }
+    match (plan, local) {
+        (Err(e), Err(l)) => {
+            eprintln!("error: {l}");
+            Err(e.into())
+        }
+        (Err(e), Ok(_)) => Err(e.into()),
+        (Ok(_), Err(l)) => Err(CliError::new(1, l.to_string())),
+        (Ok(_), Ok(_)) => Ok(()),
+    }
+}
+
+/// The ledger's reports for 24 h and 7 d. A ledger that does not exist yet (the proxy
+/// never ran) reads as empty and is not created by this read-only command.
+async fn local_usage(
+    path: std::path::PathBuf,
+) -> Result<Vec<crate::store::ledger::UsageReport>, crate::store::ledger::LedgerError> {
+    use crate::store::ledger::{Ledger, LedgerError, Range, UsageReport, unix_now_ms};
+    let now = unix_now_ms();
+    let ranges = [Range::Day, Range::Week];
+    if !path.exists() {
+        return Ok(ranges.map(|r| UsageReport::empty(r, now)).to_vec());
+    }
+    // Opening checks and may migrate the file: blocking work, off the runtime.
+    let ledger = tokio::task::spawn_blocking(move || Ledger::open(&path))
+        .await
+        .map_err(|_| LedgerError::Interrupted)??;
+    let mut reports = Vec::new();
+    for r in ranges {
+        reports.push(ledger.report(r, now).await?);
+    }
+    Ok(reports)
+}
+
+fn print_local_usage(
+    out: &mut (dyn Write + Send),
+    local: &Result<Vec<crate::store::ledger::UsageReport>, crate::store::ledger::LedgerError>,
+) -> Result<(), CliError> {
+    use crate::store::ledger::Range;
+    let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    w(out, "Local usage (requests through this machine's proxy):")?;
+    let reports = match local {
+        Ok(r) => r,
+        Err(_) => {
+            w(out, "  unavailable (see the error below)")?;
+            return w(out, "");
+        }
+    };
+    for r in reports {
+        let label = match r.range {
+            Range::Day => "Last 24 h:",
+            Range::Week => "Last 7 d:",
+            Range::Month => "Last 30 d:",
+        };
+        let t = &r.totals;
+        if t.requests == 0 {
+            w(out, format!("{label:<16}no requests"))?;
+            continue;
+        }
+        w(
+            out,
+            format!(
+                "{label:<16}{}, {}",
+                plural(t.requests, "request"),
+                plural(t.errors, "error")
+            ),
+        )?;
+        let estimated = if r.tokens_exact {
+            ""
+        } else {
+            " (some estimated)"
+        };
+        w(
+            out,
+            format!(
+                "  tokens:       {} prompt{estimated}, {} completion",
+                t.prompt_tokens, t.completion_tokens
+            ),
+        )?;
+        let first_token = match (r.latency.ttft_p50_ms, r.latency.ttft_p95_ms) {
+            (Some(p50), Some(p95)) => format!("p50 {p50} ms, p95 {p95} ms"),
+            _ => "no data".into(),
+        };
+        w(out, format!("  first token:  {first_token}"))?;
+        let top: Vec<_> = r.by_model().into_iter().take(5).collect();
+        let width = top.iter().map(|m| m.model.len()).max().unwrap_or(0);
+        for (i, m) in top.iter().enumerate() {
+            let head = if i == 0 { "  top models:" } else { "" };
+            w(
+                out,
+                format!(
+                    "{head:<16}{:<width$}  {}, {}, {} + {} tokens",
+                    m.model,
+                    plural(m.requests, "request"),
+                    plural(m.errors, "error"),
+                    m.prompt_tokens,
+                    m.completion_tokens
+                ),
+            )?;
+        }
+    }
+    w(out, "")
+}
+
+fn print_plan_usage(
+    out: &mut (dyn Write + Send),
+    u: &crate::cursor::usage::CurrentPeriodUsage,
+) -> Result<(), CliError> {
+    w(out, "Cursor plan usage:")?;
     w(
         out,
         format!(

@@ -9,9 +9,11 @@
 //!   typed errors ([`cursor::error`]), the one HTTP client and its headers
 //!   ([`cursor::http`]), browser/API-key login and token refresh ([`cursor::auth`]),
 //!   models ([`cursor::models`]), plan usage ([`cursor::usage`]) and the agent chat
-//!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]).
+//!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]) and its answers
+//!   to Cursor's native tools ([`cursor::native`]).
 //! - [`proxy`]: INBOUND — the localhost server (health now; OpenAI endpoints next).
-//! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override).
+//! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override)
+//!   and the usage ledger ([`store::ledger`], SQLite).
 //! - [`config`]: typed, validated settings and the directories we use.
 //! - [`opencode`]: the OpenCode provider block generated from the live model list, and
 //!   its safe merge into the user's own OpenCode config ([`opencode::install`]).

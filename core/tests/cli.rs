@@ -743,6 +743,120 @@ async fn usage_text_and_json() {
     assert_no_secrets(&fake, &[&text, &json], &secrets_in(&creds));
 }
 
+/// Seeds the sandbox's ledger through the library, as the proxy would: two requests in
+/// the last 24 h (one a quota error), one three days ago with an estimated prompt count.
+async fn seed_ledger(sb: &Sandbox) {
+    use cursor_bridge_core::config::settings::Paths;
+    use cursor_bridge_core::store::ledger::{Ledger, LedgerEntry, unix_now_ms};
+    let now = unix_now_ms();
+    let hour = 3_600_000;
+    let ledger = Ledger::open(&Paths::in_dir(sb.home()).ledger_file()).expect("open ledger");
+    let ok = LedgerEntry {
+        started_at_ms: now - hour,
+        model: "gpt-5.1".into(),
+        stream: true,
+        prompt_tokens: Some(100),
+        completion_tokens: Some(10),
+        tokens_exact: true,
+        ttft_ms: Some(250),
+        total_ms: 900,
+        status: 200,
+        ..LedgerEntry::default()
+    };
+    ledger.record(ok.clone());
+    ledger.record(LedgerEntry {
+        started_at_ms: now - 2 * hour,
+        model: "claude-4.5-sonnet".into(),
+        prompt_tokens: None,
+        completion_tokens: None,
+        ttft_ms: None,
+        total_ms: 30,
+        status: 429,
+        error_kind: Some("quota".into()),
+        ..ok.clone()
+    });
+    ledger.record(LedgerEntry {
+        started_at_ms: now - 72 * hour,
+        prompt_tokens: Some(40),
+        completion_tokens: Some(4),
+        tokens_exact: false,
+        ..ok
+    });
+    ledger.flush().await;
+    assert_eq!(ledger.written(), 3);
+}
+
+#[tokio::test]
+async fn usage_shows_the_local_ledger_signed_in_and_signed_out() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    seed_ledger(&sb).await;
+
+    // Signed out: the local part still prints; the plan part says how to sign in.
+    let text = run(sb.cmd(&["usage"])).await;
+    text.expect_code(3)
+        .expect_stdout("Last 24 h:      2 requests, 1 error")
+        .expect_stdout("tokens:       100 prompt, 10 completion")
+        .expect_stdout("first token:  p50 250 ms, p95 250 ms")
+        .expect_stdout("Last 7 d:       3 requests, 1 error")
+        .expect_stdout("140 prompt (some estimated), 14 completion")
+        .expect_stdout("top models:   gpt-5.1            2 requests, 0 errors, 140 + 14 tokens")
+        .expect_stderr("cursor-bridge login");
+    let signed_out = run(sb.cmd(&["usage", "--json"])).await;
+    signed_out
+        .expect_code(3)
+        .expect_stderr("cursor-bridge login");
+    let v = signed_out.json();
+    assert_eq!(v["local"]["24h"]["totals"]["requests"], 2, "{v:#}");
+    assert!(v.get("billingCycleStart").is_none(), "{v:#}");
+
+    // Signed in: the plan usage object, with the ledger's reports under "local".
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+    let json = run(sb.cmd(&["usage", "--json"])).await;
+    json.expect_code(0);
+    let v = json.json();
+    assert!(v["billingCycleStart"].is_i64(), "{v:#}");
+    let day = &v["local"]["24h"];
+    assert_eq!(
+        day["totals"],
+        serde_json::json!({"requests": 2, "errors": 1, "promptTokens": 100, "completionTokens": 10})
+    );
+    assert_eq!(day["bucket"], "hour");
+    assert_eq!(day["tokensExact"], true);
+    assert_eq!(day["latency"]["ttftP50Ms"], 250);
+    assert_eq!(
+        day["errorsByKind"],
+        serde_json::json!([{"kind": "quota", "count": 1}])
+    );
+    let week = &v["local"]["7d"];
+    assert_eq!(week["totals"]["requests"], 3);
+    assert_eq!(week["bucket"], "day");
+    assert_eq!(
+        week["tokensExact"], false,
+        "the 3-day-old prompt count was estimated"
+    );
+    assert_no_secrets(&fake, &[&text, &signed_out, &json], &secrets_in(&creds));
+}
+
+#[tokio::test]
+async fn usage_reports_a_damaged_ledger_and_still_shows_the_plan() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let ledger = sb.home().join("ledger.sqlite3");
+    std::fs::write(&ledger, b"not a database, just some bytes".repeat(300)).expect("garbage");
+
+    let out = run(sb.cmd(&["usage"])).await;
+    out.expect_code(1)
+        .expect_stdout("Billing cycle:")
+        .expect_stderr(&format!(
+            "the usage database at {} is damaged",
+            ledger.display()
+        ))
+        .expect_stderr("move it aside to start a new one");
+}
+
 #[tokio::test]
 async fn opencode_config_lists_every_model_with_limits() {
     let fake = FakeCursor::builder().models(catalogue()).start().await;

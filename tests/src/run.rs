@@ -575,6 +575,7 @@ impl Driver {
             Step::KvGet(id) => self.kv_get(id, cfg_reply).await,
             Step::RequestContext => self.request_context(cfg_reply).await,
             Step::McpCall(call) => self.mcp_call(call, cfg_long).await,
+            Step::ParallelMcpCalls(calls) => self.parallel_mcp_calls(calls, cfg_long).await,
             Step::NativeExec(exec) => self.native_exec(exec, cfg_reply).await,
             Step::UnknownExec { field } => self.unknown_exec(field, cfg_reply).await,
             Step::InteractionQuery(q) => self.query(q, cfg_reply).await,
@@ -801,6 +802,77 @@ impl Driver {
                 model_call_id: format!("model-call-{id}"),
             }))
             .await?;
+        }
+        Ok(())
+    }
+
+    async fn parallel_mcp_calls(
+        &mut self,
+        calls: Vec<McpCall>,
+        timeout: Duration,
+    ) -> Result<(), Stop> {
+        let mut outs = Vec::new();
+        for call in &calls {
+            let (id, exec_id) = self.new_exec();
+            self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
+                id,
+                exec_id: exec_id.clone(),
+                message: Some(pb::exec_server_message::Message::McpArgs(pb::McpArgs {
+                    name: call.name.clone(),
+                    args: json_to_args(&call.args),
+                    tool_call_id: call.tool_call_id.clone(),
+                    provider_identifier: call.provider_identifier.clone(),
+                    tool_name: call.tool_name.clone(),
+                })),
+            }))
+            .await?;
+            outs.push(ExecOutcome {
+                id,
+                exec_id,
+                kind: "mcp".into(),
+                results: Vec::new(),
+                echoed_exec_id: None,
+                thrown: None,
+                stream_closed: false,
+            });
+        }
+        let what = format!("the replies to {} parallel tool calls", outs.len());
+        self.wait_for(timeout, &what, |m| {
+            match m {
+                ClientMsg::ExecClientMessage(e) => {
+                    if let Some(o) = outs.iter_mut().find(|o| o.id == e.id) {
+                        o.echoed_exec_id = Some(e.exec_id);
+                        o.results.extend(e.result);
+                    }
+                }
+                ClientMsg::ExecClientControlMessage(c) => match c.message {
+                    Some(pb::exec_client_control_message::Message::StreamClose(s)) => {
+                        if let Some(o) = outs.iter_mut().find(|o| o.id == s.id) {
+                            o.stream_closed = true;
+                        }
+                    }
+                    Some(pb::exec_client_control_message::Message::Throw(t)) => {
+                        if let Some(o) = outs.iter_mut().find(|o| o.id == t.id) {
+                            o.thrown = Some(t.error);
+                            o.stream_closed = true;
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+            if outs.iter().all(|o| o.stream_closed) {
+                Flow::Done(())
+            } else {
+                Flow::Skip
+            }
+        })
+        .await?;
+        for (call, out) in calls.iter().zip(&outs) {
+            let text = mcp_text(out);
+            let tc_id = call.tool_call_id.clone();
+            self.shared
+                .update_run(self.index, |r| r.mcp_results.push((tc_id, text)));
         }
         Ok(())
     }

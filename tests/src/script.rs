@@ -46,7 +46,12 @@ pub enum Step {
     /// `exec_server_message.mcp_args`; waits (the long timeout: the client may first hand
     /// the call to its own caller) for `mcp_result` + `stream_close`.
     McpCall(McpCall),
-    /// A native tool exec; waits for the typed result(s) + `stream_close`, or a `throw`.
+    /// Several `mcp_args` execs sent back to back (the model called tools in parallel);
+    /// waits for every reply, in any order. Results are recorded in call order.
+    ParallelMcpCalls(Vec<McpCall>),
+    /// A native tool exec (its `tool_call_id` is `toolu_fake_<exec id>`); waits for the typed
+    /// result(s) + `stream_close`, or a `throw` — with the short reply timeout, even when the
+    /// client hands it to its caller as a redirected tool call.
     NativeExec(NativeExec),
     /// An `exec_server_message` carrying only `id`/`exec_id` plus an unknown field number
     /// (a tool the client's schema does not know); waits for any reply for that id.
@@ -496,6 +501,16 @@ impl Turn {
             tool_call_id,
             args,
         )))
+    }
+
+    /// Parallel tool calls: `(tool_name, tool_call_id, args)` each, sent together.
+    pub fn parallel_mcp_calls(self, calls: &[(&str, &str, serde_json::Value)]) -> Self {
+        self.step(Step::ParallelMcpCalls(
+            calls
+                .iter()
+                .map(|(name, id, args)| McpCall::new(*name, *name, *id, args.clone()))
+                .collect(),
+        ))
     }
 
     pub fn native_exec(self, exec: NativeExec) -> Self {

@@ -1,6 +1,7 @@
 //! The chat engine end to end: `CursorClient::chat` against the fake Cursor's `Run`
 //! stream over cleartext HTTP/2 — streamed turns, tool calls answered on the same stream,
-//! the blob store, heartbeats and watchdogs, native tools, errors, cancellation.
+//! the blob store, heartbeats and watchdogs, native tools (redirected to the caller's
+//! equivalent tools, or rejected), errors, cancellation.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use common::{Harness, fast_chat};
 use cursor_bridge_core::cursor::chat::{
-    ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult,
+    ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolCall, ToolDef, ToolResult,
 };
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
@@ -361,6 +362,10 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "done");
+    assert!(
+        !events.iter().any(|e| matches!(e, ChatEvent::ToolCall(_))),
+        "no declared equivalent (only get_weather): nothing is redirected"
+    );
     let run = h.fake.wait_for_run_end(0, WAIT).await;
     let kinds: Vec<_> = run.execs.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, vec!["shell", "read", "grep", "unknown"]);
@@ -405,6 +410,206 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
         )
     ));
     assert_eq!(run.interaction_responses.len(), 2);
+}
+
+/// OpenCode's `read` and `bash` declarations (schemas as OpenCode sends them).
+fn opencode_read_and_bash() -> Vec<ToolDef> {
+    vec![
+        ToolDef {
+            name: "read".into(),
+            description: "Read a file".into(),
+            parameters: Some(json!({
+                "type": "object",
+                "properties": {
+                    "filePath": {"type": "string"},
+                    "offset": {"type": "integer"},
+                    "limit": {"type": "integer"}
+                },
+                "required": ["filePath"]
+            })),
+        },
+        ToolDef {
+            name: "bash".into(),
+            description: "Run a shell command".into(),
+            parameters: Some(json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string"},
+                    "timeout": {"type": "integer"},
+                    "workdir": {"type": "string"}
+                },
+                "required": ["command"]
+            })),
+        },
+    ]
+}
+
+/// Reads events up to the next tool call; returns the events before it and the call.
+async fn until_tool_call(run: &mut ChatRun) -> (Vec<ChatEvent>, ToolCall) {
+    let mut before = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, run.next())
+            .await
+            .expect("run stalled")
+            .expect("run ended before a tool call")
+            .expect("run failed before a tool call")
+        {
+            ChatEvent::ToolCall(c) => return (before, c),
+            other => before.push(other),
+        }
+    }
+}
+
+#[tokio::test]
+async fn native_read_and_shell_go_to_the_callers_read_and_bash_tools_on_the_same_run() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .text("Looking.")
+                .native_exec(NativeExec::Read {
+                    path: "/repo/src/main.rs".into(),
+                })
+                .native_exec(NativeExec::Shell {
+                    command: "cargo test".into(),
+                    working_directory: "/repo".into(),
+                })
+                .text("Tests fail.")
+                .token_delta(3)
+                .checkpoint(3_000, 200_000)
+                .turn_ended()
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    // An idle timeout shorter than the caller's think time: a parked redirected call must
+    // not count as idle.
+    let client = h.client.clone().with_chat_options(ChatOptions {
+        idle_timeout: Duration::from_millis(250),
+        ..fast_chat()
+    });
+    let mut req = ChatRequest::new("default", "Run the tests");
+    req.tools = opencode_read_and_bash();
+    let mut run = client.chat(req).await.unwrap();
+    let handle = run.handle();
+
+    let (before, read) = until_tool_call(&mut run).await;
+    assert_eq!(text_of(&before), "Looking.");
+    assert_eq!(read.name, "read");
+    assert_eq!(read.arguments, json!({"filePath": "/repo/src/main.rs"}));
+    assert_eq!(
+        read.call_id, "toolu_fake_1",
+        "the exec's own tool_call_id is the call id"
+    );
+    assert_eq!(handle.pending_tool_calls(), vec![read.call_id.clone()]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    handle
+        .send_tool_result(
+            &read.call_id,
+            ToolResult {
+                content: "fn main() {}\n".into(),
+                is_error: false,
+            },
+        )
+        .await
+        .unwrap();
+
+    let (between, bash) = until_tool_call(&mut run).await;
+    assert!(between.is_empty(), "{between:?}");
+    assert_eq!(bash.name, "bash");
+    assert_eq!(
+        bash.arguments,
+        json!({"command": "cargo test", "workdir": "/repo"})
+    );
+    handle
+        .send_tool_result(
+            &bash.call_id,
+            ToolResult {
+                content: "test result: FAILED".into(),
+                is_error: true,
+            },
+        )
+        .await
+        .unwrap();
+
+    let (after, err) = collect(&mut run).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text_of(&after), "Tests fail.");
+    assert_eq!(after.last(), Some(&ChatEvent::TurnEnded));
+    assert_eq!(h.fake.run_count(), 1, "the answers continued the same run");
+
+    let run = h.fake.wait_for_run_end(0, WAIT).await;
+    assert_eq!(run.end, Some(RunEnd::Ok));
+    let kinds: Vec<_> = run.execs.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["read", "shell"]);
+    assert_eq!(
+        run.execs[0].results,
+        vec![pb::exec_client_message::Result::ReadResult(
+            pb::ReadResult {
+                result: Some(pb::read_result::Result::Success(pb::ReadSuccess {
+                    path: "/repo/src/main.rs".into(),
+                    total_lines: 1,
+                    file_size: 13,
+                    truncated: false,
+                    output: Some(pb::read_success::Output::Content("fn main() {}\n".into())),
+                })),
+            }
+        )]
+    );
+    match &run.execs[1].results[..] {
+        [
+            pb::exec_client_message::Result::ShellResult(pb::ShellResult {
+                result: Some(pb::shell_result::Result::Failure(f)),
+            }),
+        ] => {
+            assert_eq!(
+                (f.command.as_str(), f.working_directory.as_str()),
+                ("cargo test", "/repo")
+            );
+            assert_eq!((f.exit_code, f.stdout.as_str()), (1, "test result: FAILED"));
+        }
+        other => panic!("shell: {other:?}"),
+    }
+    assert!(run.execs.iter().all(|e| e.stream_closed));
+    assert!(
+        run.client_heartbeats() >= 2,
+        "client heartbeats kept the parked stream alive"
+    );
+}
+
+#[tokio::test]
+async fn with_redirection_off_native_tools_are_rejected_even_with_an_equivalent() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .native_exec(NativeExec::Read {
+                    path: "/repo/a.txt".into(),
+                })
+                .text("ok")
+                .turn_ended()
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let mut req = ChatRequest::new("default", "read it");
+    req.tools = opencode_read_and_bash();
+    req.redirect_native_tools = false;
+    let (events, err) = chat_to_end(&h.client, req).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, ChatEvent::ToolCall(_))),
+        "{events:?}"
+    );
+    let run = h.fake.wait_for_run_end(0, WAIT).await;
+    assert!(matches!(
+        &run.execs[0].results[..],
+        [pb::exec_client_message::Result::ReadResult(
+            pb::ReadResult {
+                result: Some(pb::read_result::Result::Rejected(_))
+            }
+        )]
+    ));
 }
 
 #[tokio::test]

@@ -125,6 +125,11 @@ impl Paths {
     pub fn default_credentials_file(&self) -> PathBuf {
         self.data_dir.join("credentials.json")
     }
+
+    /// `<data_dir>/ledger.sqlite3`: the usage ledger (see [`crate::store::ledger`]).
+    pub fn ledger_file(&self) -> PathBuf {
+        self.data_dir.join("ledger.sqlite3")
+    }
 }
 
 /// Where credentials are kept.

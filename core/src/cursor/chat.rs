@@ -5,11 +5,13 @@
 //! a typed stream of [`ChatEvent`]s plus a [`ChatHandle`] to answer tool calls and cancel.
 //! A driver task owns the connection and answers everything Cursor asks that needs no
 //! decision from the caller — KV blob reads/writes, `request_context_args` (our tools and
-//! the system prompt as `cloud_rule`), interaction queries, native tools (rejected with
-//! their typed result so the model uses the declared tools) — and keeps the stream alive
-//! with client heartbeats. MCP tool calls are surfaced as [`ChatEvent::ToolCall`]; the
-//! caller answers them with [`ChatHandle::send_tool_result`] whenever it has the result,
-//! on the *same* stream, so a tool loop never re-sends the conversation.
+//! the system prompt as `cloud_rule`), interaction queries, native tools the caller has no
+//! equivalent for (rejected with their typed result so the model uses the declared tools)
+//! — and keeps the stream alive with client heartbeats. MCP tool calls, and native tools
+//! redirected to an equivalent declared tool ([`super::native`]), are surfaced as
+//! [`ChatEvent::ToolCall`]; the caller answers them with [`ChatHandle::send_tool_result`]
+//! whenever it has the result, on the *same* stream, so a tool loop never re-sends the
+//! conversation. We never execute anything ourselves: the caller owns tool execution.
 //!
 //! Watchdogs: no frame at all within `first_activity_timeout` ends the run; after that,
 //! `idle_timeout` without progress (heartbeats are not progress) ends it — except while a
@@ -33,6 +35,7 @@ use super::blobs::BlobStore;
 use super::error::CursorError;
 use super::framing::{self, Decoder, Frame};
 use super::http::CursorHttp;
+use super::native;
 use super::value;
 use crate::pb::agent_v1 as pb;
 
@@ -70,6 +73,10 @@ pub struct ChatRequest {
     pub blobs: BlobStore,
     /// The workspace folder reported to Cursor (display only: we never touch files).
     pub workspace: String,
+    /// Hand Cursor's native tools (read, write, shell, ls, grep, fetch) to an equivalent
+    /// tool in `tools` as a [`ChatEvent::ToolCall`] (default). Off, or with no equivalent,
+    /// they are rejected with their typed result.
+    pub redirect_native_tools: bool,
 }
 
 impl ChatRequest {
@@ -84,6 +91,7 @@ impl ChatRequest {
             conversation_state: None,
             blobs: BlobStore::new(),
             workspace: "/".into(),
+            redirect_native_tools: true,
         }
     }
 }
@@ -131,7 +139,8 @@ pub enum ChatEvent {
     TurnEnded,
 }
 
-/// A call of a caller-declared tool.
+/// A call of a caller-declared tool (an MCP call, or a native Cursor tool redirected to
+/// its declared equivalent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
     /// The id to answer with (Cursor's tool call id).
@@ -373,6 +382,11 @@ pub async fn start_run(
         shared: shared.clone(),
         request_context: build_request_context(&req),
         tool_names: req.tools.iter().map(|t| t.name.clone()).collect(),
+        redirect_to: if req.redirect_native_tools {
+            req.tools.clone()
+        } else {
+            Vec::new()
+        },
         blobs: req.blobs.clone(),
         opts,
         first_frame_seen: false,
@@ -392,6 +406,16 @@ pub async fn start_run(
 struct PendingExec {
     id: u32,
     exec_id: String,
+    /// Which result message the answer becomes.
+    answer: Answer,
+}
+
+#[derive(Debug)]
+enum Answer {
+    /// An `McpResult`.
+    Mcp,
+    /// The typed result of the redirected native exec.
+    Native(native::NativeCall),
 }
 
 struct Driver {
@@ -403,6 +427,8 @@ struct Driver {
     shared: Arc<Shared>,
     request_context: pb::RequestContext,
     tool_names: Vec<String>,
+    /// Tools native execs may be redirected to (empty when redirection is off).
+    redirect_to: Vec<ToolDef>,
     blobs: BlobStore,
     opts: ChatOptions,
     first_frame_seen: bool,
@@ -718,26 +744,46 @@ impl Driver {
                     name: self.tool_name(&args),
                     arguments: value::map_to_object(&args.args),
                 };
-                self.shared
-                    .state()
-                    .pending
-                    .insert(call.call_id.clone(), PendingExec { id, exec_id });
-                self.emit(ChatEvent::ToolCall(call));
+                self.park(call, id, exec_id, Answer::Mcp);
                 return;
             }
-            Some(other) => match native_rejection(other, &self.tool_names) {
-                Some(r) => r,
-                None => {
-                    return self.throw(
-                        id,
-                        exec_id,
-                        "this exec type is not supported by Cursor Bridge",
-                    );
+            Some(other) => {
+                if let Some(r) = native::redirect(&other, &self.redirect_to) {
+                    let call = ToolCall {
+                        call_id: tool_call_id(&r.tool_call_id, &exec_id, id),
+                        name: r.tool,
+                        arguments: r.arguments,
+                    };
+                    self.park(call, id, exec_id, Answer::Native(r.native));
+                    return;
                 }
-            },
+                match native::rejection(other, &self.tool_names) {
+                    Some(r) => r,
+                    None => {
+                        return self.throw(
+                            id,
+                            exec_id,
+                            "this exec type is not supported by Cursor Bridge",
+                        );
+                    }
+                }
+            }
             None => return self.throw(id, exec_id, "unknown exec type"),
         };
         self.reply_exec(id, exec_id, result);
+    }
+
+    /// Hands a tool call to the caller; the exec stays open until it answers.
+    fn park(&mut self, call: ToolCall, id: u32, exec_id: String, answer: Answer) {
+        self.shared.state().pending.insert(
+            call.call_id.clone(),
+            PendingExec {
+                id,
+                exec_id,
+                answer,
+            },
+        );
+        self.emit(ChatEvent::ToolCall(call));
     }
 
     fn tool_name(&self, args: &pb::McpArgs) -> String {
@@ -804,29 +850,32 @@ impl Driver {
                     ))));
                     return;
                 };
-                let mcp = pb::McpResult {
-                    result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
-                        content: vec![pb::McpToolResultContentItem {
-                            content: Some(pb::mcp_tool_result_content_item::Content::Text(
-                                pb::McpTextContent {
-                                    text: result.content,
-                                },
-                            )),
-                        }],
-                        is_error: result.is_error,
-                    })),
+                let typed = match p.answer {
+                    Answer::Mcp => mcp_result(result),
+                    Answer::Native(native) => native.into_result(result),
                 };
-                self.reply_exec(
-                    p.id,
-                    p.exec_id,
-                    pb::exec_client_message::Result::McpResult(mcp),
-                );
+                self.reply_exec(p.id, p.exec_id, typed);
                 // The model works again: restart the idle clock from now.
                 self.last_progress = Instant::now();
                 let _ = reply.send(Ok(()));
             }
         }
     }
+}
+
+fn mcp_result(result: ToolResult) -> pb::exec_client_message::Result {
+    pb::exec_client_message::Result::McpResult(pb::McpResult {
+        result: Some(pb::mcp_result::Result::Success(pb::McpSuccess {
+            content: vec![pb::McpToolResultContentItem {
+                content: Some(pb::mcp_tool_result_content_item::Content::Text(
+                    pb::McpTextContent {
+                        text: result.content,
+                    },
+                )),
+            }],
+            is_error: result.is_error,
+        })),
+    })
 }
 
 fn action(a: pb::conversation_action::Action) -> pb::agent_client_message::Message {
@@ -852,93 +901,6 @@ fn tool_call_id(tool_call_id: &str, exec_id: &str, id: u32) -> String {
     } else {
         format!("exec_{id}")
     }
-}
-
-/// The typed "rejected" answer for a native Cursor tool (reference §3.6 strategy 2), so
-/// the model falls back to the tools the caller declared. `None` for exec types whose
-/// result schema we do not know (those get a `throw`).
-fn native_rejection(
-    exec: pb::exec_server_message::Message,
-    tool_names: &[String],
-) -> Option<pb::exec_client_message::Result> {
-    use pb::exec_client_message::Result as R;
-    use pb::exec_server_message::Message as X;
-    let reason = if tool_names.is_empty() {
-        "Cursor's built-in tools are not available here.".to_string()
-    } else {
-        format!(
-            "Cursor's built-in tools are not available here; use the provided tools instead: {}.",
-            tool_names.join(", ")
-        )
-    };
-    let shell_rejected = |command: String, working_directory: String| pb::ShellRejected {
-        command,
-        working_directory,
-        reason: reason.clone(),
-        is_readonly: false,
-    };
-    Some(match exec {
-        // Streaming shell is answered with a single ShellResult, as peers do (§3.6).
-        X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
-            result: Some(pb::shell_result::Result::Rejected(shell_rejected(
-                a.command,
-                a.working_directory,
-            ))),
-        }),
-        X::BackgroundShellSpawnArgs(a) => {
-            R::BackgroundShellSpawnResult(pb::BackgroundShellSpawnResult {
-                result: Some(pb::background_shell_spawn_result::Result::Rejected(
-                    shell_rejected(a.command, a.working_directory),
-                )),
-            })
-        }
-        X::WriteArgs(a) => R::WriteResult(pb::WriteResult {
-            result: Some(pb::write_result::Result::Rejected(pb::WriteRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::DeleteArgs(a) => R::DeleteResult(pb::DeleteResult {
-            result: Some(pb::delete_result::Result::Rejected(pb::DeleteRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::ReadArgs(a) => R::ReadResult(pb::ReadResult {
-            result: Some(pb::read_result::Result::Rejected(pb::ReadRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::LsArgs(a) => R::LsResult(pb::LsResult {
-            result: Some(pb::ls_result::Result::Rejected(pb::LsRejected {
-                path: a.path,
-                reason,
-            })),
-        }),
-        X::GrepArgs(_) => R::GrepResult(pb::GrepResult {
-            result: Some(pb::grep_result::Result::Error(pb::GrepError {
-                error: reason,
-            })),
-        }),
-        X::FetchArgs(a) => R::FetchResult(pb::FetchResult {
-            result: Some(pb::fetch_result::Result::Error(pb::FetchError {
-                url: a.url,
-                error: reason,
-            })),
-        }),
-        X::WriteShellStdinArgs(_) => R::WriteShellStdinResult(pb::WriteShellStdinResult {
-            result: Some(pb::write_shell_stdin_result::Result::Error(
-                pb::WriteShellStdinError { error: reason },
-            )),
-        }),
-        // Diagnostics: an empty result means "nothing to report".
-        X::DiagnosticsArgs(_) => R::DiagnosticsResult(pb::DiagnosticsResult { result: None }),
-        X::RequestContextArgs(_)
-        | X::McpArgs(_)
-        | X::ListMcpResourcesExecArgs(_)
-        | X::ReadMcpResourceExecArgs(_) => return None,
-    })
 }
 
 fn mcp_definitions(tools: &[ToolDef]) -> Vec<pb::McpToolDefinition> {
@@ -1131,48 +1093,6 @@ mod tests {
             Some(pb::conversation_action::Action::ResumeAction(_))
         ));
         assert_eq!(rr.conversation_state.as_deref(), Some(&b"\x2a\x00"[..]));
-    }
-
-    #[test]
-    fn every_native_exec_gets_a_typed_answer() {
-        use pb::exec_server_message::Message as X;
-        let names = vec!["bash".to_string()];
-        let cases = vec![
-            X::ShellArgs(pb::ShellArgs {
-                command: "ls".into(),
-                ..Default::default()
-            }),
-            X::ShellStreamArgs(Default::default()),
-            X::WriteArgs(Default::default()),
-            X::DeleteArgs(Default::default()),
-            X::ReadArgs(Default::default()),
-            X::LsArgs(Default::default()),
-            X::GrepArgs(Default::default()),
-            X::FetchArgs(Default::default()),
-            X::BackgroundShellSpawnArgs(Default::default()),
-            X::WriteShellStdinArgs(Default::default()),
-            X::DiagnosticsArgs(Default::default()),
-        ];
-        for c in cases {
-            assert!(native_rejection(c, &names).is_some());
-        }
-        let Some(pb::exec_client_message::Result::ShellResult(r)) = native_rejection(
-            X::ShellArgs(pb::ShellArgs {
-                command: "ls".into(),
-                ..Default::default()
-            }),
-            &names,
-        ) else {
-            panic!()
-        };
-        let Some(pb::shell_result::Result::Rejected(rej)) = r.result else {
-            panic!()
-        };
-        assert_eq!(rej.command, "ls");
-        assert!(rej.reason.contains("bash"));
-        assert!(
-            native_rejection(X::ListMcpResourcesExecArgs(Default::default()), &names).is_none()
-        );
     }
 
     #[test]

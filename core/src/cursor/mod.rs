@@ -8,6 +8,7 @@ pub mod error;
 pub mod framing;
 pub mod http;
 pub mod models;
+pub mod native;
 pub mod usage;
 pub mod value;
 

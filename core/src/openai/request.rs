@@ -81,7 +81,13 @@ impl ChatCompletionRequest {
         let req: ChatCompletionRequest = serde_path_to_error::deserialize(&value).map_err(|e| {
             let path = e.path().to_string();
             let param = if path == "." { String::new() } else { path };
-            RequestError::field(param, e.into_inner().to_string())
+            // Many clients show only the message: it names the field itself.
+            let message = if param.is_empty() {
+                e.into_inner().to_string()
+            } else {
+                format!("{param}: {}", e.into_inner())
+            };
+            RequestError::field(param, message)
         })?;
         req.validate()?;
         Ok(req)

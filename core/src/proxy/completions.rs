@@ -35,6 +35,7 @@ use crate::cursor::models::{AUTO_MODEL, AUTO_WIRE_ID};
 use crate::openai::chunks::{ChunkWriter, UsageOut};
 use crate::openai::request::ChatCompletionRequest;
 use crate::openai::translate;
+use crate::store::ledger::{self, Ledger, LedgerEntry};
 
 /// How long to wait for more tool calls of the same step after one arrived.
 pub const TOOL_GATHER_WINDOW: Duration = Duration::from_millis(25);
@@ -138,6 +139,8 @@ fn stopping() -> ApiError {
 
 /// What is logged about a request when it ends (however it ends).
 struct Outcome {
+    ledger: Option<Ledger>,
+    started_at_ms: i64,
     started: Instant,
     model: String,
     stream: bool,
@@ -151,8 +154,10 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn new(model: &str, stream: bool) -> Self {
+    fn new(ledger: Option<Ledger>, model: &str, stream: bool) -> Self {
         Outcome {
+            ledger,
+            started_at_ms: ledger::unix_now_ms(),
             started: Instant::now(),
             model: model.to_string(),
             stream,
@@ -205,6 +210,22 @@ impl Drop for Outcome {
             completion_tokens = self.usage.map(|u| u.completion_tokens),
             "chat completion"
         );
+        if let Some(l) = &self.ledger {
+            l.record(LedgerEntry {
+                started_at_ms: self.started_at_ms,
+                model: std::mem::take(&mut self.model),
+                stream: self.stream,
+                prompt_tokens: self.usage.map(|u| u.prompt_tokens),
+                completion_tokens: self.usage.map(|u| u.completion_tokens),
+                tokens_exact: self.usage.is_some_and(|u| u.prompt_exact),
+                ttft_ms: self.ttft.map(|d| d.as_millis() as u64),
+                total_ms: self.started.elapsed().as_millis() as u64,
+                status: self.status,
+                error_kind: self.error.map(str::to_string),
+                tool_calls: self.tool_calls,
+                continued: self.continued,
+            });
+        }
     }
 }
 
@@ -227,20 +248,32 @@ pub async fn handle(
     State(state): State<Arc<ProxyState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return reject_body(&state, e).into_response(),
+    // Refused bodies are recorded too (model "-"): they show up in the error chart.
+    let mut outcome = Outcome::new(state.ledger.clone(), "-", false);
+    let parsed = match body {
+        Ok(b) => ChatCompletionRequest::parse(&b).map_err(|e| {
+            if e.malformed {
+                ApiError::malformed(e.message)
+            } else {
+                ApiError::invalid(e.param, e.message)
+            }
+        }),
+        Err(e) => Err(reject_body(&state, e)),
     };
-    let req = match ChatCompletionRequest::parse(&body) {
+    let req = match parsed {
         Ok(r) => r,
-        Err(e) if e.malformed => return ApiError::malformed(e.message).into_response(),
-        Err(e) => return ApiError::invalid(e.param, e.message).into_response(),
+        Err(e) => {
+            outcome.fail(&e);
+            outcome.done();
+            return e.into_response();
+        }
     };
     let requested = req
         .model
         .clone()
         .unwrap_or_else(|| state.settings.default_model.clone());
-    let mut outcome = Outcome::new(&requested, req.is_stream());
+    outcome.model = requested.clone();
+    outcome.stream = req.is_stream();
     let prepared = match prepare(&state, &req, &requested).await {
         Ok(p) => p,
         Err(e) => {

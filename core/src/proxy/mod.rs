@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
+use crate::store::ledger::Ledger;
 use crate::store::local_key;
 
 pub use error::ApiError;
@@ -50,6 +51,10 @@ pub struct ProxyState {
     pub sessions: Sessions,
     /// Cancelled when the proxy stops: every in-flight response ends and cancels its run.
     pub shutdown: CancellationToken,
+    /// The usage ledger; `None` when it could not be opened (the proxy serves anyway).
+    pub ledger: Option<Ledger>,
+    /// Why the ledger is unavailable, for `/health` and the UI.
+    pub ledger_error: Option<String>,
 }
 
 impl ProxyState {
@@ -65,7 +70,15 @@ impl ProxyState {
             api_key,
             sessions,
             shutdown: CancellationToken::new(),
+            ledger: None,
+            ledger_error: None,
         }
+    }
+
+    /// Records every request in `ledger` from now on.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// State as the CLI and the tray build it: the per-install key (or
@@ -84,7 +97,16 @@ impl ProxyState {
         } else {
             None
         };
-        Ok(ProxyState::new(client, settings, key))
+        let mut state = ProxyState::new(client, settings, key);
+        // A locked or damaged usage database must not keep the proxy from serving.
+        match Ledger::open(&paths.ledger_file()) {
+            Ok(l) => state.ledger = Some(l),
+            Err(e) => {
+                tracing::error!("usage ledger unavailable, requests will not be recorded: {e}");
+                state.ledger_error = Some(e.to_string());
+            }
+        }
+        Ok(state)
     }
 }
 
@@ -155,6 +177,9 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut server).await;
     }
     state.sessions.clear();
+    if let Some(l) = &state.ledger {
+        l.flush().await;
+    }
     Ok(())
 }
 
@@ -303,5 +328,9 @@ async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value>
         "signed_in": signed_in,
         "upstream": upstream,
         "parked_streams": state.sessions.len(),
+        "ledger": match &state.ledger_error {
+            None => json!({"ok": true}),
+            Some(e) => json!({"ok": false, "error": e}),
+        },
     }))
 }

@@ -1,4 +1,5 @@
-//! Persistent state: where credentials live.
+//! Persistent state: where credentials live, the local API key, and the usage ledger.
 
 pub mod credentials;
+pub mod ledger;
 pub mod local_key;

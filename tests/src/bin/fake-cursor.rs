@@ -1,0 +1,72 @@
+//! The fake Cursor server as a process, for tests that drive real programs (the
+//! `cursor-bridge` binary, the Python `openai` SDK, the tray app under Xvfb).
+//!
+//! Usage: `fake-cursor [SCENARIO]` — prints one JSON line
+//! `{"url": …, "access_token": …, "refresh_token": …}` and serves until stdin closes.
+//! Scenarios: `default` (every run answers "Hello from the fake Cursor."), `sdk` (a text
+//! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
+//! then default replies).
+
+use std::time::Duration;
+
+use cursor_bridge_tests::{FakeCursor, Turn};
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+fn scenario(name: &str) -> Result<Vec<Turn>, String> {
+    match name {
+        "default" => Ok(vec![]),
+        "sdk" => Ok(vec![
+            Turn::new()
+                .thinking("The user greets me.")
+                .text("Hello")
+                .token_delta(1)
+                .text(" from Cursor.")
+                .token_delta(3)
+                .checkpoint(40, 200_000)
+                .turn_ended()
+                .end_ok(),
+            Turn::new()
+                .request_context()
+                .text("Let me look.")
+                .mcp_call(
+                    "get_weather",
+                    "get_weather",
+                    "call_sdk_1",
+                    json!({"city": "Paris"}),
+                )
+                .text("It is sunny in Paris.")
+                .token_delta(6)
+                .checkpoint(90, 200_000)
+                .turn_ended()
+                .end_ok(),
+        ]),
+        other => Err(format!("unknown scenario {other:?} (default, sdk)")),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let name = std::env::args().nth(1).unwrap_or_else(|| "default".into());
+    let turns = match scenario(&name) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fake-cursor: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut builder = FakeCursor::builder();
+    for t in turns {
+        builder = builder.turn(t);
+    }
+    let fake = builder.start().await;
+    let line = json!({
+        "url": fake.url(),
+        "access_token": fake.mint_access_token(Duration::from_secs(3600)),
+        "refresh_token": fake.mint_refresh_token(),
+    });
+    println!("{line}");
+    // Serve until whoever started us closes our stdin (or dies).
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+}

@@ -1,0 +1,751 @@
+//! End-to-end tests of the OpenAI-compatible proxy: a real `async-openai` client (and raw
+//! HTTP where a client library would hide what we check) → the proxy on an ephemeral
+//! port → the fake Cursor server speaking the real wire protocol.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
+use common::Harness;
+use cursor_bridge_core::config::settings::{Paths, Settings};
+use cursor_bridge_core::proxy::{ProxyState, RunningProxy};
+use cursor_bridge_core::store::ledger::{Ledger, Range};
+use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// A proxy in front of a fake Cursor, with its key and a raw HTTP client.
+struct Proxy {
+    h: Harness,
+    running: Option<RunningProxy>,
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Proxy {
+    async fn start(h: Harness) -> Proxy {
+        Self::start_with(h, |_| {}).await
+    }
+
+    async fn start_with(h: Harness, tweak: impl FnOnce(&mut Settings)) -> Proxy {
+        let paths = Paths::resolve(&h.env).expect("paths");
+        let mut settings = Settings::load(&paths, &h.env).expect("settings");
+        tweak(&mut settings);
+        let state = ProxyState::from_settings(h.client.clone(), settings, &paths, &h.env)
+            .expect("proxy state");
+        let key = state.api_key.clone().unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running =
+            cursor_bridge_core::proxy::start_on(listener, Arc::new(state)).expect("start");
+        let base = format!("http://{}", running.local_addr());
+        Proxy {
+            h,
+            running: Some(running),
+            base,
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn openai(&self) -> Client<OpenAIConfig> {
+        Client::with_config(
+            OpenAIConfig::new()
+                .with_api_base(format!("{}/v1", self.base))
+                .with_api_key(self.key.clone()),
+        )
+    }
+
+    fn fake(&self) -> &FakeCursor {
+        &self.h.fake
+    }
+
+    async fn post(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/chat/completions", self.base))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// A streamed request, read to the end: every `data:` payload in order.
+    async fn sse(&self, body: &Value) -> Vec<String> {
+        let res = self.post(body).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let text = res.text().await.expect("body");
+        text.split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("stop");
+        }
+    }
+
+    fn ledger(&self) -> Ledger {
+        let paths = Paths::resolve(&self.h.env).expect("paths");
+        Ledger::open(&paths.ledger_file()).expect("ledger")
+    }
+}
+
+fn req(v: Value) -> CreateChatCompletionRequest {
+    serde_json::from_value(v).expect("request")
+}
+
+fn weather_tools() -> Value {
+    json!([
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+        {"type": "function", "function": {"name": "get_time", "description": "Time in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    ])
+}
+
+fn text_turn() -> Turn {
+    Turn::new()
+        .thinking("Let me think.")
+        .text("Hello")
+        .token_delta(1)
+        .text(", world")
+        .token_delta(2)
+        .checkpoint(120, 200_000)
+        .turn_ended()
+        .end_ok()
+}
+
+async fn signed_in(turns: Vec<Turn>) -> Proxy {
+    let mut b = FakeCursor::builder();
+    for t in turns {
+        b = b.turn(t);
+    }
+    Proxy::start(Harness::signed_in(b.start().await).await).await
+}
+
+#[tokio::test]
+async fn plain_text_through_async_openai_with_usage() {
+    let p = signed_in(vec![text_turn()]).await;
+    let res: CreateChatCompletionResponse = p
+        .openai()
+        .chat()
+        .create(req(json!({
+            "model": "auto",
+            "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"}]
+        })))
+        .await
+        .expect("completion");
+    let choice = &res.choices[0];
+    assert_eq!(choice.message.content.as_deref(), Some("Hello, world"));
+    assert_eq!(format!("{:?}", choice.finish_reason), "Some(Stop)");
+    let usage = res.usage.expect("usage");
+    // completion = Σ token_delta (exact); prompt = checkpoint used − completion.
+    assert_eq!((usage.completion_tokens, usage.prompt_tokens), (3, 117));
+    let run = &p.fake().runs()[0];
+    assert_eq!(run.user_text(), Some("hi"));
+    assert_eq!(
+        run.model_id(),
+        Some("default"),
+        "auto goes out as Cursor's `default`"
+    );
+}
+
+#[tokio::test]
+async fn streamed_text_reasoning_and_usage_chunk() {
+    let p = signed_in(vec![text_turn(), text_turn()]).await;
+    // With async-openai: content deltas and the usage chunk parse.
+    let mut stream = p
+        .openai()
+        .chat()
+        .create_stream(req(json!({
+            "model": "auto", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "hi"}]
+        })))
+        .await
+        .expect("stream");
+    let (mut text, mut usage, mut finish) = (String::new(), None, None);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.expect("chunk");
+        for c in &chunk.choices {
+            text.push_str(c.delta.content.as_deref().unwrap_or(""));
+            if c.finish_reason.is_some() {
+                finish = c.finish_reason;
+            }
+        }
+        if chunk.usage.is_some() {
+            usage = chunk.usage;
+        }
+    }
+    assert_eq!(text, "Hello, world");
+    assert_eq!(format!("{finish:?}"), "Some(Stop)");
+    assert_eq!(usage.expect("usage chunk").completion_tokens, 3);
+
+    // Raw: reasoning arrives as `reasoning_content`, apart from `content`, and [DONE] ends it.
+    let events = p
+        .sse(&json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("json chunk"))
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let reasoning: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
+        .collect();
+    assert_eq!(reasoning, "Let me think.");
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"][0]["delta"]["content"] != "Let me think."),
+        "reasoning must not leak into content"
+    );
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "no usage chunk unless asked"
+    );
+}
+
+/// The model calls a tool twice (two steps, the second step with two parallel calls), and
+/// every continuation goes onto the same Cursor stream.
+#[tokio::test]
+async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
+    let turn = Turn::new()
+        .text("Checking.")
+        .mcp_call(
+            "get_weather",
+            "get_weather",
+            "call_w1",
+            json!({"city": "Paris"}),
+        )
+        .text("Paris is sunny. ")
+        .parallel_mcp_calls(&[
+            ("get_time", "call_t1", json!({"city": "Paris"})),
+            ("get_weather", "call_w2", json!({"city": "Oslo"})),
+        ])
+        .text("Done.")
+        .token_delta(4)
+        .checkpoint(500, 200_000)
+        .turn_ended()
+        .end_ok();
+    let p = signed_in(vec![turn]).await;
+    let client = p.openai();
+    let mut messages = vec![json!({"role": "user", "content": "weather and time?"})];
+
+    // Step 1: one call.
+    let r1 = client
+        .chat()
+        .create(req(
+            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
+        ))
+        .await
+        .expect("step 1");
+    let m1 = serde_json::to_value(&r1.choices[0].message).expect("json");
+    assert_eq!(
+        format!("{:?}", r1.choices[0].finish_reason),
+        "Some(ToolCalls)"
+    );
+    assert_eq!(m1["tool_calls"][0]["id"], "call_w1");
+    assert_eq!(m1["tool_calls"][0]["function"]["name"], "get_weather");
+    let args: Value = serde_json::from_str(
+        m1["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .expect("args"),
+    )
+    .expect("args json");
+    assert_eq!(args, json!({"city": "Paris"}));
+    messages.push(m1);
+    messages.push(json!({"role": "tool", "tool_call_id": "call_w1", "content": "18C sunny"}));
+
+    // Step 2 (streamed): both parallel calls in ONE response.
+    let events = p
+        .sse(&json!({"model": "auto", "stream": true, "messages": messages, "tools": weather_tools()}))
+        .await;
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).expect("chunk"))
+        .collect();
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
+        .flatten()
+        .collect();
+    let ids: Vec<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, ["call_t1", "call_w2"]);
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Paris is sunny. ");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
+    );
+    messages.push(
+        json!({"role": "assistant", "content": text, "tool_calls": calls.iter().map(|c| json!({
+        "id": c["id"], "type": "function", "function": c["function"]})).collect::<Vec<_>>()}),
+    );
+    messages.push(json!({"role": "tool", "tool_call_id": "call_w2", "content": "-3C snow"}));
+    messages.push(json!({"role": "tool", "tool_call_id": "call_t1", "content": "noon"}));
+
+    // Step 3: the answer.
+    let r3 = client
+        .chat()
+        .create(req(
+            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
+        ))
+        .await
+        .expect("step 3");
+    assert_eq!(r3.choices[0].message.content.as_deref(), Some("Done."));
+    assert_eq!(format!("{:?}", r3.choices[0].finish_reason), "Some(Stop)");
+
+    assert_eq!(
+        p.fake().run_count(),
+        1,
+        "every step ran on the same Cursor stream"
+    );
+    let run = &p.fake().runs()[0];
+    assert_eq!(
+        run.mcp_results,
+        vec![
+            ("call_w1".to_string(), "18C sunny".to_string()),
+            ("call_t1".to_string(), "noon".to_string()),
+            ("call_w2".to_string(), "-3C snow".to_string()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn tool_results_nobody_waits_for_start_a_fresh_run_with_the_history() {
+    let turn = Turn::new()
+        .request_context()
+        .text("Based on that: 18C.")
+        .turn_ended()
+        .end_ok();
+    let p = signed_in(vec![turn]).await;
+    let res: Value = p
+        .post(&json!({"model": "auto", "tools": weather_tools(), "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_old", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_old", "content": "18C"}
+        ]}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        res["choices"][0]["message"]["content"],
+        "Based on that: 18C."
+    );
+    let run = &p.fake().runs()[0];
+    let text = run.user_text().expect("user text");
+    for needle in ["weather in Paris?", "call_old", "18C", "get_weather"] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+    assert!(
+        run.request_contexts
+            .iter()
+            .any(|c| c.cloud_rule.as_deref() == Some("You are terse.")),
+        "the system prompt travels as the cloud rule"
+    );
+}
+
+#[tokio::test]
+async fn native_read_is_redirected_to_the_clients_read_tool() {
+    use cursor_bridge_tests::NativeExec;
+    let turn = Turn::new()
+        .native_exec(NativeExec::Read {
+            path: "/src/main.rs".into(),
+        })
+        .text("It prints hello.")
+        .turn_ended()
+        .end_ok();
+    let p = signed_in(vec![turn]).await;
+    let sample: Value =
+        serde_json::from_str(include_str!("../data/opencode-request.json")).expect("sample");
+    let tools = sample["tools"].clone();
+    let r1: Value = p
+        .post(&json!({"model": "auto", "tools": tools, "messages": [{"role": "user", "content": "what does main do?"}]}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let call = &r1["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "read");
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().expect("args"))
+        .expect("args json");
+    assert_eq!(args["filePath"], "/src/main.rs");
+    let id = call["id"].as_str().expect("id");
+    let r2: Value = p
+        .post(&json!({"model": "auto", "tools": tools, "messages": [
+            {"role": "user", "content": "what does main do?"},
+            r1["choices"][0]["message"],
+            {"role": "tool", "tool_call_id": id, "content": "fn main() { println!(\"hello\"); }"}
+        ]}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r2["choices"][0]["message"]["content"], "It prints hello.");
+    assert_eq!(p.fake().run_count(), 1);
+    let run = &p.fake().runs()[0];
+    let read = run
+        .execs
+        .iter()
+        .find(|e| e.kind == "read")
+        .expect("the read exec was answered");
+    assert!(
+        format!("{:?}", read.results).contains("println"),
+        "{:?}",
+        read.results
+    );
+}
+
+async fn error_of(res: reqwest::Response) -> (u16, Value, Option<String>) {
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body: Value = res.json().await.expect("error json");
+    (status, body["error"].clone(), retry)
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors_naming_the_field() {
+    let p = signed_in(vec![]).await;
+    let url = format!("{}/v1/chat/completions", p.base);
+    let raw = |body: &'static str| {
+        p.http
+            .post(&url)
+            .bearer_auth(&p.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (s, e, _) = error_of(raw("{oops").await.expect("send")).await;
+    assert_eq!((s, e["code"].as_str()), (400, Some("invalid_json")));
+    let (s, e, _) = error_of(
+        raw(r#"{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}"#)
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!((s, e["param"].as_str()), (400, Some("messages[0].role")));
+    assert_eq!(e["type"], "invalid_request_error");
+    let (s, e, _) = error_of(
+        raw(r#"{"model": "gpt-99", "messages": [{"role": "user", "content": "x"}]}"#)
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (404, Some("model_not_found")));
+    assert!(e["message"].as_str().expect("msg").contains("auto"), "{e}");
+    // Through async-openai too: the client surfaces our message.
+    let err = p
+        .openai()
+        .chat()
+        .create(req(
+            json!({"model": "gpt-99", "messages": [{"role": "user", "content": "x"}]}),
+        ))
+        .await
+        .expect_err("unknown model");
+    match err {
+        OpenAIError::ApiError(a) => {
+            assert_eq!(a.api_error.code.as_deref(), Some("model_not_found"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Unknown paths are OpenAI errors too.
+    let res = p
+        .http
+        .get(format!("{}/v1/embeddings", p.base))
+        .bearer_auth(&p.key)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_of(res).await.0, 404);
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let h = Harness::signed_in(FakeCursor::builder().start().await).await;
+    let p = Proxy::start_with(h, |s| s.max_body_bytes = 4096).await;
+    let big = "x".repeat(10_000);
+    let (s, e, _) = error_of(
+        p.post(&json!({"messages": [{"role": "user", "content": big}]}))
+            .await,
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (413, Some("request_too_large")));
+}
+
+#[tokio::test]
+async fn cursor_failures_before_the_first_byte_get_their_http_status() {
+    let quota = Turn::new().end_with(EndError::new("resource_exhausted", "slow down").detail(
+        ErrorKind::RateLimited,
+        "Rate limited",
+        "try again in a bit",
+    ));
+    let context = Turn::new().end_with(EndError::new("invalid_argument", "too long").detail(
+        ErrorKind::ConversationTooLong,
+        "Too long",
+        "the conversation is too long",
+    ));
+    let upstream = Turn::new().end_with(EndError::new("internal", "boom"));
+    let p = signed_in(vec![quota, context, upstream]).await;
+    let body =
+        json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let (s, e, _) = error_of(p.post(&body).await).await;
+    assert_eq!(
+        (s, e["type"].as_str()),
+        (429, Some("rate_limit_error")),
+        "{e}"
+    );
+    let (s, e, _) = error_of(p.post(&body).await).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (400, Some("context_length_exceeded"))
+    );
+    let (s, e, _) = error_of(p.post(&body).await).await;
+    assert_eq!((s, e["code"].as_str()), (502, Some("upstream_error")));
+}
+
+#[tokio::test]
+async fn not_signed_in_is_503_saying_how_to_sign_in() {
+    let p = Proxy::start(Harness::new(FakeCursor::builder().start().await).await).await;
+    let (s, e, _) = error_of(
+        p.post(&json!({"messages": [{"role": "user", "content": "x"}]}))
+            .await,
+    )
+    .await;
+    assert_eq!((s, e["code"].as_str()), (503, Some("not_signed_in")));
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("msg")
+            .contains("cursor-bridge login")
+    );
+}
+
+#[tokio::test]
+async fn the_local_key_host_and_origin_are_enforced_and_no_cors_is_sent() {
+    let p = signed_in(vec![]).await;
+    let models = format!("{}/v1/models", p.base);
+    // No key, wrong key.
+    let res = p.http.get(&models).send().await.expect("send");
+    assert_eq!(error_of(res).await.0, 401);
+    let res = p
+        .http
+        .get(&models)
+        .bearer_auth("cb-wrong")
+        .send()
+        .await
+        .expect("send");
+    let (s, e, _) = error_of(res).await;
+    assert_eq!((s, e["type"].as_str()), (401, Some("authentication_error")));
+    // DNS rebinding: a foreign Host.
+    let res = p
+        .http
+        .get(&models)
+        .bearer_auth(&p.key)
+        .header("host", "evil.example:18741")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_of(res).await.0, 403);
+    // A web page's Origin.
+    let res = p
+        .http
+        .post(format!("{}/v1/chat/completions", p.base))
+        .bearer_auth(&p.key)
+        .header("origin", "https://evil.example")
+        .json(&json!({"messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_of(res).await.0, 403);
+    // A preflight gets no CORS allowance.
+    let res = p
+        .http
+        .request(reqwest::Method::OPTIONS, &models)
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("send");
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // The right key works; health is open and says we are signed in.
+    let res = p
+        .http
+        .get(&models)
+        .bearer_auth(&p.key)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let list: Value = res.json().await.expect("json");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"auto"), "{ids:?}");
+    assert!(
+        list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|m| m["context_length"].as_u64() > Some(0))
+    );
+    let health: Value = p
+        .http
+        .get(format!("{}/health", p.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["signed_in"], true);
+    assert_eq!(health["upstream"]["reachable"], true);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_stream_cancels_the_cursor_run() {
+    let turn = Turn::new().text("first words").wait_for_cancel();
+    let p = signed_in(vec![turn]).await;
+    let mut res = p
+        .post(&json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    // Read until the first content arrives, then hang up.
+    let mut seen = String::new();
+    while !seen.contains("first words") {
+        let chunk = res.chunk().await.expect("chunk").expect("more");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(res);
+    let run = p.fake().wait_for_run_end(0, Duration::from_secs(5)).await;
+    assert_eq!(
+        run.cancelled,
+        Some(cursor_bridge_tests::CancelledBy::Action),
+        "cancel_action reached Cursor: {:?}",
+        run.end
+    );
+}
+
+#[tokio::test]
+async fn the_ledger_records_requests_and_survives_a_restart() {
+    let fake = FakeCursor::builder()
+        .turn(text_turn())
+        .turn(text_turn())
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let mut p = Proxy::start(h).await;
+    let body = json!({"model": "auto", "messages": [{"role": "user", "content": "x"}]});
+    assert_eq!(p.post(&body).await.status(), 200);
+    assert_eq!(
+        p.post(&json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}))
+            .await
+            .status(),
+        404
+    );
+    p.stop().await;
+    // A new proxy on the same data dir: the rows are there and more are added.
+    let Proxy { h, .. } = p;
+    let p = Proxy::start(h).await;
+    assert_eq!(p.post(&body).await.status(), 200);
+    let mut q = p;
+    q.stop().await;
+    let report = q
+        .ledger()
+        .report(Range::Day, cursor_bridge_core::store::ledger::unix_now_ms())
+        .await
+        .expect("report");
+    assert_eq!(report.totals.requests, 3, "{report:?}");
+    assert_eq!(report.totals.errors, 1);
+    assert_eq!(report.totals.completion_tokens, 6);
+    assert!(
+        !report.tokens_exact,
+        "prompt tokens are inferred, so not exact"
+    );
+}
+
+/// Parked runs are bounded (oldest cancelled first) and expire; a continuation that finds
+/// nothing parked falls back to a fresh run instead of failing.
+#[tokio::test]
+async fn parked_streams_are_bounded_and_expire_into_fresh_runs() {
+    let call = |id: &str| {
+        Turn::new()
+            .mcp_call("get_weather", "get_weather", id, json!({"city": "Rome"}))
+            .text("after the tool")
+            .turn_ended()
+            .end_ok()
+    };
+    let fake = FakeCursor::builder()
+        .turn(call("call_a"))
+        .turn(call("call_b"))
+        .turn(Turn::reply("fresh answer for a"))
+        .turn(call("call_c"))
+        .turn(Turn::reply("fresh answer for c"))
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let p = Proxy::start_with(h, |s| {
+        s.max_parked_streams = 1;
+        s.parked_ttl_secs = 1;
+    })
+    .await;
+    let ask = || json!({"model": "auto", "tools": weather_tools(), "messages": [{"role": "user", "content": "weather?"}]});
+    let answer = |id: &str| {
+        json!({"model": "auto", "tools": weather_tools(), "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "25C"}]})
+    };
+    let content = |v: Value| v["choices"][0]["message"]["content"].clone();
+    // Two conversations park; the bound of one evicts (cancels) the first.
+    for _ in 0..2 {
+        let r: Value = p.post(&ask()).await.json().await.expect("json");
+        assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+    }
+    let first = p.fake().wait_for_run_end(0, Duration::from_secs(5)).await;
+    assert!(
+        first.cancelled.is_some(),
+        "the evicted run was cancelled: {:?}",
+        first.end
+    );
+    // Its results now start a fresh run (run 3) …
+    let r: Value = p.post(&answer("call_a")).await.json().await.expect("json");
+    assert_eq!(content(r), "fresh answer for a");
+    // … while the one still parked continues in place.
+    let r: Value = p.post(&answer("call_b")).await.json().await.expect("json");
+    assert_eq!(content(r), "after the tool");
+    assert_eq!(p.fake().run_count(), 3);
+    // A parked run past its TTL is cancelled and its results start a fresh run.
+    let r: Value = p.post(&ask()).await.json().await.expect("json");
+    assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r: Value = p.post(&answer("call_c")).await.json().await.expect("json");
+    assert_eq!(content(r), "fresh answer for c");
+    assert_eq!(p.fake().run_count(), 5);
+}

@@ -1,0 +1,2 @@
+// The fake backend is a classic script with side effects only (see fake-backend.js).
+export {};

@@ -1,0 +1,202 @@
+// The only module that talks to the backend (docs/IPC.md is the contract).
+//
+// Every command is a typed wrapper over Tauri's `invoke`; every failure becomes an
+// `IpcError` carrying the backend's `CommandError` `{kind, message}` so views can show
+// `message` (a sentence for the user) and never a stack trace. Views import from here,
+// never from `@tauri-apps/*`.
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+
+// ---- Types (mirror docs/IPC.md exactly) ----
+
+export type ProxyState = 'running' | 'stopped' | 'error';
+export interface Account {
+  email: string | null;
+  plan: string | null;
+}
+export interface ProxyStatus {
+  state: ProxyState;
+  host: string;
+  port: number;
+  baseUrl: string;
+  error: string | null;
+}
+export interface Status {
+  signedIn: boolean;
+  /** null when signed out or not fetched yet */
+  account: Account | null;
+  proxy: ProxyStatus;
+  /** read back from the OS, not remembered */
+  launchAtLogin: boolean;
+  version: string;
+}
+export interface Model {
+  id: string;
+  name: string;
+  aliases: string[];
+  reasoning: boolean;
+  supportsImages: boolean | null;
+  contextLimit: number;
+  outputLimit: number;
+  limitSource: 'cursor' | 'known_family' | 'default';
+}
+export interface Settings {
+  host: string;
+  port: number;
+  defaultModel: string;
+  startProxyOnLaunch: boolean;
+  requireApiKey: boolean;
+}
+export type Range = '24h' | '7d' | '30d';
+/** One bucket × model. */
+export interface UsagePoint {
+  bucketStart: number;
+  model: string;
+  requests: number;
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+export interface UsageReport {
+  range: Range;
+  bucket: 'hour' | 'day';
+  generatedAt: number;
+  totals: { requests: number; errors: number; promptTokens: number; completionTokens: number };
+  series: UsagePoint[];
+  latency: {
+    ttftP50Ms: number | null;
+    ttftP95Ms: number | null;
+    totalP50Ms: number | null;
+    totalP95Ms: number | null;
+  };
+  errorsByKind: { kind: string; count: number }[];
+  /** false when some prompt counts are estimates */
+  tokensExact: boolean;
+}
+/** Cursor's own numbers; they lag about a minute. */
+export interface PlanUsage {
+  spentCents: number;
+  includedCents: number | null;
+  remainingCents: number | null;
+  cycleStart: number | null;
+  cycleEnd: number | null;
+  fetchedAt: number;
+}
+export interface RecentError {
+  at: number;
+  kind: string;
+  message: string;
+}
+/** `text` is pretty JSON. */
+export interface OpencodeSnippet {
+  text: string;
+  baseUrl: string;
+}
+export interface OpencodeInstall {
+  path: string;
+  backup: string | null;
+  created: boolean;
+}
+
+export type ErrorKind =
+  | 'not_signed_in'
+  | 'session_expired'
+  | 'login_cancelled'
+  | 'login_timed_out'
+  | 'upstream'
+  | 'network'
+  | 'quota'
+  | 'port_in_use'
+  | 'invalid_input'
+  | 'io'
+  | 'internal';
+
+/** A failed command: the backend's `CommandError`, or a local stand-in with the same shape. */
+export class IpcError extends Error {
+  readonly kind: ErrorKind | string;
+  constructor(kind: ErrorKind | string, message: string) {
+    super(message);
+    this.name = 'IpcError';
+    this.kind = kind;
+  }
+}
+
+const NO_BACKEND =
+  'The Cursor Bridge backend is not reachable. Open this window from the Cursor Bridge app.';
+const UNKNOWN = 'Something went wrong. The details are in the log folder.';
+
+/**
+ * Turns whatever a rejected `invoke` produced into an `IpcError`. A `CommandError` object
+ * keeps its kind and message; Tauri's own failures arrive as plain strings (e.g. a missing
+ * command); a thrown JS `Error` means the IPC bridge itself is missing, and its message
+ * (and stack) are not for users.
+ */
+export function toIpcError(e: unknown): IpcError {
+  if (e instanceof IpcError) return e;
+  if (e && typeof e === 'object' && !(e instanceof Error)) {
+    const o = e as { kind?: unknown; message?: unknown };
+    if (typeof o.message === 'string' && o.message.trim() !== '') {
+      return new IpcError(typeof o.kind === 'string' ? o.kind : 'internal', o.message);
+    }
+  }
+  if (typeof e === 'string' && e.trim() !== '') return new IpcError('internal', e);
+  if (e instanceof TypeError && !hasBackend()) return new IpcError('internal', NO_BACKEND);
+  return new IpcError('internal', UNKNOWN);
+}
+
+/** The user-facing sentence for any error a view caught. */
+export function errorMessage(e: unknown): string {
+  return toIpcError(e).message;
+}
+
+function hasBackend(): boolean {
+  return typeof window !== 'undefined' && !!(window as { __TAURI_INTERNALS__?: unknown }).__TAURI_INTERNALS__;
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw toIpcError(e);
+  }
+}
+
+// ---- Commands ----
+
+export const getStatus = () => call<Status>('get_status');
+/** Resolves once the browser login is approved; rejects `login_cancelled` / `login_timed_out`. */
+export const signIn = () => call<Status>('sign_in');
+export const cancelSignIn = () => call<null>('cancel_sign_in');
+export const signOut = () => call<Status>('sign_out');
+export const listModels = (refresh = false) => call<Model[]>('list_models', { refresh });
+export const getSettings = () => call<Settings>('get_settings');
+/** Validated by the backend; rejects `invalid_input` naming the field. */
+export const updateSettings = (settings: Settings) => call<Settings>('update_settings', { settings });
+export const startProxy = () => call<Status>('start_proxy');
+export const stopProxy = () => call<Status>('stop_proxy');
+export const getApiKey = () => call<string>('get_api_key');
+export const regenerateApiKey = () => call<string>('regenerate_api_key');
+export const usageReport = (range: Range) => call<UsageReport>('usage_report', { range });
+export const planUsage = () => call<PlanUsage>('plan_usage');
+export const recentErrors = () => call<RecentError[]>('recent_errors');
+export const opencodeSnippet = () => call<OpencodeSnippet>('opencode_snippet');
+/** `path: null` lets the backend pick OpenCode's default config file. */
+export const opencodeInstall = (path: string | null = null) =>
+  call<OpencodeInstall>('opencode_install', { path });
+/** Returns the real OS state afterwards, which may differ from what was asked. */
+export const setLaunchAtLogin = (enabled: boolean) => call<boolean>('set_launch_at_login', { enabled });
+export const openLogFolder = () => call<null>('open_log_folder');
+
+// ---- Events ----
+
+/**
+ * Calls `cb` with every `status-changed` payload. Resolves to an unsubscribe function;
+ * outside the app (no backend) it resolves to a no-op instead of failing the view.
+ */
+export async function onStatusChanged(cb: (s: Status) => void): Promise<() => void> {
+  try {
+    return await listen<Status>('status-changed', (e) => cb(e.payload));
+  } catch {
+    return () => {};
+  }
+}

@@ -1,0 +1,129 @@
+// Sign in with Cursor (browser approval), wait with Cancel, then show the account.
+import { useEffect, useState } from 'preact/hooks';
+import { Card, ErrorNotice } from '../components/common';
+import { cancelSignIn, signIn, signOut, toIpcError, type IpcError, type Status } from '../ipc';
+
+const FRIENDLY: Record<string, string> = {
+  login_timed_out: 'The sign-in was not approved in time.',
+  network: 'Cursor could not be reached.',
+  upstream: 'Cursor did not accept the sign-in.',
+  session_expired: 'Your session expired.',
+};
+
+// The browser sign-in outlives this view: leaving the screen and coming back must show the
+// same waiting state (and not start a second sign_in), so the pending call lives here.
+let inflight: Promise<Status> | null = null;
+
+export function AccountView(props: { status: Status; onStatus: (s: Status) => void }) {
+  const [phase, setPhase] = useState<'idle' | 'waiting' | 'cancelling' | 'signing-out'>(
+    inflight ? 'waiting' : 'idle',
+  );
+  const [error, setError] = useState<IpcError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (inflight) void follow(inflight);
+  }, []);
+
+  function start() {
+    setError(null);
+    setNotice(null);
+    const p = signIn();
+    inflight = p;
+    void p.finally(() => {
+      if (inflight === p) inflight = null;
+    }).catch(() => {});
+    void follow(p);
+  }
+
+  async function follow(p: Promise<Status>) {
+    setPhase('waiting');
+    try {
+      props.onStatus(await p);
+    } catch (e) {
+      const err = toIpcError(e);
+      if (err.kind === 'login_cancelled') setNotice('Sign-in cancelled.');
+      else setError(err);
+    } finally {
+      setPhase('idle');
+    }
+  }
+
+  async function cancel() {
+    setPhase('cancelling');
+    try {
+      await cancelSignIn();
+    } catch (e) {
+      setError(toIpcError(e));
+    }
+    // sign_in itself rejects with login_cancelled and returns us to idle.
+  }
+
+  async function out() {
+    setError(null);
+    setPhase('signing-out');
+    try {
+      props.onStatus(await signOut());
+    } catch (e) {
+      setError(toIpcError(e));
+    } finally {
+      setPhase('idle');
+    }
+  }
+
+  const { status } = props;
+  if (status.signedIn && phase !== 'waiting') {
+    return (
+      <>
+        <h1>Account</h1>
+        <Card title="Signed in to Cursor" id="account">
+          <dl class="facts">
+            <dt>Email</dt>
+            <dd data-testid="account-email">{status.account?.email ?? 'Unknown'}</dd>
+            <dt>Plan</dt>
+            <dd data-testid="account-plan">{status.account?.plan ?? 'Unknown'}</dd>
+          </dl>
+          <p class="muted">Your Cursor session is kept in the system keychain.</p>
+          <ErrorNotice error={error} />
+          <button type="button" onClick={out} disabled={phase === 'signing-out'}>
+            Sign out
+          </button>
+        </Card>
+      </>
+    );
+  }
+
+  return (
+    <>
+      <h1>Account</h1>
+      <Card title="Sign in" id="signin">
+        {phase === 'waiting' || phase === 'cancelling' ? (
+          <div class="waiting" role="status" aria-live="polite">
+            <span class="spinner" aria-hidden="true" />
+            <p>Approve the sign-in in your browser…</p>
+            <button type="button" onClick={cancel} disabled={phase === 'cancelling'}>
+              Cancel
+            </button>
+          </div>
+        ) : (
+          <>
+            <p>Sign in with your Cursor account to use its models from OpenCode and other tools.</p>
+            {notice && (
+              <p class="muted" role="status">
+                {notice}
+              </p>
+            )}
+            {error && (
+              <ErrorNotice error={error} title={FRIENDLY[error.kind]} onRetry={start} />
+            )}
+            {!error && (
+              <button type="button" class="primary" onClick={start}>
+                Sign in with Cursor
+              </button>
+            )}
+          </>
+        )}
+      </Card>
+    </>
+  );
+}

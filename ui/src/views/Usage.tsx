@@ -1,0 +1,300 @@
+// Usage: our own ledger (live, exact or marked estimated) and Cursor's plan numbers (lagging).
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { Screen } from '../app';
+import { StackedBars, type ChartSeries } from '../components/Chart';
+import { Card, ErrorNotice } from '../components/common';
+import { compactNumber, dollars, hhmm, millis, shortDate } from '../format';
+import {
+  planUsage,
+  startProxy,
+  usageReport,
+  type PlanUsage,
+  type Range,
+  type Status,
+  type UsageReport,
+} from '../ipc';
+
+const RANGES: { id: Range; label: string; ms: number }[] = [
+  { id: '24h', label: '24 h', ms: 24 * 3600e3 },
+  { id: '7d', label: '7 d', ms: 7 * 24 * 3600e3 },
+  { id: '30d', label: '30 d', ms: 30 * 24 * 3600e3 },
+];
+const BUCKET_MS = { hour: 3600e3, day: 24 * 3600e3 } as const;
+// Distinguishable in light and dark themes; the same model keeps its colour across charts.
+const PALETTE = ['#4f7cff', '#f28c28', '#2fb57c', '#d64f8a', '#8e6cf0', '#c9a227', '#2aa9c9', '#9a9a9a'];
+
+interface Shaped {
+  xs: number[];
+  requests: ChartSeries[];
+  tokens: ChartSeries[];
+  range: [number, number];
+}
+
+/** Pivots bucket × model points into aligned per-model arrays for the charts. */
+export function shapeSeries(r: UsageReport): Shaped {
+  const xs = [...new Set(r.series.map((p) => p.bucketStart))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const totals = new Map<string, number>();
+  for (const p of r.series) totals.set(p.model, (totals.get(p.model) ?? 0) + p.requests);
+  const models = [...totals.keys()].sort((a, b) => totals.get(b)! - totals.get(a)! || a.localeCompare(b));
+  const req = new Map(models.map((m) => [m, new Array<number>(xs.length).fill(0)]));
+  const tok = new Map(models.map((m) => [m, new Array<number>(xs.length).fill(0)]));
+  for (const p of r.series) {
+    const i = index.get(p.bucketStart)!;
+    req.get(p.model)![i] += p.requests;
+    tok.get(p.model)![i] += p.promptTokens + p.completionTokens;
+  }
+  const color = (i: number) => PALETTE[i % PALETTE.length];
+  const span = RANGES.find((x) => x.id === r.range)?.ms ?? 24 * 3600e3;
+  const step = BUCKET_MS[r.bucket];
+  const start = Math.min(r.generatedAt - span, xs[0] ?? Infinity);
+  const end = Math.max(r.generatedAt, (xs[xs.length - 1] ?? -Infinity) + step);
+  return {
+    xs,
+    requests: models.map((m, i) => ({ label: m, color: color(i), values: req.get(m)! })),
+    tokens: models.map((m, i) => ({ label: m, color: color(i), values: tok.get(m)! })),
+    range: [start, end],
+  };
+}
+
+export function UsageView(props: { status: Status; onStatus: (s: Status) => void; onGo: (s: Screen) => void }) {
+  const [range, setRange] = useState<Range>('24h');
+  const [report, setReport] = useState<UsageReport | null>(null);
+  const [reportError, setReportError] = useState<unknown>(null);
+  const [plan, setPlan] = useState<PlanUsage | null>(null);
+  const [planError, setPlanError] = useState<unknown>(null);
+
+  async function loadReport(r: Range) {
+    setReportError(null);
+    try {
+      setReport(await usageReport(r));
+    } catch (e) {
+      setReportError(e);
+    }
+  }
+  async function loadPlan() {
+    setPlanError(null);
+    try {
+      setPlan(await planUsage());
+    } catch (e) {
+      setPlanError(e);
+    }
+  }
+
+  useEffect(() => {
+    void loadReport(range);
+  }, [range]);
+  useEffect(() => {
+    if (props.status.signedIn) void loadPlan();
+  }, [props.status.signedIn]);
+
+  const shaped = useMemo(() => (report ? shapeSeries(report) : null), [report]);
+  const empty = report != null && report.totals.requests === 0;
+  const est = report && !report.tokensExact;
+  const tokenFmt = (v: number) => compactNumber(Math.round(v));
+
+  return (
+    <>
+      <div class="title-row">
+        <h1>Usage</h1>
+        <div class="segmented" role="group" aria-label="Time range">
+          {RANGES.map((r) => (
+            <button type="button" key={r.id} aria-pressed={range === r.id} onClick={() => setRange(r.id)}>
+              {r.label}
+            </button>
+          ))}
+        </div>
+      </div>
+
+      <PlanCard plan={plan} error={planError} signedIn={props.status.signedIn} onRetry={loadPlan} />
+
+      <ErrorNotice error={reportError} onRetry={() => loadReport(range)} />
+      {!report && !reportError && <p class="muted">Loading usage…</p>}
+
+      {empty && <EmptyState status={props.status} onStatus={props.onStatus} onGo={props.onGo} />}
+
+      {report && shaped && !empty && (
+        <>
+          <p class="source-line">
+            <span class="source">Local ledger — live</span>{' '}
+            <span class="muted">updated {hhmm(report.generatedAt)}</span>
+            {est && (
+              <span class="badge badge-warn" title="Some prompt token counts are estimated from text length">
+                tokens estimated
+              </span>
+            )}
+          </p>
+          <div class="stats">
+            <Stat label="Requests" value={report.totals.requests.toLocaleString()} />
+            <Stat label="Errors" value={report.totals.errors.toLocaleString()} />
+            <Stat label="Prompt tokens" value={`${est ? '≈ ' : ''}${compactNumber(report.totals.promptTokens)}`} />
+            <Stat label="Completion tokens" value={compactNumber(report.totals.completionTokens)} />
+          </div>
+
+          <Card title="Requests by model" id="chart-requests" source="Local ledger — live">
+            <StackedBars
+              label={`Requests per ${report.bucket} by model`}
+              xs={shaped.xs}
+              series={shaped.requests}
+              range={shaped.range}
+              bucket={report.bucket}
+              format={(v) => compactNumber(Math.round(v))}
+            />
+          </Card>
+
+          <Card
+            title={`Tokens by model${est ? ' (estimated)' : ''}`}
+            id="chart-tokens"
+            source={est ? 'Local ledger — live, some counts estimated' : 'Local ledger — live'}
+          >
+            <StackedBars
+              label={`Prompt and completion tokens per ${report.bucket} by model`}
+              xs={shaped.xs}
+              series={shaped.tokens}
+              range={shaped.range}
+              bucket={report.bucket}
+              format={tokenFmt}
+            />
+          </Card>
+
+          <div class="grid-2">
+            <Card title="Latency" id="latency" source="Local ledger — live">
+              <dl class="facts">
+                <dt>Time to first token p50</dt>
+                <dd>{millis(report.latency.ttftP50Ms)}</dd>
+                <dt>Time to first token p95</dt>
+                <dd>{millis(report.latency.ttftP95Ms)}</dd>
+                <dt>Total p50</dt>
+                <dd>{millis(report.latency.totalP50Ms)}</dd>
+                <dt>Total p95</dt>
+                <dd>{millis(report.latency.totalP95Ms)}</dd>
+              </dl>
+            </Card>
+            <Card title="Errors by kind" id="errors-by-kind" source="Local ledger — live">
+              <ErrorsByKind items={report.errorsByKind} />
+            </Card>
+          </div>
+        </>
+      )}
+    </>
+  );
+}
+
+function Stat(props: { label: string; value: string }) {
+  return (
+    <div class="stat">
+      <div class="stat-value">{props.value}</div>
+      <div class="stat-label">{props.label}</div>
+    </div>
+  );
+}
+
+function ErrorsByKind(props: { items: { kind: string; count: number }[] }) {
+  if (props.items.length === 0) return <p class="muted">No errors in this period.</p>;
+  const max = Math.max(...props.items.map((i) => i.count));
+  return (
+    <ul class="hbars">
+      {[...props.items]
+        .sort((a, b) => b.count - a.count)
+        .map((i) => (
+          <li key={i.kind}>
+            <span class="hbar-label">{i.kind}</span>
+            <span class="hbar-track" aria-hidden="true">
+              <span class="hbar" style={{ width: `${(i.count / max) * 100}%` }} />
+            </span>
+            <span class="hbar-value">{i.count}</span>
+          </li>
+        ))}
+    </ul>
+  );
+}
+
+function PlanCard(props: { plan: PlanUsage | null; error: unknown; signedIn: boolean; onRetry: () => void }) {
+  const { plan } = props;
+  const source = plan ? `Cursor — may lag ~1 min, fetched ${hhmm(plan.fetchedAt)}` : 'Cursor — may lag ~1 min';
+  return (
+    <Card title="Cursor plan usage" id="plan" source={source}>
+      {!props.signedIn ? (
+        <p class="muted">Sign in to see your plan's usage for this billing cycle.</p>
+      ) : props.error != null ? (
+        <ErrorNotice error={props.error} onRetry={props.onRetry} />
+      ) : !plan ? (
+        <p class="muted">Loading…</p>
+      ) : (
+        <>
+          <dl class="facts facts-row">
+            <dt>Spent</dt>
+            <dd data-testid="plan-spent">{dollars(plan.spentCents)}</dd>
+            <dt>Included</dt>
+            <dd>{plan.includedCents == null ? '—' : dollars(plan.includedCents)}</dd>
+            <dt>Remaining</dt>
+            <dd>{plan.remainingCents == null ? '—' : dollars(plan.remainingCents)}</dd>
+          </dl>
+          {plan.includedCents != null && plan.includedCents > 0 && (
+            <meter
+              class="plan-meter"
+              min={0}
+              max={plan.includedCents}
+              value={Math.min(plan.spentCents, plan.includedCents)}
+              high={plan.includedCents * 0.8}
+              aria-label="Share of included usage spent"
+            />
+          )}
+          {plan.cycleStart != null && plan.cycleEnd != null && (
+            <p class="muted">
+              Billing cycle {shortDate(plan.cycleStart)} – {shortDate(plan.cycleEnd)}
+            </p>
+          )}
+        </>
+      )}
+    </Card>
+  );
+}
+
+function EmptyState(props: { status: Status; onStatus: (s: Status) => void; onGo: (s: Screen) => void }) {
+  const running = props.status.proxy.state === 'running';
+  const [err, setErr] = useState<unknown>(null);
+  return (
+    <Card title="No requests yet" id="usage-empty" source="Local ledger — live">
+      <p>Charts appear here after your first request through Cursor Bridge. To get there:</p>
+      <ol class="steps">
+        {!props.status.signedIn && (
+          <li>
+            <button type="button" class="link" onClick={() => props.onGo('account')}>
+              Sign in with Cursor
+            </button>
+            .
+          </li>
+        )}
+        <li>
+          {running ? (
+            <>
+              The proxy is running at <code>{props.status.proxy.baseUrl}</code>.
+            </>
+          ) : (
+            <>
+              Start the proxy:{' '}
+              <button
+                type="button"
+                onClick={() => startProxy().then(props.onStatus, setErr)}
+              >
+                Start proxy
+              </button>
+            </>
+          )}
+        </li>
+        <li>
+          Copy the OpenCode config (or add it to OpenCode in one click) in{' '}
+          <button type="button" class="link" onClick={() => props.onGo('settings')}>
+            Settings
+          </button>
+          .
+        </li>
+        <li>
+          Run <code>opencode</code> and pick a Cursor Bridge model with <code>/models</code>.
+        </li>
+      </ol>
+      <ErrorNotice error={err} />
+    </Card>
+  );
+}

@@ -1,0 +1,256 @@
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/preact';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import { App } from '../src/app';
+import { deferred, emptyReport, mockBackend, report, settings, signedOut, status } from './backend';
+
+describe('sign in', () => {
+  it('waits for the browser, then shows the account', async () => {
+    const pending = deferred<unknown>();
+    const be = mockBackend({ get_status: () => signedOut(), sign_in: () => pending.promise });
+    render(<App />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
+    expect(await screen.findByText('Approve the sign-in in your browser…')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Cancel' })).toBeTruthy();
+    expect(be.callsOf('sign_in')).toHaveLength(1);
+
+    pending.resolve(status());
+    expect(await screen.findByText('ada@example.com', { selector: 'dd' })).toBeTruthy();
+    expect(screen.getByText('Pro')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Sign out' })).toBeTruthy();
+    expect(screen.queryByText('Approve the sign-in in your browser…')).toBeNull();
+  });
+
+  it('leaving the screen while waiting keeps one sign-in going', async () => {
+    const pending = deferred<unknown>();
+    const be = mockBackend({ get_status: () => signedOut(), sign_in: () => pending.promise });
+    render(<App />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Usage' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Account' }));
+    expect(await screen.findByText('Approve the sign-in in your browser…')).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Sign in with Cursor' })).toBeNull();
+    pending.resolve(status());
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeTruthy();
+    expect(be.callsOf('sign_in')).toHaveLength(1);
+  });
+
+  it('cancel calls cancel_sign_in and returns to the sign-in button without an error', async () => {
+    const pending = deferred<unknown>();
+    const be = mockBackend({
+      get_status: () => signedOut(),
+      sign_in: () => pending.promise,
+      cancel_sign_in: () => {
+        pending.reject({ kind: 'login_cancelled', message: 'Sign-in was cancelled.' });
+        return null;
+      },
+    });
+    render(<App />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Cancel' }));
+    expect(be.callsOf('cancel_sign_in')).toHaveLength(1);
+    expect(await screen.findByRole('button', { name: 'Sign in with Cursor' })).toBeTruthy();
+    expect(screen.getByText('Sign-in cancelled.')).toBeTruthy();
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it('a timeout is explained and can be retried', async () => {
+    let attempt = 0;
+    mockBackend({
+      get_status: () => signedOut(),
+      sign_in: () => {
+        attempt++;
+        if (attempt === 1) throw { kind: 'login_timed_out', message: 'The browser sign-in was not approved within 5 minutes.' };
+        return status();
+      },
+    });
+    render(<App />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('The sign-in was not approved in time.');
+    expect(alert.textContent).toContain('not approved within 5 minutes');
+    await userEvent.click(within(alert).getByRole('button', { name: 'Try again' }));
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeTruthy();
+  });
+});
+
+describe('errors', () => {
+  it('shows CommandError.message, not the kind or a stack', async () => {
+    mockBackend({ get_status: () => { throw { kind: 'io', message: 'The settings file could not be read.' }; } });
+    render(<App />);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('The settings file could not be read.');
+    expect(alert.textContent).not.toContain('io');
+  });
+
+  it('a thrown JS Error shows a plain sentence, never its stack', async () => {
+    mockBackend({ get_status: () => { throw new Error('boom at Object.invoke (core.js:341:12)'); } });
+    render(<App />);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('Something went wrong');
+    expect(alert.textContent).not.toMatch(/boom|core\.js|at Object/);
+  });
+});
+
+describe('status bar', () => {
+  it('follows status-changed events and starts the proxy', async () => {
+    const be = mockBackend({
+      get_status: () => signedOut(),
+      start_proxy: () => status({ signedIn: false, account: null }),
+    });
+    render(<App />);
+    expect(await screen.findByText('Proxy stopped')).toBeTruthy();
+    await be.emitStatus(status());
+    expect(await screen.findByText('Proxy running')).toBeTruthy();
+    expect(screen.getByText('http://127.0.0.1:18741/v1')).toBeTruthy();
+    await be.emitStatus(signedOut());
+    await userEvent.click(await screen.findByRole('button', { name: 'Start' }));
+    expect(be.callsOf('start_proxy')).toHaveLength(1);
+    expect(await screen.findByText('Proxy running')).toBeTruthy();
+  });
+});
+
+describe('models', () => {
+  it('filters, formats limits, and sets the default model through update_settings', async () => {
+    const be = mockBackend({ get_settings: () => settings({ port: 18999 }) });
+    render(<App initialScreen="models" />);
+    expect(await screen.findByText('3 of 3 models')).toBeTruthy();
+    expect(screen.getByText(/1M context/)).toBeTruthy();
+    expect(screen.getAllByText(/200K context/)).toHaveLength(1);
+    expect(screen.getAllByText('reasoning')).toHaveLength(2);
+
+    await userEvent.type(screen.getByLabelText('Filter models'), 'gem');
+    expect(await screen.findByText('1 of 3 models')).toBeTruthy();
+    expect(screen.queryByText('Claude 4.5 Sonnet')).toBeNull();
+
+    await userEvent.click(screen.getByRole('radio', { name: /Gemini 2\.5 Pro/ }));
+    await screen.findByText('Default model set to gemini-2.5-pro.');
+    expect(be.callsOf('update_settings')).toEqual([
+      { settings: settings({ port: 18999, defaultModel: 'gemini-2.5-pro' }) },
+    ]);
+  });
+
+  it('refresh asks for list_models {refresh:true}', async () => {
+    const be = mockBackend();
+    render(<App initialScreen="models" />);
+    await screen.findByText('3 of 3 models');
+    await userEvent.click(screen.getByRole('button', { name: 'Refresh' }));
+    await waitFor(() => expect(be.callsOf('list_models')).toEqual([{ refresh: false }, { refresh: true }]));
+  });
+
+  it('a rejected update keeps the old default and says why', async () => {
+    mockBackend({ update_settings: () => { throw { kind: 'invalid_input', message: 'defaultModel: unknown model.' }; } });
+    render(<App initialScreen="models" />);
+    await screen.findByText('3 of 3 models');
+    await userEvent.click(screen.getByRole('radio', { name: /GPT-5/ }));
+    expect((await screen.findByRole('alert')).textContent).toContain('defaultModel: unknown model.');
+    expect((screen.getByRole('radio', { name: /Claude 4\.5 Sonnet/ }) as HTMLInputElement).checked).toBe(true);
+  });
+});
+
+describe('usage', () => {
+  it('empty ledger: tells a new user what to do', async () => {
+    mockBackend({ get_status: () => status({ proxy: { ...status().proxy, state: 'stopped' } }), usage_report: () => emptyReport() });
+    render(<App initialScreen="usage" />);
+    expect(await screen.findByText('No requests yet')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Start proxy' })).toBeTruthy();
+    expect(screen.getByText(/Copy the OpenCode config/)).toBeTruthy();
+    expect(screen.getByText('opencode')).toBeTruthy();
+    expect(screen.queryByText('Requests by model')).toBeNull();
+  });
+
+  it('with data: charts per model, sources labelled, estimates marked', async () => {
+    const be = mockBackend({ usage_report: (a) => report({ range: a.range as never, tokensExact: false }) });
+    render(<App initialScreen="usage" />);
+    expect(await screen.findByText('Requests by model')).toBeTruthy();
+    expect(screen.queryByText('No requests yet')).toBeNull();
+    const chart = document.getElementById('chart-requests')!;
+    // The data-table twin of the chart names every model.
+    expect(within(chart).getByRole('columnheader', { name: 'claude-4.5-sonnet' })).toBeTruthy();
+    expect(within(chart).getByRole('columnheader', { name: 'gpt-5' })).toBeTruthy();
+    expect(screen.getByText('Tokens by model (estimated)')).toBeTruthy();
+    expect(screen.getByText('tokens estimated')).toBeTruthy();
+    expect(screen.getByText('Cursor — may lag ~1 min, fetched 14:29')).toBeTruthy();
+    expect(screen.getAllByText('Local ledger — live').length).toBeGreaterThan(0);
+    expect(screen.getByText('820 ms')).toBeTruthy();
+
+    await userEvent.click(screen.getByRole('button', { name: '30 d' }));
+    await waitFor(() => expect(be.callsOf('usage_report')).toContainEqual({ range: '30d' }));
+  });
+});
+
+describe('settings', () => {
+  it('a non-loopback bind address needs the warning confirmed before Save', async () => {
+    const be = mockBackend();
+    render(<App initialScreen="settings" />);
+    const host = await screen.findByLabelText('Bind address');
+    const save = screen.getByRole('button', { name: 'Save' }) as HTMLButtonElement;
+    expect(save.disabled).toBe(true); // nothing changed yet
+
+    fireEvent.input(host, { target: { value: '0.0.0.0' } });
+    expect(await screen.findByText(/is not a loopback address/)).toBeTruthy();
+    expect(save.disabled).toBe(true);
+    fireEvent.submit(save.closest('form')!);
+    expect(be.callsOf('update_settings')).toHaveLength(0);
+
+    await userEvent.click(screen.getByLabelText('I understand, listen on 0.0.0.0'));
+    expect(save.disabled).toBe(false);
+    await userEvent.click(save);
+    await screen.findByText('Saved.');
+    expect(be.callsOf('update_settings')).toEqual([{ settings: settings({ host: '0.0.0.0' }) }]);
+  });
+
+  it('a loopback address saves without the warning', async () => {
+    const be = mockBackend();
+    render(<App initialScreen="settings" />);
+    const host = await screen.findByLabelText('Bind address');
+    fireEvent.input(host, { target: { value: '127.0.0.2' } });
+    expect(screen.queryByText(/is not a loopback address/)).toBeNull();
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await screen.findByText('Saved.');
+    expect(be.callsOf('update_settings')).toEqual([{ settings: settings({ host: '127.0.0.2' }) }]);
+  });
+
+  it('Copy OpenCode config writes the snippet text to the clipboard', async () => {
+    const text = '{\n  "provider": { "cursor-bridge": { "options": { "apiKey": "cb-local-secret-0123456789abcdef" } } }\n}';
+    mockBackend({ opencode_snippet: () => ({ text, baseUrl: 'http://127.0.0.1:18741/v1' }) });
+    const writeText = vi.fn(() => Promise.resolve());
+    Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
+    render(<App initialScreen="settings" />);
+    const preview = await screen.findByTestId('snippet-preview');
+    expect(preview.textContent).not.toContain('0123456789abcdef'); // the key is masked on screen
+    await userEvent.click(screen.getByRole('button', { name: 'Copy OpenCode config' }));
+    expect(writeText).toHaveBeenCalledWith(text);
+    expect(await screen.findByText('Copied')).toBeTruthy();
+  });
+
+  it('Add to OpenCode shows the path and the backup', async () => {
+    const be = mockBackend({
+      opencode_install: () => ({ path: '/home/ada/.config/opencode/opencode.json', backup: '/home/ada/.config/opencode/opencode.json.bak', created: false }),
+    });
+    render(<App initialScreen="settings" />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Add to OpenCode' }));
+    expect(await screen.findByText('/home/ada/.config/opencode/opencode.json')).toBeTruthy();
+    expect(screen.getByText('/home/ada/.config/opencode/opencode.json.bak')).toBeTruthy();
+    expect(be.callsOf('opencode_install')).toEqual([{ path: null }]);
+  });
+
+  it('launch at login shows the state the OS reports back', async () => {
+    const be = mockBackend({ set_launch_at_login: () => false });
+    render(<App initialScreen="settings" />);
+    await userEvent.click(await screen.findByLabelText('Launch Cursor Bridge at login'));
+    expect(await screen.findByText('Your system kept launch at login off.')).toBeTruthy();
+    expect(be.callsOf('set_launch_at_login')).toEqual([{ enabled: true }]);
+    expect((screen.getByLabelText('Launch Cursor Bridge at login') as HTMLInputElement).checked).toBe(false);
+  });
+
+  it('regenerating the key asks first', async () => {
+    const be = mockBackend({ regenerate_api_key: () => 'cb-local-new-ffffffffffffffff' });
+    render(<App initialScreen="settings" />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Regenerate…' }));
+    expect(be.callsOf('regenerate_api_key')).toHaveLength(0);
+    await userEvent.click(screen.getByRole('button', { name: 'Regenerate key' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Show' }));
+    expect(await screen.findByText('cb-local-new-ffffffffffffffff')).toBeTruthy();
+  });
+});

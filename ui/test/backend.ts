@@ -1,0 +1,113 @@
+// A per-test fake backend over @tauri-apps/api/mocks' mockIPC: handlers by command name,
+// every call recorded, events through the mock's `emit`.
+import { mockIPC } from '@tauri-apps/api/mocks';
+import { emit } from '@tauri-apps/api/event';
+import type { Model, Settings, Status, UsageReport } from '../src/ipc';
+
+export type Handler = (args: Record<string, unknown>) => unknown;
+
+export function status(over: Partial<Status> = {}): Status {
+  return {
+    signedIn: true,
+    account: { email: 'ada@example.com', plan: 'Pro' },
+    proxy: { state: 'running', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null },
+    launchAtLogin: false,
+    version: '0.1.0',
+    ...over,
+  };
+}
+
+export const signedOut = () => status({ signedIn: false, account: null, proxy: { state: 'stopped', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null } });
+
+export const settings = (over: Partial<Settings> = {}): Settings => ({
+  host: '127.0.0.1',
+  port: 18741,
+  defaultModel: 'claude-4.5-sonnet',
+  startProxyOnLaunch: true,
+  requireApiKey: true,
+  ...over,
+});
+
+export const models: Model[] = [
+  { id: 'claude-4.5-sonnet', name: 'Claude 4.5 Sonnet', aliases: ['sonnet'], reasoning: false, supportsImages: true, contextLimit: 200000, outputLimit: 64000, limitSource: 'cursor' },
+  { id: 'gpt-5', name: 'GPT-5', aliases: [], reasoning: true, supportsImages: true, contextLimit: 272000, outputLimit: 128000, limitSource: 'cursor' },
+  { id: 'gemini-2.5-pro', name: 'Gemini 2.5 Pro', aliases: ['gemini'], reasoning: true, supportsImages: true, contextLimit: 1048576, outputLimit: 65536, limitSource: 'cursor' },
+];
+
+export function report(over: Partial<UsageReport> = {}): UsageReport {
+  const t0 = Date.UTC(2026, 10, 20, 10);
+  return {
+    range: '24h',
+    bucket: 'hour',
+    generatedAt: Date.UTC(2026, 10, 20, 14, 30),
+    totals: { requests: 7, errors: 1, promptTokens: 42000, completionTokens: 3100 },
+    series: [
+      { bucketStart: t0, model: 'claude-4.5-sonnet', requests: 4, errors: 0, promptTokens: 24000, completionTokens: 2000 },
+      { bucketStart: t0 + 3600e3, model: 'gpt-5', requests: 3, errors: 1, promptTokens: 18000, completionTokens: 1100 },
+    ],
+    latency: { ttftP50Ms: 820, ttftP95Ms: 2400, totalP50Ms: 6100, totalP95Ms: 21800 },
+    errorsByKind: [{ kind: 'upstream', count: 1 }],
+    tokensExact: true,
+    ...over,
+  };
+}
+
+export const emptyReport = () =>
+  report({
+    totals: { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0 },
+    series: [],
+    latency: { ttftP50Ms: null, ttftP95Ms: null, totalP50Ms: null, totalP95Ms: null },
+    errorsByKind: [],
+  });
+
+/** Sensible answers for every command; a test overrides what it is about. */
+export function defaults(): Record<string, Handler> {
+  return {
+    get_status: () => status(),
+    list_models: () => models,
+    get_settings: () => settings(),
+    update_settings: (a) => a.settings,
+    get_api_key: () => 'cb-local-secret-0123456789abcdef',
+    usage_report: () => report(),
+    plan_usage: () => ({ spentCents: 1347, includedCents: 2000, remainingCents: 653, cycleStart: null, cycleEnd: null, fetchedAt: Date.UTC(2026, 10, 20, 14, 29) }),
+    recent_errors: () => [],
+    opencode_snippet: () => ({ text: '{\n  "provider": {}\n}', baseUrl: 'http://127.0.0.1:18741/v1' }),
+  };
+}
+
+export interface Backend {
+  calls: { cmd: string; args: Record<string, unknown> }[];
+  callsOf(cmd: string): Record<string, unknown>[];
+  emitStatus(s: Status): Promise<void>;
+}
+
+export function mockBackend(overrides: Record<string, Handler> = {}): Backend {
+  const handlers = { ...defaults(), ...overrides };
+  const calls: Backend['calls'] = [];
+  mockIPC(
+    (cmd, payload) => {
+      const args = (payload ?? {}) as Record<string, unknown>;
+      calls.push({ cmd, args });
+      const h = handlers[cmd];
+      if (!h) throw { kind: 'internal', message: `No fake for ${cmd}` };
+      return h(args);
+    },
+    { shouldMockEvents: true },
+  );
+  return {
+    calls,
+    callsOf: (cmd) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
+    emitStatus: (s) => emit('status-changed', s),
+  };
+}
+
+/** A promise the test settles by hand (e.g. a sign-in waiting for the browser). */
+export function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
