@@ -118,12 +118,28 @@ impl<R: Runtime> LaunchAtLogin for PluginLaunchAtLogin<R> {
             return Ok(());
         }
         if enabled {
+            ensure_autostart_dir()?;
             manager.enable()
         } else {
             manager.disable()
         }
         .map_err(|e| e.to_string())
     }
+}
+
+/// The autostart plugin (auto-launch) writes `$HOME/.config/autostart/<name>.desktop` but
+/// does not create the directory, which a fresh account does not have: enabling failed
+/// with "No such file or directory" (found by scripts/app-e2e.sh).
+fn ensure_autostart_dir() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    if let Some(home) = std::env::var_os("HOME") {
+        let dir = std::path::Path::new(&home)
+            .join(".config")
+            .join("autostart");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Shows, unminimizes and focuses the main window.
@@ -152,9 +168,6 @@ fn desktop<R: Runtime>() -> TauriPlugin<R> {
             tauri::async_runtime::spawn(async move {
                 core.launch().await;
             });
-            if !std::env::args().any(|a| a == HIDDEN_ARG) {
-                show_main_window(handle);
-            }
             Ok(())
         })
         .build()
@@ -201,13 +214,14 @@ pub fn run() {
             eprintln!("Cursor Bridge cannot start: {e}");
             std::process::exit(1);
         });
-    app.run(|_handle, event| {
+    app.run(|handle, event| match event {
+        // The config's windows exist from here on. Shown unless the login item started
+        // us (then the tray is enough).
+        RunEvent::Ready if !std::env::args().any(|a| a == HIDDEN_ARG) => show_main_window(handle),
         // Closing the last window must not quit a tray app; Quit exits with a code.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             api, code: None, ..
-        } = event
-        {
-            api.prevent_exit();
-        }
+        } => api.prevent_exit(),
+        _ => {}
     });
 }
