@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The real tray app end to end: a production build (UI embedded from ui/dist) runs under
+# Xvfb with a private session bus, an isolated HOME and a fake Cursor server, and
+# tests/app-e2e/drive.py drives it over WebDriver (tauri-driver + WebKitWebDriver): sign in,
+# start the proxy, chat through it, a port clash (one notification, seen on the bus),
+# launch at login (the autostart file appears and disappears).
+# Usage: scripts/app-e2e.sh        Needs: scripts/setup.sh, npm, ~2 min warm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/setup.sh
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# The UI the app embeds; built once unless its sources changed.
+if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/index.html -newer ui/dist/index.html -print -quit)" ]; then
+  echo "==> building the UI" >&2
+  (cd ui && nice -n 10 npm ci --no-audit --no-fund --loglevel=error && nice -n 10 npm run build >/dev/null)
+fi
+command -v tauri-driver >/dev/null || nice -n 10 cargo install tauri-driver --locked
+
+echo "==> building the app (custom-protocol: serves ui/dist) and the fake Cursor" >&2
+nice -n 10 cargo build --locked -p cursor-bridge-app -p cursor-bridge-tests --bins \
+  --features tauri/custom-protocol
+app="$CARGO_TARGET_DIR/debug/cursor-bridge-app"
+fake="$CARGO_TARGET_DIR/debug/fake-cursor"
+
+work=$(mktemp -d)
+fake_pid=""
+cleanup() {
+  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The fake serves until its stdin closes: hold it open with a fifo we own.
+mkfifo "$work/fake.in"
+"$fake" <"$work/fake.in" >"$work/fake.out" &
+fake_pid=$!
+exec 3>"$work/fake.in"
+for _ in $(seq 100); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
+fake_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/fake.out")
+
+mkdir -p "$work/home" "$work/cb"
+# A user's fresh machine: nothing of the developer's leaks in (keychain, config, tokens).
+cat >"$work/cb/settings.toml" <<EOF
+credential_store = "file"
+login_poll_initial_ms = 100
+login_poll_max_ms = 500
+drain_grace_secs = 1
+start_proxy_on_launch = false
+EOF
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+wd_port=$(free_port)
+native_port=$(free_port)
+
+# Inside the session: a notification daemon, a bus monitor that records Notify calls,
+# tauri-driver; all of them end with the session (they would outlive it otherwise).
+cat >"$work/session.sh" <<'EOF'
+set -euo pipefail
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+dunst >/dev/null 2>&1 &
+dbus-monitor "interface='org.freedesktop.Notifications',member='Notify'" >"$NOTIFY_LOG" 2>/dev/null &
+tauri-driver --port "$WD_PORT" --native-port "$NATIVE_PORT" >"$WORK/tauri-driver.log" 2>&1 &
+for _ in $(seq 100); do
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/status", timeout=1)' "$WEBDRIVER" 2>/dev/null && break
+  sleep 0.1
+done
+timeout 180 python3 "$ROOT/tests/app-e2e/drive.py"
+EOF
+
+echo "==> running the app under Xvfb" >&2
+# en_US: with LANG=C WebKitGTK reports the language "C", which Intl rejects (blank UI).
+env -i PATH="$PATH" LANG=en_US.UTF-8 \
+  HOME="$work/home" XDG_RUNTIME_DIR="$work/home" \
+  CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_PORT="$port" \
+  CURSOR_BRIDGE_API_URL="$fake_url" CURSOR_BRIDGE_LOGIN_URL="$fake_url" \
+  BROWSER="$root/tests/app-e2e/approve-browser" \
+  APP="$app" FAKE_URL="$fake_url" NOTIFY_LOG="$work/notify.log" WORK="$work" ROOT="$root" \
+  WD_PORT="$wd_port" NATIVE_PORT="$native_port" WEBDRIVER="http://127.0.0.1:$wd_port" \
+  RUST_LOG="${RUST_LOG:-info}" \
+  xvfb-run -a dbus-run-session -- bash "$work/session.sh" || {
+    echo "app-e2e: FAILED; tauri-driver/app log:" >&2
+    tail -n 60 "$work/tauri-driver.log" >&2 || true
+    exit 1
+  }

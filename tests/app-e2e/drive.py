@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""The real tray app end to end, driven over WebDriver (tauri-driver + WebKitWebDriver).
+
+Started by scripts/app-e2e.sh inside `xvfb-run dbus-run-session` with an isolated HOME,
+CURSOR_BRIDGE_HOME and a fake Cursor server; stdlib only. The checks go through the
+window's real IPC (`__TAURI_INTERNALS__.invoke`, what ui/src/ipc.ts calls) and through the
+UI itself, then outside the app: an OpenAI request through the proxy it started, the
+autostart file the OS switch writes, and the notifications a second proxy port clash
+does (not) raise.
+
+Environment: APP (the binary), FAKE_URL, HOME, NOTIFY_LOG (dbus-monitor output),
+WEBDRIVER (default http://127.0.0.1:4444).
+"""
+import glob
+import http.client
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+
+WD = os.environ.get("WEBDRIVER", "http://127.0.0.1:4444")
+APP = os.environ["APP"]
+HOME = os.environ["HOME"]
+NOTIFY_LOG = os.environ.get("NOTIFY_LOG")
+
+
+def step(msg):
+    print(f"--> {msg}", file=sys.stderr, flush=True)
+
+
+class WebDriverError(Exception):
+    pass
+
+
+def wd(method, path, body=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    for attempt in range(5):
+        req = urllib.request.Request(WD + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.load(r)["value"]
+        except urllib.error.HTTPError as e:
+            raise WebDriverError(f"WebDriver {method} {path}: {e.code} {e.read().decode()[:500]}")
+        except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+            # tauri-driver now and then reuses a connection to WebKitWebDriver that the
+            # latter has closed ("client error (SendRequest) … Connection reset by peer")
+            # and drops ours without an answer. The request never reached the window, so
+            # sending it again is safe.
+            print(f"    (tauri-driver dropped {method} {path}: {e}; retrying)", file=sys.stderr)
+            time.sleep(0.2 * (attempt + 1))
+    raise WebDriverError(f"WebDriver {method} {path}: dropped 5 times")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Session:
+    def __init__(self):
+        caps = {"capabilities": {"alwaysMatch": {"tauri:options": {"application": APP}}}}
+        self.id = wd("POST", "/session", caps, timeout=120)["sessionId"]
+
+    def invoke(self, cmd, args=None):
+        """`invoke(cmd, args)` in the app's window: {"ok": value} or {"err": rejection}."""
+        script = """
+            const [cmd, args, done] = arguments;
+            window.__TAURI_INTERNALS__.invoke(cmd, args)
+              .then(v => done({ok: v === undefined ? null : v}), e => done({err: e}));
+        """
+        return wd("POST", f"/session/{self.id}/execute/async",
+                  {"script": script, "args": [cmd, args or {}]}, timeout=120)
+
+    def ok(self, cmd, args=None):
+        r = self.invoke(cmd, args)
+        if "ok" not in r:
+            raise SystemExit(f"{cmd} rejected: {r}")
+        return r["ok"]
+
+    def err(self, cmd, args=None):
+        r = self.invoke(cmd, args)
+        if "err" not in r:
+            raise SystemExit(f"{cmd} should have been rejected: {r}")
+        e = r["err"]
+        assert set(e) == {"kind", "message"}, e
+        return e
+
+    def page_text(self):
+        return wd("POST", f"/session/{self.id}/execute/sync",
+                  {"script": "return document.body ? document.body.textContent : ''", "args": []})
+
+    def close(self):
+        wd("DELETE", f"/session/{self.id}")
+
+
+def wait_for(what, pred, timeout=20):
+    """Polls `pred`; a WebDriver error while the page is still loading counts as "not yet"."""
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            v = pred()
+            if v:
+                return v
+        except WebDriverError as e:
+            last = e
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what} (last WebDriver error: {last})")
+
+
+def chat(base_url, key):
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}).encode()
+    req = urllib.request.Request(base_url + "/chat/completions", data=body, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def main():
+    t0 = time.time()
+    step("session (starts the app)")
+    s = Session()
+    status = s.ok("get_status")
+    assert status["signedIn"] is False, status
+    step("UI is served from ui/dist")
+    try:
+        wait_for("the UI to render", lambda: len(s.page_text().strip()) > 0)
+    except SystemExit:
+        print("url:", wd("GET", f"/session/{s.id}/url"), file=sys.stderr)
+        print("source:", wd("GET", f"/session/{s.id}/source")[:300], file=sys.stderr)
+        probe = """const done = arguments[arguments.length - 1];
+            const src = document.querySelector('script[type=module]').src;
+            const errs = [];
+            window.addEventListener('error', e => errs.push(String(e.message) + ' @' + e.filename + ':' + e.lineno));
+            window.addEventListener('unhandledrejection', e => errs.push('rejection: ' + e.reason + ' ' + (e.reason && e.reason.stack)));
+            import(src + '?again').then(() => setTimeout(() => done('imported; app children: ' + document.getElementById('app').childElementCount + ' errors: ' + JSON.stringify(errs)), 1500),
+                             e => done('import failed: ' + e + ' ' + (e && e.stack)));"""
+        print("probe:", wd("POST", f"/session/{s.id}/execute/async", {"script": probe, "args": []}), file=sys.stderr)
+        raise
+    step("the UI shows the proxy state")
+    wait_for("'Proxy stopped' in the UI", lambda: "Proxy stopped" in s.page_text())
+
+    step("sign in (the $BROWSER stand-in approves on the fake)")
+    status = s.ok("sign_in")
+    assert status["signedIn"] is True and status["account"]["email"] == "dev@example.com", status
+
+    step("start the proxy, chat through it")
+    status = s.ok("start_proxy")
+    assert status["proxy"]["state"] == "running", status
+    key = s.ok("get_api_key")
+    reply = chat(status["proxy"]["baseUrl"], key)
+    text = reply["choices"][0]["message"]["content"]
+    assert "Hello from the fake Cursor" in text, reply
+    models = s.ok("list_models", {"refresh": False})
+    assert models and all(m["contextLimit"] > 0 for m in models), models
+
+    step("a port clash is {kind, message} and one notification")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = s.ok("get_settings")
+        clash = dict(settings, port=port)
+        e = s.err("update_settings", {"settings": clash})
+        assert e["kind"] == "port_in_use", e
+        e = s.err("start_proxy")
+        assert e["kind"] == "port_in_use", e
+        status = s.ok("get_status")
+        assert status["proxy"]["state"] == "error", status
+    if NOTIFY_LOG:
+        wait_for("the Notify call", lambda: f"Port {port} is already in use" in open(NOTIFY_LOG).read())
+        time.sleep(0.5)
+        count = open(NOTIFY_LOG).read().count(f"Port {port} is already in use")
+        assert count == 1, f"{count} notifications for one port clash"
+    good = dict(settings, port=free_port())
+    assert s.ok("update_settings", {"settings": good}) == good
+    assert s.ok("start_proxy")["proxy"]["state"] == "running"
+
+    step("launch at login: the OS file appears and disappears")
+    pattern = os.path.join(HOME, ".config", "autostart", "*.desktop")
+    assert s.ok("set_launch_at_login", {"enabled": True}) is True
+    files = glob.glob(pattern)
+    assert len(files) == 1 and "--hidden" in open(files[0]).read(), files
+    assert s.ok("get_status")["launchAtLogin"] is True
+    assert s.ok("set_launch_at_login", {"enabled": False}) is False
+    assert glob.glob(pattern) == [], glob.glob(pattern)
+
+    step("stop, sign out")
+    assert s.ok("stop_proxy")["proxy"]["state"] == "stopped"
+    assert s.ok("sign_out")["signedIn"] is False
+    s.close()
+    print(f"app-e2e: ok in {time.time() - t0:.1f}s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
