@@ -5,8 +5,8 @@ Started by scripts/app-e2e.sh inside `xvfb-run dbus-run-session` with an isolate
 CURSOR_BRIDGE_HOME and a fake Cursor server; stdlib only. The checks go through the
 window's real IPC (`__TAURI_INTERNALS__.invoke`, what ui/src/ipc.ts calls) and through the
 UI itself, then outside the app: an OpenAI request through the proxy it started, the
-autostart file the OS switch writes, and the notifications a second proxy port clash
-does (not) raise.
+autostart file the OS switch writes, the one notification a port clash raises, and a
+second launch that hands over to the running instance.
 
 Environment: APP (the binary), FAKE_URL, HOME, NOTIFY_LOG (dbus-monitor output),
 WEBDRIVER (default http://127.0.0.1:4444).
@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -189,6 +190,11 @@ def main():
     assert s.ok("get_status")["launchAtLogin"] is True
     assert s.ok("set_launch_at_login", {"enabled": False}) is False
     assert glob.glob(pattern) == [], glob.glob(pattern)
+
+    step("a second launch hands over to the first and exits")
+    second = subprocess.run([APP], timeout=30, capture_output=True)
+    assert second.returncode == 0, (second.returncode, second.stderr.decode()[-2000:])
+    assert s.ok("get_status")["proxy"]["state"] == "running", "the first instance lives on"
 
     step("stop, sign out")
     assert s.ok("stop_proxy")["proxy"]["state"] == "stopped"
