@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings, write_atomic};
 use crate::cursor::auth::{self, Pkce};
-use crate::cursor::{CursorClient, CursorError};
+use crate::cursor::{CallObserver, CursorClient, CursorError};
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
 use crate::store::credentials::StoreError;
 use crate::store::local_key;
@@ -154,7 +154,9 @@ impl AppBuilder {
         self
     }
 
-    /// Builds the Cursor client (once) and the app around it.
+    /// Builds the Cursor client (once) and the app around it. The client reports every
+    /// call to the app, whichever front end makes it (the proxy's requests included), so
+    /// an expired session or an unreachable Cursor becomes an alert and a status change.
     pub fn build(self) -> Result<App, CommandError> {
         let client = CursorClient::from_settings(&self.settings, &self.paths, &self.env)?;
         let opener = self.opener.unwrap_or_else(|| {
@@ -168,8 +170,15 @@ impl AppBuilder {
             launch_at_login: false,
             version: crate::VERSION.to_string(),
         };
-        Ok(App {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
+            // Weak: the client lives inside the app; a strong handle would be a cycle.
+            let me = me.clone();
+            let client = client.with_observer(CallObserver::new(move |result| {
+                if let Some(inner) = me.upgrade() {
+                    App { inner }.observe_cursor(result);
+                }
+            }));
+            Inner {
                 paths: self.paths,
                 env: self.env,
                 client,
@@ -184,8 +193,9 @@ impl AppBuilder {
                 alerts: Alerts::new(),
                 opener,
                 launch_at_login: RwLock::new(self.launch_at_login),
-            }),
-        })
+            }
+        });
+        Ok(App { inner })
     }
 }
 
@@ -382,48 +392,58 @@ impl App {
 
     // ---- Cursor calls and the alerts they feed ------------------------------------------
 
-    /// Turns a Cursor failure into an alert when it is one, and into a [`CommandError`].
-    fn cursor_failed(&self, e: CursorError) -> CommandError {
+    /// Every Cursor call's outcome (see [`AppBuilder::build`]): failures worth a popup
+    /// become alerts, successes resolve them, and a session that expires or comes back
+    /// re-renders the status. Runs inline on the caller's path: no awaiting here.
+    fn observe_cursor(&self, result: Result<(), &CursorError>) {
         let alerts = &self.inner.alerts;
-        match &e {
-            CursorError::SessionExpired | CursorError::Unauthenticated { .. } => {
-                self.inner.session_expired.store(true, Ordering::SeqCst);
+        let expired = &self.inner.session_expired;
+        match result {
+            Ok(()) => {
+                alerts.resolve(AlertKind::UpstreamUnreachable);
+                if expired.swap(false, Ordering::SeqCst) {
+                    alerts.resolve(AlertKind::SessionExpired);
+                    self.publish_soon();
+                }
+            }
+            Err(CursorError::SessionExpired | CursorError::Unauthenticated { .. }) => {
+                if !expired.swap(true, Ordering::SeqCst) {
+                    self.publish_soon();
+                }
                 alerts.raise(Event::SessionExpired);
             }
-            CursorError::Quota { rate_limited, .. } => {
+            Err(e @ CursorError::Quota { rate_limited, .. }) => {
                 alerts.raise(Event::Quota {
                     message: e.to_string(),
                     rate_limited: *rate_limited,
                 });
             }
-            e if e.is_unreachable() => {
+            Err(e) if e.is_unreachable() => {
                 alerts.raise(Event::UpstreamUnreachable {
                     message: e.to_string(),
                 });
             }
-            _ => {}
-        }
-        e.into()
-    }
-
-    /// A Cursor call worked: Cursor is reachable and the session is good.
-    fn cursor_ok(&self) {
-        self.inner.alerts.resolve(AlertKind::UpstreamUnreachable);
-        if self.inner.session_expired.swap(false, Ordering::SeqCst) {
-            self.inner.alerts.resolve(AlertKind::SessionExpired);
+            Err(_) => {}
         }
     }
 
+    /// Publishes the status from a synchronous context (the call observer).
+    fn publish_soon(&self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let app = self.clone();
+            rt.spawn(async move {
+                app.publish().await;
+            });
+        }
+    }
+
+    /// A Cursor call's result for a front end (the observer has seen it already).
     async fn cursor<T>(&self, r: Result<T, CursorError>) -> Result<T, CommandError> {
         match r {
-            Ok(v) => {
-                self.cursor_ok();
-                Ok(v)
-            }
+            Ok(v) => Ok(v),
             Err(e) => {
-                let err = self.cursor_failed(e);
                 self.publish().await;
-                Err(err)
+                Err(e.into())
             }
         }
     }
@@ -473,7 +493,11 @@ impl App {
         self.clear_login(attempt);
         let creds = match polled {
             Ok(c) => c,
-            Err(auth::LoginError::Failed(e)) => return Err(self.cursor_failed(e)),
+            Err(auth::LoginError::Failed(e)) => {
+                // Not through the client's observed calls: report it the same way.
+                self.observe_cursor(Err(&e));
+                return Err(e.into());
+            }
             Err(e) => return Err(e.into()),
         };
         self.inner.client.tokens().sign_in(creds).await?;

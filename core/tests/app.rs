@@ -454,6 +454,46 @@ async fn an_expired_session_alerts_once_and_reads_as_signed_out() {
 }
 
 #[tokio::test]
+async fn a_session_expiring_under_a_proxy_request_alerts_and_reads_as_signed_out() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    app.start_proxy().await.expect("start");
+    let key = app.api_key().expect("key");
+    let mut alerts = app.subscribe_alerts();
+    let mut changes = app.subscribe();
+    m.fake.revoke_access_tokens();
+    m.fake.revoke_refresh_tokens();
+
+    // OpenCode sends a chat request; nobody has the UI open.
+    let chat = |key: String| async move {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .expect("the proxy answers")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(chat(key.clone()).await, 503);
+    let alert = timeout(WAIT, alerts.recv())
+        .await
+        .expect("alerted")
+        .expect("alert");
+    assert_eq!(alert.kind, AlertKind::SessionExpired);
+    timeout(WAIT, changes.wait_for(|s| !s.signed_in))
+        .await
+        .expect("the status follows without anyone asking")
+        .expect("sender alive");
+    // More failing requests: still one notification.
+    assert_eq!(chat(key).await, 503);
+    assert!(alerts.try_recv().is_err(), "deduplicated");
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_cursor_alerts_once() {
     let m = Machine::new().await;
     // Cursor at an address where nothing listens; a token from the environment, so the

@@ -23,6 +23,28 @@ pub struct CursorClient {
     tokens: TokenManager,
     models: ModelCache,
     chat_options: ChatOptions,
+    observer: Option<CallObserver>,
+}
+
+/// Told the outcome of every authenticated Cursor call (after the refresh-and-retry), from
+/// whichever front end made it: the tray app turns an expired session, a quota or an
+/// unreachable Cursor met by a proxy request into a notification. Called inline on the
+/// request path, so it must be quick and must not block.
+#[derive(Clone)]
+pub struct CallObserver(Arc<ObserveFn>);
+
+type ObserveFn = dyn Fn(Result<(), &CursorError>) + Send + Sync;
+
+impl CallObserver {
+    pub fn new(f: impl Fn(Result<(), &CursorError>) + Send + Sync + 'static) -> Self {
+        CallObserver(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
 }
 
 impl CursorClient {
@@ -38,6 +60,7 @@ impl CursorClient {
             tokens,
             models: ModelCache::new(models_ttl),
             chat_options,
+            observer: None,
         }
     }
 
@@ -72,6 +95,12 @@ impl CursorClient {
         self
     }
 
+    /// The same client (sharing tokens and model cache) reporting every call to `observer`.
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// The HTTP client (endpoints, headers).
     pub fn http(&self) -> &CursorHttp {
         &self.http
@@ -84,6 +113,18 @@ impl CursorClient {
 
     /// Runs `call` with a valid token; on an auth error refreshes once and retries once.
     pub async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, CursorError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, CursorError>>,
+    {
+        let r = self.with_token_unobserved(call).await;
+        if let Some(CallObserver(observe)) = &self.observer {
+            observe(r.as_ref().map(|_| ()));
+        }
+        r
+    }
+
+    async fn with_token_unobserved<T, F, Fut>(&self, call: F) -> Result<T, CursorError>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, CursorError>>,
