@@ -174,21 +174,56 @@ fn desktop<R: Runtime>() -> TauriPlugin<R> {
 }
 
 /// The core from the process environment and `settings.toml`.
-fn load_core(env: Env) -> Result<App, CommandError> {
-    let paths = Paths::resolve(&env)?;
+fn load_core(env: Env, paths: Paths) -> Result<App, CommandError> {
     let settings = Settings::load(&paths, &env)?;
     App::builder(paths, env, settings).build()
 }
 
+/// A log file start is renamed to `app.log.1` beyond this size, so logs stay bounded.
+const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// `<log_dir>/app.log` (what "Open log folder" shows), or `None` when it cannot be opened.
+fn open_log_file(paths: Option<&Paths>) -> Option<std::fs::File> {
+    let dir = &paths?.log_dir;
+    std::fs::create_dir_all(dir).ok()?;
+    let path = dir.join("app.log");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let _ = std::fs::rename(&path, dir.join("app.log.1"));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
+}
+
+/// Logs to stderr and to the log file (no colours there).
+fn init_logging(paths: Option<&Paths>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let file = open_log_file(paths).map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(file)
+        .init();
+}
+
 /// Runs the tray app until the user chooses Quit.
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let core = match load_core(Env::from_process()) {
+    let env = Env::from_process();
+    let paths = Paths::resolve(&env);
+    init_logging(paths.as_ref().ok());
+    let core = match paths
+        .map_err(CommandError::from)
+        .and_then(|paths| load_core(env, paths))
+    {
         Ok(core) => core,
         Err(e) => {
             // Before any window exists: say it where the user looks, then stop.
