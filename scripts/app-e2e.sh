@@ -42,7 +42,7 @@ exec 3>"$work/fake.in"
 for _ in $(seq 100); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
 fake_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/fake.out")
 
-mkdir -p "$work/home" "$work/cb"
+mkdir -p "$work/home" "$work/cb" "$work/tmp"
 # A user's fresh machine: nothing of the developer's leaks in (keychain, config, tokens).
 cat >"$work/cb/settings.toml" <<EOF
 credential_store = "file"
@@ -81,7 +81,7 @@ env -i PATH="$PATH" LANG=en_US.UTF-8 \
   BROWSER="$root/tests/app-e2e/approve-browser" \
   APP="$app" FAKE_URL="$fake_url" NOTIFY_LOG="$work/notify.log" WORK="$work" ROOT="$root" \
   WD_PORT="$wd_port" NATIVE_PORT="$native_port" WEBDRIVER="http://127.0.0.1:$wd_port" \
-  RUST_LOG="${RUST_LOG:-info}" \
+  TMPDIR="$work/tmp" RUST_LOG="${RUST_LOG:-info}" \
   xvfb-run -a dbus-run-session -- bash "$work/session.sh" || {
     echo "app-e2e: FAILED; tauri-driver/app log:" >&2
     tail -n 60 "$work/tauri-driver.log" >&2 || true

@@ -4,7 +4,8 @@
 Started by scripts/app-e2e.sh inside `xvfb-run dbus-run-session` with an isolated HOME,
 CURSOR_BRIDGE_HOME and a fake Cursor server; stdlib only. The checks go through the
 window's real IPC (`__TAURI_INTERNALS__.invoke`, what ui/src/ipc.ts calls) and through the
-UI itself, then outside the app: an OpenAI request through the proxy it started, the
+UI itself, the tray (its menu and icon read and clicked over D-Bus as a panel would),
+then outside the app: an OpenAI request through the proxy it started, the
 autostart file the OS switch writes, the one notification a port clash raises, and a
 second launch that hands over to the running instance.
 
@@ -15,6 +16,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -99,6 +101,73 @@ class Session:
         wd("DELETE", f"/session/{self.id}")
 
 
+# The tray icon as the desktop sees it: libayatana-appindicator exports a
+# StatusNotifierItem and its menu (com.canonical.dbusmenu) on the session bus, even with no
+# tray host running, so the test reads the menu and clicks it the way a panel does.
+TRAY_PATH = "/org/ayatana/NotificationItem/tray_icon_tray_app_main"
+# Left-edge pixel of each state's icon (icons/tray-*.png).
+TRAY_COLOURS = {"srgba(31,157,85,1)": "running", "srgba(122,122,122,1)": "stopped",
+                "srgba(201,162,39,1)": "signed-out", "srgba(208,52,44,1)": "error"}
+
+
+def gdbus(*args):
+    """(exit code, output); a peer that never answers (dbus-monitor is one) is a failure."""
+    try:
+        # A UTF-8 locale that always exists, or gdbus escapes "Sign in…" as \u2026.
+        r = subprocess.run(["gdbus", "call", "--session", "--timeout", "3", *args],
+                           capture_output=True, text=True, timeout=10,
+                           env={**os.environ, "LC_ALL": "C.UTF-8"})
+    except subprocess.TimeoutExpired:
+        return 1, ""
+    return r.returncode, r.stdout
+
+
+class Tray:
+    def __init__(self):
+        _, names = gdbus("--dest", "org.freedesktop.DBus", "--object-path", "/",
+                         "--method", "org.freedesktop.DBus.ListNames")
+        for name in re.findall(r"'(:[0-9.]+)'", names):
+            if self._layout(name)[0] == 0:
+                self.dest = name
+                return
+        raise SystemExit("no tray icon (StatusNotifierItem) on the session bus")
+
+    def _layout(self, dest):
+        return gdbus("--dest", dest, "--object-path", TRAY_PATH + "/Menu",
+                     "--method", "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]")
+
+    def items(self):
+        """label -> {id, enabled, checked}"""
+        _, out = self._layout(self.dest)
+        items = {}
+        for m in re.finditer(r"<\((\d+), \{(.*?)\}, @av \[\]\)>", out):
+            props = m.group(2)
+            label = re.search(r"'label': <'(.*?)'>", props)
+            toggle = re.search(r"'toggle-state': <(-?\d+)>", props)
+            if label:
+                items[label.group(1)] = {"id": int(m.group(1)),
+                                         "enabled": "'enabled': <false>" not in props,
+                                         "checked": toggle and toggle.group(1) == "1"}
+        return items
+
+    def click(self, label):
+        item = self.items()[label]
+        rc, out = gdbus("--dest", self.dest, "--object-path", TRAY_PATH + "/Menu",
+                        "--method", "com.canonical.dbusmenu.Event",
+                        "--", str(item["id"]), "clicked", "<int32 0>", "0")
+        assert rc == 0, out
+
+    def state(self):
+        """Which of the four icons is shown, from the icon file's pixels."""
+        _, out = gdbus("--dest", self.dest, "--object-path", TRAY_PATH,
+                       "--method", "org.freedesktop.DBus.Properties.Get",
+                       "org.kde.StatusNotifierItem", "IconName")
+        path = re.search(r"'(.*?)'", out).group(1)
+        px = subprocess.run(["/usr/bin/convert", path, "-format", "%[pixel:p{2,16}]", "info:"],
+                            capture_output=True, text=True).stdout.strip()
+        return TRAY_COLOURS.get(px, px)
+
+
 def wait_for(what, pred, timeout=20):
     """Polls `pred`; a WebDriver error while the page is still loading counts as "not yet"."""
     end = time.time() + timeout
@@ -160,6 +229,21 @@ def main():
     models = s.ok("list_models", {"refresh": False})
     assert models and all(m["contextLimit"] > 0 for m in models), models
 
+    step("the tray shows the same status and drives the same actions")
+    tray = Tray()
+    port = status["proxy"]["port"]
+    wait_for("the tray to show the running proxy", lambda: tray.state() == "running"
+             and f"Running on 127.0.0.1:{port}" in tray.items())
+    items = tray.items()
+    assert "Sign out (dev@example.com)" in items and "Stop proxy" in items, list(items)
+    assert items[f"Running on 127.0.0.1:{port}"]["enabled"] is False, "the status line is information"
+    tray.click("Stop proxy")
+    wait_for("the proxy to stop from the tray", lambda: s.ok("get_status")["proxy"]["state"] == "stopped")
+    wait_for("the tray to follow", lambda: tray.state() == "stopped" and "Start proxy" in tray.items())
+    tray.click("Start proxy")
+    wait_for("the proxy to start from the tray", lambda: s.ok("get_status")["proxy"]["state"] == "running")
+    wait_for("the tray to follow", lambda: tray.state() == "running")
+
     step("a port clash is {kind, message} and one notification")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -173,6 +257,7 @@ def main():
         assert e["kind"] == "port_in_use", e
         status = s.ok("get_status")
         assert status["proxy"]["state"] == "error", status
+        wait_for("the error icon", lambda: tray.state() == "error")
     if NOTIFY_LOG:
         wait_for("the Notify call", lambda: f"Port {port} is already in use" in open(NOTIFY_LOG).read())
         time.sleep(0.5)
@@ -188,8 +273,15 @@ def main():
     files = glob.glob(pattern)
     assert len(files) == 1 and "--hidden" in open(files[0]).read(), files
     assert s.ok("get_status")["launchAtLogin"] is True
+    wait_for("the tray's check mark", lambda: tray.items()["Launch at login"]["checked"])
     assert s.ok("set_launch_at_login", {"enabled": False}) is False
     assert glob.glob(pattern) == [], glob.glob(pattern)
+    wait_for("the check mark to clear", lambda: not tray.items()["Launch at login"]["checked"])
+    tray.click("Launch at login")
+    wait_for("the tray to turn launch at login on", lambda: glob.glob(pattern))
+    wait_for("the check mark read back", lambda: tray.items()["Launch at login"]["checked"])
+    tray.click("Launch at login")
+    wait_for("the tray to turn it off again", lambda: not glob.glob(pattern))
 
     step("a second launch hands over to the first and exits")
     second = subprocess.run([APP], timeout=30, capture_output=True)
@@ -199,6 +291,8 @@ def main():
     step("stop, sign out")
     assert s.ok("stop_proxy")["proxy"]["state"] == "stopped"
     assert s.ok("sign_out")["signedIn"] is False
+    wait_for("the signed-out icon and Sign in…", lambda: tray.state() == "signed-out"
+             and "Sign in…" in tray.items())
     s.close()
     print(f"app-e2e: ok in {time.time() - t0:.1f}s", file=sys.stderr)
 
