@@ -183,6 +183,12 @@ def wait_for(what, pred, timeout=20):
     raise SystemExit(f"timed out waiting for {what} (last WebDriver error: {last})")
 
 
+def port_open(port):
+    with socket.socket() as c:
+        c.settimeout(1)
+        return c.connect_ex(("127.0.0.1", port)) == 0
+
+
 def chat(base_url, key):
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}).encode()
     req = urllib.request.Request(base_url + "/chat/completions", data=body, headers={
@@ -293,6 +299,32 @@ def main():
     assert s.ok("sign_out")["signedIn"] is False
     wait_for("the signed-out icon and Sign in…", lambda: tray.state() == "signed-out"
              and "Sign in…" in tray.items())
+
+    step("sign in and copy the OpenCode config from the tray")
+    tray.click("Sign in…")
+    wait_for("the tray's sign-in", lambda: s.ok("get_status")["signedIn"], timeout=30)
+    wait_for("Sign out (email) in the tray", lambda: "Sign out (dev@example.com)" in tray.items())
+    tray.click("Copy OpenCode config")
+    if NOTIFY_LOG:
+        wait_for("the copied notification", lambda: "OpenCode config copied" in open(NOTIFY_LOG).read())
+
+    step("Quit from the tray releases the port; the next launch restores the proxy")
+    settings = s.ok("get_settings")
+    s.ok("update_settings", {"settings": dict(settings, startProxyOnLaunch=True)})
+    port = s.ok("start_proxy")["proxy"]["port"]
+    tray.click("Quit")
+    wait_for("the port to be released", lambda: not port_open(port))
+    try:
+        s.close()
+    except WebDriverError:
+        pass  # the app is gone, which is the point
+    s = Session()
+    wait_for("the proxy restored at launch", lambda: s.ok("get_status")["proxy"]["state"] == "running")
+    status = s.ok("get_status")
+    assert status["signedIn"] is True, "the session survived the restart"
+    # (On CURSOR_BRIDGE_PORT, which overrides the port saved from the UI.)
+    with urllib.request.urlopen(status["proxy"]["baseUrl"].removesuffix("/v1") + "/health", timeout=10) as r:
+        assert r.status == 200
     s.close()
     print(f"app-e2e: ok in {time.time() - t0:.1f}s", file=sys.stderr)
 
