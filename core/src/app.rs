@@ -75,6 +75,8 @@ struct SavedState {
 /// - Everything read to render a status (`settings`, `phase`, `account`) sits behind
 ///   `std::sync` locks held only to copy a value, never across an await, so rendering a
 ///   status never waits for a proxy to drain.
+/// - `publishing` (`tokio::sync::Mutex`) makes computing and sending a status one step,
+///   so two changes racing cannot leave the older status as the last one sent.
 #[derive(Clone)]
 pub struct App {
     inner: Arc<Inner>,
@@ -94,6 +96,8 @@ struct Inner {
     login: StdMutex<Option<(u64, CancellationToken)>>,
     login_attempts: AtomicU64,
     status: watch::Sender<Status>,
+    /// Serializes compute-and-send, so a status computed earlier is never sent last.
+    publishing: Mutex<()>,
     alerts: Alerts,
     opener: Opener,
     launch_at_login: RwLock<Option<Arc<dyn LaunchAtLogin>>>,
@@ -190,6 +194,7 @@ impl AppBuilder {
                 login: StdMutex::new(None),
                 login_attempts: AtomicU64::new(0),
                 status: watch::channel(initial).0,
+                publishing: Mutex::new(()),
                 alerts: Alerts::new(),
                 opener,
                 launch_at_login: RwLock::new(self.launch_at_login),
@@ -336,6 +341,7 @@ impl App {
 
     /// Recomputes the status and sends it to subscribers when it changed.
     async fn publish(&self) -> Status {
+        let _one_at_a_time = self.inner.publishing.lock().await;
         let status = self.compute_status().await;
         self.inner.status.send_if_modified(|cur| {
             if *cur == status {
