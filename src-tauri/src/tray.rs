@@ -308,8 +308,9 @@ fn on_menu<R: Runtime>(handle: &AppHandle<R>, core: &App, event: MenuEvent) {
     }
 }
 
-/// Runs a menu action in the background; a failure the user caused by clicking is shown
-/// as a notification (a cancelled sign-in is not a failure worth one).
+/// Runs a menu action in the background; a failure is shown as a notification unless the
+/// core's alerts already speak for it (a port clash, an expired session, a quota, Cursor
+/// unreachable: one popup per problem, not one per click) or it is a cancelled sign-in.
 fn spawn_action<F, Fut>(core: App, action: F)
 where
     F: FnOnce(App) -> Fut + Send + 'static,
@@ -317,7 +318,14 @@ where
 {
     tauri::async_runtime::spawn(async move {
         if let Err(e) = action(core).await {
-            if e.kind != ErrorKind::LoginCancelled {
+            let alerted = matches!(
+                e.kind,
+                ErrorKind::PortInUse
+                    | ErrorKind::SessionExpired
+                    | ErrorKind::Quota
+                    | ErrorKind::Network
+            );
+            if !alerted && e.kind != ErrorKind::LoginCancelled {
                 notify::show("Cursor Bridge".into(), e.message);
             }
         }
