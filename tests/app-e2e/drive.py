@@ -183,6 +183,11 @@ def wait_for(what, pred, timeout=20):
     raise SystemExit(f"timed out waiting for {what} (last WebDriver error: {last})")
 
 
+def notify_count():
+    """Notify calls seen on the session bus so far."""
+    return open(NOTIFY_LOG).read().count("member=Notify") if NOTIFY_LOG else 0
+
+
 def port_open(port):
     with socket.socket() as c:
         c.settimeout(1)
@@ -250,7 +255,8 @@ def main():
     wait_for("the proxy to start from the tray", lambda: s.ok("get_status")["proxy"]["state"] == "running")
     wait_for("the tray to follow", lambda: tray.state() == "running")
 
-    step("a port clash is {kind, message} and one notification")
+    step("a port clash is {kind, message} and one notification, however often it is tried")
+    notified_before = notify_count()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -264,11 +270,13 @@ def main():
         status = s.ok("get_status")
         assert status["proxy"]["state"] == "error", status
         wait_for("the error icon", lambda: tray.state() == "error")
+        tray.click("Start proxy")  # the user tries again from the tray
+        time.sleep(1)
     if NOTIFY_LOG:
         wait_for("the Notify call", lambda: f"Port {port} is already in use" in open(NOTIFY_LOG).read())
         time.sleep(0.5)
-        count = open(NOTIFY_LOG).read().count(f"Port {port} is already in use")
-        assert count == 1, f"{count} notifications for one port clash"
+        count = notify_count() - notified_before
+        assert count == 1, f"{count} notifications for one port clash tried three times"
     good = dict(settings, port=free_port())
     assert s.ok("update_settings", {"settings": good}) == good
     assert s.ok("start_proxy")["proxy"]["state"] == "running"
