@@ -60,7 +60,9 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .turn_ended()
                 .end_ok(),
         ]),
-        other => Err(format!("unknown scenario {other:?} (default, sdk, opencode)")),
+        other => Err(format!(
+            "unknown scenario {other:?} (default, sdk, opencode)"
+        )),
     }
 }
 
