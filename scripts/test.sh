@@ -32,5 +32,10 @@ echo "==> openai Python SDK" >&2
   FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
   timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk)
 
+# Real OpenCode through the real proxy: its bash tool runs and the answer continues the
+# same Cursor stream.
+echo "==> OpenCode end to end" >&2
+bash tests/opencode/run.sh
+
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh

@@ -5,7 +5,7 @@
 //! `{"url": …, "access_token": …, "refresh_token": …}` and serves until stdin closes.
 //! Scenarios: `default` (every run answers "Hello from the fake Cursor."), `sdk` (a text
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
-//! then default replies).
+//! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once).
 
 use std::time::Duration;
 
@@ -41,7 +41,28 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .turn_ended()
                 .end_ok(),
         ]),
-        other => Err(format!("unknown scenario {other:?} (default, sdk)")),
+        // OpenCode's real tool loop: the model runs `bash` once, then answers.
+        // OpenCode first asks for a session title, then runs the prompt.
+        "opencode" => Ok(vec![
+            Turn::reply("Marker test"),
+            Turn::new()
+                .request_context()
+                .text("Running it.")
+                .mcp_call(
+                    "bash",
+                    "bash",
+                    "call_oc_1",
+                    json!({"command": "echo BRIDGE_TOOL_OK", "description": "Print a marker"}),
+                )
+                .text("The command ran through Cursor Bridge.")
+                .token_delta(7)
+                .checkpoint(300, 200_000)
+                .turn_ended()
+                .end_ok(),
+        ]),
+        other => Err(format!(
+            "unknown scenario {other:?} (default, sdk, opencode)"
+        )),
     }
 }
 

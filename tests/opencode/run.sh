@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Real OpenCode (npm `opencode-ai`) through the real `cursor-bridge serve` against the fake
+# Cursor (`fake-cursor opencode`): OpenCode's config is written by `opencode-config
+# --write`, the model calls OpenCode's `bash` tool once, OpenCode runs it and sends the
+# result back, and the answer arrives. Everything in a throw-away HOME.
+# Usage: tests/opencode/run.sh   (needs CARGO_TARGET_DIR's debug binaries built)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
+# The OpenCode release this was verified with (a prebuilt binary from npm, nothing else
+# downloaded at run time).
+version="${OPENCODE_VERSION:-1.18.33}"
+cache="${CURSOR_BRIDGE_OPENCODE_DIR:-$HOME/.cache/cursor-bridge/opencode-$version}"
+if [ ! -x "$cache/node_modules/.bin/opencode" ]; then
+  mkdir -p "$cache"
+  (cd "$cache" && npm i --no-audit --no-fund --loglevel=error "opencode-ai@$version" >/dev/null)
+fi
+work="$(mktemp -d)"
+cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$work/home/.config" "$work/tmp" "$work/project"
+
+# The fake serves until its stdin closes: a FIFO whose only writer is this script, so it
+# ends with us however we end.
+mkfifo "$work/fake.stdin"
+"$bin/fake-cursor" opencode < "$work/fake.stdin" > "$work/fake.json" &
+fake_pid=$!
+exec 9> "$work/fake.stdin"
+for _ in $(seq 50); do [ -s "$work/fake.json" ] && break; sleep 0.1; done
+url=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['url'])" "$work/fake.json")
+token=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['access_token'])" "$work/fake.json")
+port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
+
+export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
+export CURSOR_ACCESS_TOKEN="$token" CURSOR_BRIDGE_API_KEY="cb-opencode-e2e"
+RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" &
+serve_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+
+export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share"
+export XDG_STATE_HOME="$work/home/.local/state" XDG_CACHE_HOME="$work/home/.cache" TMPDIR="$work/tmp"
+export OPENCODE_DISABLE_MODELS_FETCH=1
+"$bin/cursor-bridge" opencode-config --write --port "$port"
+cd "$work/project"
+timeout 180 "$cache/node_modules/.bin/opencode" run --format json -m cursor-bridge/auto \
+  "print a marker with bash" < /dev/null > "$work/opencode.jsonl" 2> "$work/opencode.err" || {
+  echo "opencode failed:" >&2; tail -20 "$work/opencode.err" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
+
+python3 - "$work/opencode.jsonl" "$work/serve.log" <<'PY'
+import json, re, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tools = [e["part"] for e in events if e.get("type") == "tool_use"]
+texts = "".join(e["part"].get("text", "") for e in events if e.get("type") == "text")
+assert tools, f"OpenCode ran no tool: {events}"
+out = tools[0]["state"].get("output", "")
+assert tools[0]["tool"] == "bash" and "BRIDGE_TOOL_OK" in out, tools[0]
+assert "The command ran through Cursor Bridge." in texts, texts
+log = open(sys.argv[2]).read()
+continued = re.findall(r"continued=true", log)
+assert continued, "the tool result did not continue the parked Cursor stream"
+print(f"opencode e2e: bash ran ({out.strip()!r}), the answer came back on the same Cursor stream")
+PY
