@@ -39,3 +39,8 @@ bash tests/opencode/run.sh
 
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh
+
+# The tray app for real (after the UI build above, which it embeds): under Xvfb over
+# WebDriver and D-Bus — sign-in, proxy, tray menu and icon, notifications, autostart.
+echo "==> tray app end to end" >&2
+bash scripts/app-e2e.sh
