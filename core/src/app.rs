@@ -36,8 +36,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings, write_atomic};
 use crate::cursor::auth::{self, Pkce};
 use crate::cursor::{CallObserver, CursorClient, CursorError};
+use crate::opencode::install::{self, WriteOutcome};
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
 use crate::store::credentials::StoreError;
+use crate::store::ledger::{Ledger, Range, RecentError, UsageReport};
 use crate::store::local_key;
 
 pub use alerts::{Alert, AlertKind, Alerts, Event};
@@ -101,6 +103,9 @@ struct Inner {
     alerts: Alerts,
     opener: Opener,
     launch_at_login: RwLock<Option<Arc<dyn LaunchAtLogin>>>,
+    /// The usage ledger, opened on first use (reads; the proxy records through its own
+    /// handle — SQLite's WAL lets both work at once).
+    ledger: StdMutex<Option<Ledger>>,
 }
 
 /// The running proxy, owned by its supervisor task.
@@ -198,6 +203,7 @@ impl AppBuilder {
                 alerts: Alerts::new(),
                 opener,
                 launch_at_login: RwLock::new(self.launch_at_login),
+                ledger: StdMutex::new(None),
             }
         });
         Ok(App { inner })
@@ -744,6 +750,68 @@ impl App {
         let text = serde_json::to_string_pretty(&value)
             .map_err(|e| CommandError::internal(format!("Cannot format the snippet: {e}")))?;
         Ok(OpencodeSnippet { text, base_url })
+    }
+
+    /// Merges our provider block into OpenCode's config (`path`, else OpenCode's global
+    /// config), keeping comments and everything else, after a backup.
+    pub async fn opencode_install(
+        &self,
+        path: Option<PathBuf>,
+    ) -> Result<WriteOutcome, CommandError> {
+        let r = self.inner.client.models().await;
+        let models = self.cursor(r).await?;
+        let key = self.api_key()?;
+        let base_url = {
+            let settings = lock(&self.inner.settings);
+            proxy_status(&settings, &lock(&self.inner.phase)).base_url
+        };
+        let block = crate::opencode::provider_block(&models, &base_url, &key);
+        let path = match path {
+            Some(p) => p,
+            None => install::default_config_path(&self.inner.env)
+                .map_err(|e| CommandError::io(e.to_string()))?,
+        };
+        tokio::task::spawn_blocking(move || {
+            install::write_provider(&path, &block, SystemTime::now())
+        })
+        .await
+        .map_err(|e| CommandError::internal(format!("The config writer stopped: {e}")))?
+        .map_err(|e| {
+            if e.is_refusal() {
+                CommandError::invalid_input(e.to_string())
+            } else {
+                CommandError::io(e.to_string())
+            }
+        })
+    }
+
+    // ---- the usage ledger --------------------------------------------------------------------
+
+    fn ledger(&self) -> Result<Ledger, CommandError> {
+        let mut slot = lock(&self.inner.ledger);
+        if let Some(l) = slot.as_ref() {
+            return Ok(l.clone());
+        }
+        let l = Ledger::open(&self.inner.paths.ledger_file())
+            .map_err(|e| CommandError::io(e.to_string()))?;
+        *slot = Some(l.clone());
+        Ok(l)
+    }
+
+    /// Requests, tokens, latency and errors from our own ledger over `range`.
+    pub async fn usage_report(&self, range: Range) -> Result<UsageReport, CommandError> {
+        self.ledger()?
+            .report(range, now_ms())
+            .await
+            .map_err(|e| CommandError::io(e.to_string()))
+    }
+
+    /// The latest failed requests, newest first.
+    pub async fn recent_errors(&self) -> Result<Vec<RecentError>, CommandError> {
+        self.ledger()?
+            .recent_errors(20)
+            .await
+            .map_err(|e| CommandError::io(e.to_string()))
     }
 
     // ---- settings and the local key ---------------------------------------------------------

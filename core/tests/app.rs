@@ -544,3 +544,87 @@ async fn the_last_proxy_state_is_restored_on_launch() {
         "the user stopped it last"
     );
 }
+
+#[tokio::test]
+async fn usage_report_and_recent_errors_come_from_the_proxys_ledger() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    app.start_proxy().await.expect("start");
+    let key = app.api_key().expect("key");
+    let chat = |model: &'static str| {
+        let key = key.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .expect("the proxy answers")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(chat("auto").await, 200);
+    assert_eq!(chat("no-such-model").await, 404);
+    // Stopping flushes the proxy's ledger writer.
+    app.stop_proxy().await.expect("stop");
+    let report = app
+        .usage_report(cursor_bridge_core::store::ledger::Range::Day)
+        .await
+        .expect("report");
+    assert_eq!((report.totals.requests, report.totals.errors), (2, 1));
+    let v = serde_json::to_value(&report).expect("json");
+    for key in [
+        "range",
+        "bucket",
+        "generatedAt",
+        "totals",
+        "series",
+        "latency",
+        "errorsByKind",
+        "tokensExact",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing from {v}");
+    }
+    let errors = app.recent_errors().await.expect("errors");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].message.contains("no-such-model"),
+        "{:?}",
+        errors[0]
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn opencode_install_merges_into_a_commented_config_with_a_backup() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("opencode.jsonc");
+    let original = "{\n  // mine\n  \"provider\": {\"other\": {\"npm\": \"x\"},},\n}\n";
+    std::fs::write(&path, original).expect("write");
+    let out = app
+        .opencode_install(Some(path.clone()))
+        .await
+        .expect("installed");
+    assert!(!out.created);
+    let backup = out.backup.expect("a backup");
+    assert_eq!(std::fs::read_to_string(backup).expect("backup"), original);
+    let text = std::fs::read_to_string(&path).expect("merged");
+    assert!(
+        text.contains("// mine") && text.contains("\"other\""),
+        "{text}"
+    );
+    assert!(text.contains(&app.api_key().expect("key")), "{text}");
+    // A file it cannot merge is refused as invalid input and left alone.
+    std::fs::write(&path, "{ not json").expect("write");
+    assert_eq!(
+        kind(app.opencode_install(Some(path.clone())).await),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("kept"), "{ not json");
+}

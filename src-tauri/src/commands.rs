@@ -1,13 +1,14 @@
 //! The IPC commands of `docs/IPC.md`, each a one-line call into the core's [`App`]. Names
 //! are the contract's; arguments arrive camelCase (Tauri's default), failures reject with
 //! the core's `CommandError` (`{kind, message}`).
-//!
-//! Not here (other branches build them): `usage_report`, `recent_errors`,
-//! `opencode_install`.
+
+use std::path::PathBuf;
 
 use cursor_bridge_core::app::{
     App, CommandError, Model, OpencodeSnippet, PlanUsage, SettingsView, Status,
 };
+use cursor_bridge_core::opencode::install::WriteOutcome;
+use cursor_bridge_core::store::ledger::{Range, RecentError, UsageReport};
 use tauri::State;
 
 type Res<T> = Result<T, CommandError>;
@@ -85,4 +86,19 @@ pub async fn set_launch_at_login(app: State<'_, App>, enabled: bool) -> Res<bool
 #[tauri::command]
 pub fn open_log_folder(app: State<'_, App>) -> Res<()> {
     app.open_log_folder()
+}
+
+#[tauri::command]
+pub async fn usage_report(app: State<'_, App>, range: Range) -> Res<UsageReport> {
+    app.usage_report(range).await
+}
+
+#[tauri::command]
+pub async fn recent_errors(app: State<'_, App>) -> Res<Vec<RecentError>> {
+    app.recent_errors().await
+}
+
+#[tauri::command]
+pub async fn opencode_install(app: State<'_, App>, path: Option<PathBuf>) -> Res<WriteOutcome> {
+    app.opencode_install(path).await
 }

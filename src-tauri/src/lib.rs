@@ -62,6 +62,9 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder
             commands::opencode_snippet,
             commands::set_launch_at_login,
             commands::open_log_folder,
+            commands::usage_report,
+            commands::recent_errors,
+            commands::opencode_install,
         ])
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {

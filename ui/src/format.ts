@@ -60,3 +60,11 @@ export function isLoopbackHost(host: string): boolean {
   if (h === 'localhost' || h === '::1') return true;
   return /^127(\.\d{1,3}){3}$/.test(h);
 }
+
+/**
+ * 1234567 → "1,234,567". Always en-US, like the other formatters: under LANG=C WebKitGTK
+ * reports the language "C", which Intl rejects, so the system default cannot be trusted.
+ */
+export function grouped(n: number): string {
+  return n.toLocaleString('en-US');
+}

@@ -1,7 +1,7 @@
 // The model catalogue: filter, limits, reasoning badge, and the default used for `auto`.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ErrorNotice } from '../components/common';
-import { compactNumber } from '../format';
+import { compactNumber, grouped } from '../format';
 import { getSettings, listModels, updateSettings, type Model, type Settings } from '../ipc';
 
 export function ModelsView(props: { signedIn: boolean }) {
@@ -105,7 +105,7 @@ export function ModelsView(props: { signedIn: boolean }) {
                   <code class="model-id">{m.id}</code>
                 </span>
                 <span class="model-meta" id={`model-${m.id}-meta`}>
-                  <span title={`Context ${m.contextLimit.toLocaleString()} tokens, output ${m.outputLimit.toLocaleString()}${m.limitSource === 'default' ? ' (default guess)' : ''}`}>
+                  <span title={`Context ${grouped(m.contextLimit)} tokens, output ${grouped(m.outputLimit)}${m.limitSource === 'default' ? ' (default guess)' : ''}`}>
                     {compactNumber(m.contextLimit)} context · {compactNumber(m.outputLimit)} out
                     {m.limitSource === 'default' && <span class="muted"> (est.)</span>}
                   </span>

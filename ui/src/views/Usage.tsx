@@ -3,7 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Screen } from '../app';
 import { StackedBars, type ChartSeries } from '../components/Chart';
 import { Card, ErrorNotice } from '../components/common';
-import { compactNumber, dollars, hhmm, millis, shortDate } from '../format';
+import { compactNumber, dollars, grouped, hhmm, millis, shortDate } from '../format';
 import {
   planUsage,
   startProxy,
@@ -125,8 +125,8 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
             )}
           </p>
           <div class="stats">
-            <Stat label="Requests" value={report.totals.requests.toLocaleString()} />
-            <Stat label="Errors" value={report.totals.errors.toLocaleString()} />
+            <Stat label="Requests" value={grouped(report.totals.requests)} />
+            <Stat label="Errors" value={grouped(report.totals.errors)} />
             <Stat label="Prompt tokens" value={`${est ? '≈ ' : ''}${compactNumber(report.totals.promptTokens)}`} />
             <Stat label="Completion tokens" value={compactNumber(report.totals.completionTokens)} />
           </div>
