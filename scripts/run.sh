@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Builds and runs Cursor Bridge's headless app. Usage: scripts/run.sh [command] [args]
-#   scripts/run.sh login      sign in through your browser
-#   scripts/run.sh            run the local proxy (same as `serve`)
-# The tray app arrives in a later release; this runs the same core from the terminal.
+# Builds and runs Cursor Bridge.
+#   scripts/run.sh              the tray app (its window: sign in, models, usage, settings)
+#   scripts/run.sh login|serve|status|models|usage|opencode-config …
+#                               the headless CLI over the same core (servers, scripts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-[ "$#" -gt 0 ] || set -- serve
-exec cargo run --quiet --locked -p cursor-bridge-core --bin cursor-bridge -- "$@"
+if [ "$#" -gt 0 ]; then
+  exec cargo run --quiet --locked -p cursor-bridge-core --bin cursor-bridge -- "$@"
+fi
+# The app embeds the built web UI (tauri.conf.json: frontendDist ui/dist).
+(cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run build >/dev/null)
+exec cargo run --quiet --locked -p cursor-bridge-app --features tauri/custom-protocol
