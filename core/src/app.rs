@@ -737,8 +737,11 @@ impl App {
         Ok(PlanUsage::from_cursor(&u, now_ms()))
     }
 
-    /// The OpenCode provider block for the live model list, this proxy and its key.
-    pub async fn opencode_snippet(&self) -> Result<OpencodeSnippet, CommandError> {
+    /// What the OpenCode provider block is made of: the live models, this proxy's base URL
+    /// and its key.
+    async fn provider_inputs(
+        &self,
+    ) -> Result<(Arc<Vec<crate::cursor::models::ModelInfo>>, String, String), CommandError> {
         let r = self.inner.client.models().await;
         let models = self.cursor(r).await?;
         let key = self.api_key()?;
@@ -746,6 +749,12 @@ impl App {
             let settings = lock(&self.inner.settings);
             proxy_status(&settings, &lock(&self.inner.phase)).base_url
         };
+        Ok((models, base_url, key))
+    }
+
+    /// The OpenCode provider block for the live model list, this proxy and its key.
+    pub async fn opencode_snippet(&self) -> Result<OpencodeSnippet, CommandError> {
+        let (models, base_url, key) = self.provider_inputs().await?;
         let value = crate::opencode::config_snippet(&models, &base_url, &key);
         let text = serde_json::to_string_pretty(&value)
             .map_err(|e| CommandError::internal(format!("Cannot format the snippet: {e}")))?;
@@ -758,13 +767,7 @@ impl App {
         &self,
         path: Option<PathBuf>,
     ) -> Result<WriteOutcome, CommandError> {
-        let r = self.inner.client.models().await;
-        let models = self.cursor(r).await?;
-        let key = self.api_key()?;
-        let base_url = {
-            let settings = lock(&self.inner.settings);
-            proxy_status(&settings, &lock(&self.inner.phase)).base_url
-        };
+        let (models, base_url, key) = self.provider_inputs().await?;
         let block = crate::opencode::provider_block(&models, &base_url, &key);
         let path = match path {
             Some(p) => p,
