@@ -77,14 +77,21 @@ impl Proxy {
             .expect("send")
     }
 
-    /// A streamed request, read to the end: every `data:` payload in order.
-    async fn sse(&self, body: &Value) -> Vec<String> {
+    /// A streamed request, read to the end: the JSON chunks in order (checked to end with
+    /// exactly one `data: [DONE]`).
+    async fn sse(&self, body: &Value) -> Vec<Value> {
         let res = self.post(body).await;
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
         let text = res.text().await.expect("body");
-        text.split("\n\n")
+        let events: Vec<&str> = text
+            .split("\n\n")
             .filter_map(|e| e.strip_prefix("data: "))
-            .map(str::to_string)
+            .collect();
+        let (last, chunks) = events.split_last().expect("some events");
+        assert_eq!(*last, "[DONE]", "the stream ends with [DONE]");
+        chunks
+            .iter()
+            .map(|e| serde_json::from_str(e).expect("json chunk"))
             .collect()
     }
 
@@ -98,6 +105,14 @@ impl Proxy {
         let paths = Paths::resolve(&self.h.env).expect("paths");
         Ledger::open(&paths.ledger_file()).expect("ledger")
     }
+}
+
+/// The concatenation of a delta field (`content`, `reasoning_content`) over the chunks.
+fn delta_text(chunks: &[Value], field: &str) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"][field].as_str())
+        .collect()
 }
 
 fn req(v: Value) -> CreateChatCompletionRequest {
@@ -191,20 +206,11 @@ async fn streamed_text_reasoning_and_usage_chunk() {
     assert_eq!(usage.expect("usage chunk").completion_tokens, 3);
 
     // Raw: reasoning arrives as `reasoning_content`, apart from `content`, and [DONE] ends it.
-    let events = p
+    let chunks = p
         .sse(&json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .await;
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| serde_json::from_str(e).expect("json chunk"))
-        .collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    let reasoning: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
-        .collect();
-    assert_eq!(reasoning, "Let me think.");
+    assert_eq!(delta_text(&chunks, "reasoning_content"), "Let me think.");
     assert!(
         chunks
             .iter()
@@ -269,14 +275,9 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
     messages.push(json!({"role": "tool", "tool_call_id": "call_w1", "content": "18C sunny"}));
 
     // Step 2 (streamed): both parallel calls in ONE response.
-    let events = p
+    let chunks = p
         .sse(&json!({"model": "auto", "stream": true, "messages": messages, "tools": weather_tools()}))
         .await;
-    let chunks: Vec<Value> = events
-        .iter()
-        .filter(|e| *e != "[DONE]")
-        .map(|e| serde_json::from_str(e).expect("chunk"))
-        .collect();
     let calls: Vec<&Value> = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
@@ -284,10 +285,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
         .collect();
     let ids: Vec<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
     assert_eq!(ids, ["call_t1", "call_w2"]);
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text = delta_text(&chunks, "content");
     assert_eq!(text, "Paris is sunny. ");
     assert!(
         chunks

@@ -204,12 +204,8 @@ impl From<CursorError> for ApiError {
             _ => None,
         };
         ApiError {
-            status,
-            message,
-            kind,
-            code: Some(code),
-            param: None,
             retry_after,
+            ..ApiError::new(status, kind, code, message)
         }
     }
 }

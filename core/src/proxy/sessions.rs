@@ -141,8 +141,11 @@ impl Sessions {
 
     /// Cancels every parked run (the proxy stops).
     pub fn clear(&self) {
-        let all = std::mem::take(&mut self.lock().parked);
-        self.lock().by_call.clear();
+        let all = {
+            let mut inner = self.lock();
+            inner.by_call.clear();
+            std::mem::take(&mut inner.parked)
+        };
         drop(all);
     }
 }
