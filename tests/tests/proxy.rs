@@ -4,116 +4,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use common::Harness;
-use cursor_bridge_core::config::settings::{Paths, Settings};
-use cursor_bridge_core::proxy::{ProxyState, RunningProxy};
-use cursor_bridge_core::store::ledger::{Ledger, Range};
+use common::proxy::{Proxy, delta_text, error_of, signed_in};
+use cursor_bridge_core::store::ledger::Range;
 use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
 use futures::StreamExt;
 use serde_json::{Value, json};
-
-/// A proxy in front of a fake Cursor, with its key and a raw HTTP client.
-struct Proxy {
-    h: Harness,
-    running: Option<RunningProxy>,
-    base: String,
-    key: String,
-    http: reqwest::Client,
-}
-
-impl Proxy {
-    async fn start(h: Harness) -> Proxy {
-        Self::start_with(h, |_| {}).await
-    }
-
-    async fn start_with(h: Harness, tweak: impl FnOnce(&mut Settings)) -> Proxy {
-        let paths = Paths::resolve(&h.env).expect("paths");
-        let mut settings = Settings::load(&paths, &h.env).expect("settings");
-        tweak(&mut settings);
-        let state = ProxyState::from_settings(h.client.clone(), settings, &paths, &h.env)
-            .expect("proxy state");
-        let key = state.api_key.clone().unwrap_or_default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let running =
-            cursor_bridge_core::proxy::start_on(listener, Arc::new(state)).expect("start");
-        let base = format!("http://{}", running.local_addr());
-        Proxy {
-            h,
-            running: Some(running),
-            base,
-            key,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn openai(&self) -> Client<OpenAIConfig> {
-        Client::with_config(
-            OpenAIConfig::new()
-                .with_api_base(format!("{}/v1", self.base))
-                .with_api_key(self.key.clone()),
-        )
-    }
-
-    fn fake(&self) -> &FakeCursor {
-        &self.h.fake
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/chat/completions", self.base))
-            .bearer_auth(&self.key)
-            .json(body)
-            .send()
-            .await
-            .expect("send")
-    }
-
-    /// A streamed request, read to the end: the JSON chunks in order (checked to end with
-    /// exactly one `data: [DONE]`).
-    async fn sse(&self, body: &Value) -> Vec<Value> {
-        let res = self.post(body).await;
-        assert_eq!(res.status(), 200, "{:?}", res.text().await);
-        let text = res.text().await.expect("body");
-        let events: Vec<&str> = text
-            .split("\n\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .collect();
-        let (last, chunks) = events.split_last().expect("some events");
-        assert_eq!(*last, "[DONE]", "the stream ends with [DONE]");
-        chunks
-            .iter()
-            .map(|e| serde_json::from_str(e).expect("json chunk"))
-            .collect()
-    }
-
-    async fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop().await.expect("stop");
-        }
-    }
-
-    fn ledger(&self) -> Ledger {
-        let paths = Paths::resolve(&self.h.env).expect("paths");
-        Ledger::open(&paths.ledger_file()).expect("ledger")
-    }
-}
-
-/// The concatenation of a delta field (`content`, `reasoning_content`) over the chunks.
-fn delta_text(chunks: &[Value], field: &str) -> String {
-    chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"][field].as_str())
-        .collect()
-}
 
 fn req(v: Value) -> CreateChatCompletionRequest {
     serde_json::from_value(v).expect("request")
@@ -138,14 +38,6 @@ fn text_turn() -> Turn {
         .checkpoint(120, 200_000)
         .turn_ended()
         .end_ok()
-}
-
-async fn signed_in(turns: Vec<Turn>) -> Proxy {
-    let mut b = FakeCursor::builder();
-    for t in turns {
-        b = b.turn(t);
-    }
-    Proxy::start(Harness::signed_in(b.start().await).await).await
 }
 
 #[tokio::test]
@@ -412,17 +304,6 @@ async fn native_read_is_redirected_to_the_clients_read_tool() {
         "{:?}",
         read.results
     );
-}
-
-async fn error_of(res: reqwest::Response) -> (u16, Value, Option<String>) {
-    let status = res.status().as_u16();
-    let retry = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body: Value = res.json().await.expect("error json");
-    (status, body["error"].clone(), retry)
 }
 
 #[tokio::test]

@@ -84,3 +84,4 @@ impl Harness {
         h
     }
 }
+pub mod proxy;

@@ -1,0 +1,131 @@
+//! The proxy harness shared by the end-to-end test files: a real proxy on an ephemeral
+//! port in front of a fake Cursor, with its key and a raw HTTP client.
+
+use std::sync::Arc;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use cursor_bridge_core::config::settings::{Paths, Settings};
+use cursor_bridge_core::proxy::{ProxyState, RunningProxy};
+use cursor_bridge_core::store::ledger::Ledger;
+use cursor_bridge_tests::{FakeCursor, Turn};
+use serde_json::Value;
+
+use super::Harness;
+
+/// A proxy in front of a fake Cursor, with its key and a raw HTTP client.
+pub struct Proxy {
+    pub h: Harness,
+    pub running: Option<RunningProxy>,
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Proxy {
+    pub async fn start(h: Harness) -> Proxy {
+        Self::start_with(h, |_| {}).await
+    }
+
+    pub async fn start_with(h: Harness, tweak: impl FnOnce(&mut Settings)) -> Proxy {
+        let paths = Paths::resolve(&h.env).expect("paths");
+        let mut settings = Settings::load(&paths, &h.env).expect("settings");
+        tweak(&mut settings);
+        let state = ProxyState::from_settings(h.client.clone(), settings, &paths, &h.env)
+            .expect("proxy state");
+        let key = state.api_key.clone().unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running =
+            cursor_bridge_core::proxy::start_on(listener, Arc::new(state)).expect("start");
+        let base = format!("http://{}", running.local_addr());
+        Proxy {
+            h,
+            running: Some(running),
+            base,
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn openai(&self) -> Client<OpenAIConfig> {
+        Client::with_config(
+            OpenAIConfig::new()
+                .with_api_base(format!("{}/v1", self.base))
+                .with_api_key(self.key.clone()),
+        )
+    }
+
+    pub fn fake(&self) -> &FakeCursor {
+        &self.h.fake
+    }
+
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/chat/completions", self.base))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// A streamed request, read to the end: the JSON chunks in order (checked to end with
+    /// exactly one `data: [DONE]`).
+    pub async fn sse(&self, body: &Value) -> Vec<Value> {
+        let res = self.post(body).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let text = res.text().await.expect("body");
+        let events: Vec<&str> = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .collect();
+        let (last, chunks) = events.split_last().expect("some events");
+        assert_eq!(*last, "[DONE]", "the stream ends with [DONE]");
+        chunks
+            .iter()
+            .map(|e| serde_json::from_str(e).expect("json chunk"))
+            .collect()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("stop");
+        }
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        let paths = Paths::resolve(&self.h.env).expect("paths");
+        Ledger::open(&paths.ledger_file()).expect("ledger")
+    }
+}
+
+/// The concatenation of a delta field (`content`, `reasoning_content`) over the chunks.
+pub fn delta_text(chunks: &[Value], field: &str) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"][field].as_str())
+        .collect()
+}
+
+/// A proxy in front of a fake Cursor that plays `turns`, signed in.
+pub async fn signed_in(turns: Vec<Turn>) -> Proxy {
+    let mut b = FakeCursor::builder();
+    for t in turns {
+        b = b.turn(t);
+    }
+    Proxy::start(Harness::signed_in(b.start().await).await).await
+}
+
+/// Status, the `error` object and `Retry-After` of an error response.
+pub async fn error_of(res: reqwest::Response) -> (u16, Value, Option<String>) {
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body: Value = res.json().await.expect("error json");
+    (status, body["error"].clone(), retry)
+}
