@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
+pub use crate::cursor::AgentTransport;
 use crate::cursor::auth::PollPolicy;
 use crate::cursor::{Endpoints, HttpConfig};
 
@@ -35,6 +36,8 @@ pub const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 pub const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
 /// The local API key that guards the proxy port, set explicitly.
 pub const ENV_API_KEY: &str = "CURSOR_BRIDGE_API_KEY";
+/// Overrides `agent_transport` (`http2` or `http1`).
+pub const ENV_AGENT_TRANSPORT: &str = "CURSOR_BRIDGE_AGENT_TRANSPORT";
 
 /// A snapshot of environment variables. Empty values count as unset.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -191,6 +194,10 @@ pub struct Settings {
     pub first_activity_timeout_secs: u64,
     /// How long a run may go without progress (heartbeats do not count).
     pub idle_timeout_secs: u64,
+    /// How agent runs reach Cursor: `"http2"` (one bidirectional `Run` stream, the
+    /// official CLI's default) or `"http1"` (`RunSSE` + one `BidiAppend` per client
+    /// message, all over HTTP/1.1) for networks whose proxies break HTTP/2.
+    pub agent_transport: AgentTransport,
     /// How long the model list is cached.
     pub models_cache_ttl_secs: u64,
     /// Lets `host` be a non-loopback address. Off: the proxy is reachable from this
@@ -238,6 +245,7 @@ impl Default for Settings {
             heartbeat_interval_secs: 5,
             first_activity_timeout_secs: 30,
             idle_timeout_secs: 120,
+            agent_transport: AgentTransport::Http2,
             models_cache_ttl_secs: 300,
             allow_non_loopback: false,
             require_api_key: true,
@@ -290,6 +298,16 @@ impl Settings {
         if let Some(v) = env.get(ENV_CLIENT_VERSION) {
             settings.client_version = v.into();
             from_env.insert("client_version", ENV_CLIENT_VERSION);
+        }
+        if let Some(v) = env.get(ENV_AGENT_TRANSPORT) {
+            settings.agent_transport =
+                AgentTransport::parse(v).ok_or_else(|| SettingsError::Invalid {
+                    origin: format!("environment variable {ENV_AGENT_TRANSPORT}"),
+                    key: "agent_transport",
+                    expected: "\"http2\" or \"http1\"".into(),
+                    got: format!("{v:?}"),
+                })?;
+            from_env.insert("agent_transport", ENV_AGENT_TRANSPORT);
         }
         settings.validate().map_err(|e| match e {
             SettingsError::Invalid {
@@ -440,6 +458,7 @@ impl Settings {
             ghost_mode: self.ghost_mode,
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             unary_timeout: Duration::from_secs(self.unary_timeout_secs),
+            agent_transport: self.agent_transport,
         }
     }
 
@@ -675,6 +694,7 @@ mod tests {
         assert_eq!(s.poll_policy(), PollPolicy::default());
         assert_eq!(s.refresh_margin(), Duration::from_secs(300));
         assert!(!s.allow_non_loopback && s.require_api_key && s.start_proxy_on_launch);
+        assert_eq!(s.agent_transport, AgentTransport::Http2);
         assert_eq!(
             (s.max_body_bytes, s.parked_ttl_secs, s.max_parked_streams),
             (32 << 20, 600, 64)
@@ -755,8 +775,11 @@ mod tests {
             (ENV_PORT, "9100"),
             (ENV_CREDENTIALS_FILE, "/tmp/creds.json"),
             (ENV_CLIENT_VERSION, "cli-2099.01.01-abcdef0"),
+            (ENV_AGENT_TRANSPORT, "http1"),
         ]);
         let s = Settings::load(&paths, &env).unwrap();
+        assert_eq!(s.agent_transport, AgentTransport::Http1);
+        assert_eq!(s.http_config().agent_transport, AgentTransport::Http1);
         assert_eq!(s.api_url.as_str(), "http://127.0.0.1:1234/base/");
         assert_eq!(s.login_url.as_str(), "http://127.0.0.1:1235/");
         assert_eq!(s.port, 9100);
@@ -782,6 +805,7 @@ mod tests {
             (ENV_PORT, "0"),
             (ENV_API_URL, "ftp://x"),
             (ENV_CLIENT_VERSION, "a b"),
+            (ENV_AGENT_TRANSPORT, "http3"),
         ] {
             let msg = Settings::load(&paths, &Env::from_pairs([(var, value)]))
                 .unwrap_err()
@@ -812,6 +836,8 @@ mod tests {
             ("unary_timeout_secs = 0", "unary_timeout_secs"),
             ("idle_timeout_secs = 0", "idle_timeout_secs"),
             ("credential_store = \"plaintext\"", "credential_store"),
+            ("agent_transport = \"http3\"", "agent_transport"),
+            ("agent_transport = 1", "agent_transport"),
         ];
         for (text, key) in cases {
             write_settings(&paths, text);
@@ -842,6 +868,23 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["settings.toml"], "no temp files left behind");
+    }
+
+    #[test]
+    fn agent_transport_reads_from_the_file_and_round_trips() {
+        let (_d, paths) = tmp_paths();
+        write_settings(&paths, "agent_transport = \"http1\"\n");
+        let s = Settings::load(&paths, &Env::default()).unwrap();
+        assert_eq!(s.agent_transport, AgentTransport::Http1);
+        s.save(&paths).unwrap();
+        let text = std::fs::read_to_string(paths.settings_file()).unwrap();
+        assert!(text.contains("agent_transport = \"http1\""), "{text}");
+        // The environment wins over the file.
+        let env = Env::from_pairs([(ENV_AGENT_TRANSPORT, "HTTP2")]);
+        assert_eq!(
+            Settings::load(&paths, &env).unwrap().agent_transport,
+            AgentTransport::Http2
+        );
     }
 
     #[test]

@@ -973,6 +973,7 @@ mod tests {
             ghost_mode: true,
             connect_timeout: Duration::from_secs(2),
             unary_timeout: Duration::from_secs(5),
+            agent_transport: crate::cursor::http::AgentTransport::Http2,
         })
         .unwrap()
     }

@@ -1,7 +1,9 @@
-//! The agent chat engine: one `agent.v1.AgentService/Run` HTTP/2 bidirectional stream per
-//! run (reference §3.3–3.9).
+//! The agent chat engine: one agent run per [`ChatRun`] (reference §3.2–3.9), over the
+//! HTTP/2 bidirectional `AgentService/Run` stream or, with `agent_transport = "http1"`,
+//! `RunSSE` + `BidiAppend` over HTTP/1.1 ([`super::transport`] holds that byte level; the
+//! driver here is the same for both).
 //!
-//! [`start_run`] opens the stream, writes the `run_request` and hands back a [`ChatRun`]:
+//! [`start_run`] opens the run, sends the `run_request` and hands back a [`ChatRun`]:
 //! a typed stream of [`ChatEvent`]s plus a [`ChatHandle`] to answer tool calls and cancel.
 //! A driver task owns the connection and answers everything Cursor asks that needs no
 //! decision from the caller — KV blob reads/writes, `request_context_args` (our tools and
@@ -25,7 +27,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -36,6 +37,7 @@ use super::error::CursorError;
 use super::framing::{self, Decoder, Frame};
 use super::http::CursorHttp;
 use super::native;
+use super::transport::{self, ByteStream, UpstreamFailure};
 use super::value;
 use crate::pb::agent_v1 as pb;
 
@@ -311,8 +313,9 @@ impl Drop for ChatRun {
     }
 }
 
-/// Opens a run. Returns once Cursor answered with response headers; errors that arrive
-/// before any event (an HTTP 401, say) are returned here or as the first item.
+/// Opens a run over the transport `http` is configured for. Returns once Cursor answered
+/// with response headers; errors that arrive before any event (an HTTP 401, a refused
+/// first append) are returned here or as the first item.
 pub async fn start_run(
     http: &CursorHttp,
     token: &str,
@@ -320,51 +323,15 @@ pub async fn start_run(
     opts: ChatOptions,
 ) -> Result<ChatRun, CursorError> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let (body_tx, body_rx) = mpsc::unbounded_channel::<Bytes>();
-    body_tx
-        .send(first_frame(&req))
-        .map_err(|_| CursorError::Protocol("request body closed".into()))?;
-    let body = reqwest::Body::wrap_stream(
-        tokio_stream::wrappers::UnboundedReceiverStream::new(body_rx).map(Ok::<_, std::io::Error>),
-    );
-    let mut headers = http.headers(Some(token), &request_id);
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/connect+proto"),
-    );
-    headers.insert(
-        HeaderName::from_static("te"),
-        HeaderValue::from_static("trailers"),
-    );
-    headers.insert(
-        HeaderName::from_static("connect-accept-encoding"),
-        HeaderValue::from_static("gzip"),
-    );
-    let send = http
-        .stream_client()
-        .post(http.endpoints().api("agent.v1.AgentService/Run"))
-        .headers(headers)
-        .body(body)
-        .send();
-    let resp = tokio::time::timeout(opts.first_activity_timeout, send)
-        .await
-        .map_err(|_| CursorError::Timeout("Cursor did not answer the chat request in time".into()))?
-        .map_err(CursorError::from_reqwest)?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.bytes().await.unwrap_or_default();
-        return Err(CursorError::from_http(status.as_u16(), &body));
-    }
-    let is_json = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        // A unary-style error body on a stream path: an edge or an older server.
-        let body = resp.bytes().await.unwrap_or_default();
-        return Err(CursorError::from_http(status.as_u16(), &body));
-    }
+    let wire = transport::open(
+        http,
+        http.config().agent_transport,
+        token,
+        &request_id,
+        first_message(&req),
+        opts.first_activity_timeout,
+    )
+    .await?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -374,9 +341,10 @@ pub async fn start_run(
         state: Default::default(),
     });
     let driver = Driver {
-        body: Box::pin(resp.bytes_stream()),
+        body: wire.body,
+        upstream_failed: wire.upstream_failed,
         decoder: Decoder::default(),
-        out: body_tx,
+        out: wire.out,
         events: events_tx,
         cmds: cmd_rx,
         shared: shared.clone(),
@@ -418,10 +386,13 @@ enum Answer {
     Native(native::NativeCall),
 }
 
+/// Owns one run, whatever its transport: reads response bytes from `body`, writes client
+/// messages to `out`, and ends the run if `upstream_failed` fires.
 struct Driver {
-    body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    body: ByteStream,
+    upstream_failed: UpstreamFailure,
     decoder: Decoder,
-    out: mpsc::UnboundedSender<Bytes>,
+    out: mpsc::UnboundedSender<pb::AgentClientMessage>,
     events: mpsc::UnboundedSender<Result<ChatEvent, CursorError>>,
     cmds: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
@@ -473,9 +444,10 @@ impl Driver {
                             Err(e) => break End::Err(e),
                         }
                     }
-                    Some(Err(e)) => break End::Err(stream_error(e)),
+                    Some(Err(e)) => break End::Err(e),
                     None => break self.on_eof(),
                 },
+                e = &mut self.upstream_failed => break End::Err(e),
                 Some(cmd) = self.cmds.recv() => self.on_command(cmd),
                 _ = heartbeat.tick() => {
                     self.send(pb::agent_client_message::Message::ClientHeartbeat(pb::ClientHeartbeat {}));
@@ -589,8 +561,7 @@ impl Driver {
     }
 
     fn send(&self, msg: pb::agent_client_message::Message) {
-        let frame = framing::encode_message(&pb::AgentClientMessage { message: Some(msg) });
-        let _ = self.out.send(frame);
+        let _ = self.out.send(pb::AgentClientMessage { message: Some(msg) });
     }
 
     fn on_message(&mut self, msg: pb::AgentServerMessage) {
@@ -884,13 +855,6 @@ fn action(a: pb::conversation_action::Action) -> pb::agent_client_message::Messa
     })
 }
 
-fn stream_error(e: reqwest::Error) -> CursorError {
-    match CursorError::from_reqwest(e) {
-        CursorError::Network(m) => CursorError::Network(format!("the stream broke: {m}")),
-        other => other,
-    }
-}
-
 /// The id a tool call is answered with: Cursor's tool call id, else the exec id, else
 /// the numeric exec id.
 fn tool_call_id(tool_call_id: &str, exec_id: &str, id: u32) -> String {
@@ -960,13 +924,18 @@ pub fn build_request_context(req: &ChatRequest) -> pb::RequestContext {
     }
 }
 
-/// The first frame of a run: `AgentClientMessage{run_request}`, enveloped.
-pub fn first_frame(req: &ChatRequest) -> Bytes {
-    framing::encode_message(&pb::AgentClientMessage {
+/// The first message of a run: `AgentClientMessage{run_request}`.
+pub fn first_message(req: &ChatRequest) -> pb::AgentClientMessage {
+    pb::AgentClientMessage {
         message: Some(pb::agent_client_message::Message::RunRequest(
             build_run_request(req),
         )),
-    })
+    }
+}
+
+/// The first frame of a run on HTTP/2: [`first_message`], enveloped.
+pub fn first_frame(req: &ChatRequest) -> Bytes {
+    framing::encode_message(&first_message(req))
 }
 
 /// The first message of a run (reference §3.4).

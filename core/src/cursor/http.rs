@@ -1,17 +1,20 @@
 //! The one upstream HTTP client, built once and injected everywhere.
 //!
-//! Two pooled reqwest clients share one configuration: `unary` for JSON/proto calls
-//! (HTTP/1.1 or HTTP/2 by ALPN) and `stream` for the agent's bidirectional stream, which
+//! Three pooled reqwest clients share one configuration: `unary` for JSON/proto calls
+//! (HTTP/1.1 or HTTP/2 by ALPN); `stream` for the agent's bidirectional `Run` stream, which
 //! needs HTTP/2: over `https://` ALPN offers only `h2`, over `http://` (a local fake
-//! server) it is cleartext HTTP/2 with prior knowledge. Every Cursor header is built in
-//! [`CursorHttp::headers`] and nowhere else.
+//! server) it is cleartext HTTP/2 with prior knowledge; and `http1` for the fallback agent
+//! transport ([`AgentTransport::Http1`]: `RunSSE` + `BidiAppend`), which never speaks
+//! HTTP/2 at all, for networks whose proxies break it. Every Cursor header is built in
+//! [`CursorHttp::headers`] (plus the per-call extras of [`CursorHttp::agent_headers`]) and
+//! nowhere else.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::error::CursorError;
@@ -57,6 +60,51 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout of unary calls (never applied to streams).
     pub unary_timeout: Duration,
+    /// How agent runs reach Cursor.
+    pub agent_transport: AgentTransport,
+}
+
+/// How an agent run reaches Cursor (setting `agent_transport`, reference §3.2–3.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentTransport {
+    /// One bidirectional `AgentService/Run` stream over HTTP/2 (what the official CLI uses).
+    #[default]
+    Http2,
+    /// HTTP/1.1 only: the server stream `AgentService/RunSSE` downstream and one
+    /// `BidiService/BidiAppend` request per client message upstream. For networks (proxies,
+    /// middleboxes) that break HTTP/2.
+    Http1,
+}
+
+impl AgentTransport {
+    /// The setting's text: `http2` or `http1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentTransport::Http2 => "http2",
+            AgentTransport::Http1 => "http1",
+        }
+    }
+
+    /// Parses the setting's text (case and surrounding blanks ignored).
+    pub fn parse(text: &str) -> Option<AgentTransport> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "http2" => Some(AgentTransport::Http2),
+            "http1" => Some(AgentTransport::Http1),
+            _ => None,
+        }
+    }
+}
+
+/// Which agent call [`CursorHttp::agent_headers`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentCall {
+    /// `AgentService/Run`, the HTTP/2 bidirectional stream.
+    Run,
+    /// `AgentService/RunSSE`, the HTTP/1.1 server stream.
+    RunSse,
+    /// `BidiService/BidiAppend`, one upstream message on the HTTP/1.1 transport.
+    BidiAppend,
 }
 
 /// The value the official CLI reports as its client type.
@@ -72,13 +120,14 @@ pub struct CursorHttp {
 struct Inner {
     unary: reqwest::Client,
     stream: reqwest::Client,
+    http1: reqwest::Client,
     config: HttpConfig,
     user_agent: HeaderValue,
     time_zone: Option<HeaderValue>,
 }
 
 impl CursorHttp {
-    /// Builds both clients. Fails only on an unusable TLS setup.
+    /// Builds the three clients. Fails only on an unusable TLS setup.
     pub fn new(config: HttpConfig) -> Result<Self, CursorError> {
         // reqwest is built without a bundled crypto provider (aws-lc is slow to build);
         // ring is ours. Installing twice is harmless, so ignore "already installed".
@@ -101,11 +150,17 @@ impl CursorHttp {
             .http2_prior_knowledge()
             .build()
             .map_err(CursorError::from_reqwest)?;
+        // HTTP/1.1 only, for the fallback agent transport: ALPN offers just `http/1.1`.
+        let http1 = base()
+            .http1_only()
+            .build()
+            .map_err(CursorError::from_reqwest)?;
         let time_zone = local_time_zone().and_then(|tz| HeaderValue::from_str(&tz).ok());
         Ok(Self {
             inner: Arc::new(Inner {
                 unary,
                 stream,
+                http1,
                 user_agent: HeaderValue::from_static(concat!(
                     "connect-es/1.6.1 cursor-bridge/",
                     env!("CARGO_PKG_VERSION")
@@ -134,6 +189,11 @@ impl CursorHttp {
     /// The HTTP/2 client for agent streams.
     pub fn stream_client(&self) -> &reqwest::Client {
         &self.inner.stream
+    }
+
+    /// The HTTP/1.1-only client for the fallback agent transport (`RunSSE`, `BidiAppend`).
+    pub fn http1_client(&self) -> &reqwest::Client {
+        &self.inner.http1
     }
 
     /// Every Cursor header, in one place. `token` is the access JWT (omitted for the
@@ -175,6 +235,57 @@ impl CursorHttp {
         h
     }
 
+    /// The headers of an agent call: [`CursorHttp::headers`] with the run's request id as
+    /// `x-request-id` (reference §2.4: the same id on `RunSSE` and every `BidiAppend`),
+    /// plus what the call's wire flavour needs.
+    pub fn agent_headers(&self, token: &str, request_id: &str, call: AgentCall) -> HeaderMap {
+        let mut h = self.headers(Some(token), request_id);
+        let content_type = match call {
+            AgentCall::Run | AgentCall::RunSse => "application/connect+proto",
+            AgentCall::BidiAppend => "application/proto",
+        };
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if call != AgentCall::BidiAppend {
+            h.insert(
+                HeaderName::from_static("connect-accept-encoding"),
+                HeaderValue::from_static("gzip"),
+            );
+        }
+        if call == AgentCall::Run {
+            h.insert(
+                HeaderName::from_static("te"),
+                HeaderValue::from_static("trailers"),
+            );
+        } else {
+            // What the official CLI adds on its HTTP/1.1 agent transport, so edge proxies
+            // treat the call as a stream (reference §2.4).
+            h.insert(
+                HeaderName::from_static("x-cursor-streaming"),
+                HeaderValue::from_static("true"),
+            );
+        }
+        h
+    }
+
+    /// One `BidiService/BidiAppend` of the HTTP/1.1 agent transport (Connect unary,
+    /// `application/proto`, over the HTTP/1.1 client). Errors map as every unary call's do.
+    pub async fn bidi_append(
+        &self,
+        token: &str,
+        request_id: &str,
+        req: &crate::pb::aiserver_v1::BidiAppendRequest,
+    ) -> Result<(), CursorError> {
+        let headers = self.agent_headers(token, request_id, AgentCall::BidiAppend);
+        self.post_unary(
+            &self.inner.http1,
+            "aiserver.v1.BidiService/BidiAppend",
+            headers,
+            prost::Message::encode_to_vec(req),
+        )
+        .await
+        .map(drop)
+    }
+
     /// A Connect unary call with a JSON body (`application/json`).
     pub async fn unary_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
         &self,
@@ -214,9 +325,19 @@ impl CursorHttp {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut headers = self.headers(Some(token), &request_id);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let resp = self
-            .inner
-            .unary
+        self.post_unary(&self.inner.unary, rpc_path, headers, body)
+            .await
+    }
+
+    /// POSTs a unary body with `client`; a non-2xx answer becomes its Connect error.
+    async fn post_unary(
+        &self,
+        client: &reqwest::Client,
+        rpc_path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<bytes::Bytes, CursorError> {
+        let resp = client
             .post(self.endpoints().api(rpc_path))
             .headers(headers)
             .timeout(self.inner.config.unary_timeout)
@@ -261,6 +382,7 @@ mod tests {
             ghost_mode: true,
             connect_timeout: Duration::from_secs(1),
             unary_timeout: Duration::from_secs(1),
+            agent_transport: AgentTransport::Http2,
         })
         .unwrap()
     }
@@ -289,5 +411,36 @@ mod tests {
         assert_eq!(h["x-ghost-mode"], "true");
         assert_eq!(h["connect-protocol-version"], "1");
         assert!(!http().headers(None, "r").contains_key("authorization"));
+    }
+
+    #[test]
+    fn agent_headers_add_what_each_call_needs() {
+        let h = http();
+        let run = h.agent_headers("tok", "rid", AgentCall::Run);
+        assert_eq!(run["content-type"], "application/connect+proto");
+        assert_eq!(run["te"], "trailers");
+        assert!(!run.contains_key("x-cursor-streaming"));
+        let sse = h.agent_headers("tok", "rid", AgentCall::RunSse);
+        assert_eq!(sse["content-type"], "application/connect+proto");
+        assert_eq!(sse["x-cursor-streaming"], "true");
+        assert_eq!(sse["x-request-id"], "rid");
+        assert!(!sse.contains_key("te"));
+        let append = h.agent_headers("tok", "rid", AgentCall::BidiAppend);
+        assert_eq!(append["content-type"], "application/proto");
+        assert_eq!(append["x-request-id"], "rid");
+        assert_eq!(append["authorization"], "Bearer tok");
+        assert!(!append.contains_key("connect-accept-encoding"));
+    }
+
+    #[test]
+    fn agent_transport_parses_its_setting_text() {
+        assert_eq!(
+            AgentTransport::parse(" HTTP1 "),
+            Some(AgentTransport::Http1)
+        );
+        assert_eq!(AgentTransport::parse("http2"), Some(AgentTransport::Http2));
+        assert_eq!(AgentTransport::parse("h2"), None);
+        assert_eq!(AgentTransport::Http1.as_str(), "http1");
+        assert_eq!(AgentTransport::default(), AgentTransport::Http2);
     }
 }

@@ -9,9 +9,10 @@ pub mod framing;
 pub mod http;
 pub mod models;
 pub mod native;
+pub mod transport;
 pub mod usage;
 pub mod value;
 
 pub use client::{CallObserver, CursorClient};
 pub use error::CursorError;
-pub use http::{CursorHttp, Endpoints, HttpConfig};
+pub use http::{AgentTransport, CursorHttp, Endpoints, HttpConfig};
