@@ -4,8 +4,9 @@
 //! real HTTP server on `127.0.0.1:<random port>` that serves HTTP/1.1 and cleartext HTTP/2
 //! (prior knowledge) on the same port and implements, from
 //! `shared/cursor-protocol.md`, the browser login + poll (§1.1), token refresh and API-key
-//! exchange (§1.2–1.3), the model and usage RPCs (§5) and the bidirectional agent `Run`
-//! stream (§3) with its KV, exec and interaction round-trips.
+//! exchange (§1.2–1.3), the model and usage RPCs (§5) and the agent run (§3) with its KV,
+//! exec and interaction round-trips — over both transports: the HTTP/2 bidirectional
+//! `Run` stream and the HTTP/1.1 `RunSSE` + `BidiAppend` pair.
 //!
 //! Each test declares the fake it needs, failures included, with the builder; the fake
 //! records everything the client sent so the test can assert on wire-level facts.
@@ -22,6 +23,9 @@
 //!   (JSON), and the `unimplemented` fallback.
 //! - `run`: `agent.v1.AgentService/Run`: a reader task that records client frames and a
 //!   driver task that plays a scripted [`Turn`].
+//! - `bidi`: `agent.v1.AgentService/RunSSE` + `aiserver.v1.BidiService/BidiAppend`: they
+//!   meet by request id (either may come first); appends are checked (hex, `append_seqno`
+//!   from 0 without gaps or repeats, `x-request-id`) and fed to the same driver.
 //! - [`script`]: [`Turn`] and [`Step`], the script language of a run.
 //! - [`record`]: [`RecordedRun`], [`RecordedCall`] and friends.
 //! - [`catalog`]: [`FakeModel`], [`FakeUsage`], [`FakeUser`] with realistic defaults.
@@ -35,6 +39,10 @@
 //!   [`FakeCursorBuilder::run_auth_failure_as_http`]). A refused run does not consume a turn.
 //! - Each authorized run pops the next queued [`Turn`]; with none queued it plays
 //!   [`Turn::default_reply`]. The first client frame must be a `run_request`.
+//! - `RunSSE` holds its response headers until the run's first append arrived (as a real
+//!   server may), declares `text/event-stream` and writes Connect envelopes. Each run
+//!   records its [`RunTransport`], and for `RunSSE` the accepted appends and the first
+//!   refused one ([`RecordedRun::append_error`]). Appends are also [`RecordedCall`]s.
 //! - Request-type steps wait for the client's reply (10 s by default; 60 s for MCP calls
 //!   and `WaitForCancel`) and then end the stream with `deadline_exceeded` naming what
 //!   was missing. Exec replies must be followed by `stream_close{id}` (see
@@ -70,6 +78,7 @@
 //! ```
 
 mod auth;
+mod bidi;
 pub mod catalog;
 mod connect;
 pub mod raw;
@@ -97,7 +106,7 @@ use tokio::task::JoinHandle;
 pub use auth::pkce_challenge;
 pub use catalog::{FakeModel, FakeUsage, FakeUser, PlanUsage, SpendLimitUsage};
 pub use cursor_bridge_core::pb::aiserver_v1::error_details::Error as ErrorKind;
-pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd};
+pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd, RunTransport};
 pub use script::{
     EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id,
 };
@@ -223,6 +232,21 @@ impl FakeCursorBuilder {
         self
     }
 
+    /// The `BidiAppend` with this `append_seqno` (of every HTTP/1.1 run) is refused with
+    /// this HTTP status and Connect error; the run counts as failed (`append_error`).
+    pub fn fail_append(mut self, seqno: i64, status: u16, code: &str, message: &str) -> Self {
+        self.cfg.fail_append = Some((
+            seqno,
+            InjectedError {
+                status,
+                code: code.into(),
+                message: message.into(),
+                remaining: None,
+            },
+        ));
+        self
+    }
+
     /// Every call to `path` (e.g. `/aiserver.v1.AiService/GetUsableModels`) fails with
     /// this HTTP status and Connect error, before the token check.
     pub fn unary_error(mut self, path: &str, status: u16, code: &str, message: &str) -> Self {
@@ -297,6 +321,8 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/aiserver.v1.DashboardService/GetMe", post(unary::get_me))
         .route(run::RUN_PATH, post(run::run))
+        .route(bidi::RUN_SSE_PATH, post(bidi::run_sse))
+        .route(bidi::APPEND_PATH, post(bidi::bidi_append))
         .fallback(unary::fallback)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -305,9 +331,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Records every request except `Run` (which records itself, streaming).
+/// Records every request except `Run` and `RunSSE` (runs record themselves, streaming).
 async fn record_call(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
-    if req.uri().path() == run::RUN_PATH {
+    if matches!(req.uri().path(), run::RUN_PATH | bidi::RUN_SSE_PATH) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -487,7 +513,8 @@ impl FakeCursor {
 
     // ---- unary ----------------------------------------------------------------------
 
-    /// Every request other than `Run`, in arrival order (recorded when answered).
+    /// Every request other than `Run` / `RunSSE` (so `BidiAppend`s too), in arrival order
+    /// (recorded when answered).
     pub fn unary_calls(&self) -> Vec<RecordedCall> {
         self.shared.lock().calls.clone()
     }

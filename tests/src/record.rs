@@ -1,5 +1,5 @@
-//! What the fake saw: one [`RecordedRun`] per `Run` stream, one [`RecordedCall`] per other
-//! request. Tests read snapshots of these through [`crate::FakeCursor`].
+//! What the fake saw: one [`RecordedRun`] per agent run (`Run` or `RunSSE`), one
+//! [`RecordedCall`] per other request (`BidiAppend`s included). Tests read snapshots of these through [`crate::FakeCursor`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -99,13 +99,33 @@ pub struct ExecOutcome {
     pub stream_closed: bool,
 }
 
-/// Everything the fake saw and did on one `Run` stream.
+/// Which agent transport a run came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTransport {
+    /// `AgentService/Run`: one bidirectional stream (HTTP/2).
+    Http2,
+    /// `AgentService/RunSSE` downstream + `BidiService/BidiAppend` upstream (HTTP/1.1).
+    Http1,
+}
+
+/// Everything the fake saw and did on one agent run.
 #[derive(Debug, Clone)]
 pub struct RecordedRun {
     /// 0-based position among all runs.
     pub index: usize,
+    /// The headers of the `Run` / `RunSSE` request.
     pub headers: HashMap<String, String>,
+    /// The HTTP version of the `Run` / `RunSSE` request.
     pub version: http::Version,
+    pub transport: RunTransport,
+    /// `RunSSE` only: the `BidiRequestId` of the run.
+    pub request_id: Option<String>,
+    /// `RunSSE` only: appends accepted for this run (each carried one of `messages`).
+    pub appends: usize,
+    /// `RunSSE` only: the first append the fake refused for this run (a gap or repeat in
+    /// `append_seqno`, bad hex, an `x-request-id` that is not the run's, an injected
+    /// failure). The run counts as failed.
+    pub append_error: Option<String>,
     /// Whether the bearer token was accepted.
     pub authorized: bool,
     /// The first client message's `run_request`.
@@ -125,7 +145,7 @@ pub struct RecordedRun {
     pub interaction_responses: Vec<pb::InteractionResponse>,
     /// Every exec the fake requested, with what came back.
     pub execs: Vec<ExecOutcome>,
-    /// The client ended its request body cleanly (HTTP/2 half-close).
+    /// The client ended its request body cleanly (HTTP/2 half-close; never on `RunSSE`).
     pub client_closed: bool,
     /// The client's request body failed (stream reset, connection lost).
     pub client_reset: bool,
@@ -144,11 +164,16 @@ impl RecordedRun {
         index: usize,
         headers: HashMap<String, String>,
         version: http::Version,
+        transport: RunTransport,
     ) -> Self {
         Self {
             index,
             headers,
             version,
+            transport,
+            request_id: None,
+            appends: 0,
+            append_error: None,
             authorized: false,
             run_request: None,
             messages: Vec::new(),

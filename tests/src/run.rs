@@ -10,6 +10,10 @@
 //!
 //! Both stop when the fake shuts down; the reader keeps draining for a short grace period
 //! after the driver finished, so a client's late half-close is still recorded.
+//!
+//! The driver only sees [`Inbound`] client messages, so the HTTP/1.1 transport
+//! (`crate::bidi`: `RunSSE` + `BidiAppend`) plays its turns with the very same engine
+//! through [`play`].
 
 use std::io;
 use std::sync::Arc;
@@ -35,7 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{end_error_frame, end_ok_frame, error_response};
-use crate::record::{CancelledBy, ExecOutcome, RecordedRun, RunEnd, header_map};
+use crate::record::{CancelledBy, ExecOutcome, RecordedRun, RunEnd, RunTransport, header_map};
 use crate::script::{EndError, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id};
 use crate::state::Shared;
 use cursor_bridge_core::cursor::value::object_to_map as json_to_args;
@@ -43,12 +47,19 @@ use cursor_bridge_core::cursor::value::object_to_map as json_to_args;
 /// The RPC path.
 pub(crate) const RUN_PATH: &str = "/agent.v1.AgentService/Run";
 
+/// The content type of `Run`'s requests and responses.
+pub(crate) const CONNECT_PROTO: &str = "application/connect+proto";
+
 type BodyTx = mpsc::Sender<Result<Bytes, io::Error>>;
 
-fn stream_response(rx: mpsc::Receiver<Result<Bytes, io::Error>>, gzip: bool) -> Response {
+fn stream_response(
+    rx: mpsc::Receiver<Result<Bytes, io::Error>>,
+    gzip: bool,
+    content_type: &'static str,
+) -> Response {
     let mut b = Response::builder()
         .status(200)
-        .header(http::header::CONTENT_TYPE, "application/connect+proto");
+        .header(http::header::CONTENT_TYPE, content_type);
     if gzip {
         b = b.header("connect-content-encoding", "gzip");
     }
@@ -65,53 +76,11 @@ pub(crate) async fn run(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let index = shared.update(|s| {
-        let i = s.runs.len();
-        s.runs
-            .push(RecordedRun::new(i, header_map(&headers), version));
-        i
-    });
-    let finish = |end: RunEnd| {
-        shared.update_run(index, |r| {
-            r.end = Some(end);
-            r.ended_after = Some(r.started_at.elapsed());
-        })
-    };
-
-    if let Err(msg) = shared.check_bearer(&headers) {
-        if shared.cfg.run_auth_failure_as_http {
-            finish(RunEnd::Http(401));
-            return error_response(401, "unauthenticated", &msg);
-        }
-        let err = EndError::new("unauthenticated", msg.clone());
-        finish(RunEnd::Error {
-            code: err.code.clone(),
-            message: msg,
-        });
-        let (tx, rx) = mpsc::channel(1);
-        // The channel has room for this one frame; the sender drops, ending the body.
-        let _ = tx.try_send(Ok(end_error_frame(&err)));
-        return stream_response(rx, false);
-    }
-    let ct = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !ct.starts_with("application/connect+proto") {
-        finish(RunEnd::Http(415));
-        return error_response(
-            415,
-            "unimplemented",
-            &format!("Run needs application/connect+proto, not {ct:?}"),
-        );
+    let index = new_run(&shared, &headers, version, RunTransport::Http2);
+    if let Some(refused) = refuse(&shared, index, &headers, "Run", CONNECT_PROTO) {
+        return refused;
     }
     shared.update_run(index, |r| r.authorized = true);
-
-    let turn = shared
-        .update(|s| s.turns.pop_front())
-        .unwrap_or_else(Turn::default_reply);
-    let gzip = turn.gzip.unwrap_or(shared.cfg.gzip_frames);
-    let (out, rx) = mpsc::channel(64);
     let (in_tx, inbox) = mpsc::unbounded_channel();
     let done = CancellationToken::new();
     tokio::spawn(read_client(
@@ -121,6 +90,90 @@ pub(crate) async fn run(
         in_tx,
         done.clone(),
     ));
+    play(shared, index, inbox, done, CONNECT_PROTO)
+}
+
+/// Records a new run; returns its index.
+pub(crate) fn new_run(
+    shared: &Shared,
+    headers: &HeaderMap,
+    version: http::Version,
+    transport: RunTransport,
+) -> usize {
+    shared.update(|s| {
+        let i = s.runs.len();
+        s.runs
+            .push(RecordedRun::new(i, header_map(headers), version, transport));
+        i
+    })
+}
+
+/// Records how the fake ended run `index`.
+pub(crate) fn finish(shared: &Shared, index: usize, end: RunEnd) {
+    shared.update_run(index, |r| {
+        r.end = Some(end);
+        r.ended_after = Some(r.started_at.elapsed());
+    })
+}
+
+/// The answer to a run request the fake refuses (bearer token, content type), or `None`.
+/// A refused run does not consume a turn.
+pub(crate) fn refuse(
+    shared: &Shared,
+    index: usize,
+    headers: &HeaderMap,
+    rpc: &str,
+    response_type: &'static str,
+) -> Option<Response> {
+    if let Err(msg) = shared.check_bearer(headers) {
+        if shared.cfg.run_auth_failure_as_http {
+            finish(shared, index, RunEnd::Http(401));
+            return Some(error_response(401, "unauthenticated", &msg));
+        }
+        let err = EndError::new("unauthenticated", msg.clone());
+        finish(
+            shared,
+            index,
+            RunEnd::Error {
+                code: err.code.clone(),
+                message: msg,
+            },
+        );
+        let (tx, rx) = mpsc::channel(1);
+        // The channel has room for this one frame; the sender drops, ending the body.
+        let _ = tx.try_send(Ok(end_error_frame(&err)));
+        return Some(stream_response(rx, false, response_type));
+    }
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ct.starts_with(CONNECT_PROTO) {
+        finish(shared, index, RunEnd::Http(415));
+        return Some(error_response(
+            415,
+            "unimplemented",
+            &format!("{rpc} needs {CONNECT_PROTO}, not {ct:?}"),
+        ));
+    }
+    None
+}
+
+/// Plays the next queued turn (or the default reply) on authorized run `index`, reading
+/// the client's messages from `inbox`; the answer is the response whose body the driver
+/// writes. `done` is cancelled when the driver finished.
+pub(crate) fn play(
+    shared: Arc<Shared>,
+    index: usize,
+    inbox: mpsc::UnboundedReceiver<Inbound>,
+    done: CancellationToken,
+    content_type: &'static str,
+) -> Response {
+    let turn = shared
+        .update(|s| s.turns.pop_front())
+        .unwrap_or_else(Turn::default_reply);
+    let gzip = turn.gzip.unwrap_or(shared.cfg.gzip_frames);
+    let (out, rx) = mpsc::channel(64);
     let driver = Driver {
         shared,
         index,
@@ -134,17 +187,36 @@ pub(crate) async fn run(
         set_this_run: Vec::new(),
     };
     tokio::spawn(driver.run(turn, done));
-    stream_response(rx, gzip)
+    stream_response(rx, gzip, content_type)
 }
 
 /// What the reader forwards to the driver.
 // Almost every value is a `Msg`; boxing would only add an allocation per message.
 #[allow(clippy::large_enum_variant)]
-enum Inbound {
+pub(crate) enum Inbound {
     Msg(pb::AgentClientMessage),
     Closed,
     Reset,
     Bad(String),
+}
+
+/// Records one decoded client message on run `index` (a cancel marks the run cancelled);
+/// `appended`: it came as a `BidiAppend` (counted in the same update).
+pub(crate) fn record_client_msg(
+    shared: &Shared,
+    index: usize,
+    m: &pb::AgentClientMessage,
+    appended: bool,
+) {
+    let cancel = m.message.as_ref().is_some_and(is_cancel);
+    shared.update_run(index, |r| {
+        r.appends += usize::from(appended);
+        r.messages.push(m.clone());
+        r.message_times.push(r.started_at.elapsed());
+        if cancel && r.cancelled.is_none() {
+            r.cancelled = Some(CancelledBy::Action);
+        }
+    });
 }
 
 fn is_cancel(m: &ClientMsg) -> bool {
@@ -208,14 +280,7 @@ async fn read_client(
                         Ok(Some(Frame::Message(payload))) => {
                             match pb::AgentClientMessage::decode(payload) {
                                 Ok(m) => {
-                                    let cancel = m.message.as_ref().is_some_and(is_cancel);
-                                    shared.update_run(index, |r| {
-                                        r.messages.push(m.clone());
-                                        r.message_times.push(r.started_at.elapsed());
-                                        if cancel && r.cancelled.is_none() {
-                                            r.cancelled = Some(CancelledBy::Action);
-                                        }
-                                    });
+                                    record_client_msg(&shared, index, &m, false);
                                     let _ = tx.send(Inbound::Msg(m));
                                 }
                                 Err(e) => {

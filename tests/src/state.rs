@@ -38,6 +38,8 @@ pub(crate) struct Config {
     pub run_auth_failure_as_http: bool,
     /// How long the fake keeps reading a client's request body after it ended its side.
     pub drain_grace: Duration,
+    /// Refuse the `BidiAppend` with this `append_seqno` (every run) with this error.
+    pub fail_append: Option<(i64, InjectedError)>,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             require_stream_close: true,
             run_auth_failure_as_http: false,
             drain_grace: Duration::from_secs(2),
+            fail_append: None,
         }
     }
 }
@@ -107,6 +110,8 @@ pub(crate) struct State {
     /// The fake's view of the client's blob store: everything it set, by blob id.
     pub blobs: HashMap<Vec<u8>, Bytes>,
     pub unary_errors: HashMap<String, InjectedError>,
+    /// HTTP/1.1 runs by request id: where `RunSSE` and the `BidiAppend`s meet.
+    pub bidi: HashMap<String, crate::bidi::Slot>,
 }
 
 /// The cheap-clone handle every handler and task holds.

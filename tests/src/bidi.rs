@@ -1,0 +1,352 @@
+//! The HTTP/1.1 agent transport (reference §3.2): `POST /agent.v1.AgentService/RunSSE`
+//! (body: one envelope holding `BidiRequestId`) streams the server's messages, and every
+//! client message arrives as its own `POST /aiserver.v1.BidiService/BidiAppend`.
+//!
+//! The two meet by request id in a [`Slot`], whichever arrives first: appends that come
+//! before their `RunSSE` wait in the slot's queue. Each append is checked — bearer token,
+//! `application/proto`, `x-request-id` equal to the body's request id, `data` lowercase
+//! hex of a decodable `AgentClientMessage`, `append_seqno` exactly the next one from 0 —
+//! and a violation answers a Connect error and fails the run (`append_error`, then an
+//! `invalid_argument` end-of-stream if the script is waiting for the client).
+//!
+//! Accepted messages are recorded and fed to the same scripted engine `Run` uses
+//! ([`run::play`]), so every [`crate::Turn`] plays identically over both transports.
+//! Like a real server may, `RunSSE` holds its response headers until the run's first
+//! append arrived (up to the reply timeout): a client that waits for those headers before
+//! appending deadlocks here, as it would against Cursor.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use cursor_bridge_core::cursor::framing::{Decoder, Frame};
+use cursor_bridge_core::pb::agent_v1 as pb;
+use cursor_bridge_core::pb::aiserver_v1 as bidi;
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::error_response;
+use crate::record::{RunEnd, RunTransport};
+use crate::run::{self, Inbound};
+use crate::state::Shared;
+
+/// The downstream RPC.
+pub(crate) const RUN_SSE_PATH: &str = "/agent.v1.AgentService/RunSSE";
+/// The upstream RPC.
+pub(crate) const APPEND_PATH: &str = "/aiserver.v1.BidiService/BidiAppend";
+/// What `RunSSE` responses declare. Not Connect's streaming type on purpose: edges relabel
+/// this stream, and the body is envelope framing whatever the label (reference §3.2).
+const SSE_CONTENT_TYPE: &str = "text/event-stream";
+
+/// Where a `RunSSE` and its appends meet.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    tx: mpsc::UnboundedSender<Append>,
+    /// Taken by the `RunSSE` that claims the slot.
+    rx: Option<mpsc::UnboundedReceiver<Append>>,
+    next_seqno: i64,
+    accepted: usize,
+    /// Why the run failed, once an append was refused; later appends are refused too.
+    failed: Option<String>,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Slot {
+            tx,
+            rx: Some(rx),
+            next_seqno: 0,
+            accepted: 0,
+            failed: None,
+        }
+    }
+
+    fn fail(&mut self, why: String, append: Append) {
+        self.failed = Some(why);
+        let _ = self.tx.send(append);
+    }
+}
+
+/// What the append handler queues for the run.
+// Almost every value is a `Msg`; boxing would only add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Append {
+    Msg(pb::AgentClientMessage),
+    /// A protocol violation: recorded, and the script stops with `invalid_argument`.
+    Violation(String),
+    /// An injected failure: recorded; the script goes on until the client gives up.
+    Refused(String),
+}
+
+/// `RunSSE`.
+pub(crate) async fn run_sse(
+    State(shared): State<Arc<Shared>>,
+    version: http::Version,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let index = run::new_run(&shared, &headers, version, RunTransport::Http1);
+    if let Some(refused) = run::refuse(&shared, index, &headers, "RunSSE", SSE_CONTENT_TYPE) {
+        return refused;
+    }
+    let bad = |status: u16, code: &str, msg: String| {
+        run::finish(&shared, index, RunEnd::Http(status));
+        error_response(status, code, &msg)
+    };
+    let request_id = match parse_request_id(&body) {
+        Ok(id) => id,
+        Err(msg) => return bad(400, "invalid_argument", msg),
+    };
+    shared.update_run(index, |r| r.request_id = Some(request_id.clone()));
+    let header_id = header(&headers, "x-request-id");
+    if header_id != Some(request_id.as_str()) {
+        return bad(
+            400,
+            "invalid_argument",
+            format!(
+                "x-request-id {header_id:?} is not the run's request id {request_id:?} (they must be equal)"
+            ),
+        );
+    }
+    let rx = shared.update(|s| {
+        s.bidi
+            .entry(request_id.clone())
+            .or_insert_with(Slot::new)
+            .rx
+            .take()
+    });
+    let Some(rx) = rx else {
+        return bad(
+            409,
+            "already_exists",
+            format!("a RunSSE for request id {request_id:?} was already opened"),
+        );
+    };
+    shared.update_run(index, |r| r.authorized = true);
+    wait_for_first_append(&shared, &request_id).await;
+
+    let (in_tx, inbox) = mpsc::unbounded_channel();
+    let done = CancellationToken::new();
+    tokio::spawn(forward(shared.clone(), index, rx, in_tx, done.clone()));
+    run::play(shared, index, inbox, done, SSE_CONTENT_TYPE)
+}
+
+/// `BidiAppend`.
+pub(crate) async fn bidi_append(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(msg) = shared.check_bearer(&headers) {
+        return error_response(401, "unauthenticated", &msg);
+    }
+    let ct = header(&headers, "content-type").unwrap_or_default();
+    if !ct.starts_with("application/proto") {
+        return error_response(
+            415,
+            "unimplemented",
+            &format!("BidiAppend is Connect unary: it needs application/proto, not {ct:?}"),
+        );
+    }
+    let req = match bidi::BidiAppendRequest::decode(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                400,
+                "invalid_argument",
+                &format!("undecodable BidiAppendRequest: {e}"),
+            );
+        }
+    };
+    let id = req
+        .request_id
+        .as_ref()
+        .map(|r| r.request_id.clone())
+        .unwrap_or_default();
+    if id.is_empty() {
+        return error_response(
+            400,
+            "invalid_argument",
+            "BidiAppendRequest.request_id is missing",
+        );
+    }
+    let decoded = check_append(&headers, &id, &req.data);
+    let seqno = req.append_seqno;
+    let injected = shared
+        .cfg
+        .fail_append
+        .clone()
+        .filter(|(n, _)| *n == seqno)
+        .map(|(_, e)| e);
+    let verdict = shared.update(|s| {
+        let slot = s.bidi.entry(id.clone()).or_insert_with(Slot::new);
+        if let Some(why) = &slot.failed {
+            return Err((
+                400,
+                "failed_precondition".to_string(),
+                format!("run {id:?} already failed: {why}"),
+            ));
+        }
+        let violation = |slot: &mut Slot, why: String| {
+            slot.fail(why.clone(), Append::Violation(why.clone()));
+            Err((400, "invalid_argument".to_string(), why))
+        };
+        let msg = match decoded {
+            Ok(m) => m,
+            Err(why) => return violation(slot, format!("append {seqno}: {why}")),
+        };
+        if seqno != slot.next_seqno {
+            let kind = if seqno < slot.next_seqno {
+                "a repeat"
+            } else {
+                "a gap"
+            };
+            return violation(
+                slot,
+                format!(
+                    "append_seqno {seqno} where {} was expected ({kind})",
+                    slot.next_seqno
+                ),
+            );
+        }
+        if let Some(e) = injected {
+            let why = format!(
+                "append {seqno} refused as scripted: {} {}",
+                e.code, e.message
+            );
+            slot.fail(why.clone(), Append::Refused(why));
+            return Err((e.status, e.code, e.message));
+        }
+        slot.next_seqno += 1;
+        slot.accepted += 1;
+        // The slot outlives its run; an append after the run ended is accepted and dropped.
+        let _ = slot.tx.send(Append::Msg(msg));
+        Ok(())
+    });
+    match verdict {
+        Ok(()) => Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, "application/proto")
+            .body(Body::from(bidi::BidiAppendResponse {}.encode_to_vec()))
+            .unwrap_or_default(),
+        Err((status, code, message)) => error_response(status, &code, &message),
+    }
+}
+
+/// The run-level checks of one append: its `x-request-id`, then `data` as lowercase hex
+/// of an `AgentClientMessage`.
+fn check_append(
+    headers: &HeaderMap,
+    id: &str,
+    data: &str,
+) -> Result<pb::AgentClientMessage, String> {
+    let header_id = header(headers, "x-request-id");
+    if header_id != Some(id) {
+        return Err(format!(
+            "x-request-id {header_id:?} is not the body's request id {id:?}"
+        ));
+    }
+    if data.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("data is not lowercase hex".into());
+    }
+    let bytes = hex::decode(data).map_err(|e| format!("data is not hex: {e}"))?;
+    pb::AgentClientMessage::decode(bytes.as_slice())
+        .map_err(|e| format!("data is not an AgentClientMessage: {e}"))
+}
+
+/// `RunSSE`'s body: exactly one data envelope holding a non-empty `BidiRequestId`.
+fn parse_request_id(body: &[u8]) -> Result<String, String> {
+    let mut dec = Decoder::default();
+    dec.push(body);
+    let frame = dec
+        .next_frame()
+        .map_err(|e| format!("RunSSE body: {e}"))?
+        .ok_or("RunSSE body is not one whole envelope")?;
+    if dec.buffered() != 0 {
+        return Err("RunSSE body holds more than one envelope".into());
+    }
+    let Frame::Message(payload) = frame else {
+        return Err("RunSSE body is an end-of-stream frame".into());
+    };
+    let id = bidi::BidiRequestId::decode(payload)
+        .map_err(|e| format!("undecodable BidiRequestId: {e}"))?
+        .request_id;
+    if id.is_empty() {
+        return Err("BidiRequestId.request_id is empty".into());
+    }
+    Ok(id)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Holds `RunSSE`'s headers until the run's first append (or a refused one) arrived.
+async fn wait_for_first_append(shared: &Shared, id: &str) {
+    let mut changes = shared.subscribe();
+    let deadline = Instant::now() + shared.cfg.reply_timeout;
+    loop {
+        changes.borrow_and_update();
+        let ready = shared
+            .lock()
+            .bidi
+            .get(id)
+            .is_some_and(|s| s.accepted > 0 || s.failed.is_some());
+        if ready {
+            return;
+        }
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, changes.changed()) => {
+                // On timeout the script's own wait for the run_request reports it.
+                if !matches!(r, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            _ = shared.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Records the run's appended messages and hands them to the script, in order; keeps
+/// recording for the drain grace after the script finished (a late cancel is seen).
+async fn forward(
+    shared: Arc<Shared>,
+    index: usize,
+    mut rx: mpsc::UnboundedReceiver<Append>,
+    tx: mpsc::UnboundedSender<Inbound>,
+    done: CancellationToken,
+) {
+    let grace = shared.cfg.drain_grace;
+    loop {
+        let next = tokio::select! {
+            a = rx.recv() => a,
+            _ = shared.shutdown.cancelled() => return,
+            _ = async { done.cancelled().await; tokio::time::sleep(grace).await } => return,
+        };
+        let Some(append) = next else { return };
+        match append {
+            Append::Msg(m) => {
+                run::record_client_msg(&shared, index, &m, true);
+                let _ = tx.send(Inbound::Msg(m));
+            }
+            Append::Violation(why) => {
+                record_failure(&shared, index, &why);
+                let _ = tx.send(Inbound::Bad(why));
+            }
+            Append::Refused(why) => record_failure(&shared, index, &why),
+        }
+    }
+}
+
+fn record_failure(shared: &Shared, index: usize, why: &str) {
+    shared.update_run(index, |r| {
+        r.append_error.get_or_insert_with(|| why.to_string());
+    });
+}
