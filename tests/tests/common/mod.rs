@@ -21,7 +21,11 @@ pub struct Harness {
 
 /// The environment a user would set to point Cursor Bridge at `url`.
 pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
-    Env::from_pairs([
+    Env::from_pairs(env_pairs(url, dir))
+}
+
+fn env_pairs(url: &str, dir: &std::path::Path) -> Vec<(String, String)> {
+    vec![
         ("CURSOR_BRIDGE_HOME".to_string(), dir.display().to_string()),
         ("CURSOR_BRIDGE_API_URL".to_string(), url.to_string()),
         ("CURSOR_BRIDGE_LOGIN_URL".to_string(), url.to_string()),
@@ -29,7 +33,7 @@ pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
             "CURSOR_BRIDGE_CREDENTIALS_FILE".to_string(),
             dir.join("credentials.json").display().to_string(),
         ),
-    ])
+    ]
 }
 
 /// Fast chat timings so failure tests finish in well under a second.
@@ -45,8 +49,19 @@ pub fn fast_chat() -> ChatOptions {
 impl Harness {
     /// A signed-out client against `fake`.
     pub async fn new(fake: FakeCursor) -> Harness {
+        Harness::new_with_env(fake, []).await
+    }
+
+    /// A signed-out client against `fake` with extra environment variables (e.g.
+    /// `CURSOR_BRIDGE_AGENT_TRANSPORT`), which the proxy's settings see too.
+    pub async fn new_with_env<const N: usize>(
+        fake: FakeCursor,
+        extra: [(&str, &str); N],
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let env = env_for(&fake.url(), dir.path());
+        let mut pairs = env_pairs(&fake.url(), dir.path());
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env = Env::from_pairs(pairs);
         let paths = Paths::resolve(&env).expect("paths");
         let settings = Settings::load(&paths, &env).expect("settings");
         let client = CursorClient::from_settings(&settings, &paths, &env)
