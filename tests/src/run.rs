@@ -106,6 +106,10 @@ pub(crate) async fn run(
         );
     }
     shared.update_run(index, |r| r.authorized = true);
+    if let Some(f) = shared.take_run_failure() {
+        finish(f.end());
+        return crate::connect::run_failure_response(&f);
+    }
 
     let turn = shared
         .update(|s| s.turns.pop_front())
