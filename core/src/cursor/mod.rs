@@ -12,6 +12,6 @@ pub mod native;
 pub mod usage;
 pub mod value;
 
-pub use client::{CallObserver, CursorClient};
+pub use client::{CallObserver, CursorClient, RetryPolicy};
 pub use error::CursorError;
 pub use http::{CursorHttp, Endpoints, HttpConfig};
