@@ -467,17 +467,29 @@ async fn a_session_expiring_under_a_proxy_request_alerts_and_reads_as_signed_out
 
     // OpenCode sends a chat request; nobody has the UI open.
     let chat = |key: String| async move {
-        reqwest::Client::new()
+        let res = reqwest::Client::new()
             .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
             .bearer_auth(key)
             .json(&serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}))
             .send()
             .await
-            .expect("the proxy answers")
-            .status()
-            .as_u16()
+            .expect("the proxy answers");
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.expect("OpenAI error JSON");
+        (
+            status,
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
     };
-    assert_eq!(chat(key.clone()).await, 503);
+    let (status, message) = chat(key.clone()).await;
+    assert_eq!(status, 503);
+    assert!(
+        message.contains("Sign in") && message.contains("cursor-bridge login"),
+        "the client's user learns how to sign in, in the app or the CLI: {message}"
+    );
     let alert = timeout(WAIT, alerts.recv())
         .await
         .expect("alerted")
@@ -488,7 +500,7 @@ async fn a_session_expiring_under_a_proxy_request_alerts_and_reads_as_signed_out
         .expect("the status follows without anyone asking")
         .expect("sender alive");
     // More failing requests: still one notification.
-    assert_eq!(chat(key).await, 503);
+    assert_eq!(chat(key).await.0, 503);
     assert!(alerts.try_recv().is_err(), "deduplicated");
     app.shutdown().await;
 }

@@ -71,3 +71,15 @@ pub(crate) fn end_error_frame(err: &EndError) -> Bytes {
 pub(crate) fn end_ok_frame() -> Bytes {
     encode_with_flags(FLAG_END_STREAM, b"{}")
 }
+
+/// The answer to a run that an injected failure refuses (see `FakeCursor::fail_next_runs`).
+pub(crate) fn run_failure_response(f: &crate::state::RunFailure) -> Response {
+    if f.status != 200 {
+        return error_response(f.status, &f.error.code, &f.error.message);
+    }
+    Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "application/connect+proto")
+        .body(Body::from(end_error_frame(&f.error)))
+        .unwrap_or_default()
+}

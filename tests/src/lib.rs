@@ -36,7 +36,8 @@
 //! - Every authenticated endpoint accepts only bearer tokens this fake issued and that
 //!   have not expired or been revoked. Unary calls then answer HTTP 401 Connect JSON;
 //!   `Run` answers 200 with an `unauthenticated` end-of-stream frame (or a bare 401 with
-//!   [`FakeCursorBuilder::run_auth_failure_as_http`]). A refused run does not consume a turn.
+//!   [`FakeCursorBuilder::run_auth_failure_as_http`]). A refused run does not consume a turn,
+//!   nor does one failed by [`FakeCursorBuilder::fail_runs`].
 //! - Each authorized run pops the next queued [`Turn`]; with none queued it plays
 //!   [`Turn::default_reply`]. The first client frame must be a `run_request`.
 //! - `RunSSE` holds its response headers until the run's first append arrived (as a real
@@ -259,6 +260,19 @@ impl FakeCursorBuilder {
                 remaining: None,
             },
         );
+        self
+    }
+
+    /// The first `n` runs fail before playing a turn (queued turns stay queued): with
+    /// `status` 200 as a stream holding only `error`'s end-of-stream frame (a Connect error
+    /// such as `unavailable`), otherwise as a bare HTTP `status` (502, 503, …) with
+    /// `error` as Connect JSON. Tokens are checked first.
+    pub fn fail_runs(mut self, n: usize, status: u16, error: EndError) -> Self {
+        self.state.run_failures = Some(state::RunFailure {
+            remaining: n,
+            status,
+            error,
+        });
         self
     }
 
@@ -552,6 +566,17 @@ impl FakeCursor {
                     remaining: times,
                 },
             )
+        });
+    }
+
+    /// Make the next `n` runs fail; see [`FakeCursorBuilder::fail_runs`].
+    pub fn fail_next_runs(&self, n: usize, status: u16, error: EndError) {
+        self.shared.update(|s| {
+            s.run_failures = Some(state::RunFailure {
+                remaining: n,
+                status,
+                error,
+            })
         });
     }
 

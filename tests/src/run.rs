@@ -81,6 +81,10 @@ pub(crate) async fn run(
         return refused;
     }
     shared.update_run(index, |r| r.authorized = true);
+    if let Some(f) = shared.take_run_failure() {
+        finish(&shared, index, f.end());
+        return crate::connect::run_failure_response(&f);
+    }
     let (in_tx, inbox) = mpsc::unbounded_channel();
     let done = CancellationToken::new();
     tokio::spawn(read_client(

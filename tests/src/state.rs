@@ -112,6 +112,31 @@ pub(crate) struct State {
     pub unary_errors: HashMap<String, InjectedError>,
     /// HTTP/1.1 runs by request id: where `RunSSE` and the `BidiAppend`s meet.
     pub bidi: HashMap<String, crate::bidi::Slot>,
+    /// Injected failures for the next `Run` starts (see [`RunFailure`]).
+    pub run_failures: Option<RunFailure>,
+}
+
+/// The next `remaining` runs fail before their turn is played: with `status` 200 as a
+/// stream holding only `error`'s end-of-stream frame, otherwise as a bare HTTP `status`
+/// with `error` as Connect JSON.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFailure {
+    pub remaining: usize,
+    pub status: u16,
+    pub error: crate::script::EndError,
+}
+
+impl RunFailure {
+    /// How the run is recorded.
+    pub fn end(&self) -> crate::record::RunEnd {
+        match self.status {
+            200 => crate::record::RunEnd::Error {
+                code: self.error.code.clone(),
+                message: self.error.message.clone(),
+            },
+            s => crate::record::RunEnd::Http(s),
+        }
+    }
 }
 
 /// The cheap-clone handle every handler and task holds.
@@ -156,6 +181,15 @@ impl Shared {
             if let Some(r) = s.runs.get_mut(index) {
                 f(r)
             }
+        })
+    }
+
+    /// Uses up one injected run failure, if any is left.
+    pub fn take_run_failure(&self) -> Option<RunFailure> {
+        self.update(|s| {
+            let f = s.run_failures.as_mut().filter(|f| f.remaining > 0)?;
+            f.remaining -= 1;
+            Some(f.clone())
         })
     }
 

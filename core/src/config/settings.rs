@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 pub use crate::cursor::AgentTransport;
+use crate::cursor::RetryPolicy;
 use crate::cursor::auth::PollPolicy;
 use crate::cursor::{Endpoints, HttpConfig};
 
@@ -215,6 +216,13 @@ pub struct Settings {
     pub drain_grace_secs: u64,
     /// The tray app starts the proxy when it starts.
     pub start_proxy_on_launch: bool,
+    /// How many times the proxy starts a Cursor run again after a transient failure
+    /// (unreachable, timed out, unavailable, 502/503/504), only before anything reached
+    /// the client. 0 turns retrying off.
+    pub upstream_retries: u32,
+    /// The first retry waits this long (plus up to half again, at random); each further
+    /// retry waits twice as long as the one before.
+    pub retry_backoff_ms: u64,
 }
 
 /// The default Cursor API base.
@@ -254,6 +262,8 @@ impl Default for Settings {
             max_parked_streams: 64,
             drain_grace_secs: 10,
             start_proxy_on_launch: true,
+            upstream_retries: 2,
+            retry_backoff_ms: 250,
         }
     }
 }
@@ -419,6 +429,20 @@ impl Settings {
         if self.login_poll_max_errors == 0 {
             return Err(bad("login_poll_max_errors", "at least 1", "0".into()));
         }
+        if self.upstream_retries > MAX_UPSTREAM_RETRIES {
+            return Err(bad(
+                "upstream_retries",
+                &format!("at most {MAX_UPSTREAM_RETRIES}"),
+                self.upstream_retries.to_string(),
+            ));
+        }
+        if self.retry_backoff_ms > MAX_RETRY_BACKOFF_MS {
+            return Err(bad(
+                "retry_backoff_ms",
+                &format!("at most {MAX_RETRY_BACKOFF_MS} ms"),
+                self.retry_backoff_ms.to_string(),
+            ));
+        }
         for (key, value) in [
             ("connect_timeout_secs", self.connect_timeout_secs),
             ("unary_timeout_secs", self.unary_timeout_secs),
@@ -462,6 +486,14 @@ impl Settings {
         }
     }
 
+    /// How the proxy retries starting a Cursor run after a transient failure.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.upstream_retries,
+            backoff: Duration::from_millis(self.retry_backoff_ms),
+        }
+    }
+
     /// The browser-login poll cadence.
     pub fn poll_policy(&self) -> PollPolicy {
         PollPolicy {
@@ -492,6 +524,10 @@ impl Settings {
 }
 
 const PORT_EXPECTED: &str = "a port number from 1 to 65535";
+/// More retries than this only make a client wait for an outage to end.
+const MAX_UPSTREAM_RETRIES: u32 = 10;
+/// A first retry delay above a minute is a typo.
+const MAX_RETRY_BACKOFF_MS: u64 = 60_000;
 
 fn check_url(url: &Url) -> Result<(), &'static str> {
     if !matches!(url.scheme(), "http" | "https") {
@@ -899,5 +935,27 @@ mod tests {
         assert_eq!(p.max_delay, Duration::from_millis(7));
         assert_eq!(p.max_attempts, 150);
         assert_eq!(p.max_consecutive_errors, 3);
+    }
+
+    #[test]
+    fn retry_settings_default_to_two_retries_and_are_bounded() {
+        let p = Settings::default().retry_policy();
+        assert_eq!((p.retries, p.backoff), (2, Duration::from_millis(250)));
+        let (_d, paths) = tmp_paths();
+        for (text, key) in [
+            ("upstream_retries = 11", "upstream_retries"),
+            ("retry_backoff_ms = 60001", "retry_backoff_ms"),
+        ] {
+            write_settings(&paths, text);
+            let msg = Settings::load(&paths, &Env::default())
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(key), "{text}: {msg}");
+        }
+        write_settings(&paths, "upstream_retries = 0\nretry_backoff_ms = 0\n");
+        let p = Settings::load(&paths, &Env::default())
+            .unwrap()
+            .retry_policy();
+        assert_eq!((p.retries, p.backoff), (0, Duration::ZERO));
     }
 }

@@ -172,19 +172,129 @@ impl CursorClient {
     /// Starts a chat run. An auth error that arrives before any event is retried once
     /// after a refresh — nothing has reached the caller yet, so the retry is invisible.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatRun, CursorError> {
-        self.with_token(|t| {
-            let req = req.clone();
-            async move {
-                let mut run =
-                    chat::start_run(&self.http, &t, req, self.chat_options.clone()).await?;
-                if let Some(Err(e)) = run.peek().await {
-                    if e.is_auth() {
-                        return Err(e.clone());
+        self.chat_with_retry(req, RetryPolicy::NONE).await
+    }
+
+    /// [`CursorClient::chat`], starting the run again after a transient failure (see
+    /// [`CursorError::is_transient`]) up to `retry.retries` times, with exponential
+    /// backoff. Only failures before the run produced anything are retried: a start that
+    /// failed (unreachable, connect timeout, HTTP 502–504 …) or a run whose very first
+    /// item is a transient error (Connect `unavailable`, a retryable `ErrorDetails`, the
+    /// stream breaking at once). A run that stayed silent until the first-activity
+    /// watchdog fired is not started again: it has already used up its timeout. The
+    /// observer hears only the final outcome, so a blip that a retry hides alerts nobody.
+    pub async fn chat_with_retry(
+        &self,
+        req: ChatRequest,
+        retry: RetryPolicy,
+    ) -> Result<ChatRun, CursorError> {
+        let mut attempt = 0;
+        let result = loop {
+            let mut r = self
+                .with_token_unobserved(|t| {
+                    let req = req.clone();
+                    async move {
+                        let mut run =
+                            chat::start_run(&self.http, &t, req, self.chat_options.clone()).await?;
+                        if let Some(Err(e)) = run.peek().await {
+                            if e.is_auth() {
+                                return Err(e.clone());
+                            }
+                        }
+                        Ok(run)
                     }
+                })
+                .await;
+            let transient = match &mut r {
+                Err(e) => e.is_transient().then(|| e.clone()),
+                Ok(run) => match run.peek().await {
+                    Some(Err(e)) if e.is_transient() && !matches!(e, CursorError::Timeout(_)) => {
+                        Some(e.clone())
+                    }
+                    _ => None,
+                },
+            };
+            match transient {
+                Some(e) if attempt < retry.retries => {
+                    let wait = retry.delay(attempt);
+                    attempt += 1;
+                    tracing::info!(
+                        kind = e.kind(),
+                        "starting the Cursor run failed ({e}); retry {attempt} of {} in {} ms",
+                        retry.retries,
+                        wait.as_millis()
+                    );
+                    // A run that failed is over; dropping it only releases it.
+                    drop(r);
+                    tokio::time::sleep(wait).await;
                 }
-                Ok(run)
+                _ => break r,
             }
-        })
-        .await
+        };
+        if let Some(CallObserver(observe)) = &self.observer {
+            observe(result.as_ref().map(|_| ()));
+        }
+        result
+    }
+}
+
+/// How [`CursorClient::chat_with_retry`] retries a run that failed to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first one; 0 turns retrying off.
+    pub retries: u32,
+    /// The wait before the first retry; each further retry waits twice as long.
+    pub backoff: Duration,
+}
+
+/// No single wait between two attempts is longer than this.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+impl RetryPolicy {
+    /// One attempt, no retry.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        retries: 0,
+        backoff: Duration::ZERO,
+    };
+
+    /// The wait before retry `n` (0 = the first): `backoff · 2ⁿ`, plus a random jitter of
+    /// up to half of that so clients that failed together do not retry together.
+    pub fn delay(&self, n: u32) -> Duration {
+        let base = self
+            .backoff
+            .saturating_mul(1 << n.min(16))
+            .min(MAX_RETRY_DELAY);
+        let spread = u64::try_from(base.as_millis() / 2).unwrap_or(u64::MAX);
+        let jitter = if spread == 0 {
+            0
+        } else {
+            rand::random_range(0..=spread)
+        };
+        base + Duration::from_millis(jitter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_with_bounded_jitter() {
+        let p = RetryPolicy {
+            retries: 5,
+            backoff: Duration::from_millis(100),
+        };
+        for _ in 0..50 {
+            for (n, base) in [(0, 100), (1, 200), (2, 400)] {
+                let d = p.delay(n).as_millis();
+                assert!((base..=base + base / 2).contains(&d), "retry {n}: {d} ms");
+            }
+        }
+        assert_eq!(RetryPolicy::NONE.delay(3), Duration::ZERO);
+        let huge = RetryPolicy {
+            retries: 10,
+            backoff: Duration::from_secs(60),
+        };
+        assert!(huge.delay(40) <= MAX_RETRY_DELAY + MAX_RETRY_DELAY / 2);
     }
 }

@@ -76,6 +76,19 @@ impl Code {
         }
     }
 
+    /// A code that says the request itself is wrong: sending it again cannot help.
+    pub fn is_client_error(self) -> bool {
+        matches!(
+            self,
+            Code::InvalidArgument
+                | Code::NotFound
+                | Code::AlreadyExists
+                | Code::FailedPrecondition
+                | Code::OutOfRange
+                | Code::Unimplemented
+        )
+    }
+
     /// The code a bare HTTP status implies (Connect spec), for errors without a JSON body.
     pub fn from_http_status(status: u16) -> Code {
         match status {
@@ -138,9 +151,14 @@ pub enum CursorError {
     /// The run was cancelled (by us or the user).
     #[error("the request was cancelled")]
     Cancelled,
-    /// Any other Connect error.
+    /// Any other Connect error. `retryable`: Cursor's `ErrorDetails` marked it so (never
+    /// set for a client-side code such as `invalid_argument`).
     #[error("Cursor error ({}): {message}", code.as_str())]
-    Upstream { code: Code, message: String },
+    Upstream {
+        code: Code,
+        message: String,
+        retryable: bool,
+    },
     /// A non-Connect HTTP failure (an edge, a proxy, a page).
     #[error("Cursor answered HTTP {status}: {body}")]
     Http { status: u16, body: String },
@@ -187,6 +205,22 @@ impl CursorError {
             self,
             CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. }
         )
+    }
+
+    /// True when starting the same request again, unchanged, may succeed: Cursor could
+    /// not be reached or timed out (connect, response headers), answered as unavailable
+    /// (Connect `unavailable`/`deadline_exceeded`, HTTP 502/503/504) or marked the error
+    /// retryable. Never for auth, quota, a bad request, the context length or a protocol
+    /// error: those fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. } => {
+                true
+            }
+            CursorError::Http { status, .. } => matches!(status, 502..=504),
+            CursorError::Upstream { retryable, .. } => *retryable,
+            _ => false,
+        }
     }
 
     /// True when a token refresh and one retry may fix it.
@@ -341,6 +375,12 @@ impl ConnectError {
     pub fn into_cursor_error(self) -> CursorError {
         let message = self.human_message();
         let kind = self.details.as_ref().map(|d| d.error());
+        let retryable = self
+            .details
+            .as_ref()
+            .and_then(|d| d.details.as_ref())
+            .and_then(|d| d.is_retryable)
+            .unwrap_or(false);
         let lower = message.to_ascii_lowercase();
         use DetailKind as K;
         let rate = matches!(
@@ -427,7 +467,11 @@ impl ConnectError {
             | Code::OutOfRange
             | Code::Unimplemented
             | Code::Internal
-            | Code::DataLoss) => CursorError::Upstream { code, message },
+            | Code::DataLoss) => CursorError::Upstream {
+                code,
+                message,
+                retryable: retryable && !code.is_client_error(),
+            },
         }
     }
 }
@@ -555,6 +599,59 @@ mod tests {
         for (code, kind, want) in cases {
             let e = parse_end_stream(&end_stream(code, kind, "d")).unwrap_err();
             assert_eq!(e.kind(), want, "{code} {kind:?}");
+        }
+    }
+
+    /// What a retry may fix: unreachable, timed out, unavailable, 502–504, or marked
+    /// retryable by Cursor; never auth, quota, bad requests or the context length, even
+    /// when Cursor marks them retryable.
+    #[test]
+    fn transient_errors_are_the_ones_a_retry_may_fix() {
+        let retryable = |code: &str, kind: DetailKind| {
+            let d = ErrorDetails {
+                error: kind as i32,
+                details: Some(CustomErrorDetails {
+                    title: "T".into(),
+                    detail: "d".into(),
+                    is_retryable: Some(true),
+                    ..Default::default()
+                }),
+                is_expected: Some(true),
+            };
+            let body = serde_json::json!({"error": {"code": code, "message": "Error", "details": [
+                {"type": "aiserver.v1.ErrorDetails", "value": encode_error_details(&d)}]}});
+            parse_end_stream(&serde_json::to_vec(&body).unwrap()).unwrap_err()
+        };
+        let transient = [
+            CursorError::Network("refused".into()),
+            CursorError::Timeout("connect".into()),
+            CursorError::from_http(503, b""),
+            CursorError::from_http(502, b"<html>bad gateway</html>"),
+            CursorError::from_http(504, b""),
+            CursorError::from_http(503, br#"{"code":"unavailable","message":"busy"}"#),
+            parse_end_stream(&end_stream("unavailable", None, "d")).unwrap_err(),
+            retryable("internal", DetailKind::Unspecified),
+        ];
+        for e in &transient {
+            assert!(e.is_transient(), "{e:?}");
+        }
+        let permanent = [
+            CursorError::from_http(401, b""),
+            CursorError::from_http(429, b""),
+            CursorError::from_http(400, b""),
+            CursorError::from_http(500, b"<html>oops</html>"),
+            parse_end_stream(&end_stream("internal", None, "d")).unwrap_err(),
+            retryable("invalid_argument", DetailKind::Unspecified),
+            retryable("invalid_argument", DetailKind::ConversationTooLong),
+            retryable("resource_exhausted", DetailKind::RateLimited),
+            retryable("unauthenticated", DetailKind::Unspecified),
+            CursorError::Protocol("bad frame".into()),
+            CursorError::SessionExpired,
+            CursorError::NotSignedIn,
+            CursorError::Cancelled,
+        ];
+        for e in &permanent {
+            assert!(!e.is_transient(), "{e:?}");
         }
     }
 

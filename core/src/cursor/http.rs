@@ -107,6 +107,11 @@ pub enum AgentCall {
     BidiAppend,
 }
 
+/// HTTP/2 flow-control window of a `Run` connection (shared by its concurrent runs).
+const STREAM_CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+/// HTTP/2 flow-control window of one `Run` stream.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+
 /// The value the official CLI reports as its client type.
 pub const CLIENT_TYPE: &str = "cli";
 
@@ -145,8 +150,15 @@ impl CursorHttp {
         // HTTP/2 only: over TLS ALPN offers just `h2`, over `http://` it is prior
         // knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network that
         // refuses HTTP/2 fails loudly here instead of hanging.
+        //
+        // Fixed, large flow-control windows rather than an adaptive one: h2 closes the whole
+        // connection (ENHANCE_YOUR_CALM "too_many_data_frames", every run on it failing)
+        // once small DATA frames not yet read by their runs exceed half the connection
+        // window. An adaptive window starts at 64 KiB, so ~128 buffered text deltas across
+        // all concurrent runs were enough; half of 5 MiB allows ~10 000.
         let stream = base()
-            .http2_adaptive_window(true)
+            .http2_initial_connection_window_size(STREAM_CONNECTION_WINDOW)
+            .http2_initial_stream_window_size(STREAM_WINDOW)
             .http2_prior_knowledge()
             .build()
             .map_err(CursorError::from_reqwest)?;

@@ -13,6 +13,6 @@ pub mod transport;
 pub mod usage;
 pub mod value;
 
-pub use client::{CallObserver, CursorClient};
+pub use client::{CallObserver, CursorClient, RetryPolicy};
 pub use error::CursorError;
 pub use http::{AgentTransport, CursorHttp, Endpoints, HttpConfig};

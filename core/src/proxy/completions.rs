@@ -13,6 +13,15 @@
 //! Errors before the first byte get their HTTP status (429, 503, …); once an SSE stream
 //! has started, an error becomes an OpenAI error event followed by `[DONE]`. A client
 //! that goes away drops the response, which drops the run, which cancels it on Cursor.
+//!
+//! A fresh run that fails to start for a transient reason (Cursor unreachable, a connect
+//! timeout, 502/503/504, Connect `unavailable`, an error Cursor marks retryable) is started
+//! again, `upstream_retries` times at most with exponential backoff from
+//! `retry_backoff_ms` ([`crate::cursor::CursorClient::chat_with_retry`]). That happens
+//! before the response starts — the status line and the first SSE chunk wait for the
+//! run's first output — so a retry is invisible to the client; once output has been
+//! sent, a failure is final. A continued (parked) run is never retried: Cursor already
+//! holds its state.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -362,7 +371,11 @@ async fn fresh(
     chat.tools = plan.tools;
     let prompt_estimate =
         (chat.user_text.len() + chat.system_prompt.as_ref().map_or(0, String::len)) as u64 / 4;
-    let run = state.client.chat(chat).await?;
+    // Retried only here, before the response has started: nothing reached the client.
+    let run = tokio::select! {
+        r = state.client.chat_with_retry(chat, state.settings.retry_policy()) => r?,
+        () = state.shutdown.cancelled() => return Err(stopping()),
+    };
     Ok(Prepared {
         run,
         meta: Meta {

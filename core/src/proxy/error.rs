@@ -150,7 +150,22 @@ impl ApiError {
 impl From<CursorError> for ApiError {
     fn from(e: CursorError) -> Self {
         use StatusCode as S;
-        let message = e.to_string();
+        // The client's user may run the tray app or the CLI: name both ways to sign in.
+        let message = match &e {
+            CursorError::NotSignedIn => "Cursor Bridge is not signed in to Cursor: sign in \
+                                         from the Cursor Bridge app (Sign in…) or run \
+                                         `cursor-bridge login`"
+                .to_string(),
+            CursorError::SessionExpired => "your Cursor session has expired: sign in again \
+                                            from the Cursor Bridge app (Sign in…) or run \
+                                            `cursor-bridge login`"
+                .to_string(),
+            CursorError::Unauthenticated { .. } => format!(
+                "{e}; sign in again from the Cursor Bridge app (Sign in…) or run \
+                 `cursor-bridge login`"
+            ),
+            _ => e.to_string(),
+        };
         let (status, kind, code) = match &e {
             CursorError::NotSignedIn => (
                 S::SERVICE_UNAVAILABLE,
