@@ -604,12 +604,18 @@ impl App {
             return Ok(());
         }
         let settings = self.settings();
-        let state = ProxyState::from_settings(
+        // Off the runtime: opening the ledger waits out a lock held by another process
+        // (up to its busy timeout), which would stall every task on this worker.
+        let (client, paths, env) = (
             self.inner.client.clone(),
-            settings,
-            &self.inner.paths,
-            &self.inner.env,
-        )
+            self.inner.paths.clone(),
+            self.inner.env.clone(),
+        );
+        let state = tokio::task::spawn_blocking(move || {
+            ProxyState::from_settings(client, settings, &paths, &env)
+        })
+        .await
+        .map_err(|e| CommandError::internal(format!("starting the proxy failed: {e}")))?
         .map_err(|e| {
             let msg = format!("Cannot read or create the local API key: {e}");
             *lock(&self.inner.phase) = Phase::Failed(msg.clone());
