@@ -123,6 +123,7 @@ pub fn router(state: Arc<ProxyState>) -> Router {
         .route("/v1/chat/completions", post(completions::handle))
         .route("/chat/completions", post(completions::handle))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
