@@ -63,6 +63,7 @@ impl ProxyState {
         let sessions = Sessions::new(
             Duration::from_secs(settings.parked_ttl_secs),
             settings.max_parked_streams as usize,
+            settings.max_parked_bytes,
         );
         ProxyState {
             client,
@@ -329,6 +330,7 @@ async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value>
         "signed_in": signed_in,
         "upstream": upstream,
         "parked_streams": state.sessions.len(),
+        "parked_bytes": state.sessions.bytes(),
         "ledger": match &state.ledger_error {
             None => json!({"ok": true}),
             Some(e) => json!({"ok": false, "error": e}),
