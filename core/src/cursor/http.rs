@@ -59,6 +59,11 @@ pub struct HttpConfig {
     pub unary_timeout: Duration,
 }
 
+/// HTTP/2 flow-control window of the agent-stream connection (all runs share it).
+pub const STREAM_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+/// HTTP/2 flow-control window of one agent stream.
+pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+
 /// The value the official CLI reports as its client type.
 pub const CLIENT_TYPE: &str = "cli";
 
@@ -96,8 +101,14 @@ impl CursorHttp {
         // HTTP/2 only: over TLS ALPN offers just `h2`, over `http://` it is prior
         // knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network that
         // refuses HTTP/2 fails loudly here instead of hanging.
+        // Fixed, generous windows rather than BDP-adaptive ones: h2 (≥ 0.4.16) tears the
+        // whole connection down (GOAWAY `too_many_data_frames`) once the small DATA frames
+        // received but not yet read exceed half the connection window; an adaptive window
+        // starts at 64 KiB, so a burst of ~130 text deltas across concurrent runs killed
+        // every run on the connection. 16 MiB allows ~32 000 such frames.
         let stream = base()
-            .http2_adaptive_window(true)
+            .http2_initial_connection_window_size(STREAM_CONNECTION_WINDOW)
+            .http2_initial_stream_window_size(STREAM_WINDOW)
             .http2_prior_knowledge()
             .build()
             .map_err(CursorError::from_reqwest)?;
