@@ -41,7 +41,6 @@ pub use guard::is_loopback_host;
 use sessions::Sessions;
 
 /// What handlers share (cheap to clone behind an `Arc`).
-#[derive(Debug)]
 pub struct ProxyState {
     pub client: CursorClient,
     pub settings: Settings,
@@ -55,6 +54,21 @@ pub struct ProxyState {
     pub ledger: Option<Ledger>,
     /// Why the ledger is unavailable, for `/health` and the UI.
     pub ledger_error: Option<String>,
+}
+
+impl std::fmt::Debug for ProxyState {
+    /// Everything but the local key's text (a panic message or a `{:?}` log prints this).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("client", &self.client)
+            .field("settings", &self.settings)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("sessions", &self.sessions)
+            .field("shutdown", &self.shutdown)
+            .field("ledger", &self.ledger)
+            .field("ledger_error", &self.ledger_error)
+            .finish()
+    }
 }
 
 impl ProxyState {
