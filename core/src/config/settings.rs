@@ -212,6 +212,10 @@ pub struct Settings {
     pub parked_ttl_secs: u64,
     /// How many parked streams are kept at most (the oldest is cancelled beyond that).
     pub max_parked_streams: u32,
+    /// How much memory the parked streams may hold together, estimated from their tool
+    /// calls, checkpoints and conversation blobs (the oldest are cancelled beyond that;
+    /// their conversations continue in a fresh run from the history).
+    pub max_parked_bytes: u64,
     /// On stop, how long in-flight responses may finish before they are cancelled.
     pub drain_grace_secs: u64,
     /// The tray app starts the proxy when it starts.
@@ -224,6 +228,9 @@ pub struct Settings {
     /// retry waits twice as long as the one before.
     pub retry_backoff_ms: u64,
 }
+
+/// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
+pub const MIN_PARKED_BYTES: u64 = 64 * 1024;
 
 /// The default Cursor API base.
 pub const DEFAULT_API_URL: &str = "https://api2.cursor.sh";
@@ -260,6 +267,7 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             parked_ttl_secs: 600,
             max_parked_streams: 64,
+            max_parked_bytes: 64 * 1024 * 1024,
             drain_grace_secs: 10,
             start_proxy_on_launch: true,
             upstream_retries: 2,
@@ -364,6 +372,13 @@ impl Settings {
         }
         if self.max_parked_streams == 0 {
             return Err(bad("max_parked_streams", "at least 1", "0".into()));
+        }
+        if self.max_parked_bytes < MIN_PARKED_BYTES {
+            return Err(bad(
+                "max_parked_bytes",
+                &format!("at least {MIN_PARKED_BYTES} bytes (64 KiB)"),
+                self.max_parked_bytes.to_string(),
+            ));
         }
         if self.port == 0 {
             return Err(bad("port", PORT_EXPECTED, "0".into()));
@@ -735,6 +750,7 @@ mod tests {
             (s.max_body_bytes, s.parked_ttl_secs, s.max_parked_streams),
             (32 << 20, 600, 64)
         );
+        assert_eq!(s.max_parked_bytes, 64 << 20);
         s.validate().unwrap();
     }
 
@@ -871,6 +887,7 @@ mod tests {
             ("login_poll_max_errors = 0", "login_poll_max_errors"),
             ("unary_timeout_secs = 0", "unary_timeout_secs"),
             ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            ("max_parked_bytes = 65535", "max_parked_bytes"),
             ("credential_store = \"plaintext\"", "credential_store"),
             ("agent_transport = \"http3\"", "agent_transport"),
             ("agent_transport = 1", "agent_transport"),

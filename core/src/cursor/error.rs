@@ -250,7 +250,7 @@ impl CursorError {
         match ConnectError::from_json(body) {
             Some(ce) => ce.into_cursor_error(),
             None => {
-                let text = String::from_utf8_lossy(body);
+                let text = redact_credentials(&String::from_utf8_lossy(body));
                 let snippet: String = text.chars().take(200).collect();
                 match Code::from_http_status(status) {
                     Code::Unknown | Code::NotFound => CursorError::Http {
@@ -373,7 +373,7 @@ impl ConnectError {
 
     /// Maps a Connect error (code + Cursor's own error kind) to the typed error.
     pub fn into_cursor_error(self) -> CursorError {
-        let message = self.human_message();
+        let message = redact_credentials(&self.human_message());
         let kind = self.details.as_ref().map(|d| d.error());
         let retryable = self
             .details
@@ -476,6 +476,46 @@ impl ConnectError {
     }
 }
 
+/// `text` from Cursor (or whatever answered in its place) with anything credential-shaped
+/// replaced by `<redacted>`: JWTs (access and refresh tokens), Cursor user API keys
+/// (`key_…`), our local keys (`cb-…`) and whatever follows `Bearer `. Upstream text reaches
+/// clients, logs and the UI, and a server or middlebox that echoes the request's
+/// `Authorization` header must not turn that into a leak.
+pub fn redact_credentials(text: &str) -> String {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+/=".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(|c| !is_token_char(c)).unwrap_or(rest.len());
+        if end == 0 {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let word = &rest[..end];
+        let core = word.trim_end_matches(['.', ',']);
+        let secret = (after_bearer && core.len() >= 8)
+            || (core.starts_with("eyJ") && core.split('.').filter(|p| !p.is_empty()).count() >= 3)
+            || (core.starts_with("key_") && core.len() >= 20)
+            || (core.starts_with("cb-") && core.len() >= 24);
+        if secret {
+            out.push_str("<redacted>");
+            out.push_str(&word[core.len()..]);
+        } else {
+            out.push_str(word);
+        }
+        after_bearer = word.eq_ignore_ascii_case("bearer") && rest[end..].starts_with(' ');
+        rest = &rest[end..];
+        if after_bearer {
+            out.push(' ');
+            rest = &rest[1..];
+        }
+    }
+    out
+}
+
 fn decode_b64(s: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     [STANDARD_NO_PAD, STANDARD, URL_SAFE_NO_PAD, URL_SAFE]
@@ -514,6 +554,55 @@ mod tests {
             "error": {"code": code, "message": "Error", "details": details}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn credentials_in_upstream_text_are_redacted() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJlLXBhcnQ";
+        let cases = [
+            (format!("bad token {jwt}."), "bad token <redacted>."),
+            (
+                format!("Authorization: Bearer {jwt}"),
+                "Authorization: Bearer <redacted>",
+            ),
+            (
+                "bearer opaque-token-1234, retry".into(),
+                "bearer <redacted>, retry",
+            ),
+            (
+                "key key_0123456789abcdef0123 refused".into(),
+                "key <redacted> refused",
+            ),
+            (
+                "local cb-AbCdEfGhIjKlMnOpQrStUvWx".into(),
+                "local <redacted>",
+            ),
+            // Ordinary text is left alone.
+            (
+                "You have hit your usage limit (e.g. 500 requests). Bearer token missing".into(),
+                "You have hit your usage limit (e.g. 500 requests). Bearer token missing",
+            ),
+            (
+                "api_key_format is wrong; héllo".into(),
+                "api_key_format is wrong; héllo",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_credentials(&input), want, "{input}");
+        }
+        let e = parse_end_stream(&end_stream(
+            "internal",
+            Some(DetailKind::Unspecified),
+            &format!("echo {jwt}"),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            !e.contains("c2lnbmF0dXJl") && e.contains("<redacted>"),
+            "{e}"
+        );
+        let e = CursorError::from_http(502, format!("<html>Bearer {jwt}</html>").as_bytes());
+        assert!(!e.to_string().contains("c2lnbmF0dXJl"), "{e}");
     }
 
     #[test]

@@ -107,10 +107,10 @@ pub enum AgentCall {
     BidiAppend,
 }
 
-/// HTTP/2 flow-control window of a `Run` connection (shared by its concurrent runs).
-const STREAM_CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
-/// HTTP/2 flow-control window of one `Run` stream.
-const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// HTTP/2 flow-control window of the agent-stream connection (all runs share it).
+pub const STREAM_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+/// HTTP/2 flow-control window of one agent stream.
+pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 
 /// The value the official CLI reports as its client type.
 pub const CLIENT_TYPE: &str = "cli";
@@ -151,11 +151,11 @@ impl CursorHttp {
         // knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network that
         // refuses HTTP/2 fails loudly here instead of hanging.
         //
-        // Fixed, large flow-control windows rather than an adaptive one: h2 closes the whole
-        // connection (ENHANCE_YOUR_CALM "too_many_data_frames", every run on it failing)
-        // once small DATA frames not yet read by their runs exceed half the connection
-        // window. An adaptive window starts at 64 KiB, so ~128 buffered text deltas across
-        // all concurrent runs were enough; half of 5 MiB allows ~10 000.
+        // Fixed, generous windows rather than BDP-adaptive ones: h2 (≥ 0.4.16) tears the
+        // whole connection down (GOAWAY `too_many_data_frames`) once the small DATA frames
+        // received but not yet read exceed half the connection window; an adaptive window
+        // starts at 64 KiB, so a burst of ~130 text deltas across concurrent runs killed
+        // every run on the connection. 16 MiB allows ~32 000 such frames.
         let stream = base()
             .http2_initial_connection_window_size(STREAM_CONNECTION_WINDOW)
             .http2_initial_stream_window_size(STREAM_WINDOW)

@@ -174,6 +174,18 @@ impl ChatCompletionRequest {
                             "a `tool` message needs the `tool_call_id` it answers",
                         ));
                     }
+                    // As OpenAI does: a result must answer a call an earlier assistant
+                    // message made. Otherwise it would be fed to the model as the answer
+                    // to a call it never made.
+                    if !seen_ids.contains(id) {
+                        return Err(RequestError::field(
+                            format!("messages[{i}].tool_call_id"),
+                            format!(
+                                "the `tool` message answers `{id}`, but no earlier assistant \
+                                 message has a tool call with that id"
+                            ),
+                        ));
+                    }
                 }
                 Role::Assistant => {
                     for (j, c) in m.tool_calls.iter().flatten().enumerate() {
@@ -389,6 +401,9 @@ mod tests {
         assert_eq!(e.param, "max_tokens");
         let e = err(r#"{"messages": [{"role": "tool", "content": "x"}]}"#);
         assert_eq!(e.param, "messages[0].tool_call_id");
+        let e = err(r#"{"messages": [{"role": "tool", "tool_call_id": "c1", "content": "x"}]}"#);
+        assert_eq!(e.param, "messages[0].tool_call_id");
+        assert!(e.message.contains("c1"), "{}", e.message);
         let e = err(r#"{"messages": [{"role": "user", "content": "x"}], "n": 2}"#);
         assert_eq!(e.param, "n");
     }

@@ -39,6 +39,7 @@ use super::ProxyState;
 use super::error::ApiError;
 use super::sessions::Parked;
 use crate::cursor::CursorError;
+use crate::cursor::blobs::BlobStore;
 use crate::cursor::chat::{ChatEvent, ChatHandle, ChatRequest, ChatRun, ToolCall, ToolResult};
 use crate::cursor::models::{AUTO_MODEL, AUTO_WIRE_ID};
 use crate::openai::chunks::{ChunkWriter, UsageOut};
@@ -251,6 +252,8 @@ struct Meta {
     /// Rough prompt size when Cursor sends no checkpoint (≈ 4 characters per token).
     prompt_estimate: u64,
     continued: bool,
+    /// The conversation's blobs, parked with the run (they count towards its size).
+    blobs: BlobStore,
 }
 
 pub async fn handle(
@@ -355,6 +358,7 @@ async fn resume(parked: Parked, results: &[(String, ToolResult)]) -> Result<Prep
             completion_base: parked.completion_tokens_reported,
             prompt_estimate: (prompt_chars / 4) as u64,
             continued: true,
+            blobs: parked.blobs,
         },
     })
 }
@@ -371,6 +375,7 @@ async fn fresh(
     chat.tools = plan.tools;
     let prompt_estimate =
         (chat.user_text.len() + chat.system_prompt.as_ref().map_or(0, String::len)) as u64 / 4;
+    let blobs = chat.blobs.clone();
     // Retried only here, before the response has started: nothing reached the client.
     let run = tokio::select! {
         r = state.client.chat_with_retry(chat, state.settings.retry_policy()) => r?,
@@ -383,6 +388,7 @@ async fn fresh(
             completion_base: 0,
             prompt_estimate,
             continued: false,
+            blobs,
         },
     })
 }
@@ -414,13 +420,13 @@ fn usage_of(handle: &ChatHandle, m: &Meta) -> UsageOut {
 fn park(state: &ProxyState, driver: &mut Driver, m: &Meta, calls: &[ToolCall]) {
     if let Some(run) = driver.take_run() {
         let reported = run.handle().usage().completion_tokens;
-        state.sessions.park(Parked {
+        state.sessions.park(Parked::new(
             run,
-            call_ids: calls.iter().map(|c| c.call_id.clone()).collect(),
-            model: m.model.clone(),
-            completion_tokens_reported: reported,
-            parked_at: Instant::now(),
-        });
+            calls,
+            m.model.clone(),
+            reported,
+            m.blobs.clone(),
+        ));
     }
 }
 

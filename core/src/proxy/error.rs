@@ -111,6 +111,32 @@ impl ApiError {
         )
     }
 
+    /// 405 for a path we serve, asked with a method it does not take.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!(
+                "{method} is not allowed on {path}: chat completions take POST, models and \
+                 health take GET"
+            ),
+        )
+    }
+
+    /// 415 for a body that says it is not JSON.
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "unsupported_media_type",
+            format!(
+                "the request body must be JSON (Content-Type: application/json), not \
+                 {content_type:?}"
+            ),
+        )
+    }
+
     /// 413 for a body over the limit.
     pub fn too_large(limit: u64) -> Self {
         Self::new(
@@ -241,6 +267,21 @@ impl IntoResponse for ApiError {
 /// Any path we do not serve.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found_path(uri.path())
+}
+
+/// A path we serve, with a method it does not take (axum's default is an empty 405),
+/// with the `Allow` header HTTP requires.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let allow = if path.ends_with("/chat/completions") {
+        "POST"
+    } else {
+        "GET, HEAD"
+    };
+    let mut res = ApiError::method_not_allowed(method.as_str(), path).into_response();
+    res.headers_mut()
+        .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!    block cross-origin reads anyway; this stops the *writes* (simple POSTs) too.
 //! 3. The per-install key as `Authorization: Bearer …` (or `x-api-key`), unless the
 //!    settings turn the check off. `/health` is open (liveness only, no secrets).
+//! 4. A POST whose `Content-Type` is not JSON is refused (415): the form and text types a
+//!    page may send cross-site without a preflight never reach a handler.
 //!
 //! When the user opted in to a non-loopback bind address, the `Host` check accepts that
 //! address too; the key check is what protects that setup.
@@ -13,7 +15,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
+use axum::http::Method;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -155,7 +158,32 @@ fn verdict(state: &ProxyState, req: &Request) -> Result<(), ApiError> {
             Some(_) => {}
         }
     }
+    // A browser may POST `text/plain`, a form or multipart to any site without asking
+    // first (a "simple request"); only JSON is ever meant for us. A missing type is
+    // accepted: hand-written clients often leave it out.
+    if req.method() == Method::POST {
+        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+            let text = ct.to_str().unwrap_or("");
+            if !is_json_media_type(text) {
+                return Err(ApiError::unsupported_media_type(text));
+            }
+        }
+    }
     Ok(())
+}
+
+/// `application/json` or any `…+json`, parameters (`; charset=utf-8`) allowed.
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 #[cfg(test)]
@@ -204,6 +232,26 @@ mod tests {
             "http://10.0.0.2",
         ] {
             assert!(!is_loopback_origin(o), "{o}");
+        }
+    }
+
+    #[test]
+    fn json_media_types() {
+        for t in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json_media_type(t), "{t}");
+        }
+        for t in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/json+xml",
+            "",
+        ] {
+            assert!(!is_json_media_type(t), "{t}");
         }
     }
 

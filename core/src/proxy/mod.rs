@@ -41,7 +41,6 @@ pub use guard::is_loopback_host;
 use sessions::Sessions;
 
 /// What handlers share (cheap to clone behind an `Arc`).
-#[derive(Debug)]
 pub struct ProxyState {
     pub client: CursorClient,
     pub settings: Settings,
@@ -57,12 +56,28 @@ pub struct ProxyState {
     pub ledger_error: Option<String>,
 }
 
+impl std::fmt::Debug for ProxyState {
+    /// Everything but the local key's text (a panic message or a `{:?}` log prints this).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("client", &self.client)
+            .field("settings", &self.settings)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("sessions", &self.sessions)
+            .field("shutdown", &self.shutdown)
+            .field("ledger", &self.ledger)
+            .field("ledger_error", &self.ledger_error)
+            .finish()
+    }
+}
+
 impl ProxyState {
     /// State for the given client and settings; the key is checked when `api_key` is set.
     pub fn new(client: CursorClient, settings: Settings, api_key: Option<String>) -> Self {
         let sessions = Sessions::new(
             Duration::from_secs(settings.parked_ttl_secs),
             settings.max_parked_streams as usize,
+            settings.max_parked_bytes,
         );
         ProxyState {
             client,
@@ -123,6 +138,7 @@ pub fn router(state: Arc<ProxyState>) -> Router {
         .route("/v1/chat/completions", post(completions::handle))
         .route("/chat/completions", post(completions::handle))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -328,6 +344,7 @@ async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value>
         "signed_in": signed_in,
         "upstream": upstream,
         "parked_streams": state.sessions.len(),
+        "parked_bytes": state.sessions.bytes(),
         "ledger": match &state.ledger_error {
             None => json!({"ok": true}),
             Some(e) => json!({"ok": false, "error": e}),

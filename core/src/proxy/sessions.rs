@@ -3,8 +3,10 @@
 //! When a step ends with tool calls, the live [`ChatRun`] is parked here keyed by every
 //! tool-call id of that step; the engine keeps it alive with heartbeats. The client's next
 //! request carrying `tool` results for those ids takes it back and the results go onto
-//! the same stream. Parked runs expire after a TTL and are bounded in number, oldest
-//! evicted first; dropping a run cancels it on Cursor's side.
+//! the same stream. Parked runs expire after a TTL and are bounded twice, oldest evicted
+//! first: in number (`max_parked_streams`) and in the memory they hold
+//! (`max_parked_bytes`, see [`Parked::estimate`]). Dropping a run cancels it on Cursor's
+//! side; an evicted conversation's next request starts a fresh run from its history.
 //!
 //! Lock choice: one `std::sync::Mutex` over two small maps. Critical sections are map
 //! operations only (never an await), and dropping evicted runs happens after the lock is
@@ -14,7 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::cursor::chat::ChatRun;
+use crate::cursor::blobs::BlobStore;
+use crate::cursor::chat::{ChatRun, ToolCall};
+
+/// What a parked run costs beyond the data we can measure: its driver task, channels,
+/// the HTTP/2 stream's buffers and the tool definitions it was started with.
+pub const PARKED_RUN_OVERHEAD: usize = 16 * 1024;
 
 /// A run waiting for tool results.
 #[derive(Debug)]
@@ -28,83 +35,225 @@ pub struct Parked {
     pub completion_tokens_reported: u64,
     /// When it was parked (for the TTL).
     pub parked_at: Instant,
+    /// The conversation's blobs (Cursor's saved state), kept with the run it belongs to.
+    pub blobs: BlobStore,
+    /// Memory this entry holds, estimated when it was parked ([`Parked::estimate`]).
+    pub bytes: usize,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+impl Parked {
+    /// Parks `run` under the ids of `calls`, with its size estimated now.
+    pub fn new(
+        run: ChatRun,
+        calls: &[ToolCall],
+        model: String,
+        completion_tokens_reported: u64,
+        blobs: BlobStore,
+    ) -> Parked {
+        let checkpoint = run.handle().checkpoint().map_or(0, |c| c.len());
+        let bytes = Parked::estimate(calls, &model, checkpoint, blobs.total_bytes());
+        Parked {
+            run,
+            call_ids: calls.iter().map(|c| c.call_id.clone()).collect(),
+            model,
+            completion_tokens_reported,
+            parked_at: Instant::now(),
+            blobs,
+            bytes,
+        }
+    }
+
+    /// The memory a parked run holds: [`PARKED_RUN_OVERHEAD`], the tool calls it waits on
+    /// (ids, names, arguments as JSON), the model name, its last checkpoint and the
+    /// conversation's blobs. Nothing else grows while a run is parked: the results are
+    /// not held here, they go straight onto the stream when they arrive.
+    pub fn estimate(
+        calls: &[ToolCall],
+        model: &str,
+        checkpoint_bytes: usize,
+        blob_bytes: usize,
+    ) -> usize {
+        let calls: usize = calls
+            .iter()
+            .map(|c| c.call_id.len() + c.name.len() + json_len(&c.arguments))
+            .sum();
+        PARKED_RUN_OVERHEAD + calls + model.len() + checkpoint_bytes + blob_bytes
+    }
+}
+
+/// The length of `v` written as compact JSON, without writing it.
+fn json_len(v: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut n, v);
+    n.0
+}
+
+/// What the lot needs to know about an entry.
+trait Entry {
+    fn call_ids(&self) -> &[String];
+    fn bytes(&self) -> usize;
+    /// Past its TTL, or its run has ended on its own.
+    fn is_stale(&self, ttl: Duration, now: Instant) -> bool;
+}
+
+impl Entry for Parked {
+    fn call_ids(&self) -> &[String] {
+        &self.call_ids
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn is_stale(&self, ttl: Duration, now: Instant) -> bool {
+        now.duration_since(self.parked_at) >= ttl || self.run.handle().is_finished()
+    }
+}
+
+/// The bookkeeping, apart from the lock and the runs (so it is unit-testable).
+#[derive(Debug)]
+struct Lot<E> {
     next: u64,
     by_call: HashMap<String, u64>,
-    parked: BTreeMap<u64, Parked>,
+    /// Oldest first (keys increase).
+    parked: BTreeMap<u64, E>,
+    /// Σ `bytes()` of `parked`.
+    bytes: usize,
 }
 
-impl Inner {
-    fn remove(&mut self, key: u64) -> Option<Parked> {
-        let p = self.parked.remove(&key)?;
-        for id in &p.call_ids {
-            self.by_call.remove(id);
+impl<E> Default for Lot<E> {
+    fn default() -> Self {
+        Lot {
+            next: 0,
+            by_call: HashMap::new(),
+            parked: BTreeMap::new(),
+            bytes: 0,
         }
+    }
+}
+
+/// The bounds of a lot.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    ttl: Duration,
+    max: usize,
+    max_bytes: usize,
+}
+
+impl<E: Entry> Lot<E> {
+    fn remove(&mut self, key: u64) -> Option<E> {
+        let p = self.parked.remove(&key)?;
+        for id in p.call_ids() {
+            // Only if the id still points here: a newer entry may have taken it over.
+            if self.by_call.get(id) == Some(&key) {
+                self.by_call.remove(id);
+            }
+        }
+        self.bytes -= p.bytes();
         Some(p)
     }
 
-    fn take_expired(&mut self, ttl: Duration, now: Instant) -> Vec<Parked> {
-        let expired: Vec<u64> = self
+    fn take_stale(&mut self, ttl: Duration, now: Instant) -> Vec<E> {
+        let stale: Vec<u64> = self
             .parked
             .iter()
-            .filter(|(_, p)| now.duration_since(p.parked_at) >= ttl || p.run.handle().is_finished())
+            .filter(|(_, p)| p.is_stale(ttl, now))
             .map(|(k, _)| *k)
             .collect();
-        expired.into_iter().filter_map(|k| self.remove(k)).collect()
+        stale.into_iter().filter_map(|k| self.remove(k)).collect()
+    }
+
+    /// Adds `entry`; returns what had to go: stale entries, then the oldest while over
+    /// either bound (the new entry itself last, when it alone is over the byte budget).
+    fn insert(&mut self, entry: E, limits: Limits, now: Instant) -> Vec<E> {
+        let mut evicted = self.take_stale(limits.ttl, now);
+        let key = self.next;
+        self.next += 1;
+        for id in entry.call_ids() {
+            // An id parked twice: the newer run wins; the older loses that id.
+            self.by_call.insert(id.clone(), key);
+        }
+        self.bytes += entry.bytes();
+        self.parked.insert(key, entry);
+        while self.parked.len() > limits.max || self.bytes > limits.max_bytes {
+            let Some(oldest) = self.parked.keys().next().copied() else {
+                break;
+            };
+            if let Some(p) = self.remove(oldest) {
+                evicted.push(p);
+            }
+        }
+        evicted
+    }
+
+    /// The entry waiting for any of `call_ids`.
+    fn take(&mut self, call_ids: &[String]) -> Option<E> {
+        let key = call_ids
+            .iter()
+            .find_map(|id| self.by_call.get(id).copied())?;
+        self.remove(key)
+    }
+
+    fn clear(&mut self) -> BTreeMap<u64, E> {
+        self.by_call.clear();
+        self.bytes = 0;
+        std::mem::take(&mut self.parked)
     }
 }
 
 /// The parking lot.
 #[derive(Debug)]
 pub struct Sessions {
-    inner: Mutex<Inner>,
-    ttl: Duration,
-    max: usize,
+    inner: Mutex<Lot<Parked>>,
+    limits: Limits,
 }
 
 impl Sessions {
-    pub fn new(ttl: Duration, max: usize) -> Self {
+    /// At most `max` runs holding at most `max_bytes` (estimated), each for `ttl`.
+    pub fn new(ttl: Duration, max: usize, max_bytes: u64) -> Self {
         Sessions {
-            inner: Mutex::new(Inner::default()),
-            ttl,
-            max: max.max(1),
+            inner: Mutex::new(Lot::default()),
+            limits: Limits {
+                ttl,
+                max: max.max(1),
+                max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            },
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lot<Parked>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Parks a run. Expired runs and, beyond the bound, the oldest are evicted (and so
+    /// Parks a run. Expired runs and, beyond either bound, the oldest are evicted (and so
     /// cancelled).
     pub fn park(&self, parked: Parked) {
-        let evicted = {
+        let (evicted, count, bytes) = {
             let mut inner = self.lock();
-            let mut evicted = inner.take_expired(self.ttl, Instant::now());
-            let key = inner.next;
-            inner.next += 1;
-            for id in &parked.call_ids {
-                // An id parked twice: the newer run wins; the older loses that id.
-                inner.by_call.insert(id.clone(), key);
-            }
-            inner.parked.insert(key, parked);
-            while inner.parked.len() > self.max {
-                let Some(oldest) = inner.parked.keys().next().copied() else {
-                    break;
-                };
-                if let Some(p) = inner.remove(oldest) {
-                    tracing::info!(
-                        "evicting the oldest parked Cursor stream (limit {})",
-                        self.max
-                    );
-                    evicted.push(p);
-                }
-            }
-            evicted
+            let evicted = inner.insert(parked, self.limits, Instant::now());
+            (evicted, inner.parked.len(), inner.bytes)
         };
+        if !evicted.is_empty() {
+            tracing::info!(
+                evicted = evicted.len(),
+                parked = count,
+                parked_bytes = bytes,
+                "cancelled expired or the oldest parked Cursor stream(s) (limits: {} streams, {} bytes)",
+                self.limits.max,
+                self.limits.max_bytes
+            );
+        }
         drop(evicted);
     }
 
@@ -112,11 +261,8 @@ impl Sessions {
     pub fn take(&self, call_ids: &[String]) -> Option<Parked> {
         let (found, expired) = {
             let mut inner = self.lock();
-            let expired = inner.take_expired(self.ttl, Instant::now());
-            let key = call_ids
-                .iter()
-                .find_map(|id| inner.by_call.get(id).copied());
-            (key.and_then(|k| inner.remove(k)), expired)
+            let expired = inner.take_stale(self.limits.ttl, Instant::now());
+            (inner.take(call_ids), expired)
         };
         drop(expired);
         found
@@ -124,7 +270,7 @@ impl Sessions {
 
     /// Cancels expired runs; called periodically by the server.
     pub fn sweep(&self) -> usize {
-        let expired = self.lock().take_expired(self.ttl, Instant::now());
+        let expired = self.lock().take_stale(self.limits.ttl, Instant::now());
         let n = expired.len();
         drop(expired);
         n
@@ -139,13 +285,177 @@ impl Sessions {
         self.len() == 0
     }
 
+    /// Estimated memory held by the parked runs ([`Parked::estimate`]).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// Cancels every parked run (the proxy stops).
     pub fn clear(&self) {
-        let all = {
-            let mut inner = self.lock();
-            inner.by_call.clear();
-            std::mem::take(&mut inner.parked)
-        };
+        let all = self.lock().clear();
         drop(all);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry of a given size.
+    #[derive(Debug)]
+    struct E {
+        name: &'static str,
+        ids: Vec<String>,
+        bytes: usize,
+        finished: bool,
+        at: Instant,
+    }
+
+    impl Entry for E {
+        fn call_ids(&self) -> &[String] {
+            &self.ids
+        }
+        fn bytes(&self) -> usize {
+            self.bytes
+        }
+        fn is_stale(&self, ttl: Duration, now: Instant) -> bool {
+            now.duration_since(self.at) >= ttl || self.finished
+        }
+    }
+
+    fn e(name: &'static str, bytes: usize) -> E {
+        E {
+            name,
+            ids: vec![format!("call_{name}")],
+            bytes,
+            finished: false,
+            at: Instant::now(),
+        }
+    }
+
+    fn limits(max: usize, max_bytes: usize) -> Limits {
+        Limits {
+            ttl: Duration::from_secs(600),
+            max,
+            max_bytes,
+        }
+    }
+
+    fn names(v: &[E]) -> Vec<&'static str> {
+        v.iter().map(|e| e.name).collect()
+    }
+
+    #[test]
+    fn bytes_are_summed_and_released_on_take() {
+        let mut lot = Lot::default();
+        let l = limits(10, 1000);
+        let now = Instant::now();
+        assert!(lot.insert(e("a", 100), l, now).is_empty());
+        assert!(lot.insert(e("b", 250), l, now).is_empty());
+        assert_eq!(lot.bytes, 350);
+        let b = lot.take(&["call_b".into()]).expect("b is parked");
+        assert_eq!(b.name, "b");
+        assert_eq!(lot.bytes, 100);
+        assert!(lot.take(&["call_b".into()]).is_none(), "taken once");
+        assert_eq!(names(&lot.clear().into_values().collect::<Vec<_>>()), ["a"]);
+        assert_eq!(lot.bytes, 0);
+    }
+
+    #[test]
+    fn over_the_byte_budget_the_oldest_go_first_until_under() {
+        let mut lot = Lot::default();
+        let l = limits(10, 1000);
+        let now = Instant::now();
+        for (n, b) in [("a", 300), ("b", 300), ("c", 300)] {
+            assert!(lot.insert(e(n, b), l, now).is_empty());
+        }
+        // 900 + 500 = 1400 > 1000: a (300) goes → 1100, still over: b goes → 800.
+        let gone = lot.insert(e("d", 500), l, now);
+        assert_eq!(names(&gone), ["a", "b"]);
+        assert_eq!(lot.bytes, 800);
+        assert_eq!(lot.parked.len(), 2);
+        assert!(lot.by_call.contains_key("call_c") && lot.by_call.contains_key("call_d"));
+        assert!(!lot.by_call.contains_key("call_a"));
+        // Exactly at the budget is within it.
+        assert!(lot.insert(e("e", 200), l, now).is_empty());
+        assert_eq!(lot.bytes, 1000);
+    }
+
+    #[test]
+    fn an_entry_bigger_than_the_budget_is_not_kept() {
+        let mut lot = Lot::default();
+        let l = limits(10, 1000);
+        let now = Instant::now();
+        assert!(lot.insert(e("a", 100), l, now).is_empty());
+        let gone = lot.insert(e("huge", 5000), l, now);
+        assert_eq!(names(&gone), ["a", "huge"]);
+        assert_eq!((lot.bytes, lot.parked.len(), lot.by_call.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn the_count_bound_still_holds_and_stale_entries_go_first() {
+        let mut lot = Lot::default();
+        let l = limits(2, usize::MAX);
+        let now = Instant::now();
+        assert!(lot.insert(e("a", 10), l, now).is_empty());
+        assert!(lot.insert(e("b", 10), l, now).is_empty());
+        // a's run ends on its own: it is swept before counting, so b stays.
+        lot.parked
+            .values_mut()
+            .for_each(|e| e.finished = e.name == "a");
+        let gone = lot.insert(e("c", 10), l, now);
+        assert_eq!(names(&gone), ["a"]);
+        let gone = lot.insert(e("d", 10), l, now);
+        assert_eq!(names(&gone), ["b"]);
+        assert_eq!(lot.bytes, 20);
+        let later = now + Duration::from_secs(601);
+        assert_eq!(names(&lot.take_stale(l.ttl, later)), ["c", "d"]);
+        assert_eq!(lot.bytes, 0);
+    }
+
+    #[test]
+    fn an_id_parked_twice_belongs_to_the_newer_entry() {
+        let mut lot = Lot::default();
+        let l = limits(10, usize::MAX);
+        let now = Instant::now();
+        let mut older = e("older", 10);
+        older.ids.push("call_shared".into());
+        let mut newer = e("newer", 10);
+        newer.ids.push("call_shared".into());
+        lot.insert(older, l, now);
+        lot.insert(newer, l, now);
+        // Removing the older one must not unmap the id the newer one owns now.
+        assert_eq!(
+            lot.take(&["call_older".into()]).map(|e| e.name),
+            Some("older")
+        );
+        assert_eq!(
+            lot.take(&["call_shared".into()]).map(|e| e.name),
+            Some("newer")
+        );
+        assert_eq!((lot.bytes, lot.by_call.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_estimate_counts_calls_model_checkpoint_and_blobs() {
+        let calls = [
+            ToolCall {
+                call_id: "call_1".into(),
+                name: "read".into(),
+                arguments: serde_json::json!({"filePath": "/a"}),
+            },
+            ToolCall {
+                call_id: "call_22".into(),
+                name: "bash".into(),
+                arguments: serde_json::json!({"command": "x".repeat(1000)}),
+            },
+        ];
+        let args: usize = calls.iter().map(|c| c.arguments.to_string().len()).sum();
+        let expected = PARKED_RUN_OVERHEAD + (6 + 4) + (7 + 4) + args + "auto".len() + 300 + 4000;
+        assert_eq!(Parked::estimate(&calls, "auto", 300, 4000), expected);
+        assert_eq!(
+            json_len(&calls[1].arguments),
+            calls[1].arguments.to_string().len()
+        );
     }
 }

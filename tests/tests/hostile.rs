@@ -1,0 +1,499 @@
+//! Hostile and broken requests against the real proxy, as raw bytes on a TCP socket: wrong
+//! JSON types, a 20 MB string, 100 000 nested arrays, invalid UTF-8, unknown roles and
+//! tool ids, foreign `Host` / `Origin`, missing and wrong keys, bodies over the limit (with
+//! and without `Content-Length`), an empty body, the wrong content type, the wrong method
+//! and an unknown path.
+//!
+//! Every row must get its status and OpenAI error JSON (`type`, `code`, `param`) promptly,
+//! and none may disturb anything else: afterwards a normal chat works, `/health` is ok,
+//! the fake Cursor saw a run only for the requests that were valid, and the ledger holds
+//! exactly the rows the handler records (refusals by the guard, the router and the
+//! content-type check happen before it and are not recorded).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cursor_bridge_core::store::ledger::{self, Range};
+use cursor_bridge_tests::FakeCursor;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use common::Harness;
+use common::proxy::Proxy;
+
+/// A response must be complete within this (a hang or a slow path fails the row).
+const PROMPT: Duration = Duration::from_secs(5);
+
+/// What goes over the wire.
+#[derive(Clone)]
+enum Body {
+    /// With `Content-Length`.
+    Sized(Vec<u8>),
+    /// `Transfer-Encoding: chunked`, in 64 KiB chunks, no `Content-Length`.
+    Chunked(Vec<u8>),
+}
+
+/// One hostile request and what it must get.
+struct Row {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    /// Header overrides: `(name, Some(value))` sets, `(name, None)` removes.
+    headers: Vec<(&'static str, Option<String>)>,
+    body: Body,
+    status: u16,
+    /// OpenAI error `type` and `code`; `None` for a row that must succeed.
+    error: Option<(&'static str, &'static str)>,
+    param: Option<&'static str>,
+}
+
+impl Row {
+    fn post(name: &'static str, body: impl Into<Vec<u8>>) -> Row {
+        Row {
+            name,
+            method: "POST",
+            path: "/v1/chat/completions",
+            headers: Vec::new(),
+            body: Body::Sized(body.into()),
+            status: 200,
+            error: None,
+            param: None,
+        }
+    }
+
+    fn json(name: &'static str, body: Value) -> Row {
+        Row::post(name, body.to_string())
+    }
+
+    fn header(mut self, name: &'static str, value: Option<&str>) -> Row {
+        self.headers.push((name, value.map(str::to_string)));
+        self
+    }
+
+    fn chunked(mut self) -> Row {
+        if let Body::Sized(b) = self.body {
+            self.body = Body::Chunked(b);
+        }
+        self
+    }
+
+    fn method(mut self, method: &'static str, path: &'static str) -> Row {
+        self.method = method;
+        self.path = path;
+        self
+    }
+
+    fn expect(mut self, status: u16, kind: &'static str, code: &'static str) -> Row {
+        self.status = status;
+        self.error = Some((kind, code));
+        self
+    }
+
+    fn param(mut self, param: &'static str) -> Row {
+        self.param = Some(param);
+        self
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Tries to parse a complete response out of `buf` (`Content-Length` or chunked bodies).
+fn parse_response(buf: &[u8]) -> Option<Raw> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).expect("response head is ASCII");
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()?
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .expect("status code");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let rest = &buf[end + 4..];
+    let raw = |body| Raw {
+        status,
+        headers: headers.clone(),
+        body,
+    };
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(len) = find("content-length") {
+        let len: usize = len.parse().expect("content-length");
+        return (rest.len() >= len).then(|| raw(rest[..len].to_vec()));
+    }
+    if find("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        let mut at = rest;
+        loop {
+            let line_end = at.windows(2).position(|w| w == b"\r\n")?;
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&at[..line_end])
+                    .ok()?
+                    .split(';')
+                    .next()?,
+                16,
+            )
+            .ok()?;
+            at = &at[line_end + 2..];
+            if size == 0 {
+                return Some(raw(body));
+            }
+            if at.len() < size + 2 {
+                return None;
+            }
+            body.extend_from_slice(&at[..size]);
+            at = &at[size + 2..];
+        }
+    }
+    None
+}
+
+/// Sends `row` on a fresh connection and reads the response while the body is still being
+/// written (a server may answer early, e.g. 413, and stop reading).
+async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
+    let addr = p.base.trim_start_matches("http://").to_string();
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), addr.clone()),
+        ("authorization".into(), format!("Bearer {}", p.key)),
+        ("content-type".into(), "application/json".into()),
+        ("connection".into(), "close".into()),
+    ];
+    for (name, value) in &row.headers {
+        headers.retain(|(n, _)| n != name);
+        if let Some(v) = value {
+            headers.push((name.to_string(), v.clone()));
+        }
+    }
+    let (payload, chunked) = match &row.body {
+        Body::Sized(b) => (b.clone(), false),
+        Body::Chunked(b) => (b.clone(), true),
+    };
+    if chunked {
+        headers.push(("transfer-encoding".into(), "chunked".into()));
+    } else if row.method != "GET" {
+        headers.push(("content-length".into(), payload.len().to_string()));
+    }
+    let mut head = format!("{} {} HTTP/1.1\r\n", row.method, row.path);
+    for (n, v) in &headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+
+    let started = Instant::now();
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    // The writer goes on in the background; a server that answered early may close the
+    // connection under it, which is fine.
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        if chunked {
+            for piece in payload.chunks(64 * 1024) {
+                wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .await?;
+                wr.write_all(piece).await?;
+                wr.write_all(b"\r\n").await?;
+            }
+            wr.write_all(b"0\r\n\r\n").await?;
+        } else {
+            wr.write_all(&payload).await?;
+        }
+        wr.flush().await?;
+        Ok::<_, std::io::Error>(wr)
+    });
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Some(r) = parse_response(&buf) {
+                return r;
+            }
+            match rd.read(&mut chunk).await {
+                Ok(0) => panic!(
+                    "{}: the connection closed before a whole response arrived ({} bytes: {:?})",
+                    row.name,
+                    buf.len(),
+                    String::from_utf8_lossy(&buf)
+                ),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!(
+                    "{}: reading the response failed after {} bytes: {e}",
+                    row.name,
+                    buf.len()
+                ),
+            }
+        }
+    };
+    let res = tokio::time::timeout(PROMPT, read)
+        .await
+        .unwrap_or_else(|_| panic!("{}: no complete response within {PROMPT:?}", row.name));
+    let elapsed = started.elapsed();
+    writer.abort();
+    (res, elapsed)
+}
+
+fn chat(content: Value) -> Value {
+    json!({"model": "auto", "messages": [{"role": "user", "content": content}]})
+}
+
+fn table() -> Vec<Row> {
+    let user = json!({"role": "user", "content": "hi"});
+    let call = |id: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}});
+    let mut deep = br#"{"model": "auto", "messages": "#.to_vec();
+    deep.extend(std::iter::repeat_n(b'[', 100_000));
+    let mut bad_utf8 = br#"{"messages": [{"role": "user", "content": "caf"#.to_vec();
+    bad_utf8.extend_from_slice(&[0xC3, 0x28, 0xFF, 0xFE]);
+    bad_utf8.extend_from_slice(br#""}]}"#);
+    // Over the default 32 MiB `max_body_bytes`, as valid JSON so only its size is wrong.
+    let over = chat(json!("y".repeat(33 * 1024 * 1024)))
+        .to_string()
+        .into_bytes();
+    let invalid = ("invalid_request_error", "invalid_request");
+    let malformed = ("invalid_request_error", "invalid_json");
+
+    vec![
+        Row::json("messages as a string", json!({"model": "auto", "messages": "hello"}))
+            .expect(400, invalid.0, invalid.1)
+            .param("messages"),
+        Row::json("content as a number", chat(json!(42)))
+            .expect(400, invalid.0, invalid.1)
+            .param("messages[0].content"),
+        Row::json(
+            "temperature as a word",
+            json!({"model": "auto", "messages": [user], "temperature": "hot"}),
+        )
+        .expect(400, invalid.0, invalid.1)
+        .param("temperature"),
+        Row::json(
+            "stream as a word",
+            json!({"model": "auto", "messages": [user], "stream": "yes"}),
+        )
+        .expect(400, invalid.0, invalid.1)
+        .param("stream"),
+        // 20 MB of text is under the 32 MiB limit: it is a real request and goes to Cursor.
+        Row::json("a 20 MB content string", chat(json!("z".repeat(20_000_000)))),
+        Row::post("100 000 nested arrays", deep).expect(400, malformed.0, malformed.1),
+        Row::post("invalid UTF-8 inside a string", bad_utf8).expect(400, malformed.0, malformed.1),
+        Row::json(
+            "an unknown role",
+            json!({"messages": [{"role": "wizard", "content": "x"}]}),
+        )
+        .expect(400, invalid.0, invalid.1)
+        .param("messages[0].role"),
+        Row::json(
+            "a tool result for an id nobody called",
+            json!({"messages": [user, {"role": "tool", "tool_call_id": "call_nobody", "content": "x"}]}),
+        )
+        .expect(400, invalid.0, invalid.1)
+        .param("messages[1].tool_call_id"),
+        Row::json(
+            "a tool result for an id another call made",
+            json!({"messages": [user,
+                {"role": "assistant", "content": null, "tool_calls": [call("call_a")]},
+                {"role": "tool", "tool_call_id": "call_b", "content": "x"}]}),
+        )
+        .expect(400, invalid.0, invalid.1)
+        .param("messages[2].tool_call_id"),
+        Row::json(
+            "a duplicated tool-call id",
+            json!({"messages": [user,
+                {"role": "assistant", "content": null, "tool_calls": [call("call_a"), call("call_a")]},
+                {"role": "tool", "tool_call_id": "call_a", "content": "x"}]}),
+        )
+        .expect(400, invalid.0, invalid.1)
+        .param("messages[1].tool_calls[1].id"),
+        Row::json("a foreign Host", chat(json!("hi")))
+            .header("host", Some("evil.example"))
+            .expect(403, "permission_error", "invalid_host"),
+        Row::json("a browser Origin", chat(json!("hi")))
+            .header("origin", Some("https://evil.example"))
+            .expect(403, "permission_error", "origin_not_allowed"),
+        Row::json("no key", chat(json!("hi")))
+            .header("authorization", None)
+            .expect(401, "authentication_error", "invalid_api_key"),
+        Row::json("a wrong key", chat(json!("hi")))
+            .header("authorization", Some("Bearer cb-not-the-key"))
+            .expect(401, "authentication_error", "invalid_api_key"),
+        Row::post("a body over max_body_bytes with Content-Length", over.clone()).expect(
+            413,
+            "invalid_request_error",
+            "request_too_large",
+        ),
+        Row::post("a chunked body over max_body_bytes", over)
+            .chunked()
+            .expect(413, "invalid_request_error", "request_too_large"),
+        Row::post("an empty body", Vec::new()).expect(400, malformed.0, malformed.1),
+        Row::json("text/plain", chat(json!("hi")))
+            .header("content-type", Some("text/plain"))
+            .expect(415, "invalid_request_error", "unsupported_media_type"),
+        Row::json("a form", chat(json!("hi")))
+            .header("content-type", Some("application/x-www-form-urlencoded"))
+            .expect(415, "invalid_request_error", "unsupported_media_type"),
+        Row::post("GET on the POST route", Vec::new())
+            .method("GET", "/v1/chat/completions")
+            .expect(405, "invalid_request_error", "method_not_allowed"),
+        Row::post("DELETE on a GET route", Vec::new())
+            .method("DELETE", "/v1/models")
+            .expect(405, "invalid_request_error", "method_not_allowed"),
+        Row::post("an unknown path", Vec::new())
+            .method("GET", "/v1/engines")
+            .expect(404, "invalid_request_error", "unknown_url"),
+    ]
+}
+
+#[tokio::test]
+async fn hostile_requests_get_clean_openai_errors_and_disturb_nothing() {
+    let fake = FakeCursor::builder().start().await;
+    let mut p = Proxy::start(Harness::signed_in(fake).await).await;
+    let rows = table();
+    let mut valid = 0;
+    for row in &rows {
+        let (res, took) = send(&p, row).await;
+        let body: Value = serde_json::from_slice(&res.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: the body is not JSON ({e}): {:?}",
+                row.name,
+                String::from_utf8_lossy(&res.body)
+            )
+        });
+        assert_eq!(res.status, row.status, "{}: {body}", row.name);
+        assert!(
+            res.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{}: {:?}",
+            row.name,
+            res.headers
+        );
+        assert!(
+            res.header("access-control-allow-origin").is_none(),
+            "{}: no CORS ever",
+            row.name
+        );
+        if res.status == 405 {
+            let allow = if row.path.ends_with("/chat/completions") {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            assert_eq!(res.header("allow"), Some(allow), "{}", row.name);
+        }
+        match row.error {
+            Some((kind, code)) => {
+                let e = &body["error"];
+                assert_eq!(e["type"], kind, "{}: {body}", row.name);
+                assert_eq!(e["code"], code, "{}: {body}", row.name);
+                assert!(
+                    e["message"].as_str().is_some_and(|m| !m.is_empty()),
+                    "{}: {body}",
+                    row.name
+                );
+                match row.param {
+                    Some(param) => assert_eq!(e["param"], param, "{}: {body}", row.name),
+                    None => assert!(e["param"].is_null(), "{}: {body}", row.name),
+                }
+            }
+            None => {
+                valid += 1;
+                assert_eq!(
+                    body["choices"][0]["message"]["content"], "Hello from the fake Cursor.",
+                    "{}",
+                    row.name
+                );
+            }
+        }
+        // 20 MB through a debug build takes a while; nothing else may.
+        assert!(took < PROMPT, "{} took {took:?}", row.name);
+    }
+
+    // The 20 MB prompt reached Cursor whole.
+    let runs = p.fake().runs();
+    assert_eq!(runs.len(), valid, "only valid requests reach Cursor");
+    assert_eq!(
+        runs[0].user_text().map(str::len),
+        Some(20_000_000),
+        "the big prompt arrived whole"
+    );
+
+    // Nothing else was disturbed.
+    let ok = p.post(&chat(json!("still there?"))).await;
+    assert_eq!(ok.status(), 200);
+    let ok: Value = ok.json().await.expect("json");
+    assert_eq!(
+        ok["choices"][0]["message"]["content"],
+        "Hello from the fake Cursor."
+    );
+    let health: Value = p
+        .http
+        .get(format!("{}/health", p.base))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("health json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["signed_in"], true);
+    assert_eq!(health["parked_streams"], 0);
+    assert_eq!(health["ledger"]["ok"], true);
+    assert_eq!(p.fake().run_count(), valid + 1, "{:#?}", p.fake().runs());
+
+    // The ledger: the handler records what reached it (parsed or refused bodies); the
+    // guard (Host, Origin, key), the router (path, method) and the content-type check
+    // refuse before it and record nothing.
+    p.stop().await;
+    let report = p
+        .ledger()
+        .report(Range::Day, ledger::unix_now_ms() + 1000)
+        .await
+        .expect("report");
+    let mut kinds: Vec<(String, u64)> = report
+        .errors_by_kind
+        .iter()
+        .map(|e| (e.kind.clone(), e.count))
+        .collect();
+    kinds.sort();
+    let expected_400 = rows
+        .iter()
+        .filter(|r| r.error.is_some_and(|(_, c)| c == "invalid_request"))
+        .count() as u64;
+    let expected_json = rows
+        .iter()
+        .filter(|r| r.error.is_some_and(|(_, c)| c == "invalid_json"))
+        .count() as u64;
+    assert_eq!(
+        kinds,
+        vec![
+            ("invalid_json".to_string(), expected_json),
+            ("invalid_request".to_string(), expected_400),
+            ("request_too_large".to_string(), 2),
+        ]
+    );
+    assert_eq!(
+        report.totals.requests,
+        expected_400 + expected_json + 2 + valid as u64 + 1
+    );
+}
