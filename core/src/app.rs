@@ -33,9 +33,11 @@ use tokio::sync::{Mutex, broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings, write_atomic};
+use crate::config::settings::{
+    ENV_AGENT_TRANSPORT, ENV_API_KEY, Env, Paths, Settings, write_atomic,
+};
 use crate::cursor::auth::{self, Pkce};
-use crate::cursor::{CallObserver, CursorClient, CursorError};
+use crate::cursor::{AgentTransport, CallObserver, CursorClient, CursorError, CursorHttp};
 use crate::opencode::install::{self, WriteOutcome};
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
 use crate::store::credentials::StoreError;
@@ -87,7 +89,8 @@ pub struct App {
 struct Inner {
     paths: Paths,
     env: Env,
-    client: CursorClient,
+    /// Replaced (same tokens, model cache and observer) when `agent_transport` changes.
+    client: RwLock<CursorClient>,
     settings: StdMutex<Settings>,
     lifecycle: Mutex<Lifecycle>,
     phase: StdMutex<Phase>,
@@ -163,7 +166,7 @@ impl AppBuilder {
         self
     }
 
-    /// Builds the Cursor client (once) and the app around it. The client reports every
+    /// Builds the Cursor client and the app around it. The client reports every
     /// call to the app, whichever front end makes it (the proxy's requests included), so
     /// an expired session or an unreachable Cursor becomes an alert and a status change.
     pub fn build(self) -> Result<App, CommandError> {
@@ -190,7 +193,7 @@ impl AppBuilder {
             Inner {
                 paths: self.paths,
                 env: self.env,
-                client,
+                client: RwLock::new(client),
                 settings: StdMutex::new(self.settings),
                 lifecycle: Mutex::new(Lifecycle::default()),
                 phase: StdMutex::new(phase),
@@ -259,6 +262,7 @@ fn settings_view(s: &Settings) -> SettingsView {
         default_model: s.default_model.clone(),
         start_proxy_on_launch: s.start_proxy_on_launch,
         require_api_key: s.require_api_key,
+        agent_transport: s.agent_transport.as_str().to_string(),
     }
 }
 
@@ -284,9 +288,15 @@ impl App {
             .unwrap_or_else(|p| p.into_inner()) = Some(backend);
     }
 
-    /// The Cursor client (for front ends that need more than these actions).
-    pub fn client(&self) -> &CursorClient {
-        &self.inner.client
+    /// The Cursor client in use (for front ends that need more than these actions). A
+    /// handle, not a reference: a settings change can replace the client (see
+    /// [`App::update_settings`]).
+    pub fn client(&self) -> CursorClient {
+        self.inner
+            .client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Where our files live.
@@ -317,7 +327,8 @@ impl App {
     }
 
     async fn compute_status(&self) -> Status {
-        let tokens = self.inner.client.tokens();
+        let client = self.client();
+        let tokens = client.tokens();
         let has_creds = match tokens.current().await {
             Ok(c) => c.is_some(),
             Err(e) => {
@@ -382,7 +393,7 @@ impl App {
     /// Startup: learns who is signed in and restores the proxy's last state (see the
     /// module doc). Failures end up in the status and the alerts, not here.
     pub async fn launch(&self) -> Status {
-        if matches!(self.inner.client.tokens().current().await, Ok(Some(_))) {
+        if matches!(self.client().tokens().current().await, Ok(Some(_))) {
             let _ = self.refresh_account().await;
         }
         let wanted = self.settings().start_proxy_on_launch && self.saved_state().proxy_running;
@@ -462,7 +473,7 @@ impl App {
 
     /// Fetches the account shown in the status.
     async fn refresh_account(&self) -> Result<Account, CommandError> {
-        let r = self.inner.client.account().await;
+        let r = self.client().account().await;
         let acc = self.cursor(r).await?;
         let account = Account {
             email: Some(acc.email).filter(|e| !e.is_empty()),
@@ -480,11 +491,12 @@ impl App {
         // Fail before the browser opens when the credential store cannot be used (no
         // keychain): learning it after approving would be worse. Unreadable stored
         // credentials are fine, signing in replaces them.
-        match self.inner.client.tokens().current().await {
+        match self.client().tokens().current().await {
             Ok(_) | Err(StoreError::Corrupt { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        let http = self.inner.client.http();
+        let client = self.client();
+        let http = client.http();
         let pkce = Pkce::generate();
         let url = auth::login_url(http.endpoints(), &pkce);
         let cancel = CancellationToken::new();
@@ -512,7 +524,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        self.inner.client.tokens().sign_in(creds).await?;
+        self.client().tokens().sign_in(creds).await?;
         self.inner.session_expired.store(false, Ordering::SeqCst);
         self.inner.alerts.resolve(AlertKind::SessionExpired);
         *lock(&self.inner.account) = None;
@@ -545,7 +557,7 @@ impl App {
     /// Removes the stored credentials. The proxy keeps running (it answers "not signed
     /// in" until the next sign-in).
     pub async fn sign_out(&self) -> Result<Status, CommandError> {
-        let r = self.inner.client.tokens().sign_out().await;
+        let r = self.client().tokens().sign_out().await;
         *lock(&self.inner.account) = None;
         self.inner.session_expired.store(false, Ordering::SeqCst);
         self.inner.alerts.resolve(AlertKind::SessionExpired);
@@ -607,7 +619,7 @@ impl App {
         // Off the runtime: opening the ledger waits out a lock held by another process
         // (up to its busy timeout), which would stall every task on this worker.
         let (client, paths, env) = (
-            self.inner.client.clone(),
+            self.client(),
             self.inner.paths.clone(),
             self.inner.env.clone(),
         );
@@ -726,16 +738,16 @@ impl App {
     /// The models the plan can use, with limits (`refresh` skips the cache).
     pub async fn list_models(&self, refresh: bool) -> Result<Vec<Model>, CommandError> {
         if refresh {
-            self.inner.client.invalidate_models().await;
+            self.client().invalidate_models().await;
         }
-        let r = self.inner.client.models().await;
+        let r = self.client().models().await;
         let models = self.cursor(r).await?;
         Ok(models.iter().map(Model::from).collect())
     }
 
     /// Cursor's plan usage for the billing cycle.
     pub async fn plan_usage(&self) -> Result<PlanUsage, CommandError> {
-        let r = self.inner.client.plan_usage().await;
+        let r = self.client().plan_usage().await;
         let u = self.cursor(r).await?;
         if u.plan_usage.as_ref().is_some_and(|p| p.remaining > 0) {
             self.inner.alerts.resolve(AlertKind::Quota);
@@ -748,7 +760,7 @@ impl App {
     async fn provider_inputs(
         &self,
     ) -> Result<(Arc<Vec<crate::cursor::models::ModelInfo>>, String, String), CommandError> {
-        let r = self.inner.client.models().await;
+        let r = self.client().models().await;
         let models = self.cursor(r).await?;
         let key = self.api_key()?;
         let base_url = {
@@ -836,14 +848,25 @@ impl App {
     }
 
     /// Validates and saves (atomically) the UI's settings; a running proxy restarts so a
-    /// new host, port, key requirement or default model applies at once. Only these five
-    /// fields are written: the rest of `settings.toml` (and anything the environment
-    /// overrides) is kept as it is on disk.
+    /// new host, port, key requirement, default model or agent transport applies at once.
+    /// A new agent transport also replaces the Cursor client's HTTP client (keeping its
+    /// tokens, model cache and observer), so the next run uses it, proxy running or not;
+    /// runs in flight finish on the old one. Only these six fields are written: the rest
+    /// of `settings.toml` (and anything the environment overrides) is kept as it is on
+    /// disk. A transport the environment sets cannot be changed here (it would come back
+    /// at the next launch).
     pub async fn update_settings(&self, view: SettingsView) -> Result<SettingsView, CommandError> {
         let host: IpAddr = view.host.trim().parse().map_err(|_| {
             CommandError::invalid_input(format!(
                 "host: expected an IP address such as 127.0.0.1, got {:?}",
                 view.host
+            ))
+        })?;
+        let transport = AgentTransport::parse(&view.agent_transport).ok_or_else(|| {
+            CommandError::invalid_input(format!(
+                "{}: expected \"http2\" or \"http1\", got {:?}",
+                ipc::ui_field("agent_transport"),
+                view.agent_transport
             ))
         })?;
         let apply = |s: &mut Settings| {
@@ -852,6 +875,7 @@ impl App {
             s.default_model = view.default_model.trim().to_string();
             s.start_proxy_on_launch = view.start_proxy_on_launch;
             s.require_api_key = view.require_api_key;
+            s.agent_transport = transport;
         };
         let mut lc = self.inner.lifecycle.lock().await;
         let current = self.settings();
@@ -861,22 +885,45 @@ impl App {
         if next == current {
             return Ok(settings_view(&next));
         }
+        let transport_changed = next.agent_transport != current.agent_transport;
+        if transport_changed && self.inner.env.get(ENV_AGENT_TRANSPORT).is_some() {
+            return Err(CommandError::invalid_input(format!(
+                "{}: set to {:?} by the {ENV_AGENT_TRANSPORT} environment variable; change it there",
+                ipc::ui_field("agent_transport"),
+                current.agent_transport.as_str()
+            )));
+        }
+        // Built before anything is saved, so a failure leaves the settings as they were.
+        let http = if transport_changed {
+            Some(CursorHttp::new(next.http_config())?)
+        } else {
+            None
+        };
         let mut on_disk = Settings::load(&self.inner.paths, &Env::default())?;
         apply(&mut on_disk);
         on_disk.validate()?;
         on_disk.save(&self.inner.paths)?;
         *lock(&self.inner.settings) = next.clone();
-        let proxy_changed = (
-            next.host,
-            next.port,
-            next.require_api_key,
-            &next.default_model,
-        ) != (
-            current.host,
-            current.port,
-            current.require_api_key,
-            &current.default_model,
-        );
+        if let Some(http) = http {
+            let mut client = self.inner.client.write().unwrap_or_else(|p| p.into_inner());
+            *client = client.clone().with_http(http);
+            tracing::info!(
+                transport = next.agent_transport.as_str(),
+                "agent transport changed"
+            );
+        }
+        let proxy_changed = transport_changed
+            || (
+                next.host,
+                next.port,
+                next.require_api_key,
+                &next.default_model,
+            ) != (
+                current.host,
+                current.port,
+                current.require_api_key,
+                &current.default_model,
+            );
         let restarted = if proxy_changed {
             self.restart_if_running(&mut lc).await
         } else {

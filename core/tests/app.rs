@@ -11,8 +11,10 @@ use std::time::Duration;
 use cursor_bridge_core::app::{
     AlertKind, App, CommandError, ErrorKind, ProxyRunState, SettingsView, Status,
 };
-use cursor_bridge_core::config::settings::{CredentialStoreKind, Env, Paths, Settings};
-use cursor_bridge_tests::FakeCursor;
+use cursor_bridge_core::config::settings::{
+    AgentTransport, CredentialStoreKind, Env, Paths, Settings,
+};
+use cursor_bridge_tests::{FakeCursor, RunEnd, RunTransport};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -387,6 +389,148 @@ async fn settings_are_validated_saved_and_restart_a_running_proxy() {
     );
     let reloaded = Settings::load(&m.paths(), &Env::default()).expect("loads");
     assert!(!reloaded.start_proxy_on_launch);
+    app.shutdown().await;
+}
+
+/// One non-streaming chat through the app's proxy: the HTTP status and the reply text.
+async fn chat_reply(port: u16, key: &str) -> (u16, String) {
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(
+            &serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .expect("the proxy answers");
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.expect("JSON body");
+    let text = body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (status, text)
+}
+
+#[tokio::test]
+async fn the_agent_transport_setting_switches_the_next_run_and_back() {
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    app.start_proxy().await.expect("start");
+    let key = app.api_key().expect("key");
+    let view = app.get_settings();
+    assert_eq!(view.agent_transport, "http2", "the default");
+
+    let mut bad = view.clone();
+    bad.agent_transport = "http3".into();
+    let e = app.update_settings(bad).await.expect_err("http3");
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.starts_with("agentTransport: expected"), "{e}");
+    assert!(!m.paths().settings_file().exists(), "nothing saved");
+
+    let hello = (200, "Hello from the fake Cursor.".to_string());
+    assert_eq!(chat_reply(port, &key).await, hello);
+
+    let mut http1 = view.clone();
+    http1.agent_transport = "http1".into();
+    assert_eq!(
+        app.update_settings(http1.clone()).await.expect("update"),
+        http1
+    );
+    assert_eq!(app.get_settings(), http1);
+    let text = std::fs::read_to_string(m.paths().settings_file()).expect("saved");
+    assert!(text.contains("agent_transport = \"http1\""), "{text}");
+    let s = app.status().await;
+    assert_eq!(
+        (s.proxy.state, s.proxy.port),
+        (ProxyRunState::Running, port)
+    );
+    assert_eq!(
+        chat_reply(port, &key).await,
+        hello,
+        "the same answer over HTTP/1.1"
+    );
+
+    assert_eq!(app.update_settings(view.clone()).await.expect("back"), view);
+    assert_eq!(chat_reply(port, &key).await, hello);
+
+    let runs = m.fake.runs();
+    let seen: Vec<_> = runs.iter().map(|r| (r.transport, r.version)).collect();
+    assert_eq!(
+        seen,
+        [
+            (RunTransport::Http2, reqwest::Version::HTTP_2),
+            (RunTransport::Http1, reqwest::Version::HTTP_11),
+            (RunTransport::Http2, reqwest::Version::HTTP_2),
+        ]
+    );
+    assert!(
+        runs[1].appends >= 1,
+        "the HTTP/1.1 run sent its request as appends"
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.authorized && r.end == Some(RunEnd::Ok)),
+        "{runs:?}"
+    );
+    // Signing in is not needed again: the tokens were kept across the switch.
+    assert_eq!(m.fake.refresh_calls(), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transport_set_by_the_environment_is_not_changed_from_the_ui() {
+    let m = Machine::new().await;
+    let port = free_port();
+    // As `Settings::load` would leave it with CURSOR_BRIDGE_AGENT_TRANSPORT=http1.
+    let env = Env::from_pairs([("CURSOR_BRIDGE_AGENT_TRANSPORT", "http1")]);
+    let mut settings = m.settings(port);
+    settings.agent_transport = AgentTransport::Http1;
+    let fake = m.fake.clone();
+    let app = App::builder(m.paths(), env, settings)
+        .opener(move |url| {
+            fake.approve_login_url(url)
+                .then_some(())
+                .ok_or_else(|| format!("not a login URL: {url}"))
+        })
+        .build()
+        .expect("app builds");
+    timeout(WAIT, app.sign_in())
+        .await
+        .expect("finishes")
+        .expect("signed in");
+    app.start_proxy().await.expect("start");
+    let view = app.get_settings();
+    assert_eq!(view.agent_transport, "http1");
+
+    let mut v = view.clone();
+    v.agent_transport = "http2".into();
+    let e = app
+        .update_settings(v)
+        .await
+        .expect_err("the environment decides");
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(
+        e.message.starts_with("agentTransport:")
+            && e.message.contains("CURSOR_BRIDGE_AGENT_TRANSPORT"),
+        "{e}"
+    );
+    assert!(!m.paths().settings_file().exists(), "nothing saved");
+    // Other fields still save.
+    let mut v = view.clone();
+    v.start_proxy_on_launch = false;
+    assert_eq!(app.update_settings(v.clone()).await.expect("update"), v);
+    let key = app.api_key().expect("key");
+    assert_eq!(chat_reply(port, &key).await.0, 200);
+    assert_eq!(
+        m.fake
+            .runs()
+            .iter()
+            .map(|r| r.transport)
+            .collect::<Vec<_>>(),
+        [RunTransport::Http1]
+    );
     app.shutdown().await;
 }
 

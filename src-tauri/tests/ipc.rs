@@ -181,7 +181,7 @@ fn settings_and_failures_come_back_as_kind_and_message() {
     assert_eq!(
         settings,
         json!({"host": "127.0.0.1", "port": port, "defaultModel": "auto",
-               "startProxyOnLaunch": true, "requireApiKey": true})
+               "startProxyOnLaunch": true, "requireApiKey": true, "agentTransport": "http2"})
     );
 
     let e = h.err("start_proxy", json!({}));
@@ -213,10 +213,22 @@ fn settings_and_failures_come_back_as_kind_and_message() {
         "{e}"
     );
 
+    let mut bad = settings.clone();
+    bad["agentTransport"] = json!("h2");
+    let e = h.err("update_settings", json!({"settings": bad}));
+    assert_eq!(e["kind"], "invalid_input");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("agentTransport:")),
+        "{e}"
+    );
+
     let new_port = free_port();
     let mut good = settings.clone();
     good["port"] = json!(new_port);
     good["requireApiKey"] = json!(false);
+    good["agentTransport"] = json!("http1");
     assert_eq!(h.ok("update_settings", json!({"settings": good})), good);
     assert_eq!(h.ok("get_settings", json!({})), good);
     let s = h.ok("start_proxy", json!({}));

@@ -79,6 +79,7 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
       defaultModel: 'gpt-5-codex',
       startProxyOnLaunch: true,
       requireApiKey: true,
+      agentTransport: 'http2',
     },
   });
   await page.getByLabel('Filter models').fill('');
@@ -133,6 +134,20 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   await expect(page.getByText('/home/ada/.config/opencode/opencode.json', { exact: true })).toBeVisible();
   await expect(page.getByText('The connection to Cursor dropped mid-stream.')).toBeVisible();
   await shot(page, 'settings-opencode');
+
+  // --- Settings: the connection to Cursor, by keyboard (arrow keys move within the group) ---
+  const connection = page.getByRole('group', { name: 'Connection to Cursor' });
+  const http2 = connection.getByRole('radio', { name: 'HTTP/2 (default, fastest)' });
+  const http1 = connection.getByRole('radio', { name: 'HTTP/1.1 (for proxies and firewalls that break HTTP/2)' });
+  await expect(http2).toBeChecked();
+  await http2.focus();
+  await page.keyboard.press('ArrowDown');
+  await expect(http1).toBeChecked();
+  await expect(http1).toBeFocused();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(page.getByText('Saved.')).toBeVisible();
+  const saved = (await calls(page)).filter((c) => c.cmd === 'update_settings').at(-1);
+  expect(saved?.args).toEqual({ settings: expect.objectContaining({ agentTransport: 'http1', defaultModel: 'gpt-5-codex' }) });
 
   expect(consoleErrors).toEqual([]);
 });

@@ -44,6 +44,7 @@
       defaultModel: 'claude-4.5-sonnet',
       startProxyOnLaunch: true,
       requireApiKey: true,
+      agentTransport: 'http2',
     },
     apiKey: 'cb-local-7f3a9c2e51d84b06a9e1f0c4d2b7e8a1',
     launchAtLogin: false,
@@ -244,6 +245,9 @@
       }
       if (!models.some((m) => m.id === settings.defaultModel)) {
         throw err('invalid_input', `defaultModel: unknown model "${settings.defaultModel}".`);
+      }
+      if (settings.agentTransport !== 'http2' && settings.agentTransport !== 'http1') {
+        throw err('invalid_input', `agentTransport: expected "http2" or "http1", got ${JSON.stringify(settings.agentTransport)}`);
       }
       state.settings = { ...settings };
       changed();

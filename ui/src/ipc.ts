@@ -40,12 +40,15 @@ export interface Model {
   outputLimit: number;
   limitSource: 'cursor' | 'known_family' | 'default';
 }
+/** How agent runs reach Cursor: one HTTP/2 stream, or HTTP/1.1 for networks that break HTTP/2. */
+export type AgentTransport = 'http2' | 'http1';
 export interface Settings {
   host: string;
   port: number;
   defaultModel: string;
   startProxyOnLaunch: boolean;
   requireApiKey: boolean;
+  agentTransport: AgentTransport;
 }
 export type Range = '24h' | '7d' | '30d';
 /** One bucket × model. */

@@ -211,6 +211,40 @@ describe('settings', () => {
     expect(be.callsOf('update_settings')).toEqual([{ settings: settings({ host: '127.0.0.2' }) }]);
   });
 
+  it('switching the connection to HTTP/1.1 saves agentTransport "http1"', async () => {
+    const be = mockBackend();
+    render(<App initialScreen="settings" />);
+    const group = await screen.findByRole('group', { name: 'Connection to Cursor' });
+    const http2 = within(group).getByLabelText('HTTP/2 (default, fastest)') as HTMLInputElement;
+    const http1 = within(group).getByLabelText('HTTP/1.1 (for proxies and firewalls that break HTTP/2)') as HTMLInputElement;
+    expect(http2.checked).toBe(true);
+    expect(group.getAttribute('aria-describedby')).toBe('agent-transport-hint');
+    expect(document.getElementById('agent-transport-hint')?.textContent).toMatch(/proxy or firewall/);
+
+    await userEvent.click(http1);
+    expect(http1.checked).toBe(true);
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await screen.findByText('Saved.');
+    expect(be.callsOf('update_settings')).toEqual([{ settings: settings({ agentTransport: 'http1' }) }]);
+    expect((screen.getByRole('button', { name: 'Save' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('a refused connection change is shown and stays unsaved', async () => {
+    mockBackend({
+      update_settings: () => {
+        throw { kind: 'invalid_input', message: 'agentTransport: set to "http2" by the CURSOR_BRIDGE_AGENT_TRANSPORT environment variable; change it there' };
+      },
+    });
+    render(<App initialScreen="settings" />);
+    await userEvent.click(await screen.findByLabelText('HTTP/1.1 (for proxies and firewalls that break HTTP/2)'));
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('Not saved.');
+    expect(alert.textContent).toContain('CURSOR_BRIDGE_AGENT_TRANSPORT');
+    expect(screen.queryByText('Saved.')).toBeNull();
+    expect(screen.getByRole('button', { name: 'Discard changes' })).toBeTruthy();
+  });
+
   it('Copy OpenCode config writes the snippet text to the clipboard', async () => {
     const text = '{\n  "provider": { "cursor-bridge": { "options": { "apiKey": "cb-local-secret-0123456789abcdef" } } }\n}';
     mockBackend({ opencode_snippet: () => ({ text, baseUrl: 'http://127.0.0.1:18741/v1' }) });

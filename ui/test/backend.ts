@@ -25,6 +25,7 @@ export const settings = (over: Partial<Settings> = {}): Settings => ({
   defaultModel: 'claude-4.5-sonnet',
   startProxyOnLaunch: true,
   requireApiKey: true,
+  agentTransport: 'http2',
   ...over,
 });
 

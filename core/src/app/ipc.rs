@@ -95,6 +95,10 @@ pub struct SettingsView {
     pub default_model: String,
     pub start_proxy_on_launch: bool,
     pub require_api_key: bool,
+    /// How agent runs reach Cursor: `"http2"` or `"http1"` (setting `agent_transport`).
+    /// Text, not the enum, so an unknown value is an `invalid_input` naming the field
+    /// (like `host`) rather than a deserialization failure outside the contract.
+    pub agent_transport: String,
 }
 
 /// Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).

@@ -101,6 +101,15 @@ impl CursorClient {
         self
     }
 
+    /// The same client (sharing tokens, model cache and observer) over another HTTP client,
+    /// e.g. one with another `agent_transport`: the runs started from now on use it, the
+    /// runs in flight keep theirs. Token refreshes keep using the token manager's own HTTP
+    /// client (unary calls, whatever the agent transport).
+    pub fn with_http(mut self, http: CursorHttp) -> Self {
+        self.http = http;
+        self
+    }
+
     /// The HTTP client (endpoints, headers).
     pub fn http(&self) -> &CursorHttp {
         &self.http

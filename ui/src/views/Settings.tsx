@@ -1,4 +1,5 @@
-// Settings: where the proxy listens, the local API key, startup, OpenCode, logs and errors.
+// Settings: where the proxy listens and how it reaches Cursor, the local API key, startup,
+// OpenCode, logs and errors.
 import { useEffect, useState } from 'preact/hooks';
 import { Card, CopyButton, ErrorNotice } from '../components/common';
 import { dateTime, isLoopbackHost } from '../format';
@@ -14,6 +15,7 @@ import {
   updateSettings,
   type OpencodeInstall,
   type OpencodeSnippet,
+  type AgentTransport,
   type RecentError,
   type Settings,
   type Status,
@@ -35,6 +37,11 @@ export function SettingsView(props: { status: Status; onStatus: (s: Status) => v
     </>
   );
 }
+
+const TRANSPORTS: { value: AgentTransport; label: string }[] = [
+  { value: 'http2', label: 'HTTP/2 (default, fastest)' },
+  { value: 'http1', label: 'HTTP/1.1 (for proxies and firewalls that break HTTP/2)' },
+];
 
 function ProxySettings() {
   const [saved, setSaved] = useState<Settings | null>(null);
@@ -154,6 +161,25 @@ function ProxySettings() {
           />
           <span>Require the local API key from clients</span>
         </label>
+        <fieldset class="choice" aria-describedby="agent-transport-hint">
+          <legend>Connection to Cursor</legend>
+          {TRANSPORTS.map((t) => (
+            <label class="check" key={t.value}>
+              <input
+                type="radio"
+                name="agentTransport"
+                value={t.value}
+                checked={draft.agentTransport === t.value}
+                onChange={() => patch({ agentTransport: t.value })}
+              />
+              <span>{t.label}</span>
+            </label>
+          ))}
+          <p class="muted hint" id="agent-transport-hint">
+            Try HTTP/1.1 if chats fail or break off behind a company proxy or firewall; it applies
+            from the next request.
+          </p>
+        </fieldset>
         <ErrorNotice error={saveError} title="Not saved." />
         <div class="actions">
           <button type="submit" class="primary" disabled={!canSave}>
