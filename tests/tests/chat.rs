@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::chat::{collect, text_of};
 use common::{Harness, fast_chat};
 use cursor_bridge_core::cursor::chat::{
     ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolCall, ToolDef, ToolResult,
@@ -32,21 +33,6 @@ fn weather_tool() -> ToolDef {
     }
 }
 
-/// Collects events until the run ends; returns the events and the final error, if any.
-async fn collect(run: &mut ChatRun) -> (Vec<ChatEvent>, Option<CursorError>) {
-    let mut events = Vec::new();
-    while let Some(item) = tokio::time::timeout(WAIT, run.next())
-        .await
-        .expect("run stalled")
-    {
-        match item {
-            Ok(ev) => events.push(ev),
-            Err(e) => return (events, Some(e)),
-        }
-    }
-    (events, None)
-}
-
 /// Starts a run of `req` and collects it to the end.
 async fn chat_to_end(
     client: &CursorClient,
@@ -54,19 +40,6 @@ async fn chat_to_end(
 ) -> (Vec<ChatEvent>, Option<CursorError>) {
     let mut run = client.chat(req).await.expect("run starts");
     collect(&mut run).await
-}
-
-fn text_of(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let ChatEvent::Text(t) = e {
-                Some(t.as_str())
-            } else {
-                None
-            }
-        })
-        .collect()
 }
 
 #[tokio::test]

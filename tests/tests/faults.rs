@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 use common::Harness;
 use common::proxy::{Proxy, error_of};
 use cursor_bridge_core::config::settings::{Paths, Settings};
-use cursor_bridge_core::cursor::CursorClient;
-use cursor_bridge_core::proxy::ProxyState;
 use cursor_bridge_tests::{CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, Turn};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -24,28 +22,14 @@ use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A proxy whose Cursor client is built from the (tweaked) settings, as the CLI and the
-/// tray build it, so watchdogs, the connect timeout, retries and the API URL all come from
-/// the settings. Retries back off 20 ms unless the test says otherwise.
+/// A proxy whose Cursor client is built from the (tweaked) settings ([`Proxy::start_for`]).
+/// Retries back off 20 ms unless the test says otherwise.
 async fn proxy(fake: FakeCursor, tweak: impl FnOnce(&mut Settings)) -> Proxy {
-    let h = Harness::signed_in(fake).await;
-    let paths = Paths::resolve(&h.env).expect("paths");
-    let mut settings = Settings::load(&paths, &h.env).expect("settings");
-    settings.retry_backoff_ms = 20;
-    tweak(&mut settings);
-    settings.validate().expect("valid settings");
-    let client = CursorClient::from_settings(&settings, &paths, &h.env).expect("client");
-    let state = ProxyState::from_settings(client, settings, &paths, &h.env).expect("proxy state");
-    let key = state.api_key.clone().unwrap_or_default();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let running = cursor_bridge_core::proxy::start_on(listener, Arc::new(state)).expect("start");
-    Proxy {
-        base: format!("http://{}", running.local_addr()),
-        running: Some(running),
-        h,
-        key,
-        http: reqwest::Client::new(),
-    }
+    Proxy::start_for(fake, |s| {
+        s.retry_backoff_ms = 20;
+        tweak(s);
+    })
+    .await
 }
 
 fn ask(stream: bool) -> Value {
@@ -66,15 +50,31 @@ fn answer(id: &str, stream: bool) -> Value {
         {"role": "tool", "tool_call_id": id, "content": "25C"}]})
 }
 
-async fn health(p: &Proxy) -> Value {
-    p.http
-        .get(format!("{}/health", p.base))
-        .send()
+/// Asks about the weather; checks the answer is a tool call that is now parked.
+async fn park_weather_call(p: &Proxy, what: &str) {
+    let first: Value = p
+        .post(&json!({"model": "auto", "tools": weather_tools(),
+            "messages": [{"role": "user", "content": "weather?"}]}))
         .await
-        .expect("health answers")
         .json()
         .await
-        .expect("health json")
+        .expect("json");
+    assert_eq!(first["choices"][0]["finish_reason"], "tool_calls", "{what}");
+    assert_eq!(p.health().await["parked_streams"], 1, "{what}");
+}
+
+/// Sends `body`; checks the answer is an error with `status`, `code` and a message that
+/// contains `needle`. Returns how long the answer took.
+async fn refused(p: &Proxy, body: &Value, status: u16, code: &str, needle: &str) -> Duration {
+    let started = Instant::now();
+    let (got, err, _) = error_of(p.post(body).await).await;
+    let took = started.elapsed();
+    assert_eq!((got, err["code"].as_str()), (status, Some(code)), "{err}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.contains(needle)),
+        "{err}"
+    );
+    took
 }
 
 /// One `data:` payload of an SSE response and when the client read it.
@@ -141,10 +141,10 @@ fn error_then_done(events: &[Event]) -> (Value, Instant) {
     (err["error"].clone(), events[n - 1].at)
 }
 
-/// When the fake committed the fault that ended run `index`.
-async fn fault_at(fake: &FakeCursor, index: usize) -> Instant {
+/// How long after the fake committed the fault that ended run `index` the client saw `at`.
+async fn after_fault(fake: &FakeCursor, index: usize, at: Instant) -> Duration {
     let run = fake.wait_for_run_end(index, WAIT).await;
-    run.started_at + run.ended_after.expect("ended")
+    at.saturating_duration_since(run.started_at + run.ended_after.expect("ended"))
 }
 
 /// Ends a scripted turn with a fault.
@@ -178,8 +178,7 @@ async fn a_stream_breaking_after_text_ends_in_an_error_event_and_done_within_a_s
         assert_eq!(content(&events), "partial answer", "{name}");
         let (err, done_at) = error_then_done(&events);
         assert_eq!(err["code"], "upstream_error", "{name}: {err}");
-        let fault_time = fault_at(p.fake(), before).await;
-        let latency = done_at.saturating_duration_since(fault_time);
+        let latency = after_fault(p.fake(), before, done_at).await;
         assert!(
             latency < Duration::from_secs(1),
             "{name}: [DONE] {latency:?} after the fault"
@@ -221,21 +220,12 @@ async fn a_continuation_breaking_mid_stream_ends_cleanly_and_leaves_nothing_park
             .sleep(Duration::from_millis(50));
         p.fake().push_turn(fault(turn));
         let before = p.fake().run_count();
-        let first: Value = p
-            .post(&json!({"model": "auto", "tools": weather_tools(),
-                "messages": [{"role": "user", "content": "weather?"}]}))
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(first["choices"][0]["finish_reason"], "tool_calls", "{name}");
-        assert_eq!(health(&p).await["parked_streams"], 1, "{name}");
+        park_weather_call(&p, name).await;
 
         let events = read_events(p.post(&answer(&id, true)).await).await;
         assert_eq!(content(&events), "It is", "{name}");
         let (err, done_at) = error_then_done(&events);
-        let fault_time = fault_at(p.fake(), before).await;
-        let latency = done_at.saturating_duration_since(fault_time);
+        let latency = after_fault(p.fake(), before, done_at).await;
         assert!(
             latency < Duration::from_secs(1),
             "{name}: [DONE] {latency:?} after the fault ({err})"
@@ -245,7 +235,7 @@ async fn a_continuation_breaking_mid_stream_ends_cleanly_and_leaves_nothing_park
             before + 1,
             "{name}: continued on the same stream, never retried"
         );
-        assert_eq!(health(&p).await["parked_streams"], 0, "{name}");
+        assert_eq!(p.health().await["parked_streams"], 0, "{name}");
 
         p.fake().push_turn(Turn::reply("fresh start"));
         let events = read_events(p.post(&ask(true)).await).await;
@@ -296,19 +286,14 @@ async fn stalled_turns_end_with_a_clear_error_after_the_watchdogs_from_the_setti
         "the idle watchdog fired {stalled_for:?} after the text"
     );
 
-    let started = Instant::now();
-    let (status, err, _) = error_of(p.post(&ask(true)).await).await;
-    let took = started.elapsed();
-    assert_eq!(
-        (status, err["code"].as_str()),
-        (504, Some("upstream_timeout"))
-    );
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("sent nothing for 1 s")),
-        "{err}"
-    );
+    let took = refused(
+        &p,
+        &ask(true),
+        504,
+        "upstream_timeout",
+        "sent nothing for 1 s",
+    )
+    .await;
     assert!(
         took < Duration::from_millis(2500),
         "answered after {took:?}"
@@ -322,7 +307,8 @@ async fn stalled_turns_end_with_a_clear_error_after_the_watchdogs_from_the_setti
 /// further SYN and `connect` hangs until the caller gives up: a server that never answers.
 struct Relay {
     addr: SocketAddr,
-    listener: Arc<TcpListener>,
+    /// Bound until the relay is dropped (then every connect is refused).
+    _listener: Arc<TcpListener>,
     stop: CancellationToken,
     acceptor: Option<JoinHandle<()>>,
     /// The connection that fills the accept queue.
@@ -357,7 +343,7 @@ impl Relay {
         });
         Relay {
             addr: listener.local_addr().expect("addr"),
-            listener,
+            _listener: listener,
             stop,
             acceptor: Some(acceptor),
             _filler: None,
@@ -368,12 +354,22 @@ impl Relay {
         format!("http://{}", self.addr)
     }
 
-    /// From now on new connections hang; checks that they really do on this machine.
-    async fn blackhole(&mut self) {
+    /// Stops accepting: connections already queued or new ones wait unanswered.
+    async fn stop_accepting(&mut self) {
         self.stop.cancel();
         if let Some(a) = self.acceptor.take() {
             a.await.expect("the acceptor stops");
         }
+    }
+
+    /// Closes the listener: from now on every connect is refused.
+    async fn close(mut self) {
+        self.stop_accepting().await;
+    }
+
+    /// From now on new connections hang; checks that they really do on this machine.
+    async fn blackhole(&mut self) {
+        self.stop_accepting().await;
         self._filler = Some(TcpStream::connect(self.addr).await.expect("one queued"));
         let probe = tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(self.addr));
         assert!(
@@ -397,31 +393,11 @@ async fn a_connection_that_never_completes_is_a_clear_504_after_the_connect_time
     })
     .await;
     // The catalogue is fetched (and cached) while Cursor is still reachable …
-    let models = p
-        .http
-        .get(format!("{}/v1/models", p.base))
-        .bearer_auth(&p.key)
-        .send()
-        .await
-        .expect("models");
-    assert_eq!(models.status(), 200);
+    p.warm_models().await;
     // … then the Run's new HTTP/2 connection never completes.
     relay.blackhole().await;
     for stream in [true, false] {
-        let started = Instant::now();
-        let (status, err, _) = error_of(p.post(&ask(stream)).await).await;
-        let took = started.elapsed();
-        assert_eq!(
-            (status, err["code"].as_str()),
-            (504, Some("upstream_timeout")),
-            "{err}"
-        );
-        assert!(
-            err["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("timed out")),
-            "{err}"
-        );
+        let took = refused(&p, &ask(stream), 504, "upstream_timeout", "timed out").await;
         assert!(
             (Duration::from_millis(900)..Duration::from_millis(2500)).contains(&took),
             "answered after {took:?} with a 1 s connect timeout"
@@ -506,17 +482,7 @@ async fn retries_stop_at_the_limit_skip_permanent_errors_and_never_follow_stream
     // K = 3 > N = 2: every attempt fails.
     p.fake()
         .fail_next_runs(3, 503, EndError::new("unavailable", "overloaded"));
-    let (status, err, _) = error_of(p.post(&ask(true)).await).await;
-    assert_eq!(
-        (status, err["code"].as_str()),
-        (502, Some("upstream_error"))
-    );
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("unavailable")),
-        "{err}"
-    );
+    refused(&p, &ask(true), 502, "upstream_error", "unavailable").await;
     assert_eq!(runs(), 3, "one attempt and two retries");
     // The outage is over: the next request works at its first attempt.
     p.fake().push_turn(Turn::reply("recovered"));
@@ -584,41 +550,13 @@ async fn an_unreachable_cursor_is_retried_then_reported() {
         s.retry_backoff_ms = 100;
     })
     .await;
-    let models = p
-        .http
-        .get(format!("{}/v1/models", p.base))
-        .bearer_auth(&p.key)
-        .send()
-        .await
-        .expect("models");
-    assert_eq!(models.status(), 200, "the catalogue is cached first");
+    // The catalogue is cached first.
+    p.warm_models().await;
     // Nothing listens there any more: every connect is refused.
-    let Relay {
-        listener,
-        stop,
-        acceptor,
-        addr,
-        ..
-    } = relay;
-    stop.cancel();
-    if let Some(a) = acceptor {
-        a.await.expect("the acceptor stops");
-    }
-    drop(listener);
+    let addr = relay.addr;
+    relay.close().await;
     assert!(TcpStream::connect(addr).await.is_err(), "refused");
-    let started = Instant::now();
-    let (status, err, _) = error_of(p.post(&ask(true)).await).await;
-    let took = started.elapsed();
-    assert_eq!(
-        (status, err["code"].as_str()),
-        (502, Some("upstream_error"))
-    );
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("cannot reach Cursor")),
-        "{err}"
-    );
+    let took = refused(&p, &ask(true), 502, "upstream_error", "cannot reach Cursor").await;
     assert!(
         took >= Duration::from_millis(300),
         "two retries back off 100 + 200 ms, took {took:?}"
@@ -639,14 +577,7 @@ async fn a_refused_token_is_refreshed_once_and_a_dead_session_says_how_to_sign_i
         }
         let p = proxy(b.start().await, |_| {}).await;
         // Warm the model catalogue so the refusal meets the chat run itself.
-        let models = p
-            .http
-            .get(format!("{}/v1/models", p.base))
-            .bearer_auth(&p.key)
-            .send()
-            .await
-            .expect("models");
-        assert_eq!(models.status(), 200);
+        p.warm_models().await;
         p.fake().revoke_access_tokens();
         p.fake().push_turn(Turn::reply("after the refresh"));
         let events = read_events(p.post(&ask(true)).await).await;
@@ -771,7 +702,7 @@ async fn a_client_hanging_up_before_the_first_token_cancels_the_run() {
             "stream {stream}: cancel_action reached Cursor ({:?})",
             run.end
         );
-        assert_eq!(health(&p).await["parked_streams"], 0);
+        assert_eq!(p.health().await["parked_streams"], 0);
         p.fake().push_turn(Turn::new().wait_for_cancel());
     }
 }
@@ -795,15 +726,7 @@ async fn a_client_hanging_up_during_a_continuation_cancels_the_run() {
         .start()
         .await;
     let p = proxy(fake, |_| {}).await;
-    let first: Value = p
-        .post(&json!({"model": "auto", "tools": weather_tools(),
-            "messages": [{"role": "user", "content": "weather?"}]}))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(first["choices"][0]["finish_reason"], "tool_calls");
-    assert_eq!(health(&p).await["parked_streams"], 1);
+    park_weather_call(&p, "call_1").await;
 
     let mut res = p.post(&answer("call_1", true)).await;
     let mut seen = String::new();
@@ -820,7 +743,7 @@ async fn a_client_hanging_up_during_a_continuation_cancels_the_run() {
         "the tool result went onto the stream"
     );
     assert_eq!(p.fake().run_count(), 1);
-    assert_eq!(health(&p).await["parked_streams"], 0);
+    assert_eq!(p.health().await["parked_streams"], 0);
 }
 
 /// Point 7: stopping the proxy mid-stream. A stream that ends within `drain_grace_secs`
@@ -918,7 +841,7 @@ async fn a_damaged_ledger_is_reported_by_health_and_chats_still_work() {
     let p = Proxy::start(h).await;
     let events = read_events(p.post(&ask(true)).await).await;
     assert_eq!(content(&events), "Hello from the fake Cursor.");
-    let ledger = &health(&p).await["ledger"];
+    let ledger = &p.health().await["ledger"];
     assert_eq!(ledger["ok"], false, "{ledger}");
     let msg = ledger["error"].as_str().expect("error");
     assert!(
@@ -941,7 +864,7 @@ async fn a_locked_ledger_is_reported_by_health_and_chats_still_work() {
     let p = Proxy::start(h).await;
     let events = read_events(p.post(&ask(true)).await).await;
     assert_eq!(content(&events), "Hello from the fake Cursor.");
-    let ledger = &health(&p).await["ledger"];
+    let ledger = &p.health().await["ledger"];
     assert_eq!(ledger["ok"], false, "{ledger}");
     assert!(
         ledger["error"]

@@ -446,15 +446,7 @@ async fn hostile_requests_get_clean_openai_errors_and_disturb_nothing() {
         ok["choices"][0]["message"]["content"],
         "Hello from the fake Cursor."
     );
-    let health: Value = p
-        .http
-        .get(format!("{}/health", p.base))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("health json");
+    let health = p.health().await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["signed_in"], true);
     assert_eq!(health["parked_streams"], 0);

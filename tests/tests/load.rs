@@ -76,15 +76,20 @@ impl PeakRss {
     }
 }
 
-async fn health(p: &Proxy) -> Value {
-    p.http
-        .get(format!("{}/health", p.base))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("health json")
+/// Waits until exactly `n` of the fake's runs have ended.
+async fn wait_for_ended_runs(p: &Proxy, n: usize) {
+    assert!(
+        p.fake()
+            .wait_until(Duration::from_secs(5), |f| f
+                .runs()
+                .iter()
+                .filter(|r| r.end.is_some())
+                .count()
+                == n)
+            .await,
+        "{n} runs end: {:?}",
+        p.fake().runs().iter().map(|r| &r.end).collect::<Vec<_>>()
+    );
 }
 
 fn text_of_run(k: usize) -> String {
@@ -171,7 +176,7 @@ async fn a_hundred_concurrent_streams_complete_exactly_in_bounded_memory() {
         "every run ends: {} runs",
         p.fake().run_count()
     );
-    let h = health(&p).await;
+    let h = p.health().await;
     assert_eq!(h["status"], "ok");
     assert_eq!(
         (h["parked_streams"].as_u64(), h["parked_bytes"].as_u64()),
@@ -253,20 +258,11 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
     for k in 0..STREAMS {
         ask(&p, k).await;
     }
-    let h = health(&p).await;
+    let h = p.health().await;
     assert_eq!(h["parked_streams"], 32);
     // The 68 oldest were cancelled on Cursor's side; the 32 newest are alive.
     let evicted = STREAMS - 32;
-    assert!(
-        p.fake()
-            .wait_until(Duration::from_secs(5), |f| f
-                .runs()
-                .iter()
-                .filter(|r| r.end.is_some())
-                .count()
-                == evicted)
-            .await
-    );
+    wait_for_ended_runs(&p, evicted).await;
     for run in p.fake().runs() {
         if run.index < evicted {
             assert!(
@@ -308,7 +304,7 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
         run.mcp_results,
         [("call_99".to_string(), "99C".to_string())]
     );
-    assert_eq!(health(&p).await["parked_streams"], 31);
+    assert_eq!(p.health().await["parked_streams"], 31);
     eprintln!("{STREAMS} parked tool calls in {:?}", started.elapsed());
 }
 
@@ -351,22 +347,13 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
     let p = Proxy::start_with(h, |s| s.max_parked_bytes = budget).await;
     for k in 0..N {
         ask(&p, k).await;
-        let h = health(&p).await;
+        let h = p.health().await;
         let parked = (k + 1).min(fit);
         assert_eq!(h["parked_streams"], parked, "after {k}: {h}");
         assert_eq!(h["parked_bytes"], parked * one, "after {k}: {h}");
     }
     let evicted = N - fit;
-    assert!(
-        p.fake()
-            .wait_until(Duration::from_secs(5), |f| f
-                .runs()
-                .iter()
-                .filter(|r| r.end.is_some())
-                .count()
-                == evicted)
-            .await
-    );
+    wait_for_ended_runs(&p, evicted).await;
     for run in p.fake().runs() {
         assert_eq!(
             run.cancelled.is_some(),
@@ -393,7 +380,7 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
         "Hello from the fake Cursor."
     );
     assert_eq!(p.fake().run_count(), N + 1);
-    let h = health(&p).await;
+    let h = p.health().await;
     assert_eq!(
         (h["parked_streams"].as_u64(), h["parked_bytes"].as_u64()),
         (Some(fit as u64 - 1), Some(((fit - 1) * one) as u64))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use common::Harness;
-use common::proxy::{Proxy, delta_text, error_of, signed_in};
+use common::proxy::{Proxy, delta_text, error_of, signed_in, tool_call_deltas};
 use cursor_bridge_core::store::ledger::Range;
 use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
 use futures::StreamExt;
@@ -170,11 +170,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
     let chunks = p
         .sse(&json!({"model": "auto", "stream": true, "messages": messages, "tools": weather_tools()}))
         .await;
-    let calls: Vec<&Value> = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
-        .flatten()
-        .collect();
+    let calls = tool_call_deltas(&chunks);
     let ids: Vec<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
     assert_eq!(ids, ["call_t1", "call_w2"]);
     let text = delta_text(&chunks, "content");
@@ -352,14 +348,7 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
         other => panic!("unexpected {other:?}"),
     }
     // Unknown paths are OpenAI errors too.
-    let res = p
-        .http
-        .get(format!("{}/v1/embeddings", p.base))
-        .bearer_auth(&p.key)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(error_of(res).await.0, 404);
+    assert_eq!(error_of(p.get("/v1/embeddings").await).await.0, 404);
 }
 
 #[tokio::test]
@@ -494,15 +483,7 @@ async fn the_local_key_host_and_origin_are_enforced_and_no_cors_is_sent() {
             .iter()
             .all(|m| m["context_length"].as_u64() > Some(0))
     );
-    let health: Value = p
-        .http
-        .get(format!("{}/health", p.base))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let health = p.health().await;
     assert_eq!(health["signed_in"], true);
     assert_eq!(health["upstream"]["reachable"], true);
 }

@@ -9,14 +9,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use common::proxy::{Proxy, delta_text};
+use common::chat::{collect, text_of};
+use common::proxy::{Proxy, delta_text, tool_call_deltas};
 use cursor_bridge_core::config::settings::{AgentTransport, ENV_AGENT_TRANSPORT};
-use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ChatRun, ToolDef, ToolResult};
+use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ToolDef, ToolResult};
 use cursor_bridge_core::cursor::framing::{self, Decoder, Frame};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_core::pb::aiserver_v1 as bidi;
-use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{
     CancelledBy, FakeCursor, Malformed, McpCall, RecordedRun, RunEnd, RunTransport, Step, Turn,
 };
@@ -53,28 +53,7 @@ both!(
 /// A client built from settings with `agent_transport = transport` (through its
 /// environment variable, as a user would set it), signed in with fresh tokens.
 async fn signed_in(fake: FakeCursor, transport: AgentTransport) -> Harness {
-    let h = Harness::new_with_env(fake, [(ENV_AGENT_TRANSPORT, transport.as_str())]).await;
-    let creds = Credentials {
-        access_token: h.fake.mint_access_token(Duration::from_secs(3600)),
-        refresh_token: Some(h.fake.mint_refresh_token()),
-        api_key: None,
-    };
-    h.client.tokens().sign_in(creds).await.expect("sign in");
-    h
-}
-
-async fn collect(run: &mut ChatRun) -> (Vec<ChatEvent>, Option<CursorError>) {
-    let mut events = Vec::new();
-    while let Some(item) = tokio::time::timeout(WAIT, run.next())
-        .await
-        .expect("run stalled")
-    {
-        match item {
-            Ok(ev) => events.push(ev),
-            Err(e) => return (events, Some(e)),
-        }
-    }
-    (events, None)
+    Harness::signed_in_with_env(fake, [(ENV_AGENT_TRANSPORT, transport.as_str())]).await
 }
 
 /// The run's events and final error; an error from `chat()` itself counts as the error.
@@ -89,16 +68,6 @@ async fn chat_to_end(
         Ok(mut run) => collect(&mut run).await,
         Err(e) => (Vec::new(), Some(e)),
     }
-}
-
-fn text_of(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn weather_tool() -> ToolDef {
@@ -536,11 +505,7 @@ async fn a_two_step_tool_loop_through_the_proxy_stays_on_one_http1_run() {
     let chunks = p
         .sse(&json!({"model": "auto", "stream": true, "messages": messages, "tools": tools}))
         .await;
-    let calls: Vec<&Value> = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
-        .flatten()
-        .collect();
+    let calls = tool_call_deltas(&chunks);
     assert_eq!(calls[0]["id"], "call_w1");
     assert!(
         chunks

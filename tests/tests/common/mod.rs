@@ -77,7 +77,15 @@ impl Harness {
 
     /// A client signed in with a fresh token pair minted by the fake.
     pub async fn signed_in(fake: FakeCursor) -> Harness {
-        let h = Harness::new(fake).await;
+        Harness::signed_in_with_env(fake, []).await
+    }
+
+    /// [`Harness::signed_in`] with extra environment variables, as [`Harness::new_with_env`].
+    pub async fn signed_in_with_env<const N: usize>(
+        fake: FakeCursor,
+        extra: [(&str, &str); N],
+    ) -> Harness {
+        let h = Harness::new_with_env(fake, extra).await;
         let creds = Credentials {
             access_token: h.fake.mint_access_token(Duration::from_secs(3600)),
             refresh_token: Some(h.fake.mint_refresh_token()),
@@ -99,4 +107,5 @@ impl Harness {
         h
     }
 }
+pub mod chat;
 pub mod proxy;

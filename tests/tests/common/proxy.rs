@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use cursor_bridge_core::config::settings::{Paths, Settings};
+use cursor_bridge_core::cursor::CursorClient;
 use cursor_bridge_core::proxy::{ProxyState, RunningProxy};
 use cursor_bridge_core::store::ledger::Ledger;
 use cursor_bridge_tests::{FakeCursor, Turn};
@@ -27,12 +28,31 @@ impl Proxy {
         Self::start_with(h, |_| {}).await
     }
 
+    /// A proxy over the harness's own client, with the proxy settings tweaked.
     pub async fn start_with(h: Harness, tweak: impl FnOnce(&mut Settings)) -> Proxy {
         let paths = Paths::resolve(&h.env).expect("paths");
         let mut settings = Settings::load(&paths, &h.env).expect("settings");
         tweak(&mut settings);
-        let state = ProxyState::from_settings(h.client.clone(), settings, &paths, &h.env)
-            .expect("proxy state");
+        let client = h.client.clone();
+        Self::serve(h, client, settings, &paths).await
+    }
+
+    /// A proxy in front of `fake`, signed in, whose Cursor client is built from the
+    /// (tweaked, validated) settings as the CLI and the tray build it, so watchdogs, the
+    /// connect timeout, retries and the API URL all come from the settings.
+    pub async fn start_for(fake: FakeCursor, tweak: impl FnOnce(&mut Settings)) -> Proxy {
+        let h = Harness::signed_in(fake).await;
+        let paths = Paths::resolve(&h.env).expect("paths");
+        let mut settings = Settings::load(&paths, &h.env).expect("settings");
+        tweak(&mut settings);
+        settings.validate().expect("valid settings");
+        let client = CursorClient::from_settings(&settings, &paths, &h.env).expect("client");
+        Self::serve(h, client, settings, &paths).await
+    }
+
+    async fn serve(h: Harness, client: CursorClient, settings: Settings, paths: &Paths) -> Proxy {
+        let state =
+            ProxyState::from_settings(client, settings, paths, &h.env).expect("proxy state");
         let key = state.api_key.clone().unwrap_or_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -71,6 +91,34 @@ impl Proxy {
             .expect("send")
     }
 
+    /// `GET path` with the proxy's key.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// Fetches the model catalogue (which the proxy then caches), checking it answered.
+    pub async fn warm_models(&self) {
+        let models = self.get("/v1/models").await;
+        assert_eq!(models.status(), 200, "the model catalogue");
+    }
+
+    /// `GET /health` (no key, as a monitor asks), as JSON.
+    pub async fn health(&self) -> Value {
+        self.http
+            .get(format!("{}/health", self.base))
+            .send()
+            .await
+            .expect("health answers")
+            .json()
+            .await
+            .expect("health json")
+    }
+
     /// A streamed request, read to the end: the JSON chunks in order (checked to end with
     /// exactly one `data: [DONE]`).
     pub async fn sse(&self, body: &Value) -> Vec<Value> {
@@ -106,6 +154,15 @@ pub fn delta_text(chunks: &[Value], field: &str) -> String {
     chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"][field].as_str())
+        .collect()
+}
+
+/// Every tool-call delta over the chunks, in order.
+pub fn tool_call_deltas(chunks: &[Value]) -> Vec<&Value> {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array())
+        .flatten()
         .collect()
 }
 
