@@ -62,93 +62,110 @@ pub async fn open(
     first: pb::AgentClientMessage,
     timeout: std::time::Duration,
 ) -> Result<Wire, CursorError> {
-    match transport {
-        AgentTransport::Http2 => open_http2(http, token, request_id, first, timeout).await,
-        AgentTransport::Http1 => open_http1(http, token, request_id, first, timeout).await,
-    }
-}
-
-async fn open_http2(
-    http: &CursorHttp,
-    token: &str,
-    request_id: &str,
-    first: pb::AgentClientMessage,
-    timeout: std::time::Duration,
-) -> Result<Wire, CursorError> {
     let (out, rx) = mpsc::unbounded_channel::<pb::AgentClientMessage>();
     out.send(first)
         .map_err(|_| CursorError::Protocol("request body closed".into()))?;
-    let body = reqwest::Body::wrap_stream(
-        tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
-            .map(|m| Ok::<_, std::io::Error>(framing::encode_message(&m))),
-    );
-    let send = http
-        .stream_client()
-        .post(http.endpoints().api(RUN_PATH))
-        .headers(http.agent_headers(token, request_id, AgentCall::Run))
-        .body(body)
-        .send();
-    let resp = tokio::time::timeout(timeout, send)
-        .await
-        .map_err(|_| no_answer())?
-        .map_err(CursorError::from_reqwest)?;
-    let resp = check_response(resp, true).await?;
+    let opening = Opening {
+        http,
+        token,
+        request_id,
+        timeout,
+    };
+    let (body, upstream_failed) = match transport {
+        AgentTransport::Http2 => opening.http2(rx).await?,
+        AgentTransport::Http1 => opening.http1(rx).await?,
+    };
     Ok(Wire {
-        body: byte_stream(resp),
+        body,
         out,
-        upstream_failed: Box::pin(std::future::pending()),
+        upstream_failed,
     })
 }
 
-async fn open_http1(
-    http: &CursorHttp,
-    token: &str,
-    request_id: &str,
-    first: pb::AgentClientMessage,
+/// What opening a run needs, whatever the transport.
+struct Opening<'a> {
+    http: &'a CursorHttp,
+    token: &'a str,
+    request_id: &'a str,
     timeout: std::time::Duration,
-) -> Result<Wire, CursorError> {
-    let (out, rx) = mpsc::unbounded_channel::<pb::AgentClientMessage>();
-    out.send(first)
-        .map_err(|_| CursorError::Protocol("request body closed".into()))?;
-    let (failed_tx, mut failed_rx) = oneshot::channel();
-    // Started before RunSSE is even sent, so append 0 never waits for its headers.
-    tokio::spawn(append_in_order(
-        http.clone(),
-        token.to_string(),
-        request_id.to_string(),
-        rx,
-        failed_tx,
-    ));
-    let body = framing::encode_message(&bidi::BidiRequestId {
-        request_id: request_id.to_string(),
-    });
-    let send = http
-        .http1_client()
-        .post(http.endpoints().api(RUN_SSE_PATH))
-        .headers(http.agent_headers(token, request_id, AgentCall::RunSse))
-        .body(body)
-        .send();
-    let resp = tokio::select! {
-        r = tokio::time::timeout(timeout, send) => r
-            .map_err(|_| no_answer())?
-            .map_err(CursorError::from_reqwest)?,
-        // A refused first append (an expired token, say) while RunSSE waits for input:
-        // report it now rather than after the timeout.
-        Ok(e) = &mut failed_rx => return Err(e),
-    };
-    // RunSSE's body is envelope framing whatever content type the edge declares.
-    let resp = check_response(resp, false).await?;
-    Ok(Wire {
-        body: byte_stream(resp),
-        out,
-        upstream_failed: Box::pin(async move {
+}
+
+/// The client messages still to send, `run_request` first.
+type Outbox = mpsc::UnboundedReceiver<pb::AgentClientMessage>;
+
+impl Opening<'_> {
+    /// POSTs the run's opening `call` to `path` on `client` and waits (at most the
+    /// timeout) for the response headers.
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        call: AgentCall,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<reqwest::Response, CursorError> {
+        let send = client
+            .post(self.http.endpoints().api(path))
+            .headers(self.http.agent_headers(self.token, self.request_id, call))
+            .body(body)
+            .send();
+        tokio::time::timeout(self.timeout, send)
+            .await
+            .map_err(|_| {
+                CursorError::Timeout("Cursor did not answer the chat request in time".into())
+            })?
+            .map_err(CursorError::from_reqwest)
+    }
+
+    /// `Run`: every client message is an envelope on the request body.
+    async fn http2(&self, rx: Outbox) -> Result<(ByteStream, UpstreamFailure), CursorError> {
+        let body = reqwest::Body::wrap_stream(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+                .map(|m| Ok::<_, std::io::Error>(framing::encode_message(&m))),
+        );
+        let resp = self
+            .post(self.http.stream_client(), RUN_PATH, AgentCall::Run, body)
+            .await?;
+        let resp = check_response(resp, true).await?;
+        Ok((byte_stream(resp), Box::pin(std::future::pending())))
+    }
+
+    /// `RunSSE` down, one `BidiAppend` per client message up.
+    async fn http1(&self, rx: Outbox) -> Result<(ByteStream, UpstreamFailure), CursorError> {
+        let (failed_tx, mut failed_rx) = oneshot::channel();
+        // Started before RunSSE is even sent, so append 0 never waits for its headers.
+        tokio::spawn(append_in_order(
+            self.http.clone(),
+            self.token.to_string(),
+            self.request_id.to_string(),
+            rx,
+            failed_tx,
+        ));
+        let body = framing::encode_message(&bidi::BidiRequestId {
+            request_id: self.request_id.to_string(),
+        });
+        let send = self.post(
+            self.http.http1_client(),
+            RUN_SSE_PATH,
+            AgentCall::RunSse,
+            body,
+        );
+        let resp = tokio::select! {
+            r = send => r?,
+            // A refused first append (an expired token, say) while RunSSE waits for input:
+            // report it now rather than after the timeout.
+            Ok(e) = &mut failed_rx => return Err(e),
+        };
+        // RunSSE's body is envelope framing whatever content type the edge declares.
+        let resp = check_response(resp, false).await?;
+        let upstream_failed: UpstreamFailure = Box::pin(async move {
             match failed_rx.await {
                 Ok(e) => e,
                 // The appender finished cleanly: nothing will ever fail.
                 Err(_) => std::future::pending().await,
             }
-        }),
-    })
+        });
+        Ok((byte_stream(resp), upstream_failed))
+    }
 }
 
 /// The appender: one `BidiAppend` per client message, strictly in order, `append_seqno`
@@ -186,10 +203,6 @@ pub fn append_request(
         }),
         append_seqno: seqno,
     }
-}
-
-fn no_answer() -> CursorError {
-    CursorError::Timeout("Cursor did not answer the chat request in time".into())
 }
 
 /// A non-2xx status, or (when `json_is_error`) a JSON body on a stream path, becomes the
