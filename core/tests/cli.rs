@@ -1,19 +1,18 @@
 //! The `cursor-bridge` binary end to end, run the way a user runs it, against the fake
 //! Cursor server.
 //!
-//! Every child process gets a fresh temporary `CURSOR_BRIDGE_HOME` and a *cleared*
-//! environment: a developer's `CURSOR_ACCESS_TOKEN`, `RUST_LOG`, `CURSOR_BRIDGE_*` or
-//! keychain can never leak in. The session bus is pointed at a socket that does not exist
-//! and `HOME`/`XDG_RUNTIME_DIR` at the temp dir, so no test can ever touch a real
-//! keychain; tests that need credentials opt in to the file store
-//! (`CURSOR_BRIDGE_CREDENTIALS_FILE`), as a headless user would.
+//! Every child process runs in a [`Sandbox`](common::Sandbox): a fresh temporary
+//! `CURSOR_BRIDGE_HOME`, a cleared environment, no reachable keychain; tests that need
+//! credentials opt in to the file store, as a headless user would.
 //!
 //! Children run under `tokio::process` (the fake serves from this test's runtime; a
 //! blocking wait would starve it), stdin closed, and every wait has a timeout. Readiness
 //! is read from the child's stdout, never slept for. Every test ends by checking that no
 //! secret the fake issued or received (tokens, API keys, the PKCE verifier) was printed.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -25,104 +24,14 @@ use tokio::time::timeout;
 
 use cursor_bridge_tests::{FakeCursor, FakeModel, FakeUsage, FakeUser, jwt_exp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cursor-bridge");
+use common::{Sandbox, http1, listening_url, mode, session};
+
 /// Generous for one CLI run on a loaded 2-core machine; a hang fails instead of blocking.
 const WAIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// One user's machine: a temp dir holding the Cursor Bridge home and a fake `$HOME`.
-struct Sandbox {
-    dir: tempfile::TempDir,
-    api: String,
-}
-
-impl Sandbox {
-    fn new(fake: &FakeCursor) -> Sandbox {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
-        std::fs::create_dir_all(dir.path().join("user-home")).expect("user home dir");
-        Sandbox {
-            dir,
-            api: fake.url(),
-        }
-    }
-
-    /// `CURSOR_BRIDGE_HOME`.
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    /// The opt-in credentials file.
-    fn creds_path(&self) -> PathBuf {
-        self.home().join("credentials.json")
-    }
-
-    fn write_settings(&self, toml: &str) {
-        std::fs::write(self.home().join("settings.toml"), toml).expect("write settings.toml");
-    }
-
-    /// Credentials as a signed-in user has them: the file store's JSON, mode 0600.
-    fn write_creds(&self, creds: &Value) {
-        std::fs::write(self.creds_path(), creds.to_string()).expect("write credentials");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let private = std::fs::Permissions::from_mode(0o600);
-            std::fs::set_permissions(self.creds_path(), private).expect("chmod 600");
-        }
-    }
-
-    fn read_creds(&self) -> Value {
-        let text = std::fs::read_to_string(self.creds_path()).expect("read credentials file");
-        serde_json::from_str(&text).expect("credentials file is JSON")
-    }
-
-    /// `cursor-bridge <args>` with the file credential store.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.keychain_cmd(args);
-        c.env("CURSOR_BRIDGE_CREDENTIALS_FILE", self.creds_path());
-        c
-    }
-
-    /// `cursor-bridge <args>` with the default (keychain) store, which is unreachable here.
-    fn keychain_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env_clear()
-            .env("CURSOR_BRIDGE_HOME", self.home())
-            .env("CURSOR_BRIDGE_API_URL", &self.api)
-            .env("CURSOR_BRIDGE_LOGIN_URL", &self.api)
-            .env("HOME", self.dir.path().join("user-home"))
-            .env("XDG_RUNTIME_DIR", self.dir.path().join("user-home"))
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        c
-    }
-
-    /// Every regular file under the sandbox, relative paths.
-    fn files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
-            for e in std::fs::read_dir(dir).expect("read dir") {
-                let p = e.expect("dir entry").path();
-                if p.is_dir() {
-                    walk(&p, root, out);
-                } else {
-                    out.push(p.strip_prefix(root).expect("under root").to_path_buf());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(self.dir.path(), self.dir.path(), &mut out);
-        out.sort();
-        out
-    }
-}
 
 /// What a finished run printed and how it exited.
 #[derive(Debug)]
@@ -319,34 +228,6 @@ fn assert_no_secrets(fake: &FakeCursor, outs: &[&Out], extra: &[String]) {
     }
 }
 
-/// A valid session the fake accepts: a 1 h access token and a refresh token.
-fn session(fake: &FakeCursor) -> Value {
-    serde_json::json!({
-        "accessToken": fake.mint_access_token(Duration::from_secs(3600)),
-        "refreshToken": fake.mint_refresh_token(),
-    })
-}
-
-#[cfg(unix)]
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
-}
-
-/// An HTTP/1.1 client, like a browser or an OpenAI SDK.
-fn http1() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .http1_only()
-        .timeout(WAIT)
-        .build()
-        .expect("reqwest client")
-}
-
 /// The value of attribute `name` in one HTML tag (double-quoted), entities decoded.
 fn attr(tag: &str, name: &str) -> Option<String> {
     let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
@@ -409,7 +290,7 @@ async fn browser_login_as_a_user_does_it() {
     assert!(pending, "the CLI never polled for the pending sign-in");
 
     // Be the browser: open the page, submit its Approve form.
-    let browser = http1();
+    let browser = http1(WAIT);
     let page = browser.get(&url).send().await.expect("GET sign-in page");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("page body");
@@ -1054,12 +935,7 @@ async fn serve_reports_its_port_serves_health_guards_host_and_stops_on_sigint() 
             l.contains("listening on http://")
         })
         .await;
-    let base = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .expect("an address")
-        .to_string();
+    let base = listening_url(&line).expect("an address");
     let port: u16 = base
         .rsplit(':')
         .next()
@@ -1068,7 +944,7 @@ async fn serve_reports_its_port_serves_health_guards_host_and_stops_on_sigint() 
     assert_ne!(port, 0, "{line}");
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
 
-    let client = http1();
+    let client = http1(WAIT);
     let health = client
         .get(format!("{base}/health"))
         .send()

@@ -14,8 +14,10 @@
 //! is complete and plausible, nothing was invented, at most the backlog is missing, and
 //! `serve` starts again on the same directory and appends.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +30,8 @@ use tokio::time::timeout;
 
 use cursor_bridge_tests::FakeCursor;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cursor-bridge");
+use common::{Sandbox, session, wait_for_listening};
+
 const WAIT: Duration = Duration::from_secs(15);
 /// Concurrent clients hammering the proxy.
 const CLIENTS: usize = 8;
@@ -37,55 +40,13 @@ const CLIENTS: usize = 8;
 /// descheduling the writer thread for a while.
 const MAX_LOST: u64 = 64;
 
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn ledger(&self) -> PathBuf {
-        self.path().join("ledger.sqlite3")
-    }
-
-    fn serve(&self, api: &str) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(["serve", "--port", "0"])
-            .env_clear()
-            .env("CURSOR_BRIDGE_HOME", self.path())
-            .env("CURSOR_BRIDGE_API_URL", api)
-            .env("CURSOR_BRIDGE_LOGIN_URL", api)
-            .env(
-                "CURSOR_BRIDGE_CREDENTIALS_FILE",
-                self.path().join("credentials.json"),
-            )
-            .env("HOME", self.dir.path())
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        c
-    }
-}
-
-/// Starts `serve`; returns the child and its base URL.
-async fn start(home: &Home, api: &str) -> (Child, String) {
-    let mut child = home.serve(api).spawn().expect("spawn serve");
+/// Starts `serve` (its stderr discarded); returns the child and its base URL.
+async fn start(sb: &Sandbox) -> (Child, String) {
+    let mut serve = sb.cmd(&["serve", "--port", "0"]);
+    serve.stderr(Stdio::null());
+    let mut child = serve.spawn().expect("spawn serve");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = timeout(WAIT, async {
-        while let Some(line) = lines.next_line().await.expect("stdout") {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        None
-    })
-    .await
-    .expect("serve starts")
-    .expect("an address");
+    let base = wait_for_listening(&mut lines, &mut String::new(), WAIT).await;
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, base)
@@ -215,23 +176,9 @@ async fn wait_for_rows(path: &Path, n: u64) {
 async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fake = FakeCursor::builder().start().await;
-    let home = Home {
-        dir: tempfile::tempdir().expect("temp dir"),
-    };
-    std::fs::create_dir_all(home.path()).expect("home");
-    let creds = json!({
-        "accessToken": fake.mint_access_token(Duration::from_secs(3600)),
-        "refreshToken": fake.mint_refresh_token(),
-    });
-    let creds_path = home.path().join("credentials.json");
-    std::fs::write(&creds_path, creds.to_string()).expect("credentials");
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&creds_path, std::fs::Permissions::from_mode(0o600))
-            .expect("chmod");
-    }
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
     let since = cursor_bridge_core::store::ledger::unix_now_ms();
-    let api = fake.url();
     let mut rows = 0u64;
 
     // (responses to wait for before the kill, whether to let the burst drain first)
@@ -239,11 +186,8 @@ async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
         .into_iter()
         .enumerate()
     {
-        let (mut child, base) = start(&home, &api).await;
-        let key = std::fs::read_to_string(home.path().join("local-api-key"))
-            .expect("local key")
-            .trim()
-            .to_string();
+        let (mut child, base) = start(&sb).await;
+        let key = sb.local_key();
         let counts = Arc::new(Counts::default());
         let stop = Arc::new(AtomicBool::new(false));
         hammer(&base, &key, &counts, &stop);
@@ -272,7 +216,7 @@ async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
             })
             .await
             .expect("the burst drains");
-            wait_for_rows(&home.ledger(), rows + settled).await;
+            wait_for_rows(&sb.ledger_path(), rows + settled).await;
         }
         // Everything counted here was fully received before the kill.
         let received = counts.received.load(Ordering::SeqCst);
@@ -285,7 +229,7 @@ async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
         assert_eq!(status.signal(), Some(9), "killed, not exited: {status:?}");
         let sent = counts.sent.load(Ordering::SeqCst);
 
-        let now = inspect(&home.ledger(), since);
+        let now = inspect(&sb.ledger_path(), since);
         let added = now - rows;
         let lost = received.saturating_sub(added);
         eprintln!(
@@ -308,11 +252,11 @@ async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
     }
 
     // serve starts again on the same directory, serves, and appends.
-    let (mut child, base) = start(&home, &api).await;
-    let key = std::fs::read_to_string(home.path().join("local-api-key")).expect("key");
+    let (mut child, base) = start(&sb).await;
+    let key = sb.local_key();
     let res = reqwest::Client::new()
         .post(format!("{base}/v1/chat/completions"))
-        .bearer_auth(key.trim())
+        .bearer_auth(&key)
         .json(&json!({"model": "auto", "messages": [{"role": "user", "content": "after"}]}))
         .send()
         .await
@@ -334,7 +278,7 @@ async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
         .expect("wait");
     assert_eq!(status.code(), Some(0));
     assert_eq!(
-        inspect(&home.ledger(), since),
+        inspect(&sb.ledger_path(), since),
         rows + 1,
         "appended after the kills"
     );

@@ -11,7 +11,8 @@
 //! The `Debug` output of every type that holds a secret (what a panic or a `{:?}` log
 //! prints) is checked in-process the same way.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,85 +28,22 @@ use cursor_bridge_core::proxy::ProxyState;
 use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cursor-bridge");
+#[cfg(unix)]
+use common::mode;
+use common::{Sandbox, http1, session, wait_for_listening};
+
 const WAIT: Duration = Duration::from_secs(15);
 
-/// One user's machine: `CURSOR_BRIDGE_HOME` and a fake `$HOME` in a temp dir.
-struct Sandbox {
-    dir: tempfile::TempDir,
-    api: String,
-}
-
-impl Sandbox {
-    fn new(fake: &FakeCursor) -> Sandbox {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for d in ["home", "user-home"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        Sandbox {
-            dir,
-            api: fake.url(),
-        }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn creds_path(&self) -> PathBuf {
-        self.home().join("credentials.json")
-    }
-
-    fn key_path(&self) -> PathBuf {
-        self.home().join("local-api-key")
-    }
-
-    /// `cursor-bridge <args>`, file credential store, everything logged.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .env_clear()
-            .env("RUST_LOG", "trace")
-            .env("CURSOR_BRIDGE_HOME", self.home())
-            .env("CURSOR_BRIDGE_API_URL", &self.api)
-            .env("CURSOR_BRIDGE_LOGIN_URL", &self.api)
-            .env("CURSOR_BRIDGE_CREDENTIALS_FILE", self.creds_path())
-            .env("HOME", self.dir.path().join("user-home"))
-            .env("XDG_RUNTIME_DIR", self.dir.path().join("user-home"))
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        c
-    }
-
-    fn creds(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.creds_path()).expect("read credentials"))
-            .expect("credentials JSON")
-    }
-
-    /// Every regular file under the sandbox.
-    fn files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for e in std::fs::read_dir(dir).expect("read dir") {
-                let p = e.expect("entry").path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.push(p);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(self.dir.path(), &mut out);
-        out
-    }
+/// `cursor-bridge <args>`, file credential store, everything logged.
+fn traced(sb: &Sandbox, args: &[&str]) -> Command {
+    let mut c = sb.cmd(args);
+    c.env("RUST_LOG", "trace");
+    c
 }
 
 /// Runs a command to the end (stdin written, then closed); "<cmd> exit=… stdout stderr".
 async fn run(sb: &Sandbox, args: &[&str], stdin: Option<&str>) -> (i32, String) {
-    let mut c = sb.cmd(args);
+    let mut c = traced(sb, args);
     if stdin.is_some() {
         c.stdin(Stdio::piped());
     }
@@ -139,8 +77,7 @@ struct Serve {
 
 impl Serve {
     async fn start(sb: &Sandbox) -> Serve {
-        let mut child = sb
-            .cmd(&["serve", "--port", "0"])
+        let mut child = traced(sb, &["serve", "--port", "0"])
             .spawn()
             .expect("spawn serve");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -152,19 +89,7 @@ impl Serve {
             s
         });
         let mut seen = String::new();
-        let base = timeout(WAIT, async {
-            while let Some(line) = stdout.next_line().await.expect("read stdout") {
-                seen.push_str(&line);
-                seen.push('\n');
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    return rest.split_whitespace().next().map(str::to_string);
-                }
-            }
-            None
-        })
-        .await
-        .expect("serve prints its address")
-        .expect("an address");
+        let base = wait_for_listening(&mut stdout, &mut seen, WAIT).await;
         let out = tokio::spawn(async move {
             while let Ok(Some(line)) = stdout.next_line().await {
                 seen.push_str(&line);
@@ -207,15 +132,6 @@ async fn transcript(res: reqwest::Response) -> (u16, String) {
     }
     t.push_str(&res.text().await.expect("body"));
     (status, t)
-}
-
-fn http1() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .http1_only()
-        .timeout(WAIT)
-        .build()
-        .expect("client")
 }
 
 /// A secret and the pieces of it that would give it away on their own: a JWT's payload
@@ -270,12 +186,6 @@ fn assert_clean(what: &str, text: &[u8], secrets: &[String]) {
     }
 }
 
-#[cfg(unix)]
-fn mode(p: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
-}
-
 fn chat(stream: bool) -> Value {
     json!({"model": "auto", "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
 }
@@ -297,7 +207,7 @@ async fn no_secret_reaches_any_output_file_or_response() {
     .await;
     assert_eq!(code, 0, "{out}");
     outputs.push(("login".into(), out));
-    let first_creds = sb.creds();
+    let first_creds = sb.read_creds();
     for args in [&["status"][..], &["models"], &["models", "--json"]] {
         let (code, out) = run(&sb, args, None).await;
         assert_eq!(code, 0, "{out}");
@@ -306,11 +216,8 @@ async fn no_secret_reaches_any_output_file_or_response() {
 
     // serve, with every kind of exchange a client can have.
     let serve = Serve::start(&sb).await;
-    let key = std::fs::read_to_string(sb.key_path())
-        .expect("local key")
-        .trim()
-        .to_string();
-    let http = http1();
+    let key = sb.local_key();
+    let http = http1(WAIT);
     let post = |body: Value, key: &str| {
         http.post(format!("{}/v1/chat/completions", serve.base))
             .bearer_auth(key)
@@ -351,7 +258,7 @@ async fn no_secret_reaches_any_output_file_or_response() {
         "the session was refreshed"
     );
     // Cursor errors with details, one of them repeating the caller's own token back.
-    let token = sb.creds()["accessToken"]
+    let token = sb.read_creds()["accessToken"]
         .as_str()
         .expect("token")
         .to_string();
@@ -388,10 +295,7 @@ async fn no_secret_reaches_any_output_file_or_response() {
 
     // A browser-login user's session (access + refresh token): a refresh through
     // /oauth/token, then one that fails because Cursor revoked the session.
-    let oauth = json!({
-        "accessToken": fake.mint_access_token(Duration::from_secs(3600)),
-        "refreshToken": fake.mint_refresh_token(),
-    });
+    let oauth = session(&fake);
     std::fs::write(sb.creds_path(), oauth.to_string()).expect("write creds");
     let serve = Serve::start(&sb).await;
     let post = |body: Value| {
