@@ -141,10 +141,17 @@ fn error_then_done(events: &[Event]) -> (Value, Instant) {
     (err["error"].clone(), events[n - 1].at)
 }
 
-/// How long after the fake committed the fault that ended run `index` the client saw `at`.
-async fn after_fault(fake: &FakeCursor, index: usize, at: Instant) -> Duration {
-    let run = fake.wait_for_run_end(index, WAIT).await;
-    at.saturating_duration_since(run.started_at + run.ended_after.expect("ended"))
+/// Checks that `[DONE]`, read at `done_at`, came within a second of the fault the fake
+/// committed on run `index`, and that no run followed it (the fault was not retried).
+async fn assert_done_soon_and_not_retried(p: &Proxy, index: usize, done_at: Instant, what: &str) {
+    let run = p.fake().wait_for_run_end(index, WAIT).await;
+    let fault_at = run.started_at + run.ended_after.expect("ended");
+    let latency = done_at.saturating_duration_since(fault_at);
+    assert!(
+        latency < Duration::from_secs(1),
+        "{what}: [DONE] {latency:?} after the fault"
+    );
+    assert_eq!(p.fake().run_count(), index + 1, "{what}: never retried");
 }
 
 /// Ends a scripted turn with a fault.
@@ -178,16 +185,7 @@ async fn a_stream_breaking_after_text_ends_in_an_error_event_and_done_within_a_s
         assert_eq!(content(&events), "partial answer", "{name}");
         let (err, done_at) = error_then_done(&events);
         assert_eq!(err["code"], "upstream_error", "{name}: {err}");
-        let latency = after_fault(p.fake(), before, done_at).await;
-        assert!(
-            latency < Duration::from_secs(1),
-            "{name}: [DONE] {latency:?} after the fault"
-        );
-        assert_eq!(
-            p.fake().run_count(),
-            before + 1,
-            "{name}: no retry after text"
-        );
+        assert_done_soon_and_not_retried(&p, before, done_at, &format!("{name}, after text")).await;
 
         // The next request works.
         p.fake().push_turn(Turn::reply("all good again"));
@@ -225,16 +223,9 @@ async fn a_continuation_breaking_mid_stream_ends_cleanly_and_leaves_nothing_park
         let events = read_events(p.post(&answer(&id, true)).await).await;
         assert_eq!(content(&events), "It is", "{name}");
         let (err, done_at) = error_then_done(&events);
-        let latency = after_fault(p.fake(), before, done_at).await;
-        assert!(
-            latency < Duration::from_secs(1),
-            "{name}: [DONE] {latency:?} after the fault ({err})"
-        );
-        assert_eq!(
-            p.fake().run_count(),
-            before + 1,
-            "{name}: continued on the same stream, never retried"
-        );
+        // One run: the continuation went onto the parked stream.
+        let what = format!("{name}, continuation ({err})");
+        assert_done_soon_and_not_retried(&p, before, done_at, &what).await;
         assert_eq!(p.health().await["parked_streams"], 0, "{name}");
 
         p.fake().push_turn(Turn::reply("fresh start"));

@@ -217,6 +217,33 @@ fn answer(k: usize, args: &Value) -> Value {
         {"role": "tool", "tool_call_id": id, "content": format!("{k}C")}]})
 }
 
+/// The reply's content once conversation `k` is continued with its tool result.
+async fn reply_to_answer(p: &Proxy, k: usize, args: &Value) -> Value {
+    let r: Value = p.post(&answer(k, args)).await.json().await.expect("json");
+    r["choices"][0]["message"]["content"].clone()
+}
+
+/// A fake whose `n` turns each begin as `start()` makes them, then call the tool
+/// (`call_<k>`, `args`) and, once the result came, say "after the tool <k>".
+async fn with_tool_calls(n: usize, args: &Value, start: impl Fn() -> Turn) -> FakeCursor {
+    let mut b = FakeCursor::builder();
+    for k in 0..n {
+        b = b.turn(
+            start()
+                .mcp_call(
+                    "get_weather",
+                    "get_weather",
+                    format!("call_{k}"),
+                    args.clone(),
+                )
+                .text(format!("after the tool {k}"))
+                .turn_ended()
+                .end_ok(),
+        );
+    }
+    b.start().await
+}
+
 /// Starts conversation `k`; its response ends in the tool call `call_<k>` (parked).
 async fn ask(p: &Proxy, k: usize) {
     let r: Value = p
@@ -237,22 +264,8 @@ async fn ask(p: &Proxy, k: usize) {
 async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
     let _serial = SERIAL.lock().await;
     let args = json!({"city": "Rome"});
-    let mut b = FakeCursor::builder();
-    for k in 0..STREAMS {
-        b = b.turn(
-            Turn::new()
-                .mcp_call(
-                    "get_weather",
-                    "get_weather",
-                    format!("call_{k}"),
-                    args.clone(),
-                )
-                .text(format!("after the tool {k}"))
-                .turn_ended()
-                .end_ok(),
-        );
-    }
-    let h = Harness::signed_in(b.start().await).await;
+    let fake = with_tool_calls(STREAMS, &args, Turn::new).await;
+    let h = Harness::signed_in(fake).await;
     let p = Proxy::start_with(h, |s| s.max_parked_streams = 32).await;
     let started = Instant::now();
     for k in 0..STREAMS {
@@ -281,9 +294,8 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
         }
     }
     // An evicted conversation continues in a fresh run that carries its history…
-    let r: Value = p.post(&answer(3, &args)).await.json().await.expect("json");
     assert_eq!(
-        r["choices"][0]["message"]["content"],
+        reply_to_answer(&p, 3, &args).await,
         "Hello from the fake Cursor."
     );
     let fresh = &p.fake().runs()[STREAMS];
@@ -292,8 +304,7 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
         assert!(prompt.contains(needle), "{needle} missing: {prompt}");
     }
     // …and a parked one in place, on its own run.
-    let r: Value = p.post(&answer(99, &args)).await.json().await.expect("json");
-    assert_eq!(r["choices"][0]["message"]["content"], "after the tool 99");
+    assert_eq!(reply_to_answer(&p, 99, &args).await, "after the tool 99");
     assert_eq!(
         p.fake().run_count(),
         STREAMS + 1,
@@ -314,22 +325,7 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
     const N: usize = 10;
     const BLOB: usize = 50_000;
     let args = json!({"city": "x".repeat(100_000)});
-    let mut b = FakeCursor::builder();
-    for k in 0..N {
-        b = b.turn(
-            Turn::new()
-                .kv_set(vec![b'k'; BLOB])
-                .mcp_call(
-                    "get_weather",
-                    "get_weather",
-                    format!("call_{k}"),
-                    args.clone(),
-                )
-                .text(format!("after the tool {k}"))
-                .turn_ended()
-                .end_ok(),
-        );
-    }
+    let fake = with_tool_calls(N, &args, || Turn::new().kv_set(vec![b'k'; BLOB])).await;
     // What one parked conversation holds, as the proxy estimates it.
     let one = Parked::estimate(
         &[ToolCall {
@@ -343,7 +339,7 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
     );
     let fit = 3;
     let budget = (fit * one + one / 2) as u64;
-    let h = Harness::signed_in(b.start().await).await;
+    let h = Harness::signed_in(fake).await;
     let p = Proxy::start_with(h, |s| s.max_parked_bytes = budget).await;
     for k in 0..N {
         ask(&p, k).await;
@@ -364,19 +360,12 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
         );
     }
     // The newest continues in place; the oldest in a fresh run.
-    let r: Value = p
-        .post(&answer(N - 1, &args))
-        .await
-        .json()
-        .await
-        .expect("json");
     assert_eq!(
-        r["choices"][0]["message"]["content"],
+        reply_to_answer(&p, N - 1, &args).await,
         format!("after the tool {}", N - 1)
     );
-    let r: Value = p.post(&answer(0, &args)).await.json().await.expect("json");
     assert_eq!(
-        r["choices"][0]["message"]["content"],
+        reply_to_answer(&p, 0, &args).await,
         "Hello from the fake Cursor."
     );
     assert_eq!(p.fake().run_count(), N + 1);
