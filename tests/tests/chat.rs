@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::chat::{collect, text_of};
+use common::chat::{collect, text_of, until_tool_call, weather_tool};
 use common::{Harness, fast_chat};
 use cursor_bridge_core::cursor::chat::{
-    ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolCall, ToolDef, ToolResult,
+    ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult,
 };
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
@@ -22,16 +22,6 @@ use futures::StreamExt;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn weather_tool() -> ToolDef {
-    ToolDef {
-        name: "get_weather".into(),
-        description: "Weather for a city".into(),
-        parameters: Some(
-            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-        ),
-    }
-}
 
 /// Starts a run of `req` and collects it to the end.
 async fn chat_to_end(
@@ -415,22 +405,6 @@ fn opencode_read_and_bash() -> Vec<ToolDef> {
             })),
         },
     ]
-}
-
-/// Reads events up to the next tool call; returns the events before it and the call.
-async fn until_tool_call(run: &mut ChatRun) -> (Vec<ChatEvent>, ToolCall) {
-    let mut before = Vec::new();
-    loop {
-        match tokio::time::timeout(WAIT, run.next())
-            .await
-            .expect("run stalled")
-            .expect("run ended before a tool call")
-            .expect("run failed before a tool call")
-        {
-            ChatEvent::ToolCall(c) => return (before, c),
-            other => before.push(other),
-        }
-    }
 }
 
 #[tokio::test]

@@ -370,22 +370,31 @@ impl Relay {
     }
 }
 
+/// A proxy (tweaked) whose API URL is a [`Relay`] in front of a fresh fake, with the model
+/// catalogue fetched and cached while Cursor is still reachable through it.
+async fn behind_relay(tweak: impl FnOnce(&mut Settings)) -> (Proxy, Relay) {
+    let fake = FakeCursor::builder().start().await;
+    let relay = Relay::start(fake.addr()).await;
+    let url = relay.url();
+    let p = proxy(fake, |s| {
+        s.api_url = url.parse().expect("url");
+        tweak(s);
+    })
+    .await;
+    p.warm_models().await;
+    (p, relay)
+}
+
 /// Point 2: Cursor's address accepts no connection (`connect` hangs): the proxy answers a
 /// clear 504 once `connect_timeout_secs` has passed, not a hang.
 #[tokio::test]
 async fn a_connection_that_never_completes_is_a_clear_504_after_the_connect_timeout() {
-    let fake = FakeCursor::builder().start().await;
-    let mut relay = Relay::start(fake.addr()).await;
-    let url = relay.url();
-    let p = proxy(fake, |s| {
-        s.api_url = url.parse().expect("url");
+    let (p, mut relay) = behind_relay(|s| {
         s.connect_timeout_secs = 1;
         s.upstream_retries = 0;
     })
     .await;
-    // The catalogue is fetched (and cached) while Cursor is still reachable …
-    p.warm_models().await;
-    // … then the Run's new HTTP/2 connection never completes.
+    // The catalogue is cached; now the Run's new HTTP/2 connection never completes.
     relay.blackhole().await;
     for stream in [true, false] {
         let took = refused(&p, &ask(stream), 504, "upstream_timeout", "timed out").await;
@@ -532,18 +541,12 @@ async fn retries_stop_at_the_limit_skip_permanent_errors_and_never_follow_stream
 /// reported as a 502 saying Cursor cannot be reached.
 #[tokio::test]
 async fn an_unreachable_cursor_is_retried_then_reported() {
-    let fake = FakeCursor::builder().start().await;
-    let relay = Relay::start(fake.addr()).await;
-    let url = relay.url();
-    let p = proxy(fake, |s| {
-        s.api_url = url.parse().expect("url");
+    let (p, relay) = behind_relay(|s| {
         s.upstream_retries = 2;
         s.retry_backoff_ms = 100;
     })
     .await;
-    // The catalogue is cached first.
-    p.warm_models().await;
-    // Nothing listens there any more: every connect is refused.
+    // The catalogue is cached; now nothing listens there any more: every connect is refused.
     let addr = relay.addr;
     relay.close().await;
     assert!(TcpStream::connect(addr).await.is_err(), "refused");
@@ -817,6 +820,15 @@ async fn stopping_drains_short_streams_cancels_long_ones_and_frees_the_port() {
     assert_eq!(run.cancelled, Some(CancelledBy::Action), "{:?}", run.end);
 }
 
+/// Checks a chat still works and `/health` reports the ledger as not ok; returns its error.
+async fn chat_works_and_ledger_error(p: &Proxy) -> String {
+    let events = read_events(p.post(&ask(true)).await).await;
+    assert_eq!(content(&events), "Hello from the fake Cursor.");
+    let ledger = &p.health().await["ledger"];
+    assert_eq!(ledger["ok"], false, "{ledger}");
+    ledger["error"].as_str().expect("error").to_string()
+}
+
 /// Point 8: a usage database full of garbage does not keep the proxy from answering, and
 /// `/health` says what is wrong and what to do.
 #[tokio::test]
@@ -830,11 +842,7 @@ async fn a_damaged_ledger_is_reported_by_health_and_chats_still_work() {
     )
     .expect("garbage");
     let p = Proxy::start(h).await;
-    let events = read_events(p.post(&ask(true)).await).await;
-    assert_eq!(content(&events), "Hello from the fake Cursor.");
-    let ledger = &p.health().await["ledger"];
-    assert_eq!(ledger["ok"], false, "{ledger}");
-    let msg = ledger["error"].as_str().expect("error");
+    let msg = chat_works_and_ledger_error(&p).await;
     assert!(
         msg.contains("damaged") && msg.contains("move it aside"),
         "{msg}"
@@ -853,15 +861,7 @@ async fn a_locked_ledger_is_reported_by_health_and_chats_still_work() {
         .execute_batch("BEGIN EXCLUSIVE; CREATE TABLE theirs (x);")
         .expect("exclusive lock");
     let p = Proxy::start(h).await;
-    let events = read_events(p.post(&ask(true)).await).await;
-    assert_eq!(content(&events), "Hello from the fake Cursor.");
-    let ledger = &p.health().await["ledger"];
-    assert_eq!(ledger["ok"], false, "{ledger}");
-    assert!(
-        ledger["error"]
-            .as_str()
-            .is_some_and(|m| m.contains("locked by another program")),
-        "{ledger}"
-    );
+    let msg = chat_works_and_ledger_error(&p).await;
+    assert!(msg.contains("locked by another program"), "{msg}");
     other.execute_batch("COMMIT").expect("commit");
 }

@@ -9,10 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use common::chat::{collect, text_of};
+use common::chat::{collect, text_of, until_tool_call, weather_tool};
 use common::proxy::{Proxy, delta_text, tool_call_deltas};
 use cursor_bridge_core::config::settings::{AgentTransport, ENV_AGENT_TRANSPORT};
-use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ToolDef, ToolResult};
+use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ToolResult};
 use cursor_bridge_core::cursor::framing::{self, Decoder, Frame};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
@@ -67,14 +67,6 @@ async fn chat_to_end(
     {
         Ok(mut run) => collect(&mut run).await,
         Err(e) => (Vec::new(), Some(e)),
-    }
-}
-
-fn weather_tool() -> ToolDef {
-    ToolDef {
-        name: "get_weather".into(),
-        description: "Weather for a city".into(),
-        parameters: Some(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
     }
 }
 
@@ -231,16 +223,7 @@ async fn tool_call_answered_later_on_the_same_run(transport: AgentTransport) {
     req.tools = vec![weather_tool()];
     let mut run = h.client.chat(req).await.expect("run starts");
     let handle = run.handle();
-    let call = loop {
-        match tokio::time::timeout(WAIT, run.next())
-            .await
-            .expect("run stalled")
-        {
-            Some(Ok(ChatEvent::ToolCall(c))) => break c,
-            Some(Ok(_)) => {}
-            other => panic!("expected a tool call, got {other:?}"),
-        }
-    };
+    let (_, call) = until_tool_call(&mut run).await;
     assert_eq!(
         (call.call_id.as_str(), call.name.as_str()),
         ("call_1", "get_weather")
