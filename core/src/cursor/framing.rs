@@ -313,6 +313,33 @@ mod tests {
         assert!(matches!(dec.next_frame(), Err(CursorError::Protocol(m)) if m.contains("limit")));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            // A unit test has a lib.rs to save failures next to: src/cursor/framing.txt
+            // would be odd, so failures are printed only (the seed reproduces them).
+            failure_persistence: None,
+            ..proptest::test_runner::Config::with_cases(64)
+        })]
+
+        /// A length prefix over the limit is refused before anything is reserved for it:
+        /// the buffer holds what arrived, not what the header claims (up to 4 GiB).
+        #[test]
+        fn an_oversized_length_allocates_nothing_for_it(
+            max_frame in 0usize..1_000_000,
+            claimed in 1u64..=u64::from(u32::MAX),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..32),
+        ) {
+            let len = (max_frame as u64 + claimed).min(u64::from(u32::MAX));
+            proptest::prop_assume!(len as usize > max_frame);
+            let mut dec = Decoder::new(max_frame);
+            dec.push(&[0]);
+            dec.push(&(len as u32).to_be_bytes());
+            dec.push(&tail);
+            proptest::prop_assert!(dec.next_frame().is_err());
+            proptest::prop_assert!(dec.buf.capacity() < 1024, "{} reserved", dec.buf.capacity());
+        }
+    }
+
     #[test]
     fn unknown_flags_and_grpc_web_trailers_are_rejected() {
         let mut dec = Decoder::default();

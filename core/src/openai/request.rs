@@ -271,7 +271,7 @@ impl Content {
             Content::Text(t) => t.clone(),
             Content::Parts(parts) => {
                 let mut out = String::new();
-                for p in parts {
+                for (i, p) in parts.iter().enumerate() {
                     let piece = match p {
                         Part::Text { text } => text.as_str(),
                         Part::ImageUrl { .. } => "[image omitted: not supported by this proxy]",
@@ -279,7 +279,9 @@ impl Content {
                         Part::File { .. } => "[file omitted]",
                         Part::Refusal { refusal } => refusal.as_str(),
                     };
-                    if !out.is_empty() {
+                    // By position, not by "is `out` empty": an empty first part must not
+                    // swallow the newline before the second.
+                    if i > 0 {
                         out.push('\n');
                     }
                     out.push_str(piece);
@@ -433,6 +435,18 @@ mod tests {
         .unwrap();
         let t = r.messages[0].content.as_ref().unwrap().text();
         assert!(t.starts_with("look\n[image omitted"), "{t}");
+    }
+
+    /// Found by `core/tests/properties.rs`: an empty first part swallowed the newline
+    /// before the next one, so `["", "x"]` read as `"x"` but `["a", "", "x"]` kept its blank.
+    #[test]
+    fn empty_text_parts_keep_their_place() {
+        let r = ChatCompletionRequest::parse(
+            br#"{"messages": [{"role": "user", "content": [
+                {"type": "text", "text": ""}, {"type": "text", "text": "x"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages[0].content.as_ref().unwrap().text(), "\nx");
     }
 
     #[test]
