@@ -44,3 +44,8 @@ bash scripts/ui-test.sh
 # WebDriver and D-Bus — sign-in, proxy, tray menu and icon, notifications, autostart.
 echo "==> tray app end to end" >&2
 bash scripts/app-e2e.sh
+
+# Coverage-guided fuzzing of the frame decoder and the request parser (libFuzzer + ASan),
+# bounded: 60 s per target; any crash fails the run with its reproducer.
+echo "==> fuzzing" >&2
+bash scripts/fuzz.sh "${CURSOR_BRIDGE_FUZZ_SECONDS:-60}"
