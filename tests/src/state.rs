@@ -38,6 +38,8 @@ pub(crate) struct Config {
     pub run_auth_failure_as_http: bool,
     /// How long the fake keeps reading a client's request body after it ended its side.
     pub drain_grace: Duration,
+    /// How long a run waits after its `run_request` before playing the turn.
+    pub run_start_delay: Duration,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             require_stream_close: true,
             run_auth_failure_as_http: false,
             drain_grace: Duration::from_secs(2),
+            run_start_delay: Duration::ZERO,
         }
     }
 }
