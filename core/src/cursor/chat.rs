@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::blobs::BlobStore;
 use super::error::CursorError;
 use super::framing::{self, Decoder, Frame};
-use super::http::CursorHttp;
+use super::http::{CursorHttp, StreamLease};
 use super::native;
 use super::value;
 use crate::pb::agent_v1 as pb;
@@ -340,8 +340,9 @@ pub async fn start_run(
         HeaderName::from_static("connect-accept-encoding"),
         HeaderValue::from_static("gzip"),
     );
-    let send = http
-        .stream_client()
+    let lease = http.stream_lease()?;
+    let send = lease
+        .client()
         .post(http.endpoints().api("agent.v1.AgentService/Run"))
         .headers(headers)
         .body(body)
@@ -392,6 +393,7 @@ pub async fn start_run(
         first_frame_seen: false,
         last_progress: Instant::now(),
         turn_ended_at: None,
+        _lease: lease,
     };
     tokio::spawn(driver.run());
     Ok(ChatRun {
@@ -434,6 +436,8 @@ struct Driver {
     first_frame_seen: bool,
     last_progress: Instant,
     turn_ended_at: Option<Instant>,
+    /// This stream's place on its HTTP/2 connection, freed when the driver ends.
+    _lease: StreamLease,
 }
 
 /// How the run ended, decided by the driver loop.
