@@ -62,10 +62,10 @@ pub struct HttpConfig {
     pub unary_timeout: Duration,
 }
 
-/// HTTP/2 flow-control window of one agent stream.
-const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
-/// HTTP/2 flow-control window of the connection all agent streams share.
-const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+/// HTTP/2 flow-control window of one agent stream: what Cursor may send ahead of us.
+const STREAM_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 flow-control window of the connection agent streams share.
+const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
 
 /// The value the official CLI reports as its client type.
 pub const CLIENT_TYPE: &str = "cli";
@@ -136,12 +136,15 @@ fn base_client(config: &HttpConfig) -> reqwest::ClientBuilder {
 /// it is prior knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network
 /// that refuses HTTP/2 fails loudly here instead of hanging.
 ///
-/// Fixed, generous flow-control windows, not the adaptive (BDP) window: that one starts
-/// the connection at 64 KiB, and h2 allows only half the connection window of small DATA
-/// frames (~140 token deltas) buffered unread across *all* streams before it sends
-/// GOAWAY(ENHANCE_YOUR_CALM) — one burst killed every run on the connection. 8 MiB per
-/// connection allows ~17,000; 2 MiB per stream is far more than a token stream needs in
-/// flight.
+/// Flow-control windows: h2 tolerates only half the connection window's worth of small
+/// DATA frames buffered unread across *all* streams (each token delta counts as ~240
+/// bytes), then it sends GOAWAY(ENHANCE_YOUR_CALM, "too_many_data_frames") and every run
+/// on the connection dies. The adaptive (BDP) window starts the connection at 64 KiB:
+/// ~140 frames, one burst. So: a large connection window (32 MiB: ~70,000 frames) and a
+/// modest stream window (256 KiB: at most ~9,000 token frames in flight per stream, a
+/// bound Cursor's sending respects), so a reader that falls behind slows Cursor down
+/// through flow control instead of tripping the limit. 256 KiB per round trip is still
+/// megabytes per second for large blobs.
 fn agent_stream_client(config: &HttpConfig) -> Result<reqwest::Client, CursorError> {
     base_client(config)
         .http2_initial_stream_window_size(STREAM_WINDOW)
