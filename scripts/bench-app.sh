@@ -5,7 +5,8 @@
 # button hides the window; WM_DELETE_WINDOW is what a window manager sends), and started
 # with --hidden (what launch at login does). Prints markdown rows: the app's own RSS, and
 # RSS and PSS summed over its process tree (WebKit's web and network processes).
-# Usage: scripts/bench-app.sh     (CB_APP=path/to/cursor-bridge-app to skip the build)
+# Usage: scripts/bench-app.sh     (CB_APP=path/to/cursor-bridge-app to skip the build;
+#        CB_APP_ENV="GDK_GL=disable" to start the app with extra environment variables)
 # Needs: scripts/setup.sh (xvfb, dbus, webkit), npm for the UI build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -124,7 +125,9 @@ def comm(p):
         return "?"
 
 args = [app] + (["--hidden"] if mode == "hidden" else [])
-proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.environ["APP_LOG"], "w"))
+extra = dict(kv.split("=", 1) for kv in os.environ.get("CB_APP_ENV", "").split())
+proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.environ["APP_LOG"], "w"),
+                        env=dict(os.environ, **extra))
 try:
     if mode == "closed":
         for _ in range(300):
@@ -161,6 +164,8 @@ try:
     if not health.get("signed_in"):
         sys.exit(f"the app's proxy is not signed in: {health}")
     label = {"closed": "shown, then closed", "hidden": "started with --hidden"}[mode]
+    if extra:
+        label += " (" + " ".join(f"{k}={v}" for k, v in extra.items()) + ")"
     mb = lambda b: f"{b / 1e6:.1f} MB"
     # Judged on the summed RSS (it counts shared libraries once per process, so it is
     # the pessimistic figure); PSS splits shared pages fairly.
@@ -188,6 +193,6 @@ for mode in closed hidden; do
   env -i PATH="$PATH" LANG=en_US.UTF-8 HOME="$work/home" XDG_RUNTIME_DIR="$work/home" \
     TMPDIR="$work/tmp" CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_PORT="$port" \
     CURSOR_BRIDGE_API_URL="$fake_url" CURSOR_BRIDGE_LOGIN_URL="$fake_url" \
-    CURSOR_ACCESS_TOKEN="$token" APP_LOG="$work/app-$mode.log" \
+    CURSOR_ACCESS_TOKEN="$token" APP_LOG="$work/app-$mode.log" CB_APP_ENV="${CB_APP_ENV:-}" \
     xvfb-run -a dbus-run-session -- python3 "$work/measure.py" "$CB_APP" "$mode" "$settle"
 done
