@@ -170,10 +170,12 @@ try:
     # Judged on the summed RSS (it counts shared libraries once per process, so it is
     # the pessimistic figure); PSS splits shared pages fairly.
     verdict = "pass" if rss <= 80e6 else "**MISS**"
-    print(f"| tray app, window {label} ({settle:.0f} s later; proxy running) "
+    row = (f"| tray app, window {label} ({settle:.0f} s later; proxy running) "
           f"| app process alone: {mb(own)} RSS "
           f"| {mb(rss)} RSS / {mb(pss)} PSS, {len(pids)} processes ({', '.join(names) or 'none'}) "
           f"| – | ≤ 80 MB | {verdict} |")
+    with open(os.environ["ROWS"], "a") as f:
+        f.write(row + "\n")
 finally:
     proc.terminate()
     try:
@@ -194,5 +196,12 @@ for mode in closed hidden; do
     TMPDIR="$work/tmp" CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_PORT="$port" \
     CURSOR_BRIDGE_API_URL="$fake_url" CURSOR_BRIDGE_LOGIN_URL="$fake_url" \
     CURSOR_ACCESS_TOKEN="$token" APP_LOG="$work/app-$mode.log" CB_APP_ENV="${CB_APP_ENV:-}" \
-    xvfb-run -a dbus-run-session -- python3 "$work/measure.py" "$CB_APP" "$mode" "$settle"
+    ROWS="$work/rows.md" \
+    xvfb-run -a dbus-run-session -- python3 "$work/measure.py" "$CB_APP" "$mode" "$settle" \
+    >"$work/session-$mode.log" 2>&1 || {
+      echo "bench-app: the $mode run failed:" >&2
+      grep -v -e dbus-daemon -e SpiRegistry "$work/session-$mode.log" >&2 || true
+      exit 1
+    }
 done
+cat "$work/rows.md"
