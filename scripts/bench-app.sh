@@ -134,6 +134,9 @@ try:
             shown = [w for w, viewable in windows() if viewable]
             if shown:
                 break
+            if proc.poll() is not None:
+                sys.exit(f"the app exited ({proc.returncode}); log: "
+                         f"{open(os.environ['APP_LOG']).read()[-2000:]}")
             time.sleep(0.1)
         else:
             sys.exit("the app's window never appeared")
