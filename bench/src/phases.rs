@@ -82,7 +82,6 @@ pub struct Ctx {
     pub serve_bin: PathBuf,
     sizes: Sizes,
     clk_tck: f64,
-    cpus: usize,
 }
 
 impl Ctx {
@@ -91,7 +90,6 @@ impl Ctx {
             serve_bin,
             sizes: if quick { Sizes::quick() } else { Sizes::full() },
             clk_tck: procfs::clk_tck(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -310,25 +308,28 @@ fn text_turn(chunks: usize) -> Turn {
 /// SSE chunks per second through one proxy process on one core, and its CPU per chunk.
 pub async fn throughput(ctx: &Ctx) -> Result<Vec<Row>> {
     let s = &ctx.sizes;
-    let pin = ctx.cpus >= 2 && procfs::have("taskset");
+    // The proxy on the first CPU this process may use, the fake and the clients on the
+    // others (a container may not allow CPU 0).
+    let cpus = procfs::allowed_cpus();
+    let list = |c: &[usize]| c.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let pin = cpus.len() >= 2 && procfs::have("taskset");
     let placement = if pin {
-        Placement::Pinned(0)
+        Placement::Pinned(cpus[0])
     } else {
         Placement::Free
     };
     let rig = Rig::start(ctx, FakeCursor::builder().start().await, placement).await?;
-    // The fake and the clients stay off the proxy's core.
-    let pinned_self = pin && pin_self(&format!("1-{}", ctx.cpus - 1));
+    let pinned_self = pin && pin_self(&list(&cpus[1..]));
     let result = throughput_runs(ctx, s, &rig).await;
     if pinned_self {
-        pin_self(&format!("0-{}", ctx.cpus - 1));
+        pin_self(&list(&cpus));
     }
     rig.stop().await?;
     let (direct_rates, proxy_rates, cpu_per_chunk) = result?;
     let (bd, bp) = (median_f(&direct_rates), median_f(&proxy_rates));
     let us = median_f(&cpu_per_chunk) * 1e6;
     let where_ = if pin {
-        "proxy pinned to CPU 0 with 1 tokio worker, fake + client on the other CPUs"
+        "proxy pinned to one CPU with 1 tokio worker, fake + client on the other CPUs"
     } else {
         "proxy not pinned (no taskset or one CPU)"
     };

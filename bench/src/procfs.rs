@@ -120,6 +120,29 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`, e.g.
+/// `0-3,6`); empty when unknown.
+pub fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(cpu_list)
+        .unwrap_or_default()
+}
+
+/// Parses a kernel CPU list such as `0-3,6`.
+fn cpu_list(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+            cpus.extend(a..=b);
+        }
+    }
+    cpus
+}
+
 /// Whether a program is on the PATH.
 pub fn have(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
@@ -129,4 +152,14 @@ pub fn have(program: &str) -> bool {
 
 fn is_executable(p: &Path) -> bool {
     p.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_lists_expand_ranges() {
+        assert_eq!(super::cpu_list("0-3,6\n"), vec![0, 1, 2, 3, 6]);
+        assert_eq!(super::cpu_list("2"), vec![2]);
+        assert_eq!(super::cpu_list(""), Vec::<usize>::new());
+    }
 }
