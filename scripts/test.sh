@@ -11,6 +11,11 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 cargo build --workspace --all-targets --locked
 
+# The benchmark harness end to end in its quick mode (debug build, small samples, no
+# verdicts): proves cb-bench, its baselines and the fake's knobs still work.
+echo "==> cb-bench --quick" >&2
+"$CARGO_TARGET_DIR/debug/cb-bench" --quick
+
 # The keychain test needs a Secret Service: give it a private session bus and an
 # unlocked gnome-keyring with a throw-away HOME, so the user's real keychain is untouched.
 keyhome=$(mktemp -d)

@@ -2,8 +2,8 @@
 //!
 //! Every decision lives in the core's [`App`] (actions, status, notification policy); this
 //! crate only connects it to the desktop: IPC commands for the web UI, the tray, desktop
-//! notifications, launch at login, a single instance, and a window that hides instead of
-//! quitting. It never speaks HTTP or protobuf itself.
+//! notifications, launch at login, a single instance, and a window that exists only while
+//! it is open (closing it does not quit). It never speaks HTTP or protobuf itself.
 //!
 //! ## Layout
 //! - [`build`]: what every run needs (state, commands, events, window behaviour, the
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use cursor_bridge_core::app::{App, CommandError, LaunchAtLogin};
 use cursor_bridge_core::config::settings::{Env, Paths, Settings};
 use tauri::plugin::TauriPlugin;
-use tauri::{AppHandle, Manager, RunEvent, Runtime, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewWindow};
 use tauri_plugin_autostart::ManagerExt as _;
 
 use events::UiEvent;
@@ -36,8 +36,7 @@ pub const MAIN_WINDOW: &str = "main";
 pub const HIDDEN_ARG: &str = "--hidden";
 
 /// Everything the app needs on any runtime: the core as managed state, the IPC commands,
-/// `status-changed` events, launch at login read back from the OS, and a main window
-/// that hides when closed (the tray keeps the app alive).
+/// `status-changed` events and launch at login read back from the OS.
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder<R> {
     builder
         .plugin(
@@ -66,16 +65,6 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder
             commands::recent_errors,
             commands::opencode_install,
         ])
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN_WINDOW {
-                    api.prevent_close();
-                    if let Err(e) = window.hide() {
-                        tracing::warn!(error = %e, "cannot hide the window");
-                    }
-                }
-            }
-        })
         // A plugin rather than `Builder::setup`: plugins are set up when the app is built,
         // `setup` only once the event loop runs, which the mock runtime in tests never does.
         .plugin(wiring())
@@ -145,17 +134,37 @@ fn ensure_autostart_dir() -> Result<(), String> {
     Ok(())
 }
 
-/// Shows, unminimizes and focuses the main window.
+/// Shows, unminimizes and focuses the main window, creating it if it is closed.
 pub fn show_main_window<R: Runtime>(handle: &AppHandle<R>) {
-    if let Some(w) = handle.get_webview_window(MAIN_WINDOW) {
-        let shown = w
-            .unminimize()
+    let window = match handle.get_webview_window(MAIN_WINDOW) {
+        Some(w) => Ok(w),
+        None => create_main_window(handle),
+    };
+    let shown = window.and_then(|w| {
+        w.unminimize()
             .and_then(|()| w.show())
-            .and_then(|()| w.set_focus());
-        if let Err(e) = shown {
-            tracing::warn!(error = %e, "cannot show the window");
-        }
+            .and_then(|()| w.set_focus())
+    });
+    if let Err(e) = shown {
+        tracing::warn!(error = %e, "cannot show the window");
     }
+}
+
+/// The main window from its entry in `tauri.conf.json`. The entry says `"create": false`:
+/// the window (and its web view, with WebKit's web and network processes) exists only
+/// while it is open. Closing it destroys it — the tray keeps the app alive — so a tray
+/// app left in the background holds no browser engine (~300 MB of it, measured by
+/// scripts/bench-app.sh; docs/PERFORMANCE.md).
+fn create_main_window<R: Runtime>(handle: &AppHandle<R>) -> tauri::Result<WebviewWindow<R>> {
+    let config = handle
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+        .unwrap_or_default();
+    tauri::WebviewWindowBuilder::from_config(handle, &config)?.build()
 }
 
 /// The parts only a real desktop has: the tray, notifications, and restoring the proxy.
@@ -253,8 +262,7 @@ pub fn run() {
             std::process::exit(1);
         });
     app.run(|handle, event| match event {
-        // The config's windows exist from here on. Shown unless the login item started
-        // us (then the tray is enough).
+        // Open the window unless the login item started us (then the tray is enough).
         RunEvent::Ready if !std::env::args().any(|a| a == HIDDEN_ARG) => show_main_window(handle),
         // Closing the last window must not quit a tray app; Quit exits with a code.
         RunEvent::ExitRequested {

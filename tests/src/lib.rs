@@ -220,6 +220,14 @@ impl FakeCursorBuilder {
         self
     }
 
+    /// Every run waits this long after its `run_request` before playing its turn: Cursor's
+    /// run start (model routing, context assembly), which a fresh run pays and a
+    /// continued stream does not. Default zero.
+    pub fn run_start_delay(mut self, d: Duration) -> Self {
+        self.cfg.run_start_delay = d;
+        self
+    }
+
     /// Accept an exec reply without the `stream_close{id}` that should follow it.
     pub fn lenient_stream_close(mut self) -> Self {
         self.cfg.require_stream_close = false;

@@ -390,6 +390,12 @@ impl Driver {
         if let Err(stop) = self.first_message().await {
             return stop;
         }
+        let delay = self.shared.cfg.run_start_delay;
+        if !delay.is_zero()
+            && let Err(stop) = self.pause(delay).await
+        {
+            return stop;
+        }
         for step in turn.steps {
             if let Err(stop) = self.step(step).await {
                 return stop;

@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub drain_grace: Duration,
     /// Refuse the `BidiAppend` with this `append_seqno` (every run) with this error.
     pub fail_append: Option<(i64, InjectedError)>,
+    /// How long a run waits after its `run_request` before playing the turn.
+    pub run_start_delay: Duration,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             run_auth_failure_as_http: false,
             drain_grace: Duration::from_secs(2),
             fail_append: None,
+            run_start_delay: Duration::ZERO,
         }
     }
 }

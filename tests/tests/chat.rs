@@ -623,6 +623,87 @@ async fn frames_split_into_tiny_writes_decode_the_same() {
     }
 }
 
+/// Regression: with HTTP/2's adaptive window the connection window started at 64 KiB,
+/// and h2 then tolerates only ~140 small DATA frames buffered unread on the whole
+/// connection before it sends GOAWAY(ENHANCE_YOUR_CALM, "too_many_data_frames"): a fast
+/// burst of token deltas, on one run or spread over concurrent runs, killed every run on
+/// the connection (cb-bench found it at 32 concurrent streams).
+#[tokio::test]
+async fn bursts_of_small_frames_on_concurrent_runs_do_not_kill_the_connection() {
+    const RUNS: usize = 8;
+    const DELTAS: usize = 1000;
+    let mut builder = FakeCursor::builder();
+    for _ in 0..RUNS {
+        let mut turn = Turn::new();
+        for _ in 0..DELTAS {
+            turn = turn.text("x");
+        }
+        builder = builder.turn(turn.turn_ended().end_ok());
+    }
+    let h = Harness::signed_in(builder.start().await).await;
+    let runs = futures::future::join_all(
+        (0..RUNS).map(|_| chat_to_end(&h.client, ChatRequest::new("default", "go"))),
+    )
+    .await;
+    for (events, err) in runs {
+        assert!(err.is_none(), "the run failed: {err:?}");
+        assert_eq!(text_of(&events), "x".repeat(DELTAS));
+    }
+}
+
+/// Regression: reqwest keeps one HTTP/2 connection per host and a server caps the streams
+/// open on a connection (the fake, like hyper, at 200). Runs parked on a tool call hold
+/// their streams, so the 201st run waited for a free stream until its first-activity
+/// timeout. Runs beyond `STREAMS_PER_CONNECTION` now go to another connection.
+#[tokio::test]
+async fn more_parked_runs_than_one_connection_carries_all_start_and_finish() {
+    const RUNS: usize = 250;
+    let mut builder = FakeCursor::builder();
+    for i in 0..RUNS {
+        builder = builder.turn(
+            Turn::new()
+                .mcp_call(
+                    "get_weather",
+                    "get_weather",
+                    format!("call_{i}"),
+                    json!({"city": "Paris"}),
+                )
+                .text("done")
+                .turn_ended()
+                .end_ok(),
+        );
+    }
+    let h = Harness::signed_in(builder.start().await).await;
+    let client = &h.client;
+    let runs = futures::future::join_all((0..RUNS).map(|_| async move {
+        let mut req = ChatRequest::new("default", "go");
+        req.tools = vec![weather_tool()];
+        let mut run = client.chat(req).await.expect("run starts");
+        let (_, call) = until_tool_call(&mut run).await;
+        (run, call)
+    }))
+    .await;
+    // Every run is parked on its tool call at once; now answer them all.
+    let ends = futures::future::join_all(runs.into_iter().map(|(mut run, call)| async move {
+        run.handle()
+            .send_tool_result(
+                &call.call_id,
+                ToolResult {
+                    content: "sunny".into(),
+                    is_error: false,
+                },
+            )
+            .await
+            .expect("result sent");
+        collect(&mut run).await
+    }))
+    .await;
+    for (events, err) in ends {
+        assert!(err.is_none(), "the run failed: {err:?}");
+        assert_eq!(text_of(&events), "done");
+    }
+}
+
 #[tokio::test]
 async fn quota_error_at_end_of_stream_is_typed() {
     let fake = FakeCursor::builder()

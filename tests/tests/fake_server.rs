@@ -699,6 +699,33 @@ async fn default_turn_when_nothing_is_queued() {
 }
 
 #[tokio::test]
+async fn run_start_delay_holds_the_turn_after_the_run_request() {
+    let delay = Duration::from_millis(300);
+    let fake = FakeCursor::builder()
+        .run_start_delay(delay)
+        .turn(Turn::reply("late"))
+        .start()
+        .await;
+    // The headers come at once; the first frame only after the delay.
+    let opened = std::time::Instant::now();
+    let mut run = open(&fake).await;
+    let first = run.next_message().await;
+    assert!(
+        opened.elapsed() >= delay,
+        "first frame after {:?}",
+        opened.elapsed()
+    );
+    assert!(matches!(
+        first,
+        S::InteractionUpdate(pb::InteractionUpdate {
+            message: Some(U::TextDelta(_))
+        })
+    ));
+    let (_, end) = run.read_to_end().await;
+    assert_eq!(end, json!({}));
+}
+
+#[tokio::test]
 async fn end_error_frame_carries_connect_code_and_error_details_gzipped() {
     let fake = FakeCursor::builder()
         .turn(

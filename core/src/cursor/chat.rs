@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::blobs::BlobStore;
 use super::error::CursorError;
 use super::framing::{self, Decoder, Frame};
-use super::http::CursorHttp;
+use super::http::{CursorHttp, StreamLease};
 use super::native;
 use super::transport::{self, ByteStream, UpstreamFailure};
 use super::value;
@@ -360,6 +360,7 @@ pub async fn start_run(
         first_frame_seen: false,
         last_progress: Instant::now(),
         turn_ended_at: None,
+        _lease: wire.lease,
     };
     tokio::spawn(driver.run());
     Ok(ChatRun {
@@ -405,6 +406,9 @@ struct Driver {
     first_frame_seen: bool,
     last_progress: Instant,
     turn_ended_at: Option<Instant>,
+    /// This run's place on its HTTP/2 connection (none over HTTP/1.1), freed when the
+    /// driver ends.
+    _lease: Option<StreamLease>,
 }
 
 /// How the run ended, decided by the driver loop.

@@ -1,15 +1,18 @@
 //! The one upstream HTTP client, built once and injected everywhere.
 //!
-//! Three pooled reqwest clients share one configuration: `unary` for JSON/proto calls
-//! (HTTP/1.1 or HTTP/2 by ALPN); `stream` for the agent's bidirectional `Run` stream, which
-//! needs HTTP/2: over `https://` ALPN offers only `h2`, over `http://` (a local fake
-//! server) it is cleartext HTTP/2 with prior knowledge; and `http1` for the fallback agent
-//! transport ([`AgentTransport::Http1`]: `RunSSE` + `BidiAppend`), which never speaks
-//! HTTP/2 at all, for networks whose proxies break it. Every Cursor header is built in
-//! [`CursorHttp::headers`] (plus the per-call extras of [`CursorHttp::agent_headers`]) and
-//! nowhere else.
+//! Pooled reqwest clients share one configuration: `unary` for JSON/proto calls
+//! (HTTP/1.1 or HTTP/2 by ALPN); agent-stream clients for the agent's bidirectional `Run`
+//! stream, which needs HTTP/2: over `https://` ALPN offers only `h2`, over `http://` (a
+//! local fake server) it is cleartext HTTP/2 with prior knowledge. A run leases its place
+//! on an agent-stream connection ([`CursorHttp::stream_lease`]); past
+//! [`STREAMS_PER_CONNECTION`] open streams another connection is opened. And `http1` for
+//! the fallback agent transport ([`AgentTransport::Http1`]: `RunSSE` + `BidiAppend`),
+//! which never speaks HTTP/2 at all, for networks whose proxies break it. Every Cursor
+//! header is built in [`CursorHttp::headers`] (plus the per-call extras of
+//! [`CursorHttp::agent_headers`]) and nowhere else.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
@@ -107,10 +110,10 @@ pub enum AgentCall {
     BidiAppend,
 }
 
-/// HTTP/2 flow-control window of the agent-stream connection (all runs share it).
-pub const STREAM_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
-/// HTTP/2 flow-control window of one agent stream.
-pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// HTTP/2 flow-control window of one agent stream: what Cursor may send ahead of us.
+const STREAM_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 flow-control window of the connection agent streams share.
+const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
 
 /// The value the official CLI reports as its client type.
 pub const CLIENT_TYPE: &str = "cli";
@@ -124,11 +127,80 @@ pub struct CursorHttp {
 #[derive(Debug)]
 struct Inner {
     unary: reqwest::Client,
+    /// The first agent-stream client (what [`CursorHttp::stream_client`] returns).
     stream: reqwest::Client,
     http1: reqwest::Client,
+    /// Every agent-stream client, in the order they were opened.
+    streams: Mutex<Vec<Arc<Slot>>>,
     config: HttpConfig,
     user_agent: HeaderValue,
     time_zone: Option<HeaderValue>,
+}
+
+/// Agent streams one HTTP/2 connection carries before another is opened. A server caps
+/// the streams open at once on a connection (`SETTINGS_MAX_CONCURRENT_STREAMS`: RFC 9113
+/// asks for at least 100; hyper's default is 200) and a stream over the cap waits for a
+/// free one — a run parked on a tool call holds its stream for minutes, so the agent
+/// after the cap stalled until its first-activity timeout. reqwest keeps one HTTP/2
+/// connection per client and host, so streams are spread over several clients.
+pub const STREAMS_PER_CONNECTION: usize = 100;
+
+/// One agent-stream client (one HTTP/2 connection) and how many streams it carries.
+#[derive(Debug)]
+struct Slot {
+    client: reqwest::Client,
+    open: AtomicUsize,
+}
+
+/// A run's place on an agent-stream connection; dropping it frees the place.
+#[derive(Debug)]
+pub struct StreamLease {
+    slot: Arc<Slot>,
+}
+
+impl StreamLease {
+    /// The client whose connection carries this stream.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.slot.client
+    }
+}
+
+impl Drop for StreamLease {
+    fn drop(&mut self) {
+        self.slot.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn base_client(config: &HttpConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(config.connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .http2_keep_alive_while_idle(true)
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// An agent-stream client. HTTP/2 only: over TLS ALPN offers just `h2`, over `http://`
+/// it is prior knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network
+/// that refuses HTTP/2 fails loudly here instead of hanging.
+///
+/// Flow-control windows: h2 tolerates only half the connection window's worth of small
+/// DATA frames buffered unread across *all* streams (each token delta counts as ~240
+/// bytes), then it sends GOAWAY(ENHANCE_YOUR_CALM, "too_many_data_frames") and every run
+/// on the connection dies. The adaptive (BDP) window starts the connection at 64 KiB:
+/// ~140 frames, one burst. So: a large connection window (32 MiB: ~70,000 frames) and a
+/// modest stream window (256 KiB: at most ~9,000 token frames in flight per stream, a
+/// bound Cursor's sending respects), so a reader that falls behind slows Cursor down
+/// through flow control instead of tripping the limit. 256 KiB per round trip is still
+/// megabytes per second for large blobs.
+fn agent_stream_client(config: &HttpConfig) -> Result<reqwest::Client, CursorError> {
+    base_client(config)
+        .http2_initial_stream_window_size(STREAM_WINDOW)
+        .http2_initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_prior_knowledge()
+        .build()
+        .map_err(CursorError::from_reqwest)
 }
 
 impl CursorHttp {
@@ -137,33 +209,12 @@ impl CursorHttp {
         // reqwest is built without a bundled crypto provider (aws-lc is slow to build);
         // ring is ours. Installing twice is harmless, so ignore "already installed".
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let base = || {
-            reqwest::Client::builder()
-                .connect_timeout(config.connect_timeout)
-                .tcp_nodelay(true)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .http2_keep_alive_interval(Duration::from_secs(20))
-                .http2_keep_alive_while_idle(true)
-                .redirect(reqwest::redirect::Policy::none())
-        };
-        let unary = base().build().map_err(CursorError::from_reqwest)?;
-        // HTTP/2 only: over TLS ALPN offers just `h2`, over `http://` it is prior
-        // knowledge. A bidirectional stream cannot work over HTTP/1.1, so a network that
-        // refuses HTTP/2 fails loudly here instead of hanging.
-        //
-        // Fixed, generous windows rather than BDP-adaptive ones: h2 (≥ 0.4.16) tears the
-        // whole connection down (GOAWAY `too_many_data_frames`) once the small DATA frames
-        // received but not yet read exceed half the connection window; an adaptive window
-        // starts at 64 KiB, so a burst of ~130 text deltas across concurrent runs killed
-        // every run on the connection. 16 MiB allows ~32 000 such frames.
-        let stream = base()
-            .http2_initial_connection_window_size(STREAM_CONNECTION_WINDOW)
-            .http2_initial_stream_window_size(STREAM_WINDOW)
-            .http2_prior_knowledge()
+        let unary = base_client(&config)
             .build()
             .map_err(CursorError::from_reqwest)?;
+        let stream = agent_stream_client(&config)?;
         // HTTP/1.1 only, for the fallback agent transport: ALPN offers just `http/1.1`.
-        let http1 = base()
+        let http1 = base_client(&config)
             .http1_only()
             .build()
             .map_err(CursorError::from_reqwest)?;
@@ -171,6 +222,10 @@ impl CursorHttp {
         Ok(Self {
             inner: Arc::new(Inner {
                 unary,
+                streams: Mutex::new(vec![Arc::new(Slot {
+                    client: stream.clone(),
+                    open: AtomicUsize::new(0),
+                })]),
                 stream,
                 http1,
                 user_agent: HeaderValue::from_static(concat!(
@@ -181,6 +236,34 @@ impl CursorHttp {
                 config,
             }),
         })
+    }
+
+    /// A place for one more agent stream: on the first connection with room for it, else
+    /// on a new one. Hold the lease as long as the stream is open.
+    pub fn stream_lease(&self) -> Result<StreamLease, CursorError> {
+        let mut slots = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let free = slots
+            .iter()
+            .find(|s| s.open.load(Ordering::Relaxed) < STREAMS_PER_CONNECTION)
+            .cloned();
+        let slot = match free {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(Slot {
+                    client: agent_stream_client(&self.inner.config)?,
+                    open: AtomicUsize::new(0),
+                });
+                tracing::debug!(
+                    connections = slots.len() + 1,
+                    "every agent-stream connection is full; opening another"
+                );
+                slots.push(s.clone());
+                s
+            }
+        };
+        // Counted under the lock, so two callers never both take the last place.
+        slot.open.fetch_add(1, Ordering::Relaxed);
+        Ok(StreamLease { slot })
     }
 
     /// The endpoints in use.
@@ -198,7 +281,8 @@ impl CursorHttp {
         &self.inner.unary
     }
 
-    /// The HTTP/2 client for agent streams.
+    /// The first HTTP/2 client for agent streams; runs take theirs from
+    /// [`CursorHttp::stream_lease`], which spreads them over connections.
     pub fn stream_client(&self) -> &reqwest::Client {
         &self.inner.stream
     }

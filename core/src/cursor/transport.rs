@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::CursorError;
 use super::framing;
-use super::http::{AgentCall, AgentTransport, CursorHttp};
+use super::http::{AgentCall, AgentTransport, CursorHttp, StreamLease};
 use crate::pb::agent_v1 as pb;
 use crate::pb::aiserver_v1 as bidi;
 
@@ -49,6 +49,9 @@ pub struct Wire {
     /// Fires with the error if a client message could not be delivered (an append was
     /// refused or failed); never fires on HTTP/2, where that shows up on `body`.
     pub upstream_failed: UpstreamFailure,
+    /// The run's place on an HTTP/2 agent-stream connection (none over HTTP/1.1): hold it
+    /// while the run lives.
+    pub lease: Option<StreamLease>,
 }
 
 /// Opens a run over `transport`: sends `first` (the `run_request`) and returns once the
@@ -71,14 +74,22 @@ pub async fn open(
         request_id,
         timeout,
     };
-    let (body, upstream_failed) = match transport {
-        AgentTransport::Http2 => opening.http2(rx).await?,
-        AgentTransport::Http1 => opening.http1(rx).await?,
+    let (body, upstream_failed, lease) = match transport {
+        AgentTransport::Http2 => {
+            let lease = http.stream_lease()?;
+            let (body, failed) = opening.http2(lease.client(), rx).await?;
+            (body, failed, Some(lease))
+        }
+        AgentTransport::Http1 => {
+            let (body, failed) = opening.http1(rx).await?;
+            (body, failed, None)
+        }
     };
     Ok(Wire {
         body,
         out,
         upstream_failed,
+        lease,
     })
 }
 
@@ -117,14 +128,16 @@ impl Opening<'_> {
     }
 
     /// `Run`: every client message is an envelope on the request body.
-    async fn http2(&self, rx: Outbox) -> Result<(ByteStream, UpstreamFailure), CursorError> {
+    async fn http2(
+        &self,
+        client: &reqwest::Client,
+        rx: Outbox,
+    ) -> Result<(ByteStream, UpstreamFailure), CursorError> {
         let body = reqwest::Body::wrap_stream(
             tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
                 .map(|m| Ok::<_, std::io::Error>(framing::encode_message(&m))),
         );
-        let resp = self
-            .post(self.http.stream_client(), RUN_PATH, AgentCall::Run, body)
-            .await?;
+        let resp = self.post(client, RUN_PATH, AgentCall::Run, body).await?;
         let resp = check_response(resp, true).await?;
         Ok((byte_stream(resp), Box::pin(std::future::pending())))
     }
