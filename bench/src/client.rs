@@ -218,22 +218,12 @@ pub struct Direct {
 impl Direct {
     pub fn new(fake: &FakeCursor) -> Result<Direct> {
         let dir = tempfile::tempdir().context("temp dir")?;
-        let env = Env::from_pairs([
-            (
-                "CURSOR_BRIDGE_HOME".to_string(),
-                dir.path().display().to_string(),
-            ),
-            ("CURSOR_BRIDGE_API_URL".to_string(), fake.url()),
-            ("CURSOR_BRIDGE_LOGIN_URL".to_string(), fake.url()),
-            (
-                "CURSOR_BRIDGE_CREDENTIALS_FILE".to_string(),
-                dir.path().join("credentials.json").display().to_string(),
-            ),
-            (
-                "CURSOR_ACCESS_TOKEN".to_string(),
-                fake.mint_access_token(Duration::from_secs(6 * 3600)),
-            ),
-        ]);
+        let mut pairs = cursor_bridge_tests::client_env(&fake.url(), dir.path());
+        pairs.push((
+            "CURSOR_ACCESS_TOKEN".to_string(),
+            fake.mint_access_token(Duration::from_secs(6 * 3600)),
+        ));
+        let env = Env::from_pairs(pairs);
         let paths = Paths::resolve(&env).context("paths")?;
         let settings = Settings::load(&paths, &env).context("settings")?;
         let client = CursorClient::from_settings(&settings, &paths, &env).context("client")?;

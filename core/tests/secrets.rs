@@ -384,19 +384,9 @@ async fn debug_output_of_secret_holders_is_redacted() {
     let dir = tempfile::tempdir().expect("temp dir");
     let local_key = "cb-LocalProxyKeyAbcdefghijklmnop0123456789";
     let env_token = fake.mint_access_token(Duration::from_secs(3600));
-    let env = Env::from_pairs([
-        (
-            "CURSOR_BRIDGE_HOME".to_string(),
-            dir.path().display().to_string(),
-        ),
-        ("CURSOR_BRIDGE_API_URL".to_string(), fake.url()),
-        ("CURSOR_BRIDGE_LOGIN_URL".to_string(), fake.url()),
-        (
-            "CURSOR_BRIDGE_CREDENTIALS_FILE".to_string(),
-            dir.path().join("credentials.json").display().to_string(),
-        ),
-        ("CURSOR_BRIDGE_API_KEY".to_string(), local_key.to_string()),
-    ]);
+    let mut pairs = cursor_bridge_tests::client_env(&fake.url(), dir.path());
+    pairs.push(("CURSOR_BRIDGE_API_KEY".to_string(), local_key.to_string()));
+    let env = Env::from_pairs(pairs);
     let paths = Paths::resolve(&env).expect("paths");
     let settings = Settings::load(&paths, &env).expect("settings");
     let client = CursorClient::from_settings(&settings, &paths, &env).expect("client");

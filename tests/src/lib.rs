@@ -677,3 +677,18 @@ impl Drop for FakeCursor {
         }
     }
 }
+
+/// The environment a user would set to point Cursor Bridge at the Cursor at `url` (a
+/// fake's [`FakeCursor::url`]), with its home and file credential store in `dir`, as
+/// `(name, value)` pairs for `Env::from_pairs` or `Command::envs`.
+pub fn client_env(url: &str, dir: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("CURSOR_BRIDGE_HOME".to_string(), dir.display().to_string()),
+        ("CURSOR_BRIDGE_API_URL".to_string(), url.to_string()),
+        ("CURSOR_BRIDGE_LOGIN_URL".to_string(), url.to_string()),
+        (
+            "CURSOR_BRIDGE_CREDENTIALS_FILE".to_string(),
+            dir.join("credentials.json").display().to_string(),
+        ),
+    ]
+}

@@ -21,19 +21,7 @@ pub struct Harness {
 
 /// The environment a user would set to point Cursor Bridge at `url`.
 pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
-    Env::from_pairs(env_pairs(url, dir))
-}
-
-fn env_pairs(url: &str, dir: &std::path::Path) -> Vec<(String, String)> {
-    vec![
-        ("CURSOR_BRIDGE_HOME".to_string(), dir.display().to_string()),
-        ("CURSOR_BRIDGE_API_URL".to_string(), url.to_string()),
-        ("CURSOR_BRIDGE_LOGIN_URL".to_string(), url.to_string()),
-        (
-            "CURSOR_BRIDGE_CREDENTIALS_FILE".to_string(),
-            dir.join("credentials.json").display().to_string(),
-        ),
-    ]
+    Env::from_pairs(cursor_bridge_tests::client_env(url, dir))
 }
 
 /// Fast chat timings so failure tests finish in well under a second.
@@ -59,7 +47,7 @@ impl Harness {
         extra: [(&str, &str); N],
     ) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut pairs = env_pairs(&fake.url(), dir.path());
+        let mut pairs = cursor_bridge_tests::client_env(&fake.url(), dir.path());
         pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let env = Env::from_pairs(pairs);
         let paths = Paths::resolve(&env).expect("paths");
