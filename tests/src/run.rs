@@ -173,10 +173,18 @@ pub(crate) fn play(
     done: CancellationToken,
     content_type: &'static str,
 ) -> Response {
-    let turn = shared
-        .update(|s| s.turns.pop_front())
-        .unwrap_or_else(Turn::default_reply);
-    let gzip = turn.gzip.unwrap_or(shared.cfg.gzip_frames);
+    // With a conditional turn queued, the choice waits for the run request.
+    let turn = shared.update(|s| {
+        if s.turns.iter().any(|t| t.when.is_some()) {
+            None
+        } else {
+            Some(s.turns.pop_front().unwrap_or_else(Turn::default_reply))
+        }
+    });
+    let gzip = turn
+        .as_ref()
+        .and_then(|t| t.gzip)
+        .unwrap_or(shared.cfg.gzip_frames);
     let (out, rx) = mpsc::channel(64);
     let driver = Driver {
         shared,
@@ -352,7 +360,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, turn: Turn, done: CancellationToken) {
+    async fn run(mut self, turn: Option<Turn>, done: CancellationToken) {
         let stop = self.play(turn).await;
         let end = match stop {
             Stop::Ended(e) => e,
@@ -386,10 +394,11 @@ impl Driver {
         }
     }
 
-    async fn play(&mut self, turn: Turn) -> Stop {
+    async fn play(&mut self, turn: Option<Turn>) -> Stop {
         if let Err(stop) = self.first_message().await {
             return stop;
         }
+        let turn = turn.unwrap_or_else(|| self.matching_turn());
         let delay = self.shared.cfg.run_start_delay;
         if !delay.is_zero()
             && let Err(stop) = self.pause(delay).await
@@ -405,6 +414,22 @@ impl Driver {
             Ok(()) => Stop::Ended(RunEnd::Ok),
             Err(stop) => stop,
         }
+    }
+
+    /// The first queued turn this run may play (by its recorded `run_request`), taken off
+    /// the queue; the default reply when none fits.
+    fn matching_turn(&self) -> Turn {
+        let index = self.index;
+        self.shared
+            .update(|s| {
+                let req = s.runs.get(index).and_then(|r| r.run_request.clone())?;
+                let at = s
+                    .turns
+                    .iter()
+                    .position(|t| t.when.as_ref().is_none_or(|m| m.matches(&req)))?;
+                s.turns.remove(at)
+            })
+            .unwrap_or_else(Turn::default_reply)
     }
 
     async fn first_message(&mut self) -> Result<(), Stop> {

@@ -4,6 +4,7 @@
 //! for the matching reply before it moves on, exactly as Cursor's backend stalls until the
 //! client answers (reference §3.6, §6.4 "Unanswered server requests stall the turn").
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -402,6 +403,26 @@ pub struct Turn {
     pub steps: Vec<Step>,
     /// Gzip data frames for this turn (overrides the builder's `gzip_frames`).
     pub gzip: Option<bool>,
+    /// Which runs may play this turn ([`Turn::when`]); `None`: the next run, whatever it asks.
+    pub when: Option<RunMatcher>,
+}
+
+/// A condition on a run's `run_request`, for turns that answer what a run asks rather than
+/// when it arrives: a real client may send several requests at once (OpenCode asks for a
+/// session title while it sends the prompt), and the service answers each by its content.
+#[derive(Clone)]
+pub struct RunMatcher(Arc<dyn Fn(&pb::AgentRunRequest) -> bool + Send + Sync>);
+
+impl RunMatcher {
+    pub fn matches(&self, req: &pb::AgentRunRequest) -> bool {
+        (self.0)(req)
+    }
+}
+
+impl std::fmt::Debug for RunMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunMatcher(..)")
+    }
 }
 
 impl Turn {
@@ -445,6 +466,33 @@ impl Turn {
     pub fn gzip(mut self) -> Self {
         self.gzip = Some(true);
         self
+    }
+
+    /// Only a run whose `run_request` satisfies `f` plays this turn. While such a turn is
+    /// queued, each run picks, once its `run_request` arrived, the first queued turn it may
+    /// play (turns without a condition fit any run), else the default reply. The response
+    /// headers go out before that choice, so such runs gzip by the builder's `gzip_frames`
+    /// alone.
+    pub fn when(
+        mut self,
+        f: impl Fn(&pb::AgentRunRequest) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.when = Some(RunMatcher(Arc::new(f)));
+        self
+    }
+
+    /// Only a run that offers the model at least one MCP tool plays this turn.
+    pub fn when_tools_offered(self) -> Self {
+        self.when(|r| {
+            r.mcp_tools
+                .as_ref()
+                .is_some_and(|t| !t.mcp_tools.is_empty())
+        })
+    }
+
+    /// Only a run that offers the model no tool plays this turn (e.g. a title request).
+    pub fn when_no_tools_offered(self) -> Self {
+        self.when(|r| r.mcp_tools.as_ref().is_none_or(|t| t.mcp_tools.is_empty()))
     }
 
     pub fn text(self, s: impl Into<String>) -> Self {
@@ -582,6 +630,10 @@ impl Turn {
 
 impl From<Vec<Step>> for Turn {
     fn from(steps: Vec<Step>) -> Self {
-        Turn { steps, gzip: None }
+        Turn {
+            steps,
+            gzip: None,
+            when: None,
+        }
     }
 }

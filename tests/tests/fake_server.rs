@@ -1172,3 +1172,52 @@ async fn checkpoints_carry_prior_turns_forward() {
     let second = fake.wait_for_run_end(1, SECS).await;
     assert_eq!(second.conversation_state().unwrap().turns.len(), 1);
 }
+
+/// Regression: the fake handed out queued turns in arrival order, so when OpenCode's title
+/// request (no tools) overtook its prompt (tools offered) the prompt got the title's answer
+/// and the OpenCode end-to-end test failed under load. Conditional turns are picked by the
+/// run request, whatever the order of arrival.
+#[tokio::test]
+async fn conditional_turns_answer_the_run_that_asks_for_them_in_any_order() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .when_no_tools_offered()
+                .end_error("aborted", "the title turn"),
+        )
+        .turn(
+            Turn::new()
+                .when_tools_offered()
+                .end_error("not_found", "the prompt turn"),
+        )
+        .start()
+        .await;
+    let token = fake.mint_access_token(HOUR);
+    let mut with_tools = RawRun::run_request("run the tool", "default");
+    if let Some(pb::agent_client_message::Message::RunRequest(r)) = &mut with_tools.message {
+        r.mcp_tools = Some(pb::McpTools {
+            mcp_tools: vec![pb::McpToolDefinition {
+                name: "bash".into(),
+                tool_name: "bash".into(),
+                ..Default::default()
+            }],
+        });
+    }
+    // The tool-offering run arrives first, though the title turn is queued first.
+    let mut prompt = RawRun::open(&fake.url(), &token, with_tools).await;
+    let (_, end) = prompt.read_to_end().await;
+    assert_eq!(end["error"]["message"], "the prompt turn", "{end}");
+    let mut title = RawRun::open(
+        &fake.url(),
+        &token,
+        RawRun::run_request("title?", "default"),
+    )
+    .await;
+    let (_, end) = title.read_to_end().await;
+    assert_eq!(end["error"]["message"], "the title turn", "{end}");
+    assert_eq!(fake.queued_turns(), 0);
+    // With nothing left that fits, a run gets the default reply.
+    let mut more = open(&fake).await;
+    let (_, end) = more.read_to_end().await;
+    assert_eq!(end, json!({}));
+}

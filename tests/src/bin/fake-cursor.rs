@@ -42,10 +42,12 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .end_ok(),
         ]),
         // OpenCode's real tool loop: the model runs `bash` once, then answers.
-        // OpenCode first asks for a session title, then runs the prompt.
+        // OpenCode asks for a session title (no tools offered) while it sends the prompt
+        // (its tools offered); either may arrive first, so each turn answers its own kind.
         "opencode" => Ok(vec![
-            Turn::reply("Marker test"),
+            Turn::reply("Marker test").when_no_tools_offered(),
             Turn::new()
+                .when_tools_offered()
                 .request_context()
                 .text("Running it.")
                 .mcp_call(
