@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, Turn};
+use cursor_bridge_tests::{FakeCursor, Turn, TurnUsage};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -57,7 +57,15 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .text("The command ran through Cursor Bridge.")
                 .token_delta(7)
                 .checkpoint(300, 200_000)
-                .turn_ended()
+                // Like the live service: the turn's count, both model calls of it, most
+                // of the second one's prompt read from the cache.
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 320,
+                    output_tokens: 7,
+                    cache_read_tokens: 250,
+                    cache_write_tokens: 30,
+                    reasoning_tokens: 2,
+                })
                 .end_ok(),
         ]),
         other => Err(format!(
