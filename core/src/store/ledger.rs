@@ -1130,7 +1130,8 @@ mod tests {
         );
 
         let raw = Connection::open(&path).unwrap();
-        let rows: Vec<(bool, Option<i64>, Option<i64>, Option<i64>)> = raw
+        type Columns = (bool, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Columns> = raw
             .prepare(
                 "SELECT tokens_exact, cache_read_tokens, cache_write_tokens, reasoning_tokens
                  FROM requests ORDER BY started_at_ms DESC",
