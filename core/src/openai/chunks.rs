@@ -29,6 +29,7 @@ pub struct UsageOut {
 
 impl UsageOut {
     /// What earlier responses of a run reported plus this one (for the next continuation).
+    /// A sum is never labelled exact: it may mix estimates with Cursor's counts.
     pub fn plus(&self, o: &UsageOut) -> UsageOut {
         let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (None, None) => None,
@@ -40,7 +41,7 @@ impl UsageOut {
             cached_tokens: add(self.cached_tokens, o.cached_tokens),
             cache_write_tokens: add(self.cache_write_tokens, o.cache_write_tokens),
             reasoning_tokens: add(self.reasoning_tokens, o.reasoning_tokens),
-            exact: self.exact && o.exact,
+            exact: false,
         }
     }
 
