@@ -189,10 +189,11 @@ describe('usage', () => {
     expect(screen.getByTestId('tokens-counted').textContent).toBe('tokens exact');
     expect(screen.queryByText('Tokens by model (estimated)')).toBeNull();
     expect(screen.getByText('42K')).toBeTruthy();
-    const cached = screen.getByText('of which cached').parentElement!;
-    expect(cached.textContent).toContain('30K');
-    expect(cached.getAttribute('title')).toContain('2,000 written to it');
-    expect(screen.getByText('of which reasoning').parentElement!.textContent).toContain('450');
+    const prompt = screen.getByText('Prompt tokens').parentElement!;
+    expect(within(prompt).getByText('30K cached')).toBeTruthy();
+    expect(prompt.getAttribute('title')).toContain('2,000 written to it');
+    const completion = screen.getByText('Completion tokens').parentElement!;
+    expect(within(completion).getByText('450 reasoning')).toBeTruthy();
   });
 });
 

@@ -137,16 +137,16 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
           <div class="stats">
             <Stat label="Requests" value={grouped(t!.requests)} />
             <Stat label="Errors" value={grouped(t!.errors)} />
-            <Stat label="Prompt tokens" value={`${est ? '≈ ' : ''}${compactNumber(t!.promptTokens)}`} />
-            <Stat label="Completion tokens" value={compactNumber(t!.completionTokens)} />
             <Stat
-              label="of which cached"
-              value={compactNumber(t!.cacheReadTokens)}
+              label="Prompt tokens"
+              value={`${est ? '≈ ' : ''}${compactNumber(t!.promptTokens)}`}
+              detail={`${compactNumber(t!.cacheReadTokens)} cached`}
               title={`Prompt tokens read from Cursor's cache; ${grouped(t!.cacheWriteTokens)} written to it. Known only for requests Cursor counted.`}
             />
             <Stat
-              label="of which reasoning"
-              value={compactNumber(t!.reasoningTokens)}
+              label="Completion tokens"
+              value={compactNumber(t!.completionTokens)}
+              detail={`${compactNumber(t!.reasoningTokens)} reasoning`}
               title="Completion tokens spent on reasoning. Known only for requests Cursor counted."
             />
           </div>
@@ -200,11 +200,13 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
   );
 }
 
-function Stat(props: { label: string; value: string; title?: string }) {
+/** A big number; `detail` is a part of it (e.g. the cached share), shown beneath. */
+function Stat(props: { label: string; value: string; detail?: string; title?: string }) {
   return (
     <div class="stat" title={props.title}>
       <div class="stat-value">{props.value}</div>
       <div class="stat-label">{props.label}</div>
+      {props.detail && <div class="stat-detail">{props.detail}</div>}
     </div>
   );
 }
