@@ -126,7 +126,7 @@ fn turn_messages() -> Vec<pb::AgentServerMessage> {
             state.encode_to_vec().into(),
         )),
     });
-    out.push(update(U::TurnEnded(pb::TurnEndedUpdate {})));
+    out.push(update(U::TurnEnded(pb::TurnEndedUpdate::default())));
     out
 }
 

@@ -546,18 +546,43 @@ fn print_local_usage(
                 plural(t.errors, "error")
             ),
         )?;
-        let estimated = if r.tokens_exact {
-            ""
+        // Cache and reasoning tokens are parts of the prompt and completion counts, known
+        // only for the requests Cursor counted.
+        let mut prompt_parts = Vec::new();
+        if t.cache_read_tokens > 0 {
+            prompt_parts.push(format!("{} cached", t.cache_read_tokens));
+        }
+        if t.cache_write_tokens > 0 {
+            prompt_parts.push(format!("{} written to cache", t.cache_write_tokens));
+        }
+        let prompt_parts = if prompt_parts.is_empty() {
+            String::new()
         } else {
-            " (some estimated)"
+            format!(" ({})", prompt_parts.join(", "))
+        };
+        let reasoning = if t.reasoning_tokens > 0 {
+            format!(" ({} reasoning)", t.reasoning_tokens)
+        } else {
+            String::new()
         };
         w(
             out,
             format!(
-                "  tokens:       {} prompt{estimated}, {} completion",
+                "  tokens:       {} prompt{prompt_parts}, {} completion{reasoning}",
                 t.prompt_tokens, t.completion_tokens
             ),
         )?;
+        let counted = if t.estimated_requests == 0 {
+            "exact (Cursor's own count)".to_string()
+        } else {
+            format!(
+                "{} of {} estimated (Cursor sent no count; prompt inferred from the \
+                 context size or ≈ 4 characters a token)",
+                t.estimated_requests,
+                plural(t.requests, "request"),
+            )
+        };
+        w(out, format!("  counted:      {counted}"))?;
         let first_token = match (r.latency.ttft_p50_ms, r.latency.ttft_p95_ms) {
             (Some(p50), Some(p95)) => format!("p50 {p50} ms, p95 {p95} ms"),
             _ => "no data".into(),
@@ -570,12 +595,17 @@ fn print_local_usage(
             w(
                 out,
                 format!(
-                    "{head:<16}{:<width$}  {}, {}, {} + {} tokens",
+                    "{head:<16}{:<width$}  {}, {}, {} + {} tokens{}",
                     m.model,
                     plural(m.requests, "request"),
                     plural(m.errors, "error"),
                     m.prompt_tokens,
-                    m.completion_tokens
+                    m.completion_tokens,
+                    if m.estimated_requests > 0 {
+                        " (some estimated)"
+                    } else {
+                        ""
+                    }
                 ),
             )?;
         }

@@ -731,6 +731,16 @@ async fn usage_report_and_recent_errors_come_from_the_proxys_ledger() {
         .await
         .expect("report");
     assert_eq!((report.totals.requests, report.totals.errors), (2, 1));
+    // The fake's default reply ends its turn with Cursor's count, as the live service
+    // does; the refused request has no tokens, so nothing in the range is estimated.
+    assert!(report.tokens_exact, "{report:?}");
+    assert_eq!(
+        (
+            report.totals.cache_read_tokens,
+            report.totals.estimated_requests
+        ),
+        (1_000, 0)
+    );
     let v = serde_json::to_value(&report).expect("json");
     for key in [
         "range",

@@ -625,7 +625,8 @@ async fn usage_text_and_json() {
 }
 
 /// Seeds the sandbox's ledger through the library, as the proxy would: two requests in
-/// the last 24 h (one a quota error), one three days ago with an estimated prompt count.
+/// the last 24 h (one counted exactly by Cursor, with cache and reasoning tokens; one a
+/// quota error), one three days ago with an estimated prompt count.
 async fn seed_ledger(sb: &Sandbox) {
     use cursor_bridge_core::config::settings::Paths;
     use cursor_bridge_core::store::ledger::{Ledger, LedgerEntry, unix_now_ms};
@@ -638,6 +639,9 @@ async fn seed_ledger(sb: &Sandbox) {
         stream: true,
         prompt_tokens: Some(100),
         completion_tokens: Some(10),
+        cache_read_tokens: Some(80),
+        cache_write_tokens: Some(5),
+        reasoning_tokens: Some(3),
         tokens_exact: true,
         ttft_ms: Some(250),
         total_ms: 900,
@@ -650,6 +654,9 @@ async fn seed_ledger(sb: &Sandbox) {
         model: "claude-4.5-sonnet".into(),
         prompt_tokens: None,
         completion_tokens: None,
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        reasoning_tokens: None,
         ttft_ms: None,
         total_ms: 30,
         status: 429,
@@ -660,6 +667,9 @@ async fn seed_ledger(sb: &Sandbox) {
         started_at_ms: now - 72 * hour,
         prompt_tokens: Some(40),
         completion_tokens: Some(4),
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        reasoning_tokens: None,
         tokens_exact: false,
         ..ok
     });
@@ -677,11 +687,17 @@ async fn usage_shows_the_local_ledger_signed_in_and_signed_out() {
     let text = run(sb.cmd(&["usage"])).await;
     text.expect_code(3)
         .expect_stdout("Last 24 h:      2 requests, 1 error")
-        .expect_stdout("tokens:       100 prompt, 10 completion")
+        .expect_stdout(
+            "tokens:       100 prompt (80 cached, 5 written to cache), 10 completion (3 reasoning)",
+        )
+        .expect_stdout("counted:      exact (Cursor's own count)")
         .expect_stdout("first token:  p50 250 ms, p95 250 ms")
         .expect_stdout("Last 7 d:       3 requests, 1 error")
-        .expect_stdout("140 prompt (some estimated), 14 completion")
-        .expect_stdout("top models:   gpt-5.1            2 requests, 0 errors, 140 + 14 tokens")
+        .expect_stdout("140 prompt (80 cached, 5 written to cache), 14 completion (3 reasoning)")
+        .expect_stdout("counted:      1 of 3 requests estimated (Cursor sent no count")
+        .expect_stdout(
+            "top models:   gpt-5.1            2 requests, 0 errors, 140 + 14 tokens (some estimated)",
+        )
         .expect_stderr("cursor-bridge login");
     let signed_out = run(sb.cmd(&["usage", "--json"])).await;
     signed_out
@@ -701,7 +717,9 @@ async fn usage_shows_the_local_ledger_signed_in_and_signed_out() {
     let day = &v["local"]["24h"];
     assert_eq!(
         day["totals"],
-        serde_json::json!({"requests": 2, "errors": 1, "promptTokens": 100, "completionTokens": 10})
+        serde_json::json!({"requests": 2, "errors": 1, "promptTokens": 100, "completionTokens": 10,
+            "cacheReadTokens": 80, "cacheWriteTokens": 5, "reasoningTokens": 3,
+            "estimatedRequests": 0})
     );
     assert_eq!(day["bucket"], "hour");
     assert_eq!(day["tokensExact"], true);
@@ -712,6 +730,7 @@ async fn usage_shows_the_local_ledger_signed_in_and_signed_out() {
     );
     let week = &v["local"]["7d"];
     assert_eq!(week["totals"]["requests"], 3);
+    assert_eq!(week["totals"]["estimatedRequests"], 1);
     assert_eq!(week["bucket"], "day");
     assert_eq!(
         week["tokensExact"], false,

@@ -54,7 +54,7 @@ fn text(s: &str) -> pb::AgentServerMessage {
 
 fn turn_ended() -> pb::AgentServerMessage {
     update(pb::interaction_update::Message::TurnEnded(
-        pb::TurnEndedUpdate {},
+        pb::TurnEndedUpdate::default(),
     ))
 }
 

@@ -113,8 +113,11 @@ class OpenAISdkTest(unittest.TestCase):
         self.assertEqual(text, "Hello from Cursor.")
         self.assertEqual(reasoning, "The user greets me.")
         self.assertEqual(finish, "stop")
+        # Cursor's count at turn end: prompt = input 6 + cache read 30.
         self.assertEqual(usage.completion_tokens, 4)
         self.assertEqual(usage.prompt_tokens, 36)
+        self.assertEqual(usage.prompt_tokens_details.cached_tokens, 30)
+        self.assertEqual(usage.completion_tokens_details.reasoning_tokens, 2)
 
     def test_2_tool_loop_on_the_same_stream(self):
         client = self.bridge.client()

@@ -669,7 +669,11 @@ impl Driver {
                 }))
                 .await
             }
-            Step::TurnEnded => self.update(Update::TurnEnded(pb::TurnEndedUpdate {})).await,
+            Step::TurnEnded => {
+                self.update(Update::TurnEnded(pb::TurnEndedUpdate::default()))
+                    .await
+            }
+            Step::TurnEndedUsage(u) => self.update(Update::TurnEnded(u.update())).await,
             Step::Send(m) => self.send_msg(m).await,
             Step::KvSet(data) => self.kv_set(data, cfg_reply).await,
             Step::KvGet(id) => self.kv_get(id, cfg_reply).await,

@@ -65,8 +65,12 @@ pub enum Step {
     /// `conversation_checkpoint_update`: a serialized `ConversationStateStructure` whose
     /// `turns` are the prior state's turns plus every blob set in this run.
     Checkpoint { used_tokens: u32, max_tokens: u32 },
-    /// `interaction_update.turn_ended`.
+    /// `interaction_update.turn_ended` without usage (an older service, or one that
+    /// counted nothing).
     TurnEnded,
+    /// `interaction_update.turn_ended` carrying the turn's usage, as the live service
+    /// sends it (reference §9.4).
+    TurnEndedUsage(TurnUsage),
     /// Any server message, as given (escape hatch).
     Send(pb::AgentServerMessage),
     /// End-of-stream frame `{}` (success), then close.
@@ -89,6 +93,29 @@ pub enum Step {
     /// Wait (long timeout) until the client sends `conversation_action.cancel_action` or
     /// closes its side; [`crate::RecordedRun::cancelled`] says which.
     WaitForCancel,
+}
+
+/// The usage a `turn_ended` carries (reference §9.4): Cursor's count for the whole turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TurnUsage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+}
+
+impl TurnUsage {
+    /// The wire message.
+    pub fn update(&self) -> pb::TurnEndedUpdate {
+        pb::TurnEndedUpdate {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+        }
+    }
 }
 
 /// An MCP tool call the model "makes".
@@ -432,7 +459,8 @@ impl Turn {
     }
 
     /// What a run plays when no turn is queued: two text deltas spelling
-    /// "Hello from the fake Cursor.", token deltas, a checkpoint, `turn_ended`, `EndOk`.
+    /// "Hello from the fake Cursor.", token deltas, a checkpoint, `turn_ended` with usage
+    /// (most of the prompt read from the cache, as a live follow-up turn is), `EndOk`.
     pub fn default_reply() -> Self {
         Turn::new()
             .text("Hello from ")
@@ -440,11 +468,17 @@ impl Turn {
             .text("the fake Cursor.")
             .token_delta(4)
             .checkpoint(1200, 200_000)
-            .turn_ended()
+            .turn_ended_usage(TurnUsage {
+                input_tokens: 193,
+                output_tokens: 7,
+                cache_read_tokens: 1000,
+                ..TurnUsage::default()
+            })
             .end_ok()
     }
 
-    /// A plain answer: `text`, one token delta, a checkpoint, `turn_ended`, `EndOk`.
+    /// A plain answer: `text`, one token delta, a checkpoint, `turn_ended` with usage
+    /// (1000 input tokens, one output token a word), `EndOk`.
     pub fn reply(text: impl Into<String>) -> Self {
         let text = text.into();
         let tokens = text.split_whitespace().count().max(1) as i32;
@@ -452,7 +486,11 @@ impl Turn {
             .text(text)
             .token_delta(tokens)
             .checkpoint(1000 + tokens as u32, 200_000)
-            .turn_ended()
+            .turn_ended_usage(TurnUsage {
+                input_tokens: 1000,
+                output_tokens: tokens.into(),
+                ..TurnUsage::default()
+            })
             .end_ok()
     }
 
@@ -581,8 +619,14 @@ impl Turn {
         })
     }
 
+    /// `turn_ended` without usage.
     pub fn turn_ended(self) -> Self {
         self.step(Step::TurnEnded)
+    }
+
+    /// `turn_ended` carrying the turn's usage.
+    pub fn turn_ended_usage(self, usage: TurnUsage) -> Self {
+        self.step(Step::TurnEndedUsage(usage))
     }
 
     pub fn send(self, msg: pb::AgentServerMessage) -> Self {

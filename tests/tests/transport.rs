@@ -19,6 +19,7 @@ use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_core::pb::aiserver_v1 as bidi;
 use cursor_bridge_tests::{
     CancelledBy, FakeCursor, Malformed, McpCall, RecordedRun, RunEnd, RunTransport, Step, Turn,
+    TurnUsage,
 };
 use futures::StreamExt;
 use prost::Message as _;
@@ -46,6 +47,7 @@ both!(
     cancel_is_sent_and_the_run_ends,
     broken_streams_are_typed_errors_not_silence,
     a_refused_token_is_refreshed_once_and_retried,
+    exact_usage_reaches_the_client,
 );
 
 // ---- helpers ------------------------------------------------------------------------
@@ -517,6 +519,41 @@ async fn a_two_step_tool_loop_through_the_proxy_stays_on_one_http1_run() {
         [("call_w1".to_string(), "18C sunny".to_string())]
     );
     assert_wire(p.fake(), &run, AgentTransport::Http1).await;
+}
+
+/// Cursor's count at turn end (reference §9.4) arrives over either transport and becomes
+/// the client's `usage`, cache and reasoning details included.
+async fn exact_usage_reaches_the_client(transport: AgentTransport) {
+    let turn = Turn::new()
+        .text("Counted.")
+        .token_delta(2)
+        .checkpoint(900, 200_000)
+        .turn_ended_usage(TurnUsage {
+            input_tokens: 40,
+            output_tokens: 2,
+            cache_read_tokens: 800,
+            cache_write_tokens: 10,
+            reasoning_tokens: 1,
+        })
+        .end_ok();
+    let fake = FakeCursor::builder().turn(turn).start().await;
+    let p = Proxy::start(signed_in(fake, transport).await).await;
+    let chunks = p
+        .sse(&json!({"model": "auto", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "count me"}]}))
+        .await;
+    assert_eq!(delta_text(&chunks, "content"), "Counted.");
+    assert_eq!(
+        chunks.last().expect("chunks")["usage"],
+        json!({
+            "prompt_tokens": 850, "completion_tokens": 2, "total_tokens": 852,
+            "prompt_tokens_details": {"cached_tokens": 800},
+            "completion_tokens_details": {"reasoning_tokens": 1},
+        })
+    );
+    let run = p.fake().wait_for_run_end(0, WAIT).await;
+    assert_wire(p.fake(), &run, transport).await;
 }
 
 // ---- the fake's HTTP/1.1 endpoints, with a raw client -------------------------------

@@ -103,26 +103,36 @@
           const requests = Math.round(rand() * 14 * weight * activity);
           if (requests === 0) continue;
           const errors = rand() < 0.15 ? 1 : 0;
+          const promptTokens = requests * Math.round(9000 + rand() * 6000);
+          const completionTokens = requests * Math.round(600 + rand() * 900);
+          // Most requests counted by Cursor (cache and reasoning known), a few estimated.
+          const estimatedRequests = rand() < 0.2 ? 1 : 0;
           series.push({
             bucketStart,
             model,
             requests,
             errors,
-            promptTokens: requests * Math.round(9000 + rand() * 6000),
-            completionTokens: requests * Math.round(600 + rand() * 900),
+            promptTokens,
+            completionTokens,
+            cacheReadTokens: Math.round(promptTokens * 0.7),
+            cacheWriteTokens: Math.round(promptTokens * 0.05),
+            reasoningTokens: Math.round(completionTokens * 0.2),
+            estimatedRequests,
           });
         }
       }
     }
-    const totals = series.reduce(
-      (t, p) => ({
-        requests: t.requests + p.requests,
-        errors: t.errors + p.errors,
-        promptTokens: t.promptTokens + p.promptTokens,
-        completionTokens: t.completionTokens + p.completionTokens,
-      }),
-      { requests: 0, errors: 0, promptTokens: 0, completionTokens: 0 },
-    );
+    const keys = [
+      'requests',
+      'errors',
+      'promptTokens',
+      'completionTokens',
+      'cacheReadTokens',
+      'cacheWriteTokens',
+      'reasoningTokens',
+      'estimatedRequests',
+    ];
+    const totals = Object.fromEntries(keys.map((k) => [k, series.reduce((sum, p) => sum + p[k], 0)]));
     const has = totals.requests > 0;
     return {
       range,
@@ -140,7 +150,7 @@
             { kind: 'quota', count: totals.errors - Math.ceil(totals.errors * 0.6) - Math.floor(totals.errors * 0.3) },
           ].filter((e) => e.count > 0)
         : [],
-      tokensExact: false,
+      tokensExact: totals.estimatedRequests === 0,
     };
   }
 

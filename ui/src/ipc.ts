@@ -51,20 +51,31 @@ export interface Settings {
   agentTransport: AgentTransport;
 }
 export type Range = '24h' | '7d' | '30d';
-/** One bucket × model. */
-export interface UsagePoint {
-  bucketStart: number;
-  model: string;
+/** Request and token sums; cache and reasoning tokens are parts of prompt and completion. */
+export interface UsageTotals {
   requests: number;
   errors: number;
+  /** includes cacheReadTokens */
   promptTokens: number;
+  /** includes reasoningTokens */
   completionTokens: number;
+  /** known only for requests Cursor counted (exact) */
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  /** requests whose counts are our estimate (Cursor sent none) */
+  estimatedRequests: number;
+}
+/** One bucket × model. */
+export interface UsagePoint extends UsageTotals {
+  bucketStart: number;
+  model: string;
 }
 export interface UsageReport {
   range: Range;
   bucket: 'hour' | 'day';
   generatedAt: number;
-  totals: { requests: number; errors: number; promptTokens: number; completionTokens: number };
+  totals: UsageTotals;
   series: UsagePoint[];
   latency: {
     ttftP50Ms: number | null;
@@ -73,7 +84,7 @@ export interface UsageReport {
     totalP95Ms: number | null;
   };
   errorsByKind: { kind: string; count: number }[];
-  /** false when some prompt counts are estimates */
+  /** false when some token counts are estimates (totals.estimatedRequests > 0) */
   tokensExact: boolean;
 }
 /** Cursor's own numbers; they lag about a minute. */

@@ -160,7 +160,10 @@ describe('usage', () => {
   });
 
   it('with data: charts per model, sources labelled, estimates marked', async () => {
-    const be = mockBackend({ usage_report: (a) => report({ range: a.range as never, tokensExact: false }) });
+    const be = mockBackend({
+      usage_report: (a) =>
+        report({ range: a.range as never, tokensExact: false, totals: { ...report().totals, estimatedRequests: 2 } }),
+    });
     render(<App initialScreen="usage" />);
     expect(await screen.findByText('Requests by model')).toBeTruthy();
     expect(screen.queryByText('No requests yet')).toBeNull();
@@ -169,13 +172,28 @@ describe('usage', () => {
     expect(within(chart).getByRole('columnheader', { name: 'claude-4.5-sonnet' })).toBeTruthy();
     expect(within(chart).getByRole('columnheader', { name: 'gpt-5' })).toBeTruthy();
     expect(screen.getByText('Tokens by model (estimated)')).toBeTruthy();
-    expect(screen.getByText('tokens estimated')).toBeTruthy();
+    expect(screen.getByTestId('tokens-counted').textContent).toBe('tokens estimated for 2 of 7 requests');
+    expect(screen.getByText('≈ 42K')).toBeTruthy();
     expect(screen.getByText('Cursor — may lag ~1 min, fetched 14:29')).toBeTruthy();
     expect(screen.getAllByText('Local ledger — live').length).toBeGreaterThan(0);
     expect(screen.getByText('820 ms')).toBeTruthy();
 
     await userEvent.click(screen.getByRole('button', { name: '30 d' }));
     await waitFor(() => expect(be.callsOf('usage_report')).toContainEqual({ range: '30d' }));
+  });
+
+  it("Cursor's exact counts: labelled exact, with cached and reasoning tokens", async () => {
+    mockBackend({ usage_report: (a) => report({ range: a.range as never }) });
+    render(<App initialScreen="usage" />);
+    expect(await screen.findByText('Requests by model')).toBeTruthy();
+    expect(screen.getByTestId('tokens-counted').textContent).toBe('tokens exact');
+    expect(screen.queryByText('Tokens by model (estimated)')).toBeNull();
+    expect(screen.getByText('42K')).toBeTruthy();
+    const prompt = screen.getByText('Prompt tokens').parentElement!;
+    expect(within(prompt).getByText('30K cached')).toBeTruthy();
+    expect(prompt.getAttribute('title')).toContain('2,000 written to it');
+    const completion = screen.getByText('Completion tokens').parentElement!;
+    expect(within(completion).getByText('450 reasoning')).toBeTruthy();
   });
 });
 

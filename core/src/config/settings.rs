@@ -227,6 +227,10 @@ pub struct Settings {
     /// The first retry waits this long (plus up to half again, at random); each further
     /// retry waits twice as long as the one before.
     pub retry_backoff_ms: u64,
+    /// Whether the `input_tokens` of Cursor's turn usage already include the cache reads
+    /// and writes. The reference does not say; off (the default) follows the Anthropic
+    /// split Cursor's fields mirror, so `prompt_tokens` = input + cache read + cache write.
+    pub cursor_input_includes_cache: bool,
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
@@ -272,6 +276,7 @@ impl Default for Settings {
             start_proxy_on_launch: true,
             upstream_retries: 2,
             retry_backoff_ms: 250,
+            cursor_input_includes_cache: false,
         }
     }
 }

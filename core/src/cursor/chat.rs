@@ -160,7 +160,10 @@ pub struct ToolResult {
     pub is_error: bool,
 }
 
-/// Token accounting of a run (reference §3.8: completion is exact, the rest inferred).
+/// Token accounting of a run. Cursor counts the turn exactly and says so at its end
+/// (`TurnEndedUpdate`, reference §9.4): [`Usage::turn`]. Until then (and from a service
+/// that sends none) only completion is counted (Σ `token_delta`, §3.8) and the prompt is
+/// inferred from the checkpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Σ `token_delta`.
@@ -169,13 +172,64 @@ pub struct Usage {
     pub context_tokens: Option<u32>,
     /// Last checkpoint's `token_details.max_tokens` (the window Cursor applies).
     pub context_limit: Option<u32>,
+    /// Cursor's own count of the turn, once it ended with one.
+    pub turn: Option<TurnUsage>,
 }
 
 impl Usage {
-    /// Prompt tokens as far as they can be known: context − completion.
+    /// Prompt tokens as far as they can be inferred: context − completion.
     pub fn prompt_tokens(&self) -> Option<u64> {
         self.context_tokens
             .map(|c| (c as u64).saturating_sub(self.completion_tokens))
+    }
+
+    /// True when Cursor counted the turn (the numbers in [`Usage::turn`] are its own).
+    pub fn exact(&self) -> bool {
+        self.turn.is_some()
+    }
+}
+
+/// The usage `TurnEndedUpdate` carries, as Cursor counts it for the whole turn (every
+/// model call of it, tool steps included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TurnUsage {
+    /// `input_tokens`. Whether it includes the cache reads and writes is not documented;
+    /// [`TurnUsage::prompt_tokens`] takes the answer as a parameter.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Part of `output_tokens` spent on reasoning.
+    pub reasoning_tokens: u64,
+}
+
+impl TurnUsage {
+    /// The usage of a `turn_ended`, or `None` when it carries none: proto3 cannot tell an
+    /// absent count from 0, and a turn Cursor counted read at least one input token.
+    pub fn from_update(u: &pb::TurnEndedUpdate) -> Option<TurnUsage> {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        let t = TurnUsage {
+            input_tokens: n(u.input_tokens),
+            output_tokens: n(u.output_tokens),
+            cache_read_tokens: n(u.cache_read_tokens),
+            cache_write_tokens: n(u.cache_write_tokens),
+            reasoning_tokens: n(u.reasoning_tokens),
+        };
+        (t != TurnUsage::default()).then_some(t)
+    }
+
+    /// Prompt tokens in OpenAI's sense, where cached tokens are part of the prompt:
+    /// `input_tokens` as is when Cursor already counts the cache in it, otherwise
+    /// `input_tokens` + cache reads + cache writes (the Anthropic convention, whose
+    /// field split Cursor's usage follows).
+    pub fn prompt_tokens(&self, input_includes_cache: bool) -> u64 {
+        if input_includes_cache {
+            self.input_tokens
+        } else {
+            self.input_tokens
+                .saturating_add(self.cache_read_tokens)
+                .saturating_add(self.cache_write_tokens)
+        }
     }
 }
 
@@ -605,7 +659,10 @@ impl Driver {
                 self.shared.state().usage.completion_tokens += t.tokens as u64;
                 self.emit(ChatEvent::Tokens(t.tokens as u32));
             }
-            Some(U::TurnEnded(_)) => {
+            Some(U::TurnEnded(t)) => {
+                if let Some(turn) = TurnUsage::from_update(&t) {
+                    self.shared.state().usage.turn = Some(turn);
+                }
                 self.turn_ended_at = Some(Instant::now());
                 self.emit(ChatEvent::TurnEnded);
             }
@@ -1081,8 +1138,35 @@ mod tests {
             completion_tokens: 40,
             context_tokens: Some(1000),
             context_limit: Some(200_000),
+            turn: None,
         };
         assert_eq!(u.prompt_tokens(), Some(960));
+        assert!(!u.exact());
         assert_eq!(Usage::default().prompt_tokens(), None);
+    }
+
+    #[test]
+    fn turn_usage_is_read_from_turn_ended_and_absent_when_all_zero() {
+        let t = TurnUsage::from_update(&pb::TurnEndedUpdate {
+            input_tokens: 11_292,
+            output_tokens: 250,
+            cache_read_tokens: 9_000,
+            cache_write_tokens: 1_000,
+            reasoning_tokens: 40,
+        })
+        .expect("usage");
+        assert_eq!(t.prompt_tokens(false), 21_292);
+        assert_eq!(t.prompt_tokens(true), 11_292);
+        assert_eq!(
+            TurnUsage::from_update(&pb::TurnEndedUpdate::default()),
+            None
+        );
+        // A negative count (a broken peer) reads as 0, never as a huge unsigned number.
+        let odd = TurnUsage::from_update(&pb::TurnEndedUpdate {
+            input_tokens: -5,
+            output_tokens: 3,
+            ..Default::default()
+        });
+        assert_eq!(odd.map(|t| (t.input_tokens, t.output_tokens)), Some((0, 3)));
     }
 }

@@ -7,23 +7,57 @@ use serde_json::{Value, json};
 
 use crate::cursor::chat::ToolCall;
 
-/// Token counts for the `usage` object. Completion tokens are Cursor's exact count;
-/// prompt tokens are inferred from the checkpoint (context − completion), so `estimated`
-/// says when they are a guess or missing.
+/// Token counts for the `usage` object. With `exact`, every number is Cursor's own count
+/// (`TurnEndedUpdate`) and the cache and reasoning details are known; without it,
+/// completion tokens are still Cursor's (Σ `token_delta`) but prompt tokens are inferred
+/// from the checkpoint (context − completion) or estimated from the text (≈ 4 characters a
+/// token), and the details are left out rather than guessed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UsageOut {
+    /// Includes `cached_tokens` (OpenAI's convention).
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    pub prompt_exact: bool,
+    /// `prompt_tokens_details.cached_tokens`: prompt tokens read from Cursor's cache.
+    pub cached_tokens: Option<u64>,
+    /// Prompt tokens written to the cache (no OpenAI field; kept for the ledger).
+    pub cache_write_tokens: Option<u64>,
+    /// `completion_tokens_details.reasoning_tokens`.
+    pub reasoning_tokens: Option<u64>,
+    /// The numbers are Cursor's count, not our inference.
+    pub exact: bool,
 }
 
 impl UsageOut {
+    /// What earlier responses of a run reported plus this one (for the next continuation).
+    /// A sum is never labelled exact: it may mix estimates with Cursor's counts.
+    pub fn plus(&self, o: &UsageOut) -> UsageOut {
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        UsageOut {
+            prompt_tokens: self.prompt_tokens + o.prompt_tokens,
+            completion_tokens: self.completion_tokens + o.completion_tokens,
+            cached_tokens: add(self.cached_tokens, o.cached_tokens),
+            cache_write_tokens: add(self.cache_write_tokens, o.cache_write_tokens),
+            reasoning_tokens: add(self.reasoning_tokens, o.reasoning_tokens),
+            exact: false,
+        }
+    }
+
     fn json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-        })
+        });
+        if let Some(c) = self.cached_tokens {
+            v["prompt_tokens_details"] = json!({"cached_tokens": c});
+        }
+        if let Some(r) = self.reasoning_tokens {
+            v["completion_tokens_details"] = json!({"reasoning_tokens": r});
+        }
+        v
     }
 }
 
@@ -224,11 +258,45 @@ mod tests {
         let u: Value = serde_json::from_str(&w.usage(&UsageOut {
             prompt_tokens: 5,
             completion_tokens: 3,
-            prompt_exact: false,
+            ..UsageOut::default()
         }))
         .unwrap();
         assert_eq!(u["choices"], json!([]));
         assert_eq!(u["usage"]["total_tokens"], 8);
+        // An estimate claims no details it does not know.
+        assert!(u["usage"].get("prompt_tokens_details").is_none(), "{u}");
+        assert!(u["usage"].get("completion_tokens_details").is_none(), "{u}");
+    }
+
+    #[test]
+    fn exact_usage_carries_cached_and_reasoning_details() {
+        let usage = UsageOut {
+            prompt_tokens: 120,
+            completion_tokens: 30,
+            cached_tokens: Some(100),
+            cache_write_tokens: Some(5),
+            reasoning_tokens: Some(12),
+            exact: true,
+        };
+        let w = ChunkWriter::new("m");
+        let whole = w.completion("hi", "", &[], "stop", &usage);
+        assert_eq!(
+            whole["usage"],
+            json!({
+                "prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
+                "prompt_tokens_details": {"cached_tokens": 100},
+                "completion_tokens_details": {"reasoning_tokens": 12},
+            })
+        );
+        let sum = usage.plus(&UsageOut {
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            ..UsageOut::default()
+        });
+        assert_eq!(
+            (sum.prompt_tokens, sum.cached_tokens, sum.exact),
+            (121, Some(100), false)
+        );
     }
 
     #[test]

@@ -14,6 +14,17 @@
 //! has started, an error becomes an OpenAI error event followed by `[DONE]`. A client
 //! that goes away drops the response, which drops the run, which cancels it on Cursor.
 //!
+//! **Usage.** Cursor counts a turn exactly and says so when it ends (`TurnEndedUpdate`,
+//! reference §9.4); those numbers win. A turn that calls the client's tools spans several
+//! responses, and only the one in which the turn ends has Cursor's count: a response
+//! ending in `tool_calls` before that reports completion tokens counted so far (exact:
+//! Σ `token_delta`) and prompt tokens inferred from the checkpoint or estimated from the
+//! text, marked estimated in the ledger and without cache/reasoning details; the response
+//! in which the turn ends reports Cursor's count minus what the earlier responses of the
+//! same run reported, so a turn's responses add up to Cursor's numbers. Cached tokens are
+//! part of `prompt_tokens` (OpenAI's convention); whether Cursor's `input_tokens` already
+//! includes them is the setting `cursor_input_includes_cache` (default: it does not).
+//!
 //! A fresh run that fails to start for a transient reason (Cursor unreachable, a connect
 //! timeout, 502/503/504, Connect `unavailable`, an error Cursor marks retryable) is started
 //! again, `upstream_retries` times at most with exponential backoff from
@@ -218,6 +229,7 @@ impl Drop for Outcome {
             ttft_ms = self.ttft.map(|d| d.as_millis() as u64),
             total_ms = self.started.elapsed().as_millis() as u64,
             completion_tokens = self.usage.map(|u| u.completion_tokens),
+            tokens_exact = self.usage.is_some_and(|u| u.exact),
             "chat completion"
         );
         if let Some(l) = &self.ledger {
@@ -227,7 +239,10 @@ impl Drop for Outcome {
                 stream: self.stream,
                 prompt_tokens: self.usage.map(|u| u.prompt_tokens),
                 completion_tokens: self.usage.map(|u| u.completion_tokens),
-                tokens_exact: self.usage.is_some_and(|u| u.prompt_exact),
+                cache_read_tokens: self.usage.and_then(|u| u.cached_tokens),
+                cache_write_tokens: self.usage.and_then(|u| u.cache_write_tokens),
+                reasoning_tokens: self.usage.and_then(|u| u.reasoning_tokens),
+                tokens_exact: self.usage.is_some_and(|u| u.exact),
                 ttft_ms: self.ttft.map(|d| d.as_millis() as u64),
                 total_ms: self.started.elapsed().as_millis() as u64,
                 status: self.status,
@@ -247,8 +262,8 @@ struct Prepared {
 
 struct Meta {
     model: String,
-    /// Completion tokens counted before this response (continuations).
-    completion_base: u64,
+    /// What the earlier responses of this run reported (continuations; zero otherwise).
+    reported: UsageOut,
     /// Rough prompt size when Cursor sends no checkpoint (≈ 4 characters per token).
     prompt_estimate: u64,
     continued: bool,
@@ -355,7 +370,7 @@ async fn resume(parked: Parked, results: &[(String, ToolResult)]) -> Result<Prep
         run: parked.run,
         meta: Meta {
             model: parked.model,
-            completion_base: parked.completion_tokens_reported,
+            reported: parked.reported,
             prompt_estimate: (prompt_chars / 4) as u64,
             continued: true,
             blobs: parked.blobs,
@@ -385,7 +400,7 @@ async fn fresh(
         run,
         meta: Meta {
             model: requested.to_string(),
-            completion_base: 0,
+            reported: UsageOut::default(),
             prompt_estimate,
             continued: false,
             blobs,
@@ -407,24 +422,41 @@ async fn resolve_model(state: &ProxyState, requested: &str) -> Result<String, Ap
     Err(ApiError::unknown_model(requested, &ids))
 }
 
-fn usage_of(handle: &ChatHandle, m: &Meta) -> UsageOut {
+/// What this response reports (the rule is in the module doc).
+fn usage_of(handle: &ChatHandle, m: &Meta, input_includes_cache: bool) -> UsageOut {
     let u = handle.usage();
-    let completion = u.completion_tokens.saturating_sub(m.completion_base);
+    let before = &m.reported;
+    let Some(t) = u.turn else {
+        return UsageOut {
+            prompt_tokens: u.prompt_tokens().unwrap_or(m.prompt_estimate),
+            completion_tokens: u.completion_tokens.saturating_sub(before.completion_tokens),
+            ..UsageOut::default()
+        };
+    };
+    let rest = |total: u64, reported: Option<u64>| total.saturating_sub(reported.unwrap_or(0));
+    let prompt = t
+        .prompt_tokens(input_includes_cache)
+        .saturating_sub(before.prompt_tokens);
+    let completion = t.output_tokens.saturating_sub(before.completion_tokens);
     UsageOut {
-        prompt_tokens: u.prompt_tokens().unwrap_or(m.prompt_estimate),
+        prompt_tokens: prompt,
         completion_tokens: completion,
-        prompt_exact: false,
+        // Parts of the two totals above, so never more than they are.
+        cached_tokens: Some(rest(t.cache_read_tokens, before.cached_tokens).min(prompt)),
+        cache_write_tokens: Some(rest(t.cache_write_tokens, before.cache_write_tokens)),
+        reasoning_tokens: Some(rest(t.reasoning_tokens, before.reasoning_tokens).min(completion)),
+        exact: true,
     }
 }
 
-fn park(state: &ProxyState, driver: &mut Driver, m: &Meta, calls: &[ToolCall]) {
+/// Parks the run after a `tool_calls` response that reported `usage`.
+fn park(state: &ProxyState, driver: &mut Driver, m: &Meta, calls: &[ToolCall], usage: &UsageOut) {
     if let Some(run) = driver.take_run() {
-        let reported = run.handle().usage().completion_tokens;
         state.sessions.park(Parked::new(
             run,
             calls,
             m.model.clone(),
-            reported,
+            m.reported.plus(usage),
             m.blobs.clone(),
         ));
     }
@@ -454,11 +486,15 @@ async fn plain_response(state: Arc<ProxyState>, p: Prepared, mut outcome: Outcom
             }
         }
     }
-    let usage = usage_of(&driver.handle, &meta);
+    let usage = usage_of(
+        &driver.handle,
+        &meta,
+        state.settings.cursor_input_includes_cache,
+    );
     outcome.usage = Some(usage);
     outcome.tool_calls = calls.len() as u32;
     if !calls.is_empty() {
-        park(&state, &mut driver, &meta, &calls);
+        park(&state, &mut driver, &meta, &calls, &usage);
     }
     outcome.finished = true;
     Json(writer.completion(&content, &reasoning, &calls, finish, &usage)).into_response()
@@ -503,17 +539,25 @@ async fn stream_response(
                 Out::ToolCalls(calls) => {
                     yield event(writer.tool_calls(&calls));
                     yield event(writer.finish("tool_calls"));
-                    let usage = usage_of(&driver.handle, &meta);
+                    let usage = usage_of(
+                        &driver.handle,
+                        &meta,
+                        state.settings.cursor_input_includes_cache,
+                    );
                     outcome.set_result(calls.len(), usage);
                     if include_usage {
                         yield event(writer.usage(&usage));
                     }
-                    park(&state, &mut driver, &meta, &calls);
+                    park(&state, &mut driver, &meta, &calls, &usage);
                     break;
                 }
                 Out::Stop => {
                     yield event(writer.finish("stop"));
-                    let usage = usage_of(&driver.handle, &meta);
+                    let usage = usage_of(
+                        &driver.handle,
+                        &meta,
+                        state.settings.cursor_input_includes_cache,
+                    );
                     outcome.set_result(0, usage);
                     if include_usage {
                         yield event(writer.usage(&usage));

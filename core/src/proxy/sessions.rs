@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::cursor::blobs::BlobStore;
 use crate::cursor::chat::{ChatRun, ToolCall};
+use crate::openai::chunks::UsageOut;
 
 /// What a parked run costs beyond the data we can measure: its driver task, channels,
 /// the HTTP/2 stream's buffers and the tool definitions it was started with.
@@ -31,8 +32,8 @@ pub struct Parked {
     pub call_ids: Vec<String>,
     /// The model name the client used (echoed in the continuation's chunks).
     pub model: String,
-    /// Completion tokens already reported, so the continuation reports only its own.
-    pub completion_tokens_reported: u64,
+    /// Usage the run's responses reported so far, so the continuation reports only the rest.
+    pub reported: UsageOut,
     /// When it was parked (for the TTL).
     pub parked_at: Instant,
     /// The conversation's blobs (Cursor's saved state), kept with the run it belongs to.
@@ -47,7 +48,7 @@ impl Parked {
         run: ChatRun,
         calls: &[ToolCall],
         model: String,
-        completion_tokens_reported: u64,
+        reported: UsageOut,
         blobs: BlobStore,
     ) -> Parked {
         let checkpoint = run.handle().checkpoint().map_or(0, |c| c.len());
@@ -56,7 +57,7 @@ impl Parked {
             run,
             call_ids: calls.iter().map(|c| c.call_id.clone()).collect(),
             model,
-            completion_tokens_reported,
+            reported,
             parked_at: Instant::now(),
             blobs,
             bytes,

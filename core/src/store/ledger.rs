@@ -23,10 +23,13 @@
 //!   dropped and the queue is drained; call [`Ledger::flush`] before exiting so nothing
 //!   queued is cut off by the process exit.
 //! - **Reads on `spawn_blocking`**, through a second, `query_only` connection.
-//! - **Exact vs estimated tokens.** Cursor reports completion tokens, but the prompt count
-//!   is sometimes our own estimate. Each row says which (`tokens_exact`), and a report's
-//!   `tokensExact` is false as soon as one row in its range was estimated, so the UI can
-//!   label the numbers "estimated" instead of passing a guess off as a count.
+//! - **Exact vs estimated tokens.** When Cursor counted the turn (`TurnEndedUpdate`) the
+//!   row holds its numbers, cache reads/writes and reasoning tokens included, and
+//!   `tokens_exact` is true. Otherwise completion tokens are still Cursor's, but the
+//!   prompt count is our inference or estimate and the cache and reasoning columns are
+//!   NULL (unknown, not zero). A report's `tokensExact` is false as soon as one row with
+//!   tokens in its range was estimated (`totals.estimatedRequests` says how many), so the
+//!   UI can label the numbers "estimated" instead of passing a guess off as a count.
 //! - **Schema versioned with `PRAGMA user_version`**: [`MIGRATIONS`] is an append-only
 //!   list; migration *n* brings the file to version *n + 1*. A file from a newer version
 //!   is refused ([`LedgerError::TooNew`]) rather than misread.
@@ -92,10 +95,17 @@ pub const MIGRATIONS: &[&str] = &[
         continued         INTEGER NOT NULL
     );
     CREATE INDEX requests_by_time ON requests (started_at_ms);",
+    // 2: Cursor's exact turn usage (reference §9.4); NULL where it was not known.
+    "ALTER TABLE requests ADD COLUMN cache_read_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
+    ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;",
 ];
 
 /// SQL for "this row is an error" (see the module doc).
 const IS_ERROR: &str = "(error_kind IS NOT NULL OR status >= 400)";
+/// SQL for "this row's token counts are our estimate": a row without counts (a refused
+/// request, a failure before any output) estimates nothing.
+const ESTIMATED: &str = "(tokens_exact = 0 AND prompt_tokens IS NOT NULL)";
 /// SQL for an error row's kind.
 const ERROR_KIND: &str = "COALESCE(error_kind, 'http_' || status)";
 
@@ -191,9 +201,17 @@ pub struct LedgerEntry {
     pub started_at_ms: i64,
     pub model: String,
     pub stream: bool,
+    /// Includes the cache reads (OpenAI's convention).
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
-    /// False when the prompt tokens are our estimate rather than Cursor's count.
+    /// Prompt tokens read from Cursor's cache (known only with Cursor's count).
+    pub cache_read_tokens: Option<u64>,
+    /// Prompt tokens written to Cursor's cache.
+    pub cache_write_tokens: Option<u64>,
+    /// Completion tokens spent on reasoning.
+    pub reasoning_tokens: Option<u64>,
+    /// True when the numbers are Cursor's count of the turn; false when the prompt
+    /// tokens are our estimate.
     pub tokens_exact: bool,
     /// Time to first token.
     pub ttft_ms: Option<u64>,
@@ -296,7 +314,7 @@ pub struct UsageReport {
     pub series: Vec<UsagePoint>,
     pub latency: Latency,
     pub errors_by_kind: Vec<ErrorCount>,
-    /// False when some prompt counts in the range are estimates.
+    /// False when some token counts in the range are estimates.
     pub tokens_exact: bool,
 }
 
@@ -308,6 +326,13 @@ pub struct UsageTotals {
     pub errors: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Sums over the rows that know them (Cursor's count); part of `prompt_tokens`.
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Part of `completion_tokens`.
+    pub reasoning_tokens: u64,
+    /// Requests whose token counts are our estimate rather than Cursor's count.
+    pub estimated_requests: u64,
 }
 
 /// One bucket × model.
@@ -321,6 +346,11 @@ pub struct UsagePoint {
     pub errors: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Requests in this bucket whose token counts are estimates.
+    pub estimated_requests: u64,
 }
 
 /// Nearest-rank percentiles of successful requests; `None` (`null`) without samples.
@@ -362,6 +392,10 @@ pub struct ModelUsage {
     pub errors: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub estimated_requests: u64,
 }
 
 impl UsageReport {
@@ -392,6 +426,10 @@ impl UsageReport {
                         errors: 0,
                         prompt_tokens: 0,
                         completion_tokens: 0,
+                        cache_read_tokens: 0,
+                        cache_write_tokens: 0,
+                        reasoning_tokens: 0,
+                        estimated_requests: 0,
                     });
                     let last = out.len() - 1;
                     &mut out[last]
@@ -401,6 +439,10 @@ impl UsageReport {
             m.errors += p.errors;
             m.prompt_tokens += p.prompt_tokens;
             m.completion_tokens += p.completion_tokens;
+            m.cache_read_tokens += p.cache_read_tokens;
+            m.cache_write_tokens += p.cache_write_tokens;
+            m.reasoning_tokens += p.reasoning_tokens;
+            m.estimated_requests += p.estimated_requests;
         }
         out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
         out
@@ -689,8 +731,9 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (started_at_ms, model, stream, prompt_tokens,
                 completion_tokens, tokens_exact, ttft_ms, total_ms, status, error_kind,
-                tool_calls, continued)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                tool_calls, continued, cache_read_tokens, cache_write_tokens,
+                reasoning_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for e in entries {
             stmt.execute(params![
@@ -706,6 +749,9 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
                 e.error_kind,
                 e.tool_calls,
                 e.continued,
+                e.cache_read_tokens.map(int),
+                e.cache_write_tokens.map(int),
+                e.reasoning_tokens.map(int),
             ])?;
         }
     }
@@ -729,7 +775,9 @@ fn build_report(conn: &Connection, range: Range, now_ms: i64) -> rusqlite::Resul
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT (started_at_ms / ?3) * ?3 AS b, model, COUNT(*),
                 SUM({IS_ERROR}), COALESCE(SUM(prompt_tokens), 0),
-                COALESCE(SUM(completion_tokens), 0)
+                COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cache_read_tokens), 0),
+                COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(reasoning_tokens), 0),
+                SUM({ESTIMATED})
          FROM requests WHERE {window}
          GROUP BY b, model ORDER BY b, model"
     ))?;
@@ -742,6 +790,10 @@ fn build_report(conn: &Connection, range: Range, now_ms: i64) -> rusqlite::Resul
                 errors: count(r.get(3)?),
                 prompt_tokens: count(r.get(4)?),
                 completion_tokens: count(r.get(5)?),
+                cache_read_tokens: count(r.get(6)?),
+                cache_write_tokens: count(r.get(7)?),
+                reasoning_tokens: count(r.get(8)?),
+                estimated_requests: count(r.get(9)?),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -752,6 +804,10 @@ fn build_report(conn: &Connection, range: Range, now_ms: i64) -> rusqlite::Resul
         totals.errors += p.errors;
         totals.prompt_tokens += p.prompt_tokens;
         totals.completion_tokens += p.completion_tokens;
+        totals.cache_read_tokens += p.cache_read_tokens;
+        totals.cache_write_tokens += p.cache_write_tokens;
+        totals.reasoning_tokens += p.reasoning_tokens;
+        totals.estimated_requests += p.estimated_requests;
     }
 
     let mut stmt = conn.prepare_cached(&format!(
@@ -767,12 +823,6 @@ fn build_report(conn: &Connection, range: Range, now_ms: i64) -> rusqlite::Resul
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-
-    let estimated: i64 = conn.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM requests WHERE {window} AND tokens_exact = 0)"),
-        params![from, now_ms],
-        |r| r.get(0),
-    )?;
 
     let samples = |column: &str| -> rusqlite::Result<Vec<u64>> {
         let mut stmt = conn.prepare_cached(&format!(
@@ -790,7 +840,6 @@ fn build_report(conn: &Connection, range: Range, now_ms: i64) -> rusqlite::Resul
         range,
         bucket,
         generated_at: now_ms,
-        totals,
         series,
         latency: Latency {
             ttft_p50_ms: nearest_rank(&ttft, 50),
@@ -799,7 +848,8 @@ fn build_report(conn: &Connection, range: Range, now_ms: i64) -> rusqlite::Resul
             total_p95_ms: nearest_rank(&total, 95),
         },
         errors_by_kind,
-        tokens_exact: estimated == 0,
+        tokens_exact: totals.estimated_requests == 0,
+        totals,
     })
 }
 
@@ -865,6 +915,9 @@ mod tests {
             stream: true,
             prompt_tokens: Some(prompt),
             completion_tokens: Some(completion),
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            reasoning_tokens: None,
             tokens_exact: true,
             ttft_ms: Some(300),
             total_ms: 1_000,
@@ -917,6 +970,10 @@ mod tests {
             errors,
             prompt_tokens: p,
             completion_tokens: c,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0,
+            estimated_requests: 0,
         }
     }
 
@@ -957,7 +1014,10 @@ mod tests {
                 point(this_hour - 3 * HOUR, "gpt-5.1", 1, 1, 0, 0),
                 point(this_hour - HOUR, "claude-4.5-sonnet", 2, 1, 1_000, 200),
                 point(this_hour, "claude-4.5-sonnet", 1, 0, 7, 3),
-                point(this_hour, "gpt-5.1", 2, 0, 150, 15),
+                UsagePoint {
+                    estimated_requests: 1,
+                    ..point(this_hour, "gpt-5.1", 2, 0, 150, 15)
+                },
             ]
         );
         assert_eq!(
@@ -967,6 +1027,8 @@ mod tests {
                 errors: 2,
                 prompt_tokens: 1_157,
                 completion_tokens: 218,
+                estimated_requests: 1,
+                ..UsageTotals::default()
             }
         );
         assert_eq!(
@@ -998,7 +1060,10 @@ mod tests {
             week.series,
             [
                 point(day_of(NOW), "claude-4.5-sonnet", 3, 1, 1_007, 203),
-                point(day_of(NOW), "gpt-5.1", 3, 1, 150, 15),
+                UsagePoint {
+                    estimated_requests: 1,
+                    ..point(day_of(NOW), "gpt-5.1", 3, 1, 150, 15)
+                },
             ]
         );
         assert_eq!(week.totals, day.totals);
@@ -1019,6 +1084,110 @@ mod tests {
                 .unwrap()
                 .tokens_exact
         );
+    }
+
+    /// Cursor's exact turn usage (cache reads/writes, reasoning) is stored per row and
+    /// summed per bucket, model and range; an estimated row leaves those columns NULL
+    /// (unknown, not 0) and counts as estimated, a row without tokens does not.
+    #[tokio::test]
+    async fn exact_rows_keep_cache_and_reasoning_tokens_and_estimates_are_counted() {
+        let (_dir, path, ledger) = fresh();
+        let exact = LedgerEntry {
+            cache_read_tokens: Some(900),
+            cache_write_tokens: Some(50),
+            reasoning_tokens: Some(7),
+            ..ok(NOW - HOUR, "m", 1_000, 20)
+        };
+        let mut estimate = ok(NOW - 2 * HOUR, "m", 300, 5);
+        estimate.tokens_exact = false;
+        let mut refused = failed(NOW - 3 * HOUR, "m", 400, Some("invalid_request"));
+        refused.tokens_exact = false;
+        record_all(&ledger, [exact, estimate, refused]).await;
+
+        let r = ledger.report(Range::Day, NOW).await.unwrap();
+        assert_eq!(
+            r.totals,
+            UsageTotals {
+                requests: 3,
+                errors: 1,
+                prompt_tokens: 1_300,
+                completion_tokens: 25,
+                cache_read_tokens: 900,
+                cache_write_tokens: 50,
+                reasoning_tokens: 7,
+                estimated_requests: 1,
+            }
+        );
+        assert!(!r.tokens_exact, "one count was estimated");
+        let m = &r.by_model()[0];
+        assert_eq!(
+            (
+                m.cache_read_tokens,
+                m.reasoning_tokens,
+                m.estimated_requests
+            ),
+            (900, 7, 1)
+        );
+
+        let raw = Connection::open(&path).unwrap();
+        type Columns = (bool, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Columns> = raw
+            .prepare(
+                "SELECT tokens_exact, cache_read_tokens, cache_write_tokens, reasoning_tokens
+                 FROM requests ORDER BY started_at_ms DESC",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (true, Some(900), Some(50), Some(7)),
+                (false, None, None, None),
+                (false, None, None, None),
+            ]
+        );
+    }
+
+    /// A ledger written before exact usage existed (schema 1) gains the new columns on
+    /// open; its rows keep their numbers, with the new columns NULL.
+    #[tokio::test]
+    async fn a_schema_1_file_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let raw = Connection::open(&path).unwrap();
+            raw.execute_batch(MIGRATIONS[0]).unwrap();
+            raw.pragma_update(None, "user_version", 1).unwrap();
+            raw.execute(
+                "INSERT INTO requests (started_at_ms, model, stream, prompt_tokens,
+                    completion_tokens, tokens_exact, total_ms, status, tool_calls, continued)
+                 VALUES (?1, 'old', 1, 40, 4, 0, 100, 200, 0, 0)",
+                params![NOW - HOUR],
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&path).unwrap();
+        record_all(
+            &ledger,
+            [LedgerEntry {
+                cache_read_tokens: Some(10),
+                ..ok(NOW - 60_000, "new", 20, 2)
+            }],
+        )
+        .await;
+        let r = ledger.report(Range::Day, NOW).await.unwrap();
+        assert_eq!(r.totals.requests, 2);
+        assert_eq!(r.totals.prompt_tokens, 60);
+        assert_eq!(r.totals.cache_read_tokens, 10);
+        assert_eq!(r.totals.estimated_requests, 1);
+        let raw = Connection::open(&path).unwrap();
+        let version: i64 = raw
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
     #[test]
@@ -1394,8 +1563,18 @@ mod tests {
                 errors: 1,
                 prompt_tokens: 30,
                 completion_tokens: 4,
+                cache_read_tokens: 20,
+                cache_write_tokens: 2,
+                reasoning_tokens: 1,
+                estimated_requests: 1,
             },
-            series: vec![point(day_of(NOW), "m", 3, 1, 30, 4)],
+            series: vec![UsagePoint {
+                cache_read_tokens: 20,
+                cache_write_tokens: 2,
+                reasoning_tokens: 1,
+                estimated_requests: 1,
+                ..point(day_of(NOW), "m", 3, 1, 30, 4)
+            }],
             latency: Latency {
                 ttft_p50_ms: Some(12),
                 ttft_p95_ms: Some(34),
@@ -1412,10 +1591,15 @@ mod tests {
             "range": "7d",
             "bucket": "day",
             "generatedAt": NOW,
-            "totals": {"requests": 3, "errors": 1, "promptTokens": 30, "completionTokens": 4},
+            "totals": {
+                "requests": 3, "errors": 1, "promptTokens": 30, "completionTokens": 4,
+                "cacheReadTokens": 20, "cacheWriteTokens": 2, "reasoningTokens": 1,
+                "estimatedRequests": 1
+            },
             "series": [{
                 "bucketStart": day_of(NOW), "model": "m", "requests": 3, "errors": 1,
-                "promptTokens": 30, "completionTokens": 4
+                "promptTokens": 30, "completionTokens": 4, "cacheReadTokens": 20,
+                "cacheWriteTokens": 2, "reasoningTokens": 1, "estimatedRequests": 1
             }],
             "latency": {"ttftP50Ms": 12, "ttftP95Ms": 34, "totalP50Ms": null, "totalP95Ms": 56},
             "errorsByKind": [{"kind": "quota", "count": 1}],

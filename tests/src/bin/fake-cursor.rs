@@ -6,10 +6,11 @@
 //! Scenarios: `default` (every run answers "Hello from the fake Cursor."), `sdk` (a text
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
 //! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once).
+//! Every turn ends with its token count (`turn_ended` usage), as the live service's do.
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, Turn};
+use cursor_bridge_tests::{FakeCursor, Turn, TurnUsage};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -24,7 +25,13 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .text(" from Cursor.")
                 .token_delta(3)
                 .checkpoint(40, 200_000)
-                .turn_ended()
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 6,
+                    output_tokens: 4,
+                    cache_read_tokens: 30,
+                    cache_write_tokens: 0,
+                    reasoning_tokens: 2,
+                })
                 .end_ok(),
             Turn::new()
                 .request_context()
@@ -38,7 +45,13 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .text("It is sunny in Paris.")
                 .token_delta(6)
                 .checkpoint(90, 200_000)
-                .turn_ended()
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 20,
+                    output_tokens: 6,
+                    cache_read_tokens: 150,
+                    cache_write_tokens: 10,
+                    reasoning_tokens: 0,
+                })
                 .end_ok(),
         ]),
         // OpenCode's real tool loop: the model runs `bash` once, then answers.
@@ -59,7 +72,15 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .text("The command ran through Cursor Bridge.")
                 .token_delta(7)
                 .checkpoint(300, 200_000)
-                .turn_ended()
+                // Like the live service: the turn's count, both model calls of it, most
+                // of the second one's prompt read from the cache.
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 320,
+                    output_tokens: 7,
+                    cache_read_tokens: 250,
+                    cache_write_tokens: 30,
+                    reasoning_tokens: 2,
+                })
                 .end_ok(),
         ]),
         other => Err(format!(

@@ -1,4 +1,5 @@
-// Usage: our own ledger (live, exact or marked estimated) and Cursor's plan numbers (lagging).
+// Usage: our own ledger (live; Cursor's exact counts, or estimates marked as such) and
+// Cursor's plan numbers (lagging).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Screen } from '../app';
 import { StackedBars, type ChartSeries } from '../components/Chart';
@@ -91,6 +92,7 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
   const shaped = useMemo(() => (report ? shapeSeries(report) : null), [report]);
   const empty = report != null && report.totals.requests === 0;
   const est = report && !report.tokensExact;
+  const t = report?.totals;
   const tokenFmt = (v: number) => compactNumber(Math.round(v));
 
   return (
@@ -118,17 +120,35 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
           <p class="source-line">
             <span class="source">Local ledger — live</span>{' '}
             <span class="muted">updated {hhmm(report.generatedAt)}</span>
-            {est && (
-              <span class="badge badge-warn" title="Some prompt token counts are estimated from text length">
-                tokens estimated
+            {est ? (
+              <span
+                class="badge badge-warn"
+                data-testid="tokens-counted"
+                title="Cursor sent no token count for these requests: prompt tokens are inferred from the context size or estimated at about 4 characters a token"
+              >
+                tokens estimated for {grouped(t!.estimatedRequests)} of {grouped(t!.requests)} requests
+              </span>
+            ) : (
+              <span class="badge" data-testid="tokens-counted" title="Every token count is Cursor's own">
+                tokens exact
               </span>
             )}
           </p>
           <div class="stats">
-            <Stat label="Requests" value={grouped(report.totals.requests)} />
-            <Stat label="Errors" value={grouped(report.totals.errors)} />
-            <Stat label="Prompt tokens" value={`${est ? '≈ ' : ''}${compactNumber(report.totals.promptTokens)}`} />
-            <Stat label="Completion tokens" value={compactNumber(report.totals.completionTokens)} />
+            <Stat label="Requests" value={grouped(t!.requests)} />
+            <Stat label="Errors" value={grouped(t!.errors)} />
+            <Stat
+              label="Prompt tokens"
+              value={`${est ? '≈ ' : ''}${compactNumber(t!.promptTokens)}`}
+              detail={`${compactNumber(t!.cacheReadTokens)} cached`}
+              title={`Prompt tokens read from Cursor's cache; ${grouped(t!.cacheWriteTokens)} written to it. Known only for requests Cursor counted.`}
+            />
+            <Stat
+              label="Completion tokens"
+              value={compactNumber(t!.completionTokens)}
+              detail={`${compactNumber(t!.reasoningTokens)} reasoning`}
+              title="Completion tokens spent on reasoning. Known only for requests Cursor counted."
+            />
           </div>
 
           <Card title="Requests by model" id="chart-requests" source="Local ledger — live">
@@ -180,11 +200,13 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
   );
 }
 
-function Stat(props: { label: string; value: string }) {
+/** A big number; `detail` is a part of it (e.g. the cached share), shown beneath. */
+function Stat(props: { label: string; value: string; detail?: string; title?: string }) {
   return (
-    <div class="stat">
+    <div class="stat" title={props.title}>
       <div class="stat-value">{props.value}</div>
       <div class="stat-label">{props.label}</div>
+      {props.detail && <div class="stat-detail">{props.detail}</div>}
     </div>
   );
 }

@@ -1,0 +1,395 @@
+//! Exact usage end to end (reference §9.4): Cursor's `TurnEndedUpdate` counts reach the
+//! OpenAI client (`usage`, with `prompt_tokens_details.cached_tokens` and
+//! `completion_tokens_details.reasoning_tokens`) and the ledger (cache and reasoning
+//! columns, the row marked exact), through the real proxy against the fake; without
+//! them the estimate is reported and marked as such.
+
+mod common;
+
+use bytes::Bytes;
+use common::Harness;
+use common::proxy::{Proxy, signed_in, tool_call_deltas};
+use cursor_bridge_core::config::settings::Paths;
+use cursor_bridge_core::pb::agent_v1 as pb;
+use cursor_bridge_core::store::ledger::{Range, UsageReport, unix_now_ms};
+use cursor_bridge_tests::{FakeCursor, Malformed, Turn, TurnUsage};
+use prost::Message as _;
+use serde_json::{Value, json};
+
+/// One ledger row's token columns.
+#[derive(Debug, PartialEq, Eq)]
+struct Row {
+    prompt: Option<i64>,
+    completion: Option<i64>,
+    cache_read: Option<i64>,
+    cache_write: Option<i64>,
+    reasoning: Option<i64>,
+    exact: bool,
+    continued: bool,
+}
+
+/// Stops the proxy (which flushes the ledger) and reads every row, oldest first, straight
+/// from the SQLite file as any other reader would.
+async fn ledger_rows(p: &mut Proxy) -> Vec<Row> {
+    p.stop().await;
+    let path = Paths::resolve(&p.h.env).expect("paths").ledger_file();
+    let conn = rusqlite::Connection::open(path).expect("open ledger");
+    let mut stmt = conn
+        .prepare(
+            "SELECT prompt_tokens, completion_tokens, cache_read_tokens, cache_write_tokens,
+                    reasoning_tokens, tokens_exact, continued
+             FROM requests ORDER BY id",
+        )
+        .expect("query");
+    stmt.query_map([], |r| {
+        Ok(Row {
+            prompt: r.get(0)?,
+            completion: r.get(1)?,
+            cache_read: r.get(2)?,
+            cache_write: r.get(3)?,
+            reasoning: r.get(4)?,
+            exact: r.get(5)?,
+            continued: r.get(6)?,
+        })
+    })
+    .expect("rows")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+async fn report(p: &Proxy) -> UsageReport {
+    p.ledger()
+        .report(Range::Day, unix_now_ms())
+        .await
+        .expect("report")
+}
+
+async fn plain(p: &Proxy, body: Value) -> Value {
+    let res = p.post(&body).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+fn ask(text: &str) -> Value {
+    json!({"model": "auto", "messages": [{"role": "user", "content": text}]})
+}
+
+/// A live-looking count: most of the prompt read from the cache.
+const LIVE: TurnUsage = TurnUsage {
+    input_tokens: 11_292,
+    output_tokens: 250,
+    cache_read_tokens: 9_000,
+    cache_write_tokens: 1_000,
+    reasoning_tokens: 40,
+};
+
+/// `LIVE` as OpenAI reports it: prompt = input + cache read + cache write (the default
+/// reading of Cursor's `input_tokens`), cached and reasoning as details.
+fn live_usage_json() -> Value {
+    json!({
+        "prompt_tokens": 21_292,
+        "completion_tokens": 250,
+        "total_tokens": 21_542,
+        "prompt_tokens_details": {"cached_tokens": 9_000},
+        "completion_tokens_details": {"reasoning_tokens": 40},
+    })
+}
+
+fn live_row() -> Row {
+    Row {
+        prompt: Some(21_292),
+        completion: Some(250),
+        cache_read: Some(9_000),
+        cache_write: Some(1_000),
+        reasoning: Some(40),
+        exact: true,
+        continued: false,
+    }
+}
+
+/// `AgentServerMessage{interaction_update{turn_ended{LIVE}}}` as a Connect data frame,
+/// then the end-of-stream frame `{}`, written out byte by byte.
+fn hand_built_turn_end() -> Bytes {
+    let turn_ended: [u8; 14] = [
+        0x08, 0x9c, 0x58, // 1 input_tokens = 11292
+        0x10, 0xfa, 0x01, // 2 output_tokens = 250
+        0x18, 0xa8, 0x46, // 3 cache_read_tokens = 9000
+        0x20, 0xe8, 0x07, // 4 cache_write_tokens = 1000
+        0x28, 0x28, // 5 reasoning_tokens = 40
+    ];
+    let mut update = vec![0x72, turn_ended.len() as u8]; // InteractionUpdate 14 turn_ended
+    update.extend_from_slice(&turn_ended);
+    let mut message = vec![0x0a, update.len() as u8]; // AgentServerMessage 1 interaction_update
+    message.extend_from_slice(&update);
+    let mut wire = vec![0x00, 0, 0, 0, message.len() as u8]; // data frame, length
+    wire.extend_from_slice(&message);
+    wire.extend_from_slice(&[0x02, 0, 0, 0, 2, b'{', b'}']); // end of stream, `{}`
+    Bytes::from(wire)
+}
+
+/// Regression: `TurnEndedUpdate` was an empty message in our schema, so the live
+/// service's exact counts were skipped as unknown fields and the client got the
+/// checkpoint inference (here 4 998 prompt, 2 completion) instead. Replayed from
+/// hand-built wire bytes, not from our own encoder.
+#[tokio::test]
+async fn regression_turn_ended_usage_on_the_wire_was_dropped() {
+    let wire = hand_built_turn_end();
+    // The bytes are what the schema says, checked against prost's decoding of them.
+    let msg = pb::AgentServerMessage::decode(&wire[5..23]).expect("decodes");
+    assert_eq!(
+        msg.message,
+        Some(pb::agent_server_message::Message::InteractionUpdate(
+            pb::InteractionUpdate {
+                message: Some(pb::interaction_update::Message::TurnEnded(LIVE.update())),
+            }
+        ))
+    );
+    let mut p = signed_in(vec![
+        Turn::new()
+            .text("Hi")
+            .token_delta(2)
+            .checkpoint(5_000, 200_000)
+            .malformed(Malformed::Raw(wire)),
+    ])
+    .await;
+    let body = plain(&p, ask("hello")).await;
+    assert_eq!(body["choices"][0]["message"]["content"], "Hi");
+    assert_eq!(body["usage"], live_usage_json(), "{body:#}");
+    assert_eq!(ledger_rows(&mut p).await, [live_row()]);
+}
+
+#[tokio::test]
+async fn streamed_usage_chunk_carries_cursors_exact_counts() {
+    let turn = || {
+        Turn::new()
+            .thinking("Hmm.")
+            .text("Hello")
+            .token_delta(2)
+            .checkpoint(5_000, 200_000)
+            .turn_ended_usage(LIVE)
+            .end_ok()
+    };
+    let mut p = signed_in(vec![turn(), turn()]).await;
+    let mut body = ask("hi");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let chunks = p.sse(&body).await;
+    let last = chunks.last().expect("chunks");
+    assert_eq!(last["choices"], json!([]), "the usage chunk has no choices");
+    assert_eq!(last["usage"], live_usage_json(), "{last:#}");
+    assert_eq!(
+        chunks.iter().filter(|c| c.get("usage").is_some()).count(),
+        1
+    );
+
+    // Without include_usage no usage chunk goes out, but the ledger still has the count.
+    body["stream_options"] = json!(null);
+    let chunks = p.sse(&body).await;
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+
+    assert_eq!(ledger_rows(&mut p).await, [live_row(), live_row()]);
+    let r = report(&p).await;
+    assert!(r.tokens_exact, "{r:?}");
+    assert_eq!(r.totals.estimated_requests, 0);
+    assert_eq!(
+        (
+            r.totals.prompt_tokens,
+            r.totals.cache_read_tokens,
+            r.totals.cache_write_tokens,
+            r.totals.reasoning_tokens
+        ),
+        (42_584, 18_000, 2_000, 80)
+    );
+}
+
+/// When Cursor sends no count at turn end, the old inference is what is left: completion
+/// from `token_delta`, prompt from the checkpoint or ≈ 4 characters a token — labelled
+/// estimated in the ledger, and no cache/reasoning details are made up.
+#[tokio::test]
+async fn without_usage_at_turn_end_the_estimate_is_reported_and_marked_estimated() {
+    let mut p = signed_in(vec![
+        Turn::new()
+            .text("Hello")
+            .token_delta(3)
+            .checkpoint(120, 200_000)
+            .turn_ended()
+            .end_ok(),
+        // No checkpoint either: the prompt is estimated from the text.
+        Turn::new()
+            .text("Again")
+            .token_delta(1)
+            .turn_ended()
+            .end_ok(),
+    ])
+    .await;
+    let body = plain(&p, ask("hi")).await;
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 117, "completion_tokens": 3, "total_tokens": 120}),
+        "{body:#}"
+    );
+    let body = plain(&p, ask(&"x".repeat(400))).await;
+    assert_eq!(body["usage"]["prompt_tokens"], 100, "{body:#}");
+    assert!(body["usage"].get("prompt_tokens_details").is_none());
+
+    let estimated = |prompt, completion| Row {
+        prompt: Some(prompt),
+        completion: Some(completion),
+        cache_read: None,
+        cache_write: None,
+        reasoning: None,
+        exact: false,
+        continued: false,
+    };
+    assert_eq!(
+        ledger_rows(&mut p).await,
+        [estimated(117, 3), estimated(100, 1)]
+    );
+    let r = report(&p).await;
+    assert!(!r.tokens_exact);
+    assert_eq!(r.totals.estimated_requests, 2);
+    assert_eq!(r.totals.cache_read_tokens, 0);
+}
+
+/// A tool loop on one Cursor run: the step that ends in `tool_calls` comes before Cursor
+/// counted the turn, so it reports the estimate (marked so); the response in which the
+/// turn ends reports the rest of Cursor's count, and the two add up to it.
+#[tokio::test]
+async fn a_tool_loop_reports_the_estimate_first_and_the_rest_of_cursors_count_at_the_end() {
+    let count = TurnUsage {
+        input_tokens: 3_000,
+        output_tokens: 5,
+        cache_read_tokens: 2_600,
+        cache_write_tokens: 800,
+        reasoning_tokens: 1,
+    };
+    let mut p = signed_in(vec![
+        Turn::new()
+            .text("Checking.")
+            .token_delta(2)
+            .checkpoint(3_000, 200_000)
+            .mcp_call(
+                "get_weather",
+                "get_weather",
+                "call_u1",
+                json!({"city": "Oslo"}),
+            )
+            .text("Snow.")
+            .token_delta(3)
+            .checkpoint(3_400, 200_000)
+            .turn_ended_usage(count)
+            .end_ok(),
+    ])
+    .await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    let mut messages = vec![json!({"role": "user", "content": "weather in Oslo?"})];
+    let chunks = p
+        .sse(
+            &json!({"model": "auto", "stream": true, "messages": messages, "tools": tools,
+            "stream_options": {"include_usage": true}}),
+        )
+        .await;
+    let calls = tool_call_deltas(&chunks);
+    let first = &chunks.last().expect("usage chunk")["usage"];
+    assert_eq!(
+        first,
+        &json!({"prompt_tokens": 2_998, "completion_tokens": 2, "total_tokens": 3_000}),
+        "before the turn ends only the estimate is known"
+    );
+    messages.push(json!({"role": "assistant", "content": "Checking.",
+        "tool_calls": [{"id": "call_u1", "type": "function", "function": calls[0]["function"]}]}));
+    messages.push(json!({"role": "tool", "tool_call_id": "call_u1", "content": "-3C snow"}));
+    let body = plain(
+        &p,
+        json!({"model": "auto", "messages": messages, "tools": tools}),
+    )
+    .await;
+    assert_eq!(body["choices"][0]["message"]["content"], "Snow.");
+    assert_eq!(
+        body["usage"],
+        json!({
+            "prompt_tokens": 3_402, "completion_tokens": 3, "total_tokens": 3_405,
+            "prompt_tokens_details": {"cached_tokens": 2_600},
+            "completion_tokens_details": {"reasoning_tokens": 1},
+        }),
+        "{body:#}"
+    );
+    assert_eq!(p.fake().run_count(), 1, "both steps on one Cursor run");
+
+    assert_eq!(
+        ledger_rows(&mut p).await,
+        [
+            Row {
+                prompt: Some(2_998),
+                completion: Some(2),
+                cache_read: None,
+                cache_write: None,
+                reasoning: None,
+                exact: false,
+                continued: false,
+            },
+            Row {
+                prompt: Some(3_402),
+                completion: Some(3),
+                cache_read: Some(2_600),
+                cache_write: Some(800),
+                reasoning: Some(1),
+                exact: true,
+                continued: true,
+            },
+        ]
+    );
+    let r = report(&p).await;
+    // The turn's responses add up to Cursor's count (6 400 = 3 000 + 2 600 + 800).
+    assert_eq!(
+        (r.totals.prompt_tokens, r.totals.completion_tokens),
+        (6_400, 5)
+    );
+    assert_eq!(r.totals.estimated_requests, 1);
+    assert!(!r.tokens_exact);
+}
+
+/// `cursor_input_includes_cache = true`: Cursor's `input_tokens` is taken to include the
+/// cache already, so it is the prompt count as is.
+#[tokio::test]
+async fn the_cache_setting_decides_whether_input_tokens_include_the_cache() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .text("Hi")
+                .token_delta(2)
+                .turn_ended_usage(LIVE)
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let mut p = Proxy::start_with(h, |s| s.cursor_input_includes_cache = true).await;
+    let body = plain(&p, ask("hi")).await;
+    assert_eq!(
+        body["usage"],
+        json!({
+            "prompt_tokens": 11_292, "completion_tokens": 250, "total_tokens": 11_542,
+            "prompt_tokens_details": {"cached_tokens": 9_000},
+            "completion_tokens_details": {"reasoning_tokens": 40},
+        })
+    );
+    assert_eq!(ledger_rows(&mut p).await[0].prompt, Some(11_292));
+}
+
+/// The fake's default reply ends its turn with a count, as the live service does.
+#[tokio::test]
+async fn the_default_reply_is_counted_exactly() {
+    let mut p = signed_in(vec![]).await;
+    let body = plain(&p, ask("hi")).await;
+    assert_eq!(
+        body["usage"],
+        json!({
+            "prompt_tokens": 1_193, "completion_tokens": 7, "total_tokens": 1_200,
+            "prompt_tokens_details": {"cached_tokens": 1_000},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        })
+    );
+    assert!(ledger_rows(&mut p).await[0].exact);
+}
