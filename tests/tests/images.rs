@@ -206,3 +206,28 @@ async fn models_and_the_opencode_block_say_which_models_take_images() {
         assert_eq!(m[id].get("modalities"), None, "{id}");
     }
 }
+
+/// `tests/data/opencode-image-request.json` is what the real OpenCode 1.18.33 sent for
+/// `opencode run -m cursor-bridge/claude-4.5-sonnet -f red.png "what colour is this
+/// image?"` with the block `opencode-config --write` made (`attachment`, `modalities`).
+#[tokio::test]
+async fn the_image_opencode_attaches_reaches_cursor() {
+    let p = signed_in(vec![]).await;
+    let body: Value =
+        serde_json::from_str(include_str!("../data/opencode-image-request.json")).unwrap();
+    let chunks = p.sse(&body).await;
+    assert!(!chunks.is_empty());
+    let runs = p.fake().runs();
+    let images = runs[0].images();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(
+        (
+            images[0].mime_type.as_str(),
+            images[0].width,
+            images[0].height
+        ),
+        ("image/png", 4, 3)
+    );
+    let text = runs[0].user_text().unwrap();
+    assert!(text.contains("what colour is this image?"), "{text}");
+}
