@@ -38,9 +38,10 @@ echo "==> openai Python SDK" >&2
   timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk)
 
 # Real OpenCode through the real proxy: its bash tool runs and the answer continues the
-# same Cursor stream.
+# same Cursor stream; for a GPT model Cursor's writes go through OpenCode's apply_patch.
 echo "==> OpenCode end to end" >&2
 bash tests/opencode/run.sh
+bash tests/opencode/run.sh apply-patch
 
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh

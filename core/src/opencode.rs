@@ -38,7 +38,13 @@ pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Va
             e.insert("reasoning".into(), json!(true));
         }
         if m.supports_images == Some(true) {
+            // `attachment` lets OpenCode attach files; `modalities.input` is what it
+            // turns into the model's image capability (`capabilities.input.image`).
             e.insert("attachment".into(), json!(true));
+            e.insert(
+                "modalities".into(),
+                json!({"input": m.input_modalities(), "output": ["text"]}),
+            );
         }
         e.insert("tool_call".into(), json!(true));
         entries.insert(m.id.clone(), Value::Object(e));
@@ -97,6 +103,7 @@ mod tests {
             assert!(entry["limit"]["context"].as_u64().unwrap() > 0);
             assert!(entry["limit"]["output"].as_u64().unwrap() > 0);
         }
+        assert_eq!(e["modalities"]["input"], json!(["text", "image"]));
         assert!(p["models"].get("auto").is_some());
     }
 }

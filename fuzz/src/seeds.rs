@@ -290,7 +290,7 @@ fn request_seeds() -> Vec<(&'static str, Vec<u8>)> {
                     {"role": "developer", "content": [{"type": "text", "text": "metric"}]},
                     {"role": "user", "content": [
                         {"type": "text", "text": "what is this?"},
-                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ"}}]},
                     {"role": "assistant", "content": "a picture", "reasoning_content": "hmm"},
                     {"role": "user", "content": "and now?"}]}),
         ),

@@ -2,9 +2,20 @@
 # Real OpenCode (npm `opencode-ai`) through the real `cursor-bridge serve` against the fake
 # Cursor (`fake-cursor opencode`): OpenCode's config is written by `opencode-config
 # --write`, the model calls OpenCode's `bash` tool once, OpenCode runs it and sends the
-# result back, and the answer arrives. Everything in a throw-away HOME.
-# Usage: tests/opencode/run.sh   (needs CARGO_TARGET_DIR's debug binaries built)
+# result back, and the answer arrives. With `apply-patch`, a GPT model (for which OpenCode
+# declares `apply_patch` instead of `write`/`edit`) gets two native Cursor writes, a new
+# file and one over an existing file: OpenCode must apply the patches we make of them
+# (the files on disk are checked) and Cursor must get typed write successes back.
+# Everything in a throw-away HOME.
+# Usage: tests/opencode/run.sh [bash|apply-patch]   (needs CARGO_TARGET_DIR's debug
+# binaries built; default: bash)
 set -euo pipefail
+case="${1:-bash}"
+case "$case" in
+  bash) scenario=opencode model=auto prompt="print a marker with bash" ;;
+  apply-patch) scenario=opencode-patch model=gpt-5.1 prompt="write the two files" ;;
+  *) echo "usage: $0 [bash|apply-patch]" >&2; exit 2 ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
 # The OpenCode release this was verified with (a prebuilt binary from npm, nothing else
@@ -23,17 +34,19 @@ mkdir -p "$work/home/.config" "$work/tmp" "$work/project"
 # The fake serves until its stdin closes: a FIFO whose only writer is this script, so it
 # ends with us however we end.
 mkfifo "$work/fake.stdin"
-"$bin/fake-cursor" opencode < "$work/fake.stdin" > "$work/fake.json" &
+"$bin/fake-cursor" "$scenario" < "$work/fake.stdin" > "$work/fake.json" &
 fake_pid=$!
 exec 9> "$work/fake.stdin"
 for _ in $(seq 50); do [ -s "$work/fake.json" ] && break; sleep 0.1; done
-url=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['url'])" "$work/fake.json")
-token=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['access_token'])" "$work/fake.json")
+first_line() { python3 -c "import json,sys;print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])" "$work/fake.json" "$1"; }
+url=$(first_line url)
+token=$(first_line access_token)
 port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
 
 export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
 export CURSOR_ACCESS_TOKEN="$token" CURSOR_BRIDGE_API_KEY="cb-opencode-e2e"
-RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" &
+# `9>&-`: only this script may hold the fake's stdin open (the fake reports on EOF).
+RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" 9>&- &
 serve_pid=$!
 for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 
@@ -42,9 +55,36 @@ export XDG_STATE_HOME="$work/home/.local/state" XDG_CACHE_HOME="$work/home/.cach
 export OPENCODE_DISABLE_MODELS_FETCH=1
 "$bin/cursor-bridge" opencode-config --write --port "$port"
 cd "$work/project"
-timeout 180 "$cache/node_modules/.bin/opencode" run --format json -m cursor-bridge/auto \
-  "print a marker with bash" < /dev/null > "$work/opencode.jsonl" 2> "$work/opencode.err" || {
+[ "$case" = apply-patch ] && printf 'old content\nmore old content\n' > existing.txt
+timeout 180 "$cache/node_modules/.bin/opencode" run --format json -m "cursor-bridge/$model" \
+  "$prompt" < /dev/null > "$work/opencode.jsonl" 2> "$work/opencode.err" 9>&- || {
   echo "opencode failed:" >&2; tail -20 "$work/opencode.err" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
+
+if [ "$case" = apply-patch ]; then
+  # Closing the fake's stdin makes it print what its execs got back, then exit.
+  exec 9>&-
+  wait "$fake_pid" || true
+  python3 - "$work/opencode.jsonl" "$work/project" "$work/fake.json" <<'PY'
+import json, os, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tools = [e["part"] for e in events if e.get("type") == "tool_use"]
+texts = "".join(e["part"].get("text", "") for e in events if e.get("type") == "text")
+assert [t["tool"] for t in tools] == ["apply_patch", "apply_patch"], tools
+for t in tools:
+    assert t["state"]["status"] == "completed", t["state"]
+new = open(os.path.join(sys.argv[2], "notes/new.txt")).read()
+assert new == "first line\n  second line\n", repr(new)
+existing = open(os.path.join(sys.argv[2], "existing.txt")).read()
+assert existing == "replaced\n", repr(existing)
+assert "Both files are written." in texts, texts
+execs = json.loads(open(sys.argv[3]).read().splitlines()[1])["execs"]
+writes = [e["results"] for e in execs if e["kind"] == "write"]
+assert len(writes) == 2 and all("WriteSuccess" in w for w in writes), writes
+print("opencode e2e: apply_patch wrote a new file and replaced an existing one; "
+      "Cursor got two typed write successes")
+PY
+  exit 0
+fi
 
 python3 - "$work/opencode.jsonl" "$work/serve.log" <<'PY'
 import json, re, sys

@@ -16,6 +16,8 @@ pub struct FakeModel {
     pub reasoning: bool,
     /// `AvailableModel.context_token_limit`.
     pub context_token_limit: i32,
+    /// `AvailableModel.supports_images` (`None`: the field is absent).
+    pub supports_images: Option<bool>,
 }
 
 impl FakeModel {
@@ -30,6 +32,7 @@ impl FakeModel {
             aliases: Vec::new(),
             reasoning: false,
             context_token_limit: 200_000,
+            supports_images: None,
         }
     }
 
@@ -50,13 +53,20 @@ impl FakeModel {
         self
     }
 
+    /// Sets `supports_images` in `AvailableModels`.
+    pub fn images(mut self, supported: bool) -> Self {
+        self.supports_images = Some(supported);
+        self
+    }
+
     pub fn context(mut self, tokens: i32) -> Self {
         self.context_token_limit = tokens;
         self
     }
 
     /// The default catalogue: `default` (auto), two Claude variants (one reasoning),
-    /// `gpt-5.1`, `gemini-3-pro`.
+    /// `gpt-5.1`, `gemini-3-pro`; all but `default` take images, `default` does not say
+    /// (as the IDE catalogue lists no `default`).
     pub fn default_catalogue() -> Vec<FakeModel> {
         vec![
             FakeModel::new("default")
@@ -64,20 +74,24 @@ impl FakeModel {
                 .aliases(&["auto"]),
             FakeModel::new("claude-4.5-sonnet")
                 .display("claude-4.5-sonnet", "Claude 4.5 Sonnet", "Sonnet 4.5")
-                .aliases(&["sonnet-4.5"]),
+                .aliases(&["sonnet-4.5"])
+                .images(true),
             FakeModel::new("claude-4.5-sonnet-thinking")
                 .display(
                     "claude-4.5-sonnet-thinking",
                     "Claude 4.5 Sonnet Thinking",
                     "Sonnet 4.5 Thinking",
                 )
-                .reasoning(),
+                .reasoning()
+                .images(true),
             FakeModel::new("gpt-5.1")
                 .display("gpt-5.1", "GPT-5.1", "GPT-5.1")
-                .context(400_000),
+                .context(400_000)
+                .images(true),
             FakeModel::new("gemini-3-pro")
                 .display("gemini-3-pro", "Gemini 3 Pro", "Gemini 3 Pro")
-                .context(1_048_576),
+                .context(1_048_576)
+                .images(true),
         ]
     }
 
@@ -119,6 +133,7 @@ impl FakeModel {
             default_on: true,
             supports_agent: Some(true),
             supports_thinking: Some(self.reasoning),
+            supports_images: self.supports_images,
             context_token_limit: Some(self.context_token_limit),
             client_display_name: Some(self.display_name.clone()),
             server_model_name: Some(self.id.clone()),

@@ -99,6 +99,19 @@ pub struct ExecOutcome {
     pub stream_closed: bool,
 }
 
+/// One `SelectedImage` a run's user message carried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedImage {
+    pub uuid: String,
+    pub mime_type: String,
+    /// `dimension` (0 × 0 when absent).
+    pub width: i32,
+    pub height: i32,
+    /// The inline `data` (empty when the image came as a blob id).
+    pub data: Bytes,
+    pub blob_id: Option<Vec<u8>>,
+}
+
 /// Which agent transport a run came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunTransport {
@@ -224,6 +237,46 @@ impl RecordedRun {
             Action::UserMessageAction(a) => a.user_message.as_ref().map(|m| m.text.as_str()),
             _ => None,
         }
+    }
+
+    /// The images of the `user_message_action`'s `selected_context` (reference §9.6).
+    pub fn images(&self) -> Vec<ReceivedImage> {
+        use pb::conversation_action::Action;
+        let Some(Action::UserMessageAction(a)) = self
+            .run_request
+            .as_ref()
+            .and_then(|r| r.action.as_ref())
+            .and_then(|a| a.action.as_ref())
+        else {
+            return Vec::new();
+        };
+        let Some(ctx) = a
+            .user_message
+            .as_ref()
+            .and_then(|m| m.selected_context.as_ref())
+        else {
+            return Vec::new();
+        };
+        ctx.selected_images
+            .iter()
+            .map(|i| {
+                use pb::selected_image::DataOrBlobId;
+                let (data, blob_id) = match &i.data_or_blob_id {
+                    Some(DataOrBlobId::Data(d)) => (d.clone(), None),
+                    Some(DataOrBlobId::BlobId(b)) => (Bytes::new(), Some(b.to_vec())),
+                    None => (Bytes::new(), None),
+                };
+                let (width, height) = i.dimension.as_ref().map_or((0, 0), |d| (d.width, d.height));
+                ReceivedImage {
+                    uuid: i.uuid.clone(),
+                    mime_type: i.mime_type.clone(),
+                    width,
+                    height,
+                    data,
+                    blob_id,
+                }
+            })
+            .collect()
     }
 
     /// `model_details.model_id`.

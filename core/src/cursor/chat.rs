@@ -57,6 +57,16 @@ pub struct ToolDef {
     pub parameters: Option<serde_json::Value>,
 }
 
+/// An image the user message carries (`SelectedImage`, reference §9.6): the bytes go
+/// inline, with the MIME type and the size the model's input needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub data: Bytes,
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
@@ -79,6 +89,8 @@ pub struct ChatRequest {
     /// tool in `tools` as a [`ChatEvent::ToolCall`] (default). Off, or with no equivalent,
     /// they are rejected with their typed result.
     pub redirect_native_tools: bool,
+    /// Images of the new user message (sent as its `selected_context`).
+    pub images: Vec<Image>,
 }
 
 impl ChatRequest {
@@ -94,6 +106,7 @@ impl ChatRequest {
             blobs: BlobStore::new(),
             workspace: "/".into(),
             redirect_native_tools: true,
+            images: Vec::new(),
         }
     }
 }
@@ -1000,6 +1013,26 @@ pub fn first_frame(req: &ChatRequest) -> Bytes {
 }
 
 /// The first message of a run (reference §3.4).
+/// The images as `SelectedContext.selected_images`, bytes inline; `None` without images.
+fn selected_context(images: &[Image]) -> Option<pb::SelectedContext> {
+    let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    (!images.is_empty()).then(|| pb::SelectedContext {
+        selected_images: images
+            .iter()
+            .map(|i| pb::SelectedImage {
+                data_or_blob_id: Some(pb::selected_image::DataOrBlobId::Data(i.data.clone())),
+                uuid: uuid::Uuid::new_v4().to_string(),
+                path: String::new(),
+                dimension: Some(pb::ImageDimension {
+                    width: to_i32(i.width),
+                    height: to_i32(i.height),
+                }),
+                mime_type: i.mime_type.clone(),
+            })
+            .collect(),
+    })
+}
+
 pub fn build_run_request(req: &ChatRequest) -> pb::AgentRunRequest {
     let request_context = build_request_context(req);
     let resume = req.user_text.is_empty() && req.conversation_state.is_some();
@@ -1013,6 +1046,7 @@ pub fn build_run_request(req: &ChatRequest) -> pb::AgentRunRequest {
                 text: req.user_text.clone(),
                 message_id: uuid::Uuid::new_v4().to_string(),
                 mode: pb::AgentMode::Agent as i32,
+                selected_context: selected_context(&req.images),
                 ..Default::default()
             }),
             request_context: Some(request_context),
@@ -1110,6 +1144,45 @@ mod tests {
             msg.message,
             Some(pb::agent_client_message::Message::RunRequest(_))
         ));
+    }
+
+    /// The wire layout of §9.6, byte for byte: `UserMessage.selected_context` (3) →
+    /// `selected_images` (1) → `SelectedImage{8 data, 2 uuid, 4 dimension{1, 2}, 7 mime}`.
+    #[test]
+    fn images_travel_as_selected_images_on_the_wire() {
+        let mut r = req_with_tools();
+        r.images = vec![Image {
+            data: Bytes::from_static(b"PNG!"),
+            mime_type: "image/png".into(),
+            width: 300,
+            height: 2,
+        }];
+        let rr = build_run_request(&r);
+        let Some(pb::conversation_action::Action::UserMessageAction(a)) = rr.action.unwrap().action
+        else {
+            panic!("expected a user message action")
+        };
+        let mut m = a.user_message.unwrap();
+        let uuid =
+            std::mem::take(&mut m.selected_context.as_mut().unwrap().selected_images[0].uuid);
+        assert_eq!(uuid.len(), 36, "a UUID per image");
+        let ctx = m.selected_context.unwrap().encode_to_vec();
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x0a, 24,                                   // selected_images (1), 24 bytes
+            0x42, 4, b'P', b'N', b'G', b'!',            // data (8)
+            0x22, 5, 0x08, 0xac, 0x02, 0x10, 0x02,      // dimension (4): width 300, height 2
+            0x3a, 9, b'i', b'm', b'a', b'g', b'e', b'/', b'p', b'n', b'g', // mime_type (7)
+        ];
+        assert_eq!(ctx, want);
+        // Without images the field stays absent, as before.
+        let plain = build_run_request(&req_with_tools());
+        let Some(pb::conversation_action::Action::UserMessageAction(a)) =
+            plain.action.unwrap().action
+        else {
+            panic!()
+        };
+        assert_eq!(a.user_message.unwrap().selected_context, None);
     }
 
     #[test]

@@ -53,6 +53,18 @@ pub struct ModelInfo {
     pub limit_source: LimitSource,
 }
 
+impl ModelInfo {
+    /// `["text", "image"]` when Cursor's catalogue says the model takes images, else
+    /// `["text"]` (unknown support is not a promise).
+    pub fn input_modalities(&self) -> Vec<&'static str> {
+        if self.supports_images == Some(true) {
+            vec!["text", "image"]
+        } else {
+            vec!["text"]
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct UsableModelsJson {

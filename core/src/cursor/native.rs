@@ -4,6 +4,8 @@
 //! - [`redirect`] (strategy 3): when the caller declared an equivalent tool, the exec
 //!   becomes a call of that tool; [`NativeCall::into_result`] turns the caller's answer
 //!   back into the typed result Cursor expects.
+//!   A write goes to `write`, or, when the caller declared only `apply_patch` (OpenCode
+//!   does for GPT models), to `apply_patch` with an `Add File` patch.
 //! - [`rejection`] (strategy 2): otherwise the typed "rejected"/error result, so the model
 //!   falls back to the tools the caller declared.
 //!
@@ -46,6 +48,13 @@ pub enum NativeCall {
         /// `WriteArgs.return_file_content_after_write`.
         return_content: bool,
     },
+    /// A write sent as an `apply_patch` call (the caller declared no `write`). Answered
+    /// like [`NativeCall::Write`], except that success is read from the answer's text.
+    WriteByPatch {
+        path: String,
+        text: String,
+        return_content: bool,
+    },
     /// `shell_args` or `shell_stream_args` (both answered with one `ShellResult`).
     Shell {
         command: String,
@@ -86,16 +95,37 @@ pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
             } else {
                 a.file_text.clone()
             };
-            let (tool, args) = first_fit(tools, &["write"], |s| {
+            let write = first_fit(tools, &["write"], |s| {
                 Some(args([
                     (s.pick(PATH_KEYS)?, json!(a.path)),
                     (s.pick(&["content"])?, json!(text)),
                 ]))
-            })?;
-            let native = NativeCall::Write {
-                path: a.path.clone(),
-                text,
-                return_content: a.return_file_content_after_write,
+            });
+            let (path, return_content) = (a.path.clone(), a.return_file_content_after_write);
+            let (tool, args, native) = match write {
+                Some((tool, args)) => {
+                    let native = NativeCall::Write {
+                        path,
+                        text,
+                        return_content,
+                    };
+                    (tool, args, native)
+                }
+                // OpenCode declares only `apply_patch` (no `write`/`edit`) for GPT models.
+                None => {
+                    let (tool, args) = first_fit(tools, &["apply_patch"], |s| {
+                        Some(args([(
+                            s.pick(PATCH_KEYS)?,
+                            json!(add_file_patch(&a.path, &text)),
+                        )]))
+                    })?;
+                    let native = NativeCall::WriteByPatch {
+                        path,
+                        text,
+                        return_content,
+                    };
+                    (tool, args, native)
+                }
             };
             (tool, args, &a.tool_call_id, native)
         }
@@ -203,6 +233,27 @@ pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
 
 /// Names of a file path parameter, most common first (OpenCode says `filePath`).
 const PATH_KEYS: &[&str] = &["filePath", "path", "file_path"];
+
+/// Names of an `apply_patch` tool's patch parameter (OpenCode says `patchText`).
+const PATCH_KEYS: &[&str] = &["patchText", "patch", "input"];
+
+/// The Codex-style patch (`*** Begin Patch` … `*** End Patch`, the format OpenCode's and
+/// Codex's `apply_patch` read) that writes `text` to `path`: one `Add File` hunk, every
+/// line prefixed with `+`. Cursor's write carries no old content, so an update hunk is
+/// impossible; `Add File` is also what these tools apply over an existing file (they
+/// write the file whole). A final newline is implied, as the tools add one.
+fn add_file_patch(path: &str, text: &str) -> String {
+    let mut out = format!("*** Begin Patch\n*** Add File: {path}\n");
+    if !text.is_empty() {
+        for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
+            out.push('+');
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("*** End Patch");
+    out
+}
 
 fn shell_args(s: &Schema<'_>, a: &pb::ShellArgs) -> Option<Map<String, Value>> {
     let mut m = args([(s.pick(&["command"])?, json!(a.command))]);
@@ -321,6 +372,25 @@ impl NativeCall {
                     })
                 }),
             }),
+            // apply_patch tools answer failures as text, not as a tool error: both
+            // OpenCode and Codex begin a success with `Success.`, so anything else is
+            // the failure Cursor should hear about (its model then retries or explains).
+            NativeCall::WriteByPatch {
+                path,
+                text,
+                return_content,
+            } => {
+                let failed = is_error || !content.trim_start().starts_with("Success");
+                NativeCall::Write {
+                    path,
+                    text,
+                    return_content,
+                }
+                .into_result(ToolResult {
+                    content,
+                    is_error: failed,
+                })
+            }
             NativeCall::Shell {
                 command,
                 working_directory,
@@ -694,6 +764,91 @@ mod tests {
         }));
         assert_eq!(tool, "write");
         assert_eq!(args, json!({"filePath": "/a.txt", "content": "one\ntwo\n"}));
+    }
+
+    /// OpenCode's `apply_patch` declaration, from the request it sends for a GPT model.
+    fn apply_patch_tool() -> ToolDef {
+        tool(
+            "apply_patch",
+            json!({"type": "object", "properties": {"patchText": {"type": "string"}},
+                "required": ["patchText"]}),
+        )
+    }
+
+    #[test]
+    fn write_becomes_an_add_file_patch_when_only_apply_patch_is_declared() {
+        let write = |text: &str| {
+            X::WriteArgs(pb::WriteArgs {
+                path: "src/a.rs".into(),
+                file_text: text.into(),
+                tool_call_id: "toolu_w".into(),
+                ..Default::default()
+            })
+        };
+        let tools = [tool("bash", json!({})), apply_patch_tool()];
+        let r = redirect(
+            &write(
+                "fn a() {}
+
+// end
+",
+            ),
+            &tools,
+        )
+        .unwrap();
+        assert_eq!(r.tool, "apply_patch");
+        assert_eq!(
+            r.arguments["patchText"],
+            "*** Begin Patch\n*** Add File: src/a.rs\n+fn a() {}\n+\n+// end\n*** End Patch"
+        );
+        // No final newline: the same lines (the tool adds one); empty: no lines at all.
+        let r = redirect(&write("x"), &tools).unwrap();
+        assert_eq!(
+            r.arguments["patchText"],
+            "*** Begin Patch\n*** Add File: src/a.rs\n+x\n*** End Patch"
+        );
+        let r = redirect(&write(""), &tools).unwrap();
+        assert_eq!(
+            r.arguments["patchText"],
+            "*** Begin Patch\n*** Add File: src/a.rs\n*** End Patch"
+        );
+        // A declared `write` wins: it needs no patch.
+        let mut both = opencode_tools();
+        both.push(apply_patch_tool());
+        assert_eq!(redirect(&write("x"), &both).unwrap().tool, "write");
+    }
+
+    #[test]
+    fn an_apply_patch_answer_is_a_write_result_by_its_text() {
+        let native = NativeCall::WriteByPatch {
+            path: "a.txt".into(),
+            text: "one\ntwo\n".into(),
+            return_content: true,
+        };
+        let R::WriteResult(written) = native
+            .clone()
+            .into_result(ok("Success. Updated the following files:\nA a.txt"))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            written.result,
+            Some(pb::write_result::Result::Success(pb::WriteSuccess {
+                path: "a.txt".into(),
+                lines_created: 2,
+                file_size: 8,
+                file_content_after_write: Some("one\ntwo\n".into()),
+            }))
+        );
+        for answer in [ok("apply_patch verification failed: x"), err("Success?")] {
+            let R::WriteResult(r) = native.clone().into_result(answer) else {
+                panic!()
+            };
+            assert!(
+                matches!(r.result, Some(pb::write_result::Result::Error(_))),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! - [`request`]: the request body, parsed with the path of a bad field in the error.
 //! - [`translate`]: messages → a Cursor run (system prompt, tools, the prompt text, or
 //!   the tool results that continue a parked run).
+//! - [`images`]: `image_url` data URLs → the images a Cursor message carries.
 //! - [`chunks`]: the response objects and SSE chunks we send.
 
 pub mod chunks;
+pub mod images;
 pub mod request;
 pub mod translate;

@@ -205,6 +205,15 @@ impl ChatCompletionRequest {
                 }
                 _ => {}
             }
+            // Every image is checked, not only the newest: a bad one is the client's bug
+            // wherever it sits, and it is cheaper to hear now than from Cursor.
+            for (j, image_url) in super::images::image_parts(m) {
+                super::images::decode(image_url).map_err(|e| {
+                    let param = super::images::param(i, j);
+                    let message = format!("{param}: {e}");
+                    RequestError::field(param, message)
+                })?;
+            }
         }
         Ok(())
     }
@@ -274,7 +283,8 @@ impl Content {
                 for (i, p) in parts.iter().enumerate() {
                     let piece = match p {
                         Part::Text { text } => text.as_str(),
-                        Part::ImageUrl { .. } => "[image omitted: not supported by this proxy]",
+                        // The newest user message's images travel as images (`openai::images`).
+                        Part::ImageUrl { .. } => "[image]",
                         Part::InputAudio { .. } => "[audio omitted]",
                         Part::File { .. } => "[file omitted]",
                         Part::Refusal { refusal } => refusal.as_str(),
@@ -426,15 +436,27 @@ mod tests {
     }
 
     #[test]
-    fn content_parts_keep_text_and_note_images() {
+    fn content_parts_keep_text_and_mark_images() {
+        // A 1×1 PNG's signature and header.
         let r = ChatCompletionRequest::parse(
             br#"{"messages": [{"role": "user", "content": [
                 {"type": "text", "text": "look"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}"#,
+                {"type": "image_url", "image_url": {"url":
+                    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ"}}]}]}"#,
         )
         .unwrap();
         let t = r.messages[0].content.as_ref().unwrap().text();
-        assert!(t.starts_with("look\n[image omitted"), "{t}");
+        assert_eq!(t, "look\n[image]");
+    }
+
+    #[test]
+    fn a_bad_image_anywhere_names_its_part() {
+        let e = err(r#"{"messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "again"}]}"#);
+        assert_eq!(e.param, "messages[0].content[0].image_url");
+        assert!(e.message.contains("data URL"), "{}", e.message);
     }
 
     /// Found by `core/tests/properties.rs`: an empty first part swallowed the newline

@@ -13,7 +13,10 @@
 
 use serde_json::Value;
 
-use super::request::{ChatCompletionRequest, Message, Role, ToolChoice, ToolChoiceMode};
+use super::images::{self, Attached};
+use super::request::{
+    ChatCompletionRequest, Message, RequestError, Role, ToolChoice, ToolChoiceMode,
+};
 use crate::cursor::chat::{ToolDef, ToolResult};
 
 /// The parts of a fresh run.
@@ -66,6 +69,27 @@ pub fn trailing_tool_results(req: &ChatCompletionRequest) -> Vec<(String, ToolRe
                     is_error: false,
                 },
             ))
+        })
+        .collect()
+}
+
+/// The images of the newest user message, which a fresh run sends as images (earlier
+/// ones stay `[image]` marks in the text: Cursor has no place for them in a new run).
+pub fn newest_user_images(req: &ChatCompletionRequest) -> Result<Vec<Attached>, RequestError> {
+    let Some(i) = req.messages.iter().rposition(|m| m.role == Role::User) else {
+        return Ok(Vec::new());
+    };
+    images::image_parts(&req.messages[i])
+        .map(|(j, url)| {
+            let param = images::param(i, j);
+            match images::decode(url) {
+                Ok(image) => Ok(Attached { param, image }),
+                Err(e) => Err(RequestError {
+                    message: format!("{param}: {e}"),
+                    param,
+                    malformed: false,
+                }),
+            }
         })
         .collect()
 }
@@ -245,6 +269,34 @@ mod tests {
         assert!(f.prompt.contains("<assistant>\ntwo\n</assistant>"));
         assert!(f.prompt.ends_with("---\nthree"), "{}", f.prompt);
         assert!(trailing_tool_results(&r).is_empty());
+    }
+
+    #[test]
+    fn only_the_newest_user_message_brings_its_images() {
+        let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAYAAAAfFcSJ";
+        let r = req(&format!(
+            r#"{{"messages": [
+            {{"role": "user", "content": [{{"type": "image_url", "image_url": {{"url": "{png}"}}}}]}},
+            {{"role": "assistant", "content": "a cat"}},
+            {{"role": "user", "content": [{{"type": "text", "text": "and this?"}},
+                {{"type": "image_url", "image_url": {{"url": "{png}"}}}}]}}]}}"#
+        ));
+        let got = newest_user_images(&r).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].param, "messages[2].content[1].image_url");
+        assert_eq!((got[0].image.width, got[0].image.height), (2, 3));
+        let f = fresh_run(&r);
+        assert!(
+            f.prompt.contains("<user>\n[image]\n</user>"),
+            "{}",
+            f.prompt
+        );
+        assert!(f.prompt.ends_with("and this?\n[image]"), "{}", f.prompt);
+        assert!(
+            newest_user_images(&req(r#"{"messages": [{"role": "user", "content": "x"}]}"#))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -383,11 +383,21 @@ async fn fresh(
     req: &ChatCompletionRequest,
     requested: &str,
 ) -> Result<Prepared, ApiError> {
-    let wire_id = resolve_model(state, requested).await?;
+    let (wire_id, supports_images) = resolve_model(state, requested).await?;
+    let images =
+        translate::newest_user_images(req).map_err(|e| ApiError::invalid(e.param, e.message))?;
+    // Unknown support (`None`, e.g. `auto`) goes through: Cursor decides. A known "no"
+    // is refused here rather than the images being dropped without a word.
+    if let Some(first) = images.first()
+        && supports_images == Some(false)
+    {
+        return Err(ApiError::images_not_supported(requested, &first.param));
+    }
     let plan = translate::fresh_run(req);
     let mut chat = ChatRequest::new(wire_id, plan.prompt);
     chat.system_prompt = plan.system_prompt;
     chat.tools = plan.tools;
+    chat.images = images.into_iter().map(|a| a.image).collect();
     let prompt_estimate =
         (chat.user_text.len() + chat.system_prompt.as_ref().map_or(0, String::len)) as u64 / 4;
     let blobs = chat.blobs.clone();
@@ -408,14 +418,18 @@ async fn fresh(
     })
 }
 
-/// The wire id for what the client asked; `auto` is Cursor's own routing.
-async fn resolve_model(state: &ProxyState, requested: &str) -> Result<String, ApiError> {
+/// The wire id for what the client asked, and whether that model takes images; `auto`
+/// is Cursor's own routing.
+async fn resolve_model(
+    state: &ProxyState,
+    requested: &str,
+) -> Result<(String, Option<bool>), ApiError> {
     let models = state.client.models().await?;
     if let Some(m) = crate::cursor::models::resolve(&models, requested) {
-        return Ok(m.wire_id.clone());
+        return Ok((m.wire_id.clone(), m.supports_images));
     }
     if requested.eq_ignore_ascii_case(AUTO_MODEL) || requested.eq_ignore_ascii_case(AUTO_WIRE_ID) {
-        return Ok(AUTO_WIRE_ID.to_string());
+        return Ok((AUTO_WIRE_ID.to_string(), None));
     }
     let all = super::models::with_auto(&models);
     let ids: Vec<&str> = all.iter().map(|m| m.id.as_str()).collect();

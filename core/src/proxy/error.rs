@@ -99,6 +99,22 @@ impl ApiError {
         }
     }
 
+    /// 400 for images sent to a model Cursor's catalogue says cannot read them.
+    pub fn images_not_supported(model: &str, param: &str) -> Self {
+        ApiError {
+            param: Some(param.into()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "images_not_supported",
+                format!(
+                    "{param}: the model `{model}` does not accept images (GET /v1/models shows \
+                     `supports_images` per model); pick one that does or send text only"
+                ),
+            )
+        }
+    }
+
     /// 404 for a path we do not serve.
     pub fn not_found_path(path: &str) -> Self {
         Self::new(

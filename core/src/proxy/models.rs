@@ -1,7 +1,8 @@
 //! `GET /v1/models`: the live Cursor catalogue in OpenAI's list format. Each entry carries
 //! its context and output limits (and where they came from); aliases are listed as their
 //! own entries pointing at the model they stand for, and `auto` (Cursor's own routing) is
-//! always present.
+//! always present. `supports_images` (and `input_modalities`) say which models take
+//! `image_url` parts.
 
 use std::sync::Arc;
 
@@ -46,6 +47,9 @@ fn entry(m: &ModelInfo, id: &str, created: i64) -> Value {
         "limits": {"context": m.context_limit, "output": m.output_limit, "source": m.limit_source},
         "reasoning": m.reasoning,
         "supports_images": m.supports_images,
+        // The same flag in the shape model routers use; "image" only when Cursor's
+        // catalogue says so (unknown support is not a promise).
+        "input_modalities": m.input_modalities(),
     });
     if id != m.id {
         v["alias_of"] = json!(m.id);

@@ -5,12 +5,15 @@
 //! `{"url": …, "access_token": …, "refresh_token": …}` and serves until stdin closes.
 //! Scenarios: `default` (every run answers "Hello from the fake Cursor."), `sdk` (a text
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
-//! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once).
+//! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once),
+//! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`).
 //! Every turn ends with its token count (`turn_ended` usage), as the live service's do.
+//! When stdin closes it prints a second line, `{"execs": [{"kind", "results"}]}`: every
+//! exec of every run with the typed results it got (Debug form), for scripts to check.
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, Turn, TurnUsage};
+use cursor_bridge_tests::{FakeCursor, NativeExec, Turn, TurnUsage};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -83,8 +86,31 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 })
                 .end_ok(),
         ]),
+        // For a GPT model OpenCode declares `apply_patch` instead of `write`: Cursor's
+        // native write of a new file, then over an existing one. As above, the title
+        // request and the prompt each get their own turn, in whichever order they come.
+        "opencode-patch" => Ok(vec![
+            Turn::reply("Patch test").when_no_tools_offered(),
+            Turn::new()
+                .when_tools_offered()
+                .request_context()
+                .text("Writing.")
+                .native_exec(NativeExec::Write {
+                    path: "notes/new.txt".into(),
+                    text: "first line\n  second line\n".into(),
+                })
+                .native_exec(NativeExec::Write {
+                    path: "existing.txt".into(),
+                    text: "replaced\n".into(),
+                })
+                .text("Both files are written.")
+                .token_delta(5)
+                .checkpoint(300, 200_000)
+                .turn_ended()
+                .end_ok(),
+        ]),
         other => Err(format!(
-            "unknown scenario {other:?} (default, sdk, opencode)"
+            "unknown scenario {other:?} (default, sdk, opencode, opencode-patch)"
         )),
     }
 }
@@ -113,4 +139,11 @@ async fn main() {
     // Serve until whoever started us closes our stdin (or dies).
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    let execs: Vec<_> = fake
+        .runs()
+        .iter()
+        .flat_map(|r| r.execs.clone())
+        .map(|e| json!({"kind": e.kind, "results": format!("{:?}", e.results)}))
+        .collect();
+    println!("{}", json!({ "execs": execs }));
 }
