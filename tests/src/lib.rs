@@ -228,6 +228,14 @@ impl FakeCursorBuilder {
         self
     }
 
+    /// Every `RunSSE` takes this long before the fake has seen it (request id registered,
+    /// headers sent), as through a slow edge: a client that appends before `RunSSE`'s
+    /// headers arrived is then reliably refused. Default zero.
+    pub fn run_sse_delay(mut self, d: Duration) -> Self {
+        self.cfg.run_sse_delay = d;
+        self
+    }
+
     /// Accept an exec reply without the `stream_close{id}` that should follow it.
     pub fn lenient_stream_close(mut self) -> Self {
         self.cfg.require_stream_close = false;
@@ -612,6 +620,12 @@ impl FakeCursor {
 
     pub fn run_count(&self) -> usize {
         self.shared.lock().runs.len()
+    }
+
+    /// `(request id, append_seqno)` of every `BidiAppend` refused because it came before
+    /// its `RunSSE` (reference §9.8: the service may lose those).
+    pub fn appends_before_run_sse(&self) -> Vec<(String, i64)> {
+        self.shared.lock().appends_before_run_sse.clone()
     }
 
     /// The fake's view of the client's blob store: every blob it set, by id.

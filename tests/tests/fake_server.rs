@@ -15,7 +15,6 @@ use cursor_bridge_tests::{
 };
 use pb::agent_client_message::Message as C;
 use pb::agent_server_message::Message as S;
-use pb::interaction_update::Message as U;
 use prost::Message as _;
 use serde_json::{Value, json};
 
@@ -534,9 +533,10 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert_eq!(
         run.next_message().await,
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TextDelta(pb::TextDeltaUpdate {
+            text_delta: Some(pb::TextDeltaUpdate {
                 text: "Let me check.".into()
-            }))
+            }),
+            ..Default::default()
         })
     );
     let S::KvServerMessage(kv) = run.next_message().await else {
@@ -558,7 +558,8 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert!(matches!(
         run.next_message().await,
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::ToolCallStarted(_))
+            tool_call_started: Some(_),
+            ..
         })
     ));
     let S::ExecServerMessage(exec) = run.next_message().await else {
@@ -597,13 +598,15 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert!(matches!(
         &rest[0],
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::ToolCallCompleted(_))
+            tool_call_completed: Some(_),
+            ..
         })
     ));
     assert!(matches!(
         &rest[1],
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TextDelta(_))
+            text_delta: Some(_),
+            ..
         })
     ));
     let S::ConversationCheckpointUpdate(cp) = &rest[2] else {
@@ -621,7 +624,8 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert!(matches!(
         &rest[3],
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TurnEnded(_))
+            turn_ended: Some(_),
+            ..
         })
     ));
     run.close();
@@ -676,7 +680,8 @@ async fn default_turn_when_nothing_is_queued() {
         .iter()
         .filter_map(|m| match m {
             S::InteractionUpdate(pb::InteractionUpdate {
-                message: Some(U::TextDelta(t)),
+                text_delta: Some(t),
+                ..
             }) => Some(t.text.as_str()),
             _ => None,
         })
@@ -686,7 +691,8 @@ async fn default_turn_when_nothing_is_queued() {
         .iter()
         .filter_map(|m| match m {
             S::InteractionUpdate(pb::InteractionUpdate {
-                message: Some(U::TokenDelta(t)),
+                token_delta: Some(t),
+                ..
             }) => Some(t.tokens),
             _ => None,
         })
@@ -718,7 +724,8 @@ async fn run_start_delay_holds_the_turn_after_the_run_request() {
     assert!(matches!(
         first,
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TextDelta(_))
+            text_delta: Some(_),
+            ..
         })
     ));
     let (_, end) = run.read_to_end().await;

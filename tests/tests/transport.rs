@@ -610,7 +610,7 @@ async fn read_stream(resp: reqwest::Response) -> (String, String) {
                 Frame::Message(p) => {
                     let m = pb::AgentServerMessage::decode(p).expect("message");
                     if let Some(pb::agent_server_message::Message::InteractionUpdate(u)) = m.message
-                        && let Some(pb::interaction_update::Message::TextDelta(t)) = u.message
+                        && let Some(t) = u.text_delta
                     {
                         text.push_str(&t.text);
                     }

@@ -34,6 +34,14 @@ pub struct Redirect {
     pub native: NativeCall,
 }
 
+/// The window of a native read, from its display-only `ReadToolArgs` (reference §9.1);
+/// the exec's `ReadArgs` carries only the path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadWindow {
+    pub offset: Option<i32>,
+    pub limit: Option<i32>,
+}
+
 /// A redirected exec: what the typed result needs once the caller answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NativeCall {
@@ -46,10 +54,12 @@ pub enum NativeCall {
         /// `WriteArgs.return_file_content_after_write`.
         return_content: bool,
     },
-    /// `shell_args` or `shell_stream_args` (both answered with one `ShellResult`).
+    /// `shell_args` (answered with one `ShellResult`) or, with `stream`,
+    /// `shell_stream_args` (answered with `ShellStream` events, reference §9.7).
     Shell {
         command: String,
         working_directory: String,
+        stream: bool,
     },
     Ls {
         path: String,
@@ -67,12 +77,20 @@ pub enum NativeCall {
 }
 
 /// The declared tool equivalent to a native exec, if there is one (first fitting tool in
-/// declaration order; `ls` prefers a `list` tool over `glob`).
-pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
+/// declaration order; `ls` prefers a `list` tool over `glob`). A read's `window` goes to
+/// the tool's `offset`/`limit` when it declares them.
+pub fn redirect(exec: &X, tools: &[ToolDef], window: Option<ReadWindow>) -> Option<Redirect> {
     let (tool, arguments, tool_call_id, native) = match exec {
         X::ReadArgs(a) => {
             let (tool, args) = first_fit(tools, &["read"], |s| {
-                Some(args([(s.pick(PATH_KEYS)?, json!(a.path))]))
+                let mut m = args([(s.pick(PATH_KEYS)?, json!(a.path))]);
+                let w = window.unwrap_or_default();
+                for (key, value) in [("offset", w.offset), ("limit", w.limit)] {
+                    if let (Some(k), Some(v)) = (s.pick(&[key]), value) {
+                        m.insert(k.into(), json!(v));
+                    }
+                }
+                Some(m)
             })?;
             let native = NativeCall::Read {
                 path: a.path.clone(),
@@ -104,6 +122,7 @@ pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
             let native = NativeCall::Shell {
                 command: a.command.clone(),
                 working_directory: a.working_directory.clone(),
+                stream: matches!(exec, X::ShellStreamArgs(_)),
             };
             (tool, args, &a.tool_call_id, native)
         }
@@ -191,7 +210,9 @@ pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
         | X::RequestContextArgs(_)
         | X::McpArgs(_)
         | X::ListMcpResourcesExecArgs(_)
-        | X::ReadMcpResourceExecArgs(_) => return None,
+        | X::ReadMcpResourceExecArgs(_)
+        | X::SubagentArgs(_)
+        | X::McpStateExecArgs(_) => return None,
     };
     Some(Redirect {
         tool,
@@ -282,7 +303,22 @@ impl<'a> Schema<'a> {
 }
 
 impl NativeCall {
+    /// The result messages for the caller's answer, in order: one typed result, or for a
+    /// streaming shell its events (start, the output, exit) — `stream_close` follows.
+    pub fn into_results(self, r: ToolResult) -> Vec<R> {
+        match self {
+            NativeCall::Shell {
+                stream: true,
+                working_directory,
+                ..
+            } => shell_stream_events(r, working_directory),
+            other => vec![other.into_result(r)],
+        }
+    }
+
     /// The typed result for the caller's answer (`is_error` → the exec's error variant).
+    /// A streaming shell gets a single `ShellResult` here; [`NativeCall::into_results`]
+    /// gives it its events.
     pub fn into_result(self, r: ToolResult) -> R {
         let ToolResult { content, is_error } = r;
         match self {
@@ -324,6 +360,7 @@ impl NativeCall {
             NativeCall::Shell {
                 command,
                 working_directory,
+                ..
             } => R::ShellResult(pb::ShellResult {
                 // The caller's tool reports one text; exit codes are not ours to know
                 // beyond "it worked" (0) or "it failed" (1).
@@ -397,6 +434,27 @@ impl NativeCall {
             }),
         }
     }
+}
+
+/// A streaming shell's answer as `ShellStream` events: start, the caller's one text as
+/// stdout (or stderr when it failed), exit with 0 or 1 (the caller's tool reports no code).
+fn shell_stream_events(r: ToolResult, cwd: String) -> Vec<R> {
+    use pb::shell_stream::Event;
+    let event = |e: Event| R::ShellStream(pb::ShellStream { event: Some(e) });
+    let data = pb::ShellStreamData { data: r.content };
+    let mut events = vec![event(Event::Start(pb::ShellStreamStart {}))];
+    if !data.data.is_empty() {
+        events.push(event(if r.is_error {
+            Event::Stderr(data)
+        } else {
+            Event::Stdout(data)
+        }));
+    }
+    events.push(event(Event::Exit(pb::ShellStreamExit {
+        code: u32::from(r.is_error),
+        cwd,
+    })));
+    events
 }
 
 /// A count for an `int32` field, saturating.
@@ -500,7 +558,8 @@ fn split_match(line: &str) -> Option<(&str, i32, &str)> {
 
 /// The typed "rejected" answer for a native Cursor tool (reference §3.6 strategy 2), so
 /// the model falls back to the tools the caller declared. `None` for exec types whose
-/// result schema we do not know (those get a `throw`).
+/// result schema we do not know (the driver answers those with the generic error at the
+/// mirrored field number, `decode::unservable_exec_reply`).
 pub fn rejection(exec: X, tool_names: &[String]) -> Option<R> {
     let reason = if tool_names.is_empty() {
         "Cursor's built-in tools are not available here.".to_string()
@@ -517,9 +576,15 @@ pub fn rejection(exec: X, tool_names: &[String]) -> Option<R> {
         is_readonly: false,
     };
     Some(match exec {
-        // Streaming shell is answered with a single ShellResult, as peers do (§3.6).
-        X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
+        X::ShellArgs(a) => R::ShellResult(pb::ShellResult {
             result: Some(pb::shell_result::Result::Rejected(shell_rejected(
+                a.command,
+                a.working_directory,
+            ))),
+        }),
+        // Mirrored: a streaming shell's answer is a ShellStream event (reference §9.7).
+        X::ShellStreamArgs(a) => R::ShellStream(pb::ShellStream {
+            event: Some(pb::shell_stream::Event::Rejected(shell_rejected(
                 a.command,
                 a.working_directory,
             ))),
@@ -576,7 +641,9 @@ pub fn rejection(exec: X, tool_names: &[String]) -> Option<R> {
         X::RequestContextArgs(_)
         | X::McpArgs(_)
         | X::ListMcpResourcesExecArgs(_)
-        | X::ReadMcpResourceExecArgs(_) => return None,
+        | X::ReadMcpResourceExecArgs(_)
+        | X::SubagentArgs(_)
+        | X::McpStateExecArgs(_) => return None,
     })
 }
 
@@ -643,7 +710,7 @@ mod tests {
 
     /// The tool name and arguments `exec` is redirected to with OpenCode's tools.
     fn opencode(exec: X) -> (String, Value) {
-        let r = redirect(&exec, &opencode_tools()).expect("redirected");
+        let r = redirect(&exec, &opencode_tools(), None).expect("redirected");
         (r.tool, r.arguments)
     }
 
@@ -655,6 +722,7 @@ mod tests {
                 tool_call_id: "toolu_r".into(),
             }),
             &opencode_tools(),
+            None,
         )
         .unwrap();
         assert_eq!(r.tool, "read");
@@ -680,6 +748,7 @@ mod tests {
                 ..Default::default()
             }),
             &tools,
+            None,
         )
         .unwrap();
         assert_eq!(r.arguments, json!({"path": "/a"}));
@@ -703,7 +772,7 @@ mod tests {
             file_bytes: vec![0xff, 0xfe].into(),
             ..Default::default()
         });
-        assert_eq!(redirect(&exec, &opencode_tools()), None);
+        assert_eq!(redirect(&exec, &opencode_tools(), None), None);
     }
 
     #[test]
@@ -726,7 +795,7 @@ mod tests {
             "shell",
             json!({"type": "object", "properties": {"command": {}, "cwd": {}}, "required": ["command"]}),
         )];
-        let r = redirect(&X::ShellArgs(shell("make", "/w", 5)), &tools).unwrap();
+        let r = redirect(&X::ShellArgs(shell("make", "/w", 5)), &tools, None).unwrap();
         assert_eq!(r.tool, "shell");
         assert_eq!(
             r.arguments,
@@ -742,7 +811,7 @@ mod tests {
             "Bash",
             json!({"type": "object", "properties": {"command": {}, "description": {}}, "required": ["command", "description"]}),
         )];
-        let r = redirect(&X::ShellArgs(shell("cargo test", "", 0)), &tools).unwrap();
+        let r = redirect(&X::ShellArgs(shell("cargo test", "", 0)), &tools, None).unwrap();
         assert_eq!(
             r.tool, "Bash",
             "matched case-insensitively, named as declared"
@@ -769,7 +838,7 @@ mod tests {
                 json!({"type": "object", "properties": {"command": {}, "workdir": {}}}),
             ),
         ];
-        let r = redirect(&X::ShellArgs(shell("x", "/d", 0)), &tools).unwrap();
+        let r = redirect(&X::ShellArgs(shell("x", "/d", 0)), &tools, None).unwrap();
         assert_eq!(r.arguments, json!({"command": "x", "cwd": "/d"}));
     }
 
@@ -789,7 +858,7 @@ mod tests {
             "list",
             json!({"type": "object", "properties": {"path": {}, "ignore": {}}}),
         ));
-        let r = redirect(&ls, &tools).unwrap();
+        let r = redirect(&ls, &tools, None).unwrap();
         assert_eq!(r.tool, "list", "list is preferred over glob");
         assert_eq!(r.arguments, json!({"path": "/repo", "ignore": ["target"]}));
     }
@@ -815,7 +884,7 @@ mod tests {
             )
         );
         assert_eq!(
-            redirect(&grep("", Some("/src"), None), &opencode_tools()),
+            redirect(&grep("", Some("/src"), None), &opencode_tools(), None),
             None
         );
     }
@@ -849,8 +918,8 @@ mod tests {
             X::FetchArgs(Default::default()),
         ];
         for e in &execs {
-            assert_eq!(redirect(e, &weather), None, "{e:?}");
-            assert_eq!(redirect(e, &[]), None, "{e:?}");
+            assert_eq!(redirect(e, &weather, None), None, "{e:?}");
+            assert_eq!(redirect(e, &[], None), None, "{e:?}");
         }
         // A tool without a schema takes no arguments; one requiring what we cannot fill
         // (Claude Code's WebFetch needs a `prompt`) does not fit either.
@@ -865,8 +934,8 @@ mod tests {
                 json!({"type": "object", "properties": {"url": {}, "prompt": {}}, "required": ["url", "prompt"]}),
             ),
         ];
-        assert_eq!(redirect(&execs[0], &unfit), None);
-        assert_eq!(redirect(&execs[5], &unfit), None);
+        assert_eq!(redirect(&execs[0], &unfit, None), None);
+        assert_eq!(redirect(&execs[5], &unfit, None), None);
     }
 
     #[test]
@@ -883,7 +952,7 @@ mod tests {
             X::WriteShellStdinArgs(Default::default()),
             X::DiagnosticsArgs(Default::default()),
         ] {
-            assert_eq!(redirect(&e, &opencode_tools()), None, "{e:?}");
+            assert_eq!(redirect(&e, &opencode_tools(), None), None, "{e:?}");
         }
     }
 
@@ -947,6 +1016,7 @@ mod tests {
         let native = NativeCall::Shell {
             command: "ls".into(),
             working_directory: "/w".into(),
+            stream: false,
         };
         let R::ShellResult(pb::ShellResult {
             result: Some(pb::shell_result::Result::Success(s)),
@@ -1122,6 +1192,96 @@ mod tests {
                 }))
             })
         );
+    }
+
+    /// Regression: a redirected read lost the window the model asked for (the exec's
+    /// `ReadArgs` has only the path; the window comes from the display `ReadToolArgs`).
+    #[test]
+    fn regression_redirected_read_keeps_offset_and_limit() {
+        let exec = X::ReadArgs(pb::ReadArgs {
+            path: "/a.rs".into(),
+            tool_call_id: "t".into(),
+        });
+        let window = ReadWindow {
+            offset: Some(40),
+            limit: Some(20),
+        };
+        let r = redirect(&exec, &opencode_tools(), Some(window)).unwrap();
+        assert_eq!(
+            r.arguments,
+            json!({"filePath": "/a.rs", "offset": 40, "limit": 20})
+        );
+        // A tool without those parameters still gets the path alone.
+        let plain = [tool(
+            "read",
+            json!({"type":"object","properties":{"path":{"type":"string"}}}),
+        )];
+        let r = redirect(&exec, &plain, Some(window)).unwrap();
+        assert_eq!(r.arguments, json!({"path": "/a.rs"}));
+    }
+
+    #[test]
+    fn a_streaming_shell_is_answered_with_shell_stream_events() {
+        use pb::shell_stream::Event;
+        let native = NativeCall::Shell {
+            command: "ls".into(),
+            working_directory: "/w".into(),
+            stream: true,
+        };
+        let events: Vec<Event> = native
+            .clone()
+            .into_results(ok("a\n"))
+            .into_iter()
+            .map(|r| match r {
+                R::ShellStream(s) => s.event.expect("an event"),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                Event::Start(pb::ShellStreamStart {}),
+                Event::Stdout(pb::ShellStreamData { data: "a\n".into() }),
+                Event::Exit(pb::ShellStreamExit {
+                    code: 0,
+                    cwd: "/w".into()
+                }),
+            ]
+        );
+        let failed = native.into_results(err("boom"));
+        assert!(matches!(
+            &failed[..],
+            [
+                R::ShellStream(_),
+                R::ShellStream(pb::ShellStream {
+                    event: Some(Event::Stderr(_))
+                }),
+                R::ShellStream(pb::ShellStream {
+                    event: Some(Event::Exit(pb::ShellStreamExit { code: 1, .. }))
+                }),
+            ]
+        ));
+        // A plain shell keeps its single ShellResult.
+        let plain = NativeCall::Shell {
+            command: "ls".into(),
+            working_directory: "/w".into(),
+            stream: false,
+        };
+        assert!(matches!(
+            &plain.into_results(ok("x"))[..],
+            [R::ShellResult(_)]
+        ));
+    }
+
+    #[test]
+    fn a_streaming_shell_is_rejected_with_a_shell_stream_event() {
+        let r = rejection(X::ShellStreamArgs(shell("ls", "/w", 0)), &["bash".into()]);
+        assert!(matches!(
+            r,
+            Some(R::ShellStream(pb::ShellStream {
+                event: Some(pb::shell_stream::Event::Rejected(_))
+            }))
+        ));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn fast_chat() -> ChatOptions {
         heartbeat_interval: Duration::from_millis(100),
         first_activity_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(5),
+        heartbeat_only_timeout: Duration::from_secs(5),
         turn_end_grace: Duration::from_millis(500),
     }
 }
