@@ -109,7 +109,8 @@ pub use catalog::{FakeModel, FakeUsage, FakeUser, PlanUsage, SpendLimitUsage};
 pub use cursor_bridge_core::pb::aiserver_v1::error_details::Error as ErrorKind;
 pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd, RunTransport};
 pub use script::{
-    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id,
+    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, blob_id,
+    read_tool_call, wire,
 };
 pub use state::CLIENT_ID;
 pub use tokens::exp_of as jwt_exp;
