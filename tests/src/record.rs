@@ -271,9 +271,12 @@ pub(crate) fn exec_result_field(raw: &[u8]) -> Option<u32> {
         .find_map(|(n, v)| (v.is_some() && n != 15).then_some(n))
 }
 
+/// One raw field: its number, and its bytes if it is length-delimited.
+type RawField<'a> = (u32, Option<&'a [u8]>);
+
 /// Top-level fields: `(number, Some(bytes))` for length-delimited ones, `(number, None)`
 /// for the rest; `None` if `buf` is not protobuf.
-fn raw_fields(buf: &[u8]) -> Option<Vec<(u32, Option<&[u8]>)>> {
+fn raw_fields(buf: &[u8]) -> Option<Vec<RawField<'_>>> {
     use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
     let mut rest = buf;
     let mut out = Vec::new();

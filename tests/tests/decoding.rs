@@ -140,7 +140,7 @@ async fn regression_text_and_token_delta_in_one_update_both_count(t: AgentTransp
         .client
         .chat(ChatRequest::new("default", "hi"))
         .await
-        .unwrap();
+        .expect("run starts");
     let handle = run.handle();
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
@@ -221,7 +221,7 @@ async fn shell_stream_is_answered_with_shell_stream_events(t: AgentTransport) {
     let h = Harness::signed_in_over(fake, t).await;
     let mut req = ChatRequest::new("default", "list");
     req.tools = opencode_tools();
-    let mut run = h.client.chat(req).await.unwrap();
+    let mut run = h.client.chat(req).await.expect("run starts");
     let (_, call) = until_tool_call(&mut run).await;
     assert_eq!(call.name, "bash");
     assert_eq!(call.arguments["command"], "ls");
@@ -234,7 +234,7 @@ async fn shell_stream_is_answered_with_shell_stream_events(t: AgentTransport) {
             },
         )
         .await
-        .unwrap();
+        .expect("the result is taken");
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "listed");
@@ -344,7 +344,7 @@ async fn regression_redirected_read_keeps_offset_and_limit(t: AgentTransport) {
     let h = Harness::signed_in_over(fake, t).await;
     let mut req = ChatRequest::new("default", "read it");
     req.tools = opencode_tools();
-    let mut run = h.client.chat(req).await.unwrap();
+    let mut run = h.client.chat(req).await.expect("run starts");
     let (_, call) = until_tool_call(&mut run).await;
     assert_eq!(call.call_id, "toolu_read_1");
     assert_eq!(
@@ -360,7 +360,7 @@ async fn regression_redirected_read_keeps_offset_and_limit(t: AgentTransport) {
             },
         )
         .await
-        .unwrap();
+        .expect("the result is taken");
     let handle = run.handle();
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");

@@ -623,7 +623,7 @@ impl Driver {
         self.on_skipped(&msg.skipped);
         for part in msg.parts {
             match part {
-                Part::Update(u) => self.on_update(u),
+                Part::Update(u) => self.on_update(*u),
                 Part::Exec(e) => self.on_exec(e),
                 Part::UnservableExec { id, exec_id, field } => {
                     self.reply_unservable(id, &exec_id, field)

@@ -25,8 +25,8 @@ use crate::pb::agent_v1 as pb;
 /// One part of a server message the driver acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
-    /// An update with every field that decoded.
-    Update(pb::InteractionUpdate),
+    /// An update with every field that decoded (boxed: it dwarfs the other parts).
+    Update(Box<pb::InteractionUpdate>),
     Exec(pb::ExecServerMessage),
     /// An exec whose kind (raw field number `field`) we cannot decode or do not know;
     /// it is answered at `field` all the same.
@@ -128,7 +128,7 @@ fn update(bytes: &[u8], out: &mut Decoded) {
         }
     }
     if u != pb::InteractionUpdate::default() {
-        out.parts.push(Part::Update(u));
+        out.parts.push(Part::Update(Box::new(u)));
     }
 }
 
