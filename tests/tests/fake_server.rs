@@ -1179,3 +1179,51 @@ async fn checkpoints_carry_prior_turns_forward() {
     let second = fake.wait_for_run_end(1, SECS).await;
     assert_eq!(second.conversation_state().unwrap().turns.len(), 1);
 }
+
+/// Reference §9.7: the result field mirrors the args field. The fake refuses another
+/// number, except the single `ShellResult` (2) the service takes for `shell_stream_args`.
+#[tokio::test]
+async fn an_exec_answered_at_another_field_than_its_args_fails_the_run() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .native_exec(NativeExec::ShellStream {
+                    command: "ls".into(),
+                    working_directory: "/".into(),
+                })
+                .native_exec(NativeExec::Read { path: "/a".into() })
+                .text("never")
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let mut run = open(&fake).await;
+    let shell_result = || {
+        pb::exec_client_message::Result::ShellResult(pb::ShellResult {
+            result: Some(pb::shell_result::Result::Success(
+                pb::ShellSuccess::default(),
+            )),
+        })
+    };
+    // shell_stream (14) answered with one ShellResult (2): taken.
+    let S::ExecServerMessage(stream) = run.next_message().await else {
+        panic!("expected the shell_stream exec")
+    };
+    run.send(exec_reply(stream.id, shell_result())).await;
+    run.send(stream_close(stream.id)).await;
+    // read (7) answered with a ShellResult (2): refused.
+    let S::ExecServerMessage(read) = run.next_message().await else {
+        panic!("expected the read exec")
+    };
+    run.send(exec_reply(read.id, shell_result())).await;
+    run.send(stream_close(read.id)).await;
+    let (rest, end) = run.read_to_end().await;
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(end["error"]["code"], "invalid_argument", "{end}");
+    let msg = end["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("mirror the args' field 7"), "{msg}");
+    let rec = fake.wait_for_run_end(0, SECS).await;
+    assert_eq!(rec.execs.len(), 1);
+    assert_eq!(rec.execs[0].result_fields, [2]);
+    assert_eq!(rec.exec_result_fields, [(stream.id, 2), (read.id, 2)]);
+}
