@@ -65,7 +65,9 @@ pub enum Step {
     /// client hands it to its caller as a redirected tool call.
     NativeExec(NativeExec),
     /// An `exec_server_message` carrying only `id`/`exec_id` plus an unknown field number
-    /// (a tool the client's schema does not know); waits for any reply for that id.
+    /// (a tool the client's schema does not know, e.g. 27 execute_hook); waits for the
+    /// reply for that id, whose result must sit at the same field number (reference §9.7;
+    /// a `throw` is taken too, as the service may).
     UnknownExec {
         /// The unknown field number (default 99 via [`Turn::unknown_exec`]).
         field: u32,

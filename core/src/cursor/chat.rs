@@ -666,14 +666,15 @@ impl Driver {
             u.partial_tool_call
                 .as_ref()
                 .map(|t| (&t.call_id, &t.tool_call)),
-            u.tool_call_completed
-                .as_ref()
-                .map(|t| (&t.call_id, &t.tool_call)),
         ]
         .into_iter()
         .flatten()
         {
             self.on_tool_call_display(tc.0, tc.1.as_ref());
+        }
+        if let Some(t) = &u.tool_call_completed {
+            // Done: a window no exec took by now never will be.
+            self.read_windows.remove(&t.call_id);
         }
         if let Some(t) = u.text_delta.filter(|t| !t.text.is_empty()) {
             self.emit(ChatEvent::Text(t.text));
@@ -701,7 +702,8 @@ impl Driver {
         self.emit(ChatEvent::TurnEnded);
     }
 
-    /// Remembers a read's window for the exec that follows with the same tool call id.
+    /// Remembers a read's window for the exec that follows with the same tool call id
+    /// (`ReadArgs.tool_call_id` is the display update's `call_id`).
     fn on_tool_call_display(&mut self, call_id: &str, tc: Option<&pb::ToolCall>) {
         let Some(pb::ToolCall {
             tool: Some(pb::tool_call::Tool::Read(r)),
