@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use cursor_bridge_core::cursor::chat::{self, ChatRequest, ToolCall, ToolDef, ToolResult};
 use cursor_bridge_core::cursor::error::parse_end_stream;
-use cursor_bridge_core::cursor::framing::{self, DEFAULT_MAX_FRAME, Decoder, Frame};
+use cursor_bridge_core::cursor::framing::{DEFAULT_MAX_FRAME, Decoder, Frame};
 use cursor_bridge_core::cursor::decode::{self, Part};
 use cursor_bridge_core::cursor::{CursorError, blobs::BlobStore, native, value};
 use cursor_bridge_core::openai::chunks::ChunkWriter;
