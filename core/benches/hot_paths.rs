@@ -21,7 +21,6 @@ use cursor_bridge_core::pb::agent_v1 as pb;
 use prost::Message as _;
 
 use pb::agent_server_message::Message as M;
-use pb::interaction_update::Message as U;
 
 /// Token-sized texts as a model streams them: words, spaces, punctuation, code, a quote,
 /// a newline, non-ASCII.
@@ -49,11 +48,9 @@ const TOKENS: &[&str] = &[
     "ok",
 ];
 
-fn update(u: U) -> pb::AgentServerMessage {
+fn update(u: pb::InteractionUpdate) -> pb::AgentServerMessage {
     pb::AgentServerMessage {
-        message: Some(M::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(u),
-        })),
+        message: Some(M::InteractionUpdate(u)),
     }
 }
 
@@ -76,12 +73,21 @@ fn turn_messages() -> Vec<pb::AgentServerMessage> {
         })),
     });
     for i in 0..600 {
-        out.push(update(U::TextDelta(pb::TextDeltaUpdate {
-            text: TOKENS[i % TOKENS.len()].to_string(),
-        })));
-        out.push(update(U::TokenDelta(pb::TokenDeltaUpdate { tokens: 1 })));
+        out.push(update(pb::InteractionUpdate {
+            text_delta: Some(pb::TextDeltaUpdate {
+                text: TOKENS[i % TOKENS.len()].to_string(),
+            }),
+            ..Default::default()
+        }));
+        out.push(update(pb::InteractionUpdate {
+            token_delta: Some(pb::TokenDeltaUpdate { tokens: 1 }),
+            ..Default::default()
+        }));
         if i % 100 == 0 {
-            out.push(update(U::Heartbeat(pb::HeartbeatUpdate {})));
+            out.push(update(pb::InteractionUpdate {
+                heartbeat: Some(pb::HeartbeatUpdate {}),
+                ..Default::default()
+            }));
         }
     }
     let args = [
@@ -126,7 +132,10 @@ fn turn_messages() -> Vec<pb::AgentServerMessage> {
             state.encode_to_vec().into(),
         )),
     });
-    out.push(update(U::TurnEnded(pb::TurnEndedUpdate::default())));
+    out.push(update(pb::InteractionUpdate {
+        turn_ended: Some(pb::TurnEndedUpdate::default()),
+        ..Default::default()
+    }));
     out
 }
 
@@ -150,8 +159,8 @@ fn decode(reads: &[Bytes], messages: bool) -> usize {
         while let Some(frame) = dec.next_frame().expect("valid frames") {
             if let Frame::Message(payload) = frame {
                 if messages {
-                    let m: pb::AgentServerMessage =
-                        framing::decode_message(&payload).expect("valid message");
+                    let m = cursor_bridge_core::cursor::decode::server_message(&payload)
+                        .expect("valid message");
                     black_box(m);
                 }
             }

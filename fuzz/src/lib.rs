@@ -19,7 +19,8 @@ use std::sync::OnceLock;
 
 use cursor_bridge_core::cursor::chat::{self, ChatRequest, ToolCall, ToolDef, ToolResult};
 use cursor_bridge_core::cursor::error::parse_end_stream;
-use cursor_bridge_core::cursor::framing::{self, DEFAULT_MAX_FRAME, Decoder, Frame};
+use cursor_bridge_core::cursor::framing::{DEFAULT_MAX_FRAME, Decoder, Frame};
+use cursor_bridge_core::cursor::decode::{self, Part};
 use cursor_bridge_core::cursor::{CursorError, blobs::BlobStore, native, value};
 use cursor_bridge_core::openai::chunks::ChunkWriter;
 use cursor_bridge_core::openai::request::ChatCompletionRequest;
@@ -141,8 +142,9 @@ fn decode(data: &[u8], mut chunks: Option<&mut Chunks>, max_frame: usize) -> Out
 
 fn handle_frame(frame: &Frame, blobs: &BlobStore) {
     match frame {
-        Frame::Message(p) => match framing::decode_message::<pb::AgentServerMessage>(p) {
-            Ok(m) => handle_message(m, blobs),
+        // Decoded as the driver does (`cursor::decode`'s tolerant policy).
+        Frame::Message(p) => match decode::server_message(p) {
+            Ok(d) => d.parts.into_iter().for_each(|part| handle_part(part, blobs)),
             Err(e) => {
                 protocol_message(e);
             }
@@ -156,22 +158,25 @@ fn handle_frame(frame: &Frame, blobs: &BlobStore) {
     }
 }
 
-/// The pure steps of the run driver (`cursor::chat`) for one server message.
-fn handle_message(msg: pb::AgentServerMessage, blobs: &BlobStore) {
-    use pb::agent_server_message::Message as M;
+/// The pure steps of the run driver (`cursor::chat`) for one part of a server message.
+fn handle_part(part: Part, blobs: &BlobStore) {
     use pb::exec_server_message::Message as X;
-    use pb::interaction_update::Message as U;
     use pb::kv_server_message::Message as K;
     let w = writer();
-    match msg.message {
-        Some(M::InteractionUpdate(u)) => match u.message {
-            Some(U::TextDelta(t)) => check_text_chunk(&w.content(&t.text), "content", &t.text),
-            Some(U::ThinkingDelta(t)) => {
-                check_text_chunk(&w.reasoning(&t.text), "reasoning_content", &t.text)
+    match part {
+        Part::Update(u) => {
+            if let Some(t) = u.text_delta {
+                check_text_chunk(&w.content(&t.text), "content", &t.text);
             }
-            _ => {}
-        },
-        Some(M::ExecServerMessage(e)) => match e.message {
+            if let Some(t) = u.thinking_delta {
+                check_text_chunk(&w.reasoning(&t.text), "reasoning_content", &t.text);
+            }
+        }
+        Part::UnservableExec { id, exec_id, field } => {
+            let reply = decode::unservable_exec_reply(id, &exec_id, field, "no");
+            assert!(pb::AgentClientMessage::decode(reply).is_ok());
+        }
+        Part::Exec(e) => match e.message {
             Some(X::McpArgs(a)) => {
                 let call = ToolCall {
                     call_id: a.tool_call_id,
@@ -182,7 +187,7 @@ fn handle_message(msg: pb::AgentServerMessage, blobs: &BlobStore) {
             }
             Some(other) => {
                 let tools = opencode_tools();
-                match native::redirect(&other, tools) {
+                match native::redirect(&other, tools, None) {
                     Some(r) => {
                         assert!(tools.iter().any(|t| t.name == r.tool));
                         assert!(r.arguments.is_object(), "{:?}", r.arguments);
@@ -193,7 +198,7 @@ fn handle_message(msg: pb::AgentServerMessage, blobs: &BlobStore) {
                         };
                         check_tool_call_chunk(&w, &call);
                         for is_error in [false, true] {
-                            let _ = r.native.clone().into_result(ToolResult {
+                            let _ = r.native.clone().into_results(ToolResult {
                                 content: "line one\nline two\n".into(),
                                 is_error,
                             });
@@ -207,14 +212,14 @@ fn handle_message(msg: pb::AgentServerMessage, blobs: &BlobStore) {
             }
             None => {}
         },
-        Some(M::KvServerMessage(kv)) => match kv.message {
+        Part::Kv(kv) => match kv.message {
             Some(K::SetBlobArgs(s)) => blobs.put(s.blob_id, s.blob_data),
             Some(K::GetBlobArgs(g)) => {
                 let _ = blobs.get(&g.blob_id);
             }
             None => {}
         },
-        Some(M::ConversationCheckpointUpdate(bytes)) => {
+        Part::Checkpoint(bytes) => {
             let _ = pb::ConversationStateStructure::decode(&bytes[..]);
         }
         _ => {}
@@ -288,7 +293,7 @@ pub fn request_parser(data: &[u8]) {
 
     // Native execs offered to whatever tools the client declared.
     for exec in sample_execs() {
-        if let Some(r) = native::redirect(&exec, &run.tools) {
+        if let Some(r) = native::redirect(&exec, &run.tools, None) {
             assert!(run.tools.iter().any(|t| t.name == r.tool));
             assert!(r.arguments.is_object(), "{:?}", r.arguments);
             let _ = r.native.into_result(ToolResult {

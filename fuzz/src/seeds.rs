@@ -30,10 +30,8 @@ fn server(m: pb::agent_server_message::Message) -> pb::AgentServerMessage {
     pb::AgentServerMessage { message: Some(m) }
 }
 
-fn update(u: pb::interaction_update::Message) -> pb::AgentServerMessage {
-    server(pb::agent_server_message::Message::InteractionUpdate(
-        pb::InteractionUpdate { message: Some(u) },
-    ))
+fn update(u: pb::InteractionUpdate) -> pb::AgentServerMessage {
+    server(pb::agent_server_message::Message::InteractionUpdate(u))
 }
 
 fn exec(id: u32, m: pb::exec_server_message::Message) -> pb::AgentServerMessage {
@@ -47,15 +45,15 @@ fn exec(id: u32, m: pb::exec_server_message::Message) -> pb::AgentServerMessage 
 }
 
 fn text(s: &str) -> pb::AgentServerMessage {
-    update(pb::interaction_update::Message::TextDelta(
+    update(pb::InteractionUpdate { text_delta: Some(
         pb::TextDeltaUpdate { text: s.into() },
-    ))
+    ), ..Default::default() })
 }
 
 fn turn_ended() -> pb::AgentServerMessage {
-    update(pb::interaction_update::Message::TurnEnded(
+    update(pb::InteractionUpdate { turn_ended: Some(
         pb::TurnEndedUpdate::default(),
-    ))
+    ), ..Default::default() })
 }
 
 /// A response body: the messages, then the end-of-stream frame (`None`: still open).
@@ -103,12 +101,11 @@ fn end_error(code: &str, kind: error_details::Error, title: &str, retry_after: b
 
 fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
     use pb::exec_server_message::Message as X;
-    use pb::interaction_update::Message as U;
     let reply = vec![
-        update(U::Heartbeat(pb::HeartbeatUpdate {})),
+        update(pb::InteractionUpdate { heartbeat: Some(pb::HeartbeatUpdate {}), ..Default::default() }),
         text("Hello"),
         text(", \"world\" é 😀\n"),
-        update(U::TokenDelta(pb::TokenDeltaUpdate { tokens: 4 })),
+        update(pb::InteractionUpdate { token_delta: Some(pb::TokenDeltaUpdate { tokens: 4 }), ..Default::default() }),
         turn_ended(),
     ];
     let args = [
@@ -117,12 +114,12 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("flags".to_string(), json!([true, null, 1.5, {"k": "v"}])),
     ];
     let tool_call = vec![
-        update(U::ThinkingDelta(pb::ThinkingDeltaUpdate {
+        update(pb::InteractionUpdate { thinking_delta: Some(pb::ThinkingDeltaUpdate {
             text: "Listing the files.".into(),
-        })),
-        update(U::ThinkingCompleted(pb::ThinkingCompletedUpdate {
+        }), ..Default::default() }),
+        update(pb::InteractionUpdate { thinking_completed: Some(pb::ThinkingCompletedUpdate {
             thinking_duration_ms: 120,
-        })),
+        }), ..Default::default() }),
         exec(
             1,
             X::McpArgs(pb::McpArgs {

@@ -2,8 +2,11 @@
 //! (body: one envelope holding `BidiRequestId`) streams the server's messages, and every
 //! client message arrives as its own `POST /aiserver.v1.BidiService/BidiAppend`.
 //!
-//! The two meet by request id in a [`Slot`], whichever arrives first: appends that come
-//! before their `RunSSE` wait in the slot's queue. Each append is checked — bearer token,
+//! The two meet by request id in a [`Slot`], opened by the `RunSSE`. An append for a
+//! request id no `RunSSE` has opened yet is refused (`not_found`) and recorded in
+//! [`crate::FakeCursor::appends_before_run_sse`]: the service may lose such an append
+//! (reference §9.8), so a client must wait for `RunSSE`'s response headers before its first
+//! append. Each append is checked — bearer token,
 //! `application/proto`, `x-request-id` equal to the body's request id, `data` lowercase
 //! hex of a decodable `AgentClientMessage`, `append_seqno` exactly the next one from 0 —
 //! and a violation answers a Connect error and fails the run (`append_error`, then an
@@ -11,9 +14,9 @@
 //!
 //! Accepted messages are recorded and fed to the same scripted engine `Run` uses
 //! ([`run::play`]), so every [`crate::Turn`] plays identically over both transports.
-//! Like a real server may, `RunSSE` holds its response headers until the run's first
-//! append arrived (up to the reply timeout): a client that waits for those headers before
-//! appending deadlocks here, as it would against Cursor.
+//! `RunSSE` answers its response headers at once, as the service does (§9.8: working
+//! clients wait for them); `run_sse_delay` makes the fake take its time to see a `RunSSE`
+//! first, as a slow edge does, so an append sent early is reliably refused.
 
 use std::sync::Arc;
 
@@ -27,7 +30,6 @@ use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_core::pb::aiserver_v1 as bidi;
 use prost::Message as _;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::error_response;
@@ -78,7 +80,8 @@ impl Slot {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Append {
-    Msg(pb::AgentClientMessage),
+    /// A message and its encoding.
+    Msg(pb::AgentClientMessage, Vec<u8>),
     /// A protocol violation: recorded, and the script stops with `invalid_argument`.
     Violation(String),
     /// An injected failure: recorded; the script goes on until the client gives up.
@@ -104,6 +107,10 @@ pub(crate) async fn run_sse(
         Ok(id) => id,
         Err(msg) => return bad(400, "invalid_argument", msg),
     };
+    let delay = shared.cfg.run_sse_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     shared.update_run(index, |r| r.request_id = Some(request_id.clone()));
     let header_id = header(&headers, "x-request-id");
     if header_id != Some(request_id.as_str()) {
@@ -130,7 +137,6 @@ pub(crate) async fn run_sse(
         );
     };
     shared.update_run(index, |r| r.authorized = true);
-    wait_for_first_append(&shared, &request_id).await;
 
     let (in_tx, inbox) = mpsc::unbounded_channel();
     let done = CancellationToken::new();
@@ -186,7 +192,16 @@ pub(crate) async fn bidi_append(
         .filter(|(n, _)| *n == seqno)
         .map(|(_, e)| e);
     let verdict = shared.update(|s| {
-        let slot = s.bidi.entry(id.clone()).or_insert_with(Slot::new);
+        let Some(slot) = s.bidi.get_mut(&id) else {
+            s.appends_before_run_sse.push((id.clone(), seqno));
+            return Err((
+                404,
+                "not_found".to_string(),
+                format!(
+                    "no RunSSE is open for request id {id:?}: an append before its RunSSE is lost (open RunSSE and wait for its headers first)"
+                ),
+            ));
+        };
         if let Some(why) = &slot.failed {
             return Err((
                 400,
@@ -227,7 +242,7 @@ pub(crate) async fn bidi_append(
         slot.next_seqno += 1;
         slot.accepted += 1;
         // The slot outlives its run; an append after the run ended is accepted and dropped.
-        let _ = slot.tx.send(Append::Msg(msg));
+        let _ = slot.tx.send(Append::Msg(msg.0, msg.1));
         Ok(())
     });
     match verdict {
@@ -246,7 +261,7 @@ fn check_append(
     headers: &HeaderMap,
     id: &str,
     data: &str,
-) -> Result<pb::AgentClientMessage, String> {
+) -> Result<(pb::AgentClientMessage, Vec<u8>), String> {
     let header_id = header(headers, "x-request-id");
     if header_id != Some(id) {
         return Err(format!(
@@ -257,8 +272,9 @@ fn check_append(
         return Err("data is not lowercase hex".into());
     }
     let bytes = hex::decode(data).map_err(|e| format!("data is not hex: {e}"))?;
-    pb::AgentClientMessage::decode(bytes.as_slice())
-        .map_err(|e| format!("data is not an AgentClientMessage: {e}"))
+    let msg = pb::AgentClientMessage::decode(bytes.as_slice())
+        .map_err(|e| format!("data is not an AgentClientMessage: {e}"))?;
+    Ok((msg, bytes))
 }
 
 /// `RunSSE`'s body: exactly one data envelope holding a non-empty `BidiRequestId`.
@@ -288,32 +304,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Holds `RunSSE`'s headers until the run's first append (or a refused one) arrived.
-async fn wait_for_first_append(shared: &Shared, id: &str) {
-    let mut changes = shared.subscribe();
-    let deadline = Instant::now() + shared.cfg.reply_timeout;
-    loop {
-        changes.borrow_and_update();
-        let ready = shared
-            .lock()
-            .bidi
-            .get(id)
-            .is_some_and(|s| s.accepted > 0 || s.failed.is_some());
-        if ready {
-            return;
-        }
-        tokio::select! {
-            r = tokio::time::timeout_at(deadline, changes.changed()) => {
-                // On timeout the script's own wait for the run_request reports it.
-                if !matches!(r, Ok(Ok(()))) {
-                    return;
-                }
-            }
-            _ = shared.shutdown.cancelled() => return,
-        }
-    }
-}
-
 /// Records the run's appended messages and hands them to the script, in order; keeps
 /// recording for the drain grace after the script finished (a late cancel is seen).
 async fn forward(
@@ -332,8 +322,8 @@ async fn forward(
         };
         let Some(append) = next else { return };
         match append {
-            Append::Msg(m) => {
-                run::record_client_msg(&shared, index, &m, true);
+            Append::Msg(m, raw) => {
+                run::record_client_msg(&shared, index, &m, &raw, true);
                 let _ = tx.send(Inbound::Msg(m));
             }
             Append::Violation(why) => {

@@ -24,8 +24,9 @@
 //! - `run`: `agent.v1.AgentService/Run`: a reader task that records client frames and a
 //!   driver task that plays a scripted [`Turn`].
 //! - `bidi`: `agent.v1.AgentService/RunSSE` + `aiserver.v1.BidiService/BidiAppend`: they
-//!   meet by request id (either may come first); appends are checked (hex, `append_seqno`
-//!   from 0 without gaps or repeats, `x-request-id`) and fed to the same driver.
+//!   meet by request id (`RunSSE` first; an earlier append is refused); appends are checked
+//!   (hex, `append_seqno` from 0 without gaps or repeats, `x-request-id`) and fed to the
+//!   same driver.
 //! - [`script`]: [`Turn`] and [`Step`], the script language of a run.
 //! - [`record`]: [`RecordedRun`], [`RecordedCall`] and friends.
 //! - [`catalog`]: [`FakeModel`], [`FakeUsage`], [`FakeUser`] with realistic defaults.
@@ -40,14 +41,19 @@
 //!   nor does one failed by [`FakeCursorBuilder::fail_runs`].
 //! - Each authorized run pops the next queued [`Turn`]; with none queued it plays
 //!   [`Turn::default_reply`]. The first client frame must be a `run_request`.
-//! - `RunSSE` holds its response headers until the run's first append arrived (as a real
-//!   server may), declares `text/event-stream` and writes Connect envelopes. Each run
+//! - `RunSSE` answers its response headers at once (after
+//!   [`FakeCursorBuilder::run_sse_delay`]); an append for a request id no `RunSSE` opened
+//!   yet is refused with `not_found` and recorded
+//!   ([`FakeCursor::appends_before_run_sse`]: reference §9.8, the service may lose it).
+//!   `RunSSE` declares `text/event-stream` and writes Connect envelopes. Each run
 //!   records its [`RunTransport`], and for `RunSSE` the accepted appends and the first
 //!   refused one ([`RecordedRun::append_error`]). Appends are also [`RecordedCall`]s.
 //! - Request-type steps wait for the client's reply (10 s by default; 60 s for MCP calls
 //!   and `WaitForCancel`) and then end the stream with `deadline_exceeded` naming what
 //!   was missing. Exec replies must be followed by `stream_close{id}` (see
-//!   [`FakeCursorBuilder::lenient_stream_close`]). A `cancel_action` received while the
+//!   [`FakeCursorBuilder::lenient_stream_close`]) and sit at the args' field number
+//!   (reference §9.7; [`ExecOutcome::result_fields`] records it raw, a `shell_stream`'s
+//!   single `ShellResult` at 2 is taken). A `cancel_action` received while the
 //!   fake waits for a reply ends the run with `{}`.
 //! - JSON unary calls must carry `connect-protocol-version: 1`.
 //!
@@ -111,7 +117,8 @@ pub use record::{
     CancelledBy, ExecOutcome, ReceivedImage, RecordedCall, RecordedRun, RunEnd, RunTransport,
 };
 pub use script::{
-    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, TurnUsage, blob_id,
+    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, TurnUsage,
+    blob_id, read_tool_call, wire,
 };
 pub use state::CLIENT_ID;
 pub use tokens::exp_of as jwt_exp;
@@ -227,6 +234,14 @@ impl FakeCursorBuilder {
     /// continued stream does not. Default zero.
     pub fn run_start_delay(mut self, d: Duration) -> Self {
         self.cfg.run_start_delay = d;
+        self
+    }
+
+    /// Every `RunSSE` takes this long before the fake has seen it (request id registered,
+    /// headers sent), as through a slow edge: a client that appends before `RunSSE`'s
+    /// headers arrived is then reliably refused. Default zero.
+    pub fn run_sse_delay(mut self, d: Duration) -> Self {
+        self.cfg.run_sse_delay = d;
         self
     }
 
@@ -614,6 +629,12 @@ impl FakeCursor {
 
     pub fn run_count(&self) -> usize {
         self.shared.lock().runs.len()
+    }
+
+    /// `(request id, append_seqno)` of every `BidiAppend` refused because it came before
+    /// its `RunSSE` (reference §9.8: the service may lose those).
+    pub fn appends_before_run_sse(&self) -> Vec<(String, i64)> {
+        self.shared.lock().appends_before_run_sse.clone()
     }
 
     /// The fake's view of the client's blob store: every blob it set, by id.

@@ -97,6 +97,10 @@ pub struct ExecOutcome {
     pub thrown: Option<String>,
     /// Whether `stream_close{id}` arrived.
     pub stream_closed: bool,
+    /// The raw field number of each result message, in order: the service expects the
+    /// args' field number mirrored (reference §9.7), and a number our schema has no name
+    /// for still shows here (the result itself then decodes as `None`).
+    pub result_fields: Vec<u32>,
 }
 
 /// One `SelectedImage` a run's user message carried.
@@ -158,6 +162,9 @@ pub struct RecordedRun {
     pub interaction_responses: Vec<pb::InteractionResponse>,
     /// Every exec the fake requested, with what came back.
     pub execs: Vec<ExecOutcome>,
+    /// `(exec id, raw result field number)` of every exec result message received, from
+    /// the raw bytes (see [`ExecOutcome::result_fields`]).
+    pub exec_result_fields: Vec<(u32, u32)>,
     /// The client ended its request body cleanly (HTTP/2 half-close; never on `RunSSE`).
     pub client_closed: bool,
     /// The client's request body failed (stream reset, connection lost).
@@ -196,6 +203,7 @@ impl RecordedRun {
             request_contexts: Vec::new(),
             interaction_responses: Vec::new(),
             execs: Vec::new(),
+            exec_result_fields: Vec::new(),
             client_closed: false,
             client_reset: false,
             cancelled: None,
@@ -300,4 +308,45 @@ impl RecordedRun {
             })
             .count()
     }
+}
+
+/// The result field number of an encoded `AgentClientMessage` holding an
+/// `exec_client_message` with a result, read raw: it mirrors the exec's args even where no
+/// schema names it. `None` for any other message.
+pub(crate) fn exec_result_field(raw: &[u8]) -> Option<u32> {
+    let exec = raw_fields(raw)?
+        .into_iter()
+        .rev()
+        .find_map(|(n, v)| (n == 2).then_some(v).flatten())?;
+    // Not id (1) or exec_id (15): the result, whatever its number.
+    raw_fields(exec)?
+        .into_iter()
+        .find_map(|(n, v)| (v.is_some() && n != 15).then_some(n))
+}
+
+/// One raw field: its number, and its bytes if it is length-delimited.
+type RawField<'a> = (u32, Option<&'a [u8]>);
+
+/// Top-level fields: `(number, Some(bytes))` for length-delimited ones, `(number, None)`
+/// for the rest; `None` if `buf` is not protobuf.
+fn raw_fields(buf: &[u8]) -> Option<Vec<RawField<'_>>> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+    let mut rest = buf;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (n, wt) = decode_key(&mut rest).ok()?;
+        if wt == WireType::LengthDelimited {
+            let len = usize::try_from(decode_varint(&mut rest).ok()?).ok()?;
+            if len > rest.len() {
+                return None;
+            }
+            let (v, tail) = rest.split_at(len);
+            out.push((n, Some(v)));
+            rest = tail;
+        } else {
+            skip_field(wt, n, &mut rest, DecodeContext::default()).ok()?;
+            out.push((n, None));
+        }
+    }
+    Some(out)
 }

@@ -32,15 +32,18 @@ use cursor_bridge_core::pb::agent_v1 as pb;
 use futures::StreamExt as _;
 use pb::agent_client_message::Message as ClientMsg;
 use pb::agent_server_message::Message as ServerMsg;
-use pb::interaction_update::Message as Update;
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{end_error_frame, end_ok_frame, error_response};
-use crate::record::{CancelledBy, ExecOutcome, RecordedRun, RunEnd, RunTransport, header_map};
-use crate::script::{EndError, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id};
+use crate::record::{
+    CancelledBy, ExecOutcome, RecordedRun, RunEnd, RunTransport, exec_result_field, header_map,
+};
+use crate::script::{
+    EndError, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, blob_id,
+};
 use crate::state::Shared;
 use cursor_bridge_core::cursor::value::object_to_map as json_to_args;
 
@@ -213,15 +216,22 @@ pub(crate) enum Inbound {
 }
 
 /// Records one decoded client message on run `index` (a cancel marks the run cancelled);
-/// `appended`: it came as a `BidiAppend` (counted in the same update).
+/// `raw` is its encoding; `appended`: it came as a `BidiAppend` (counted in the same
+/// update).
 pub(crate) fn record_client_msg(
     shared: &Shared,
     index: usize,
     m: &pb::AgentClientMessage,
+    raw: &[u8],
     appended: bool,
 ) {
     let cancel = m.message.as_ref().is_some_and(is_cancel);
+    let result_field = match &m.message {
+        Some(ClientMsg::ExecClientMessage(e)) => exec_result_field(raw).map(|f| (e.id, f)),
+        _ => None,
+    };
     shared.update_run(index, |r| {
+        r.exec_result_fields.extend(result_field);
         r.appends += usize::from(appended);
         r.messages.push(m.clone());
         r.message_times.push(r.started_at.elapsed());
@@ -290,9 +300,9 @@ async fn read_client(
                     match dec.next_frame() {
                         Ok(None) => break,
                         Ok(Some(Frame::Message(payload))) => {
-                            match pb::AgentClientMessage::decode(payload) {
+                            match pb::AgentClientMessage::decode(payload.clone()) {
                                 Ok(m) => {
-                                    record_client_msg(&shared, index, &m, false);
+                                    record_client_msg(&shared, index, &m, &payload, false);
                                     let _ = tx.send(Inbound::Msg(m));
                                 }
                                 Err(e) => {
@@ -501,11 +511,8 @@ impl Driver {
             .await
     }
 
-    async fn update(&mut self, u: Update) -> Result<(), Stop> {
-        self.send(ServerMsg::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(u),
-        }))
-        .await
+    async fn update(&mut self, u: pb::InteractionUpdate) -> Result<(), Stop> {
+        self.send(ServerMsg::InteractionUpdate(u)).await
     }
 
     /// Sleeps, ending early (as `Gone`) if the client goes away or the fake shuts down.
@@ -562,13 +569,16 @@ impl Driver {
         }
     }
 
-    /// Collects the reply to exec `id`: its result message(s), then `stream_close`
-    /// (or a `throw`).
+    /// Collects the reply to exec `id`, whose args are at field `args_field`: its result
+    /// message(s), then `stream_close` (or a `throw`). A result at another field number
+    /// than the args' is refused (reference §9.7), except the single `ShellResult` (2)
+    /// some clients answer a `shell_stream_args` (14) with, which the service takes.
     async fn await_exec(
         &mut self,
         id: u32,
         exec_id: String,
         kind: &str,
+        args_field: u32,
         timeout: Duration,
     ) -> Result<ExecOutcome, Stop> {
         let mut out = ExecOutcome {
@@ -579,17 +589,19 @@ impl Driver {
             echoed_exec_id: None,
             thrown: None,
             stream_closed: false,
+            result_fields: Vec::new(),
         };
         let require_close = self.shared.cfg.require_stream_close;
         let what = format!("the reply to exec id {id} ({kind})");
+        let mut answered = false;
         let r = self
             .wait_for(timeout, &what, |m| match m {
                 ClientMsg::ExecClientMessage(e) if e.id == id => {
                     out.echoed_exec_id = Some(e.exec_id);
-                    if let Some(r) = e.result {
-                        out.results.push(r);
-                    }
-                    if !require_close && !out.results.is_empty() {
+                    // A result at a field our schema has no name for decodes as `None`.
+                    answered = true;
+                    out.results.extend(e.result);
+                    if !require_close && answered {
                         Flow::Done(())
                     } else {
                         Flow::Skip
@@ -613,16 +625,38 @@ impl Driver {
             .await;
         match r {
             Ok(()) => {}
-            Err(Stop::Timeout(_)) if !out.results.is_empty() => {
+            Err(Stop::Timeout(_)) if answered => {
                 return Err(Stop::Timeout(format!(
                     "the fake Cursor server timed out after {timeout:?} waiting for stream_close of exec id {id} ({kind}) after its result"
                 )));
             }
             Err(e) => return Err(e),
         }
+        out.result_fields = self.result_fields(id);
+        let wrong: Vec<u32> = out
+            .result_fields
+            .iter()
+            .copied()
+            .filter(|f| *f != args_field && !(args_field == 14 && *f == 2))
+            .collect();
+        if !wrong.is_empty() {
+            return Err(Stop::Bad(format!(
+                "exec id {id} ({kind}) was answered at result field(s) {wrong:?}; the result must mirror the args' field {args_field}"
+            )));
+        }
         let rec = out.clone();
         self.shared.update_run(self.index, |r| r.execs.push(rec));
         Ok(out)
+    }
+
+    /// The raw result field numbers the client answered exec `id` with, in order.
+    fn result_fields(&self, id: u32) -> Vec<u32> {
+        self.shared.lock().runs[self.index]
+            .exec_result_fields
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, f)| *f)
+            .collect()
     }
 
     fn new_exec(&mut self) -> (u32, String) {
@@ -637,44 +671,83 @@ impl Driver {
         let cfg_long = self.shared.cfg.long_reply_timeout;
         match step {
             Step::Text(s) => {
-                self.update(Update::TextDelta(pb::TextDeltaUpdate { text: s }))
-                    .await
+                self.update(pb::InteractionUpdate {
+                    text_delta: Some(pb::TextDeltaUpdate { text: s }),
+                    ..Default::default()
+                })
+                .await
             }
             Step::Thinking(s) => {
-                self.update(Update::ThinkingDelta(pb::ThinkingDeltaUpdate { text: s }))
-                    .await
+                self.update(pb::InteractionUpdate {
+                    thinking_delta: Some(pb::ThinkingDeltaUpdate { text: s }),
+                    ..Default::default()
+                })
+                .await
             }
             Step::ThinkingCompleted(ms) => {
-                self.update(Update::ThinkingCompleted(pb::ThinkingCompletedUpdate {
-                    thinking_duration_ms: ms,
-                }))
+                self.update(pb::InteractionUpdate {
+                    thinking_completed: Some(pb::ThinkingCompletedUpdate {
+                        thinking_duration_ms: ms,
+                    }),
+                    ..Default::default()
+                })
                 .await
             }
             Step::TokenDelta(n) => {
-                self.update(Update::TokenDelta(pb::TokenDeltaUpdate { tokens: n }))
-                    .await
+                self.update(pb::InteractionUpdate {
+                    token_delta: Some(pb::TokenDeltaUpdate { tokens: n }),
+                    ..Default::default()
+                })
+                .await
             }
-            Step::Heartbeat => self.update(Update::Heartbeat(pb::HeartbeatUpdate {})).await,
+            Step::Heartbeat => {
+                self.update(pb::InteractionUpdate {
+                    heartbeat: Some(pb::HeartbeatUpdate {}),
+                    ..Default::default()
+                })
+                .await
+            }
             Step::StepStarted(id) => {
-                self.update(Update::StepStarted(pb::StepStartedUpdate { step_id: id }))
-                    .await
+                self.update(pb::InteractionUpdate {
+                    step_started: Some(pb::StepStartedUpdate { step_id: id }),
+                    ..Default::default()
+                })
+                .await
             }
             Step::StepCompleted {
                 step_id,
                 duration_ms,
             } => {
-                self.update(Update::StepCompleted(pb::StepCompletedUpdate {
-                    step_id,
-                    step_duration_ms: duration_ms,
-                }))
+                self.update(pb::InteractionUpdate {
+                    step_completed: Some(pb::StepCompletedUpdate {
+                        step_id,
+                        step_duration_ms: duration_ms,
+                    }),
+                    ..Default::default()
+                })
                 .await
             }
             Step::TurnEnded => {
-                self.update(Update::TurnEnded(pb::TurnEndedUpdate::default()))
-                    .await
+                self.update(pb::InteractionUpdate {
+                    turn_ended: Some(pb::TurnEndedUpdate::default()),
+                    ..Default::default()
+                })
+                .await
             }
-            Step::TurnEndedUsage(u) => self.update(Update::TurnEnded(u.update())).await,
+            Step::TurnEndedUsage(u) => {
+                self.update(pb::InteractionUpdate {
+                    turn_ended: Some(u.update()),
+                    ..Default::default()
+                })
+                .await
+            }
             Step::Send(m) => self.send_msg(m).await,
+            Step::Update(u) => self.update(u).await,
+            Step::RawMessage(bytes) => {
+                let frame = self.frame(&bytes);
+                self.write(frame).await
+            }
+            Step::AnnouncedRead(call) => self.announced_read(call, cfg_reply).await,
             Step::KvSet(data) => self.kv_set(data, cfg_reply).await,
             Step::KvGet(id) => self.kv_get(id, cfg_reply).await,
             Step::RequestContext => self.request_context(cfg_reply).await,
@@ -736,8 +809,11 @@ impl Driver {
             Step::HeartbeatsFor { total, interval } => {
                 let end = Instant::now() + total;
                 loop {
-                    self.update(Update::Heartbeat(pb::HeartbeatUpdate {}))
-                        .await?;
+                    self.update(pb::InteractionUpdate {
+                        heartbeat: Some(pb::HeartbeatUpdate {}),
+                        ..Default::default()
+                    })
+                    .await?;
                     let now = Instant::now();
                     if now >= end {
                         return Ok(());
@@ -842,7 +918,7 @@ impl Driver {
         }))
         .await?;
         let out = self
-            .await_exec(id, exec_id, "request_context", timeout)
+            .await_exec(id, exec_id, "request_context", 10, timeout)
             .await?;
         let contexts: Vec<pb::RequestContext> = out
             .results
@@ -877,11 +953,14 @@ impl Driver {
             })),
         };
         if call.announce {
-            self.update(Update::ToolCallStarted(pb::ToolCallStartedUpdate {
-                call_id: call.tool_call_id.clone(),
-                tool_call: Some(tool_call(None)),
-                model_call_id: format!("model-call-{id}"),
-            }))
+            self.update(pb::InteractionUpdate {
+                tool_call_started: Some(pb::ToolCallStartedUpdate {
+                    call_id: call.tool_call_id.clone(),
+                    tool_call: Some(tool_call(None)),
+                    model_call_id: format!("model-call-{id}"),
+                }),
+                ..Default::default()
+            })
             .await?;
         }
         self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
@@ -890,7 +969,7 @@ impl Driver {
             message: Some(pb::exec_server_message::Message::McpArgs(args.clone())),
         }))
         .await?;
-        let out = self.await_exec(id, exec_id, "mcp", timeout).await?;
+        let out = self.await_exec(id, exec_id, "mcp", 11, timeout).await?;
         let text = mcp_text(&out);
         let tc_id = call.tool_call_id.clone();
         self.shared
@@ -900,11 +979,14 @@ impl Driver {
                 pb::exec_client_message::Result::McpResult(m) => Some(m.clone()),
                 _ => None,
             });
-            self.update(Update::ToolCallCompleted(pb::ToolCallCompletedUpdate {
-                call_id: call.tool_call_id,
-                tool_call: Some(tool_call(result)),
-                model_call_id: format!("model-call-{id}"),
-            }))
+            self.update(pb::InteractionUpdate {
+                tool_call_completed: Some(pb::ToolCallCompletedUpdate {
+                    call_id: call.tool_call_id,
+                    tool_call: Some(tool_call(result)),
+                    model_call_id: format!("model-call-{id}"),
+                }),
+                ..Default::default()
+            })
             .await?;
         }
         Ok(())
@@ -938,6 +1020,7 @@ impl Driver {
                 echoed_exec_id: None,
                 thrown: None,
                 stream_closed: false,
+                result_fields: Vec::new(),
             });
         }
         let what = format!("the replies to {} parallel tool calls", outs.len());
@@ -984,15 +1067,62 @@ impl Driver {
     async fn native_exec(&mut self, exec: NativeExec, timeout: Duration) -> Result<(), Stop> {
         let (id, exec_id) = self.new_exec();
         let message = exec.to_pb(&format!("toolu_fake_{id}"));
+        let args_field = exec_field(&message);
         self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
             id,
             exec_id: exec_id.clone(),
             message: Some(message),
         }))
         .await?;
-        self.await_exec(id, exec_id, exec.kind(), timeout)
+        self.await_exec(id, exec_id, exec.kind(), args_field, timeout)
             .await
             .map(|_| ())
+    }
+
+    async fn announced_read(&mut self, call: ReadCall, timeout: Duration) -> Result<(), Stop> {
+        let (id, exec_id) = self.new_exec();
+        let model_call_id = format!("model-call-{id}");
+        self.update(pb::InteractionUpdate {
+            tool_call_started: Some(pb::ToolCallStartedUpdate {
+                call_id: call.tool_call_id.clone(),
+                tool_call: Some(call.tool_call(None)),
+                model_call_id: model_call_id.clone(),
+            }),
+            ..Default::default()
+        })
+        .await?;
+        self.send(ServerMsg::ExecServerMessage(pb::ExecServerMessage {
+            id,
+            exec_id: exec_id.clone(),
+            message: Some(pb::exec_server_message::Message::ReadArgs(pb::ReadArgs {
+                path: call.path.clone(),
+                tool_call_id: call.tool_call_id.clone(),
+            })),
+        }))
+        .await?;
+        let out = self.await_exec(id, exec_id, "read", 7, timeout).await?;
+        let content = out
+            .results
+            .iter()
+            .find_map(|r| match r {
+                pb::exec_client_message::Result::ReadResult(pb::ReadResult {
+                    result: Some(pb::read_result::Result::Success(s)),
+                }) => match &s.output {
+                    Some(pb::read_success::Output::Content(c)) => Some(c.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or_default();
+        self.update(pb::InteractionUpdate {
+            tool_call_completed: Some(pb::ToolCallCompletedUpdate {
+                call_id: call.tool_call_id.clone(),
+                tool_call: Some(call.tool_call(Some(&content))),
+                model_call_id,
+            }),
+            ..Default::default()
+        })
+        .await
     }
 
     async fn unknown_exec(&mut self, field: u32, timeout: Duration) -> Result<(), Stop> {
@@ -1014,7 +1144,7 @@ impl Driver {
         outer.extend_from_slice(&inner);
         let frame = self.frame(&outer);
         self.write(frame).await?;
-        self.await_exec(id, exec_id, "unknown", timeout)
+        self.await_exec(id, exec_id, "unknown", field, timeout)
             .await
             .map(|_| ())
     }
@@ -1041,6 +1171,15 @@ impl Driver {
             .update_run(self.index, |r| r.interaction_responses.push(resp));
         Ok(())
     }
+}
+
+/// The field number of an exec's args (what its result must mirror).
+fn exec_field(m: &pb::exec_server_message::Message) -> u32 {
+    let mut buf = Vec::new();
+    m.encode(&mut buf);
+    prost::encoding::decode_key(&mut &buf[..])
+        .map(|(n, _)| n)
+        .unwrap_or(0)
 }
 
 /// The text of an MCP reply, for [`RecordedRun::mcp_results`].

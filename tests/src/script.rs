@@ -30,6 +30,17 @@ pub enum Step {
     TokenDelta(i32),
     /// `interaction_update.heartbeat`.
     Heartbeat,
+    /// One `interaction_update` with every field given set: the service may combine
+    /// updates, e.g. `text_delta` and `token_delta` (reference §9.3).
+    Update(pb::InteractionUpdate),
+    /// A data frame holding these bytes as the `AgentServerMessage` (unknown variants and
+    /// fields, shapes our schema does not declare); the run goes on.
+    RawMessage(Bytes),
+    /// A native read the way the service shows it: `tool_call_started` with its
+    /// `ReadToolArgs` (offset/limit), the `read_args` exec with the same tool call id
+    /// (waits for its typed result, like [`Step::NativeExec`]), then `tool_call_completed`
+    /// with a `ReadToolSuccess` carrying `total_lines` and `file_size` (reference §9.1).
+    AnnouncedRead(ReadCall),
     /// `interaction_update.step_started`.
     StepStarted(u64),
     /// `interaction_update.step_completed`.
@@ -55,7 +66,9 @@ pub enum Step {
     /// client hands it to its caller as a redirected tool call.
     NativeExec(NativeExec),
     /// An `exec_server_message` carrying only `id`/`exec_id` plus an unknown field number
-    /// (a tool the client's schema does not know); waits for any reply for that id.
+    /// (a tool the client's schema does not know, e.g. 27 execute_hook); waits for the
+    /// reply for that id, whose result must sit at the same field number (reference §9.7;
+    /// a `throw` is taken too, as the service may).
     UnknownExec {
         /// The unknown field number (default 99 via [`Turn::unknown_exec`]).
         field: u32,
@@ -165,6 +178,72 @@ impl McpCall {
     }
 }
 
+/// A native read for [`Step::AnnouncedRead`].
+#[derive(Debug, Clone)]
+pub struct ReadCall {
+    pub tool_call_id: String,
+    pub path: String,
+    pub offset: Option<i32>,
+    pub limit: Option<i32>,
+}
+
+impl ReadCall {
+    /// The display-only `ToolCall` of this read; `content` set → completed with it.
+    pub fn tool_call(&self, content: Option<&str>) -> pb::ToolCall {
+        read_tool_call(&self.path, self.offset, self.limit, content)
+    }
+}
+
+/// A display-only read `ToolCall` (reference §9.1): `ReadToolArgs`, and with `content` a
+/// `ReadToolSuccess{content, total_lines, file_size}` — `file_size` a varint at field 5.
+pub fn read_tool_call(
+    path: &str,
+    offset: Option<i32>,
+    limit: Option<i32>,
+    content: Option<&str>,
+) -> pb::ToolCall {
+    pb::ToolCall {
+        tool: Some(pb::tool_call::Tool::Read(pb::ReadToolCall {
+            args: Some(pb::ReadToolArgs {
+                path: path.into(),
+                offset,
+                limit,
+            }),
+            result: content.map(|c| pb::ReadToolResult {
+                result: Some(pb::read_tool_result::Result::Success(pb::ReadToolSuccess {
+                    output: Some(pb::read_tool_success::Output::Content(c.into())),
+                    total_lines: c.lines().count() as u32,
+                    file_size: c.len() as u32,
+                    path: path.into(),
+                    ..Default::default()
+                })),
+            }),
+        })),
+    }
+}
+
+/// Raw protobuf for scripts that send what our schema does not declare.
+pub mod wire {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+
+    /// A length-delimited field.
+    pub fn ld(field: u32, body: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        encode_key(field, WireType::LengthDelimited, &mut b);
+        encode_varint(body.len() as u64, &mut b);
+        b.extend_from_slice(body);
+        b
+    }
+
+    /// A varint field.
+    pub fn varint(field: u32, v: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        encode_key(field, WireType::Varint, &mut b);
+        encode_varint(v, &mut b);
+        b
+    }
+}
+
 /// The native execs the fake can ask for (reference §3.6 table).
 #[derive(Debug, Clone)]
 pub enum NativeExec {
@@ -205,6 +284,10 @@ pub enum NativeExec {
         path: String,
     },
     WriteShellStdin,
+    /// `subagent_args` (28, reference §9.7).
+    Subagent,
+    /// `mcp_state_exec_args` (36, reference §9.7).
+    McpState,
 }
 
 impl NativeExec {
@@ -222,6 +305,8 @@ impl NativeExec {
             NativeExec::BackgroundShell { .. } => "background_shell",
             NativeExec::Diagnostics { .. } => "diagnostics",
             NativeExec::WriteShellStdin => "write_shell_stdin",
+            NativeExec::Subagent => "subagent",
+            NativeExec::McpState => "mcp_state",
         }
     }
 
@@ -290,6 +375,8 @@ impl NativeExec {
                 tool_call_id: tc,
             }),
             NativeExec::WriteShellStdin => M::WriteShellStdinArgs(pb::WriteShellStdinArgs {}),
+            NativeExec::Subagent => M::SubagentArgs(pb::SubagentArgs {}),
+            NativeExec::McpState => M::McpStateExecArgs(pb::McpStateExecArgs {}),
         }
     }
 }
@@ -551,6 +638,60 @@ impl Turn {
 
     pub fn heartbeat(self) -> Self {
         self.step(Step::Heartbeat)
+    }
+
+    /// One update carrying `text_delta` and `token_delta` together (reference §9.3).
+    pub fn text_with_tokens(self, text: impl Into<String>, tokens: i32) -> Self {
+        self.step(Step::Update(pb::InteractionUpdate {
+            text_delta: Some(pb::TextDeltaUpdate { text: text.into() }),
+            token_delta: Some(pb::TokenDeltaUpdate { tokens }),
+            ..Default::default()
+        }))
+    }
+
+    /// Raw `AgentServerMessage` bytes (see [`wire`]).
+    pub fn raw_message(self, bytes: impl Into<Bytes>) -> Self {
+        self.step(Step::RawMessage(bytes.into()))
+    }
+
+    /// An `AgentServerMessage` variant our schema does not know (field `field`, holding a
+    /// small message).
+    pub fn unknown_variant(self, field: u32) -> Self {
+        self.raw_message(wire::ld(field, &wire::ld(1, b"from the future")))
+    }
+
+    /// A `text_delta` in an update that also carries unknown field `field`.
+    pub fn text_with_unknown_field(self, text: &str, field: u32) -> Self {
+        let update = [
+            wire::ld(1, &wire::ld(1, text.as_bytes())),
+            wire::ld(field, &wire::varint(1, 7)),
+        ]
+        .concat();
+        self.raw_message(wire::ld(1, &update))
+    }
+
+    /// A `tool_call_completed` for a read the service ran, `ReadToolSuccess` with
+    /// `file_size` (reference §9.1: a varint at field 5, where the exec `ReadSuccess` has
+    /// `bytes`): display only, nothing to answer.
+    pub fn completed_read(self, call_id: &str, path: &str, content: &str) -> Self {
+        self.step(Step::Update(pb::InteractionUpdate {
+            tool_call_completed: Some(pb::ToolCallCompletedUpdate {
+                call_id: call_id.into(),
+                tool_call: Some(read_tool_call(path, None, None, Some(content))),
+                model_call_id: format!("model-{call_id}"),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    /// A native read with its display updates (see [`Step::AnnouncedRead`]).
+    pub fn announced_read(self, call: ReadCall) -> Self {
+        self.step(Step::AnnouncedRead(call))
+    }
+
+    /// An exec of kind `field` our schema does not know.
+    pub fn unknown_exec_at(self, field: u32) -> Self {
+        self.step(Step::UnknownExec { field })
     }
 
     pub fn step_started(self, id: u64) -> Self {

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub fail_append: Option<(i64, InjectedError)>,
     /// How long a run waits after its `run_request` before playing the turn.
     pub run_start_delay: Duration,
+    /// How long a `RunSSE` takes to be seen (its request id registered, its headers sent).
+    pub run_sse_delay: Duration,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             drain_grace: Duration::from_secs(2),
             fail_append: None,
             run_start_delay: Duration::ZERO,
+            run_sse_delay: Duration::ZERO,
         }
     }
 }
@@ -115,6 +118,9 @@ pub(crate) struct State {
     pub unary_errors: HashMap<String, InjectedError>,
     /// HTTP/1.1 runs by request id: where `RunSSE` and the `BidiAppend`s meet.
     pub bidi: HashMap<String, crate::bidi::Slot>,
+    /// `(request id, append_seqno)` of appends refused because no `RunSSE` had opened
+    /// their request id yet.
+    pub appends_before_run_sse: Vec<(String, i64)>,
     /// Injected failures for the next `Run` starts (see [`RunFailure`]).
     pub run_failures: Option<RunFailure>,
 }

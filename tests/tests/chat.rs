@@ -291,7 +291,7 @@ async fn blobs_set_by_cursor_are_served_back_and_survive_into_the_next_run() {
 }
 
 #[tokio::test]
-async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
+async fn native_tools_get_typed_rejections_and_unknown_execs_a_mirrored_error() {
     let fake = FakeCursor::builder()
         .turn(
             Turn::new()
@@ -359,11 +359,17 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
             }
         )]
     ));
-    assert!(
-        run.execs[3].thrown.is_some(),
-        "unknown exec answered with throw"
+    // Reference §9.7: an unknown kind is answered at its own field number, not thrown.
+    assert_eq!(run.execs[3].thrown, None);
+    assert_eq!(run.execs[3].result_fields, [99]);
+    assert_eq!(
+        run.execs
+            .iter()
+            .map(|e| e.result_fields.clone())
+            .collect::<Vec<_>>(),
+        [vec![2], vec![7], vec![5], vec![99]]
     );
-    assert!(run.execs[..3].iter().all(|e| e.stream_closed));
+    assert!(run.execs.iter().all(|e| e.stream_closed));
     assert!(matches!(
         run.interaction_responses[0].response,
         Some(
@@ -373,6 +379,19 @@ async fn native_tools_get_typed_rejections_and_unknown_execs_a_throw() {
         )
     ));
     assert_eq!(run.interaction_responses.len(), 2);
+    // Ask-question wants a typed result, not an empty message (reference §9.7).
+    assert!(matches!(
+        &run.interaction_responses[1].response,
+        Some(
+            pb::interaction_response::Response::AskQuestionInteractionResponse(
+                pb::QueryResultResponse {
+                    result: Some(pb::QueryResult {
+                        result: Some(pb::query_result::Result::Rejected(_))
+                    })
+                }
+            )
+        )
+    ));
 }
 
 /// OpenCode's `read` and `bash` declarations (schemas as OpenCode sends them).
@@ -797,20 +816,51 @@ async fn mid_stream_drop_and_malformed_frames_are_errors_not_silence() {
     }
 }
 
+/// Regression: a model thinking for longer than the idle limit, with only server
+/// heartbeats meanwhile, was cut at `idle_timeout` as a stall.
 #[tokio::test]
-async fn server_heartbeats_are_not_progress_and_the_idle_watchdog_fires() {
+async fn regression_long_thinking_with_only_heartbeats_is_not_cut_at_the_idle_limit() {
     let fake = FakeCursor::builder()
         .turn(
             Turn::new()
                 .text("thinking…")
-                .heartbeats_for(Duration::from_secs(3), Duration::from_millis(50))
+                .heartbeats_for(Duration::from_millis(1500), Duration::from_millis(50))
+                .text(" done")
+                .turn_ended()
                 .end_ok(),
         )
         .start()
         .await;
     let h = Harness::signed_in(fake).await;
     let client = h.client.clone().with_chat_options(ChatOptions {
-        idle_timeout: Duration::from_millis(600),
+        idle_timeout: Duration::from_millis(400),
+        heartbeat_only_timeout: Duration::from_secs(10),
+        ..fast_chat()
+    });
+    let mut run = client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
+    let (events, err) = collect(&mut run).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text_of(&events), "thinking… done");
+}
+
+#[tokio::test]
+async fn only_heartbeats_past_the_longer_limit_end_the_run() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .text("thinking…")
+                .heartbeats_for(Duration::from_secs(4), Duration::from_millis(50))
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let client = h.client.clone().with_chat_options(ChatOptions {
+        idle_timeout: Duration::from_millis(300),
+        heartbeat_only_timeout: Duration::from_millis(900),
         ..fast_chat()
     });
     let started = std::time::Instant::now();
@@ -819,8 +869,45 @@ async fn server_heartbeats_are_not_progress_and_the_idle_watchdog_fires() {
         .await
         .unwrap();
     let (events, err) = collect(&mut run).await;
+    let elapsed = started.elapsed();
     assert_eq!(text_of(&events), "thinking…");
-    assert!(matches!(err, Some(CursorError::Timeout(_))), "{err:?}");
+    let Some(CursorError::Timeout(msg)) = err else {
+        panic!("{err:?}")
+    };
+    assert!(msg.contains("only heartbeats"), "{msg}");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(3),
+        "watchdog fired after {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_frame_at_all_ends_the_run_after_the_idle_limit() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .text("thinking…")
+                .sleep(Duration::from_secs(4))
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let h = Harness::signed_in(fake).await;
+    let client = h.client.clone().with_chat_options(ChatOptions {
+        idle_timeout: Duration::from_millis(400),
+        heartbeat_only_timeout: Duration::from_secs(10),
+        ..fast_chat()
+    });
+    let started = std::time::Instant::now();
+    let mut run = client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .unwrap();
+    let (_, err) = collect(&mut run).await;
+    let Some(CursorError::Timeout(msg)) = err else {
+        panic!("{err:?}")
+    };
+    assert!(msg.contains("nothing arrived"), "{msg}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "watchdog fired after {:?}",

@@ -15,7 +15,6 @@ use cursor_bridge_tests::{
 };
 use pb::agent_client_message::Message as C;
 use pb::agent_server_message::Message as S;
-use pb::interaction_update::Message as U;
 use prost::Message as _;
 use serde_json::{Value, json};
 
@@ -534,9 +533,10 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert_eq!(
         run.next_message().await,
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TextDelta(pb::TextDeltaUpdate {
+            text_delta: Some(pb::TextDeltaUpdate {
                 text: "Let me check.".into()
-            }))
+            }),
+            ..Default::default()
         })
     );
     let S::KvServerMessage(kv) = run.next_message().await else {
@@ -558,7 +558,8 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert!(matches!(
         run.next_message().await,
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::ToolCallStarted(_))
+            tool_call_started: Some(_),
+            ..
         })
     ));
     let S::ExecServerMessage(exec) = run.next_message().await else {
@@ -597,13 +598,15 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert!(matches!(
         &rest[0],
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::ToolCallCompleted(_))
+            tool_call_completed: Some(_),
+            ..
         })
     ));
     assert!(matches!(
         &rest[1],
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TextDelta(_))
+            text_delta: Some(_),
+            ..
         })
     ));
     let S::ConversationCheckpointUpdate(cp) = &rest[2] else {
@@ -621,7 +624,8 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
     assert!(matches!(
         &rest[3],
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TurnEnded(_))
+            turn_ended: Some(_),
+            ..
         })
     ));
     run.close();
@@ -676,7 +680,8 @@ async fn default_turn_when_nothing_is_queued() {
         .iter()
         .filter_map(|m| match m {
             S::InteractionUpdate(pb::InteractionUpdate {
-                message: Some(U::TextDelta(t)),
+                text_delta: Some(t),
+                ..
             }) => Some(t.text.as_str()),
             _ => None,
         })
@@ -686,7 +691,8 @@ async fn default_turn_when_nothing_is_queued() {
         .iter()
         .filter_map(|m| match m {
             S::InteractionUpdate(pb::InteractionUpdate {
-                message: Some(U::TokenDelta(t)),
+                token_delta: Some(t),
+                ..
             }) => Some(t.tokens),
             _ => None,
         })
@@ -718,7 +724,8 @@ async fn run_start_delay_holds_the_turn_after_the_run_request() {
     assert!(matches!(
         first,
         S::InteractionUpdate(pb::InteractionUpdate {
-            message: Some(U::TextDelta(_))
+            text_delta: Some(_),
+            ..
         })
     ));
     let (_, end) = run.read_to_end().await;
@@ -1220,4 +1227,52 @@ async fn conditional_turns_answer_the_run_that_asks_for_them_in_any_order() {
     let mut more = open(&fake).await;
     let (_, end) = more.read_to_end().await;
     assert_eq!(end, json!({}));
+}
+
+/// Reference §9.7: the result field mirrors the args field. The fake refuses another
+/// number, except the single `ShellResult` (2) the service takes for `shell_stream_args`.
+#[tokio::test]
+async fn an_exec_answered_at_another_field_than_its_args_fails_the_run() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .native_exec(NativeExec::ShellStream {
+                    command: "ls".into(),
+                    working_directory: "/".into(),
+                })
+                .native_exec(NativeExec::Read { path: "/a".into() })
+                .text("never")
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let mut run = open(&fake).await;
+    let shell_result = || {
+        pb::exec_client_message::Result::ShellResult(pb::ShellResult {
+            result: Some(pb::shell_result::Result::Success(
+                pb::ShellSuccess::default(),
+            )),
+        })
+    };
+    // shell_stream (14) answered with one ShellResult (2): taken.
+    let S::ExecServerMessage(stream) = run.next_message().await else {
+        panic!("expected the shell_stream exec")
+    };
+    run.send(exec_reply(stream.id, shell_result())).await;
+    run.send(stream_close(stream.id)).await;
+    // read (7) answered with a ShellResult (2): refused.
+    let S::ExecServerMessage(read) = run.next_message().await else {
+        panic!("expected the read exec")
+    };
+    run.send(exec_reply(read.id, shell_result())).await;
+    run.send(stream_close(read.id)).await;
+    let (rest, end) = run.read_to_end().await;
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(end["error"]["code"], "invalid_argument", "{end}");
+    let msg = end["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("mirror the args' field 7"), "{msg}");
+    let rec = fake.wait_for_run_end(0, SECS).await;
+    assert_eq!(rec.execs.len(), 1);
+    assert_eq!(rec.execs[0].result_fields, [2]);
+    assert_eq!(rec.exec_result_fields, [(stream.id, 2), (read.id, 2)]);
 }

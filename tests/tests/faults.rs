@@ -253,6 +253,8 @@ async fn stalled_turns_end_with_a_clear_error_after_the_watchdogs_from_the_setti
         .await;
     let p = proxy(fake, |s| {
         s.idle_timeout_secs = 1;
+        // Heartbeats are the model thinking: they get the longer limit, not the idle one.
+        s.heartbeat_only_timeout_secs = 2;
         s.first_activity_timeout_secs = 1;
     })
     .await;
@@ -263,7 +265,7 @@ async fn stalled_turns_end_with_a_clear_error_after_the_watchdogs_from_the_setti
     assert_eq!(err["code"], "upstream_timeout", "{err}");
     let msg = err["message"].as_str().expect("message");
     assert!(
-        msg.contains("no progress for 1 s"),
+        msg.contains("no progress for 2 s (only heartbeats)"),
         "names the stall: {msg}"
     );
     let text_at = events
@@ -273,8 +275,8 @@ async fn stalled_turns_end_with_a_clear_error_after_the_watchdogs_from_the_setti
         .at;
     let stalled_for = done_at.duration_since(text_at);
     assert!(
-        (Duration::from_millis(800)..Duration::from_millis(2500)).contains(&stalled_for),
-        "the idle watchdog fired {stalled_for:?} after the text"
+        (Duration::from_millis(1800)..Duration::from_millis(3500)).contains(&stalled_for),
+        "the heartbeat-only watchdog fired {stalled_for:?} after the text"
     );
 
     let took = refused(

@@ -2,8 +2,10 @@
 //! HTTP/2 `Run` stream and once over the HTTP/1.1 fallback (`RunSSE` + `BidiAppend`,
 //! setting `agent_transport = "http1"`), through `CursorClient` built from settings
 //! against the fake Cursor. Then what only the HTTP/1.1 transport has (refused appends,
-//! the fake's own append checks, appends before `RunSSE`) and the proxy over HTTP/1.1.
+//! the fake's own append checks, `RunSSE` before the first append) and the proxy over
+//! HTTP/1.1.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::Harness;
 use common::chat::{collect, text_of, until_tool_call, weather_tool};
 use common::proxy::{Proxy, delta_text, tool_call_deltas};
-use cursor_bridge_core::config::settings::{AgentTransport, ENV_AGENT_TRANSPORT};
+use cursor_bridge_core::config::settings::AgentTransport;
 use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ToolResult};
 use cursor_bridge_core::cursor::framing::{self, Decoder, Frame};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
@@ -28,18 +30,6 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(10);
 const APPEND_PATH: &str = "/aiserver.v1.BidiService/BidiAppend";
 
-/// Runs each scenario `fn name(AgentTransport)` as `http2::name` and `http1::name`.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod http2 {
-            $(#[tokio::test] async fn $name() { super::$name(super::AgentTransport::Http2).await })*
-        }
-        mod http1 {
-            $(#[tokio::test] async fn $name() { super::$name(super::AgentTransport::Http1).await })*
-        }
-    };
-}
-
 both!(
     plain_text_turn,
     tool_call_answered_later_on_the_same_run,
@@ -52,10 +42,8 @@ both!(
 
 // ---- helpers ------------------------------------------------------------------------
 
-/// A client built from settings with `agent_transport = transport` (through its
-/// environment variable, as a user would set it), signed in with fresh tokens.
 async fn signed_in(fake: FakeCursor, transport: AgentTransport) -> Harness {
-    Harness::signed_in_with_env(fake, [(ENV_AGENT_TRANSPORT, transport.as_str())]).await
+    Harness::signed_in_over(fake, transport).await
 }
 
 /// The run's events and final error; an error from `chat()` itself counts as the error.
@@ -421,6 +409,29 @@ async fn a_refused_append_ends_the_run_with_its_typed_error_quickly() {
     assert_eq!(appends[2].0, 503);
 }
 
+/// Regression: append 0 went out without waiting for `RunSSE`'s response headers; when
+/// the service had not seen the request id yet, the run request was lost (reference
+/// §9.8). The fake takes 300 ms to see each `RunSSE` and refuses earlier appends.
+#[tokio::test]
+async fn regression_run_sse_reaches_the_service_before_the_first_append() {
+    let fake = FakeCursor::builder()
+        .run_sse_delay(Duration::from_millis(300))
+        .turn(Turn::reply("in order"))
+        .start()
+        .await;
+    let h = signed_in(fake, AgentTransport::Http1).await;
+    let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text_of(&events), "in order");
+    assert!(
+        h.fake.appends_before_run_sse().is_empty(),
+        "{:?}",
+        h.fake.appends_before_run_sse()
+    );
+    let run = h.fake.wait_for_run_end(0, WAIT).await;
+    assert_wire(&h.fake, &run, AgentTransport::Http1).await;
+}
+
 #[tokio::test]
 async fn a_refused_first_append_fails_the_start_with_its_typed_error() {
     let fake = FakeCursor::builder()
@@ -647,7 +658,7 @@ async fn read_stream(resp: reqwest::Response) -> (String, String) {
                 Frame::Message(p) => {
                     let m = pb::AgentServerMessage::decode(p).expect("message");
                     if let Some(pb::agent_server_message::Message::InteractionUpdate(u)) = m.message
-                        && let Some(pb::interaction_update::Message::TextDelta(t)) = u.message
+                        && let Some(t) = u.text_delta
                     {
                         text.push_str(&t.text);
                     }
@@ -659,24 +670,30 @@ async fn read_stream(resp: reqwest::Response) -> (String, String) {
     (text, end)
 }
 
+/// Reference §9.8: the service answers `RunSSE`'s headers at once, and an append for a
+/// request id it has not seen yet may be lost: the fake refuses it (`not_found`) and
+/// records it, so a client that appends before `RunSSE` fails visibly.
 #[tokio::test]
-async fn fake_appends_may_come_before_run_sse_and_run_sse_waits_for_the_first() {
+async fn fake_refuses_an_append_before_its_run_sse_and_answers_run_sse_at_once() {
     let fake = FakeCursor::builder()
         .turn(Turn::reply("early bird"))
         .start()
         .await;
     let raw = Raw::new(&fake);
 
-    // RunSSE first, no append yet: its response headers are held.
-    let held = tokio::time::timeout(Duration::from_millis(300), raw.run_sse("r-held").send()).await;
-    assert!(held.is_err(), "RunSSE answered before any append");
+    // An append for a request id no RunSSE has opened: refused, recorded.
+    assert_eq!(raw.append("r0", "r0", 0, run_request_hex()).await, 404);
+    assert_eq!(fake.appends_before_run_sse(), [("r0".to_string(), 0)]);
 
-    // Appends first, RunSSE after: the queued messages are played in order.
-    assert_eq!(raw.append("r1", "r1", 0, run_request_hex()).await, 200);
-    assert_eq!(raw.append("r1", "r1", 1, heartbeat_hex()).await, 200);
-    let resp = raw.run_sse("r1").send().await.expect("RunSSE");
+    // RunSSE first: its headers come before any append.
+    let resp = tokio::time::timeout(Duration::from_secs(2), raw.run_sse("r1").send())
+        .await
+        .expect("RunSSE's headers come without waiting for an append")
+        .expect("RunSSE");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_11);
+    assert_eq!(raw.append("r1", "r1", 0, run_request_hex()).await, 200);
+    assert_eq!(raw.append("r1", "r1", 1, heartbeat_hex()).await, 200);
     let (text, end) = read_stream(resp).await;
     assert_eq!(text, "early bird");
     assert_eq!(end, "{}");
@@ -687,6 +704,7 @@ async fn fake_appends_may_come_before_run_sse_and_run_sse_waits_for_the_first() 
         .unwrap();
     assert_eq!(run.appends, 2);
     assert_eq!(run.client_heartbeats(), 1);
+    assert_eq!(fake.appends_before_run_sse().len(), 1);
 }
 
 #[tokio::test]
@@ -698,8 +716,8 @@ async fn fake_refuses_seqno_gaps_and_repeats_and_fails_the_run() {
         .await;
     let raw = Raw::new(&fake);
     for (id, second, why) in [("gap", 2, "a gap"), ("repeat", 0, "a repeat")] {
-        assert_eq!(raw.append(id, id, 0, run_request_hex()).await, 200);
         let resp = raw.run_sse(id).send().await.expect("RunSSE");
+        assert_eq!(raw.append(id, id, 0, run_request_hex()).await, 200);
         assert_eq!(
             raw.append(id, id, second, heartbeat_hex()).await,
             400,
@@ -731,6 +749,11 @@ async fn fake_refuses_seqno_gaps_and_repeats_and_fails_the_run() {
 async fn fake_refuses_appends_with_a_foreign_request_id_or_bad_hex() {
     let fake = FakeCursor::builder().start().await;
     let raw = Raw::new(&fake);
+    // Each request id's RunSSE is open first (§9.8), so only the append's own fault counts.
+    let mut streams = Vec::new();
+    for id in ["r2", "r3", "r4", "r5"] {
+        streams.push(raw.run_sse(id).send().await.expect("RunSSE"));
+    }
     // x-request-id must equal the body's request id.
     assert_eq!(raw.append("other", "r2", 0, run_request_hex()).await, 400);
     // data must be lowercase hex of an AgentClientMessage.
@@ -745,10 +768,10 @@ async fn fake_refuses_appends_with_a_foreign_request_id_or_bad_hex() {
     let resp = raw.run_sse_as("not-r6", "r6").send().await.expect("RunSSE");
     assert_eq!(resp.status(), 400);
     // A failed run's RunSSE reports the failure instead of playing the turn.
-    let resp = raw.run_sse("r2").send().await.expect("RunSSE");
-    let (_, end) = read_stream(resp).await;
+    let (_, end) = read_stream(streams.remove(0)).await;
     assert!(
         end.contains("invalid_argument") && end.contains("x-request-id"),
         "{end}"
     );
+    assert!(fake.appends_before_run_sse().is_empty());
 }

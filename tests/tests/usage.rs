@@ -140,7 +140,8 @@ async fn regression_turn_ended_usage_on_the_wire_was_dropped() {
         msg.message,
         Some(pb::agent_server_message::Message::InteractionUpdate(
             pb::InteractionUpdate {
-                message: Some(pb::interaction_update::Message::TurnEnded(LIVE.update())),
+                turn_ended: Some(LIVE.update()),
+                ..Default::default()
             }
         ))
     );

@@ -193,8 +193,11 @@ pub struct Settings {
     pub heartbeat_interval_secs: u64,
     /// How long a run may stay silent before its first real message.
     pub first_activity_timeout_secs: u64,
-    /// How long a run may go without progress (heartbeats do not count).
+    /// How long a run may go without any frame from Cursor.
     pub idle_timeout_secs: u64,
+    /// How long a run may receive nothing but Cursor's heartbeats (a model thinking for a
+    /// long time) before it is cut; at least `idle_timeout_secs`.
+    pub heartbeat_only_timeout_secs: u64,
     /// How agent runs reach Cursor: `"http2"` (one bidirectional `Run` stream, the
     /// official CLI's default) or `"http1"` (`RunSSE` + one `BidiAppend` per client
     /// message, all over HTTP/1.1) for networks whose proxies break HTTP/2.
@@ -264,6 +267,7 @@ impl Default for Settings {
             heartbeat_interval_secs: 5,
             first_activity_timeout_secs: 30,
             idle_timeout_secs: 120,
+            heartbeat_only_timeout_secs: 600,
             agent_transport: AgentTransport::Http2,
             models_cache_ttl_secs: 300,
             allow_non_loopback: false,
@@ -472,11 +476,25 @@ impl Settings {
                 self.first_activity_timeout_secs,
             ),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            (
+                "heartbeat_only_timeout_secs",
+                self.heartbeat_only_timeout_secs,
+            ),
             ("parked_ttl_secs", self.parked_ttl_secs),
         ] {
             if value == 0 {
                 return Err(bad(key, "a number of seconds above 0", "0".into()));
             }
+        }
+        if self.heartbeat_only_timeout_secs < self.idle_timeout_secs {
+            return Err(bad(
+                "heartbeat_only_timeout_secs",
+                &format!(
+                    "at least idle_timeout_secs ({} s): heartbeats mean the model is still working",
+                    self.idle_timeout_secs
+                ),
+                self.heartbeat_only_timeout_secs.to_string(),
+            ));
         }
         Ok(())
     }
@@ -892,6 +910,14 @@ mod tests {
             ("login_poll_max_errors = 0", "login_poll_max_errors"),
             ("unary_timeout_secs = 0", "unary_timeout_secs"),
             ("idle_timeout_secs = 0", "idle_timeout_secs"),
+            (
+                "heartbeat_only_timeout_secs = 0",
+                "heartbeat_only_timeout_secs",
+            ),
+            (
+                "idle_timeout_secs = 300\nheartbeat_only_timeout_secs = 200",
+                "heartbeat_only_timeout_secs",
+            ),
             ("max_parked_bytes = 65535", "max_parked_bytes"),
             ("credential_store = \"plaintext\"", "credential_store"),
             ("agent_transport = \"http3\"", "agent_transport"),

@@ -15,9 +15,14 @@
 //! whenever it has the result, on the *same* stream, so a tool loop never re-sends the
 //! conversation. We never execute anything ourselves: the caller owns tool execution.
 //!
+//! Server messages are decoded under [`super::decode`]'s policy (reference §9.2): parts
+//! the schema does not know are skipped and counted ([`ChatHandle::skipped_parts`],
+//! logged once per run), never fatal; whatever asks for an answer gets one by id.
+//!
 //! Watchdogs: no frame at all within `first_activity_timeout` ends the run; after that,
-//! `idle_timeout` without progress (heartbeats are not progress) ends it — except while a
-//! tool call is waiting for the caller, when the stream is parked on purpose.
+//! `idle_timeout` without any frame ends it, and `heartbeat_only_timeout` (longer: a model
+//! may think for minutes) with nothing but server heartbeats — except while a tool call is
+//! waiting for the caller, when the stream is parked on purpose.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -33,11 +38,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::blobs::BlobStore;
+use super::decode::{self, Decoded, Part};
 use super::error::CursorError;
 use super::framing::{self, Decoder, Frame};
 use super::http::{CursorHttp, StreamLease};
 use super::native;
-use super::transport::{self, ByteStream, UpstreamFailure};
+use super::transport::{self, ByteStream, ClientBytes, UpstreamFailure};
 use super::value;
 use crate::pb::agent_v1 as pb;
 
@@ -118,8 +124,11 @@ pub struct ChatOptions {
     pub heartbeat_interval: Duration,
     /// Until the response headers and the first frame arrive.
     pub first_activity_timeout: Duration,
-    /// Longest gap between progress frames (heartbeats excluded), unless parked on a tool.
+    /// Longest gap between frames of any kind, unless parked on a tool.
     pub idle_timeout: Duration,
+    /// Longest stretch of nothing but server heartbeats (the model thinking), unless
+    /// parked on a tool.
+    pub heartbeat_only_timeout: Duration,
     /// After `turn_ended`, how long to wait for the end-of-stream frame.
     pub turn_end_grace: Duration,
 }
@@ -130,6 +139,7 @@ impl Default for ChatOptions {
             heartbeat_interval: Duration::from_secs(5),
             first_activity_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            heartbeat_only_timeout: Duration::from_secs(600),
             turn_end_grace: Duration::from_secs(2),
         }
     }
@@ -261,6 +271,8 @@ struct SharedState {
     /// Tool calls surfaced to the caller and not yet answered, by call id. The driver
     /// is the only writer; handles read the ids.
     pending: HashMap<String, PendingExec>,
+    /// Server message parts skipped under the decoding policy (unknown, undecodable).
+    skipped_parts: u64,
     finished: bool,
 }
 
@@ -317,6 +329,12 @@ impl ChatHandle {
     /// Token accounting so far.
     pub fn usage(&self) -> Usage {
         self.shared.state().usage
+    }
+
+    /// How many server message parts this run skipped because they were unknown or
+    /// undecodable display parts (reference §9.2); they never end the run.
+    pub fn skipped_parts(&self) -> u64 {
+        self.shared.state().skipped_parts
     }
 
     /// Ids of tool calls waiting for [`ChatHandle::send_tool_result`].
@@ -425,8 +443,11 @@ pub async fn start_run(
         blobs: req.blobs.clone(),
         opts,
         first_frame_seen: false,
+        last_frame: Instant::now(),
         last_progress: Instant::now(),
         turn_ended_at: None,
+        skip_logged: false,
+        read_windows: HashMap::new(),
         _lease: wire.lease,
     };
     tokio::spawn(driver.run());
@@ -460,7 +481,7 @@ struct Driver {
     body: ByteStream,
     upstream_failed: UpstreamFailure,
     decoder: Decoder,
-    out: mpsc::UnboundedSender<pb::AgentClientMessage>,
+    out: mpsc::UnboundedSender<ClientBytes>,
     events: mpsc::UnboundedSender<Result<ChatEvent, CursorError>>,
     cmds: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
@@ -471,8 +492,16 @@ struct Driver {
     blobs: BlobStore,
     opts: ChatOptions,
     first_frame_seen: bool,
+    /// The last frame of any kind.
+    last_frame: Instant,
+    /// The last frame that was not just a server heartbeat.
     last_progress: Instant,
     turn_ended_at: Option<Instant>,
+    /// Skipped parts are logged once per run.
+    skip_logged: bool,
+    /// The offset/limit of native reads, by tool call id, from their display-only
+    /// `ToolCall` (the exec's `ReadArgs` has none), so a redirected read keeps its window.
+    read_windows: HashMap<String, native::ReadWindow>,
     /// This run's place on its HTTP/2 connection (none over HTTP/1.1), freed when the
     /// driver ends.
     _lease: Option<StreamLease>,
@@ -575,7 +604,10 @@ impl Driver {
         if !self.shared.state().pending.is_empty() {
             return None;
         }
-        Some(self.last_progress + self.opts.idle_timeout)
+        Some(
+            (self.last_frame + self.opts.idle_timeout)
+                .min(self.last_progress + self.opts.heartbeat_only_timeout),
+        )
     }
 
     fn on_deadline(&self) -> End {
@@ -587,10 +619,15 @@ impl Driver {
                 "Cursor sent nothing for {} s",
                 self.opts.first_activity_timeout.as_secs()
             )))
+        } else if self.last_frame + self.opts.idle_timeout <= Instant::now() {
+            End::Err(CursorError::Timeout(format!(
+                "Cursor made no progress for {} s (nothing arrived)",
+                self.opts.idle_timeout.as_secs()
+            )))
         } else {
             End::Err(CursorError::Timeout(format!(
                 "Cursor made no progress for {} s (only heartbeats)",
-                self.opts.idle_timeout.as_secs()
+                self.opts.heartbeat_only_timeout.as_secs()
             )))
         }
     }
@@ -619,8 +656,8 @@ impl Driver {
                     }));
                 }
                 Frame::Message(payload) => {
-                    let msg: pb::AgentServerMessage = framing::decode_message(&payload)?;
-                    self.on_message(msg);
+                    let decoded = decode::server_message(&payload)?;
+                    self.on_message(decoded);
                 }
             }
         }
@@ -632,55 +669,129 @@ impl Driver {
     }
 
     fn send(&self, msg: pb::agent_client_message::Message) {
-        let _ = self.out.send(pb::AgentClientMessage { message: Some(msg) });
+        self.send_raw(
+            pb::AgentClientMessage { message: Some(msg) }
+                .encode_to_vec()
+                .into(),
+        );
     }
 
-    fn on_message(&mut self, msg: pb::AgentServerMessage) {
-        use pb::agent_server_message::Message as M;
-        let Some(m) = msg.message else {
-            return; // a message type newer than our schema: nothing to answer
-        };
-        if !matches!(&m, M::InteractionUpdate(u) if matches!(u.message, Some(pb::interaction_update::Message::Heartbeat(_))))
-        {
-            self.last_progress = Instant::now();
+    /// Sends an already encoded `AgentClientMessage`.
+    fn send_raw(&self, bytes: ClientBytes) {
+        let _ = self.out.send(bytes);
+    }
+
+    fn on_message(&mut self, msg: Decoded) {
+        let now = Instant::now();
+        self.last_frame = now;
+        if !msg.is_heartbeat_only() {
+            self.last_progress = now;
         }
-        match m {
-            M::InteractionUpdate(u) => self.on_update(u),
-            M::ExecServerMessage(e) => self.on_exec(e),
-            M::ConversationCheckpointUpdate(bytes) => self.on_checkpoint(bytes),
-            M::KvServerMessage(kv) => self.on_kv(kv),
-            M::ExecServerControlMessage(c) => {
-                if let Some(pb::exec_server_control_message::Message::Abort(a)) = c.message {
-                    self.shared.state().pending.retain(|_, p| p.id != a.id);
+        self.on_skipped(&msg.skipped);
+        for part in msg.parts {
+            match part {
+                Part::Update(u) => self.on_update(*u),
+                Part::Exec(e) => self.on_exec(e),
+                Part::UnservableExec { id, exec_id, field } => {
+                    self.reply_unservable(id, &exec_id, field)
                 }
+                Part::Checkpoint(bytes) => self.on_checkpoint(bytes),
+                Part::Kv(kv) => self.on_kv(kv),
+                Part::ExecControl(c) => {
+                    if let Some(pb::exec_server_control_message::Message::Abort(a)) = c.message {
+                        self.shared.state().pending.retain(|_, p| p.id != a.id);
+                    }
+                }
+                Part::Query(q) => self.on_query(q),
             }
-            M::InteractionQuery(q) => self.on_query(q),
         }
     }
 
+    /// Counts skipped parts; the first of a run is logged (debug: it is expected as the
+    /// service evolves, and a log line per part would flood).
+    fn on_skipped(&mut self, skipped: &[String]) {
+        if skipped.is_empty() {
+            return;
+        }
+        self.shared.state().skipped_parts += skipped.len() as u64;
+        if !self.skip_logged {
+            self.skip_logged = true;
+            tracing::debug!(
+                part = %skipped[0],
+                "skipping server message parts Cursor Bridge cannot read (logged once per run)"
+            );
+        }
+    }
+
+    /// Every present field counts (reference §9.3), in the order they happen: text before
+    /// the tokens counting it, `turn_ended` last.
     fn on_update(&mut self, u: pb::InteractionUpdate) {
-        use pb::interaction_update::Message as U;
-        match u.message {
-            Some(U::TextDelta(t)) if !t.text.is_empty() => self.emit(ChatEvent::Text(t.text)),
-            Some(U::ThinkingDelta(t)) if !t.text.is_empty() => {
-                self.emit(ChatEvent::Thinking(t.text))
-            }
-            Some(U::ThinkingCompleted(t)) => self.emit(ChatEvent::ThinkingDone {
+        for tc in [
+            u.tool_call_started
+                .as_ref()
+                .map(|t| (&t.call_id, &t.tool_call)),
+            u.partial_tool_call
+                .as_ref()
+                .map(|t| (&t.call_id, &t.tool_call)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.on_tool_call_display(tc.0, tc.1.as_ref());
+        }
+        if let Some(t) = &u.tool_call_completed {
+            // Done: a window no exec took by now never will be.
+            self.read_windows.remove(&t.call_id);
+        }
+        if let Some(t) = u.text_delta.filter(|t| !t.text.is_empty()) {
+            self.emit(ChatEvent::Text(t.text));
+        }
+        if let Some(t) = u.thinking_delta.filter(|t| !t.text.is_empty()) {
+            self.emit(ChatEvent::Thinking(t.text));
+        }
+        if let Some(t) = u.thinking_completed {
+            self.emit(ChatEvent::ThinkingDone {
                 duration_ms: t.thinking_duration_ms.max(0) as u32,
-            }),
-            Some(U::TokenDelta(t)) if t.tokens > 0 => {
-                self.shared.state().usage.completion_tokens += t.tokens as u64;
-                self.emit(ChatEvent::Tokens(t.tokens as u32));
-            }
-            Some(U::TurnEnded(t)) => {
-                if let Some(turn) = TurnUsage::from_update(&t) {
-                    self.shared.state().usage.turn = Some(turn);
-                }
-                self.turn_ended_at = Some(Instant::now());
-                self.emit(ChatEvent::TurnEnded);
-            }
-            // Display-only updates (tool progress, summaries, steps) and heartbeats.
-            _ => {}
+            });
+        }
+        if let Some(t) = u.token_delta.filter(|t| t.tokens > 0) {
+            self.shared.state().usage.completion_tokens += t.tokens as u64;
+            self.emit(ChatEvent::Tokens(t.tokens as u32));
+        }
+        if let Some(t) = u.turn_ended {
+            self.on_turn_ended(t);
+        }
+        // Summaries, steps, user_message_appended and heartbeats are display only.
+    }
+
+    fn on_turn_ended(&mut self, t: pb::TurnEndedUpdate) {
+        if let Some(turn) = TurnUsage::from_update(&t) {
+            self.shared.state().usage.turn = Some(turn);
+        }
+        self.turn_ended_at = Some(Instant::now());
+        self.emit(ChatEvent::TurnEnded);
+    }
+
+    /// Remembers a read's window for the exec that follows with the same tool call id
+    /// (`ReadArgs.tool_call_id` is the display update's `call_id`).
+    fn on_tool_call_display(&mut self, call_id: &str, tc: Option<&pb::ToolCall>) {
+        let Some(pb::ToolCall {
+            tool: Some(pb::tool_call::Tool::Read(r)),
+        }) = tc
+        else {
+            return;
+        };
+        if let Some(a) = &r.args
+            && (a.offset.is_some() || a.limit.is_some())
+            && !call_id.is_empty()
+        {
+            self.read_windows.insert(
+                call_id.to_string(),
+                native::ReadWindow {
+                    offset: a.offset,
+                    limit: a.limit,
+                },
+            );
         }
     }
 
@@ -745,11 +856,9 @@ impl Driver {
             Some(Q::ExaSearchRequestQuery(_)) => R::ExaSearchRequestResponse(reject()),
             Some(Q::ExaFetchRequestQuery(_)) => R::ExaFetchRequestResponse(reject()),
             Some(Q::AskQuestionInteractionQuery(_)) => {
-                R::AskQuestionInteractionResponse(pb::EmptyResponse {})
+                R::AskQuestionInteractionResponse(rejected_result())
             }
-            Some(Q::CreatePlanRequestQuery(_)) => {
-                R::CreatePlanRequestResponse(pb::EmptyResponse {})
-            }
+            Some(Q::CreatePlanRequestQuery(_)) => R::CreatePlanRequestResponse(rejected_result()),
             Some(Q::SetupVmEnvironmentArgs(_)) => R::SetupVmEnvironmentResult(pb::EmptyResponse {}),
             // Unknown query type: an answer without a variant still unblocks the id.
             None => {
@@ -771,19 +880,22 @@ impl Driver {
     }
 
     fn on_exec(&mut self, e: pb::ExecServerMessage) {
+        use pb::exec_client_message::Result as Res;
         use pb::exec_server_message::Message as X;
         let (id, exec_id) = (e.id, e.exec_id.clone());
-        let result = match e.message {
-            Some(X::RequestContextArgs(_)) => {
-                pb::exec_client_message::Result::RequestContextResult(pb::RequestContextResult {
-                    result: Some(pb::request_context_result::Result::Success(
-                        pb::RequestContextSuccess {
-                            request_context: Some(self.request_context.clone()),
-                        },
-                    )),
-                })
-            }
-            Some(X::McpArgs(args)) => {
+        let Some(kind) = e.message else {
+            // Not even a field number to mirror: a throw is the only answer left.
+            return self.throw(id, exec_id, "an exec without a kind");
+        };
+        let result = match kind {
+            X::RequestContextArgs(_) => Res::RequestContextResult(pb::RequestContextResult {
+                result: Some(pb::request_context_result::Result::Success(
+                    pb::RequestContextSuccess {
+                        request_context: Some(self.request_context.clone()),
+                    },
+                )),
+            }),
+            X::McpArgs(args) => {
                 let call = ToolCall {
                     call_id: tool_call_id(&args.tool_call_id, &exec_id, id),
                     name: self.tool_name(&args),
@@ -792,8 +904,17 @@ impl Driver {
                 self.park(call, id, exec_id, Answer::Mcp);
                 return;
             }
-            Some(other) => {
-                if let Some(r) = native::redirect(&other, &self.redirect_to) {
+            // The same tools as `request_context`, under our one MCP server (§9.7).
+            X::McpStateExecArgs(_) => Res::McpStateExecResult(mcp_state(&self.request_context)),
+            X::SubagentArgs(_) => Res::SubagentResult(generic_exec_error(
+                "Subagents are not available through Cursor Bridge; use the provided tools instead.",
+            )),
+            other => {
+                let window = match &other {
+                    X::ReadArgs(a) => self.read_windows.remove(&a.tool_call_id),
+                    _ => None,
+                };
+                if let Some(r) = native::redirect(&other, &self.redirect_to, window) {
                     let call = ToolCall {
                         call_id: tool_call_id(&r.tool_call_id, &exec_id, id),
                         name: r.tool,
@@ -802,20 +923,28 @@ impl Driver {
                     self.park(call, id, exec_id, Answer::Native(r.native));
                     return;
                 }
+                let field = decode::exec_field(&other);
                 match native::rejection(other, &self.tool_names) {
                     Some(r) => r,
-                    None => {
-                        return self.throw(
-                            id,
-                            exec_id,
-                            "this exec type is not supported by Cursor Bridge",
-                        );
-                    }
+                    // A kind without a typed answer of ours: the generic error, mirrored.
+                    None => return self.reply_unservable(id, &exec_id, field),
                 }
             }
-            None => return self.throw(id, exec_id, "unknown exec type"),
         };
-        self.reply_exec(id, exec_id, result);
+        self.reply_exec(id, exec_id, vec![result]);
+    }
+
+    /// Answers an exec we cannot serve at its mirrored field number (reference §9.7:
+    /// never unanswered, never a throw).
+    fn reply_unservable(&self, id: u32, exec_id: &str, field: u32) {
+        tracing::debug!(field, "answering an exec kind Cursor Bridge cannot serve");
+        self.send_raw(decode::unservable_exec_reply(
+            id,
+            exec_id,
+            field,
+            decode::UNSERVABLE_EXEC_ERROR,
+        ));
+        self.close_exec(id);
     }
 
     /// Hands a tool call to the caller; the exec stays open until it answers.
@@ -846,14 +975,18 @@ impl Driver {
         }
     }
 
-    fn reply_exec(&self, id: u32, exec_id: String, result: pb::exec_client_message::Result) {
-        self.send(pb::agent_client_message::Message::ExecClientMessage(
-            pb::ExecClientMessage {
-                id,
-                exec_id,
-                result: Some(result),
-            },
-        ));
+    /// The result message(s) of exec `id` (several for a shell stream), then
+    /// `stream_close`.
+    fn reply_exec(&self, id: u32, exec_id: String, results: Vec<pb::exec_client_message::Result>) {
+        for result in results {
+            self.send(pb::agent_client_message::Message::ExecClientMessage(
+                pb::ExecClientMessage {
+                    id,
+                    exec_id: exec_id.clone(),
+                    result: Some(result),
+                },
+            ));
+        }
         self.close_exec(id);
     }
 
@@ -896,12 +1029,13 @@ impl Driver {
                     return;
                 };
                 let typed = match p.answer {
-                    Answer::Mcp => mcp_result(result),
-                    Answer::Native(native) => native.into_result(result),
+                    Answer::Mcp => vec![mcp_result(result)],
+                    Answer::Native(native) => native.into_results(result),
                 };
                 self.reply_exec(p.id, p.exec_id, typed);
-                // The model works again: restart the idle clock from now.
-                self.last_progress = Instant::now();
+                // The model works again: restart the idle clocks from now.
+                self.last_frame = Instant::now();
+                self.last_progress = self.last_frame;
                 let _ = reply.send(Ok(()));
             }
         }
@@ -921,6 +1055,45 @@ fn mcp_result(result: ToolResult) -> pb::exec_client_message::Result {
             is_error: result.is_error,
         })),
     })
+}
+
+/// The typed "no" to an ask-question / create-plan query (reference §9.7).
+fn rejected_result() -> pb::QueryResultResponse {
+    pb::QueryResultResponse {
+        result: Some(pb::QueryResult {
+            result: Some(pb::query_result::Result::Rejected(pb::QueryRejected {
+                reason: "Not available through Cursor Bridge; answer from what you know.".into(),
+            })),
+        }),
+    }
+}
+
+fn generic_exec_error(error: &str) -> pb::GenericExecResult {
+    pb::GenericExecResult {
+        result: Some(pb::generic_exec_result::Result::Error(
+            pb::GenericExecError {
+                error: error.into(),
+            },
+        )),
+    }
+}
+
+/// `mcp_state_exec_args`' answer: our MCP server and the tools of `ctx` (none: no server).
+fn mcp_state(ctx: &pb::RequestContext) -> pb::McpStateExecResult {
+    let servers = if ctx.tools.is_empty() {
+        vec![]
+    } else {
+        vec![pb::McpServerState {
+            server_name: MCP_SERVER_NAME.into(),
+            server_identifier: MCP_PROVIDER.into(),
+            tools: ctx.tools.clone(),
+        }]
+    };
+    pb::McpStateExecResult {
+        result: Some(pb::mcp_state_exec_result::Result::Success(
+            pb::McpStateSuccess { servers },
+        )),
+    }
 }
 
 fn action(a: pb::conversation_action::Action) -> pb::agent_client_message::Message {

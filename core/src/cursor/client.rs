@@ -79,6 +79,7 @@ impl CursorClient {
             heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
             first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
             idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+            heartbeat_only_timeout: Duration::from_secs(settings.heartbeat_only_timeout_secs),
             ..ChatOptions::default()
         };
         Ok(Self::new(

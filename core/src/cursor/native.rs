@@ -36,6 +36,14 @@ pub struct Redirect {
     pub native: NativeCall,
 }
 
+/// The window of a native read, from its display-only `ReadToolArgs` (reference §9.1);
+/// the exec's `ReadArgs` carries only the path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadWindow {
+    pub offset: Option<i32>,
+    pub limit: Option<i32>,
+}
+
 /// A redirected exec: what the typed result needs once the caller answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NativeCall {
@@ -55,10 +63,12 @@ pub enum NativeCall {
         text: String,
         return_content: bool,
     },
-    /// `shell_args` or `shell_stream_args` (both answered with one `ShellResult`).
+    /// `shell_args` (answered with one `ShellResult`) or, with `stream`,
+    /// `shell_stream_args` (answered with `ShellStream` events, reference §9.7).
     Shell {
         command: String,
         working_directory: String,
+        stream: bool,
     },
     Ls {
         path: String,
@@ -76,12 +86,20 @@ pub enum NativeCall {
 }
 
 /// The declared tool equivalent to a native exec, if there is one (first fitting tool in
-/// declaration order; `ls` prefers a `list` tool over `glob`).
-pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
+/// declaration order; `ls` prefers a `list` tool over `glob`). A read's `window` goes to
+/// the tool's `offset`/`limit` when it declares them.
+pub fn redirect(exec: &X, tools: &[ToolDef], window: Option<ReadWindow>) -> Option<Redirect> {
     let (tool, arguments, tool_call_id, native) = match exec {
         X::ReadArgs(a) => {
             let (tool, args) = first_fit(tools, &["read"], |s| {
-                Some(args([(s.pick(PATH_KEYS)?, json!(a.path))]))
+                let mut m = args([(s.pick(PATH_KEYS)?, json!(a.path))]);
+                let w = window.unwrap_or_default();
+                for (key, value) in [("offset", w.offset), ("limit", w.limit)] {
+                    if let (Some(k), Some(v)) = (s.pick(&[key]), value) {
+                        m.insert(k.into(), json!(v));
+                    }
+                }
+                Some(m)
             })?;
             let native = NativeCall::Read {
                 path: a.path.clone(),
@@ -134,6 +152,7 @@ pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
             let native = NativeCall::Shell {
                 command: a.command.clone(),
                 working_directory: a.working_directory.clone(),
+                stream: matches!(exec, X::ShellStreamArgs(_)),
             };
             (tool, args, &a.tool_call_id, native)
         }
@@ -221,7 +240,9 @@ pub fn redirect(exec: &X, tools: &[ToolDef]) -> Option<Redirect> {
         | X::RequestContextArgs(_)
         | X::McpArgs(_)
         | X::ListMcpResourcesExecArgs(_)
-        | X::ReadMcpResourceExecArgs(_) => return None,
+        | X::ReadMcpResourceExecArgs(_)
+        | X::SubagentArgs(_)
+        | X::McpStateExecArgs(_) => return None,
     };
     Some(Redirect {
         tool,
@@ -333,7 +354,22 @@ impl<'a> Schema<'a> {
 }
 
 impl NativeCall {
+    /// The result messages for the caller's answer, in order: one typed result, or for a
+    /// streaming shell its events (start, the output, exit) — `stream_close` follows.
+    pub fn into_results(self, r: ToolResult) -> Vec<R> {
+        match self {
+            NativeCall::Shell {
+                stream: true,
+                working_directory,
+                ..
+            } => shell_stream_events(r, working_directory),
+            other => vec![other.into_result(r)],
+        }
+    }
+
     /// The typed result for the caller's answer (`is_error` → the exec's error variant).
+    /// A streaming shell gets a single `ShellResult` here; [`NativeCall::into_results`]
+    /// gives it its events.
     pub fn into_result(self, r: ToolResult) -> R {
         let ToolResult { content, is_error } = r;
         match self {
@@ -394,6 +430,7 @@ impl NativeCall {
             NativeCall::Shell {
                 command,
                 working_directory,
+                ..
             } => R::ShellResult(pb::ShellResult {
                 // The caller's tool reports one text; exit codes are not ours to know
                 // beyond "it worked" (0) or "it failed" (1).
@@ -467,6 +504,27 @@ impl NativeCall {
             }),
         }
     }
+}
+
+/// A streaming shell's answer as `ShellStream` events: start, the caller's one text as
+/// stdout (or stderr when it failed), exit with 0 or 1 (the caller's tool reports no code).
+fn shell_stream_events(r: ToolResult, cwd: String) -> Vec<R> {
+    use pb::shell_stream::Event;
+    let event = |e: Event| R::ShellStream(pb::ShellStream { event: Some(e) });
+    let data = pb::ShellStreamData { data: r.content };
+    let mut events = vec![event(Event::Start(pb::ShellStreamStart {}))];
+    if !data.data.is_empty() {
+        events.push(event(if r.is_error {
+            Event::Stderr(data)
+        } else {
+            Event::Stdout(data)
+        }));
+    }
+    events.push(event(Event::Exit(pb::ShellStreamExit {
+        code: u32::from(r.is_error),
+        cwd,
+    })));
+    events
 }
 
 /// A count for an `int32` field, saturating.
@@ -570,7 +628,8 @@ fn split_match(line: &str) -> Option<(&str, i32, &str)> {
 
 /// The typed "rejected" answer for a native Cursor tool (reference §3.6 strategy 2), so
 /// the model falls back to the tools the caller declared. `None` for exec types whose
-/// result schema we do not know (those get a `throw`).
+/// result schema we do not know (the driver answers those with the generic error at the
+/// mirrored field number, `decode::unservable_exec_reply`).
 pub fn rejection(exec: X, tool_names: &[String]) -> Option<R> {
     let reason = if tool_names.is_empty() {
         "Cursor's built-in tools are not available here.".to_string()
@@ -587,9 +646,15 @@ pub fn rejection(exec: X, tool_names: &[String]) -> Option<R> {
         is_readonly: false,
     };
     Some(match exec {
-        // Streaming shell is answered with a single ShellResult, as peers do (§3.6).
-        X::ShellArgs(a) | X::ShellStreamArgs(a) => R::ShellResult(pb::ShellResult {
+        X::ShellArgs(a) => R::ShellResult(pb::ShellResult {
             result: Some(pb::shell_result::Result::Rejected(shell_rejected(
+                a.command,
+                a.working_directory,
+            ))),
+        }),
+        // Mirrored: a streaming shell's answer is a ShellStream event (reference §9.7).
+        X::ShellStreamArgs(a) => R::ShellStream(pb::ShellStream {
+            event: Some(pb::shell_stream::Event::Rejected(shell_rejected(
                 a.command,
                 a.working_directory,
             ))),
@@ -646,7 +711,9 @@ pub fn rejection(exec: X, tool_names: &[String]) -> Option<R> {
         X::RequestContextArgs(_)
         | X::McpArgs(_)
         | X::ListMcpResourcesExecArgs(_)
-        | X::ReadMcpResourceExecArgs(_) => return None,
+        | X::ReadMcpResourceExecArgs(_)
+        | X::SubagentArgs(_)
+        | X::McpStateExecArgs(_) => return None,
     })
 }
 
@@ -713,7 +780,7 @@ mod tests {
 
     /// The tool name and arguments `exec` is redirected to with OpenCode's tools.
     fn opencode(exec: X) -> (String, Value) {
-        let r = redirect(&exec, &opencode_tools()).expect("redirected");
+        let r = redirect(&exec, &opencode_tools(), None).expect("redirected");
         (r.tool, r.arguments)
     }
 
@@ -725,6 +792,7 @@ mod tests {
                 tool_call_id: "toolu_r".into(),
             }),
             &opencode_tools(),
+            None,
         )
         .unwrap();
         assert_eq!(r.tool, "read");
@@ -750,6 +818,7 @@ mod tests {
                 ..Default::default()
             }),
             &tools,
+            None,
         )
         .unwrap();
         assert_eq!(r.arguments, json!({"path": "/a"}));
@@ -794,6 +863,7 @@ mod tests {
 ",
             ),
             &tools,
+            None,
         )
         .unwrap();
         assert_eq!(r.tool, "apply_patch");
@@ -802,12 +872,12 @@ mod tests {
             "*** Begin Patch\n*** Add File: src/a.rs\n+fn a() {}\n+\n+// end\n*** End Patch"
         );
         // No final newline: the same lines (the tool adds one); empty: no lines at all.
-        let r = redirect(&write("x"), &tools).unwrap();
+        let r = redirect(&write("x"), &tools, None).unwrap();
         assert_eq!(
             r.arguments["patchText"],
             "*** Begin Patch\n*** Add File: src/a.rs\n+x\n*** End Patch"
         );
-        let r = redirect(&write(""), &tools).unwrap();
+        let r = redirect(&write(""), &tools, None).unwrap();
         assert_eq!(
             r.arguments["patchText"],
             "*** Begin Patch\n*** Add File: src/a.rs\n*** End Patch"
@@ -815,7 +885,7 @@ mod tests {
         // A declared `write` wins: it needs no patch.
         let mut both = opencode_tools();
         both.push(apply_patch_tool());
-        assert_eq!(redirect(&write("x"), &both).unwrap().tool, "write");
+        assert_eq!(redirect(&write("x"), &both, None).unwrap().tool, "write");
     }
 
     #[test]
@@ -858,7 +928,7 @@ mod tests {
             file_bytes: vec![0xff, 0xfe].into(),
             ..Default::default()
         });
-        assert_eq!(redirect(&exec, &opencode_tools()), None);
+        assert_eq!(redirect(&exec, &opencode_tools(), None), None);
     }
 
     #[test]
@@ -881,7 +951,7 @@ mod tests {
             "shell",
             json!({"type": "object", "properties": {"command": {}, "cwd": {}}, "required": ["command"]}),
         )];
-        let r = redirect(&X::ShellArgs(shell("make", "/w", 5)), &tools).unwrap();
+        let r = redirect(&X::ShellArgs(shell("make", "/w", 5)), &tools, None).unwrap();
         assert_eq!(r.tool, "shell");
         assert_eq!(
             r.arguments,
@@ -897,7 +967,7 @@ mod tests {
             "Bash",
             json!({"type": "object", "properties": {"command": {}, "description": {}}, "required": ["command", "description"]}),
         )];
-        let r = redirect(&X::ShellArgs(shell("cargo test", "", 0)), &tools).unwrap();
+        let r = redirect(&X::ShellArgs(shell("cargo test", "", 0)), &tools, None).unwrap();
         assert_eq!(
             r.tool, "Bash",
             "matched case-insensitively, named as declared"
@@ -924,7 +994,7 @@ mod tests {
                 json!({"type": "object", "properties": {"command": {}, "workdir": {}}}),
             ),
         ];
-        let r = redirect(&X::ShellArgs(shell("x", "/d", 0)), &tools).unwrap();
+        let r = redirect(&X::ShellArgs(shell("x", "/d", 0)), &tools, None).unwrap();
         assert_eq!(r.arguments, json!({"command": "x", "cwd": "/d"}));
     }
 
@@ -944,7 +1014,7 @@ mod tests {
             "list",
             json!({"type": "object", "properties": {"path": {}, "ignore": {}}}),
         ));
-        let r = redirect(&ls, &tools).unwrap();
+        let r = redirect(&ls, &tools, None).unwrap();
         assert_eq!(r.tool, "list", "list is preferred over glob");
         assert_eq!(r.arguments, json!({"path": "/repo", "ignore": ["target"]}));
     }
@@ -970,7 +1040,7 @@ mod tests {
             )
         );
         assert_eq!(
-            redirect(&grep("", Some("/src"), None), &opencode_tools()),
+            redirect(&grep("", Some("/src"), None), &opencode_tools(), None),
             None
         );
     }
@@ -1004,8 +1074,8 @@ mod tests {
             X::FetchArgs(Default::default()),
         ];
         for e in &execs {
-            assert_eq!(redirect(e, &weather), None, "{e:?}");
-            assert_eq!(redirect(e, &[]), None, "{e:?}");
+            assert_eq!(redirect(e, &weather, None), None, "{e:?}");
+            assert_eq!(redirect(e, &[], None), None, "{e:?}");
         }
         // A tool without a schema takes no arguments; one requiring what we cannot fill
         // (Claude Code's WebFetch needs a `prompt`) does not fit either.
@@ -1020,8 +1090,8 @@ mod tests {
                 json!({"type": "object", "properties": {"url": {}, "prompt": {}}, "required": ["url", "prompt"]}),
             ),
         ];
-        assert_eq!(redirect(&execs[0], &unfit), None);
-        assert_eq!(redirect(&execs[5], &unfit), None);
+        assert_eq!(redirect(&execs[0], &unfit, None), None);
+        assert_eq!(redirect(&execs[5], &unfit, None), None);
     }
 
     #[test]
@@ -1038,7 +1108,7 @@ mod tests {
             X::WriteShellStdinArgs(Default::default()),
             X::DiagnosticsArgs(Default::default()),
         ] {
-            assert_eq!(redirect(&e, &opencode_tools()), None, "{e:?}");
+            assert_eq!(redirect(&e, &opencode_tools(), None), None, "{e:?}");
         }
     }
 
@@ -1102,6 +1172,7 @@ mod tests {
         let native = NativeCall::Shell {
             command: "ls".into(),
             working_directory: "/w".into(),
+            stream: false,
         };
         let R::ShellResult(pb::ShellResult {
             result: Some(pb::shell_result::Result::Success(s)),
@@ -1277,6 +1348,96 @@ mod tests {
                 }))
             })
         );
+    }
+
+    /// Regression: a redirected read lost the window the model asked for (the exec's
+    /// `ReadArgs` has only the path; the window comes from the display `ReadToolArgs`).
+    #[test]
+    fn regression_redirected_read_keeps_offset_and_limit() {
+        let exec = X::ReadArgs(pb::ReadArgs {
+            path: "/a.rs".into(),
+            tool_call_id: "t".into(),
+        });
+        let window = ReadWindow {
+            offset: Some(40),
+            limit: Some(20),
+        };
+        let r = redirect(&exec, &opencode_tools(), Some(window)).unwrap();
+        assert_eq!(
+            r.arguments,
+            json!({"filePath": "/a.rs", "offset": 40, "limit": 20})
+        );
+        // A tool without those parameters still gets the path alone.
+        let plain = [tool(
+            "read",
+            json!({"type":"object","properties":{"path":{"type":"string"}}}),
+        )];
+        let r = redirect(&exec, &plain, Some(window)).unwrap();
+        assert_eq!(r.arguments, json!({"path": "/a.rs"}));
+    }
+
+    #[test]
+    fn a_streaming_shell_is_answered_with_shell_stream_events() {
+        use pb::shell_stream::Event;
+        let native = NativeCall::Shell {
+            command: "ls".into(),
+            working_directory: "/w".into(),
+            stream: true,
+        };
+        let events: Vec<Event> = native
+            .clone()
+            .into_results(ok("a\n"))
+            .into_iter()
+            .map(|r| match r {
+                R::ShellStream(s) => s.event.expect("an event"),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                Event::Start(pb::ShellStreamStart {}),
+                Event::Stdout(pb::ShellStreamData { data: "a\n".into() }),
+                Event::Exit(pb::ShellStreamExit {
+                    code: 0,
+                    cwd: "/w".into()
+                }),
+            ]
+        );
+        let failed = native.into_results(err("boom"));
+        assert!(matches!(
+            &failed[..],
+            [
+                R::ShellStream(_),
+                R::ShellStream(pb::ShellStream {
+                    event: Some(Event::Stderr(_))
+                }),
+                R::ShellStream(pb::ShellStream {
+                    event: Some(Event::Exit(pb::ShellStreamExit { code: 1, .. }))
+                }),
+            ]
+        ));
+        // A plain shell keeps its single ShellResult.
+        let plain = NativeCall::Shell {
+            command: "ls".into(),
+            working_directory: "/w".into(),
+            stream: false,
+        };
+        assert!(matches!(
+            &plain.into_results(ok("x"))[..],
+            [R::ShellResult(_)]
+        ));
+    }
+
+    #[test]
+    fn a_streaming_shell_is_rejected_with_a_shell_stream_event() {
+        let r = rejection(X::ShellStreamArgs(shell("ls", "/w", 0)), &["bash".into()]);
+        assert!(matches!(
+            r,
+            Some(R::ShellStream(pb::ShellStream {
+                event: Some(pb::shell_stream::Event::Rejected(_))
+            }))
+        ));
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //!   `AgentService/RunSSE` (body: one envelope holding `BidiRequestId`); every client
 //!   message is one `BidiService/BidiAppend` (Connect unary) carrying the hex text of the
 //!   serialized `AgentClientMessage` and a sequence number from 0. One appender task sends
-//!   them strictly in order, each after the previous one was acknowledged. The first
-//!   append goes out without waiting for `RunSSE`'s response headers: a server may hold
-//!   those until it has input, and waiting would deadlock (reference §6.4).
+//!   them strictly in order, each after the previous one was acknowledged. It starts only
+//!   once `RunSSE`'s response headers arrived (reference §9.8): an append for a request id
+//!   the service has not seen yet may be lost.
+//!
+//! Client messages travel as their encoded bytes ([`ClientBytes`]), not as typed values:
+//! the answer to an exec kind our schema does not know has to carry a field number the
+//! schema has no name for (`decode::unservable_exec_reply`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +40,9 @@ pub const RUN_SSE_PATH: &str = "agent.v1.AgentService/RunSSE";
 /// Response bytes of a run; an error ends the run.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, CursorError>> + Send>>;
 
+/// One encoded `AgentClientMessage`.
+pub type ClientBytes = Bytes;
+
 /// A future that resolves only if the upstream half failed.
 pub type UpstreamFailure = Pin<Box<dyn Future<Output = CursorError> + Send>>;
 
@@ -45,7 +52,7 @@ pub struct Wire {
     pub body: ByteStream,
     /// Client messages, sent in order. Dropping every sender closes our side (HTTP/2
     /// half-close; HTTP/1.1: the appender finishes what is queued and stops).
-    pub out: mpsc::UnboundedSender<pb::AgentClientMessage>,
+    pub out: mpsc::UnboundedSender<ClientBytes>,
     /// Fires with the error if a client message could not be delivered (an append was
     /// refused or failed); never fires on HTTP/2, where that shows up on `body`.
     pub upstream_failed: UpstreamFailure,
@@ -65,8 +72,8 @@ pub async fn open(
     first: pb::AgentClientMessage,
     timeout: std::time::Duration,
 ) -> Result<Wire, CursorError> {
-    let (out, rx) = mpsc::unbounded_channel::<pb::AgentClientMessage>();
-    out.send(first)
+    let (out, rx) = mpsc::unbounded_channel::<ClientBytes>();
+    out.send(first.encode_to_vec().into())
         .map_err(|_| CursorError::Protocol("request body closed".into()))?;
     let opening = Opening {
         http,
@@ -102,7 +109,7 @@ struct Opening<'a> {
 }
 
 /// The client messages still to send, `run_request` first.
-type Outbox = mpsc::UnboundedReceiver<pb::AgentClientMessage>;
+type Outbox = mpsc::UnboundedReceiver<ClientBytes>;
 
 impl Opening<'_> {
     /// POSTs the run's opening `call` to `path` on `client` and waits (at most the
@@ -135,7 +142,7 @@ impl Opening<'_> {
     ) -> Result<(ByteStream, UpstreamFailure), CursorError> {
         let body = reqwest::Body::wrap_stream(
             tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
-                .map(|m| Ok::<_, std::io::Error>(framing::encode_message(&m))),
+                .map(|m| Ok::<_, std::io::Error>(framing::encode(&m))),
         );
         let resp = self.post(client, RUN_PATH, AgentCall::Run, body).await?;
         let resp = check_response(resp, true).await?;
@@ -144,8 +151,21 @@ impl Opening<'_> {
 
     /// `RunSSE` down, one `BidiAppend` per client message up.
     async fn http1(&self, rx: Outbox) -> Result<(ByteStream, UpstreamFailure), CursorError> {
-        let (failed_tx, mut failed_rx) = oneshot::channel();
-        // Started before RunSSE is even sent, so append 0 never waits for its headers.
+        let body = framing::encode_message(&bidi::BidiRequestId {
+            request_id: self.request_id.to_string(),
+        });
+        let resp = self
+            .post(
+                self.http.http1_client(),
+                RUN_SSE_PATH,
+                AgentCall::RunSse,
+                body,
+            )
+            .await?;
+        // RunSSE's body is envelope framing whatever content type the edge declares.
+        let resp = check_response(resp, false).await?;
+        // The service has seen the request id now: appends may follow (reference §9.8).
+        let (failed_tx, failed_rx) = oneshot::channel();
         tokio::spawn(append_in_order(
             self.http.clone(),
             self.token.to_string(),
@@ -153,23 +173,6 @@ impl Opening<'_> {
             rx,
             failed_tx,
         ));
-        let body = framing::encode_message(&bidi::BidiRequestId {
-            request_id: self.request_id.to_string(),
-        });
-        let send = self.post(
-            self.http.http1_client(),
-            RUN_SSE_PATH,
-            AgentCall::RunSse,
-            body,
-        );
-        let resp = tokio::select! {
-            r = send => r?,
-            // A refused first append (an expired token, say) while RunSSE waits for input:
-            // report it now rather than after the timeout.
-            Ok(e) = &mut failed_rx => return Err(e),
-        };
-        // RunSSE's body is envelope framing whatever content type the edge declares.
-        let resp = check_response(resp, false).await?;
         let upstream_failed: UpstreamFailure = Box::pin(async move {
             match failed_rx.await {
                 Ok(e) => e,
@@ -188,7 +191,7 @@ async fn append_in_order(
     http: CursorHttp,
     token: String,
     request_id: String,
-    mut rx: mpsc::UnboundedReceiver<pb::AgentClientMessage>,
+    mut rx: Outbox,
     failed: oneshot::Sender<CursorError>,
 ) {
     let mut seqno: i64 = 0;
@@ -203,14 +206,11 @@ async fn append_in_order(
     }
 }
 
-/// `BidiAppendRequest{ data = lowercase hex of the message, request_id, append_seqno }`.
-pub fn append_request(
-    request_id: &str,
-    seqno: i64,
-    msg: &pb::AgentClientMessage,
-) -> bidi::BidiAppendRequest {
+/// `BidiAppendRequest{ data = lowercase hex of the message, request_id, append_seqno }`;
+/// `msg` is an encoded `AgentClientMessage`.
+pub fn append_request(request_id: &str, seqno: i64, msg: &[u8]) -> bidi::BidiAppendRequest {
     bidi::BidiAppendRequest {
-        data: hex::encode(msg.encode_to_vec()),
+        data: hex::encode(msg),
         request_id: Some(bidi::BidiRequestId {
             request_id: request_id.to_string(),
         }),
@@ -261,7 +261,7 @@ mod tests {
                 pb::AgentRunRequest::default(),
             )),
         };
-        let req = append_request("abc", 1, &msg);
+        let req = append_request("abc", 1, &msg.encode_to_vec());
         assert_eq!(req.data, "0a00");
         assert_eq!(
             req.encode_to_vec(),
@@ -282,7 +282,7 @@ mod tests {
                 },
             )),
         };
-        let req = append_request("r", 0, &msg);
+        let req = append_request("r", 0, &msg.encode_to_vec());
         assert_eq!(hex::decode(&req.data).unwrap(), msg.encode_to_vec());
         assert!(!req.data.chars().any(|c| c.is_ascii_uppercase()));
     }

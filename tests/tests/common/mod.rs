@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use cursor_bridge_core::config::settings::{Env, Paths, Settings};
+use cursor_bridge_core::config::settings::{
+    AgentTransport, ENV_AGENT_TRANSPORT, Env, Paths, Settings,
+};
 use cursor_bridge_core::cursor::CursorClient;
 use cursor_bridge_core::cursor::chat::ChatOptions;
 use cursor_bridge_core::store::credentials::Credentials;
@@ -24,12 +26,27 @@ pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
     Env::from_pairs(cursor_bridge_tests::client_env(url, dir))
 }
 
+/// Runs each scenario `fn name(AgentTransport)` as `http2::name` and `http1::name` (the
+/// using file imports `AgentTransport`; `#[macro_use] mod common;`).
+#[allow(unused_macros)]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod http2 {
+            $(#[tokio::test] async fn $name() { super::$name(super::AgentTransport::Http2).await })*
+        }
+        mod http1 {
+            $(#[tokio::test] async fn $name() { super::$name(super::AgentTransport::Http1).await })*
+        }
+    };
+}
+
 /// Fast chat timings so failure tests finish in well under a second.
 pub fn fast_chat() -> ChatOptions {
     ChatOptions {
         heartbeat_interval: Duration::from_millis(100),
         first_activity_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(5),
+        heartbeat_only_timeout: Duration::from_secs(5),
         turn_end_grace: Duration::from_millis(500),
     }
 }
@@ -69,6 +86,12 @@ impl Harness {
     }
 
     /// [`Harness::signed_in`] with extra environment variables, as [`Harness::new_with_env`].
+    /// Signed in, built from settings with `agent_transport = transport` (through its
+    /// environment variable, as a user would set it).
+    pub async fn signed_in_over(fake: FakeCursor, transport: AgentTransport) -> Harness {
+        Harness::signed_in_with_env(fake, [(ENV_AGENT_TRANSPORT, transport.as_str())]).await
+    }
+
     pub async fn signed_in_with_env<const N: usize>(
         fake: FakeCursor,
         extra: [(&str, &str); N],
