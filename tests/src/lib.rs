@@ -170,7 +170,16 @@ impl FakeCursorBuilder {
         self
     }
 
-    /// `/oauth/token` waits this long before answering (so concurrent refreshes overlap).
+    /// `/auth/exchange_user_api_key` refuses refresh tokens with 401 (as it may for a
+    /// token it did not issue), so a refresh must fall back to `/oauth/token`. API keys
+    /// are still exchanged.
+    pub fn exchange_refresh_disabled(mut self) -> Self {
+        self.cfg.exchange_refresh_disabled = true;
+        self
+    }
+
+    /// Both refresh routes wait this long before answering (so concurrent refreshes
+    /// overlap).
     pub fn refresh_delay(mut self, d: Duration) -> Self {
         self.cfg.refresh_delay = d;
         self
@@ -518,9 +527,21 @@ impl FakeCursor {
         self.shared.update(|s| s.poll_failures_left = n);
     }
 
-    /// Calls to `/oauth/token`.
+    /// Refresh attempts on either route: calls to `/oauth/token` plus calls to
+    /// `/auth/exchange_user_api_key` that did not carry a known API key.
     pub fn refresh_calls(&self) -> usize {
+        let s = self.shared.lock();
+        s.refresh_calls + s.exchange_refresh_calls
+    }
+
+    /// Calls to `/oauth/token`.
+    pub fn oauth_calls(&self) -> usize {
         self.shared.lock().refresh_calls
+    }
+
+    /// Calls to `/auth/exchange_user_api_key` that did not carry a known API key.
+    pub fn exchange_refresh_calls(&self) -> usize {
+        self.shared.lock().exchange_refresh_calls
     }
 
     /// Calls to `/auth/exchange_user_api_key`.

@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub models: Vec<FakeModel>,
     pub usage: FakeUsage,
     pub oauth_token_disabled: bool,
+    /// `/auth/exchange_user_api_key` refuses refresh tokens (API keys still work).
+    pub exchange_refresh_disabled: bool,
     pub refresh_delay: Duration,
     pub auto_approve_logins: bool,
     pub gzip_frames: bool,
@@ -52,6 +54,7 @@ impl Default for Config {
             models: FakeModel::default_catalogue(),
             usage: FakeUsage::default(),
             oauth_token_disabled: false,
+            exchange_refresh_disabled: false,
             refresh_delay: Duration::ZERO,
             auto_approve_logins: false,
             gzip_frames: false,
@@ -107,8 +110,13 @@ pub(crate) struct State {
     pub polls: usize,
     pub poll_failures_left: usize,
     pub pkce_mismatches: usize,
+    /// Calls to `/oauth/token`.
     pub refresh_calls: usize,
+    /// Calls to `/auth/exchange_user_api_key`, with an API key or a refresh token.
     pub exchange_calls: usize,
+    /// Those of `exchange_calls` that carried something other than a known API key (a
+    /// refresh attempt).
+    pub exchange_refresh_calls: usize,
     pub models_calls: usize,
     /// The fake's view of the client's blob store: everything it set, by blob id.
     pub blobs: HashMap<Vec<u8>, Bytes>,

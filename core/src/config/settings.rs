@@ -18,7 +18,7 @@ use url::Url;
 
 pub use crate::cursor::AgentTransport;
 use crate::cursor::RetryPolicy;
-use crate::cursor::auth::PollPolicy;
+use crate::cursor::auth::{PollPolicy, RefreshRoute};
 use crate::cursor::{Endpoints, HttpConfig};
 
 /// Puts config, data and logs in this one directory (portable installs, tests, CI).
@@ -227,6 +227,11 @@ pub struct Settings {
     /// The first retry waits this long (plus up to half again, at random); each further
     /// retry waits twice as long as the one before.
     pub retry_backoff_ms: u64,
+    /// Which refresh route a refresh token tries first: `"exchange"`
+    /// (`/auth/exchange_user_api_key`, what browser-login clients use) or `"oauth"`
+    /// (`/oauth/token`). After any 4xx the other one is tried, and the one that worked is
+    /// tried first for the rest of the process.
+    pub refresh_route: RefreshRoute,
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
@@ -272,6 +277,7 @@ impl Default for Settings {
             start_proxy_on_launch: true,
             upstream_retries: 2,
             retry_backoff_ms: 250,
+            refresh_route: RefreshRoute::Exchange,
         }
     }
 }

@@ -74,7 +74,8 @@ impl CursorClient {
         let http = CursorHttp::new(settings.http_config())?;
         let store = credentials::open_store(settings, paths);
         let env_token = env.get(ENV_ACCESS_TOKEN).map(str::to_string);
-        let tokens = TokenManager::new(http.clone(), store, env_token, settings.refresh_margin());
+        let tokens = TokenManager::new(http.clone(), store, env_token, settings.refresh_margin())
+            .with_refresh_route(settings.refresh_route);
         let chat = ChatOptions {
             heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
             first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
