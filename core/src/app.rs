@@ -749,7 +749,7 @@ impl App {
     pub async fn plan_usage(&self) -> Result<PlanUsage, CommandError> {
         let r = self.client().plan_usage().await;
         let u = self.cursor(r).await?;
-        if u.plan_usage.as_ref().is_some_and(|p| p.remaining > 0) {
+        if u.plan_usage.as_ref().and_then(|p| p.has_room()) == Some(true) {
             self.inner.alerts.resolve(AlertKind::Quota);
         }
         Ok(PlanUsage::from_cursor(&u, now_ms()))

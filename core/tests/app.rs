@@ -314,7 +314,7 @@ async fn models_snippet_and_plan_usage_come_from_cursor() {
             usage.included_cents,
             usage.remaining_cents
         ),
-        (600, Some(2000), Some(1400))
+        (Some(600), Some(2000), Some(1400))
     );
     assert_eq!(usage.cycle_start, Some(1_767_225_600_000));
     assert!(usage.fetched_at > 1_767_225_600_000);

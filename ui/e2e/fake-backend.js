@@ -277,6 +277,11 @@
         spentCents: 1347,
         includedCents: 2000,
         remainingCents: 653,
+        totalPercentUsed: 67.35,
+        pools: [
+          { id: 'auto', label: 'Auto + Composer', percentUsed: 41 },
+          { id: 'api', label: 'API models', percentUsed: 88.5 },
+        ],
         cycleStart: now - 12 * DAY,
         cycleEnd: now + 18 * DAY,
         fetchedAt: now - 60e3,

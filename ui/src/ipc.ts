@@ -78,12 +78,25 @@ export interface UsageReport {
 }
 /** Cursor's own numbers; they lag about a minute. */
 export interface PlanUsage {
-  spentCents: number;
+  /** null when Cursor sent no money figures (newer accounts report percentages) */
+  spentCents: number | null;
+  /** the plan's limit; null or 0 when Cursor sent none */
   includedCents: number | null;
   remainingCents: number | null;
+  /** share of the whole plan used, % (Cursor's, or computed from the cents) */
+  totalPercentUsed: number | null;
+  /** Auto + Composer and API models; empty when Cursor reports no pools */
+  pools: PlanPool[];
   cycleStart: number | null;
   cycleEnd: number | null;
   fetchedAt: number;
+}
+/** One usage pool of the plan. */
+export interface PlanPool {
+  id: 'auto' | 'api';
+  label: string;
+  /** null when Cursor did not report this pool */
+  percentUsed: number | null;
 }
 export interface RecentError {
   at: number;

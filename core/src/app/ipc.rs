@@ -10,7 +10,7 @@ use crate::config::settings::SettingsError;
 use crate::cursor::CursorError;
 use crate::cursor::auth::LoginError;
 use crate::cursor::models::{LimitSource, ModelInfo};
-use crate::cursor::usage::CurrentPeriodUsage;
+use crate::cursor::usage::{CurrentPeriodUsage, Pool};
 use crate::proxy::StartError;
 use crate::store::credentials::StoreError;
 
@@ -102,15 +102,33 @@ pub struct SettingsView {
 }
 
 /// Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A figure Cursor did not send is `null`, never 0 (reference §9.11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanUsage {
-    pub spent_cents: i64,
+    pub spent_cents: Option<i64>,
+    /// The plan's limit; `null` when Cursor sent none (or 0).
     pub included_cents: Option<i64>,
     pub remaining_cents: Option<i64>,
+    /// Share of the whole plan used, %: Cursor's `totalPercentUsed`, else computed from
+    /// the cents when there is a limit.
+    pub total_percent_used: Option<f64>,
+    /// Both pools (Auto + Composer, API models) when Cursor reports either; else empty.
+    pub pools: Vec<PlanPool>,
     pub cycle_start: Option<i64>,
     pub cycle_end: Option<i64>,
     pub fetched_at: i64,
+}
+
+/// One pool of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanPool {
+    /// `auto` or `api`.
+    pub id: String,
+    pub label: String,
+    /// `null` when Cursor did not report this pool.
+    pub percent_used: Option<f64>,
 }
 
 impl PlanUsage {
@@ -118,10 +136,26 @@ impl PlanUsage {
     /// `spent` its total spend; a cycle bound of 0 means Cursor did not send it.
     pub fn from_cursor(u: &CurrentPeriodUsage, fetched_at: i64) -> PlanUsage {
         let nonzero = |ms: i64| (ms > 0).then_some(ms);
+        let plan = u.plan_usage.clone().unwrap_or_default();
+        let pools = if plan.has_pools() {
+            Pool::ALL
+                .iter()
+                .map(|p| PlanPool {
+                    id: p.id().into(),
+                    label: p.label().into(),
+                    percent_used: plan.pool_percent(*p),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let limit = plan.limit_cents();
         PlanUsage {
-            spent_cents: u.plan_usage.as_ref().map_or(0, |p| p.total_spend),
-            included_cents: u.plan_usage.as_ref().map(|p| p.limit),
-            remaining_cents: u.plan_usage.as_ref().map(|p| p.remaining),
+            spent_cents: plan.total_spend,
+            included_cents: limit,
+            remaining_cents: plan.remaining.filter(|_| limit.is_some()),
+            total_percent_used: plan.percent_used(),
+            pools,
             cycle_start: nonzero(u.billing_cycle_start),
             cycle_end: nonzero(u.billing_cycle_end),
             fetched_at,
