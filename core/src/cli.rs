@@ -357,6 +357,17 @@ async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
         out,
         format!("Settings file:     {}", ctx.paths.settings_file().display()),
     )?;
+    // Waits for the installer-script step (a few seconds at most) if it has not run, so
+    // this shows what requests will send.
+    let version = ctx.client.http().client_version().settle().await;
+    w(
+        out,
+        format!(
+            "Client version:    {} ({})",
+            version.version,
+            version.source.describe()
+        ),
+    )?;
     if current.is_none() {
         w(out, "Signed in:         no — run `cursor-bridge login`")?;
         return Err(CliError::new(3, "not signed in"));

@@ -446,6 +446,41 @@ async fn status_signed_in_shows_account_expiry_and_proxy() {
     assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
 }
 
+/// `status` names the client version Cursor is sent and where it came from (§9.10): the
+/// installer script the fake serves, then the newest installed CLI, then a pin.
+#[tokio::test]
+async fn status_shows_the_client_version_and_its_source() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let versions = sb.dir.path().join("cursor-agent-versions");
+    std::fs::create_dir_all(&versions).expect("versions dir");
+    let dir_setting = format!(
+        "cursor_cli_versions_dir = {:?}\n",
+        versions.display().to_string()
+    );
+    sb.write_settings(&dir_setting);
+    run(sb.cmd(&["status"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("Client version:    cli-2026.07.23-e383d2b (Cursor's CLI installer)");
+
+    std::fs::create_dir_all(versions.join("2026.08.02-abcdef1")).expect("a CLI build");
+    run(sb.cmd(&["status"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("Client version:    cli-2026.08.02-abcdef1 (newest installed Cursor CLI)");
+
+    sb.write_settings(&format!(
+        "{dir_setting}client_version = \"cli-2026.09.09-9999999\"\n"
+    ));
+    run(sb.cmd(&["status"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("Client version:    cli-2026.09.09-9999999 (pinned in the settings)");
+    assert_eq!(fake.installer_fetches(), 1, "the first answer was cached");
+}
+
 #[tokio::test]
 async fn status_refreshes_an_expired_token_and_stores_the_new_one() {
     let fake = FakeCursor::builder().start().await;

@@ -144,6 +144,9 @@ pub(crate) async fn bidi_append(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(msg) = shared.check_client_version(&headers) {
+        return error_response(429, "resource_exhausted", &msg);
+    }
     if let Err(msg) = shared.check_bearer(&headers) {
         return error_response(401, "unauthenticated", &msg);
     }

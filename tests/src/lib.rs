@@ -20,7 +20,8 @@
 //!   `/oauth/token`, `/auth/exchange_user_api_key`.
 //! - `unary`: `GetUsableModels` (JSON and proto, on AiService and AgentService),
 //!   `AvailableModels` (proto), `DashboardService/GetCurrentPeriodUsage` and `GetMe`
-//!   (JSON), and the `unimplemented` fallback.
+//!   (JSON), the website's CLI installer script (`GET /install`), and the
+//!   `unimplemented` fallback.
 //! - `run`: `agent.v1.AgentService/Run`: a reader task that records client frames and a
 //!   driver task that plays a scripted [`Turn`].
 //! - `bidi`: `agent.v1.AgentService/RunSSE` + `aiserver.v1.BidiService/BidiAppend`: they
@@ -50,6 +51,8 @@
 //!   [`FakeCursorBuilder::lenient_stream_close`]). A `cancel_action` received while the
 //!   fake waits for a reply ends the run with `{}`.
 //! - JSON unary calls must carry `connect-protocol-version: 1`.
+//! - With [`FakeCursorBuilder::min_client_version`], authenticated calls refuse an older
+//!   (or non-`cli-`) `x-cursor-client-version` the way Cursor did in June 2026.
 //!
 //! ## Example
 //! ```no_run
@@ -111,7 +114,7 @@ pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd, Ru
 pub use script::{
     EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id,
 };
-pub use state::CLIENT_ID;
+pub use state::{CLIENT_ID, DEFAULT_INSTALLER_BUILD, OUTDATED_MESSAGE};
 pub use tokens::exp_of as jwt_exp;
 
 use record::header_map;
@@ -175,6 +178,23 @@ impl FakeCursorBuilder {
     /// are still exchanged.
     pub fn exchange_refresh_disabled(mut self) -> Self {
         self.cfg.exchange_refresh_disabled = true;
+        self
+    }
+
+    /// Authenticated RPCs (unary, `Run`, `RunSSE`, `BidiAppend`) refuse an
+    /// `x-cursor-client-version` older than `cli-<date>-…` (`date` as `YYYY.MM.DD`), or
+    /// not of that form, the way Cursor did in June 2026: `resource_exhausted` "Your
+    /// version of Cursor is no longer supported…" (HTTP 429 on unary calls, an
+    /// end-of-stream error on runs).
+    pub fn min_client_version(mut self, date: &str) -> Self {
+        self.cfg.min_client_build = Some(date.to_string());
+        self
+    }
+
+    /// The build (`YYYY.MM.DD-hash`) the installer script at `GET /install` names
+    /// (default [`DEFAULT_INSTALLER_BUILD`]); `None` makes `/install` answer 404.
+    pub fn installer_build(mut self, build: Option<&str>) -> Self {
+        self.cfg.installer_build = build.map(str::to_string);
         self
     }
 
@@ -334,6 +354,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/poll", get(auth::poll))
         .route("/oauth/token", post(auth::oauth_token))
         .route("/auth/exchange_user_api_key", post(auth::exchange))
+        .route("/install", get(unary::installer))
         .route(
             "/aiserver.v1.AiService/GetUsableModels",
             post(unary::get_usable_models),
@@ -364,7 +385,12 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Records every request except `Run` and `RunSSE` (runs record themselves, streaming).
 async fn record_call(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
-    if matches!(req.uri().path(), run::RUN_PATH | bidi::RUN_SSE_PATH) {
+    // `/install` is the website's installer script, counted on its own
+    // (`installer_fetches`), not a Cursor call.
+    if matches!(
+        req.uri().path(),
+        run::RUN_PATH | bidi::RUN_SSE_PATH | "/install"
+    ) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -532,6 +558,16 @@ impl FakeCursor {
     pub fn refresh_calls(&self) -> usize {
         let s = self.shared.lock();
         s.refresh_calls + s.exchange_refresh_calls
+    }
+
+    /// Requests refused for an outdated `x-cursor-client-version`.
+    pub fn outdated_rejections(&self) -> usize {
+        self.shared.lock().outdated_rejections
+    }
+
+    /// `GET /install` requests (the CLI installer script).
+    pub fn installer_fetches(&self) -> usize {
+        self.shared.lock().installer_fetches
     }
 
     /// Calls to `/oauth/token`.

@@ -129,6 +129,20 @@ pub(crate) fn refuse(
     rpc: &str,
     response_type: &'static str,
 ) -> Option<Response> {
+    if let Err(msg) = shared.check_client_version(headers) {
+        let err = EndError::new("resource_exhausted", msg.clone());
+        finish(
+            shared,
+            index,
+            RunEnd::Error {
+                code: err.code.clone(),
+                message: msg,
+            },
+        );
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Ok(end_error_frame(&err)));
+        return Some(stream_response(rx, false, response_type));
+    }
     if let Err(msg) = shared.check_bearer(headers) {
         if shared.cfg.run_auth_failure_as_http {
             finish(shared, index, RunEnd::Http(401));

@@ -19,6 +19,14 @@ use crate::tokens;
 /// The OAuth client id Cursor's refresh endpoint expects (reference §1.3).
 pub const CLIENT_ID: &str = "KbZUR41cY7W6zRSdpSUJ7I7mLYBKOCmB";
 
+/// What the fake's CLI installer script installs unless told otherwise.
+pub const DEFAULT_INSTALLER_BUILD: &str = "2026.07.23-e383d2b";
+
+/// June 2026's answer to an outdated client (reference §9.10): `resource_exhausted`,
+/// which only the text tells apart from a usage limit.
+pub const OUTDATED_MESSAGE: &str =
+    "Your version of Cursor is no longer supported. Please update to the latest version.";
+
 /// Knobs fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -29,6 +37,12 @@ pub(crate) struct Config {
     pub oauth_token_disabled: bool,
     /// `/auth/exchange_user_api_key` refuses refresh tokens (API keys still work).
     pub exchange_refresh_disabled: bool,
+    /// Authenticated RPCs refuse `x-cursor-client-version` builds older than this
+    /// `YYYY.MM.DD` (and any version not of the `cli-YYYY.MM.DD-hash` form).
+    pub min_client_build: Option<String>,
+    /// The build (`YYYY.MM.DD-hash`) the CLI installer script at `/install` names;
+    /// `None`: `/install` answers 404.
+    pub installer_build: Option<String>,
     pub refresh_delay: Duration,
     pub auto_approve_logins: bool,
     pub gzip_frames: bool,
@@ -55,6 +69,8 @@ impl Default for Config {
             usage: FakeUsage::default(),
             oauth_token_disabled: false,
             exchange_refresh_disabled: false,
+            min_client_build: None,
+            installer_build: Some(DEFAULT_INSTALLER_BUILD.into()),
             refresh_delay: Duration::ZERO,
             auto_approve_logins: false,
             gzip_frames: false,
@@ -117,6 +133,10 @@ pub(crate) struct State {
     /// Those of `exchange_calls` that carried something other than a known API key (a
     /// refresh attempt).
     pub exchange_refresh_calls: usize,
+    /// Requests refused for an outdated `x-cursor-client-version`.
+    pub outdated_rejections: usize,
+    /// `GET /install` requests.
+    pub installer_fetches: usize,
     pub models_calls: usize,
     /// The fake's view of the client's blob store: everything it set, by blob id.
     pub blobs: HashMap<Vec<u8>, Bytes>,
@@ -238,6 +258,28 @@ impl Shared {
                 .insert(t.clone(), Refresh { revoked: false })
         });
         t
+    }
+
+    /// Checks `x-cursor-client-version` against [`Config::min_client_build`]: a
+    /// `cli-YYYY.MM.DD-hash` at least that new (the July 2026 rule: a `cli-` prefix).
+    pub fn check_client_version(&self, headers: &HeaderMap) -> Result<(), String> {
+        let Some(min) = &self.cfg.min_client_build else {
+            return Ok(());
+        };
+        let sent = headers
+            .get("x-cursor-client-version")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let date = sent
+            .strip_prefix("cli-")
+            .and_then(|b| b.split_once('-'))
+            .map(|(date, _)| date)
+            .filter(|d| d.len() == 10 && d.as_bytes()[4] == b'.' && d.as_bytes()[7] == b'.');
+        if date.is_some_and(|d| d >= min.as_str()) {
+            return Ok(());
+        }
+        self.update(|s| s.outdated_rejections += 1);
+        Err(OUTDATED_MESSAGE.into())
     }
 
     /// Checks `authorization: Bearer <token>`: issued by this fake, not revoked, not

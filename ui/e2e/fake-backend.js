@@ -67,6 +67,7 @@
       },
       launchAtLogin: state.launchAtLogin,
       version: '0.1.0',
+      clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installed_cli', sourceLabel: 'newest installed Cursor CLI' },
     };
   }
 

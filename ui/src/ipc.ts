@@ -29,6 +29,15 @@ export interface Status {
   /** read back from the OS, not remembered */
   launchAtLogin: boolean;
   version: string;
+  /** the x-cursor-client-version Cursor is sent, and where it came from */
+  clientVersion: ClientVersion;
+}
+export interface ClientVersion {
+  /** e.g. "cli-2026.07.23-e383d2b" */
+  version: string;
+  source: 'setting' | 'installed_cli' | 'installer' | 'built_in';
+  /** the source in words, e.g. "newest installed Cursor CLI" */
+  sourceLabel: string;
 }
 export interface Model {
   id: string;

@@ -61,3 +61,12 @@ describe('plan usage pools', () => {
     expect(planSummary({ ...base, spentCents: 0, includedCents: 0 })).toBeNull();
   });
 });
+
+describe('client version', () => {
+  it('the account shows the version Cursor is sent and where it came from', async () => {
+    mockBackend();
+    render(<App initialScreen="account" />);
+    const dd = await screen.findByTestId('account-client-version');
+    expect(dd.textContent).toBe("cli-2026.07.23-e383d2b (Cursor's CLI installer)");
+  });
+});

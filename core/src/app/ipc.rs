@@ -11,6 +11,7 @@ use crate::cursor::CursorError;
 use crate::cursor::auth::LoginError;
 use crate::cursor::models::{LimitSource, ModelInfo};
 use crate::cursor::usage::{CurrentPeriodUsage, Pool};
+use crate::cursor::version::{Resolved, VersionSource};
 use crate::proxy::StartError;
 use crate::store::credentials::StoreError;
 
@@ -54,6 +55,30 @@ pub struct Status {
     /// Read back from the OS, never remembered.
     pub launch_at_login: bool,
     pub version: String,
+    /// The `x-cursor-client-version` Cursor is sent, and where it came from.
+    pub client_version: ClientVersionInfo,
+}
+
+/// The Cursor client version in use (reference §9.10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientVersionInfo {
+    /// e.g. `cli-2026.07.23-e383d2b`.
+    pub version: String,
+    /// `setting`, `installed_cli`, `installer` or `built_in`.
+    pub source: VersionSource,
+    /// The source in words, e.g. "newest installed Cursor CLI".
+    pub source_label: String,
+}
+
+impl From<Resolved> for ClientVersionInfo {
+    fn from(r: Resolved) -> ClientVersionInfo {
+        ClientVersionInfo {
+            source_label: r.source.describe().into(),
+            version: r.version,
+            source: r.source,
+        }
+    }
 }
 
 /// One model, as the UI lists it.
@@ -418,8 +443,18 @@ mod tests {
             },
             launch_at_login: false,
             version: "0.1.0".into(),
+            client_version: Resolved {
+                version: "cli-2026.07.23-e383d2b".into(),
+                source: VersionSource::InstalledCli,
+            }
+            .into(),
         };
         let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["clientVersion"],
+            serde_json::json!({"version": "cli-2026.07.23-e383d2b", "source": "installed_cli",
+                "sourceLabel": "newest installed Cursor CLI"})
+        );
         assert_eq!(v["signedIn"], true);
         assert_eq!(v["proxy"]["baseUrl"], "http://127.0.0.1:18741/v1");
         assert_eq!(v["proxy"]["state"], "running");
