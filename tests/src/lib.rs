@@ -187,7 +187,7 @@ impl FakeCursorBuilder {
     /// version of Cursor is no longer supported…" (HTTP 429 on unary calls, an
     /// end-of-stream error on runs).
     pub fn min_client_version(mut self, date: &str) -> Self {
-        self.cfg.min_client_build = Some(date.to_string());
+        self.state.min_client_build = Some(date.to_string());
         self
     }
 
@@ -558,6 +558,13 @@ impl FakeCursor {
     pub fn refresh_calls(&self) -> usize {
         let s = self.shared.lock();
         s.refresh_calls + s.exchange_refresh_calls
+    }
+
+    /// From now on, refuse client versions older than `date` (`None`: accept any), as
+    /// [`FakeCursorBuilder::min_client_version`]: Cursor raising its bar mid-session.
+    pub fn set_min_client_version(&self, date: Option<&str>) {
+        self.shared
+            .update(|s| s.min_client_build = date.map(str::to_string));
     }
 
     /// Requests refused for an outdated `x-cursor-client-version`.

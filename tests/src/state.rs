@@ -37,9 +37,6 @@ pub(crate) struct Config {
     pub oauth_token_disabled: bool,
     /// `/auth/exchange_user_api_key` refuses refresh tokens (API keys still work).
     pub exchange_refresh_disabled: bool,
-    /// Authenticated RPCs refuse `x-cursor-client-version` builds older than this
-    /// `YYYY.MM.DD` (and any version not of the `cli-YYYY.MM.DD-hash` form).
-    pub min_client_build: Option<String>,
     /// The build (`YYYY.MM.DD-hash`) the CLI installer script at `/install` names;
     /// `None`: `/install` answers 404.
     pub installer_build: Option<String>,
@@ -69,7 +66,6 @@ impl Default for Config {
             usage: FakeUsage::default(),
             oauth_token_disabled: false,
             exchange_refresh_disabled: false,
-            min_client_build: None,
             installer_build: Some(DEFAULT_INSTALLER_BUILD.into()),
             refresh_delay: Duration::ZERO,
             auto_approve_logins: false,
@@ -133,6 +129,9 @@ pub(crate) struct State {
     /// Those of `exchange_calls` that carried something other than a known API key (a
     /// refresh attempt).
     pub exchange_refresh_calls: usize,
+    /// Authenticated RPCs refuse `x-cursor-client-version` builds older than this
+    /// `YYYY.MM.DD` (and any version not of the `cli-YYYY.MM.DD-hash` form).
+    pub min_client_build: Option<String>,
     /// Requests refused for an outdated `x-cursor-client-version`.
     pub outdated_rejections: usize,
     /// `GET /install` requests.
@@ -260,10 +259,10 @@ impl Shared {
         t
     }
 
-    /// Checks `x-cursor-client-version` against [`Config::min_client_build`]: a
+    /// Checks `x-cursor-client-version` against [`State::min_client_build`]: a
     /// `cli-YYYY.MM.DD-hash` at least that new (the July 2026 rule: a `cli-` prefix).
     pub fn check_client_version(&self, headers: &HeaderMap) -> Result<(), String> {
-        let Some(min) = &self.cfg.min_client_build else {
+        let Some(min) = self.lock().min_client_build.clone() else {
             return Ok(());
         };
         let sent = headers

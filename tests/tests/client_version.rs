@@ -202,13 +202,11 @@ async fn an_outdated_client_error_re_resolves_past_the_cache_and_retries_once() 
     assert_eq!(fake.outdated_rejections(), 1);
 }
 
+/// The refusal arriving on the agent run itself (an end-of-stream `resource_exhausted`
+/// frame): the run is started again with a fresh version, and the user sees an answer.
 #[tokio::test]
 async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
-    let fake = FakeCursor::builder()
-        .min_client_version("2026.07.01")
-        .start()
-        .await;
-    let h = Harness::new(fake).await;
+    let h = Harness::new(FakeCursor::builder().start().await).await;
     seed_cache(
         h.dir.path(),
         "cli-2026.02.01-aaaaaaa",
@@ -218,6 +216,9 @@ async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
     let client = client_in(&h.fake, h.dir.path(), "").await;
     let h = Harness { client, ..h };
     let p = Proxy::start(h).await;
+    p.warm_models().await;
+    // Cursor raises its bar mid-session: the next call to meet it is the run.
+    p.fake().set_min_client_version(Some("2026.07.01"));
     let res = p
         .post(&serde_json::json!({
             "model": "auto",
@@ -225,6 +226,8 @@ async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
         }))
         .await;
     assert_eq!(res.status(), 200);
+    let body = res.text().await.expect("body");
+    assert!(body.contains("the fake Cursor"), "{body}");
     let runs = p.fake().runs();
     let versions: Vec<_> = runs
         .iter()
@@ -234,11 +237,12 @@ async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
                 .to_string()
         })
         .collect();
-    assert!(
-        versions.last().map(String::as_str) == Some(INSTALLER_VERSION),
-        "the run that answered used the fresh version: {versions:?}"
+    assert_eq!(
+        versions,
+        ["cli-2026.02.01-aaaaaaa", INSTALLER_VERSION],
+        "refused once, then retried with the fresh version"
     );
-    assert!(p.fake().outdated_rejections() >= 1);
+    assert_eq!(p.fake().outdated_rejections(), 1);
 }
 
 #[tokio::test]
