@@ -114,7 +114,7 @@ pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd, Ru
 pub use script::{
     EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id,
 };
-pub use state::{CLIENT_ID, DEFAULT_INSTALLER_BUILD, OUTDATED_MESSAGE};
+pub use state::{CLIENT_ID, DEFAULT_INSTALLER_BUILD, OUTDATED_MESSAGE, OutdatedShape};
 pub use tokens::exp_of as jwt_exp;
 
 use record::header_map;
@@ -188,6 +188,12 @@ impl FakeCursorBuilder {
     /// end-of-stream error on runs).
     pub fn min_client_version(mut self, date: &str) -> Self {
         self.state.min_client_build = Some(date.to_string());
+        self
+    }
+
+    /// Refuse outdated clients in this shape (default: June 2026's "no longer supported").
+    pub fn outdated_shape(mut self, shape: OutdatedShape) -> Self {
+        self.state.outdated_shape = shape;
         self
     }
 

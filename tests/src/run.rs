@@ -129,14 +129,13 @@ pub(crate) fn refuse(
     rpc: &str,
     response_type: &'static str,
 ) -> Option<Response> {
-    if let Err(msg) = shared.check_client_version(headers) {
-        let err = EndError::new("resource_exhausted", msg.clone());
+    if let Err((_, err)) = shared.check_client_version(headers) {
         finish(
             shared,
             index,
             RunEnd::Error {
                 code: err.code.clone(),
-                message: msg,
+                message: err.message.clone(),
             },
         );
         let (tx, rx) = mpsc::channel(1);

@@ -27,6 +27,37 @@ pub const DEFAULT_INSTALLER_BUILD: &str = "2026.07.23-e383d2b";
 pub const OUTDATED_MESSAGE: &str =
     "Your version of Cursor is no longer supported. Please update to the latest version.";
 
+/// The shapes in which Cursor refused outdated clients during 2026 (reference §9.10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OutdatedShape {
+    /// June: `resource_exhausted` with [`OUTDATED_MESSAGE`] and no details (HTTP 429).
+    #[default]
+    NoLongerSupported,
+    /// April: `failed_precondition` whose `ErrorDetails` is `ERROR_OUTDATED_CLIENT`,
+    /// titled "Update Required" (HTTP 400), the message the bare "Error".
+    UpdateRequired,
+}
+
+impl OutdatedShape {
+    /// The HTTP status of a unary refusal and the Connect error.
+    pub(crate) fn error(self) -> (u16, crate::script::EndError) {
+        use crate::script::EndError;
+        match self {
+            OutdatedShape::NoLongerSupported => {
+                (429, EndError::new("resource_exhausted", OUTDATED_MESSAGE))
+            }
+            OutdatedShape::UpdateRequired => (
+                400,
+                EndError::new("failed_precondition", "Error").detail(
+                    crate::ErrorKind::OutdatedClient,
+                    "Update Required",
+                    "Please update Cursor to the latest version to continue.",
+                ),
+            ),
+        }
+    }
+}
+
 /// Knobs fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -132,6 +163,8 @@ pub(crate) struct State {
     /// Authenticated RPCs refuse `x-cursor-client-version` builds older than this
     /// `YYYY.MM.DD` (and any version not of the `cli-YYYY.MM.DD-hash` form).
     pub min_client_build: Option<String>,
+    /// How an outdated client is refused.
+    pub outdated_shape: OutdatedShape,
     /// Requests refused for an outdated `x-cursor-client-version`.
     pub outdated_rejections: usize,
     /// `GET /install` requests.
@@ -261,8 +294,15 @@ impl Shared {
 
     /// Checks `x-cursor-client-version` against [`State::min_client_build`]: a
     /// `cli-YYYY.MM.DD-hash` at least that new (the July 2026 rule: a `cli-` prefix).
-    pub fn check_client_version(&self, headers: &HeaderMap) -> Result<(), String> {
-        let Some(min) = self.lock().min_client_build.clone() else {
+    pub fn check_client_version(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(), (u16, crate::script::EndError)> {
+        let (min, shape) = {
+            let s = self.lock();
+            (s.min_client_build.clone(), s.outdated_shape)
+        };
+        let Some(min) = min else {
             return Ok(());
         };
         let sent = headers
@@ -278,7 +318,7 @@ impl Shared {
             return Ok(());
         }
         self.update(|s| s.outdated_rejections += 1);
-        Err(OUTDATED_MESSAGE.into())
+        Err(shape.error())
     }
 
     /// Checks `authorization: Bearer <token>`: issued by this fake, not revoked, not

@@ -77,7 +77,7 @@ fn gate(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<(), Response
     }
     shared
         .check_client_version(headers)
-        .map_err(|m| error_response(429, "resource_exhausted", &m))?;
+        .map_err(|(status, e)| crate::connect::unary_error_response(status, &e))?;
     shared
         .check_bearer(headers)
         .map_err(|m| error_response(401, "unauthenticated", &m))

@@ -14,7 +14,7 @@ use cursor_bridge_core::config::settings::{Paths, Settings};
 use cursor_bridge_core::cursor::version::{BUILT_IN, VersionSource};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::store::credentials::Credentials;
-use cursor_bridge_tests::{DEFAULT_INSTALLER_BUILD, FakeCursor};
+use cursor_bridge_tests::{DEFAULT_INSTALLER_BUILD, FakeCursor, OutdatedShape};
 
 const INSTALLER_VERSION: &str = "cli-2026.07.23-e383d2b";
 
@@ -200,6 +200,27 @@ async fn an_outdated_client_error_re_resolves_past_the_cache_and_retries_once() 
     // From now on straight to the new version.
     client.models().await.unwrap();
     assert_eq!(fake.outdated_rejections(), 1);
+}
+
+/// April 2026's shape ("Update Required" in `ErrorDetails`, `failed_precondition`) is
+/// recognised the same way.
+#[tokio::test]
+async fn an_update_required_refusal_is_retried_the_same_way() {
+    let fake = FakeCursor::builder()
+        .min_client_version("2026.07.01")
+        .outdated_shape(OutdatedShape::UpdateRequired)
+        .start()
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    seed_cache(
+        dir.path(),
+        "cli-2026.02.01-aaaaaaa",
+        Duration::from_secs(60),
+    );
+    let client = client_in(&fake, dir.path(), "").await;
+    client.account().await.expect("the retry succeeds");
+    assert_eq!(fake.outdated_rejections(), 1);
+    assert_eq!(last_version(&fake).as_deref(), Some(INSTALLER_VERSION));
 }
 
 /// The refusal arriving on the agent run itself (an end-of-stream `resource_exhausted`
