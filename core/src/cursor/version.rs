@@ -94,7 +94,8 @@ struct Inner {
     current: Mutex<Current>,
     resolving: tokio::sync::Mutex<()>,
     background: AtomicBool,
-    http: OnceLock<reqwest::Client>,
+    /// Built on first fetch; `None` if it cannot be built (then the step is skipped).
+    http: OnceLock<Option<reqwest::Client>>,
 }
 
 #[derive(Debug, Clone)]
@@ -272,15 +273,19 @@ impl ClientVersion {
 
     async fn fetch_installer(&self) -> Option<String> {
         let url = self.inner.config.installer_url.clone()?;
-        let http = self.inner.http.get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .connect_timeout(FETCH_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .unwrap_or_default()
-        });
+        let http = self
+            .inner
+            .http
+            .get_or_init(|| {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .timeout(FETCH_TIMEOUT)
+                    .connect_timeout(FETCH_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::limited(5))
+                    .build()
+                    .ok()
+            })
+            .as_ref()?;
         let answer = async {
             let resp = http.get(url).send().await.ok()?;
             if !resp.status().is_success() {
