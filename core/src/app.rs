@@ -181,6 +181,7 @@ impl AppBuilder {
             proxy: proxy_status(&self.settings, &phase),
             launch_at_login: false,
             version: crate::VERSION.to_string(),
+            client_version: client.http().client_version().current().into(),
         };
         let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
             // Weak: the client lives inside the app; a strong handle would be a cycle.
@@ -353,6 +354,7 @@ impl App {
             proxy,
             launch_at_login: self.read_launch_at_login(),
             version: crate::VERSION.to_string(),
+            client_version: client.http().client_version().current().into(),
         }
     }
 
@@ -424,6 +426,7 @@ impl App {
         match result {
             Ok(()) => {
                 alerts.resolve(AlertKind::UpstreamUnreachable);
+                alerts.resolve(AlertKind::OutdatedClient);
                 if expired.swap(false, Ordering::SeqCst) {
                     alerts.resolve(AlertKind::SessionExpired);
                     self.publish_soon();
@@ -445,6 +448,10 @@ impl App {
                 alerts.raise(Event::UpstreamUnreachable {
                     message: e.to_string(),
                 });
+            }
+            Err(CursorError::OutdatedClient { .. }) => {
+                let version = self.client().http().client_version().current().version;
+                alerts.raise(Event::OutdatedClient { version });
             }
             Err(_) => {}
         }
@@ -749,7 +756,7 @@ impl App {
     pub async fn plan_usage(&self) -> Result<PlanUsage, CommandError> {
         let r = self.client().plan_usage().await;
         let u = self.cursor(r).await?;
-        if u.plan_usage.as_ref().is_some_and(|p| p.remaining > 0) {
+        if u.plan_usage.as_ref().and_then(|p| p.has_room()) == Some(true) {
             self.inner.alerts.resolve(AlertKind::Quota);
         }
         Ok(PlanUsage::from_cursor(&u, now_ms()))
@@ -895,7 +902,8 @@ impl App {
         }
         // Built before anything is saved, so a failure leaves the settings as they were.
         let http = if transport_changed {
-            Some(CursorHttp::new(next.http_config())?)
+            let version = self.client().http().client_version().clone();
+            Some(CursorHttp::new(next.http_config_with(version))?)
         } else {
             None
         };

@@ -357,6 +357,17 @@ async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError>
         out,
         format!("Settings file:     {}", ctx.paths.settings_file().display()),
     )?;
+    // Waits for the installer-script step (a few seconds at most) if it has not run, so
+    // this shows what requests will send.
+    let version = ctx.client.http().client_version().settle().await;
+    w(
+        out,
+        format!(
+            "Client version:    {} ({})",
+            version.version,
+            version.source.describe()
+        ),
+    )?;
     if current.is_none() {
         w(out, "Signed in:         no — run `cursor-bridge login`")?;
         return Err(CliError::new(3, "not signed in"));
@@ -627,16 +638,9 @@ fn print_plan_usage(
         ),
     )?;
     if let Some(p) = &u.plan_usage {
-        w(
-            out,
-            format!(
-                "Plan:           {} spent of {} included, {} remaining (limit {})",
-                dollars(p.total_spend),
-                dollars(p.included_spend),
-                dollars(p.remaining),
-                dollars(p.limit)
-            ),
-        )?;
+        for line in plan_lines(p) {
+            w(out, line)?;
+        }
     }
     if let Some(s) = &u.spend_limit_usage {
         let limit = s
@@ -659,6 +663,40 @@ fn print_plan_usage(
         "Source: Cursor's dashboard API (it lags real use by about a minute).",
     )?;
     Ok(())
+}
+
+/// The plan's lines: money against a real limit, else the percentage Cursor reports,
+/// then each pool (reference §9.11). A figure Cursor did not send is left out, so an
+/// account reporting only percentages never reads "$0.00 of $0.00".
+fn plan_lines(p: &crate::cursor::usage::PlanUsage) -> Vec<String> {
+    use crate::cursor::usage::Pool;
+    let pct = |v: f64| format!("{v:.1}%");
+    let mut lines = Vec::new();
+    match (p.limit_cents(), p.total_spend) {
+        (Some(limit), Some(spent)) => lines.push(format!(
+            "Plan:           {} spent of {} included, {} remaining{}",
+            dollars(spent),
+            dollars(limit),
+            p.remaining.map_or_else(|| "?".into(), dollars),
+            p.percent_used()
+                .map(|v| format!(" ({} used)", pct(v)))
+                .unwrap_or_default()
+        )),
+        _ => match (p.percent_used(), p.total_spend.filter(|s| *s > 0)) {
+            (Some(v), _) => lines.push(format!("Plan:           {} used", pct(v))),
+            (None, Some(spent)) => lines.push(format!("Plan:           {} spent", dollars(spent))),
+            (None, None) => lines.push("Plan:           no usage figures reported".into()),
+        },
+    }
+    if p.has_pools() {
+        for pool in Pool::ALL {
+            let value = p
+                .pool_percent(pool)
+                .map_or_else(|| "not reported".into(), |v| format!("{} used", pct(v)));
+            lines.push(format!("  {:<17}{value}", format!("{}:", pool.label())));
+        }
+    }
+    lines
 }
 
 async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {

@@ -314,7 +314,7 @@ async fn models_snippet_and_plan_usage_come_from_cursor() {
             usage.included_cents,
             usage.remaining_cents
         ),
-        (600, Some(2000), Some(1400))
+        (Some(600), Some(2000), Some(1400))
     );
     assert_eq!(usage.cycle_start, Some(1_767_225_600_000));
     assert!(usage.fetched_at > 1_767_225_600_000);
@@ -793,4 +793,71 @@ async fn opencode_install_merges_into_a_commented_config_with_a_backup() {
         ErrorKind::InvalidInput
     );
     assert_eq!(std::fs::read_to_string(&path).expect("kept"), "{ not json");
+}
+
+/// Cursor refusing the client version even after it was re-resolved (and the call
+/// retried once) raises one notification saying exactly what to do; it is deduplicated
+/// until a call succeeds.
+#[tokio::test]
+async fn an_outdated_client_version_alerts_once_with_what_to_do() {
+    let m = Machine::with(
+        FakeCursor::builder()
+            .min_client_version("2099.01.01")
+            .start()
+            .await,
+    )
+    .await;
+    let port = free_port();
+    let no_cli = m.dir.path().join("no-cli");
+    std::fs::create_dir_all(&no_cli).expect("dir");
+    let fake = m.fake.clone();
+    let app = App::builder(
+        m.paths(),
+        Env::default(),
+        Settings {
+            cursor_cli_versions_dir: Some(no_cli),
+            ..m.settings(port)
+        },
+    )
+    .opener(move |url| {
+        fake.approve_login_url(url)
+            .then_some(())
+            .ok_or_else(|| format!("not a login URL: {url}"))
+    })
+    .build()
+    .expect("app builds");
+    timeout(WAIT, app.sign_in())
+        .await
+        .expect("sign-in finishes")
+        .expect("sign-in succeeds");
+    // The sign-in's own account lookup has met the refusal already (and alerted).
+    assert!(app.alerts().is_active(AlertKind::OutdatedClient));
+    let mut alerts = app.subscribe_alerts();
+    app.alerts().resolve(AlertKind::OutdatedClient);
+
+    // By now the version has been re-resolved to the newest one anywhere (the fake's
+    // installer script): Cursor refusing that too leaves nothing newer to retry with.
+    let before = m.fake.outdated_rejections();
+    assert!((1..=2).contains(&before), "{before}");
+    assert_eq!(kind(app.plan_usage().await), ErrorKind::Upstream);
+    assert_eq!(
+        m.fake.outdated_rejections() - before,
+        1,
+        "no retry with a version that is not newer"
+    );
+    let alert = alerts.try_recv().expect("alert");
+    assert_eq!(alert.kind, AlertKind::OutdatedClient);
+    for needle in [
+        "cursor-agent update",
+        "client_version",
+        "CURSOR_BRIDGE_CLIENT_VERSION",
+        "cli-2026.07.23-e383d2b",
+    ] {
+        assert!(alert.body.contains(needle), "{needle:?} missing: {alert:?}");
+    }
+    assert_eq!(kind(app.list_models(true).await), ErrorKind::Upstream);
+    assert!(alerts.try_recv().is_err(), "deduplicated");
+    let s = app.status().await;
+    assert_eq!(s.client_version.version, "cli-2026.07.23-e383d2b");
+    assert_eq!(s.client_version.source_label, "Cursor's CLI installer");
 }

@@ -446,6 +446,41 @@ async fn status_signed_in_shows_account_expiry_and_proxy() {
     assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
 }
 
+/// `status` names the client version Cursor is sent and where it came from (§9.10): the
+/// installer script the fake serves, then the newest installed CLI, then a pin.
+#[tokio::test]
+async fn status_shows_the_client_version_and_its_source() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let versions = sb.dir.path().join("cursor-agent-versions");
+    std::fs::create_dir_all(&versions).expect("versions dir");
+    let dir_setting = format!(
+        "cursor_cli_versions_dir = {:?}\n",
+        versions.display().to_string()
+    );
+    sb.write_settings(&dir_setting);
+    run(sb.cmd(&["status"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("Client version:    cli-2026.07.23-e383d2b (Cursor's CLI installer)");
+
+    std::fs::create_dir_all(versions.join("2026.08.02-abcdef1")).expect("a CLI build");
+    run(sb.cmd(&["status"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("Client version:    cli-2026.08.02-abcdef1 (newest installed Cursor CLI)");
+
+    sb.write_settings(&format!(
+        "{dir_setting}client_version = \"cli-2026.09.09-9999999\"\n"
+    ));
+    run(sb.cmd(&["status"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("Client version:    cli-2026.09.09-9999999 (pinned in the settings)");
+    assert_eq!(fake.installer_fetches(), 1, "the first answer was cached");
+}
+
 #[tokio::test]
 async fn status_refreshes_an_expired_token_and_stores_the_new_one() {
     let fake = FakeCursor::builder().start().await;
@@ -594,10 +629,10 @@ async fn models_table_and_json() {
 #[tokio::test]
 async fn usage_text_and_json() {
     let mut usage = FakeUsage::default();
-    usage.plan.total_spend = 2_345;
-    usage.plan.included_spend = 2_000;
-    usage.plan.remaining = -345;
-    usage.plan.limit = 2_000;
+    usage.plan.total_spend = Some(2_345);
+    usage.plan.included_spend = Some(2_000);
+    usage.plan.remaining = Some(-345);
+    usage.plan.limit = Some(2_000);
     usage.spend_limit.total_spend = 345;
     usage.spend_limit.individual_limit = 5_005;
     usage.display_message = "You've used all of your included usage".into();
@@ -609,7 +644,7 @@ async fn usage_text_and_json() {
     let text = run(sb.cmd(&["usage"])).await;
     text.expect_code(0)
         .expect_stdout("2026-01-01 00:00 UTC → 2026-02-01 00:00 UTC")
-        .expect_stdout("$23.45 spent of $20.00 included, -$3.45 remaining (limit $20.00)")
+        .expect_stdout("$23.45 spent of $20.00 included, -$3.45 remaining (117.2% used)")
         .expect_stdout("$3.45 spent, limit $50.05")
         .expect_stdout("You've used all of your included usage");
 
@@ -622,6 +657,34 @@ async fn usage_text_and_json() {
     assert_eq!(v["planUsage"]["remaining"], -345);
     assert_eq!(v["spendLimitUsage"]["individualLimit"], 5_005);
     assert_no_secrets(&fake, &[&text, &json], &secrets_in(&creds));
+}
+
+/// Newer accounts report the plan as two pools in percent, with no cents (§9.11): the
+/// text shows the total and both pools, and never a "$0.00 of $0.00".
+#[tokio::test]
+async fn usage_text_shows_both_pools_when_cursor_reports_percentages_only() {
+    let fake = FakeCursor::builder()
+        .usage(FakeUsage::percent_only(62.5, 40.0, 97.4))
+        .start()
+        .await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let text = run(sb.cmd(&["usage"])).await;
+    text.expect_code(0)
+        .expect_stdout("Plan:           62.5% used")
+        .expect_stdout("Auto + Composer: 40.0% used")
+        .expect_stdout("API models:      97.4% used");
+    assert!(
+        !text.stdout.contains("of $0.00") && !text.stdout.contains("remaining"),
+        "no zeros for figures Cursor did not send:\n{}",
+        text.stdout
+    );
+    let json = run(sb.cmd(&["usage", "--json"])).await;
+    let v = json.json();
+    assert_eq!(v["planUsage"]["autoPercentUsed"], 40.0);
+    assert_eq!(v["planUsage"]["apiPercentUsed"], 97.4);
+    assert_eq!(v["planUsage"]["totalPercentUsed"], 62.5);
+    assert!(v["planUsage"]["limit"].is_null());
 }
 
 /// Seeds the sandbox's ledger through the library, as the proxy would: two requests in

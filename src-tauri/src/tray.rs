@@ -353,6 +353,11 @@ mod tests {
             },
             launch_at_login: false,
             version: "0.1.0".into(),
+            client_version: cursor_bridge_core::cursor::version::Resolved {
+                version: "cli-2026.01.09-231024f".into(),
+                source: cursor_bridge_core::cursor::version::VersionSource::BuiltIn,
+            }
+            .into(),
         }
     }
 

@@ -207,23 +207,29 @@ pub(crate) async fn oauth_token(State(shared): State<Arc<Shared>>, body: Bytes) 
 }
 
 /// `POST /auth/exchange_user_api_key` with `Authorization: Bearer <api key | refresh
-/// token>` (reference §1.2, §1.3 B).
+/// token>` (reference §1.2, §1.3 B, §9.9).
 pub(crate) async fn exchange(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    shared.update(|s| s.exchange_calls += 1);
     let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_string();
-    let (is_key, is_refresh) = {
-        let s = shared.lock();
+    let (is_key, is_refresh) = shared.update(|s| {
+        s.exchange_calls += 1;
+        let is_key = s.api_keys.contains(&bearer);
+        if !is_key {
+            s.exchange_refresh_calls += 1;
+        }
         (
-            s.api_keys.contains(&bearer),
+            is_key,
             s.refresh_tokens.get(&bearer).is_some_and(|r| !r.revoked),
         )
-    };
-    if !is_key && !is_refresh {
+    });
+    if !is_key && !shared.cfg.refresh_delay.is_zero() {
+        tokio::time::sleep(shared.cfg.refresh_delay).await;
+    }
+    if !is_key && (!is_refresh || shared.cfg.exchange_refresh_disabled) {
         return error_response(401, "unauthenticated", "invalid API key");
     }
     let access = shared.mint_access(shared.cfg.access_token_ttl);

@@ -150,6 +150,9 @@ pub(crate) async fn bidi_append(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err((status, e)) = shared.check_client_version(&headers) {
+        return crate::connect::unary_error_response(status, &e);
+    }
     if let Err(msg) = shared.check_bearer(&headers) {
         return error_response(401, "unauthenticated", &msg);
     }

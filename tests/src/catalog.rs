@@ -155,15 +155,31 @@ pub struct FakeUsage {
     pub display_message: String,
 }
 
-/// `planUsage`.
+/// `planUsage`. Absent fields are left out of the JSON, as Cursor leaves them out: older
+/// accounts get the cents, newer ones the percentages with the cents possibly absent
+/// (reference §9.11; see [`FakeUsage::percent_only`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanUsage {
-    pub total_spend: i32,
-    pub included_spend: i32,
-    pub bonus_spend: i32,
-    pub remaining: i32,
-    pub limit: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_spend: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included_spend: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bonus_spend: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i32>,
+    /// Percent of the whole plan used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_percent_used: Option<f64>,
+    /// Percent of the Auto + Composer pool used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_percent_used: Option<f64>,
+    /// Percent of the third-party (API) models pool used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_percent_used: Option<f64>,
 }
 
 /// `spendLimitUsage`.
@@ -184,11 +200,14 @@ impl Default for FakeUsage {
             billing_cycle_start_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
             billing_cycle_end_ms: 1_769_904_000_000,   // 2026-02-01T00:00:00Z
             plan: PlanUsage {
-                total_spend: 600,
-                included_spend: 600,
-                bonus_spend: 0,
-                remaining: 1400,
-                limit: 2000,
+                total_spend: Some(600),
+                included_spend: Some(600),
+                bonus_spend: Some(0),
+                remaining: Some(1400),
+                limit: Some(2000),
+                total_percent_used: None,
+                auto_percent_used: None,
+                api_percent_used: None,
             },
             spend_limit: SpendLimitUsage {
                 total_spend: 0,
@@ -205,6 +224,24 @@ impl Default for FakeUsage {
 }
 
 impl FakeUsage {
+    /// A newer account: the plan in percentages only, total and per pool, no cents.
+    pub fn percent_only(total: f64, auto: f64, api: f64) -> Self {
+        Self {
+            plan: PlanUsage {
+                total_spend: None,
+                included_spend: None,
+                bonus_spend: None,
+                remaining: None,
+                limit: None,
+                total_percent_used: Some(total),
+                auto_percent_used: Some(auto),
+                api_percent_used: Some(api),
+            },
+            display_message: String::new(),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             // int64 travels as a JSON string in proto3 JSON.

@@ -26,6 +26,12 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Response {
         .unwrap_or_default()
 }
 
+/// A Connect unary error carrying the same `{code, message, details}` as
+/// [`end_error_json`]'s `error` (reference §6.1).
+pub(crate) fn unary_error_response(status: u16, err: &EndError) -> Response {
+    json_response(status, &end_error_json(err)["error"])
+}
+
 /// The end-of-stream JSON for an error (reference §2.3, §6.1).
 pub(crate) fn end_error_json(err: &EndError) -> serde_json::Value {
     let mut error = serde_json::json!({"code": err.code, "message": err.message});

@@ -20,7 +20,8 @@
 //!   `/oauth/token`, `/auth/exchange_user_api_key`.
 //! - `unary`: `GetUsableModels` (JSON and proto, on AiService and AgentService),
 //!   `AvailableModels` (proto), `DashboardService/GetCurrentPeriodUsage` and `GetMe`
-//!   (JSON), and the `unimplemented` fallback.
+//!   (JSON), the website's CLI installer script (`GET /install`), and the
+//!   `unimplemented` fallback.
 //! - `run`: `agent.v1.AgentService/Run`: a reader task that records client frames and a
 //!   driver task that plays a scripted [`Turn`].
 //! - `bidi`: `agent.v1.AgentService/RunSSE` + `aiserver.v1.BidiService/BidiAppend`: they
@@ -56,6 +57,8 @@
 //!   single `ShellResult` at 2 is taken). A `cancel_action` received while the
 //!   fake waits for a reply ends the run with `{}`.
 //! - JSON unary calls must carry `connect-protocol-version: 1`.
+//! - With [`FakeCursorBuilder::min_client_version`], authenticated calls refuse an older
+//!   (or non-`cli-`) `x-cursor-client-version` the way Cursor did in June 2026.
 //!
 //! ## Example
 //! ```no_run
@@ -120,7 +123,7 @@ pub use script::{
     EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, TurnUsage,
     blob_id, read_tool_call, wire,
 };
-pub use state::CLIENT_ID;
+pub use state::{CLIENT_ID, DEFAULT_INSTALLER_BUILD, OUTDATED_MESSAGE, OutdatedShape};
 pub use tokens::exp_of as jwt_exp;
 
 use record::header_map;
@@ -179,7 +182,39 @@ impl FakeCursorBuilder {
         self
     }
 
-    /// `/oauth/token` waits this long before answering (so concurrent refreshes overlap).
+    /// `/auth/exchange_user_api_key` refuses refresh tokens with 401 (as it may for a
+    /// token it did not issue), so a refresh must fall back to `/oauth/token`. API keys
+    /// are still exchanged.
+    pub fn exchange_refresh_disabled(mut self) -> Self {
+        self.cfg.exchange_refresh_disabled = true;
+        self
+    }
+
+    /// Authenticated RPCs (unary, `Run`, `RunSSE`, `BidiAppend`) refuse an
+    /// `x-cursor-client-version` older than `cli-<date>-…` (`date` as `YYYY.MM.DD`), or
+    /// not of that form, the way Cursor did in June 2026: `resource_exhausted` "Your
+    /// version of Cursor is no longer supported…" (HTTP 429 on unary calls, an
+    /// end-of-stream error on runs).
+    pub fn min_client_version(mut self, date: &str) -> Self {
+        self.state.min_client_build = Some(date.to_string());
+        self
+    }
+
+    /// Refuse outdated clients in this shape (default: June 2026's "no longer supported").
+    pub fn outdated_shape(mut self, shape: OutdatedShape) -> Self {
+        self.state.outdated_shape = shape;
+        self
+    }
+
+    /// The build (`YYYY.MM.DD-hash`) the installer script at `GET /install` names
+    /// (default [`DEFAULT_INSTALLER_BUILD`]); `None` makes `/install` answer 404.
+    pub fn installer_build(mut self, build: Option<&str>) -> Self {
+        self.cfg.installer_build = build.map(str::to_string);
+        self
+    }
+
+    /// Both refresh routes wait this long before answering (so concurrent refreshes
+    /// overlap).
     pub fn refresh_delay(mut self, d: Duration) -> Self {
         self.cfg.refresh_delay = d;
         self
@@ -342,6 +377,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/auth/poll", get(auth::poll))
         .route("/oauth/token", post(auth::oauth_token))
         .route("/auth/exchange_user_api_key", post(auth::exchange))
+        .route("/install", get(unary::installer))
         .route(
             "/aiserver.v1.AiService/GetUsableModels",
             post(unary::get_usable_models),
@@ -372,7 +408,12 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Records every request except `Run` and `RunSSE` (runs record themselves, streaming).
 async fn record_call(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
-    if matches!(req.uri().path(), run::RUN_PATH | bidi::RUN_SSE_PATH) {
+    // `/install` is the website's installer script, counted on its own
+    // (`installer_fetches`), not a Cursor call.
+    if matches!(
+        req.uri().path(),
+        run::RUN_PATH | bidi::RUN_SSE_PATH | "/install"
+    ) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -535,9 +576,38 @@ impl FakeCursor {
         self.shared.update(|s| s.poll_failures_left = n);
     }
 
-    /// Calls to `/oauth/token`.
+    /// Refresh attempts on either route: calls to `/oauth/token` plus calls to
+    /// `/auth/exchange_user_api_key` that did not carry a known API key.
     pub fn refresh_calls(&self) -> usize {
+        let s = self.shared.lock();
+        s.refresh_calls + s.exchange_refresh_calls
+    }
+
+    /// From now on, refuse client versions older than `date` (`None`: accept any), as
+    /// [`FakeCursorBuilder::min_client_version`]: Cursor raising its bar mid-session.
+    pub fn set_min_client_version(&self, date: Option<&str>) {
+        self.shared
+            .update(|s| s.min_client_build = date.map(str::to_string));
+    }
+
+    /// Requests refused for an outdated `x-cursor-client-version`.
+    pub fn outdated_rejections(&self) -> usize {
+        self.shared.lock().outdated_rejections
+    }
+
+    /// `GET /install` requests (the CLI installer script).
+    pub fn installer_fetches(&self) -> usize {
+        self.shared.lock().installer_fetches
+    }
+
+    /// Calls to `/oauth/token`.
+    pub fn oauth_calls(&self) -> usize {
         self.shared.lock().refresh_calls
+    }
+
+    /// Calls to `/auth/exchange_user_api_key` that did not carry a known API key.
+    pub fn exchange_refresh_calls(&self) -> usize {
+        self.shared.lock().exchange_refresh_calls
     }
 
     /// Calls to `/auth/exchange_user_api_key`.

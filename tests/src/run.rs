@@ -132,6 +132,19 @@ pub(crate) fn refuse(
     rpc: &str,
     response_type: &'static str,
 ) -> Option<Response> {
+    if let Err((_, err)) = shared.check_client_version(headers) {
+        finish(
+            shared,
+            index,
+            RunEnd::Error {
+                code: err.code.clone(),
+                message: err.message.clone(),
+            },
+        );
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Ok(end_error_frame(&err)));
+        return Some(stream_response(rx, false, response_type));
+    }
     if let Err(msg) = shared.check_bearer(headers) {
         if shared.cfg.run_auth_failure_as_http {
             finish(shared, index, RunEnd::Http(401));

@@ -19,6 +19,45 @@ use crate::tokens;
 /// The OAuth client id Cursor's refresh endpoint expects (reference §1.3).
 pub const CLIENT_ID: &str = "KbZUR41cY7W6zRSdpSUJ7I7mLYBKOCmB";
 
+/// What the fake's CLI installer script installs unless told otherwise.
+pub const DEFAULT_INSTALLER_BUILD: &str = "2026.07.23-e383d2b";
+
+/// June 2026's answer to an outdated client (reference §9.10): `resource_exhausted`,
+/// which only the text tells apart from a usage limit.
+pub const OUTDATED_MESSAGE: &str =
+    "Your version of Cursor is no longer supported. Please update to the latest version.";
+
+/// The shapes in which Cursor refused outdated clients during 2026 (reference §9.10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OutdatedShape {
+    /// June: `resource_exhausted` with [`OUTDATED_MESSAGE`] and no details (HTTP 429).
+    #[default]
+    NoLongerSupported,
+    /// April: `failed_precondition` whose `ErrorDetails` is `ERROR_OUTDATED_CLIENT`,
+    /// titled "Update Required" (HTTP 400), the message the bare "Error".
+    UpdateRequired,
+}
+
+impl OutdatedShape {
+    /// The HTTP status of a unary refusal and the Connect error.
+    pub(crate) fn error(self) -> (u16, crate::script::EndError) {
+        use crate::script::EndError;
+        match self {
+            OutdatedShape::NoLongerSupported => {
+                (429, EndError::new("resource_exhausted", OUTDATED_MESSAGE))
+            }
+            OutdatedShape::UpdateRequired => (
+                400,
+                EndError::new("failed_precondition", "Error").detail(
+                    crate::ErrorKind::OutdatedClient,
+                    "Update Required",
+                    "Please update Cursor to the latest version to continue.",
+                ),
+            ),
+        }
+    }
+}
+
 /// Knobs fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -27,6 +66,11 @@ pub(crate) struct Config {
     pub models: Vec<FakeModel>,
     pub usage: FakeUsage,
     pub oauth_token_disabled: bool,
+    /// `/auth/exchange_user_api_key` refuses refresh tokens (API keys still work).
+    pub exchange_refresh_disabled: bool,
+    /// The build (`YYYY.MM.DD-hash`) the CLI installer script at `/install` names;
+    /// `None`: `/install` answers 404.
+    pub installer_build: Option<String>,
     pub refresh_delay: Duration,
     pub auto_approve_logins: bool,
     pub gzip_frames: bool,
@@ -54,6 +98,8 @@ impl Default for Config {
             models: FakeModel::default_catalogue(),
             usage: FakeUsage::default(),
             oauth_token_disabled: false,
+            exchange_refresh_disabled: false,
+            installer_build: Some(DEFAULT_INSTALLER_BUILD.into()),
             refresh_delay: Duration::ZERO,
             auto_approve_logins: false,
             gzip_frames: false,
@@ -110,8 +156,22 @@ pub(crate) struct State {
     pub polls: usize,
     pub poll_failures_left: usize,
     pub pkce_mismatches: usize,
+    /// Calls to `/oauth/token`.
     pub refresh_calls: usize,
+    /// Calls to `/auth/exchange_user_api_key`, with an API key or a refresh token.
     pub exchange_calls: usize,
+    /// Those of `exchange_calls` that carried something other than a known API key (a
+    /// refresh attempt).
+    pub exchange_refresh_calls: usize,
+    /// Authenticated RPCs refuse `x-cursor-client-version` builds older than this
+    /// `YYYY.MM.DD` (and any version not of the `cli-YYYY.MM.DD-hash` form).
+    pub min_client_build: Option<String>,
+    /// How an outdated client is refused.
+    pub outdated_shape: OutdatedShape,
+    /// Requests refused for an outdated `x-cursor-client-version`.
+    pub outdated_rejections: usize,
+    /// `GET /install` requests.
+    pub installer_fetches: usize,
     pub models_calls: usize,
     /// The fake's view of the client's blob store: everything it set, by blob id.
     pub blobs: HashMap<Vec<u8>, Bytes>,
@@ -236,6 +296,35 @@ impl Shared {
                 .insert(t.clone(), Refresh { revoked: false })
         });
         t
+    }
+
+    /// Checks `x-cursor-client-version` against [`State::min_client_build`]: a
+    /// `cli-YYYY.MM.DD-hash` at least that new (the July 2026 rule: a `cli-` prefix).
+    pub fn check_client_version(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(), (u16, crate::script::EndError)> {
+        let (min, shape) = {
+            let s = self.lock();
+            (s.min_client_build.clone(), s.outdated_shape)
+        };
+        let Some(min) = min else {
+            return Ok(());
+        };
+        let sent = headers
+            .get("x-cursor-client-version")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let date = sent
+            .strip_prefix("cli-")
+            .and_then(|b| b.split_once('-'))
+            .map(|(date, _)| date)
+            .filter(|d| d.len() == 10 && d.as_bytes()[4] == b'.' && d.as_bytes()[7] == b'.');
+        if date.is_some_and(|d| d >= min.as_str()) {
+            return Ok(());
+        }
+        self.update(|s| s.outdated_rejections += 1);
+        Err(shape.error())
     }
 
     /// Checks `authorization: Bearer <token>`: issued by this fake, not revoked, not

@@ -76,6 +76,9 @@ fn gate(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<(), Response
         return Err(error_response(e.status, &e.code, &e.message));
     }
     shared
+        .check_client_version(headers)
+        .map_err(|(status, e)| crate::connect::unary_error_response(status, &e))?;
+    shared
         .check_bearer(headers)
         .map_err(|m| error_response(401, "unauthenticated", &m))
 }
@@ -204,6 +207,26 @@ fn json_rpc(
         ),
         Err(r) => r,
     }
+}
+
+/// `GET /install`: Cursor's public CLI installer script (a shell script on the website
+/// base) naming the build it downloads, or 404 when the fake has none.
+pub(crate) async fn installer(State(shared): State<Arc<Shared>>) -> Response {
+    shared.update(|s| s.installer_fetches += 1);
+    let Some(build) = &shared.cfg.installer_build else {
+        return error_response(404, "not_found", "no installer here");
+    };
+    let script = format!(
+        "#!/usr/bin/env bash\nset -euo pipefail\n\
+         # Cursor Agent CLI installer (fake)\n\
+         DOWNLOAD_URL=\"https://downloads.cursor.com/lab/{build}/${{OS}}/${{ARCH}}/agent-cli-package.tar.gz\"\n\
+         echo \"Downloading Cursor Agent {build}...\"\n"
+    );
+    Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(script))
+        .unwrap_or_default()
 }
 
 /// Anything else: Connect `unimplemented` (HTTP 404, as Cursor's edge answers).

@@ -6,9 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::Harness;
-use cursor_bridge_core::cursor::CursorError;
-use cursor_bridge_core::cursor::auth::{self, LoginError, Pkce, PollPolicy};
+use cursor_bridge_core::config::settings::{Paths, Settings};
+use cursor_bridge_core::cursor::auth::{self, LoginError, Pkce, PollPolicy, RefreshRoute};
 use cursor_bridge_core::cursor::models::LimitSource;
+use cursor_bridge_core::cursor::usage::Pool;
+use cursor_bridge_core::cursor::{CursorClient, CursorError};
+use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{FakeCursor, FakeUsage};
 use tokio_util::sync::CancellationToken;
 
@@ -187,13 +190,114 @@ async fn twenty_concurrent_callers_share_one_refresh() {
     assert_eq!(expired_uses, 0);
 }
 
+/// A client built from settings as the CLI builds it, with `settings_toml` written to its
+/// settings file first, signed in with an expired access token and a good refresh token.
+async fn expired_with_settings(fake: FakeCursor, settings_toml: &str) -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("settings.toml"), settings_toml).expect("settings file");
+    let env = common::env_for(&fake.url(), dir.path());
+    let paths = Paths::resolve(&env).expect("paths");
+    let settings = Settings::load(&paths, &env).expect("settings");
+    let client = CursorClient::from_settings(&settings, &paths, &env).expect("client");
+    let creds = Credentials {
+        access_token: fake.mint_expired_token(),
+        refresh_token: Some(fake.mint_refresh_token()),
+        api_key: None,
+    };
+    client.tokens().sign_in(creds).await.expect("sign in");
+    Harness {
+        fake,
+        client,
+        dir,
+        env,
+    }
+}
+
+/// Makes Cursor refuse the current access token, so the next call refreshes once more.
+async fn force_second_refresh(h: &Harness) {
+    h.fake.revoke_access_tokens();
+    h.client
+        .account()
+        .await
+        .expect("refreshed again after a 401");
+}
+
 #[tokio::test]
-async fn refresh_falls_back_to_the_exchange_endpoint() {
-    let fake = FakeCursor::builder().oauth_token_disabled().start().await;
+async fn a_browser_login_refreshes_through_the_exchange_first() {
+    let h = Harness::with_expired_token(FakeCursor::builder().start().await).await;
+    let token = h.client.tokens().access_token().await.unwrap();
+    assert!(h.fake.is_valid_access_token(&token));
+    assert_eq!(h.fake.exchange_refresh_calls(), 1);
+    assert_eq!(h.fake.oauth_calls(), 0);
+    let call = h
+        .fake
+        .unary_calls()
+        .into_iter()
+        .find(|c| c.path == "/auth/exchange_user_api_key")
+        .expect("the exchange was called");
+    let stored = h.client.tokens().current().await.unwrap().unwrap();
+    assert_eq!(
+        call.header("authorization").map(str::to_string),
+        stored.refresh_token.map(|t| format!("Bearer {t}")),
+        "the refresh token is the bearer"
+    );
+}
+
+#[tokio::test]
+async fn refresh_falls_back_to_oauth_token_after_a_4xx_and_remembers_it() {
+    let fake = FakeCursor::builder()
+        .exchange_refresh_disabled()
+        .start()
+        .await;
     let h = Harness::with_expired_token(fake).await;
     let token = h.client.tokens().access_token().await.unwrap();
     assert!(h.fake.is_valid_access_token(&token));
-    assert_eq!(h.fake.exchange_calls(), 1);
+    assert_eq!(
+        (h.fake.exchange_refresh_calls(), h.fake.oauth_calls()),
+        (1, 1)
+    );
+    assert_eq!(h.client.tokens().refresh_route(), RefreshRoute::Oauth);
+    force_second_refresh(&h).await;
+    assert_eq!(
+        (h.fake.exchange_refresh_calls(), h.fake.oauth_calls()),
+        (1, 2),
+        "the second refresh goes straight to the route that worked"
+    );
+}
+
+#[tokio::test]
+async fn refresh_falls_back_to_the_exchange_when_oauth_token_is_missing_and_remembers_it() {
+    let fake = FakeCursor::builder().oauth_token_disabled().start().await;
+    let h = expired_with_settings(fake, "refresh_route = \"oauth\"\n").await;
+    assert_eq!(h.client.tokens().refresh_route(), RefreshRoute::Oauth);
+    let token = h.client.tokens().access_token().await.unwrap();
+    assert!(h.fake.is_valid_access_token(&token));
+    assert_eq!(
+        (h.fake.oauth_calls(), h.fake.exchange_refresh_calls()),
+        (1, 1)
+    );
+    force_second_refresh(&h).await;
+    assert_eq!(
+        (h.fake.oauth_calls(), h.fake.exchange_refresh_calls()),
+        (1, 2),
+        "the second refresh goes straight to the route that worked"
+    );
+}
+
+#[tokio::test]
+async fn refresh_refused_on_both_routes_means_sign_in_again() {
+    let fake = FakeCursor::builder()
+        .exchange_refresh_disabled()
+        .oauth_token_disabled()
+        .start()
+        .await;
+    let h = Harness::with_expired_token(fake).await;
+    let err = h.client.plan_usage().await.unwrap_err();
+    assert!(matches!(err, CursorError::SessionExpired), "{err:?}");
+    assert_eq!(
+        (h.fake.exchange_refresh_calls(), h.fake.oauth_calls()),
+        (1, 1)
+    );
 }
 
 #[tokio::test]
@@ -247,18 +351,43 @@ async fn models_come_with_limits_and_reasoning_flags() {
 #[tokio::test]
 async fn plan_usage_and_account() {
     let mut usage = FakeUsage::default();
-    usage.plan.total_spend = 1_234;
-    usage.plan.remaining = 766;
+    usage.plan.total_spend = Some(1_234);
+    usage.plan.remaining = Some(766);
     usage.display_message = "You have used 62% of your plan".into();
     let h = Harness::signed_in(FakeCursor::builder().usage(usage.clone()).start().await).await;
     let u = h.client.plan_usage().await.unwrap();
     assert_eq!(u.billing_cycle_start, usage.billing_cycle_start_ms);
     assert_eq!(u.billing_cycle_end, usage.billing_cycle_end_ms);
     let plan = u.plan_usage.unwrap();
-    assert_eq!((plan.total_spend, plan.remaining), (1_234, 766));
+    assert_eq!((plan.total_spend, plan.remaining), (Some(1_234), Some(766)));
+    assert!(!plan.has_pools(), "the older shape has no pools");
     assert_eq!(u.display_message, "You have used 62% of your plan");
     let me = h.client.account().await.unwrap();
     assert_eq!(me.email, "dev@example.com");
+}
+
+#[tokio::test]
+async fn plan_usage_in_two_pools_with_percentages_and_no_cents() {
+    let usage = FakeUsage::percent_only(62.5, 40.0, 97.25);
+    let h = Harness::signed_in(FakeCursor::builder().usage(usage).start().await).await;
+    let u = h.client.plan_usage().await.unwrap();
+    let plan = u.plan_usage.clone().expect("planUsage");
+    assert_eq!((plan.total_spend, plan.limit), (None, None));
+    assert_eq!(plan.pool_percent(Pool::Auto), Some(40.0));
+    assert_eq!(plan.pool_percent(Pool::Api), Some(97.25));
+    let ipc = cursor_bridge_core::app::PlanUsage::from_cursor(&u, 0);
+    assert_eq!(ipc.total_percent_used, Some(62.5));
+    assert_eq!(
+        (ipc.spent_cents, ipc.included_cents, ipc.remaining_cents),
+        (None, None, None),
+        "absent cents stay absent, never 0 of 0"
+    );
+    let pools: Vec<_> = ipc
+        .pools
+        .iter()
+        .map(|p| (p.id.as_str(), p.percent_used))
+        .collect();
+    assert_eq!(pools, [("auto", Some(40.0)), ("api", Some(97.25))]);
 }
 
 #[tokio::test]

@@ -599,9 +599,10 @@ async fn a_refused_token_is_refreshed_once_and_a_dead_session_says_how_to_sign_i
                 "says how to sign in, in the app and the CLI: {msg}"
             );
             if stream {
+                // One refresh for the dead session: it tries each route once (§9.9).
                 assert_eq!(
                     p.fake().refresh_calls(),
-                    2,
+                    3,
                     "http {as_http}: one refresh attempt for the dead session"
                 );
             }

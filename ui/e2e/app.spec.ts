@@ -52,6 +52,7 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   await page.evaluate(() => (window as unknown as { __fake: { approveSignIn(): void } }).__fake.approveSignIn());
   await expect(page.getByTestId('account-email')).toHaveText('ada@example.com');
   await expect(page.getByTestId('account-plan')).toHaveText('Pro');
+  await expect(page.getByTestId('account-client-version')).toHaveText('cli-2026.07.23-e383d2b (newest installed Cursor CLI)');
   await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
   await shot(page, 'account');
 
@@ -90,6 +91,12 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   await page.getByRole('button', { name: 'Usage' }).click();
   await expect(page.getByText('Cursor — may lag ~1 min, fetched 14:29')).toBeVisible();
   await expect(page.getByTestId('plan-spent')).toHaveText('$13.47');
+  await expect(page.getByTestId('plan-summary')).toHaveText('$13.47 of $20.00 used');
+  await expect(page.getByTestId('plan-pool-auto')).toContainText('Auto + Composer');
+  await expect(page.getByTestId('plan-pool-auto')).toContainText('41%');
+  await expect(page.getByTestId('plan-pool-api')).toContainText('API models');
+  await expect(page.getByTestId('plan-pool-api')).toContainText('88.5%');
+  await expect(page.locator('#plan')).not.toContainText(/\b0 of 0\b|of \$0\.00/);
   const requests = page.locator('#chart-requests');
   const canvas = requests.locator('canvas');
   await expect(canvas).toHaveCount(1);

@@ -67,6 +67,7 @@
       },
       launchAtLogin: state.launchAtLogin,
       version: '0.1.0',
+      clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installed_cli', sourceLabel: 'newest installed Cursor CLI' },
     };
   }
 
@@ -287,6 +288,11 @@
         spentCents: 1347,
         includedCents: 2000,
         remainingCents: 653,
+        totalPercentUsed: 67.35,
+        pools: [
+          { id: 'auto', label: 'Auto + Composer', percentUsed: 41 },
+          { id: 'api', label: 'API models', percentUsed: 88.5 },
+        ],
         cycleStart: now - 12 * DAY,
         cycleEnd: now + 18 * DAY,
         fetchedAt: now - 60e3,

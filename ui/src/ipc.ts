@@ -29,6 +29,15 @@ export interface Status {
   /** read back from the OS, not remembered */
   launchAtLogin: boolean;
   version: string;
+  /** the x-cursor-client-version Cursor is sent, and where it came from */
+  clientVersion: ClientVersion;
+}
+export interface ClientVersion {
+  /** e.g. "cli-2026.07.23-e383d2b" */
+  version: string;
+  source: 'setting' | 'installed_cli' | 'installer' | 'built_in';
+  /** the source in words, e.g. "newest installed Cursor CLI" */
+  sourceLabel: string;
 }
 export interface Model {
   id: string;
@@ -89,12 +98,25 @@ export interface UsageReport {
 }
 /** Cursor's own numbers; they lag about a minute. */
 export interface PlanUsage {
-  spentCents: number;
+  /** null when Cursor sent no money figures (newer accounts report percentages) */
+  spentCents: number | null;
+  /** the plan's limit; null or 0 when Cursor sent none */
   includedCents: number | null;
   remainingCents: number | null;
+  /** share of the whole plan used, % (Cursor's, or computed from the cents) */
+  totalPercentUsed: number | null;
+  /** Auto + Composer and API models; empty when Cursor reports no pools */
+  pools: PlanPool[];
   cycleStart: number | null;
   cycleEnd: number | null;
   fetchedAt: number;
+}
+/** One usage pool of the plan. */
+export interface PlanPool {
+  id: 'auto' | 'api';
+  label: string;
+  /** null when Cursor did not report this pool */
+  percentUsed: number | null;
 }
 export interface RecentError {
   at: number;

@@ -13,6 +13,7 @@ export function status(over: Partial<Status> = {}): Status {
     proxy: { state: 'running', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null },
     launchAtLogin: false,
     version: '0.1.0',
+    clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installer', sourceLabel: "Cursor's CLI installer" },
     ...over,
   };
 }
@@ -110,7 +111,7 @@ export function defaults(): Record<string, Handler> {
     update_settings: (a) => a.settings,
     get_api_key: () => 'cb-local-secret-0123456789abcdef',
     usage_report: () => report(),
-    plan_usage: () => ({ spentCents: 1347, includedCents: 2000, remainingCents: 653, cycleStart: null, cycleEnd: null, fetchedAt: Date.UTC(2026, 10, 20, 14, 29) }),
+    plan_usage: () => ({ spentCents: 1347, includedCents: 2000, remainingCents: 653, totalPercentUsed: 67.35, pools: [], cycleStart: null, cycleEnd: null, fetchedAt: Date.UTC(2026, 10, 20, 14, 29) }),
     recent_errors: () => [],
     opencode_snippet: () => ({ text: '{\n  "provider": {}\n}', baseUrl: 'http://127.0.0.1:18741/v1' }),
   };

@@ -24,6 +24,7 @@ pub enum AlertKind {
     PortInUse,
     UpstreamUnreachable,
     ProxyStopped,
+    OutdatedClient,
 }
 
 /// Something that happened; [`Alerts::raise`] decides whether it becomes a notification.
@@ -39,6 +40,8 @@ pub enum Event {
     UpstreamUnreachable { message: String },
     /// The proxy ended without being asked to.
     ProxyStopped { message: String },
+    /// Cursor refused our client version, even after re-resolving it and one retry.
+    OutdatedClient { version: String },
 }
 
 impl Event {
@@ -50,6 +53,7 @@ impl Event {
             Event::PortInUse { .. } => AlertKind::PortInUse,
             Event::UpstreamUnreachable { .. } => AlertKind::UpstreamUnreachable,
             Event::ProxyStopped { .. } => AlertKind::ProxyStopped,
+            Event::OutdatedClient { .. } => AlertKind::OutdatedClient,
         }
     }
 
@@ -58,6 +62,7 @@ impl Event {
         match self {
             Event::PortInUse { ip, port } => format!("{ip}:{port}"),
             Event::Quota { rate_limited, .. } => rate_limited.to_string(),
+            Event::OutdatedClient { version } => version.clone(),
             Event::SessionExpired
             | Event::UpstreamUnreachable { .. }
             | Event::ProxyStopped { .. } => String::new(),
@@ -104,6 +109,15 @@ impl Event {
             Event::ProxyStopped { message } => (
                 "The proxy stopped unexpectedly".to_string(),
                 format!("{message}. Start it again with Start proxy in the tray menu."),
+            ),
+            Event::OutdatedClient { version } => (
+                "Cursor no longer accepts this client version".to_string(),
+                format!(
+                    "Cursor refused client version {version}, and no newer one was found. \
+                     Update Cursor's CLI (run `cursor-agent update`) so Cursor Bridge picks up \
+                     its version, or set client_version in settings.toml (or \
+                     CURSOR_BRIDGE_CLIENT_VERSION) to a current one; then try again."
+                ),
             ),
         };
         Alert {
@@ -247,6 +261,9 @@ mod tests {
             },
             Event::ProxyStopped {
                 message: "x".into(),
+            },
+            Event::OutdatedClient {
+                version: "cli-2026.01.09-231024f".into(),
             },
         ] {
             let a = e.alert();

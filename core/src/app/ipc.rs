@@ -10,7 +10,8 @@ use crate::config::settings::SettingsError;
 use crate::cursor::CursorError;
 use crate::cursor::auth::LoginError;
 use crate::cursor::models::{LimitSource, ModelInfo};
-use crate::cursor::usage::CurrentPeriodUsage;
+use crate::cursor::usage::{CurrentPeriodUsage, Pool};
+use crate::cursor::version::{Resolved, VersionSource};
 use crate::proxy::StartError;
 use crate::store::credentials::StoreError;
 
@@ -54,6 +55,30 @@ pub struct Status {
     /// Read back from the OS, never remembered.
     pub launch_at_login: bool,
     pub version: String,
+    /// The `x-cursor-client-version` Cursor is sent, and where it came from.
+    pub client_version: ClientVersionInfo,
+}
+
+/// The Cursor client version in use (reference §9.10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientVersionInfo {
+    /// e.g. `cli-2026.07.23-e383d2b`.
+    pub version: String,
+    /// `setting`, `installed_cli`, `installer` or `built_in`.
+    pub source: VersionSource,
+    /// The source in words, e.g. "newest installed Cursor CLI".
+    pub source_label: String,
+}
+
+impl From<Resolved> for ClientVersionInfo {
+    fn from(r: Resolved) -> ClientVersionInfo {
+        ClientVersionInfo {
+            source_label: r.source.describe().into(),
+            version: r.version,
+            source: r.source,
+        }
+    }
 }
 
 /// One model, as the UI lists it.
@@ -102,15 +127,33 @@ pub struct SettingsView {
 }
 
 /// Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A figure Cursor did not send is `null`, never 0 (reference §9.11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanUsage {
-    pub spent_cents: i64,
+    pub spent_cents: Option<i64>,
+    /// The plan's limit; `null` when Cursor sent none (or 0).
     pub included_cents: Option<i64>,
     pub remaining_cents: Option<i64>,
+    /// Share of the whole plan used, %: Cursor's `totalPercentUsed`, else computed from
+    /// the cents when there is a limit.
+    pub total_percent_used: Option<f64>,
+    /// Both pools (Auto + Composer, API models) when Cursor reports either; else empty.
+    pub pools: Vec<PlanPool>,
     pub cycle_start: Option<i64>,
     pub cycle_end: Option<i64>,
     pub fetched_at: i64,
+}
+
+/// One pool of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanPool {
+    /// `auto` or `api`.
+    pub id: String,
+    pub label: String,
+    /// `null` when Cursor did not report this pool.
+    pub percent_used: Option<f64>,
 }
 
 impl PlanUsage {
@@ -118,10 +161,26 @@ impl PlanUsage {
     /// `spent` its total spend; a cycle bound of 0 means Cursor did not send it.
     pub fn from_cursor(u: &CurrentPeriodUsage, fetched_at: i64) -> PlanUsage {
         let nonzero = |ms: i64| (ms > 0).then_some(ms);
+        let plan = u.plan_usage.clone().unwrap_or_default();
+        let pools = if plan.has_pools() {
+            Pool::ALL
+                .iter()
+                .map(|p| PlanPool {
+                    id: p.id().into(),
+                    label: p.label().into(),
+                    percent_used: plan.pool_percent(*p),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let limit = plan.limit_cents();
         PlanUsage {
-            spent_cents: u.plan_usage.as_ref().map_or(0, |p| p.total_spend),
-            included_cents: u.plan_usage.as_ref().map(|p| p.limit),
-            remaining_cents: u.plan_usage.as_ref().map(|p| p.remaining),
+            spent_cents: plan.total_spend,
+            included_cents: limit,
+            remaining_cents: plan.remaining.filter(|_| limit.is_some()),
+            total_percent_used: plan.percent_used(),
+            pools,
             cycle_start: nonzero(u.billing_cycle_start),
             cycle_end: nonzero(u.billing_cycle_end),
             fetched_at,
@@ -384,8 +443,18 @@ mod tests {
             },
             launch_at_login: false,
             version: "0.1.0".into(),
+            client_version: Resolved {
+                version: "cli-2026.07.23-e383d2b".into(),
+                source: VersionSource::InstalledCli,
+            }
+            .into(),
         };
         let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["clientVersion"],
+            serde_json::json!({"version": "cli-2026.07.23-e383d2b", "source": "installed_cli",
+                "sourceLabel": "newest installed Cursor CLI"})
+        );
         assert_eq!(v["signedIn"], true);
         assert_eq!(v["proxy"]["baseUrl"], "http://127.0.0.1:18741/v1");
         assert_eq!(v["proxy"]["state"], "running");

@@ -18,7 +18,8 @@ use url::Url;
 
 pub use crate::cursor::AgentTransport;
 use crate::cursor::RetryPolicy;
-use crate::cursor::auth::PollPolicy;
+use crate::cursor::auth::{PollPolicy, RefreshRoute};
+use crate::cursor::version::{self, ClientVersion, VersionConfig};
 use crate::cursor::{Endpoints, HttpConfig};
 
 /// Puts config, data and logs in this one directory (portable installs, tests, CI).
@@ -164,7 +165,9 @@ pub struct Settings {
     /// Cursor website base (browser login page).
     #[serde(with = "url_text")]
     pub login_url: Url,
-    /// `x-cursor-client-version` sent to Cursor.
+    /// `x-cursor-client-version` sent to Cursor: `"auto"` resolves it at run time (the
+    /// newest installed Cursor CLI, else Cursor's CLI installer script, else a built-in
+    /// one; see `cursor::version`); anything else pins it.
     pub client_version: String,
     /// `x-ghost-mode` (privacy mode); the official CLI defaults to true.
     pub ghost_mode: bool,
@@ -234,6 +237,20 @@ pub struct Settings {
     /// and writes. The reference does not say; off (the default) follows the Anthropic
     /// split Cursor's fields mirror, so `prompt_tokens` = input + cache read + cache write.
     pub cursor_input_includes_cache: bool,
+    /// Which refresh route a refresh token tries first: `"exchange"`
+    /// (`/auth/exchange_user_api_key`, what browser-login clients use) or `"oauth"`
+    /// (`/oauth/token`). After any 4xx the other one is tried, and the one that worked is
+    /// tried first for the rest of the process.
+    pub refresh_route: RefreshRoute,
+    /// The Cursor CLI's versions directory, scanned for the newest installed build when
+    /// `client_version` is `"auto"`; `~/.local/share/cursor-agent/versions` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_cli_versions_dir: Option<PathBuf>,
+    /// Cursor's public CLI installer script, read for the version it installs when
+    /// `client_version` is `"auto"` and no CLI is installed; `<login_url>/install` when
+    /// unset, `""` to never fetch it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cli_installer_url: Option<String>,
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
@@ -252,7 +269,7 @@ impl Default for Settings {
             default_model: "auto".into(),
             api_url: Url::parse(DEFAULT_API_URL).expect("constant URL parses"),
             login_url: Url::parse(DEFAULT_LOGIN_URL).expect("constant URL parses"),
-            client_version: "cli-2026.01.09-231024f".into(),
+            client_version: version::AUTO.into(),
             ghost_mode: true,
             credential_store: CredentialStoreKind::Keychain,
             credentials_file: None,
@@ -281,6 +298,9 @@ impl Default for Settings {
             upstream_retries: 2,
             retry_backoff_ms: 250,
             cursor_input_includes_cache: false,
+            refresh_route: RefreshRoute::Exchange,
+            cursor_cli_versions_dir: None,
+            cli_installer_url: None,
         }
     }
 }
@@ -412,6 +432,19 @@ impl Settings {
                 format!("{cv:?}"),
             ));
         }
+        if let Some(u) = self
+            .cli_installer_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            if !Url::parse(u.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                return Err(bad(
+                    "cli_installer_url",
+                    "an http:// or https:// URL, or \"\" to never fetch it",
+                    format!("{u:?}"),
+                ));
+            }
+        }
         if self
             .credentials_file
             .as_ref()
@@ -509,14 +542,43 @@ impl Settings {
             .map_err(|source| SettingsError::Write { path, source })
     }
 
-    /// How we talk to Cursor.
+    /// How we talk to Cursor, with a client version resolved from these settings alone
+    /// (no on-disk cache; [`crate::cursor::CursorClient::from_settings`] passes one that
+    /// has it to [`Settings::http_config_with`]).
     pub fn http_config(&self) -> HttpConfig {
+        self.http_config_with(ClientVersion::new(self.client_version_config(None)))
+    }
+
+    /// Where the client version comes from (see `cursor::version`): the pin, the CLI's
+    /// versions directory, the installer script, and the cache under `paths`' data dir.
+    pub fn client_version_config(&self, paths: Option<&Paths>) -> VersionConfig {
+        let pinned = (self.client_version.trim() != version::AUTO)
+            .then(|| self.client_version.trim().to_string());
+        let cli_versions_dir = self.cursor_cli_versions_dir.clone().or_else(|| {
+            directories::BaseDirs::new().map(|b| version::default_cli_versions_dir(b.home_dir()))
+        });
+        let installer_url = match self.cli_installer_url.as_deref().map(str::trim) {
+            Some("") => None,
+            Some(u) => Url::parse(u).ok(),
+            None => Some(Endpoints::join_onto(&self.login_url, "install")),
+        };
+        VersionConfig {
+            pinned,
+            cli_versions_dir,
+            installer_url,
+            cache_file: paths.map(|p| p.data_dir.join("client-version.json")),
+        }
+    }
+
+    /// [`Settings::http_config`] with a given client-version handle (one shared by every
+    /// HTTP client the app builds, so a resolved version survives a rebuild).
+    pub fn http_config_with(&self, client_version: ClientVersion) -> HttpConfig {
         HttpConfig {
             endpoints: Endpoints {
                 api: self.api_url.clone(),
                 login: self.login_url.clone(),
             },
-            client_version: self.client_version.clone(),
+            client_version,
             ghost_mode: self.ghost_mode,
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             unary_timeout: Duration::from_secs(self.unary_timeout_secs),
@@ -762,7 +824,7 @@ mod tests {
         assert_eq!(s.default_model, "auto");
         assert_eq!(s.api_url.as_str(), "https://api2.cursor.sh/");
         assert_eq!(s.login_url.as_str(), "https://cursor.com/");
-        assert_eq!(s.client_version, "cli-2026.01.09-231024f");
+        assert_eq!(s.client_version, "auto");
         assert!(s.ghost_mode);
         assert_eq!(s.credential_store, CredentialStoreKind::Keychain);
         assert_eq!(s.poll_policy(), PollPolicy::default());
@@ -869,7 +931,7 @@ mod tests {
             http.endpoints.api("auth/poll").as_str(),
             "http://127.0.0.1:1234/base/auth/poll"
         );
-        assert_eq!(http.client_version, "cli-2099.01.01-abcdef0");
+        assert_eq!(http.client_version.value(), "cli-2099.01.01-abcdef0");
     }
 
     #[test]

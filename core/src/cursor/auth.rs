@@ -4,8 +4,9 @@
 //!   `<login>/loginDeepControl?…`; [`poll_login`] then polls `<api>/auth/poll` until the
 //!   user finishes in the browser (404 = not yet), with the official CLI's cadence.
 //! - API-key login: [`exchange_api_key`].
-//! - Refresh: [`refresh`] (API-key exchange when a key is stored, else `oauth/token`, else
-//!   the exchange endpoint with the refresh token).
+//! - Refresh: [`refresh`] (API-key exchange when a key is stored, else the refresh token
+//!   on one [`RefreshRoute`] and, after a 4xx, on the other; the route that worked is
+//!   tried first from then on).
 //! - [`TokenManager`]: the only way the rest of the code gets an access token. It caches
 //!   the credentials, refreshes shortly before expiry with one refresh shared by all
 //!   concurrent callers, persists rotated tokens, and fails loudly.
@@ -264,14 +265,16 @@ struct Failure {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FailKind {
-    /// 401/403 (or an OAuth `invalid_grant`): the credential is dead.
+    /// 401/403 (or an OAuth `invalid_grant` / `shouldLogout`): the credential is dead.
     Refused,
     /// 404/405/501: this endpoint is not there.
     Missing,
+    /// Any other 4xx: the endpoint did not take this request.
+    Rejected,
     /// Network, timeout, or a 2xx we could not read.
     Transport,
-    /// Anything else (429, 5xx…): the server is there but failing.
-    Other,
+    /// 5xx (but 501) and anything stranger: the server is there but failing.
+    Server,
 }
 
 impl Failure {
@@ -287,7 +290,8 @@ impl Failure {
             401 | 403 => FailKind::Refused,
             400 if String::from_utf8_lossy(body).contains("invalid_grant") => FailKind::Refused,
             404 | 405 | 501 => FailKind::Missing,
-            _ => FailKind::Other,
+            400..=499 => FailKind::Rejected,
+            _ => FailKind::Server,
         };
         Failure {
             kind,
@@ -417,21 +421,71 @@ async fn refresh_oauth(http: &CursorHttp, refresh_token: &str) -> Result<TokenPa
     })
 }
 
-/// Renews the credentials (reference §1.3, in the recommended order):
+/// The two ways to refresh with a refresh token (reference §1.3 A and B, §9.9).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshRoute {
+    /// `POST <api>/auth/exchange_user_api_key` with `Authorization: Bearer <refresh
+    /// token>`: what every client signed in through `/auth/poll` uses (§9.9), so first.
+    #[default]
+    Exchange,
+    /// `POST <api>/oauth/token` (`grant_type=refresh_token`): documented by clients that
+    /// hold IDE tokens.
+    Oauth,
+}
+
+impl RefreshRoute {
+    /// The setting's text: `exchange` or `oauth`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshRoute::Exchange => "exchange",
+            RefreshRoute::Oauth => "oauth",
+        }
+    }
+
+    /// The other route.
+    pub fn other(self) -> RefreshRoute {
+        match self {
+            RefreshRoute::Exchange => RefreshRoute::Oauth,
+            RefreshRoute::Oauth => RefreshRoute::Exchange,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            RefreshRoute::Exchange => "auth/exchange_user_api_key",
+            RefreshRoute::Oauth => "oauth/token",
+        }
+    }
+
+    async fn call(self, http: &CursorHttp, refresh_token: &str) -> Result<TokenPair, Failure> {
+        match self {
+            RefreshRoute::Exchange => exchange(http, refresh_token).await,
+            RefreshRoute::Oauth => refresh_oauth(http, refresh_token).await,
+        }
+    }
+}
+
+/// Renews the credentials (reference §1.3, §9.9):
 /// 1. a stored API key → the API-key exchange (what the official CLI does);
-/// 2. else `oauth/token` with the refresh token (variant A);
-/// 3. if that endpoint is missing or unreachable/garbled, the exchange endpoint with the
-///    refresh token (variant B).
+/// 2. else the refresh token on `first`, and after any 4xx (or an unreachable, garbled
+///    or `shouldLogout` answer) on the other route. A 5xx is the server failing, not the
+///    route: it is reported, not papered over.
 ///
-/// A refused credential (401/403, `shouldLogout`) is [`CursorError::SessionExpired`], as is
-/// having nothing to refresh with, or neither endpoint existing. A rotated refresh token is
-/// kept; an absent one keeps the old.
-pub async fn refresh(http: &CursorHttp, creds: &Credentials) -> Result<Credentials, CursorError> {
+/// Returns the new credentials and the route that produced them (`None` for an API key),
+/// so the caller can start there next time. A refused credential on the last route tried,
+/// or neither route accepting the token, is [`CursorError::SessionExpired`], as is having
+/// nothing to refresh with. A rotated refresh token is kept; an absent one keeps the old.
+pub async fn refresh(
+    http: &CursorHttp,
+    creds: &Credentials,
+    first: RefreshRoute,
+) -> Result<(Credentials, Option<RefreshRoute>), CursorError> {
     if let Some(key) = creds.api_key.as_deref().filter(|k| !k.is_empty()) {
         return match exchange(http, key).await {
             Ok(pair) => {
                 tracing::info!("renewed the Cursor session with the stored API key");
-                Ok(merge(creds, pair))
+                Ok((merge(creds, pair), None))
             }
             Err(f) if f.kind == FailKind::Refused => Err(CursorError::SessionExpired),
             Err(f) => Err(f.error),
@@ -440,33 +494,39 @@ pub async fn refresh(http: &CursorHttp, creds: &Credentials) -> Result<Credentia
     let Some(refresh_token) = creds.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(CursorError::SessionExpired);
     };
-    let a_kind = match refresh_oauth(http, refresh_token).await {
+    let first_failure = match first.call(http, refresh_token).await {
         Ok(pair) => {
-            tracing::info!("refreshed the Cursor access token (oauth/token)");
-            return Ok(merge(creds, pair));
+            tracing::info!(route = first.path(), "refreshed the Cursor access token");
+            return Ok((merge(creds, pair), Some(first)));
         }
-        Err(f) => match f.kind {
-            FailKind::Refused => return Err(CursorError::SessionExpired),
-            FailKind::Other => return Err(f.error),
-            kind @ (FailKind::Missing | FailKind::Transport) => {
-                tracing::warn!(error = %f.error, "oauth/token refresh failed; trying auth/exchange_user_api_key");
-                kind
-            }
-        },
+        Err(f) if f.kind == FailKind::Server => return Err(f.error),
+        Err(f) => f,
     };
-    match exchange(http, refresh_token).await {
+    let second = first.other();
+    tracing::warn!(
+        error = %first_failure.error,
+        "refresh through {} failed; trying {}",
+        first.path(),
+        second.path()
+    );
+    match second.call(http, refresh_token).await {
         Ok(pair) => {
-            tracing::info!("refreshed the Cursor access token (auth/exchange_user_api_key)");
-            Ok(merge(creds, pair))
+            tracing::info!(route = second.path(), "refreshed the Cursor access token");
+            Ok((merge(creds, pair), Some(second)))
         }
-        Err(f) if f.kind == FailKind::Refused => Err(CursorError::SessionExpired),
-        Err(f) if f.kind == FailKind::Missing && a_kind == FailKind::Missing => {
-            tracing::warn!(
-                "neither Cursor refresh endpoint exists any more; a new sign-in is needed"
-            );
-            Err(CursorError::SessionExpired)
-        }
-        Err(f) => Err(f.error),
+        Err(f) => match (first_failure.kind, f.kind) {
+            (_, FailKind::Refused) => Err(CursorError::SessionExpired),
+            (FailKind::Transport, FailKind::Missing | FailKind::Rejected) => {
+                Err(first_failure.error)
+            }
+            (_, FailKind::Missing | FailKind::Rejected) => {
+                tracing::warn!(
+                    "neither Cursor refresh route took the refresh token; a new sign-in is needed"
+                );
+                Err(CursorError::SessionExpired)
+            }
+            (_, FailKind::Transport | FailKind::Server) => Err(f.error),
+        },
     }
 }
 
@@ -565,6 +625,9 @@ struct Inner {
     store: Arc<dyn CredentialStore>,
     env_token: Option<String>,
     margin: Duration,
+    /// The refresh route tried first: the setting at start, then the last one that
+    /// worked. In memory only: after a restart re-learning it costs one 4xx.
+    route: std::sync::Mutex<RefreshRoute>,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -646,9 +709,21 @@ impl TokenManager {
                 store,
                 env_token: env_token.filter(|t| !t.trim().is_empty()),
                 margin: refresh_margin,
+                route: std::sync::Mutex::new(RefreshRoute::default()),
                 state: tokio::sync::Mutex::new(State::default()),
             }),
         }
+    }
+
+    /// Tries `route` first when refreshing with a refresh token (setting `refresh_route`).
+    pub fn with_refresh_route(self, route: RefreshRoute) -> TokenManager {
+        *self.inner.route.lock().unwrap_or_else(|p| p.into_inner()) = route;
+        self
+    }
+
+    /// The refresh route tried first next time: the setting, or the last one that worked.
+    pub fn refresh_route(&self) -> RefreshRoute {
+        *self.inner.route.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// True when `CURSOR_ACCESS_TOKEN` is in use.
@@ -796,8 +871,12 @@ impl Inner {
                 err => Err(err.clone()),
             };
         }
-        match refresh(&self.http, &creds).await {
-            Ok(new) => {
+        let first = *self.route.lock().unwrap_or_else(|p| p.into_inner());
+        match refresh(&self.http, &creds, first).await {
+            Ok((new, route)) => {
+                if let Some(route) = route {
+                    *self.route.lock().unwrap_or_else(|p| p.into_inner()) = route;
+                }
                 let token = new.access_token.clone();
                 if let Err(e) = self.save(new.clone()).await {
                     // The new token works; keep it in memory. If the refresh token rotated,
@@ -1064,8 +1143,10 @@ mod tests {
         }
     }
 
+    /// A manager trying `oauth/token` first, the route most of these tests script.
     fn manager(fake: &Fake, store: Arc<MemStore>) -> TokenManager {
         TokenManager::new(fake.http.clone(), store, None, Duration::from_secs(300))
+            .with_refresh_route(RefreshRoute::Oauth)
     }
 
     // ---- PKCE, URL, cadence, JWT ----
@@ -1383,19 +1464,53 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn refresh_uses_oauth_token_first() {
-        let oauth = Route::new(|_| {
+    /// `refresh` starting at `first`, keeping only the credentials.
+    async fn refresh_from(
+        http: &CursorHttp,
+        creds: &Credentials,
+        first: RefreshRoute,
+    ) -> Result<Credentials, CursorError> {
+        refresh(http, creds, first).await.map(|(c, _)| c)
+    }
+
+    fn oauth_ok() -> Arc<Route> {
+        Route::new(|_| {
             json(
                 200,
                 serde_json::json!({"access_token": "new", "id_token": "id", "shouldLogout": false}),
             )
-        });
-        let fake = Fake::start(Route::missing(), oauth, Route::missing()).await;
-        let new = refresh(&fake.http, &session("old".into(), Some("r1")))
-            .await
-            .unwrap();
+        })
+    }
+
+    #[tokio::test]
+    async fn refresh_starts_with_the_exchange_for_browser_logins() {
+        let exchange = Route::new(|_| json(200, serde_json::json!({"accessToken": "new"})));
+        let fake = Fake::start(Route::missing(), oauth_ok(), exchange).await;
+        let (new, route) = refresh(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(new, session("new".into(), Some("r1")));
+        assert_eq!(route, Some(RefreshRoute::Exchange));
+        assert_eq!(fake.exchange.last().headers["authorization"], "Bearer r1");
+        assert_eq!(fake.oauth.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn refresh_through_oauth_token_sends_the_documented_body() {
+        let fake = Fake::start(Route::missing(), oauth_ok(), Route::missing()).await;
+        let (new, route) = refresh(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::Oauth,
+        )
+        .await
+        .unwrap();
+        assert_eq!(new, session("new".into(), Some("r1")));
+        assert_eq!(route, Some(RefreshRoute::Oauth));
         let seen = fake.oauth.last();
         let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
         assert_eq!(
@@ -1407,7 +1522,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn should_logout_means_session_expired() {
+    async fn any_4xx_from_the_exchange_falls_back_to_oauth_token() {
+        for status in [400, 401, 403, 404, 422, 429] {
+            let exchange = Route::new(move |_| Reply::Now(status, "{}".into()));
+            let fake = Fake::start(Route::missing(), oauth_ok(), exchange).await;
+            let (new, route) = refresh(
+                &fake.http,
+                &session("old".into(), Some("r1")),
+                RefreshRoute::Exchange,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e:?}"));
+            assert_eq!(new.access_token, "new", "{status}");
+            assert_eq!(route, Some(RefreshRoute::Oauth), "{status}");
+            assert_eq!((fake.exchange.calls(), fake.oauth.calls()), (1, 1));
+        }
+    }
+
+    #[tokio::test]
+    async fn should_logout_falls_back_then_means_session_expired() {
         let oauth = Route::new(|_| {
             json(
                 200,
@@ -1415,11 +1548,15 @@ mod tests {
             )
         });
         let fake = Fake::start(Route::missing(), oauth, Route::missing()).await;
-        let err = refresh(&fake.http, &session("old".into(), Some("r1")))
-            .await
-            .unwrap_err();
+        let err = refresh_from(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::Oauth,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, CursorError::SessionExpired));
-        assert_eq!(fake.exchange.calls(), 0);
+        assert_eq!(fake.exchange.calls(), 1, "the other route was tried");
     }
 
     #[tokio::test]
@@ -1431,9 +1568,13 @@ mod tests {
             )
         });
         let fake = Fake::start(Route::missing(), Route::missing(), exchange).await;
-        let new = refresh(&fake.http, &session("old".into(), Some("r1")))
-            .await
-            .unwrap();
+        let new = refresh_from(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::Oauth,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             new,
             session("new".into(), Some("r2")),
@@ -1448,34 +1589,44 @@ mod tests {
         let oauth = Route::new(|_| Reply::Now(200, "<html>".into()));
         let exchange = Route::new(|_| json(200, serde_json::json!({"accessToken": "new"})));
         let fake = Fake::start(Route::missing(), oauth, exchange).await;
-        let new = refresh(&fake.http, &session("old".into(), Some("r1")))
-            .await
-            .unwrap();
+        let new = refresh_from(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::Oauth,
+        )
+        .await
+        .unwrap();
         assert_eq!(new, session("new".into(), Some("r1")));
     }
 
     #[tokio::test]
-    async fn refused_refresh_is_session_expired_without_fallback() {
-        for status in [401, 403] {
-            let oauth = Route::new(move |_| Reply::Now(status, "{}".into()));
-            let fake = Fake::start(Route::missing(), oauth, Route::missing()).await;
-            let err = refresh(&fake.http, &session("old".into(), Some("r1")))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(err, CursorError::SessionExpired),
-                "{status}: {err:?}"
-            );
-            assert_eq!(fake.exchange.calls(), 0);
+    async fn refused_on_both_routes_is_session_expired() {
+        for first in [RefreshRoute::Exchange, RefreshRoute::Oauth] {
+            for status in [401, 403] {
+                let refuse = move || Route::new(move |_| Reply::Now(status, "{}".into()));
+                let fake = Fake::start(Route::missing(), refuse(), refuse()).await;
+                let err = refresh_from(&fake.http, &session("old".into(), Some("r1")), first)
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(err, CursorError::SessionExpired),
+                    "{first:?} {status}: {err:?}"
+                );
+                assert_eq!((fake.exchange.calls(), fake.oauth.calls()), (1, 1));
+            }
         }
     }
 
     #[tokio::test]
     async fn no_refresh_endpoint_at_all_is_session_expired() {
         let fake = Fake::start(Route::missing(), Route::missing(), Route::missing()).await;
-        let err = refresh(&fake.http, &session("old".into(), Some("r1")))
-            .await
-            .unwrap_err();
+        let err = refresh_from(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::Exchange,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, CursorError::SessionExpired), "{err:?}");
     }
 
@@ -1483,9 +1634,13 @@ mod tests {
     async fn server_trouble_is_reported_not_papered_over() {
         let oauth = Route::new(|_| Reply::Now(503, "overloaded".into()));
         let fake = Fake::start(Route::missing(), oauth, Route::missing()).await;
-        let err = refresh(&fake.http, &session("old".into(), Some("r1")))
-            .await
-            .unwrap_err();
+        let err = refresh_from(
+            &fake.http,
+            &session("old".into(), Some("r1")),
+            RefreshRoute::Oauth,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), "unavailable", "{err:?}");
         assert_eq!(fake.exchange.calls(), 0);
     }
@@ -1503,7 +1658,10 @@ mod tests {
             api_key: Some("key_1".into()),
             ..session("old".into(), Some("r1"))
         };
-        let new = refresh(&fake.http, &creds).await.unwrap();
+        let (new, route) = refresh(&fake.http, &creds, RefreshRoute::Oauth)
+            .await
+            .unwrap();
+        assert_eq!(route, None, "an API key is not a refresh route");
         assert_eq!(new.api_key.as_deref(), Some("key_1"));
         assert_eq!(new.refresh_token.as_deref(), Some("r2"));
         assert_eq!(
@@ -1516,9 +1674,13 @@ mod tests {
     #[tokio::test]
     async fn nothing_to_refresh_with_is_session_expired() {
         let fake = Fake::start(Route::missing(), Route::missing(), Route::missing()).await;
-        let err = refresh(&fake.http, &session("old".into(), None))
-            .await
-            .unwrap_err();
+        let err = refresh_from(
+            &fake.http,
+            &session("old".into(), None),
+            RefreshRoute::Exchange,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, CursorError::SessionExpired));
         assert_eq!(fake.oauth.calls() + fake.exchange.calls(), 0);
     }
@@ -1797,5 +1959,36 @@ mod tests {
         let tm = manager(&fake, store.clone());
         assert_eq!(tm.access_token().await.unwrap(), new);
         assert_eq!(store.stored(), Some(session(new, Some("r2"))));
+    }
+
+    #[tokio::test]
+    async fn the_route_that_worked_is_tried_first_next_time() {
+        let fake = Fake::start(
+            Route::missing(),
+            Route::new(|_| {
+                json(
+                    200,
+                    serde_json::json!({"access_token": jwt(now_secs() + 3600, "n"), "shouldLogout": false}),
+                )
+            }),
+            Route::new(|_| Reply::Now(401, "{}".into())),
+        )
+        .await;
+        let tm = TokenManager::new(
+            fake.http.clone(),
+            MemStore::with(session(jwt(now_secs() + 5, "old"), Some("r1"))),
+            None,
+            Duration::from_secs(300),
+        );
+        assert_eq!(tm.refresh_route(), RefreshRoute::Exchange);
+        let first = tm.access_token().await.unwrap();
+        assert_eq!((fake.exchange.calls(), fake.oauth.calls()), (1, 1));
+        assert_eq!(tm.refresh_route(), RefreshRoute::Oauth);
+        tm.refresh_after_rejection(&first).await.unwrap();
+        assert_eq!(
+            (fake.exchange.calls(), fake.oauth.calls()),
+            (1, 2),
+            "the second refresh goes straight to oauth/token"
+        );
     }
 }

@@ -13,6 +13,7 @@ use super::error::CursorError;
 use super::http::CursorHttp;
 use super::models::{self, ModelCache, ModelInfo};
 use super::usage::{self, Account, CurrentPeriodUsage};
+use super::version::ClientVersion;
 use crate::config::settings::{ENV_ACCESS_TOKEN, Env, Paths, Settings};
 use crate::store::credentials;
 
@@ -71,10 +72,12 @@ impl CursorClient {
         paths: &Paths,
         env: &Env,
     ) -> Result<Self, CursorError> {
-        let http = CursorHttp::new(settings.http_config())?;
+        let version = ClientVersion::new(settings.client_version_config(Some(paths)));
+        let http = CursorHttp::new(settings.http_config_with(version))?;
         let store = credentials::open_store(settings, paths);
         let env_token = env.get(ENV_ACCESS_TOKEN).map(str::to_string);
-        let tokens = TokenManager::new(http.clone(), store, env_token, settings.refresh_margin());
+        let tokens = TokenManager::new(http.clone(), store, env_token, settings.refresh_margin())
+            .with_refresh_route(settings.refresh_route);
         let chat = ChatOptions {
             heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
             first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
@@ -134,7 +137,37 @@ impl CursorClient {
         r
     }
 
+    /// [`CursorClient::with_fresh_token`], and when Cursor refuses our client version as
+    /// outdated: re-resolve it (bypassing the cache, skipping the refused one) and retry
+    /// once with the new one (reference §9.10). The final refusal names the version sent.
     async fn with_token_unobserved<T, F, Fut>(&self, call: F) -> Result<T, CursorError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, CursorError>>,
+    {
+        let version = self.http.client_version();
+        let sent = version.value();
+        let outdated = |message: String, sent: &str| CursorError::OutdatedClient {
+            message: format!("{message}; sent {sent}"),
+        };
+        match self.with_fresh_token(&call).await {
+            Err(CursorError::OutdatedClient { message }) => {
+                let Some(next) = version.after_rejection(&sent).await else {
+                    tracing::warn!(version = %sent, "Cursor refused the client version and there is no other to try");
+                    return Err(outdated(message, &sent));
+                };
+                tracing::warn!(rejected = %sent, retry_with = %next, "Cursor refused the client version; retrying once");
+                match self.with_fresh_token(&call).await {
+                    Err(CursorError::OutdatedClient { message }) => Err(outdated(message, &next)),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `call` with a valid token; on an auth error refreshes once and retries once.
+    async fn with_fresh_token<T, F, Fut>(&self, call: &F) -> Result<T, CursorError>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, CursorError>>,
@@ -207,7 +240,8 @@ impl CursorClient {
                         let mut run =
                             chat::start_run(&self.http, &t, req, self.chat_options.clone()).await?;
                         if let Some(Err(e)) = run.peek().await {
-                            if e.is_auth() {
+                            // Handed to the refresh / client-version retries around us.
+                            if e.is_auth() || matches!(e, CursorError::OutdatedClient { .. }) {
                                 return Err(e.clone());
                             }
                         }

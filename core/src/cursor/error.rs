@@ -137,9 +137,10 @@ pub enum CursorError {
     /// The model id is unknown to Cursor.
     #[error("Cursor does not know this model: {message}")]
     BadModel { message: String },
-    /// Cursor considers this client too old; raise `client_version` in the settings.
+    /// Cursor considers this client too old (after re-resolving the version and one
+    /// retry, see `cursor::version`).
     #[error(
-        "Cursor says this client version is outdated ({message}); update Cursor Bridge or set a newer client_version in the settings"
+        "Cursor no longer accepts this client version ({message}): update Cursor's CLI (`cursor-agent update`) so Cursor Bridge picks up its version, or set client_version in settings.toml (or CURSOR_BRIDGE_CLIENT_VERSION) to a current one such as cli-2026.07.23-e383d2b"
     )]
     OutdatedClient { message: String },
     /// The plan or account does not allow this.
@@ -421,6 +422,15 @@ impl ConnectError {
                     | K::AgentRequiresLogin
             )
         );
+        // Before quota: in June 2026 Cursor refused old clients with `resource_exhausted`
+        // "Your version of Cursor is no longer supported" (reference §9.10), which is no
+        // usage limit; in April it said "Update Required".
+        if matches!(kind, Some(K::OutdatedClient | K::Deprecated))
+            || lower.contains("no longer supported")
+            || lower.contains("update required")
+        {
+            return CursorError::OutdatedClient { message };
+        }
         if auth || self.code == Code::Unauthenticated {
             return CursorError::Unauthenticated { message };
         }
@@ -440,9 +450,6 @@ impl ConnectError {
         }
         if kind == Some(K::BadModelName) {
             return CursorError::BadModel { message };
-        }
-        if matches!(kind, Some(K::OutdatedClient | K::Deprecated)) {
-            return CursorError::OutdatedClient { message };
         }
         if kind == Some(K::UserAbortedRequest) {
             return CursorError::Cancelled;
@@ -689,6 +696,31 @@ mod tests {
             let e = parse_end_stream(&end_stream(code, kind, "d")).unwrap_err();
             assert_eq!(e.kind(), want, "{code} {kind:?}");
         }
+    }
+
+    /// Regression: June 2026's refusal of old clients is `resource_exhausted`, which read
+    /// as a usage limit; April's said "Update Required" in the details (§9.10).
+    #[test]
+    fn outdated_client_shapes_are_not_quota() {
+        let june = CursorError::from_http(
+            429,
+            br#"{"code":"resource_exhausted","message":"Your version of Cursor is no longer supported. Please update to the latest version."}"#,
+        );
+        assert_eq!(june.kind(), "outdated_client", "{june:?}");
+        let april = parse_end_stream(&end_stream(
+            "failed_precondition",
+            Some(DetailKind::Unspecified),
+            "Update Required",
+        ))
+        .unwrap_err();
+        assert_eq!(april.kind(), "outdated_client", "{april:?}");
+        let quota = CursorError::from_http(
+            429,
+            br#"{"code":"resource_exhausted","message":"You've hit your usage limit"}"#,
+        );
+        assert_eq!(quota.kind(), "quota_exceeded");
+        assert!(june.to_string().contains("cursor-agent update"));
+        assert!(june.to_string().contains("CURSOR_BRIDGE_CLIENT_VERSION"));
     }
 
     /// What a retry may fix: unreachable, timed out, unavailable, 502–504, or marked

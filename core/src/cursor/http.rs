@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::error::CursorError;
+use super::version::ClientVersion;
 
 /// Where Cursor lives. Both are settings; tests point them at the fake server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,11 @@ impl Endpoints {
         u
     }
 
+    /// `<base>/<path>` for any base (e.g. the installer script under the login base).
+    pub fn join_onto(base: &Url, path: &str) -> Url {
+        Self::join(base, path)
+    }
+
     /// `<api>/<path>`.
     pub fn api(&self, path: &str) -> Url {
         Self::join(&self.api, path)
@@ -55,8 +61,9 @@ impl Endpoints {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub endpoints: Endpoints,
-    /// `x-cursor-client-version`, e.g. `cli-2026.01.09-231024f`.
-    pub client_version: String,
+    /// `x-cursor-client-version`, e.g. `cli-2026.01.09-231024f`: a shared handle, resolved
+    /// at run time (see [`super::version`]) and kept when the HTTP client is rebuilt.
+    pub client_version: ClientVersion,
     /// `x-ghost-mode` (privacy mode); the official CLI defaults to true.
     pub ghost_mode: bool,
     /// TCP connect timeout.
@@ -271,6 +278,11 @@ impl CursorHttp {
         &self.inner.config.endpoints
     }
 
+    /// The `x-cursor-client-version` in use (and how to re-resolve it).
+    pub fn client_version(&self) -> &ClientVersion {
+        &self.inner.config.client_version
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &HttpConfig {
         &self.inner.config
@@ -314,7 +326,7 @@ impl CursorHttp {
             HeaderName::from_static("x-cursor-client-type"),
             HeaderValue::from_static(CLIENT_TYPE),
         );
-        if let Ok(v) = HeaderValue::from_str(&self.inner.config.client_version) {
+        if let Ok(v) = HeaderValue::from_str(&self.inner.config.client_version.value()) {
             h.insert(HeaderName::from_static("x-cursor-client-version"), v);
         }
         h.insert(

@@ -13,6 +13,7 @@ pub mod native;
 pub mod transport;
 pub mod usage;
 pub mod value;
+pub mod version;
 
 pub use client::{CallObserver, CursorClient, RetryPolicy};
 pub use error::CursorError;

@@ -82,6 +82,15 @@ export function AccountView(props: { status: Status; onStatus: (s: Status) => vo
             <dd data-testid="account-email">{status.account?.email ?? 'Unknown'}</dd>
             <dt>Plan</dt>
             <dd data-testid="account-plan">{status.account?.plan ?? 'Unknown'}</dd>
+            {status.clientVersion && (
+              <>
+                <dt>Client version</dt>
+                <dd data-testid="account-client-version">
+                  <code>{status.clientVersion.version}</code>{' '}
+                  <span class="muted">({status.clientVersion.sourceLabel})</span>
+                </dd>
+              </>
+            )}
           </dl>
           <p class="muted">Your Cursor session is kept in the system keychain.</p>
           <ErrorNotice error={error} />

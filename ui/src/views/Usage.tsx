@@ -4,7 +4,8 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Screen } from '../app';
 import { StackedBars, type ChartSeries } from '../components/Chart';
 import { Card, ErrorNotice } from '../components/common';
-import { compactNumber, dollars, grouped, hhmm, millis, shortDate } from '../format';
+import { PlanCard } from './PlanCard';
+import { compactNumber, grouped, hhmm, millis } from '../format';
 import {
   planUsage,
   startProxy,
@@ -228,48 +229,6 @@ function ErrorsByKind(props: { items: { kind: string; count: number }[] }) {
           </li>
         ))}
     </ul>
-  );
-}
-
-function PlanCard(props: { plan: PlanUsage | null; error: unknown; signedIn: boolean; onRetry: () => void }) {
-  const { plan } = props;
-  const source = plan ? `Cursor — may lag ~1 min, fetched ${hhmm(plan.fetchedAt)}` : 'Cursor — may lag ~1 min';
-  return (
-    <Card title="Cursor plan usage" id="plan" source={source}>
-      {!props.signedIn ? (
-        <p class="muted">Sign in to see your plan's usage for this billing cycle.</p>
-      ) : props.error != null ? (
-        <ErrorNotice error={props.error} onRetry={props.onRetry} />
-      ) : !plan ? (
-        <p class="muted">Loading…</p>
-      ) : (
-        <>
-          <dl class="facts facts-row">
-            <dt>Spent</dt>
-            <dd data-testid="plan-spent">{dollars(plan.spentCents)}</dd>
-            <dt>Included</dt>
-            <dd>{plan.includedCents == null ? '—' : dollars(plan.includedCents)}</dd>
-            <dt>Remaining</dt>
-            <dd>{plan.remainingCents == null ? '—' : dollars(plan.remainingCents)}</dd>
-          </dl>
-          {plan.includedCents != null && plan.includedCents > 0 && (
-            <meter
-              class="plan-meter"
-              min={0}
-              max={plan.includedCents}
-              value={Math.min(plan.spentCents, plan.includedCents)}
-              high={plan.includedCents * 0.8}
-              aria-label="Share of included usage spent"
-            />
-          )}
-          {plan.cycleStart != null && plan.cycleEnd != null && (
-            <p class="muted">
-              Billing cycle {shortDate(plan.cycleStart)} – {shortDate(plan.cycleEnd)}
-            </p>
-          )}
-        </>
-      )}
-    </Card>
   );
 }
 
