@@ -107,7 +107,9 @@ use tokio::task::JoinHandle;
 pub use auth::pkce_challenge;
 pub use catalog::{FakeModel, FakeUsage, FakeUser, PlanUsage, SpendLimitUsage};
 pub use cursor_bridge_core::pb::aiserver_v1::error_details::Error as ErrorKind;
-pub use record::{CancelledBy, ExecOutcome, RecordedCall, RecordedRun, RunEnd, RunTransport};
+pub use record::{
+    CancelledBy, ExecOutcome, HistoryKind, RecordedCall, RecordedRun, RunEnd, RunTransport,
+};
 pub use script::{
     EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, Step, Turn, blob_id,
 };

@@ -4,8 +4,11 @@
 //! - [`request`]: the request body, parsed with the path of a bad field in the error.
 //! - [`translate`]: messages → a Cursor run (system prompt, tools, the prompt text, or
 //!   the tool results that continue a parked run).
+//! - [`history`]: the messages as the dialect-neutral history Cursor's structure is
+//!   built from.
 //! - [`chunks`]: the response objects and SSE chunks we send.
 
 pub mod chunks;
+pub mod history;
 pub mod request;
 pub mod translate;

@@ -92,6 +92,9 @@ pub const MIGRATIONS: &[&str] = &[
         continued         INTEGER NOT NULL
     );
     CREATE INDEX requests_by_time ON requests (started_at_ms);",
+    // 2: which way a fresh run's history travelled (`checkpoint`, `structured`,
+    // `flattened`); NULL for a continued run and for rows written before.
+    "ALTER TABLE requests ADD COLUMN history TEXT;",
 ];
 
 /// SQL for "this row is an error" (see the module doc).
@@ -205,6 +208,10 @@ pub struct LedgerEntry {
     pub tool_calls: u32,
     /// This request continued a parked Cursor stream (a tool result on the same run).
     pub continued: bool,
+    /// How a fresh run carried the conversation: `checkpoint` (Cursor's own, kept from
+    /// the previous turn), `structured` (rebuilt as message blobs) or `flattened` (one
+    /// transcript text, the last resort); `None` for a continued run or a refused request.
+    pub history: Option<String>,
 }
 
 /// A report's time range: `24h`, `7d` or `30d` on the wire.
@@ -689,8 +696,8 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (started_at_ms, model, stream, prompt_tokens,
                 completion_tokens, tokens_exact, ttft_ms, total_ms, status, error_kind,
-                tool_calls, continued)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                tool_calls, continued, history)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for e in entries {
             stmt.execute(params![
@@ -706,6 +713,7 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
                 e.error_kind,
                 e.tool_calls,
                 e.continued,
+                e.history,
             ])?;
         }
     }
@@ -872,6 +880,7 @@ mod tests {
             error_kind: None,
             tool_calls: 0,
             continued: false,
+            history: None,
         }
     }
 
