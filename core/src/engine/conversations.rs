@@ -272,6 +272,11 @@ impl ConversationStore {
         self.file.as_deref()
     }
 
+    /// True when it was opened as `persist` and `limits` ask (else reopen it).
+    pub fn opened_as(&self, persist: bool, limits: Limits) -> bool {
+        self.file.is_some() == persist && self.limits == limits
+    }
+
     fn schedule_write(&self) {
         if self.file.is_none() {
             return;

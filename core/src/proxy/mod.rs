@@ -110,6 +110,19 @@ impl ProxyState {
         paths: &Paths,
         env: &Env,
     ) -> std::io::Result<Self> {
+        Self::from_settings_sharing(client, settings, paths, env, None)
+    }
+
+    /// [`ProxyState::from_settings`] serving `conversations` (the tray keeps one store
+    /// across proxy restarts and clears it on "Forget conversations"); `None` opens the
+    /// data dir's.
+    pub fn from_settings_sharing(
+        client: CursorClient,
+        settings: Settings,
+        paths: &Paths,
+        env: &Env,
+        conversations: Option<ConversationStore>,
+    ) -> std::io::Result<Self> {
         let key = if settings.require_api_key {
             Some(local_key::load_or_create(
                 &paths.data_dir,
@@ -119,11 +132,13 @@ impl ProxyState {
             None
         };
         let mut state = ProxyState::new(client, settings, key);
-        state.conversations = ConversationStore::open(
-            &paths.data_dir,
-            state.settings.conversation_store_persist,
-            state.settings.conversation_limits(),
-        );
+        state.conversations = conversations.unwrap_or_else(|| {
+            ConversationStore::open(
+                &paths.data_dir,
+                state.settings.conversation_store_persist,
+                state.settings.conversation_limits(),
+            )
+        });
         // A locked or damaged usage database must not keep the proxy from serving.
         match Ledger::open(&paths.ledger_file()) {
             Ok(l) => state.ledger = Some(l),
