@@ -2,7 +2,10 @@
 # Real OpenCode (npm `opencode-ai`) through the real `cursor-bridge serve` against the fake
 # Cursor (`fake-cursor opencode`): OpenCode's config is written by `opencode-config
 # --write`, the model calls OpenCode's `bash` tool once, OpenCode runs it and sends the
-# result back, and the answer arrives. Everything in a throw-away HOME.
+# result back, and the answer arrives. Then a second user turn of the same session
+# (`opencode run --continue`) with a tool step of its own: the fake's record must show
+# that it continued from the checkpoint the fake issued for turn one (reference §9.5).
+# Everything in a throw-away HOME.
 # Usage: tests/opencode/run.sh   (needs CARGO_TARGET_DIR's debug binaries built)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,24 +19,26 @@ if [ ! -x "$cache/node_modules/.bin/opencode" ]; then
   (cd "$cache" && npm i --no-audit --no-fund --loglevel=error "opencode-ai@$version" >/dev/null)
 fi
 work="$(mktemp -d)"
-cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/home/.config" "$work/tmp" "$work/project"
 
 # The fake serves until its stdin closes: a FIFO whose only writer is this script, so it
 # ends with us however we end.
 mkfifo "$work/fake.stdin"
-"$bin/fake-cursor" opencode < "$work/fake.stdin" > "$work/fake.json" &
+"$bin/fake-cursor" opencode-two-turns < "$work/fake.stdin" > "$work/fake.json" &
 fake_pid=$!
 exec 9> "$work/fake.stdin"
 for _ in $(seq 50); do [ -s "$work/fake.json" ] && break; sleep 0.1; done
-url=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['url'])" "$work/fake.json")
-token=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['access_token'])" "$work/fake.json")
+first_line() { python3 -c "import json,sys;print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])" "$work/fake.json" "$1"; }
+url=$(first_line url)
+token=$(first_line access_token)
 port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
 
 export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
 export CURSOR_ACCESS_TOKEN="$token" CURSOR_BRIDGE_API_KEY="cb-opencode-e2e"
-RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" &
+# `9>&-`: only this script may hold the fake's stdin open.
+RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" 9>&- &
 serve_pid=$!
 for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 
@@ -43,7 +48,7 @@ export OPENCODE_DISABLE_MODELS_FETCH=1
 "$bin/cursor-bridge" opencode-config --write --port "$port"
 cd "$work/project"
 timeout 180 "$cache/node_modules/.bin/opencode" run --format json -m cursor-bridge/auto \
-  "print a marker with bash" < /dev/null > "$work/opencode.jsonl" 2> "$work/opencode.err" || {
+  "print a marker with bash" < /dev/null 9>&- > "$work/opencode.jsonl" 2> "$work/opencode.err" || {
   echo "opencode failed:" >&2; tail -20 "$work/opencode.err" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
 
 python3 - "$work/opencode.jsonl" "$work/serve.log" <<'PY'
@@ -59,4 +64,32 @@ log = open(sys.argv[2]).read()
 continued = re.findall(r"continued=true", log)
 assert continued, "the tool result did not continue the parked Cursor stream"
 print(f"opencode e2e: bash ran ({out.strip()!r}), the answer came back on the same Cursor stream")
+PY
+
+# Turn two of the same session.
+timeout 180 "$cache/node_modules/.bin/opencode" run --continue --format json -m cursor-bridge/auto \
+  "print another marker" < /dev/null 9>&- > "$work/opencode2.jsonl" 2> "$work/opencode2.err" || {
+  echo "opencode (turn two) failed:" >&2; tail -20 "$work/opencode2.err" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
+# Closing the fake's stdin makes it print what it saw, then exit.
+exec 9>&-
+wait "$fake_pid" || true
+fake_pid=
+
+python3 - "$work/opencode2.jsonl" "$work/fake.json" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tools = [e["part"] for e in events if e.get("type") == "tool_use"]
+texts = "".join(e["part"].get("text", "") for e in events if e.get("type") == "text")
+assert tools and "BRIDGE_TOOL_TWO" in tools[0]["state"].get("output", ""), events
+assert "The second command ran too." in texts, texts
+runs = json.loads(open(sys.argv[2]).read().splitlines()[-1])["runs"]
+turn_two = [r for r in runs if (r["user_text"] or "").strip('"') == "print another marker"]
+assert turn_two, f"no run for turn two: {runs}"
+r = turn_two[0]
+assert r["history"] == "checkpoint", f"turn two did not continue from the checkpoint: {runs}"
+assert r["history_roles"][-2:] == ["tool", "assistant"], r
+assert ["call_oc_2", "BRIDGE_TOOL_TWO"] == [r["mcp_results"][0][0], r["mcp_results"][0][1].strip()], r
+# Hook for the exact-usage check (branch `usage`): the prompt tokens OpenCode shows for
+# turn two (its step-finish `tokens.input`) should equal what the fake's TurnEnded reported.
+print(f"opencode e2e: turn two continued from Cursor's checkpoint ({len(r['history_roles'])} messages in it)")
 PY

@@ -145,6 +145,8 @@ pub struct RecordedRun {
     /// The history messages fetched through KV (`root_prompt_messages_json`), decoded, in
     /// order (up to the first blob the client could not serve).
     pub history_messages: Vec<serde_json::Value>,
+    /// Bytes of the history blobs the client served for them.
+    pub history_bytes: usize,
     /// Whether the bearer token was accepted.
     pub authorized: bool,
     /// The first client message's `run_request`.
@@ -195,6 +197,7 @@ impl RecordedRun {
             append_error: None,
             history: HistoryKind::None,
             history_messages: Vec::new(),
+            history_bytes: 0,
             authorized: false,
             run_request: None,
             messages: Vec::new(),

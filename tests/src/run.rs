@@ -915,26 +915,27 @@ impl Driver {
         }
         let mut messages = Vec::new();
         let mut missing = None;
+        let mut served = 0;
         for (bid, data) in ids.iter().zip(got) {
-            match data.flatten() {
-                None => {
-                    missing = Some(hex::encode(bid));
-                    break;
+            let Some(d) = data.flatten() else {
+                missing = Some(hex::encode(bid));
+                break;
+            };
+            served += d.len();
+            match parse_history_message(&d) {
+                Ok(v) => messages.push(v),
+                Err(e) => {
+                    return Err(Stop::Bad(format!(
+                        "history blob {} is not a message: {e}",
+                        hex::encode(bid)
+                    )));
                 }
-                Some(d) => match parse_history_message(&d) {
-                    Ok(v) => messages.push(v),
-                    Err(e) => {
-                        return Err(Stop::Bad(format!(
-                            "history blob {} is not a message: {e}",
-                            hex::encode(bid)
-                        )));
-                    }
-                },
             }
         }
         self.shared.update_run(self.index, |r| {
             r.history = kind;
             r.history_messages = messages;
+            r.history_bytes = served;
         });
         if let Some(hex) = missing {
             let e = EndError::new("internal", format!("Blob not found: {hex}"));

@@ -5,11 +5,17 @@
 //! `{"url": …, "access_token": …, "refresh_token": …}` and serves until stdin closes.
 //! Scenarios: `default` (every run answers "Hello from the fake Cursor."), `sdk` (a text
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
-//! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once).
+//! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once),
+//! `opencode-two-turns` (that, then a second user turn that runs `bash` again).
+//!
+//! When stdin closes it prints a second JSON line, `{"runs": [...]}`: per run how its
+//! history came (`checkpoint`, `structured`, `none`), its user text (null for a
+//! `resume_action`), the roles of the history messages it fetched, and how it ended — so
+//! a script can assert what the fake saw.
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, Turn};
+use cursor_bridge_tests::{FakeCursor, HistoryKind, Turn};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -60,8 +66,28 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .turn_ended()
                 .end_ok(),
         ]),
+        "opencode-two-turns" => {
+            let mut turns = scenario("opencode")?;
+            turns.push(
+                Turn::new()
+                    .request_context()
+                    .text("Once more.")
+                    .mcp_call(
+                        "bash",
+                        "bash",
+                        "call_oc_2",
+                        json!({"command": "echo BRIDGE_TOOL_TWO", "description": "Print another marker"}),
+                    )
+                    .text("The second command ran too.")
+                    .token_delta(6)
+                    .checkpoint(600, 200_000)
+                    .turn_ended()
+                    .end_ok(),
+            );
+            Ok(turns)
+        }
         other => Err(format!(
-            "unknown scenario {other:?} (default, sdk, opencode)"
+            "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns)"
         )),
     }
 }
@@ -90,4 +116,28 @@ async fn main() {
     // Serve until whoever started us closes our stdin (or dies).
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    println!("{}", summary(&fake));
+}
+
+/// What the fake saw, one entry per run.
+// Hook for the exact-usage assertion: add the TurnEnded usage each run reported here.
+fn summary(fake: &FakeCursor) -> serde_json::Value {
+    let runs: Vec<serde_json::Value> = fake
+        .runs()
+        .iter()
+        .map(|r| {
+            json!({
+                "history": match r.history {
+                    HistoryKind::Checkpoint => "checkpoint",
+                    HistoryKind::Structured => "structured",
+                    HistoryKind::None => "none",
+                },
+                "user_text": r.user_text(),
+                "history_roles": r.history_messages.iter().map(|m| m["role"].clone()).collect::<Vec<_>>(),
+                "mcp_results": r.mcp_results.iter().map(|(id, text)| json!([id, text])).collect::<Vec<_>>(),
+                "end": r.end.as_ref().map(|e| format!("{e:?}")),
+            })
+        })
+        .collect();
+    json!({ "runs": runs })
 }
