@@ -625,7 +625,8 @@ async fn read_stream(resp: reqwest::Response) -> (String, String) {
 #[tokio::test]
 async fn fake_appends_may_come_before_run_sse_and_run_sse_waits_for_the_first() {
     let fake = FakeCursor::builder()
-        .turn(Turn::reply("early bird"))
+        // No checkpoint: this raw client does not answer the KV writes one brings.
+        .turn(Turn::reply_without_checkpoint("early bird"))
         .start()
         .await;
     let raw = Raw::new(&fake);

@@ -796,6 +796,15 @@ mod tests {
             (32 << 20, 600, 64)
         );
         assert_eq!(s.max_parked_bytes, 64 << 20);
+        assert_eq!(
+            (
+                s.conversation_store_max,
+                s.conversation_store_max_bytes,
+                s.conversation_store_ttl_hours,
+                s.conversation_store_persist
+            ),
+            (256, 64 << 20, 24, true)
+        );
         s.validate().unwrap();
     }
 
@@ -933,6 +942,14 @@ mod tests {
             ("unary_timeout_secs = 0", "unary_timeout_secs"),
             ("idle_timeout_secs = 0", "idle_timeout_secs"),
             ("max_parked_bytes = 65535", "max_parked_bytes"),
+            (
+                "conversation_store_max_bytes = 1024",
+                "conversation_store_max_bytes",
+            ),
+            (
+                "conversation_store_ttl_hours = 0",
+                "conversation_store_ttl_hours",
+            ),
             ("credential_store = \"plaintext\"", "credential_store"),
             ("agent_transport = \"http3\"", "agent_transport"),
             ("agent_transport = 1", "agent_transport"),
