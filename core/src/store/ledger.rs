@@ -1197,6 +1197,43 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
     }
 
+    #[tokio::test]
+    async fn a_version_1_ledger_gains_the_history_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let raw = Connection::open(&path).unwrap();
+            raw.execute_batch(MIGRATIONS[0]).unwrap();
+            raw.execute_batch(
+                "INSERT INTO requests (started_at_ms, model, stream, tokens_exact, total_ms,
+                    status, tool_calls, continued) VALUES (1, 'old', 1, 0, 5, 200, 0, 0);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&path).unwrap();
+        ledger.record(LedgerEntry {
+            history: Some("checkpoint".into()),
+            ..ok(NOW, "new", 1, 1)
+        });
+        ledger.flush().await;
+        let raw = Connection::open(&path).unwrap();
+        let rows: Vec<(String, Option<String>)> = raw
+            .prepare("SELECT model, history FROM requests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("old".to_string(), None),
+                ("new".to_string(), Some("checkpoint".to_string()))
+            ]
+        );
+    }
+
     #[test]
     fn damaged_pages_behind_a_valid_header_are_caught_at_open() {
         let dir = tempfile::tempdir().unwrap();
