@@ -230,6 +230,11 @@ impl Direct {
         Ok(Direct { client, _dir: dir })
     }
 
+    /// The client itself (for runs built by hand).
+    pub fn client(&self) -> &CursorClient {
+        &self.client
+    }
+
     /// One run to its end: time to the first text, and how many text events came.
     pub async fn run(&self, prompt: &str) -> Result<(Duration, usize, Duration)> {
         let started = Instant::now();

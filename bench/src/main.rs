@@ -14,13 +14,16 @@
 //! - `concurrency`: 256 streams at once, parked on a tool call, continued; memory per
 //!   active and per parked stream;
 //! - `toolloop`: a 5-step tool loop on one Cursor stream vs. a fresh run per step;
-//! - `footprint`: cold start to listening, idle RSS.
+//! - `footprint`: cold start to listening, idle RSS;
+//! - `history`: starting turn 20 of a conversation from Cursor's checkpoint, from the
+//!   history rebuilt as blobs, or flattened into text — bytes sent and time to first text.
 //!
 //! `cb-bench` (release build) prints the table for docs/PERFORMANCE.md; `--quick` runs
 //! small samples in well under a minute and judges nothing (CI proves the tool works).
 //! The method is described in docs/PERFORMANCE.md.
 
 mod client;
+mod history;
 mod phases;
 mod procfs;
 mod report;
@@ -43,7 +46,7 @@ struct Args {
     #[arg(long)]
     serve_bin: Option<PathBuf>,
     /// Run only these phases (comma-separated): latency, throughput, concurrency,
-    /// toolloop, footprint.
+    /// toolloop, footprint, history.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -93,6 +96,7 @@ async fn run(args: Args) -> ExitCode {
         "concurrency",
         "toolloop",
         "footprint",
+        "history",
     ];
     for o in &args.only {
         if !all.contains(&o.as_str()) {
@@ -111,6 +115,7 @@ async fn run(args: Args) -> ExitCode {
             "throughput" => phases::throughput(&ctx).await,
             "concurrency" => phases::concurrency(&ctx).await,
             "toolloop" => phases::tool_loop(&ctx).await,
+            "history" => history::history(&ctx).await,
             _ => phases::footprint(&ctx).await,
         };
         match r {

@@ -80,6 +80,8 @@ impl Sizes {
 /// What every phase needs.
 pub struct Ctx {
     pub serve_bin: PathBuf,
+    /// Small samples, no verdicts.
+    pub quick: bool,
     sizes: Sizes,
     clk_tck: f64,
 }
@@ -88,6 +90,7 @@ impl Ctx {
     pub fn new(serve_bin: PathBuf, quick: bool) -> Ctx {
         Ctx {
             serve_bin,
+            quick,
             sizes: if quick { Sizes::quick() } else { Sizes::full() },
             clk_tck: procfs::clk_tck(),
         }

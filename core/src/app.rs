@@ -38,6 +38,7 @@ use crate::config::settings::{
 };
 use crate::cursor::auth::{self, Pkce};
 use crate::cursor::{AgentTransport, CallObserver, CursorClient, CursorError, CursorHttp};
+use crate::engine::conversations::ConversationStore;
 use crate::opencode::install::{self, WriteOutcome};
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
 use crate::store::credentials::StoreError;
@@ -109,6 +110,10 @@ struct Inner {
     /// The usage ledger, opened on first use (reads; the proxy records through its own
     /// handle — SQLite's WAL lets both work at once).
     ledger: StdMutex<Option<Ledger>>,
+    /// The conversation store every proxy run serves, opened at the first start (and
+    /// again when its settings change), so "Forget conversations" clears what a running
+    /// proxy holds too.
+    conversations: StdMutex<Option<ConversationStore>>,
 }
 
 /// The running proxy, owned by its supervisor task.
@@ -208,6 +213,7 @@ impl AppBuilder {
                 opener,
                 launch_at_login: RwLock::new(self.launch_at_login),
                 ledger: StdMutex::new(None),
+                conversations: StdMutex::new(None),
             }
         });
         Ok(App { inner })
@@ -630,8 +636,14 @@ impl App {
             self.inner.paths.clone(),
             self.inner.env.clone(),
         );
+        let kept = lock(&self.inner.conversations).clone().filter(|c| {
+            c.opened_as(
+                settings.conversation_store_persist,
+                settings.conversation_limits(),
+            )
+        });
         let state = tokio::task::spawn_blocking(move || {
-            ProxyState::from_settings(client, settings, &paths, &env)
+            ProxyState::from_settings_sharing(client, settings, &paths, &env, kept)
         })
         .await
         .map_err(|e| CommandError::internal(format!("starting the proxy failed: {e}")))?
@@ -640,6 +652,7 @@ impl App {
             *lock(&self.inner.phase) = Phase::Failed(msg.clone());
             CommandError::io(msg)
         })?;
+        *lock(&self.inner.conversations) = Some(state.conversations.clone());
         match proxy::start(Arc::new(state)).await {
             Ok(running) => {
                 let addr = running.local_addr();
@@ -967,6 +980,33 @@ impl App {
         drop(lc);
         self.publish().await;
         restarted.map(|()| key)
+    }
+
+    /// Forgets every kept conversation checkpoint — in the running proxy's memory and
+    /// in `<data_dir>/conversations.json` — and says how many there were. Their next turns
+    /// start from the history the client sends.
+    pub async fn forget_conversations(&self) -> Result<u32, CommandError> {
+        let settings = self.settings();
+        let store = lock(&self.inner.conversations).clone();
+        let data_dir = self.inner.paths.data_dir.clone();
+        let n = tokio::task::spawn_blocking(move || {
+            let store = store.unwrap_or_else(|| {
+                ConversationStore::open(
+                    &data_dir,
+                    settings.conversation_store_persist,
+                    settings.conversation_limits(),
+                )
+            });
+            let n = store.clear()?;
+            // A store opened with persistence off never had the file; one may be left from
+            // before, and it holds prompts too.
+            crate::engine::conversations::forget_file(&data_dir)?;
+            Ok::<_, std::io::Error>(n)
+        })
+        .await
+        .map_err(|e| CommandError::internal(format!("forgetting conversations failed: {e}")))?
+        .map_err(|e| CommandError::io(format!("Cannot delete the kept conversations: {e}")))?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     // ---- the desktop --------------------------------------------------------------------------

@@ -51,6 +51,10 @@ pub enum Command {
     /// Print the OpenCode provider block for the live model list, or merge it into
     /// OpenCode's config with --write.
     OpencodeConfig(OpencodeConfigArgs),
+    /// Delete the conversation checkpoints kept on disk (they hold your prompts and
+    /// code). A proxy running in another process keeps its copy in memory until it
+    /// stops: use the tray's "Forget conversations" button then.
+    Forget,
 }
 
 /// `login` options.
@@ -202,6 +206,25 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::Usage(a) => usage(&ctx, a.json, out).await,
         Command::Serve(_) => serve(&ctx, out).await,
         Command::OpencodeConfig(a) => opencode_config(&ctx, a.write, out).await,
+        Command::Forget => forget(&ctx, out),
+    }
+}
+
+fn forget(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let file = ctx.paths.conversations_file();
+    match crate::engine::conversations::forget_file(&ctx.paths.data_dir) {
+        Ok(true) => w(
+            out,
+            format!("Forgot the kept conversations ({}).", file.display()),
+        ),
+        Ok(false) => w(
+            out,
+            format!("No kept conversations to forget ({}).", file.display()),
+        ),
+        Err(e) => Err(CliError::new(
+            1,
+            format!("cannot delete {}: {e}", file.display()),
+        )),
     }
 }
 

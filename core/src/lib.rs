@@ -12,6 +12,8 @@
 //!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]) and its answers
 //!   to Cursor's native tools ([`cursor::native`]).
 //! - [`proxy`]: INBOUND — the localhost server (health now; OpenAI endpoints next).
+//! - [`engine`]: the history as Cursor's structure ([`engine::history`], pure) and the
+//!   store of finished conversations' checkpoints ([`engine::conversations`]).
 //! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override)
 //!   and the usage ledger ([`store::ledger`], SQLite).
 //! - [`config`]: typed, validated settings and the directories we use.
@@ -30,6 +32,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod engine;
 pub mod openai;
 pub mod opencode;
 pub mod pb;

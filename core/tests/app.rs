@@ -861,3 +861,56 @@ async fn an_outdated_client_version_alerts_once_with_what_to_do() {
     assert_eq!(s.client_version.version, "cli-2026.07.23-e383d2b");
     assert_eq!(s.client_version.source_label, "Cursor's CLI installer");
 }
+
+/// A chat through the proxy with these messages; the answer's text.
+async fn chat_messages(port: u16, key: &str, messages: serde_json::Value) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"model": "auto", "messages": messages}))
+        .send()
+        .await
+        .expect("the proxy answers");
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.expect("JSON body");
+    body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn forget_conversations_clears_the_running_proxy_and_the_file() {
+    use cursor_bridge_tests::HistoryKind;
+    let m = Machine::new().await;
+    let port = free_port();
+    let app = m.signed_in_app(port).await;
+    app.start_proxy().await.expect("start");
+    let key = app.api_key().expect("key");
+    let hello = "Hello from the fake Cursor.";
+    let first = serde_json::json!([{"role": "user", "content": "hi"}]);
+    assert_eq!(chat_messages(port, &key, first).await, hello);
+    let file = m.paths().conversations_file();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !file.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(file.exists(), "the finished conversation was kept on disk");
+
+    assert_eq!(app.forget_conversations().await.expect("forget"), 1);
+    assert!(!file.exists());
+    let next = serde_json::json!([
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": hello},
+        {"role": "user", "content": "again"}
+    ]);
+    assert_eq!(chat_messages(port, &key, next).await, hello);
+    let runs = m.fake.wait_for_runs(2, WAIT).await;
+    assert_eq!(
+        runs[1].history,
+        HistoryKind::Structured,
+        "the running proxy forgot it too"
+    );
+    assert_eq!(app.forget_conversations().await.expect("again"), 1);
+    app.shutdown().await;
+}

@@ -553,6 +553,45 @@ async fn logout_removes_the_credentials() {
     assert_no_secrets(&fake, &[&out, &after], &secrets_in(&creds));
 }
 
+#[tokio::test]
+async fn forget_deletes_the_kept_conversations() {
+    use cursor_bridge_core::config::settings::{Paths, Settings};
+    use cursor_bridge_core::cursor::blobs::BlobStore;
+    use cursor_bridge_core::engine::conversations::{ConversationStore, Stored};
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let paths = Paths::in_dir(sb.home());
+    let store = ConversationStore::open(
+        &paths.data_dir,
+        true,
+        Settings::default().conversation_limits(),
+    );
+    let blobs = BlobStore::new();
+    blobs.put_content(bytes::Bytes::from_static(b"{\"role\":\"user\"}"));
+    store.put(
+        [7; 32],
+        &Stored {
+            checkpoint: bytes::Bytes::from_static(b"\x0a\x20"),
+            blobs,
+            conversation_id: "c".into(),
+        },
+    );
+    store.flush();
+    let file = paths.conversations_file();
+    assert!(file.exists());
+
+    let out = run(sb.cmd(&["forget"])).await;
+    out.expect_code(0)
+        .expect_stdout("Forgot the kept conversations")
+        .expect_stdout(&file.display().to_string());
+    assert!(!file.exists());
+    // Nothing left: still fine, and it says so.
+    run(sb.cmd(&["forget"]))
+        .await
+        .expect_code(0)
+        .expect_stdout("No kept conversations");
+}
+
 // ---------------------------------------------------------------------------------------
 // models, usage, opencode-config
 // ---------------------------------------------------------------------------------------

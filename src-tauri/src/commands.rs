@@ -69,6 +69,11 @@ pub async fn regenerate_api_key(app: State<'_, App>) -> Res<String> {
 }
 
 #[tauri::command]
+pub async fn forget_conversations(app: State<'_, App>) -> Res<u32> {
+    app.forget_conversations().await
+}
+
+#[tauri::command]
 pub async fn plan_usage(app: State<'_, App>) -> Res<PlanUsage> {
     app.plan_usage().await
 }

@@ -64,6 +64,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder
             commands::usage_report,
             commands::recent_errors,
             commands::opencode_install,
+            commands::forget_conversations,
         ])
         // A plugin rather than `Builder::setup`: plugins are set up when the app is built,
         // `setup` only once the event loop runs, which the mock runtime in tests never does.

@@ -160,6 +160,9 @@ fn sign_in_models_and_the_proxy_through_ipc() {
     let key = h.ok("get_api_key", json!({}));
     assert!(key.as_str().is_some_and(|k| k.starts_with("cb-")));
 
+    // Nothing kept yet: forgetting is fine and says so.
+    assert_eq!(h.ok("forget_conversations", json!({})), json!(0));
+
     let s = h.ok("stop_proxy", json!({}));
     assert_eq!(s["proxy"]["state"], "stopped");
     drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("released"));

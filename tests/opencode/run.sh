@@ -2,17 +2,20 @@
 # Real OpenCode (npm `opencode-ai`) through the real `cursor-bridge serve` against the fake
 # Cursor (`fake-cursor opencode`): OpenCode's config is written by `opencode-config
 # --write`, the model calls OpenCode's `bash` tool once, OpenCode runs it and sends the
-# result back, and the answer arrives. With `apply-patch`, a GPT model (for which OpenCode
-# declares `apply_patch` instead of `write`/`edit`) gets two native Cursor writes, a new
-# file and one over an existing file: OpenCode must apply the patches we make of them
-# (the files on disk are checked) and Cursor must get typed write successes back.
+# result back, and the answer arrives. Then a second user turn of the same session
+# (`opencode run --continue`) with a tool step of its own: the fake's record must show
+# that it continued from the checkpoint the fake issued for turn one (reference §9.5).
+# With `apply-patch`, a GPT model (for which OpenCode declares `apply_patch` instead of
+# `write`/`edit`) gets two native Cursor writes, a new file and one over an existing
+# file: OpenCode must apply the patches we make of them (the files on disk are checked)
+# and Cursor must get typed write successes back.
 # Everything in a throw-away HOME.
 # Usage: tests/opencode/run.sh [bash|apply-patch]   (needs CARGO_TARGET_DIR's debug
 # binaries built; default: bash)
 set -euo pipefail
 case="${1:-bash}"
 case "$case" in
-  bash) scenario=opencode model=auto prompt="print a marker with bash" ;;
+  bash) scenario=opencode-two-turns model=auto prompt="print a marker with bash" ;;
   apply-patch) scenario=opencode-patch model=gpt-5.1 prompt="write the two files" ;;
   *) echo "usage: $0 [bash|apply-patch]" >&2; exit 2 ;;
 esac
@@ -27,7 +30,7 @@ if [ ! -x "$cache/node_modules/.bin/opencode" ]; then
   (cd "$cache" && npm i --no-audit --no-fund --loglevel=error "opencode-ai@$version" >/dev/null)
 fi
 work="$(mktemp -d)"
-cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/home/.config" "$work/tmp" "$work/project"
 
@@ -99,4 +102,32 @@ log = open(sys.argv[2]).read()
 continued = re.findall(r"continued=true", log)
 assert continued, "the tool result did not continue the parked Cursor stream"
 print(f"opencode e2e: bash ran ({out.strip()!r}), the answer came back on the same Cursor stream")
+PY
+
+# Turn two of the same session.
+timeout 180 "$cache/node_modules/.bin/opencode" run --continue --format json -m cursor-bridge/auto \
+  "print another marker" < /dev/null 9>&- > "$work/opencode2.jsonl" 2> "$work/opencode2.err" || {
+  echo "opencode (turn two) failed:" >&2; tail -20 "$work/opencode2.err" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
+# Closing the fake's stdin makes it print what it saw, then exit.
+exec 9>&-
+wait "$fake_pid" || true
+fake_pid=
+
+python3 - "$work/opencode2.jsonl" "$work/fake.json" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tools = [e["part"] for e in events if e.get("type") == "tool_use"]
+texts = "".join(e["part"].get("text", "") for e in events if e.get("type") == "text")
+assert tools and "BRIDGE_TOOL_TWO" in tools[0]["state"].get("output", ""), events
+assert "The second command ran too." in texts, texts
+runs = json.loads(open(sys.argv[2]).read().splitlines()[-1])["runs"]
+turn_two = [r for r in runs if (r["user_text"] or "").strip('"') == "print another marker"]
+assert turn_two, f"no run for turn two: {runs}"
+r = turn_two[0]
+assert r["history"] == "checkpoint", f"turn two did not continue from the checkpoint: {runs}"
+assert r["history_roles"][-2:] == ["tool", "assistant"], r
+assert ["call_oc_2", "BRIDGE_TOOL_TWO"] == [r["mcp_results"][0][0], r["mcp_results"][0][1].strip()], r
+# Hook for the exact-usage check (branch `usage`): the prompt tokens OpenCode shows for
+# turn two (its step-finish `tokens.input`) should equal what the fake's TurnEnded reported.
+print(f"opencode e2e: turn two continued from Cursor's checkpoint ({len(r['history_roles'])} messages in it)")
 PY

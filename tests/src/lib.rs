@@ -117,7 +117,8 @@ pub use auth::pkce_challenge;
 pub use catalog::{FakeModel, FakeUsage, FakeUser, PlanUsage, SpendLimitUsage};
 pub use cursor_bridge_core::pb::aiserver_v1::error_details::Error as ErrorKind;
 pub use record::{
-    CancelledBy, ExecOutcome, ReceivedImage, RecordedCall, RecordedRun, RunEnd, RunTransport,
+    CancelledBy, ExecOutcome, HistoryKind, ReceivedImage, RecordedCall, RecordedRun, RunEnd,
+    RunTransport,
 };
 pub use script::{
     EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, TurnUsage,

@@ -46,6 +46,9 @@ pub struct RawRun {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub version: http::Version,
+    /// The blob store [`RawRun::read_to_end_answering_kv`] keeps and serves, as a client
+    /// must (carry it into the next run of the same conversation).
+    pub blobs: std::collections::HashMap<Vec<u8>, Bytes>,
 }
 
 impl RawRun {
@@ -73,6 +76,7 @@ impl RawRun {
             tx: Some(tx),
             resp,
             dec: Decoder::default(),
+            blobs: Default::default(),
         }
     }
 
@@ -165,6 +169,46 @@ impl RawRun {
         match self.next().await {
             Ok(Some(ServerFrame::Message(pb::AgentServerMessage { message: Some(m) }))) => m,
             other => panic!("expected a server message, got {other:?}"),
+        }
+    }
+
+    /// [`RawRun::read_to_end`], answering every KV request on the way as a client does
+    /// (sets kept in [`RawRun::blobs`], gets served from it); the KV requests are left out
+    /// of the messages returned.
+    pub async fn read_to_end_answering_kv(
+        &mut self,
+    ) -> (Vec<pb::agent_server_message::Message>, serde_json::Value) {
+        use pb::agent_server_message::Message as S;
+        use pb::kv_client_message::Message as R;
+        use pb::kv_server_message::Message as K;
+        let mut msgs = Vec::new();
+        loop {
+            match self.next().await {
+                Ok(Some(ServerFrame::Message(pb::AgentServerMessage {
+                    message: Some(S::KvServerMessage(kv)),
+                }))) => {
+                    let answer = match kv.message {
+                        Some(K::SetBlobArgs(set)) => {
+                            self.blobs.insert(set.blob_id.to_vec(), set.blob_data);
+                            R::SetBlobResult(pb::SetBlobResult::default())
+                        }
+                        Some(K::GetBlobArgs(get)) => R::GetBlobResult(pb::GetBlobResult {
+                            blob_data: self.blobs.get(get.blob_id.as_ref()).cloned(),
+                        }),
+                        None => R::SetBlobResult(pb::SetBlobResult::default()),
+                    };
+                    self.send(pb::agent_client_message::Message::KvClientMessage(
+                        pb::KvClientMessage {
+                            id: kv.id,
+                            message: Some(answer),
+                        },
+                    ))
+                    .await;
+                }
+                Ok(Some(ServerFrame::Message(m))) => msgs.extend(m.message),
+                Ok(Some(ServerFrame::End(j))) => return (msgs, j),
+                other => panic!("expected frames up to an end-of-stream frame, got {other:?}"),
+            }
         }
     }
 

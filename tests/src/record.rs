@@ -116,6 +116,20 @@ pub struct ReceivedImage {
     pub blob_id: Option<Vec<u8>>,
 }
 
+/// How a run carried its conversation's history, as the fake saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistoryKind {
+    /// No `conversation_state` (or an empty one): a new conversation, or a history
+    /// flattened into the user text.
+    #[default]
+    None,
+    /// A state the fake did not issue, naming message blobs (`root_prompt_messages_json`):
+    /// rebuilt by the client.
+    Structured,
+    /// Byte for byte a checkpoint this fake sent earlier.
+    Checkpoint,
+}
+
 /// Which agent transport a run came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunTransport {
@@ -143,6 +157,13 @@ pub struct RecordedRun {
     /// `append_seqno`, bad hex, an `x-request-id` that is not the run's, an injected
     /// failure). The run counts as failed.
     pub append_error: Option<String>,
+    /// How the history came ([`HistoryKind`]).
+    pub history: HistoryKind,
+    /// The history messages fetched through KV (`root_prompt_messages_json`), decoded, in
+    /// order (up to the first blob the client could not serve).
+    pub history_messages: Vec<serde_json::Value>,
+    /// Bytes of the history blobs the client served for them.
+    pub history_bytes: usize,
     /// Whether the bearer token was accepted.
     pub authorized: bool,
     /// The first client message's `run_request`.
@@ -194,6 +215,9 @@ impl RecordedRun {
             request_id: None,
             appends: 0,
             append_error: None,
+            history: HistoryKind::None,
+            history_messages: Vec::new(),
+            history_bytes: 0,
             authorized: false,
             run_request: None,
             messages: Vec::new(),
@@ -285,6 +309,16 @@ impl RecordedRun {
                 }
             })
             .collect()
+    }
+
+    /// True when the action was `resume_action` (no new user text).
+    pub fn is_resume(&self) -> bool {
+        matches!(
+            self.run_request
+                .as_ref()
+                .and_then(|r| r.action.as_ref()?.action.as_ref()),
+            Some(pb::conversation_action::Action::ResumeAction(_))
+        )
     }
 
     /// `model_details.model_id`.

@@ -39,7 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::{end_error_frame, end_ok_frame, error_response};
 use crate::record::{
-    CancelledBy, ExecOutcome, RecordedRun, RunEnd, RunTransport, exec_result_field, header_map,
+    CancelledBy, ExecOutcome, HistoryKind, RecordedRun, RunEnd, RunTransport, exec_result_field,
+    header_map,
 };
 use crate::script::{
     EndError, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, blob_id,
@@ -213,6 +214,9 @@ pub(crate) fn play(
         next_query: 0,
         prior: pb::ConversationStateStructure::default(),
         set_this_run: Vec::new(),
+        root: Vec::new(),
+        pending: Vec::new(),
+        assistant_text: String::new(),
     };
     tokio::spawn(driver.run(turn, done));
     stream_response(rx, gzip, content_type)
@@ -380,6 +384,14 @@ struct Driver {
     prior: pb::ConversationStateStructure,
     /// Blob ids set during this run, for checkpoints.
     set_this_run: Vec<Bytes>,
+    /// The conversation's message blob ids so far (`root_prompt_messages_json`): the
+    /// received state's, then every message of this run a checkpoint persisted.
+    root: Vec<Bytes>,
+    /// Messages of this run not yet persisted (the user's, the assistant's steps, tool
+    /// results), as the service stores them (AI-SDK-like JSON).
+    pending: Vec<serde_json::Value>,
+    /// Text streamed since the last persisted assistant message.
+    assistant_text: String,
 }
 
 impl Driver {
@@ -428,6 +440,9 @@ impl Driver {
         {
             return stop;
         }
+        if let Err(stop) = self.fetch_history().await {
+            return stop;
+        }
         for step in turn.steps {
             if let Err(stop) = self.step(step).await {
                 return stop;
@@ -466,6 +481,11 @@ impl Driver {
             .await?;
         match m.message {
             Some(ClientMsg::RunRequest(req)) => {
+                if let Some(text) = user_action_text(&req) {
+                    self.pending.push(serde_json::json!({
+                        "role": "user", "content": [{"type": "text", "text": text}]
+                    }));
+                }
                 if let Some(state) = &req.conversation_state {
                     // An undecodable state is kept verbatim in the record; checkpoints then
                     // start from scratch, as they would for a new conversation.
@@ -684,6 +704,7 @@ impl Driver {
         let cfg_long = self.shared.cfg.long_reply_timeout;
         match step {
             Step::Text(s) => {
+                self.assistant_text.push_str(&s);
                 self.update(pb::InteractionUpdate {
                     text_delta: Some(pb::TextDeltaUpdate { text: s }),
                     ..Default::default()
@@ -773,16 +794,19 @@ impl Driver {
                 used_tokens,
                 max_tokens,
             } => {
+                self.persist_messages(cfg_reply).await?;
                 let mut state = self.prior.clone();
+                state.root_prompt_messages_json = self.root.clone();
                 state.turns.extend(self.set_this_run.iter().cloned());
                 state.token_details = Some(pb::ConversationTokenDetails {
                     used_tokens,
                     max_tokens,
                 });
-                self.send(ServerMsg::ConversationCheckpointUpdate(
-                    state.encode_to_vec().into(),
-                ))
-                .await
+                let bytes: Bytes = state.encode_to_vec().into();
+                let issued = blob_id(&bytes);
+                self.shared.update(|s| s.issued_checkpoints.insert(issued));
+                self.send(ServerMsg::ConversationCheckpointUpdate(bytes))
+                    .await
             }
             Step::EndOk => {
                 self.write(end_ok_frame()).await?;
@@ -856,17 +880,23 @@ impl Driver {
     }
 
     async fn kv_set(&mut self, data: Bytes, timeout: Duration) -> Result<(), Stop> {
+        let bid = self.set_blob(data, timeout).await?;
+        self.set_this_run.push(Bytes::from(bid));
+        Ok(())
+    }
+
+    /// Stores `data` in the client's blob store; its id.
+    async fn set_blob(&mut self, data: Bytes, timeout: Duration) -> Result<Vec<u8>, Stop> {
         self.next_kv += 1;
         let id = self.next_kv;
         let bid = blob_id(&data);
         self.shared
             .update(|s| s.blobs.insert(bid.clone(), data.clone()));
-        self.set_this_run.push(Bytes::from(bid.clone()));
         self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
             id,
             message: Some(pb::kv_server_message::Message::SetBlobArgs(
                 pb::SetBlobArgs {
-                    blob_id: bid.into(),
+                    blob_id: bid.clone().into(),
                     blob_data: data,
                 },
             )),
@@ -883,7 +913,156 @@ impl Driver {
                 _ => Flow::Skip,
             },
         )
-        .await
+        .await?;
+        Ok(bid)
+    }
+
+    /// Persists the run's new messages as the service does: each one a JSON blob set in
+    /// the client's store, its id appended to the conversation's root messages.
+    async fn persist_messages(&mut self, timeout: Duration) -> Result<(), Stop> {
+        self.flush_assistant(Vec::new());
+        for m in std::mem::take(&mut self.pending) {
+            let id = self.set_blob(Bytes::from(m.to_string()), timeout).await?;
+            self.root.push(Bytes::from(id));
+        }
+        Ok(())
+    }
+
+    /// Closes the assistant message streamed so far, with `calls` (tool-call parts).
+    fn flush_assistant(&mut self, calls: Vec<serde_json::Value>) {
+        let text = std::mem::take(&mut self.assistant_text);
+        if text.is_empty() && calls.is_empty() {
+            return;
+        }
+        let mut content = Vec::new();
+        if !text.is_empty() {
+            content.push(serde_json::json!({"type": "text", "text": text}));
+        }
+        content.extend(calls);
+        self.pending
+            .push(serde_json::json!({"role": "assistant", "content": content}));
+    }
+
+    /// Remembers the tool calls made and their results as conversation messages.
+    fn record_tool_step(&mut self, calls: &[McpCall], outs: &[ExecOutcome]) {
+        let parts = calls
+            .iter()
+            .map(|c| {
+                serde_json::json!({"type": "tool-call", "toolCallId": c.tool_call_id,
+                    "toolName": c.tool_name, "args": c.args})
+            })
+            .collect();
+        self.flush_assistant(parts);
+        for (c, o) in calls.iter().zip(outs) {
+            self.pending
+                .push(serde_json::json!({"role": "tool", "content": [{
+                "type": "tool-result", "toolCallId": c.tool_call_id, "toolName": c.tool_name,
+                "result": mcp_text(o)}]}));
+        }
+    }
+
+    /// Reads the history the client's `conversation_state` names, as the service builds
+    /// its prompt from it: every `root_prompt_messages_json` blob fetched from the client
+    /// through KV gets (the service holds none of the client's blobs), all asked at once.
+    /// A blob the client cannot serve ends the run with `internal` "Blob not found"
+    /// (reference §5, §9.5); one that is not a JSON message is `invalid_argument`.
+    async fn fetch_history(&mut self) -> Result<(), Stop> {
+        let state = self
+            .shared
+            .lock()
+            .runs
+            .get(self.index)
+            .and_then(|r| r.run_request.as_ref()?.conversation_state.clone())
+            .unwrap_or_default();
+        let issued = !state.is_empty()
+            && self
+                .shared
+                .lock()
+                .issued_checkpoints
+                .contains(&blob_id(&state));
+        let ids = self.prior.root_prompt_messages_json.clone();
+        let kind = if issued {
+            HistoryKind::Checkpoint
+        } else if !ids.is_empty() {
+            HistoryKind::Structured
+        } else {
+            HistoryKind::None
+        };
+        self.root = ids.clone();
+        let first = self.next_kv + 1;
+        for bid in &ids {
+            self.next_kv += 1;
+            let id = self.next_kv;
+            self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
+                id,
+                message: Some(pb::kv_server_message::Message::GetBlobArgs(
+                    pb::GetBlobArgs {
+                        blob_id: bid.clone(),
+                    },
+                )),
+            }))
+            .await?;
+        }
+        let mut got: Vec<Option<Option<Bytes>>> = vec![None; ids.len()];
+        if !ids.is_empty() {
+            let timeout = self.shared.cfg.reply_timeout;
+            let what = format!("kv get_blob_results for {} history messages", ids.len());
+            self.wait_for(timeout, &what, |m| match m {
+                ClientMsg::KvClientMessage(k)
+                    if k.id >= first && k.id < first + got.len() as u32 =>
+                {
+                    match k.message {
+                        Some(pb::kv_client_message::Message::GetBlobResult(r)) => {
+                            got[(k.id - first) as usize] = Some(r.blob_data);
+                            if got.iter().all(Option::is_some) {
+                                Flow::Done(())
+                            } else {
+                                Flow::Skip
+                            }
+                        }
+                        _ => Flow::Bad(format!(
+                            "the kv reply for id {} is not a get_blob_result",
+                            k.id
+                        )),
+                    }
+                }
+                _ => Flow::Skip,
+            })
+            .await?;
+        }
+        let mut messages = Vec::new();
+        let mut missing = None;
+        let mut served = 0;
+        for (bid, data) in ids.iter().zip(got) {
+            let Some(d) = data.flatten() else {
+                missing = Some(hex::encode(bid));
+                break;
+            };
+            served += d.len();
+            match parse_history_message(&d) {
+                Ok(v) => messages.push(v),
+                Err(e) => {
+                    return Err(Stop::Bad(format!(
+                        "history blob {} is not a message: {e}",
+                        hex::encode(bid)
+                    )));
+                }
+            }
+        }
+        self.shared.update_run(self.index, |r| {
+            r.history = kind;
+            r.history_messages = messages;
+            r.history_bytes = served;
+        });
+        if let Some(hex) = missing {
+            let e = EndError::new("internal", format!("Blob not found: {hex}"));
+            self.write(end_error_frame(&e)).await?;
+            return Err(Stop::Ended(RunEnd::Error {
+                code: e.code,
+                message: e.message,
+            }));
+        }
+        Ok(())
     }
 
     async fn kv_get(&mut self, bid: Vec<u8>, timeout: Duration) -> Result<(), Stop> {
@@ -983,6 +1162,7 @@ impl Driver {
         }))
         .await?;
         let out = self.await_exec(id, exec_id, "mcp", 11, timeout).await?;
+        self.record_tool_step(std::slice::from_ref(&call), std::slice::from_ref(&out));
         let text = mcp_text(&out);
         let tc_id = call.tool_call_id.clone();
         self.shared
@@ -1068,6 +1248,7 @@ impl Driver {
             }
         })
         .await?;
+        self.record_tool_step(&calls, &outs);
         for (call, out) in calls.iter().zip(&outs) {
             let text = mcp_text(out);
             let tc_id = call.tool_call_id.clone();
@@ -1196,6 +1377,37 @@ fn exec_field(m: &pb::exec_server_message::Message) -> u32 {
 }
 
 /// The text of an MCP reply, for [`RecordedRun::mcp_results`].
+/// The text of a `user_message_action`, if that is the run's action.
+fn user_action_text(req: &pb::AgentRunRequest) -> Option<String> {
+    match req.action.as_ref()?.action.as_ref()? {
+        pb::conversation_action::Action::UserMessageAction(a) => {
+            a.user_message.as_ref().map(|m| m.text.clone())
+        }
+        _ => None,
+    }
+}
+
+/// A history blob as the service reads it: a JSON object with a known `role` and
+/// `content` (a string or a list of typed parts — both forms are in use).
+fn parse_history_message(data: &[u8]) -> Result<serde_json::Value, String> {
+    let v: serde_json::Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    match v.get("role").and_then(|r| r.as_str()) {
+        Some("system" | "user" | "assistant" | "tool") => {}
+        other => return Err(format!("unknown role {other:?}")),
+    }
+    match v.get("content") {
+        Some(serde_json::Value::String(_)) => Ok(v),
+        Some(serde_json::Value::Array(parts))
+            if parts
+                .iter()
+                .all(|p| p.get("type").and_then(|t| t.as_str()).is_some()) =>
+        {
+            Ok(v)
+        }
+        _ => Err("content is neither text nor a list of typed parts".into()),
+    }
+}
+
 fn mcp_text(out: &ExecOutcome) -> String {
     use pb::mcp_result::Result as R;
     if let Some(t) = &out.thrown {

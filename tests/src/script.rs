@@ -76,7 +76,11 @@ pub enum Step {
     /// `interaction_query`; waits for the `interaction_response` with the same id.
     InteractionQuery(Query),
     /// `conversation_checkpoint_update`: a serialized `ConversationStateStructure` whose
-    /// `turns` are the prior state's turns plus every blob set in this run.
+    /// `turns` are the prior state's turns plus every blob set in this run, and whose
+    /// `root_prompt_messages_json` are the prior state's messages plus this run's (the
+    /// user's text, the assistant's text and tool calls, the tool results), each first
+    /// stored in the client's blob store with a `set_blob_args` the client must answer,
+    /// as the service persists a conversation (reference §3.7, §9.5).
     Checkpoint { used_tokens: u32, max_tokens: u32 },
     /// `interaction_update.turn_ended` without usage (an older service, or one that
     /// counted nothing).
@@ -562,6 +566,12 @@ impl Turn {
                 ..TurnUsage::default()
             })
             .end_ok()
+    }
+
+    /// `text`, `turn_ended`, `EndOk`: no checkpoint, so no KV writes (for a client that
+    /// sends its whole request body at once and cannot answer them).
+    pub fn reply_without_checkpoint(text: impl Into<String>) -> Self {
+        Turn::new().text(text).turn_ended().end_ok()
     }
 
     /// A plain answer: `text`, one token delta, a checkpoint, `turn_ended` with usage

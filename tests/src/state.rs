@@ -183,6 +183,8 @@ pub(crate) struct State {
     pub appends_before_run_sse: Vec<(String, i64)>,
     /// Injected failures for the next `Run` starts (see [`RunFailure`]).
     pub run_failures: Option<RunFailure>,
+    /// SHA-256 of every checkpoint the fake sent, to tell a run continued from one.
+    pub issued_checkpoints: HashSet<Vec<u8>>,
 }
 
 /// The next `remaining` runs fail before their turn is played: with `status` 200 as a

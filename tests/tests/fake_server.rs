@@ -593,7 +593,7 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
         .await;
     run.send(stream_close(exec.id)).await;
 
-    let (rest, end) = run.read_to_end().await;
+    let (rest, end) = run.read_to_end_answering_kv().await;
     assert_eq!(end, json!({}));
     assert!(matches!(
         &rest[0],
@@ -621,6 +621,25 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
         })
     );
     assert_eq!(state.turns, vec![Bytes::from(blob_id(&blob))]);
+    // Before the checkpoint the service stored the run's messages in the client's store
+    // (reference §3.7): they are the checkpoint's root prompt messages.
+    let stored: Vec<Value> = state
+        .root_prompt_messages_json
+        .iter()
+        .map(|id| serde_json::from_slice(&run.blobs[id.as_ref()]).unwrap())
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            json!({"role": "user", "content": [{"type": "text", "text": "hi"}]}),
+            json!({"role": "assistant", "content": [{"type": "text", "text": "Let me check."},
+                {"type": "tool-call", "toolCallId": "call_1", "toolName": "get_weather",
+                 "args": {"city": "Paris", "days": 2, "units": null}}]}),
+            json!({"role": "tool", "content": [{"type": "tool-result", "toolCallId": "call_1",
+                "toolName": "get_weather", "result": "Sunny, 24°C"}]}),
+            json!({"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]}),
+        ]
+    );
     assert!(matches!(
         &rest[3],
         S::InteractionUpdate(pb::InteractionUpdate {
@@ -654,8 +673,21 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["run_request", "kv", "heartbeat", "exec", "control"]);
-    assert_eq!(rec.message_times.len(), 5);
+    assert_eq!(
+        kinds,
+        [
+            "run_request",
+            "kv",
+            "heartbeat",
+            "exec",
+            "control",
+            "kv",
+            "kv",
+            "kv",
+            "kv"
+        ]
+    );
+    assert_eq!(rec.message_times.len(), 9);
     assert_eq!(rec.client_heartbeats(), 1);
     assert_eq!(
         rec.mcp_results,
@@ -674,7 +706,7 @@ async fn run_over_h2c_text_kv_mcp_then_end_ok() {
 async fn default_turn_when_nothing_is_queued() {
     let fake = FakeCursor::builder().start().await;
     let mut run = open(&fake).await;
-    let (msgs, end) = run.read_to_end().await;
+    let (msgs, end) = run.read_to_end_answering_kv().await;
     assert_eq!(end, json!({}));
     let text: String = msgs
         .iter()
@@ -728,7 +760,7 @@ async fn run_start_delay_holds_the_turn_after_the_run_request() {
             ..
         })
     ));
-    let (_, end) = run.read_to_end().await;
+    let (_, end) = run.read_to_end_answering_kv().await;
     assert_eq!(end, json!({}));
 }
 
@@ -1019,7 +1051,12 @@ async fn first_frame_must_be_a_run_request() {
 
 #[tokio::test]
 async fn gzip_knob_compresses_data_frames() {
-    let fake = FakeCursor::builder().gzip_frames().start().await;
+    // A whole request body cannot answer the KV writes a checkpoint brings.
+    let fake = FakeCursor::builder()
+        .gzip_frames()
+        .turn(Turn::reply_without_checkpoint("hi"))
+        .start()
+        .await;
     let token = fake.mint_access_token(HOUR);
     let (resp, body, frames) = run_whole(&fake, &token, true).await;
     assert_eq!(resp.headers()["connect-content-encoding"], "gzip");
@@ -1033,7 +1070,10 @@ async fn gzip_knob_compresses_data_frames() {
 
 #[tokio::test]
 async fn run_also_answers_over_http1_with_a_whole_request_body() {
-    let fake = FakeCursor::builder().start().await;
+    let fake = FakeCursor::builder()
+        .turn(Turn::reply_without_checkpoint("hi"))
+        .start()
+        .await;
     let token = fake.mint_access_token(HOUR);
     let (resp, _, frames) = run_whole(&fake, &token, false).await;
     assert_eq!(resp.version(), http::Version::HTTP_11);
@@ -1145,27 +1185,20 @@ async fn checkpoints_carry_prior_turns_forward() {
         .await;
     let token = fake.mint_access_token(HOUR);
     let mut state = Bytes::new();
+    let mut blobs = Default::default();
     for _ in 0..2 {
         let mut first = RawRun::run_request("next", "default");
         if let Some(C::RunRequest(r)) = &mut first.message {
             r.conversation_state = Some(state.clone());
         }
         let mut run = RawRun::open(&fake.url(), &token, first).await;
-        let S::KvServerMessage(kv) = run.next_message().await else {
-            panic!()
+        run.blobs = std::mem::take(&mut blobs);
+        let (msgs, _) = run.read_to_end_answering_kv().await;
+        let Some(S::ConversationCheckpointUpdate(cp)) = msgs.first() else {
+            panic!("{msgs:?}")
         };
-        run.send(C::KvClientMessage(pb::KvClientMessage {
-            id: kv.id,
-            message: Some(pb::kv_client_message::Message::SetBlobResult(
-                pb::SetBlobResult::default(),
-            )),
-        }))
-        .await;
-        let S::ConversationCheckpointUpdate(cp) = run.next_message().await else {
-            panic!()
-        };
-        state = cp;
-        run.read_to_end().await;
+        state = cp.clone();
+        blobs = std::mem::take(&mut run.blobs);
     }
     let last = pb::ConversationStateStructure::decode(state.as_ref()).unwrap();
     assert_eq!(
@@ -1176,8 +1209,18 @@ async fn checkpoints_carry_prior_turns_forward() {
         ]
     );
     assert_eq!(last.token_details.unwrap().used_tokens, 200);
+    assert_eq!(
+        last.root_prompt_messages_json.len(),
+        2,
+        "both user messages"
+    );
     let second = fake.wait_for_run_end(1, SECS).await;
     assert_eq!(second.conversation_state().unwrap().turns.len(), 1);
+    assert_eq!(second.history, cursor_bridge_tests::HistoryKind::Checkpoint);
+    assert_eq!(
+        second.history_messages,
+        [json!({"role": "user", "content": [{"type": "text", "text": "next"}]})]
+    );
 }
 
 /// Regression: the fake handed out queued turns in arrival order, so when OpenCode's title

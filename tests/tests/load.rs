@@ -298,10 +298,12 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
         reply_to_answer(&p, 3, &args).await,
         "Hello from the fake Cursor."
     );
+    // (as structure: the fake fetched each message; no new user text, so a resume).
     let fresh = &p.fake().runs()[STREAMS];
-    let prompt = fresh.user_text().expect("a user message");
+    assert!(fresh.is_resume(), "{:?}", fresh.user_text());
+    let history = serde_json::to_string(&fresh.history_messages).expect("json");
     for needle in ["weather 3?", "call_3", "3C"] {
-        assert!(prompt.contains(needle), "{needle} missing: {prompt}");
+        assert!(history.contains(needle), "{needle} missing: {history}");
     }
     // …and a parked one in place, on its own run.
     assert_eq!(reply_to_answer(&p, 99, &args).await, "after the tool 99");

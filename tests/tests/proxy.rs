@@ -215,7 +215,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
 }
 
 #[tokio::test]
-async fn tool_results_nobody_waits_for_start_a_fresh_run_with_the_history() {
+async fn tool_results_nobody_waits_for_resume_from_the_structured_history() {
     let turn = Turn::new()
         .request_context()
         .text("Based on that: 18C.")
@@ -238,11 +238,25 @@ async fn tool_results_nobody_waits_for_start_a_fresh_run_with_the_history() {
         res["choices"][0]["message"]["content"],
         "Based on that: 18C."
     );
+    // No new user text: `resume_action`, every message a blob the fake fetched (§9.5).
     let run = &p.fake().runs()[0];
-    let text = run.user_text().expect("user text");
-    for needle in ["weather in Paris?", "call_old", "18C", "get_weather"] {
-        assert!(text.contains(needle), "{needle} missing: {text}");
-    }
+    assert!(
+        run.is_resume(),
+        "resume_action, not a flattened user message"
+    );
+    assert_eq!(run.history, cursor_bridge_tests::HistoryKind::Structured);
+    let roles: Vec<&str> = run
+        .history_messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool"]);
+    assert_eq!(
+        run.history_messages[2]["content"][0],
+        json!({"type": "tool-call", "toolCallId": "call_old", "toolName": "get_weather",
+            "args": {"city": "Paris"}})
+    );
+    assert_eq!(run.history_messages[3]["content"][0]["result"], "18C");
     assert!(
         run.request_contexts
             .iter()

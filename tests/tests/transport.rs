@@ -676,7 +676,8 @@ async fn read_stream(resp: reqwest::Response) -> (String, String) {
 #[tokio::test]
 async fn fake_refuses_an_append_before_its_run_sse_and_answers_run_sse_at_once() {
     let fake = FakeCursor::builder()
-        .turn(Turn::reply("early bird"))
+        // No checkpoint: this raw client does not answer the KV writes one brings.
+        .turn(Turn::reply_without_checkpoint("early bird"))
         .start()
         .await;
     let raw = Raw::new(&fake);

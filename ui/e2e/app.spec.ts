@@ -156,6 +156,12 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   const saved = (await calls(page)).filter((c) => c.cmd === 'update_settings').at(-1);
   expect(saved?.args).toEqual({ settings: expect.objectContaining({ agentTransport: 'http1', defaultModel: 'gpt-5-codex' }) });
 
+  // --- Settings: forget the kept conversations (asks first) ---
+  await page.getByRole('button', { name: 'Forget conversations…' }).click();
+  await page.getByRole('button', { name: 'Forget conversations', exact: true }).click();
+  await expect(page.getByText('Forgot 2 conversations.')).toBeVisible();
+  expect((await calls(page)).filter((c) => c.cmd === 'forget_conversations')).toHaveLength(1);
+
   expect(consoleErrors).toEqual([]);
 });
 

@@ -276,6 +276,11 @@
       return status();
     },
     get_api_key: () => state.apiKey,
+    forget_conversations: () => {
+      const n = state.conversations ?? 2;
+      state.conversations = 0;
+      return n;
+    },
     regenerate_api_key: () => {
       state.apiKey = 'cb-local-' + Array.from({ length: 32 }, (_, i) => '0123456789abcdef'[(i * 7 + 3) % 16]).join('');
       return state.apiKey;

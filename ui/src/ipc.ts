@@ -222,6 +222,8 @@ export const opencodeInstall = (path: string | null = null) =>
 /** Returns the real OS state afterwards, which may differ from what was asked. */
 export const setLaunchAtLogin = (enabled: boolean) => call<boolean>('set_launch_at_login', { enabled });
 export const openLogFolder = () => call<null>('open_log_folder');
+/** Drops every kept conversation checkpoint (memory and disk); resolves to how many. */
+export const forgetConversations = () => call<number>('forget_conversations');
 
 // ---- Events ----
 

@@ -263,6 +263,19 @@ describe('settings', () => {
     expect(screen.getByRole('button', { name: 'Discard changes' })).toBeTruthy();
   });
 
+  it('Forget conversations asks first, then calls forget_conversations and says how many', async () => {
+    const be = mockBackend({ forget_conversations: () => 3 });
+    render(<App initialScreen="settings" />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Forget conversations…' }));
+    expect(be.callsOf('forget_conversations')).toHaveLength(0);
+    await userEvent.click(screen.getByRole('button', { name: 'Keep them' }));
+    expect(be.callsOf('forget_conversations')).toHaveLength(0);
+    await userEvent.click(screen.getByRole('button', { name: 'Forget conversations…' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Forget conversations' }));
+    expect(await screen.findByText('Forgot 3 conversations.')).toBeTruthy();
+    expect(be.callsOf('forget_conversations')).toEqual([{}]);
+  });
+
   it('Copy OpenCode config writes the snippet text to the clipboard', async () => {
     const text = '{\n  "provider": { "cursor-bridge": { "options": { "apiKey": "cb-local-secret-0123456789abcdef" } } }\n}';
     mockBackend({ opencode_snippet: () => ({ text, baseUrl: 'http://127.0.0.1:18741/v1' }) });

@@ -113,6 +113,7 @@ export function defaults(): Record<string, Handler> {
     usage_report: () => report(),
     plan_usage: () => ({ spentCents: 1347, includedCents: 2000, remainingCents: 653, totalPercentUsed: 67.35, pools: [], cycleStart: null, cycleEnd: null, fetchedAt: Date.UTC(2026, 10, 20, 14, 29) }),
     recent_errors: () => [],
+    forget_conversations: () => 0,
     opencode_snippet: () => ({ text: '{\n  "provider": {}\n}', baseUrl: 'http://127.0.0.1:18741/v1' }),
   };
 }

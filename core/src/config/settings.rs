@@ -131,6 +131,12 @@ impl Paths {
         self.data_dir.join("credentials.json")
     }
 
+    /// `<data_dir>/conversations.json`: the kept conversation checkpoints (see
+    /// [`crate::engine::conversations`]).
+    pub fn conversations_file(&self) -> PathBuf {
+        crate::engine::conversations::file_in(&self.data_dir)
+    }
+
     /// `<data_dir>/ledger.sqlite3`: the usage ledger (see [`crate::store::ledger`]).
     pub fn ledger_file(&self) -> PathBuf {
         self.data_dir.join("ledger.sqlite3")
@@ -251,6 +257,18 @@ pub struct Settings {
     /// unset, `""` to never fetch it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cli_installer_url: Option<String>,
+    /// How many finished conversations keep their last Cursor checkpoint (and blobs) so
+    /// their next user turn continues from it; 0 keeps none (every turn is rebuilt from
+    /// the request's history).
+    pub conversation_store_max: u32,
+    /// How much the kept checkpoints may hold together (the oldest go first beyond it).
+    pub conversation_store_max_bytes: u64,
+    /// How long a kept checkpoint stays usable after its conversation's last turn.
+    pub conversation_store_ttl_hours: u64,
+    /// Keep the checkpoints across restarts in `<data_dir>/conversations.json` (mode
+    /// 0600). They hold your prompts and code: off keeps them in memory only and deletes
+    /// the file.
+    pub conversation_store_persist: bool,
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
@@ -301,6 +319,10 @@ impl Default for Settings {
             refresh_route: RefreshRoute::Exchange,
             cursor_cli_versions_dir: None,
             cli_installer_url: None,
+            conversation_store_max: 256,
+            conversation_store_max_bytes: 64 * 1024 * 1024,
+            conversation_store_ttl_hours: 24,
+            conversation_store_persist: true,
         }
     }
 }
@@ -500,6 +522,20 @@ impl Settings {
                 self.retry_backoff_ms.to_string(),
             ));
         }
+        if self.conversation_store_max_bytes < MIN_PARKED_BYTES {
+            return Err(bad(
+                "conversation_store_max_bytes",
+                &format!("at least {MIN_PARKED_BYTES} bytes (64 KiB)"),
+                self.conversation_store_max_bytes.to_string(),
+            ));
+        }
+        if self.conversation_store_ttl_hours == 0 {
+            return Err(bad(
+                "conversation_store_ttl_hours",
+                "a number of hours above 0",
+                "0".into(),
+            ));
+        }
         for (key, value) in [
             ("connect_timeout_secs", self.connect_timeout_secs),
             ("unary_timeout_secs", self.unary_timeout_secs),
@@ -583,6 +619,15 @@ impl Settings {
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             unary_timeout: Duration::from_secs(self.unary_timeout_secs),
             agent_transport: self.agent_transport,
+        }
+    }
+
+    /// The bounds of the conversation store ([`crate::engine::conversations`]).
+    pub fn conversation_limits(&self) -> crate::engine::conversations::Limits {
+        crate::engine::conversations::Limits {
+            max_entries: self.conversation_store_max as usize,
+            max_bytes: self.conversation_store_max_bytes,
+            ttl: Duration::from_secs(self.conversation_store_ttl_hours.saturating_mul(3600)),
         }
     }
 
@@ -836,6 +881,15 @@ mod tests {
             (32 << 20, 600, 64)
         );
         assert_eq!(s.max_parked_bytes, 64 << 20);
+        assert_eq!(
+            (
+                s.conversation_store_max,
+                s.conversation_store_max_bytes,
+                s.conversation_store_ttl_hours,
+                s.conversation_store_persist
+            ),
+            (256, 64 << 20, 24, true)
+        );
         s.validate().unwrap();
     }
 
@@ -981,6 +1035,14 @@ mod tests {
                 "heartbeat_only_timeout_secs",
             ),
             ("max_parked_bytes = 65535", "max_parked_bytes"),
+            (
+                "conversation_store_max_bytes = 1024",
+                "conversation_store_max_bytes",
+            ),
+            (
+                "conversation_store_ttl_hours = 0",
+                "conversation_store_ttl_hours",
+            ),
             ("credential_store = \"plaintext\"", "credential_store"),
             ("agent_transport = \"http3\"", "agent_transport"),
             ("agent_transport = 1", "agent_transport"),

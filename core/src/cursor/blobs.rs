@@ -76,6 +76,18 @@ impl BlobStore {
         self.len() == 0
     }
 
+    /// Every `(id, data)` pair held (cheap: the bytes are shared), for the conversation
+    /// store to keep after the run.
+    pub fn entries(&self) -> Vec<(Bytes, Bytes)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blobs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Total payload bytes held (for memory accounting of parked conversations).
     pub fn total_bytes(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes

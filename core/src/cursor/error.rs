@@ -224,6 +224,13 @@ impl CursorError {
         }
     }
 
+    /// The service could not find a blob the run's `conversation_state` names (it reports
+    /// `internal` "Blob not found", reference §5): the state needs rebuilding.
+    pub fn is_missing_blob(&self) -> bool {
+        matches!(self, CursorError::Upstream { code: Code::Internal, message, .. }
+            if message.to_ascii_lowercase().contains("blob not found"))
+    }
+
     /// True when a token refresh and one retry may fix it.
     pub fn is_auth(&self) -> bool {
         matches!(self, CursorError::Unauthenticated { .. })

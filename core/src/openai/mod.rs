@@ -5,9 +5,12 @@
 //! - [`translate`]: messages → a Cursor run (system prompt, tools, the prompt text, or
 //!   the tool results that continue a parked run).
 //! - [`images`]: `image_url` data URLs → the images a Cursor message carries.
+//! - [`history`]: the messages as the dialect-neutral history Cursor's structure is
+//!   built from.
 //! - [`chunks`]: the response objects and SSE chunks we send.
 
 pub mod chunks;
+pub mod history;
 pub mod images;
 pub mod request;
 pub mod translate;

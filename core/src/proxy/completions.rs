@@ -33,6 +33,15 @@
 //! run's first output — so a retry is invisible to the client; once output has been
 //! sent, a failure is final. A continued (parked) run is never retried: Cursor already
 //! holds its state.
+//!
+//! A fresh run carries the history one of three ways, recorded in the ledger's `history`
+//! column: `checkpoint` — the conversation store ([`crate::engine::conversations`]) holds
+//! the checkpoint that answered every message but the newest user message, so the run
+//! continues from Cursor's own state with only that message; `structured` — the history
+//! rebuilt as message blobs ([`crate::engine::history`]); `flattened` — one transcript
+//! text, the last resort. When the service reports a blob it cannot find, the run starts
+//! once more from the next way down. A turn that ends (no tool calls pending) keeps its
+//! checkpoint in the store for the next turn.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -53,9 +62,11 @@ use crate::cursor::CursorError;
 use crate::cursor::blobs::BlobStore;
 use crate::cursor::chat::{ChatEvent, ChatHandle, ChatRequest, ChatRun, ToolCall, ToolResult};
 use crate::cursor::models::{AUTO_MODEL, AUTO_WIRE_ID};
+use crate::engine::conversations::Stored;
+use crate::engine::history::{self, Msg};
 use crate::openai::chunks::{ChunkWriter, UsageOut};
 use crate::openai::request::ChatCompletionRequest;
-use crate::openai::translate;
+use crate::openai::{history as openai_history, translate};
 use crate::store::ledger::{self, Ledger, LedgerEntry};
 
 /// How long to wait for more tool calls of the same step after one arrived.
@@ -172,6 +183,7 @@ struct Outcome {
     tool_calls: u32,
     usage: Option<UsageOut>,
     finished: bool,
+    history: Option<&'static str>,
 }
 
 impl Outcome {
@@ -189,6 +201,7 @@ impl Outcome {
             tool_calls: 0,
             usage: None,
             finished: false,
+            history: None,
         }
     }
 
@@ -223,6 +236,7 @@ impl Drop for Outcome {
             model = %self.model,
             stream = self.stream,
             continued = self.continued,
+            history = self.history.unwrap_or(""),
             status = self.status,
             error = self.error.unwrap_or(""),
             tool_calls = self.tool_calls,
@@ -249,6 +263,7 @@ impl Drop for Outcome {
                 error_kind: self.error.map(str::to_string),
                 tool_calls: self.tool_calls,
                 continued: self.continued,
+                history: self.history.map(str::to_string),
             });
         }
     }
@@ -269,6 +284,11 @@ struct Meta {
     continued: bool,
     /// The conversation's blobs, parked with the run (they count towards its size).
     blobs: BlobStore,
+    /// Which way the history travelled (`None` for a continued run).
+    history: Option<&'static str>,
+    /// The request's messages: with the answer, the key its checkpoint is kept under.
+    messages: Vec<Msg>,
+    conversation_id: String,
 }
 
 pub async fn handle(
@@ -310,6 +330,7 @@ pub async fn handle(
         }
     };
     outcome.continued = prepared.meta.continued;
+    outcome.history = prepared.meta.history;
     if req.is_stream() {
         stream_response(state, prepared, req.include_usage(), outcome).await
     } else {
@@ -336,7 +357,7 @@ async fn prepare(
     if !results.is_empty() {
         let ids: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
         if let Some(parked) = state.sessions.take(&ids) {
-            match resume(parked, &results).await {
+            match resume(parked, &results, req).await {
                 Ok(p) => return Ok(p),
                 Err(e) => tracing::info!(
                     "the parked Cursor stream could not take the tool results ({e}); \
@@ -348,7 +369,11 @@ async fn prepare(
     fresh(state, req, requested).await
 }
 
-async fn resume(parked: Parked, results: &[(String, ToolResult)]) -> Result<Prepared, CursorError> {
+async fn resume(
+    parked: Parked,
+    results: &[(String, ToolResult)],
+    req: &ChatCompletionRequest,
+) -> Result<Prepared, CursorError> {
     let handle = parked.run.handle();
     if handle.is_finished() {
         return Err(CursorError::Protocol("the parked run has ended".into()));
@@ -374,6 +399,9 @@ async fn resume(parked: Parked, results: &[(String, ToolResult)]) -> Result<Prep
             prompt_estimate: (prompt_chars / 4) as u64,
             continued: true,
             blobs: parked.blobs,
+            history: None,
+            messages: openai_history::messages(req),
+            conversation_id: parked.conversation_id,
         },
     })
 }
@@ -394,28 +422,113 @@ async fn fresh(
         return Err(ApiError::images_not_supported(requested, &first.param));
     }
     let plan = translate::fresh_run(req);
-    let mut chat = ChatRequest::new(wire_id, plan.prompt);
-    chat.system_prompt = plan.system_prompt;
-    chat.tools = plan.tools;
-    chat.images = images.into_iter().map(|a| a.image).collect();
-    let prompt_estimate =
-        (chat.user_text.len() + chat.system_prompt.as_ref().map_or(0, String::len)) as u64 / 4;
-    let blobs = chat.blobs.clone();
-    // Retried only here, before the response has started: nothing reached the client.
-    let run = tokio::select! {
-        r = state.client.chat_with_retry(chat, state.settings.retry_policy()) => r?,
-        () = state.shutdown.cancelled() => return Err(stopping()),
+    let images: Vec<_> = images.into_iter().map(|a| a.image).collect();
+    let messages = openai_history::messages(req);
+    let base = |user_text: &str| {
+        let mut chat = ChatRequest::new(wire_id.clone(), user_text);
+        chat.system_prompt = plan.system_prompt.clone();
+        chat.tools = plan.tools.clone();
+        chat.images = images.clone();
+        chat
     };
-    Ok(Prepared {
+    let system_chars = plan.system_prompt.as_ref().map_or(0, String::len);
+    let prepared = |run, chat: &ChatRequest, history, blob_chars: usize| Prepared {
         run,
         meta: Meta {
             model: requested.to_string(),
             reported: UsageOut::default(),
-            prompt_estimate,
+            prompt_estimate: (chat.user_text.len() + system_chars + blob_chars) as u64 / 4,
             continued: false,
-            blobs,
+            blobs: chat.blobs.clone(),
+            history: Some(history),
+            messages: messages.clone(),
+            conversation_id: chat.conversation_id.clone(),
         },
-    })
+    };
+
+    // 1. Cursor's own checkpoint of the turn before this one.
+    let (earlier, newest) = history::split_newest_user(&messages);
+    if let Some(newest) = newest
+        && let Some(stored) = state.conversations.get(&history::prefix_key(earlier))
+    {
+        let mut chat = base(newest);
+        chat.conversation_state = Some(stored.checkpoint);
+        chat.blobs = stored.blobs;
+        chat.conversation_id = stored.conversation_id;
+        if let Some(run) = start(state, &chat).await? {
+            let blob_chars = chat.blobs.total_bytes();
+            return Ok(prepared(run, &chat, "checkpoint", blob_chars));
+        }
+        tracing::info!("Cursor is missing a blob of the kept checkpoint; rebuilding the history");
+    }
+
+    // 2. The history as message blobs.
+    let structured = history::build(&messages);
+    let mut chat = base(&structured.user_text);
+    chat.conversation_state = Some(structured.state.clone());
+    structured.fill(&chat.blobs);
+    if let Some(run) = start(state, &chat).await? {
+        return Ok(prepared(run, &chat, "structured", structured.blob_bytes()));
+    }
+    tracing::warn!("Cursor is missing a blob of the rebuilt history; sending it as text");
+
+    // 3. The last resort: one transcript text.
+    let chat = base(&plan.prompt);
+    match start(state, &chat).await? {
+        Some(run) => Ok(prepared(run, &chat, "flattened", 0)),
+        None => Err(CursorError::Protocol(
+            "Cursor reports a missing blob for a run that names none".into(),
+        )
+        .into()),
+    }
+}
+
+/// Starts `chat` (with the retry policy); `None` when the service reports that a blob
+/// of its `conversation_state` is missing, so the caller can try the next way.
+async fn start(state: &ProxyState, chat: &ChatRequest) -> Result<Option<ChatRun>, ApiError> {
+    // Retried only here, before the response has started: nothing reached the client.
+    let started = tokio::select! {
+        r = state.client.chat_with_retry(chat.clone(), state.settings.retry_policy()) => r,
+        () = state.shutdown.cancelled() => return Err(stopping()),
+    };
+    let mut run = match started {
+        Err(e) if e.is_missing_blob() => return Ok(None),
+        r => r?,
+    };
+    if chat.conversation_state.is_some() {
+        // The service fetches the state's blobs before it answers anything, so a missing
+        // one shows as the run's first item.
+        let first = tokio::select! {
+            f = run.peek() => f,
+            () = state.shutdown.cancelled() => return Err(stopping()),
+        };
+        if matches!(first, Some(Err(e)) if e.is_missing_blob()) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(run))
+}
+
+/// Keeps the checkpoint of a turn that ended (no tool call pending) for the next turn:
+/// under the key of the request's messages plus the answer `text`.
+fn remember(state: &ProxyState, handle: &ChatHandle, m: &mut Meta, text: &str) {
+    if m.conversation_id.is_empty() {
+        return;
+    }
+    let Some(checkpoint) = handle.checkpoint() else {
+        return;
+    };
+    // The turn is over: the messages are not needed for anything else.
+    let mut answered = std::mem::take(&mut m.messages);
+    answered.push(openai_history::answer(text, &[]));
+    state.conversations.put(
+        history::prefix_key(&answered),
+        &Stored {
+            checkpoint,
+            blobs: m.blobs.clone(),
+            conversation_id: m.conversation_id.clone(),
+        },
+    );
 }
 
 /// The wire id for what the client asked, and whether that model takes images; `auto`
@@ -466,18 +579,21 @@ fn usage_of(handle: &ChatHandle, m: &Meta, input_includes_cache: bool) -> UsageO
 /// Parks the run after a `tool_calls` response that reported `usage`.
 fn park(state: &ProxyState, driver: &mut Driver, m: &Meta, calls: &[ToolCall], usage: &UsageOut) {
     if let Some(run) = driver.take_run() {
-        state.sessions.park(Parked::new(
-            run,
-            calls,
-            m.model.clone(),
-            m.reported.plus(usage),
-            m.blobs.clone(),
-        ));
+        state.sessions.park(
+            Parked::new(
+                run,
+                calls,
+                m.model.clone(),
+                m.reported.plus(usage),
+                m.blobs.clone(),
+            )
+            .in_conversation(m.conversation_id.clone()),
+        );
     }
 }
 
 async fn plain_response(state: Arc<ProxyState>, p: Prepared, mut outcome: Outcome) -> Response {
-    let Prepared { run, meta } = p;
+    let Prepared { run, mut meta } = p;
     let writer = ChunkWriter::new(&meta.model);
     let mut driver = Driver::new(run, state.shutdown.clone());
     let (mut content, mut reasoning) = (String::new(), String::new());
@@ -507,7 +623,9 @@ async fn plain_response(state: Arc<ProxyState>, p: Prepared, mut outcome: Outcom
     );
     outcome.usage = Some(usage);
     outcome.tool_calls = calls.len() as u32;
-    if !calls.is_empty() {
+    if calls.is_empty() {
+        remember(&state, &driver.handle, &mut meta, &content);
+    } else {
         park(&state, &mut driver, &meta, &calls, &usage);
     }
     outcome.finished = true;
@@ -524,7 +642,7 @@ async fn stream_response(
     include_usage: bool,
     mut outcome: Outcome,
 ) -> Response {
-    let Prepared { run, meta } = p;
+    let Prepared { run, mut meta } = p;
     let mut driver = Driver::new(run, state.shutdown.clone());
     // The first output decides the status: an error before any byte is a real HTTP
     // error (429, 503, …) rather than a 200 stream holding an error event.
@@ -537,6 +655,8 @@ async fn stream_response(
     let writer = ChunkWriter::new(&meta.model);
     let body = async_stream::stream! {
         let mut pending = first;
+        // The answer's text, for the conversation store's key when the turn ends.
+        let mut answer = String::new();
         yield event(writer.role());
         loop {
             let out = match pending.take() {
@@ -548,7 +668,10 @@ async fn stream_response(
             };
             outcome.first_output();
             match out {
-                Out::Content(t) => yield event(writer.content(&t)),
+                Out::Content(t) => {
+                    answer.push_str(&t);
+                    yield event(writer.content(&t));
+                }
                 Out::Reasoning(t) => yield event(writer.reasoning(&t)),
                 Out::ToolCalls(calls) => {
                     yield event(writer.tool_calls(&calls));
@@ -566,6 +689,7 @@ async fn stream_response(
                     break;
                 }
                 Out::Stop => {
+                    remember(&state, &driver.handle, &mut meta, &answer);
                     yield event(writer.finish("stop"));
                     let usage = usage_of(
                         &driver.handle,

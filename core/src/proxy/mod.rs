@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
+use crate::engine::conversations::ConversationStore;
 use crate::store::ledger::Ledger;
 use crate::store::local_key;
 
@@ -54,6 +55,8 @@ pub struct ProxyState {
     pub ledger: Option<Ledger>,
     /// Why the ledger is unavailable, for `/health` and the UI.
     pub ledger_error: Option<String>,
+    /// The last checkpoint of each finished conversation, to continue its next turn.
+    pub conversations: ConversationStore,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ProxyState {
             .field("shutdown", &self.shutdown)
             .field("ledger", &self.ledger)
             .field("ledger_error", &self.ledger_error)
+            .field("conversations", &self.conversations.len())
             .finish()
     }
 }
@@ -79,7 +83,9 @@ impl ProxyState {
             settings.max_parked_streams as usize,
             settings.max_parked_bytes,
         );
+        let conversations = ConversationStore::in_memory(settings.conversation_limits());
         ProxyState {
+            conversations,
             client,
             settings,
             api_key,
@@ -104,6 +110,19 @@ impl ProxyState {
         paths: &Paths,
         env: &Env,
     ) -> std::io::Result<Self> {
+        Self::from_settings_sharing(client, settings, paths, env, None)
+    }
+
+    /// [`ProxyState::from_settings`] serving `conversations` (the tray keeps one store
+    /// across proxy restarts and clears it on "Forget conversations"); `None` opens the
+    /// data dir's.
+    pub fn from_settings_sharing(
+        client: CursorClient,
+        settings: Settings,
+        paths: &Paths,
+        env: &Env,
+        conversations: Option<ConversationStore>,
+    ) -> std::io::Result<Self> {
         let key = if settings.require_api_key {
             Some(local_key::load_or_create(
                 &paths.data_dir,
@@ -113,6 +132,13 @@ impl ProxyState {
             None
         };
         let mut state = ProxyState::new(client, settings, key);
+        state.conversations = conversations.unwrap_or_else(|| {
+            ConversationStore::open(
+                &paths.data_dir,
+                state.settings.conversation_store_persist,
+                state.settings.conversation_limits(),
+            )
+        });
         // A locked or damaged usage database must not keep the proxy from serving.
         match Ledger::open(&paths.ledger_file()) {
             Ok(l) => state.ledger = Some(l),
@@ -283,10 +309,15 @@ impl RunningProxy {
     /// releases the port.
     pub async fn stop(self) -> std::io::Result<()> {
         self.stop.cancel();
-        match self.task.await {
+        let r = match self.task.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),
-        }
+        };
+        // The conversation store's last write may still be queued: land it before the
+        // process (or the next proxy on the same data dir) reads the file.
+        let conversations = self.state.conversations.clone();
+        let _ = tokio::task::spawn_blocking(move || conversations.flush()).await;
+        r
     }
 
     /// Waits until the server ends on its own (an accept error), for supervision.
@@ -345,6 +376,7 @@ async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value>
         "upstream": upstream,
         "parked_streams": state.sessions.len(),
         "parked_bytes": state.sessions.bytes(),
+        "conversations": state.conversations.len(),
         "ledger": match &state.ledger_error {
             None => json!({"ok": true}),
             Some(e) => json!({"ok": false, "error": e}),

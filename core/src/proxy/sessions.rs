@@ -40,6 +40,8 @@ pub struct Parked {
     pub blobs: BlobStore,
     /// Memory this entry holds, estimated when it was parked ([`Parked::estimate`]).
     pub bytes: usize,
+    /// The run's conversation id, for the conversation store once the turn finishes.
+    pub conversation_id: String,
 }
 
 impl Parked {
@@ -61,7 +63,14 @@ impl Parked {
             parked_at: Instant::now(),
             blobs,
             bytes,
+            conversation_id: String::new(),
         }
+    }
+
+    /// Names the conversation the run belongs to.
+    pub fn in_conversation(mut self, id: impl Into<String>) -> Parked {
+        self.conversation_id = id.into();
+        self
     }
 
     /// The memory a parked run holds: [`PARKED_RUN_OVERHEAD`], the tool calls it waits on

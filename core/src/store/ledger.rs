@@ -99,6 +99,9 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE requests ADD COLUMN cache_read_tokens INTEGER;
     ALTER TABLE requests ADD COLUMN cache_write_tokens INTEGER;
     ALTER TABLE requests ADD COLUMN reasoning_tokens INTEGER;",
+    // 3: which way a fresh run's history travelled (`checkpoint`, `structured`,
+    // `flattened`); NULL for a continued run and for rows written before.
+    "ALTER TABLE requests ADD COLUMN history TEXT;",
 ];
 
 /// SQL for "this row is an error" (see the module doc).
@@ -223,6 +226,10 @@ pub struct LedgerEntry {
     pub tool_calls: u32,
     /// This request continued a parked Cursor stream (a tool result on the same run).
     pub continued: bool,
+    /// How a fresh run carried the conversation: `checkpoint` (Cursor's own, kept from
+    /// the previous turn), `structured` (rebuilt as message blobs) or `flattened` (one
+    /// transcript text, the last resort); `None` for a continued run or a refused request.
+    pub history: Option<String>,
 }
 
 /// A report's time range: `24h`, `7d` or `30d` on the wire.
@@ -732,8 +739,8 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
             "INSERT INTO requests (started_at_ms, model, stream, prompt_tokens,
                 completion_tokens, tokens_exact, ttft_ms, total_ms, status, error_kind,
                 tool_calls, continued, cache_read_tokens, cache_write_tokens,
-                reasoning_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                reasoning_tokens, history)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         for e in entries {
             stmt.execute(params![
@@ -752,6 +759,7 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
                 e.cache_read_tokens.map(int),
                 e.cache_write_tokens.map(int),
                 e.reasoning_tokens.map(int),
+                e.history,
             ])?;
         }
     }
@@ -925,6 +933,7 @@ mod tests {
             error_kind: None,
             tool_calls: 0,
             continued: false,
+            history: None,
         }
     }
 
@@ -1355,6 +1364,43 @@ mod tests {
         assert!(msg.ends_with("move it aside to start a new one"), "{msg}");
         // The file is left as it was, for the user to move aside or inspect.
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_ledger_gains_the_history_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let raw = Connection::open(&path).unwrap();
+            raw.execute_batch(MIGRATIONS[0]).unwrap();
+            raw.execute_batch(
+                "INSERT INTO requests (started_at_ms, model, stream, tokens_exact, total_ms,
+                    status, tool_calls, continued) VALUES (1, 'old', 1, 0, 5, 200, 0, 0);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&path).unwrap();
+        ledger.record(LedgerEntry {
+            history: Some("checkpoint".into()),
+            ..ok(NOW, "new", 1, 1)
+        });
+        ledger.flush().await;
+        let raw = Connection::open(&path).unwrap();
+        let rows: Vec<(String, Option<String>)> = raw
+            .prepare("SELECT model, history FROM requests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("old".to_string(), None),
+                ("new".to_string(), Some("checkpoint".to_string()))
+            ]
+        );
     }
 
     #[test]

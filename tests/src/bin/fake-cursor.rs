@@ -6,14 +6,19 @@
 //! Scenarios: `default` (every run answers "Hello from the fake Cursor."), `sdk` (a text
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
 //! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once),
+//! `opencode-two-turns` (that, then a second user turn that runs `bash` again),
 //! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`).
 //! Every turn ends with its token count (`turn_ended` usage), as the live service's do.
-//! When stdin closes it prints a second line, `{"execs": [{"kind", "results"}]}`: every
-//! exec of every run with the typed results it got (Debug form), for scripts to check.
+//!
+//! When stdin closes it prints a second JSON line, `{"runs": [...], "execs": [...]}`: per
+//! run how its history came (`checkpoint`, `structured`, `none`), its user text (null for
+//! a `resume_action`), the roles of the history messages it fetched, and how it ended;
+//! and every exec of every run with the typed results it got (Debug form) — so a script
+//! can assert what the fake saw.
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, NativeExec, Turn, TurnUsage};
+use cursor_bridge_tests::{FakeCursor, HistoryKind, NativeExec, Turn, TurnUsage};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -109,8 +114,35 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .turn_ended()
                 .end_ok(),
         ]),
+        "opencode-two-turns" => {
+            let mut turns = scenario("opencode")?;
+            turns.push(
+                Turn::new()
+                    .when_tools_offered()
+                    .request_context()
+                    .text("Once more.")
+                    .mcp_call(
+                        "bash",
+                        "bash",
+                        "call_oc_2",
+                        json!({"command": "echo BRIDGE_TOOL_TWO", "description": "Print another marker"}),
+                    )
+                    .text("The second command ran too.")
+                    .token_delta(6)
+                    .checkpoint(600, 200_000)
+                    .turn_ended_usage(TurnUsage {
+                        input_tokens: 410,
+                        output_tokens: 6,
+                        cache_read_tokens: 900,
+                        cache_write_tokens: 40,
+                        reasoning_tokens: 0,
+                    })
+                    .end_ok(),
+            );
+            Ok(turns)
+        }
         other => Err(format!(
-            "unknown scenario {other:?} (default, sdk, opencode, opencode-patch)"
+            "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, opencode-patch)"
         )),
     }
 }
@@ -139,11 +171,33 @@ async fn main() {
     // Serve until whoever started us closes our stdin (or dies).
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
-    let execs: Vec<_> = fake
-        .runs()
+    println!("{}", summary(&fake));
+}
+
+/// What the fake saw: one entry per run, and every exec with its results.
+// Hook for the exact-usage assertion: add the TurnEnded usage each run reported here.
+fn summary(fake: &FakeCursor) -> serde_json::Value {
+    let recorded = fake.runs();
+    let runs: Vec<serde_json::Value> = recorded
+        .iter()
+        .map(|r| {
+            json!({
+                "history": match r.history {
+                    HistoryKind::Checkpoint => "checkpoint",
+                    HistoryKind::Structured => "structured",
+                    HistoryKind::None => "none",
+                },
+                "user_text": r.user_text(),
+                "history_roles": r.history_messages.iter().map(|m| m["role"].clone()).collect::<Vec<_>>(),
+                "mcp_results": r.mcp_results.iter().map(|(id, text)| json!([id, text])).collect::<Vec<_>>(),
+                "end": r.end.as_ref().map(|e| format!("{e:?}")),
+            })
+        })
+        .collect();
+    let execs: Vec<_> = recorded
         .iter()
         .flat_map(|r| r.execs.clone())
         .map(|e| json!({"kind": e.kind, "results": format!("{:?}", e.results)}))
         .collect();
-    println!("{}", json!({ "execs": execs }));
+    json!({ "runs": runs, "execs": execs })
 }

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { Card, CopyButton, ErrorNotice } from '../components/common';
 import { dateTime, isLoopbackHost } from '../format';
 import {
+  forgetConversations,
   getApiKey,
   getSettings,
   opencodeInstall,
@@ -33,6 +34,7 @@ export function SettingsView(props: { status: Status; onStatus: (s: Status) => v
       <ApiKeyCard apiKey={apiKey} onKey={setApiKey} />
       <StartupCard status={props.status} onStatus={props.onStatus} />
       <OpencodeCard apiKey={apiKey} />
+      <ConversationsCard />
       <LogsCard />
     </>
   );
@@ -367,6 +369,55 @@ function OpencodeCard(props: { apiKey: string | null }) {
         </div>
       )}
       <ErrorNotice error={installError} title="OpenCode's config was not changed." />
+    </Card>
+  );
+}
+
+// The kept conversation checkpoints hold the user's prompts and code: say so, and let them
+// be dropped in one click (the CLI's `cursor-bridge forget` does the same on disk).
+function ConversationsCard() {
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [message, setMessage] = useState<string | null>(null);
+
+  async function forget() {
+    setError(null);
+    try {
+      const n = await forgetConversations();
+      setMessage(n === 1 ? 'Forgot 1 conversation.' : `Forgot ${n} conversations.`);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setConfirming(false);
+    }
+  }
+
+  return (
+    <Card title="Conversation history" id="conversations">
+      <p class="muted">
+        So the next turn of a chat continues where Cursor left off, the proxy keeps the last
+        checkpoint of each finished conversation (your prompts, code and answers) for 24 hours, on
+        this computer only.
+      </p>
+      {confirming ? (
+        <div class="notice notice-warn" role="alert">
+          <p>Ongoing chats keep working; their next turn is rebuilt from the history your client sends.</p>
+          <div class="actions">
+            <button type="button" class="danger" onClick={forget}>
+              Forget conversations
+            </button>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Keep them
+            </button>
+          </div>
+        </div>
+      ) : (
+        <button type="button" onClick={() => { setMessage(null); setConfirming(true); }}>
+          Forget conversations…
+        </button>
+      )}
+      <ErrorNotice error={error} />
+      {message && <p role="status" class="muted">{message}</p>}
     </Card>
   );
 }
