@@ -1268,7 +1268,7 @@ async fn conditional_turns_answer_the_run_that_asks_for_them_in_any_order() {
     assert_eq!(fake.queued_turns(), 0);
     // With nothing left that fits, a run gets the default reply.
     let mut more = open(&fake).await;
-    let (_, end) = more.read_to_end().await;
+    let (_, end) = more.read_to_end_answering_kv().await;
     assert_eq!(end, json!({}));
 }
 

@@ -6,10 +6,11 @@
 //!   parked Cursor stream waits for those ids, the results go onto that stream and
 //!   nothing else of the request is re-sent.
 //! - **Fresh run**: system/developer messages become the system prompt (Cursor honours it
-//!   as a `cloud_rule`), the tools become MCP definitions, and the rest becomes the
-//!   prompt: the last user message alone when it is the only turn, otherwise a tagged
-//!   transcript of the earlier turns followed by the latest request (reference §3.9, the
-//!   fallback when no stream is parked: expired, restarted proxy, another client).
+//!   as a `cloud_rule`) and the tools become MCP definitions. The history itself travels
+//!   as Cursor's checkpoint or as structure ([`super::history`], `crate::engine::history`);
+//!   [`fresh_run`]'s `prompt` — the last user message alone when it is the only turn,
+//!   otherwise a tagged transcript of the earlier turns followed by the latest request —
+//!   is only the last resort, when Cursor reports a missing blob for both (reference §9.5).
 
 use serde_json::Value;
 
