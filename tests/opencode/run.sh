@@ -127,7 +127,15 @@ r = turn_two[0]
 assert r["history"] == "checkpoint", f"turn two did not continue from the checkpoint: {runs}"
 assert r["history_roles"][-2:] == ["tool", "assistant"], r
 assert ["call_oc_2", "BRIDGE_TOOL_TWO"] == [r["mcp_results"][0][0], r["mcp_results"][0][1].strip()], r
-# Hook for the exact-usage check (branch `usage`): the prompt tokens OpenCode shows for
-# turn two (its step-finish `tokens.input`) should equal what the fake's TurnEnded reported.
-print(f"opencode e2e: turn two continued from Cursor's checkpoint ({len(r['history_roles'])} messages in it)")
+# The prompt tokens OpenCode records for turn two are Cursor's count of that turn (the
+# fake's TurnEnded: 410 input + 900 cache read + 40 cache write), not a guess: the tool
+# step defers its prompt to the turn's count, the last step carries it. OpenCode keeps
+# `input` = prompt − cached and `cache.read` = cached, summed over the turn's steps.
+steps = [e["part"]["tokens"] for e in events if e.get("type") == "step_finish"]
+prompt = sum(t["input"] + t["cache"]["read"] for t in steps)
+assert prompt == 1350, f"turn two's prompt tokens in OpenCode are not Cursor's count: {steps}"
+assert sum(t["cache"]["read"] for t in steps) == 900, steps
+assert sum(t["output"] + t["reasoning"] for t in steps) == 6, steps
+print(f"opencode e2e: turn two continued from Cursor's checkpoint ({len(r['history_roles'])} messages in it); "
+      f"OpenCode recorded Cursor's exact count: {prompt} prompt tokens")
 PY

@@ -351,6 +351,118 @@ async fn a_tool_loop_reports_the_estimate_first_and_the_rest_of_cursors_count_at
     assert!(!r.tokens_exact);
 }
 
+/// Regression: a tool loop's first response guessed its prompt (≈ characters / 4) and the
+/// last one reported Cursor's count minus that guess; a guess above the count (OpenCode's
+/// long system prompt against a short turn) left the turn's totals at the guess. Once
+/// Cursor has counted a turn, the `tool_calls` response leaves its prompt to the turn's
+/// count (0 here, no prompt in its ledger row), and the last response carries all of it.
+#[tokio::test]
+async fn once_cursor_counts_turns_a_tool_step_defers_its_prompt_to_the_turns_count() {
+    let count = TurnUsage {
+        input_tokens: 30,
+        output_tokens: 5,
+        cache_read_tokens: 20,
+        cache_write_tokens: 10,
+        reasoning_tokens: 1,
+    };
+    let mut p = signed_in(vec![
+        Turn::new()
+            .text("Hello.")
+            .token_delta(1)
+            .checkpoint(900, 200_000)
+            .turn_ended_usage(TurnUsage {
+                input_tokens: 900,
+                output_tokens: 1,
+                ..TurnUsage::default()
+            })
+            .end_ok(),
+        Turn::new()
+            .text("Checking.")
+            .token_delta(2)
+            .checkpoint(3_000, 200_000)
+            .mcp_call(
+                "get_weather",
+                "get_weather",
+                "call_d1",
+                json!({"city": "Oslo"}),
+            )
+            .text("Snow.")
+            .token_delta(3)
+            .checkpoint(3_400, 200_000)
+            .turn_ended_usage(count)
+            .end_ok(),
+    ])
+    .await;
+    assert_eq!(plain(&p, ask("hi")).await["usage"]["prompt_tokens"], 900);
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    // A long prompt: its estimate (≈ 2 500 tokens) is far above Cursor's count (60).
+    let question = format!("weather in Oslo? {}", "context ".repeat(1_250));
+    let mut messages = vec![json!({"role": "user", "content": question})];
+    let chunks = p
+        .sse(
+            &json!({"model": "auto", "stream": true, "messages": messages, "tools": tools,
+            "stream_options": {"include_usage": true}}),
+        )
+        .await;
+    let calls = tool_call_deltas(&chunks);
+    assert_eq!(
+        chunks.last().expect("usage chunk")["usage"],
+        json!({"prompt_tokens": 0, "completion_tokens": 2, "total_tokens": 2}),
+        "the prompt waits for Cursor's count"
+    );
+    messages.push(json!({"role": "assistant", "content": "Checking.",
+        "tool_calls": [{"id": "call_d1", "type": "function", "function": calls[0]["function"]}]}));
+    messages.push(json!({"role": "tool", "tool_call_id": "call_d1", "content": "-3C snow"}));
+    let body = plain(
+        &p,
+        json!({"model": "auto", "messages": messages, "tools": tools}),
+    )
+    .await;
+    assert_eq!(body["choices"][0]["message"]["content"], "Snow.");
+    assert_eq!(
+        body["usage"],
+        json!({
+            "prompt_tokens": 60, "completion_tokens": 3, "total_tokens": 63,
+            "prompt_tokens_details": {"cached_tokens": 20},
+            "completion_tokens_details": {"reasoning_tokens": 1},
+        }),
+        "{body:#}"
+    );
+    let rows = ledger_rows(&mut p).await;
+    assert_eq!(
+        rows[1..],
+        [
+            Row {
+                prompt: None,
+                completion: Some(2),
+                cache_read: None,
+                cache_write: None,
+                reasoning: None,
+                exact: false,
+                continued: false,
+            },
+            Row {
+                prompt: Some(60),
+                completion: Some(3),
+                cache_read: Some(20),
+                cache_write: Some(10),
+                reasoning: Some(1),
+                exact: true,
+                continued: true,
+            },
+        ]
+    );
+    let r = report(&p).await;
+    // Exactly Cursor's counts of the two turns, and nothing in them a guess.
+    assert_eq!(
+        (r.totals.prompt_tokens, r.totals.completion_tokens),
+        (960, 6)
+    );
+    assert_eq!(r.totals.estimated_requests, 0);
+    assert!(r.tokens_exact);
+}
+
 /// `cursor_input_includes_cache = true`: Cursor's `input_tokens` is taken to include the
 /// cache already, so it is the prompt count as is.
 #[tokio::test]

@@ -25,6 +25,9 @@ pub struct UsageOut {
     pub reasoning_tokens: Option<u64>,
     /// The numbers are Cursor's count, not our inference.
     pub exact: bool,
+    /// This step's prompt is left to the response in which Cursor's turn count arrives
+    /// (`prompt_tokens` is 0 here, and the ledger stores no prompt count for it).
+    pub prompt_deferred: bool,
 }
 
 impl UsageOut {
@@ -42,6 +45,7 @@ impl UsageOut {
             cache_write_tokens: add(self.cache_write_tokens, o.cache_write_tokens),
             reasoning_tokens: add(self.reasoning_tokens, o.reasoning_tokens),
             exact: false,
+            prompt_deferred: false,
         }
     }
 
@@ -277,6 +281,7 @@ mod tests {
             cache_write_tokens: Some(5),
             reasoning_tokens: Some(12),
             exact: true,
+            prompt_deferred: false,
         };
         let w = ChunkWriter::new("m");
         let whole = w.completion("hi", "", &[], "stop", &usage);

@@ -18,10 +18,14 @@
 //! reference §9.4); those numbers win. A turn that calls the client's tools spans several
 //! responses, and only the one in which the turn ends has Cursor's count: a response
 //! ending in `tool_calls` before that reports completion tokens counted so far (exact:
-//! Σ `token_delta`) and prompt tokens inferred from the checkpoint or estimated from the
-//! text, marked estimated in the ledger and without cache/reasoning details; the response
+//! Σ `token_delta`) and `prompt_tokens: 0`, its prompt *deferred* to the turn's count (the
+//! ledger stores no prompt count for it, so it is not an estimate either); the response
 //! in which the turn ends reports Cursor's count minus what the earlier responses of the
-//! same run reported, so a turn's responses add up to Cursor's numbers. Cached tokens are
+//! same run reported, so a turn's responses add up to Cursor's numbers exactly. Until this
+//! proxy has seen Cursor count a turn (`ProxyState::cursor_counts_turns`) a service that
+//! never counts is assumed possible: such a `tool_calls` response reports prompt tokens
+//! inferred from the checkpoint or estimated from the text instead, marked estimated in
+//! the ledger and without cache/reasoning details. Cached tokens are
 //! part of `prompt_tokens` (OpenAI's convention); whether Cursor's `input_tokens` already
 //! includes them is the setting `cursor_input_includes_cache` (default: it does not).
 //!
@@ -251,7 +255,10 @@ impl Drop for Outcome {
                 started_at_ms: self.started_at_ms,
                 model: std::mem::take(&mut self.model),
                 stream: self.stream,
-                prompt_tokens: self.usage.map(|u| u.prompt_tokens),
+                prompt_tokens: self
+                    .usage
+                    .filter(|u| !u.prompt_deferred)
+                    .map(|u| u.prompt_tokens),
                 completion_tokens: self.usage.map(|u| u.completion_tokens),
                 cache_read_tokens: self.usage.and_then(|u| u.cached_tokens),
                 cache_write_tokens: self.usage.and_then(|u| u.cache_write_tokens),
@@ -550,16 +557,28 @@ async fn resolve_model(
 }
 
 /// What this response reports (the rule is in the module doc).
-fn usage_of(handle: &ChatHandle, m: &Meta, input_includes_cache: bool) -> UsageOut {
+fn usage_of(state: &ProxyState, handle: &ChatHandle, m: &Meta) -> UsageOut {
+    use std::sync::atomic::Ordering::Relaxed;
+    let input_includes_cache = state.settings.cursor_input_includes_cache;
     let u = handle.usage();
     let before = &m.reported;
     let Some(t) = u.turn else {
+        let completion_tokens = u.completion_tokens.saturating_sub(before.completion_tokens);
+        if state.cursor_counts_turns.load(Relaxed) {
+            // The turn's count will come with its last response: the prompt goes there.
+            return UsageOut {
+                completion_tokens,
+                prompt_deferred: true,
+                ..UsageOut::default()
+            };
+        }
         return UsageOut {
             prompt_tokens: u.prompt_tokens().unwrap_or(m.prompt_estimate),
-            completion_tokens: u.completion_tokens.saturating_sub(before.completion_tokens),
+            completion_tokens,
             ..UsageOut::default()
         };
     };
+    state.cursor_counts_turns.store(true, Relaxed);
     let rest = |total: u64, reported: Option<u64>| total.saturating_sub(reported.unwrap_or(0));
     let prompt = t
         .prompt_tokens(input_includes_cache)
@@ -573,6 +592,7 @@ fn usage_of(handle: &ChatHandle, m: &Meta, input_includes_cache: bool) -> UsageO
         cache_write_tokens: Some(rest(t.cache_write_tokens, before.cache_write_tokens)),
         reasoning_tokens: Some(rest(t.reasoning_tokens, before.reasoning_tokens).min(completion)),
         exact: true,
+        prompt_deferred: false,
     }
 }
 
@@ -616,11 +636,7 @@ async fn plain_response(state: Arc<ProxyState>, p: Prepared, mut outcome: Outcom
             }
         }
     }
-    let usage = usage_of(
-        &driver.handle,
-        &meta,
-        state.settings.cursor_input_includes_cache,
-    );
+    let usage = usage_of(&state, &driver.handle, &meta);
     outcome.usage = Some(usage);
     outcome.tool_calls = calls.len() as u32;
     if calls.is_empty() {
@@ -676,11 +692,7 @@ async fn stream_response(
                 Out::ToolCalls(calls) => {
                     yield event(writer.tool_calls(&calls));
                     yield event(writer.finish("tool_calls"));
-                    let usage = usage_of(
-                        &driver.handle,
-                        &meta,
-                        state.settings.cursor_input_includes_cache,
-                    );
+                    let usage = usage_of(&state, &driver.handle, &meta);
                     outcome.set_result(calls.len(), usage);
                     if include_usage {
                         yield event(writer.usage(&usage));
@@ -691,11 +703,7 @@ async fn stream_response(
                 Out::Stop => {
                     remember(&state, &driver.handle, &mut meta, &answer);
                     yield event(writer.finish("stop"));
-                    let usage = usage_of(
-                        &driver.handle,
-                        &meta,
-                        state.settings.cursor_input_includes_cache,
-                    );
+                    let usage = usage_of(&state, &driver.handle, &meta);
                     outcome.set_result(0, usage);
                     if include_usage {
                         yield event(writer.usage(&usage));

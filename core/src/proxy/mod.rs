@@ -57,6 +57,10 @@ pub struct ProxyState {
     pub ledger_error: Option<String>,
     /// The last checkpoint of each finished conversation, to continue its next turn.
     pub conversations: ConversationStore,
+    /// Cursor has counted a turn at its end (reference §9.4) since this proxy started, so
+    /// it will count the next ones too: a step that ends in tool calls before the turn
+    /// ends leaves its prompt to the turn's count instead of guessing it.
+    pub cursor_counts_turns: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -93,6 +97,7 @@ impl ProxyState {
             shutdown: CancellationToken::new(),
             ledger: None,
             ledger_error: None,
+            cursor_counts_turns: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
