@@ -70,6 +70,53 @@ async fn plain(p: &Proxy, body: Value) -> Value {
     res.json().await.expect("json")
 }
 
+/// A turn that says "Checking.", calls `get_weather` for Oslo as `call_id`, then answers
+/// "Snow." and ends with Cursor's `count`.
+fn oslo_tool_turn(call_id: &str, count: TurnUsage) -> Turn {
+    Turn::new()
+        .text("Checking.")
+        .token_delta(2)
+        .checkpoint(3_000, 200_000)
+        .mcp_call(
+            "get_weather",
+            "get_weather",
+            call_id,
+            json!({"city": "Oslo"}),
+        )
+        .text("Snow.")
+        .token_delta(3)
+        .checkpoint(3_400, 200_000)
+        .turn_ended_usage(count)
+        .end_ok()
+}
+
+/// Drives [`oslo_tool_turn`] as a client does: a streamed request asking `question` that
+/// ends in the tool call, then a plain one with the tool result. Returns the first
+/// response's usage chunk and the second response's body.
+async fn oslo_tool_loop(p: &Proxy, question: &str, call_id: &str) -> (Value, Value) {
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    let mut messages = vec![json!({"role": "user", "content": question})];
+    let chunks = p
+        .sse(
+            &json!({"model": "auto", "stream": true, "messages": messages, "tools": tools,
+            "stream_options": {"include_usage": true}}),
+        )
+        .await;
+    let calls = tool_call_deltas(&chunks);
+    let first = chunks.last().expect("usage chunk")["usage"].clone();
+    messages.push(json!({"role": "assistant", "content": "Checking.",
+        "tool_calls": [{"id": call_id, "type": "function", "function": calls[0]["function"]}]}));
+    messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "-3C snow"}));
+    let body = plain(
+        p,
+        json!({"model": "auto", "messages": messages, "tools": tools}),
+    )
+    .await;
+    assert_eq!(body["choices"][0]["message"]["content"], "Snow.");
+    (first, body)
+}
+
 fn ask(text: &str) -> Value {
     json!({"model": "auto", "messages": [{"role": "user", "content": text}]})
 }
@@ -264,49 +311,13 @@ async fn a_tool_loop_reports_the_estimate_first_and_the_rest_of_cursors_count_at
         cache_write_tokens: 800,
         reasoning_tokens: 1,
     };
-    let mut p = signed_in(vec![
-        Turn::new()
-            .text("Checking.")
-            .token_delta(2)
-            .checkpoint(3_000, 200_000)
-            .mcp_call(
-                "get_weather",
-                "get_weather",
-                "call_u1",
-                json!({"city": "Oslo"}),
-            )
-            .text("Snow.")
-            .token_delta(3)
-            .checkpoint(3_400, 200_000)
-            .turn_ended_usage(count)
-            .end_ok(),
-    ])
-    .await;
-    let tools = json!([{"type": "function", "function": {"name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
-    let mut messages = vec![json!({"role": "user", "content": "weather in Oslo?"})];
-    let chunks = p
-        .sse(
-            &json!({"model": "auto", "stream": true, "messages": messages, "tools": tools,
-            "stream_options": {"include_usage": true}}),
-        )
-        .await;
-    let calls = tool_call_deltas(&chunks);
-    let first = &chunks.last().expect("usage chunk")["usage"];
+    let mut p = signed_in(vec![oslo_tool_turn("call_u1", count)]).await;
+    let (first, body) = oslo_tool_loop(&p, "weather in Oslo?", "call_u1").await;
     assert_eq!(
         first,
-        &json!({"prompt_tokens": 2_998, "completion_tokens": 2, "total_tokens": 3_000}),
+        json!({"prompt_tokens": 2_998, "completion_tokens": 2, "total_tokens": 3_000}),
         "before the turn ends only the estimate is known"
     );
-    messages.push(json!({"role": "assistant", "content": "Checking.",
-        "tool_calls": [{"id": "call_u1", "type": "function", "function": calls[0]["function"]}]}));
-    messages.push(json!({"role": "tool", "tool_call_id": "call_u1", "content": "-3C snow"}));
-    let body = plain(
-        &p,
-        json!({"model": "auto", "messages": messages, "tools": tools}),
-    )
-    .await;
-    assert_eq!(body["choices"][0]["message"]["content"], "Snow.");
     assert_eq!(
         body["usage"],
         json!({
@@ -376,50 +387,18 @@ async fn once_cursor_counts_turns_a_tool_step_defers_its_prompt_to_the_turns_cou
                 ..TurnUsage::default()
             })
             .end_ok(),
-        Turn::new()
-            .text("Checking.")
-            .token_delta(2)
-            .checkpoint(3_000, 200_000)
-            .mcp_call(
-                "get_weather",
-                "get_weather",
-                "call_d1",
-                json!({"city": "Oslo"}),
-            )
-            .text("Snow.")
-            .token_delta(3)
-            .checkpoint(3_400, 200_000)
-            .turn_ended_usage(count)
-            .end_ok(),
+        oslo_tool_turn("call_d1", count),
     ])
     .await;
     assert_eq!(plain(&p, ask("hi")).await["usage"]["prompt_tokens"], 900);
-    let tools = json!([{"type": "function", "function": {"name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
     // A long prompt: its estimate (≈ 2 500 tokens) is far above Cursor's count (60).
     let question = format!("weather in Oslo? {}", "context ".repeat(1_250));
-    let mut messages = vec![json!({"role": "user", "content": question})];
-    let chunks = p
-        .sse(
-            &json!({"model": "auto", "stream": true, "messages": messages, "tools": tools,
-            "stream_options": {"include_usage": true}}),
-        )
-        .await;
-    let calls = tool_call_deltas(&chunks);
+    let (first, body) = oslo_tool_loop(&p, &question, "call_d1").await;
     assert_eq!(
-        chunks.last().expect("usage chunk")["usage"],
+        first,
         json!({"prompt_tokens": 0, "completion_tokens": 2, "total_tokens": 2}),
         "the prompt waits for Cursor's count"
     );
-    messages.push(json!({"role": "assistant", "content": "Checking.",
-        "tool_calls": [{"id": "call_d1", "type": "function", "function": calls[0]["function"]}]}));
-    messages.push(json!({"role": "tool", "tool_call_id": "call_d1", "content": "-3C snow"}));
-    let body = plain(
-        &p,
-        json!({"model": "auto", "messages": messages, "tools": tools}),
-    )
-    .await;
-    assert_eq!(body["choices"][0]["message"]["content"], "Snow.");
     assert_eq!(
         body["usage"],
         json!({
