@@ -69,12 +69,16 @@ for _ in $(seq 100); do
   python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/status", timeout=1)' "$WEBDRIVER" 2>/dev/null && break
   sleep 0.1
 done
-timeout 180 python3 "$ROOT/tests/app-e2e/drive.py"
+timeout 180 python3 "$ROOT/tests/app-e2e/drive.py" $DRIVE_ARGS
 EOF
 
-echo "==> running the app under Xvfb" >&2
-# en_US: with LANG=C WebKitGTK reports the language "C", which Intl rejects (blank UI).
-env -i PATH="$PATH" LANG=en_US.UTF-8 \
+# Under the machine's own locale (C.UTF-8 on this kind of machine, as on many minimal
+# systems) the whole scenario; then once more under plain C, where WebKitGTK reports the
+# language "C" that Intl rejects: the window must still render. No locale is forced.
+run_app() {
+  local locale_env=() drive_args=$2
+  [ -n "$1" ] && locale_env=("LANG=$1")
+  env -i PATH="$PATH" "${locale_env[@]}" DRIVE_ARGS="$drive_args" \
   HOME="$work/home" XDG_RUNTIME_DIR="$work/home" \
   CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_PORT="$port" \
   CURSOR_BRIDGE_API_URL="$fake_url" CURSOR_BRIDGE_LOGIN_URL="$fake_url" \
@@ -83,7 +87,12 @@ env -i PATH="$PATH" LANG=en_US.UTF-8 \
   WD_PORT="$wd_port" NATIVE_PORT="$native_port" WEBDRIVER="http://127.0.0.1:$wd_port" \
   TMPDIR="$work/tmp" RUST_LOG="${RUST_LOG:-info}" \
   xvfb-run -a dbus-run-session -- bash "$work/session.sh" || {
-    echo "app-e2e: FAILED; tauri-driver/app log:" >&2
+    echo "app-e2e: FAILED (LANG=${1:-unset}); tauri-driver/app log:" >&2
     tail -n 60 "$work/tauri-driver.log" >&2 || true
     exit 1
   }
+}
+echo "==> running the app under Xvfb (LANG=${LANG:-unset}, the machine's own)" >&2
+run_app "${LANG:-}" ""
+echo "==> the window under LANG=C" >&2
+run_app C --render-only

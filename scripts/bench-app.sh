@@ -194,8 +194,8 @@ for mode in closed hidden; do
   mkdir -p "$work/home" "$work/cb" "$work/tmp"
   printf 'credential_store = "file"\nstart_proxy_on_launch = true\n' >"$work/cb/settings.toml"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  # en_US: with LANG=C WebKitGTK reports the language "C", which Intl rejects.
-  env -i PATH="$PATH" LANG=en_US.UTF-8 HOME="$work/home" XDG_RUNTIME_DIR="$work/home" \
+  # The machine's own locale, as a user's launch would have it (the UI copes with "C").
+  env -i PATH="$PATH" ${LANG:+LANG="$LANG"} HOME="$work/home" XDG_RUNTIME_DIR="$work/home" \
     TMPDIR="$work/tmp" CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_PORT="$port" \
     CURSOR_BRIDGE_API_URL="$fake_url" CURSOR_BRIDGE_LOGIN_URL="$fake_url" \
     CURSOR_ACCESS_TOKEN="$token" APP_LOG="$work/app-$mode.log" CB_APP_ENV="${CB_APP_ENV:-}" \

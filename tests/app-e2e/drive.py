@@ -202,7 +202,24 @@ def chat(base_url, key):
         return json.load(r)
 
 
+def render_only():
+    """The window renders under whatever locale this process was given (LANG=C: WebKitGTK
+    then reports the language "C", which Intl rejects)."""
+    t0 = time.time()
+    step(f"the window renders under LANG={os.environ.get('LANG', '(unset)')!r}")
+    s = Session()
+    wait_for("the UI to render", lambda: "Cursor Bridge" in s.page_text() and "Account" in s.page_text())
+    lang = wd("POST", f"/session/{s.id}/execute/sync",
+              {"script": "return [navigator.language, new Intl.NumberFormat(navigator.language).format(1234.5)]",
+               "args": []})
+    step(f"navigator.language is {lang[0]!r}, Intl formats 1234.5 as {lang[1]!r}")
+    s.close()
+    print(f"app-e2e (render): ok in {time.time() - t0:.1f}s", file=sys.stderr)
+
+
 def main():
+    if "--render-only" in sys.argv[1:]:
+        return render_only()
     t0 = time.time()
     step("session (starts the app)")
     s = Session()

@@ -1,3 +1,5 @@
+// First: the rest of the UI (uPlot at load time) needs a locale `Intl` accepts.
+import './locale';
 import { render } from 'preact';
 import { App } from './app';
 import './styles.css';
