@@ -94,5 +94,5 @@ run_app() {
 }
 echo "==> running the app under Xvfb (LANG=${LANG:-unset}, the machine's own)" >&2
 run_app "${LANG:-}" ""
-echo "==> the window under LANG=C" >&2
+echo "==> the window under the plain C locale" >&2
 run_app C --render-only
