@@ -98,6 +98,16 @@ pub fn newest_user_images(req: &ChatCompletionRequest) -> Result<Vec<Attached>, 
 /// System prompt, tools and prompt text for a new Cursor run.
 pub fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
     let tools = tool_defs(req);
+    FreshRun {
+        system_prompt: system_prompt(req, &tools),
+        prompt: transcript(req),
+        tools,
+    }
+}
+
+/// The system/developer messages, plus what `tool_choice` asks of the offered `tools`,
+/// as one system prompt; `None` when there is nothing to say.
+pub fn system_prompt(req: &ChatCompletionRequest, tools: &[ToolDef]) -> Option<String> {
     let mut system: Vec<String> = req
         .messages
         .iter()
@@ -115,12 +125,19 @@ pub fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
         )),
         _ => {}
     }
+    (!system.is_empty()).then(|| system.join("\n\n"))
+}
+
+/// The conversation as one prompt text (the last resort: the whole history copied into
+/// a string, so it is built only when needed): the last user message alone when it is
+/// the only turn, otherwise a tagged transcript of the earlier turns, then the latest.
+pub fn transcript(req: &ChatCompletionRequest) -> String {
     let turns: Vec<&Message> = req
         .messages
         .iter()
         .filter(|m| !matches!(m.role, Role::System | Role::Developer))
         .collect();
-    let prompt = match turns.as_slice() {
+    match turns.as_slice() {
         [] => String::new(),
         [only] if only.role == Role::User => text_of(only),
         [earlier @ .., last] => {
@@ -148,11 +165,6 @@ pub fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
             }
             out
         }
-    };
-    FreshRun {
-        system_prompt: (!system.is_empty()).then(|| system.join("\n\n")),
-        tools,
-        prompt,
     }
 }
 

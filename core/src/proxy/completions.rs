@@ -428,17 +428,18 @@ async fn fresh(
     {
         return Err(ApiError::images_not_supported(requested, &first.param));
     }
-    let plan = translate::fresh_run(req);
+    let tools = translate::tool_defs(req);
+    let system_prompt = translate::system_prompt(req, &tools);
     let images: Vec<_> = images.into_iter().map(|a| a.image).collect();
     let messages = openai_history::messages(req);
     let base = |user_text: &str| {
         let mut chat = ChatRequest::new(wire_id.clone(), user_text);
-        chat.system_prompt = plan.system_prompt.clone();
-        chat.tools = plan.tools.clone();
+        chat.system_prompt = system_prompt.clone();
+        chat.tools = tools.clone();
         chat.images = images.clone();
         chat
     };
-    let system_chars = plan.system_prompt.as_ref().map_or(0, String::len);
+    let system_chars = system_prompt.as_ref().map_or(0, String::len);
     let prepared = |run, chat: &ChatRequest, history, blob_chars: usize| Prepared {
         run,
         meta: Meta {
@@ -480,7 +481,7 @@ async fn fresh(
     tracing::warn!("Cursor is missing a blob of the rebuilt history; sending it as text");
 
     // 3. The last resort: one transcript text.
-    let chat = base(&plan.prompt);
+    let chat = base(&translate::transcript(req));
     match start(state, &chat).await? {
         Some(run) => Ok(prepared(run, &chat, "flattened", 0)),
         None => Err(CursorError::Protocol(
