@@ -440,7 +440,8 @@ async fn fresh(
         chat
     };
     let system_chars = system_prompt.as_ref().map_or(0, String::len);
-    let prepared = |run, chat: &ChatRequest, history, blob_chars: usize| Prepared {
+    // Takes the messages: each way returns right after, so they are moved, not copied.
+    let prepared = |run, chat: &ChatRequest, history, blob_chars: usize, messages| Prepared {
         run,
         meta: Meta {
             model: requested.to_string(),
@@ -449,7 +450,7 @@ async fn fresh(
             continued: false,
             blobs: chat.blobs.clone(),
             history: Some(history),
-            messages: messages.clone(),
+            messages,
             conversation_id: chat.conversation_id.clone(),
         },
     };
@@ -465,7 +466,7 @@ async fn fresh(
         chat.conversation_id = stored.conversation_id;
         if let Some(run) = start(state, &chat).await? {
             let blob_chars = chat.blobs.total_bytes();
-            return Ok(prepared(run, &chat, "checkpoint", blob_chars));
+            return Ok(prepared(run, &chat, "checkpoint", blob_chars, messages));
         }
         tracing::info!("Cursor is missing a blob of the kept checkpoint; rebuilding the history");
     }
@@ -476,14 +477,20 @@ async fn fresh(
     chat.conversation_state = Some(structured.state.clone());
     structured.fill(&chat.blobs);
     if let Some(run) = start(state, &chat).await? {
-        return Ok(prepared(run, &chat, "structured", structured.blob_bytes()));
+        return Ok(prepared(
+            run,
+            &chat,
+            "structured",
+            structured.blob_bytes(),
+            messages,
+        ));
     }
     tracing::warn!("Cursor is missing a blob of the rebuilt history; sending it as text");
 
     // 3. The last resort: one transcript text.
     let chat = base(&translate::transcript(req));
     match start(state, &chat).await? {
-        Some(run) => Ok(prepared(run, &chat, "flattened", 0)),
+        Some(run) => Ok(prepared(run, &chat, "flattened", 0, messages)),
         None => Err(CursorError::Protocol(
             "Cursor reports a missing blob for a run that names none".into(),
         )
