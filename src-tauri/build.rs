@@ -7,7 +7,11 @@
 //! generated schemas land in `<root>/gen/` (ignored by git).
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read at run time, not with `env!`: cargo reuses a compiled build script across
+    // clones sharing one target dir, and a path baked in at compile time then points
+    // at whichever clone built it first (or at nothing once that clone is gone).
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = std::path::Path::new(&manifest).join("..");
     println!("cargo:rerun-if-changed=../tauri.conf.json");
     println!("cargo:rerun-if-changed=capabilities");
     println!("cargo:rerun-if-changed=../icons");
