@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connect::error_response;
 use crate::record::{RunEnd, RunTransport};
 use crate::run::{self, Inbound};
+use crate::slot::{Append, Slot};
 use crate::state::Shared;
 
 /// The downstream RPC.
@@ -44,49 +45,6 @@ pub(crate) const APPEND_PATH: &str = "/aiserver.v1.BidiService/BidiAppend";
 /// What `RunSSE` responses declare. Not Connect's streaming type on purpose: edges relabel
 /// this stream, and the body is envelope framing whatever the label (reference §3.2).
 const SSE_CONTENT_TYPE: &str = "text/event-stream";
-
-/// Where a `RunSSE` and its appends meet.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    tx: mpsc::UnboundedSender<Append>,
-    /// Taken by the `RunSSE` that claims the slot.
-    rx: Option<mpsc::UnboundedReceiver<Append>>,
-    next_seqno: i64,
-    accepted: usize,
-    /// Why the run failed, once an append was refused; later appends are refused too.
-    failed: Option<String>,
-}
-
-impl Slot {
-    fn new() -> Slot {
-        let (tx, rx) = mpsc::unbounded_channel();
-        Slot {
-            tx,
-            rx: Some(rx),
-            next_seqno: 0,
-            accepted: 0,
-            failed: None,
-        }
-    }
-
-    fn fail(&mut self, why: String, append: Append) {
-        self.failed = Some(why);
-        let _ = self.tx.send(append);
-    }
-}
-
-/// What the append handler queues for the run.
-// Almost every value is a `Msg`; boxing would only add an allocation per message.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-enum Append {
-    /// A message and its encoding.
-    Msg(pb::AgentClientMessage, Vec<u8>),
-    /// A protocol violation: recorded, and the script stops with `invalid_argument`.
-    Violation(String),
-    /// An injected failure: recorded; the script goes on until the client gives up.
-    Refused(String),
-}
 
 /// `RunSSE`.
 pub(crate) async fn run_sse(

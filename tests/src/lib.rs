@@ -95,6 +95,7 @@ pub mod raw;
 pub mod record;
 mod run;
 pub mod script;
+mod slot;
 mod state;
 mod tokens;
 mod unary;

@@ -177,7 +177,7 @@ pub(crate) struct State {
     pub blobs: HashMap<Vec<u8>, Bytes>,
     pub unary_errors: HashMap<String, InjectedError>,
     /// HTTP/1.1 runs by request id: where `RunSSE` and the `BidiAppend`s meet.
-    pub bidi: HashMap<String, crate::bidi::Slot>,
+    pub bidi: HashMap<String, crate::slot::Slot>,
     /// `(request id, append_seqno)` of appends refused because no `RunSSE` had opened
     /// their request id yet.
     pub appends_before_run_sse: Vec<(String, i64)>,

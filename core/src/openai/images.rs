@@ -13,7 +13,6 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::request::{Content, Message, Part};
 use crate::cursor::chat::Image;
 
 /// The largest decoded image we pass on. Vision models take far less (a few MB); past
@@ -44,18 +43,6 @@ pub struct Attached {
 /// The request path of an image part.
 pub fn param(message: usize, part: usize) -> String {
     format!("messages[{message}].content[{part}].image_url")
-}
-
-/// The `image_url` parts of a message with their positions in `content`.
-pub fn image_parts(m: &Message) -> impl Iterator<Item = (usize, &Value)> {
-    let parts = match &m.content {
-        Some(Content::Parts(p)) => p.as_slice(),
-        _ => &[],
-    };
-    parts.iter().enumerate().filter_map(|(j, p)| match p {
-        Part::ImageUrl { image_url } => Some((j, image_url)),
-        _ => None,
-    })
 }
 
 /// Decodes one `image_url` value: `{"url": "data:…", "detail": …}`, or the bare URL

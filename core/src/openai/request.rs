@@ -207,7 +207,7 @@ impl ChatCompletionRequest {
             }
             // Every image is checked, not only the newest: a bad one is the client's bug
             // wherever it sits, and it is cheaper to hear now than from Cursor.
-            for (j, image_url) in super::images::image_parts(m) {
+            for (j, image_url) in m.image_parts() {
                 super::images::decode(image_url).map_err(|e| {
                     let param = super::images::param(i, j);
                     let message = format!("{param}: {e}");
@@ -264,6 +264,20 @@ pub struct Message {
     /// Some clients echo the reasoning back; it is not re-sent to the model.
     #[serde(default)]
     pub reasoning_content: Option<String>,
+}
+
+impl Message {
+    /// The `image_url` parts of the message with their positions in `content`.
+    pub fn image_parts(&self) -> impl Iterator<Item = (usize, &Value)> {
+        let parts = match &self.content {
+            Some(Content::Parts(p)) => p.as_slice(),
+            _ => &[],
+        };
+        parts.iter().enumerate().filter_map(|(j, p)| match p {
+            Part::ImageUrl { image_url } => Some((j, image_url)),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -80,7 +80,8 @@ pub fn newest_user_images(req: &ChatCompletionRequest) -> Result<Vec<Attached>, 
     let Some(i) = req.messages.iter().rposition(|m| m.role == Role::User) else {
         return Ok(Vec::new());
     };
-    images::image_parts(&req.messages[i])
+    req.messages[i]
+        .image_parts()
         .map(|(j, url)| {
             let param = images::param(i, j);
             match images::decode(url) {
