@@ -6,6 +6,7 @@
 # launch at login (the autostart file appears and disappears).
 # Usage: scripts/app-e2e.sh        Needs: scripts/setup.sh, npm, ~2 min warm.
 set -euo pipefail
+. "$(dirname "$0")/lib/fake.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 bash scripts/setup.sh
@@ -34,13 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The fake serves until its stdin closes: hold it open with a fifo we own.
-mkfifo "$work/fake.in"
-"$fake" <"$work/fake.in" >"$work/fake.out" &
-fake_pid=$!
-exec 3>"$work/fake.in"
-for _ in $(seq 100); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
-fake_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/fake.out")
+start_fake "$fake" "$work"
+fake_url=$(fake_field url)
 
 mkdir -p "$work/home" "$work/cb" "$work/tmp"
 # A user's fresh machine: nothing of the developer's leaks in (keychain, config, tokens).

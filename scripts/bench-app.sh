@@ -9,6 +9,7 @@
 #        CB_APP_ENV="GDK_GL=disable" to start the app with extra environment variables)
 # Needs: scripts/setup.sh (xvfb, dbus, webkit), npm for the UI build.
 set -euo pipefail
+. "$(dirname "$0")/lib/fake.sh"
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -36,13 +37,9 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${CB_DEBUG:-}" ] && set -x
 
-mkfifo "$work/fake.in"
-"$fake" <"$work/fake.in" >"$work/fake.out" &
-fake_pid=$!
-exec 3>"$work/fake.in"
-for _ in $(seq 100); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
-fake_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/fake.out")
-token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$work/fake.out")
+start_fake "$fake" "$work"
+fake_url=$(fake_field url)
+token=$(fake_field access_token)
 
 # Inside the X session: start the app, find its window, optionally close it, let it
 # settle, then sum memory over the app's process tree.

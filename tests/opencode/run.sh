@@ -13,6 +13,7 @@
 # Usage: tests/opencode/run.sh [bash|apply-patch]   (needs CARGO_TARGET_DIR's debug
 # binaries built; default: bash)
 set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib/fake.sh"
 case="${1:-bash}"
 case "$case" in
   bash) scenario=opencode-two-turns model=auto prompt="print a marker with bash" ;;
@@ -34,16 +35,9 @@ cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; [ -n "${K
 trap cleanup EXIT
 mkdir -p "$work/home/.config" "$work/tmp" "$work/project"
 
-# The fake serves until its stdin closes: a FIFO whose only writer is this script, so it
-# ends with us however we end.
-mkfifo "$work/fake.stdin"
-"$bin/fake-cursor" "$scenario" < "$work/fake.stdin" > "$work/fake.json" &
-fake_pid=$!
-exec 9> "$work/fake.stdin"
-for _ in $(seq 50); do [ -s "$work/fake.json" ] && break; sleep 0.1; done
-first_line() { python3 -c "import json,sys;print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])" "$work/fake.json" "$1"; }
-url=$(first_line url)
-token=$(first_line access_token)
+start_fake "$bin/fake-cursor" "$work" "$scenario"
+url=$(fake_field url)
+token=$(fake_field access_token)
 port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
 
 export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
@@ -67,7 +61,7 @@ if [ "$case" = apply-patch ]; then
   # Closing the fake's stdin makes it print what its execs got back, then exit.
   exec 9>&-
   wait "$fake_pid" || true
-  python3 - "$work/opencode.jsonl" "$work/project" "$work/fake.json" <<'PY'
+  python3 - "$work/opencode.jsonl" "$work/project" "$fake_out" <<'PY'
 import json, os, sys
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 tools = [e["part"] for e in events if e.get("type") == "tool_use"]
@@ -113,7 +107,7 @@ exec 9>&-
 wait "$fake_pid" || true
 fake_pid=
 
-python3 - "$work/opencode2.jsonl" "$work/fake.json" <<'PY'
+python3 - "$work/opencode2.jsonl" "$fake_out" <<'PY'
 import json, sys
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 tools = [e["part"] for e in events if e.get("type") == "tool_use"]
