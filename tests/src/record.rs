@@ -238,6 +238,14 @@ impl RecordedRun {
         }
     }
 
+    /// The client went away before the run ended: that is how it was cancelled (unless
+    /// something cancelled it first).
+    pub(crate) fn cancel_unless_ended(&mut self, by: CancelledBy) {
+        if self.end.is_none() && self.cancelled.is_none() {
+            self.cancelled = Some(by);
+        }
+    }
+
     /// A header by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)

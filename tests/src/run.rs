@@ -294,9 +294,7 @@ async fn read_client(
                 }
                 shared.update_run(index, |r| {
                     r.client_closed = true;
-                    if r.end.is_none() && r.cancelled.is_none() {
-                        r.cancelled = Some(CancelledBy::ClientClosed);
-                    }
+                    r.cancel_unless_ended(CancelledBy::ClientClosed);
                 });
                 let _ = tx.send(Inbound::Closed);
                 return;
@@ -304,9 +302,7 @@ async fn read_client(
             Some(Err(_)) => {
                 shared.update_run(index, |r| {
                     r.client_reset = true;
-                    if r.end.is_none() && r.cancelled.is_none() {
-                        r.cancelled = Some(CancelledBy::ClientReset);
-                    }
+                    r.cancel_unless_ended(CancelledBy::ClientReset);
                 });
                 let _ = tx.send(Inbound::Reset);
                 return;
