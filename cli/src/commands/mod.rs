@@ -1,0 +1,129 @@
+//! The commands: [`run`] builds what they need once from the environment, runs one and
+//! turns its failure into stderr and an exit code. One file per command group:
+//! [`session`] (login, logout, status), [`account`] (models, usage), [`proxy`] (serve,
+//! opencode-config, forget).
+
+mod account;
+mod proxy;
+mod session;
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use cursor_bridge_core::config::settings::{ENV_API_KEY, Env, Paths, Settings};
+use cursor_bridge_core::cursor::CursorClient;
+use cursor_bridge_core::store::local_key;
+
+use crate::args::{Cli, Command, ProxyArgs};
+use crate::exit::CliError;
+
+/// Everything a command needs, built once from the environment.
+pub(crate) struct Ctx {
+    pub(crate) env: Env,
+    pub(crate) paths: Paths,
+    pub(crate) settings: Settings,
+    pub(crate) client: CursorClient,
+}
+
+impl Ctx {
+    fn build(env: Env, proxy: Option<&ProxyArgs>) -> Result<Self, CliError> {
+        let paths = Paths::resolve(&env).map_err(|e| CliError::new(1, e.to_string()))?;
+        let mut settings =
+            Settings::load(&paths, &env).map_err(|e| CliError::new(1, e.to_string()))?;
+        if let Some(p) = proxy {
+            if let Some(port) = p.port {
+                settings.port = port;
+            }
+            if let Some(host) = p.host {
+                settings.host = host;
+            }
+        }
+        let client = CursorClient::from_settings(&settings, &paths, &env)?;
+        Ok(Self {
+            env,
+            paths,
+            settings,
+            client,
+        })
+    }
+
+    pub(crate) fn base_url(&self) -> String {
+        let host = match self.settings.host {
+            IpAddr::V6(h) => format!("[{h}]"),
+            IpAddr::V4(h) => h.to_string(),
+        };
+        format!("http://{host}:{}/v1", self.settings.port)
+    }
+
+    pub(crate) fn local_key(&self) -> Result<String, CliError> {
+        local_key::load_or_create(&self.paths.data_dir, self.env.get(ENV_API_KEY)).map_err(|e| {
+            CliError::new(
+                1,
+                format!(
+                    "cannot read or create the local API key in {}: {e}",
+                    self.paths.data_dir.display()
+                ),
+            )
+        })
+    }
+}
+
+/// Runs one command; output goes to `out`, progress and hints to stderr.
+pub(crate) async fn run(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> ExitCode {
+    match dispatch(cli, env, out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let proxy = match &cli.command {
+        Command::Serve(p) => Some(p),
+        Command::OpencodeConfig(a) => Some(&a.proxy),
+        _ => None,
+    };
+    let ctx = Ctx::build(env, proxy)?;
+    match cli.command {
+        Command::Login(a) => session::login(&ctx, a, out).await,
+        Command::Logout => session::logout(&ctx, out).await,
+        Command::Status => session::status(&ctx, out).await,
+        Command::Models(a) => account::models(&ctx, a.json, out).await,
+        Command::Usage(a) => account::usage(&ctx, a.json, out).await,
+        Command::Serve(_) => proxy::serve(&ctx, out).await,
+        Command::OpencodeConfig(a) => proxy::opencode_config(&ctx, a.write, out).await,
+        Command::Forget => proxy::forget(&ctx, out),
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT), and on unix also on SIGTERM (service managers, `kill`).
+///
+/// The handlers are installed by this call, not when the future is first polled:
+/// `tokio::signal::ctrl_c()` registers lazily, so a signal arriving between "listening on
+/// …" and the server's first poll of its shutdown future hit the default action and
+/// killed the process instead of stopping it gracefully.
+pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, CliError> {
+    let err = |e: std::io::Error| CliError::new(1, format!("cannot listen for Ctrl-C: {e}"));
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).map_err(err)?;
+        let mut term = signal(SignalKind::terminate()).map_err(err)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
+    }
+    #[cfg(windows)]
+    {
+        let mut ctrl_c = tokio::signal::windows::ctrl_c().map_err(err)?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
+    }
+}
