@@ -1,35 +1,102 @@
-//! What a failed command reports: a message for stderr and the process's exit code.
-//!
-//! Exit codes: 0 success · 1 failure · 2 usage error · 3 not signed in or session
-//! expired · 4 Cursor unreachable or failing · 5 sign-in cancelled or timed out.
+//! What a failed command reports: a message for stderr and the process's exit code. The
+//! codes are defined once, in [`Exit`] (the README lists them for users):
+//! 0 success · 1 failure · 2 usage error · 3 not signed in or session expired · 4 Cursor
+//! unreachable or failing · 5 sign-in cancelled or timed out.
 
+use std::process::ExitCode;
+
+use cursor_bridge_core::app::{CommandError, ErrorKind};
 use cursor_bridge_core::cursor::CursorError;
 
-/// An error the CLI reports: a message and an exit code.
+/// Why the process ends, one variant per meaning; the discriminant is the exit code
+/// (0 is success and has no variant: a command that worked returns `Ok`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// 1: anything else that failed (a file, the credential store, the output).
+    Failure = 1,
+    /// 2: a usage error — what the user typed, or a file we refuse to touch until they
+    /// fix it. clap's own code for bad arguments, so both read the same.
+    Usage = 2,
+    /// 3: not signed in, or the session expired or was refused.
+    NotSignedIn = 3,
+    /// 4: Cursor unreachable or failing.
+    Cursor = 4,
+    /// 5: the sign-in was cancelled or timed out.
+    SignInAborted = 5,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// The one mapping from what an action reports to how the CLI exits.
+impl From<ErrorKind> for Exit {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::NotSignedIn | ErrorKind::SessionExpired => Exit::NotSignedIn,
+            ErrorKind::LoginCancelled | ErrorKind::LoginTimedOut => Exit::SignInAborted,
+            ErrorKind::Upstream | ErrorKind::Network | ErrorKind::Quota => Exit::Cursor,
+            ErrorKind::InvalidInput => Exit::Usage,
+            ErrorKind::PortInUse | ErrorKind::Io | ErrorKind::Internal => Exit::Failure,
+        }
+    }
+}
+
+/// An error the CLI reports: a message and how the process exits.
 #[derive(Debug)]
 pub(crate) struct CliError {
-    pub(crate) code: u8,
+    pub(crate) exit: Exit,
     pub(crate) message: String,
 }
 
 impl CliError {
-    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
         Self {
-            code,
+            exit,
             message: message.into(),
         }
     }
 }
 
+impl From<CommandError> for CliError {
+    fn from(e: CommandError) -> Self {
+        CliError::new(e.kind.into(), e.message)
+    }
+}
+
+/// Cursor's errors keep their own wording here (it says "run `cursor-bridge login`"; the
+/// app's says "choose Sign in…"); only the exit code comes from the shared kind.
 impl From<CursorError> for CliError {
     fn from(e: CursorError) -> Self {
-        let code = match e {
-            CursorError::NotSignedIn
-            | CursorError::SessionExpired
-            | CursorError::Unauthenticated { .. } => 3,
-            CursorError::CredentialStore { .. } => 1,
-            _ => 4,
+        let message = e.to_string();
+        let exit = match e {
+            // In the app a cancel is ours (internal); no CLI command cancels a call, so
+            // here it can only be Cursor aborting one.
+            CursorError::Cancelled => Exit::Cursor,
+            e => CommandError::from(e).kind.into(),
         };
-        CliError::new(code, e.to_string())
+        CliError::new(exit, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_errors_exit_with_the_codes_they_always_had() {
+        let code = |e: CursorError| CliError::from(e).exit as u8;
+        assert_eq!(code(CursorError::NotSignedIn), 3);
+        assert_eq!(code(CursorError::SessionExpired), 3);
+        assert_eq!(code(CursorError::Cancelled), 4);
+        assert_eq!(
+            code(CursorError::CredentialStore {
+                message: "no keychain".into()
+            }),
+            1
+        );
+        assert_eq!(code(CursorError::Protocol("bad frame".into())), 4);
     }
 }

@@ -8,12 +8,12 @@ use cursor_bridge_core::cursor::usage::{CurrentPeriodUsage, PlanUsage, Pool};
 use cursor_bridge_core::dates::iso8601;
 use cursor_bridge_core::store::ledger::{LedgerError, Range, UsageReport};
 
-use crate::exit::CliError;
+use crate::exit::{CliError, Exit};
 
 /// Writes one line of output.
 pub(crate) fn w(out: &mut (dyn Write + Send), s: impl AsRef<str>) -> Result<(), CliError> {
     writeln!(out, "{}", s.as_ref())
-        .map_err(|e| CliError::new(1, format!("cannot write output: {e}")))
+        .map_err(|e| CliError::new(Exit::Failure, format!("cannot write output: {e}")))
 }
 
 /// `$12.34` from cents; negative amounts (an overspent plan's `remaining`) as `-$0.05`.

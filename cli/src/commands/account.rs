@@ -3,19 +3,21 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use cursor_bridge_core::store::ledger::{
-    Ledger, LedgerError, Range, UsageReport, unix_now_ms,
-};
+use cursor_bridge_core::store::ledger::{Ledger, LedgerError, Range, UsageReport, unix_now_ms};
 
 use super::Ctx;
-use crate::exit::CliError;
+use crate::exit::{CliError, Exit};
 use crate::format::{print_local_usage, print_plan_usage, w};
 
-pub(crate) async fn models(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+pub(crate) async fn models(
+    ctx: &Ctx,
+    json: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let models = ctx.client.models().await?;
     if json {
-        let s =
-            serde_json::to_string_pretty(&*models).map_err(|e| CliError::new(1, e.to_string()))?;
+        let s = serde_json::to_string_pretty(&*models)
+            .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         return w(out, s);
     }
     let width = models.iter().map(|m| m.id.len()).max().unwrap_or(2).max(2);
@@ -48,7 +50,11 @@ pub(crate) async fn models(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) 
 /// `null` if the ledger cannot be read); when the plan usage fails it prints only
 /// `{"local": …}`. Exit code: the plan usage's failure if any (3 not signed in, 4 Cursor
 /// failing), else 1 if the ledger could not be read, else 0.
-pub(crate) async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+pub(crate) async fn usage(
+    ctx: &Ctx,
+    json: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let local = local_usage(ctx.paths.ledger_file()).await;
     if !json {
         print_local_usage(out, &local)?;
@@ -57,7 +63,9 @@ pub(crate) async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -
     let plan = ctx.client.plan_usage().await;
     if json {
         let mut v = match &plan {
-            Ok(u) => serde_json::to_value(u).map_err(|e| CliError::new(1, e.to_string()))?,
+            Ok(u) => {
+                serde_json::to_value(u).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?
+            }
             Err(_) => serde_json::Value::Object(Default::default()),
         };
         let reports = match &local {
@@ -66,13 +74,14 @@ pub(crate) async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -
                 .map(|r| Ok((r.range.to_string(), serde_json::to_value(r)?)))
                 .collect::<Result<serde_json::Map<_, _>, serde_json::Error>>()
                 .map(serde_json::Value::Object)
-                .map_err(|e| CliError::new(1, e.to_string()))?,
+                .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?,
             Err(_) => serde_json::Value::Null,
         };
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("local".into(), reports);
         }
-        let s = serde_json::to_string_pretty(&v).map_err(|e| CliError::new(1, e.to_string()))?;
+        let s = serde_json::to_string_pretty(&v)
+            .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         w(out, s)?;
     } else if let Ok(u) = &plan {
         print_plan_usage(out, u)?;
@@ -83,16 +92,14 @@ pub(crate) async fn usage(ctx: &Ctx, json: bool, out: &mut (dyn Write + Send)) -
             Err(e.into())
         }
         (Err(e), Ok(_)) => Err(e.into()),
-        (Ok(_), Err(l)) => Err(CliError::new(1, l.to_string())),
+        (Ok(_), Err(l)) => Err(CliError::new(Exit::Failure, l.to_string())),
         (Ok(_), Ok(_)) => Ok(()),
     }
 }
 
 /// The ledger's reports for 24 h and 7 d. A ledger that does not exist yet (the proxy
 /// never ran) reads as empty and is not created by this read-only command.
-async fn local_usage(
-    path: PathBuf,
-) -> Result<Vec<UsageReport>, LedgerError> {
+async fn local_usage(path: PathBuf) -> Result<Vec<UsageReport>, LedgerError> {
     let now = unix_now_ms();
     let ranges = [Range::Day, Range::Week];
     if !path.exists() {

@@ -16,7 +16,7 @@ use cursor_bridge_core::cursor::CursorClient;
 use cursor_bridge_core::store::local_key;
 
 use crate::args::{Cli, Command, ProxyArgs};
-use crate::exit::CliError;
+use crate::exit::{CliError, Exit};
 
 /// Everything a command needs, built once from the environment.
 pub(crate) struct Ctx {
@@ -28,9 +28,10 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn build(env: Env, proxy: Option<&ProxyArgs>) -> Result<Self, CliError> {
-        let paths = Paths::resolve(&env).map_err(|e| CliError::new(1, e.to_string()))?;
-        let mut settings =
-            Settings::load(&paths, &env).map_err(|e| CliError::new(1, e.to_string()))?;
+        let paths =
+            Paths::resolve(&env).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
+        let mut settings = Settings::load(&paths, &env)
+            .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         if let Some(p) = proxy {
             if let Some(port) = p.port {
                 settings.port = port;
@@ -59,7 +60,7 @@ impl Ctx {
     pub(crate) fn local_key(&self) -> Result<String, CliError> {
         local_key::load_or_create(&self.paths.data_dir, self.env.get(ENV_API_KEY)).map_err(|e| {
             CliError::new(
-                1,
+                Exit::Failure,
                 format!(
                     "cannot read or create the local API key in {}: {e}",
                     self.paths.data_dir.display()
@@ -75,7 +76,7 @@ pub(crate) async fn run(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Exi
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", e.message);
-            ExitCode::from(e.code)
+            e.exit.into()
         }
     }
 }
@@ -105,8 +106,10 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
 /// `tokio::signal::ctrl_c()` registers lazily, so a signal arriving between "listening on
 /// …" and the server's first poll of its shutdown future hit the default action and
 /// killed the process instead of stopping it gracefully.
-pub(crate) fn stop_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, CliError> {
-    let err = |e: std::io::Error| CliError::new(1, format!("cannot listen for Ctrl-C: {e}"));
+pub(crate) fn stop_signal()
+-> Result<impl std::future::Future<Output = ()> + Send + 'static, CliError> {
+    let err =
+        |e: std::io::Error| CliError::new(Exit::Failure, format!("cannot listen for Ctrl-C: {e}"));
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

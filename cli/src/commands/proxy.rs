@@ -7,31 +7,34 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cursor_bridge_core::engine::conversations;
-use cursor_bridge_core::opencode::install::{self, WriteError};
 use cursor_bridge_core::opencode;
+use cursor_bridge_core::opencode::install::{self, WriteError};
 use cursor_bridge_core::proxy::{self as core_proxy, ProxyState, StartError};
 
 use super::{Ctx, stop_signal};
-use crate::exit::CliError;
+use crate::exit::{CliError, Exit};
 use crate::format::w;
 
 pub(crate) async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    let listener = core_proxy::bind(&ctx.settings)
-        .await
-        .map_err(|e| match e {
-            StartError::NotLoopback(_) => CliError::new(2, e.to_string()),
-            other => CliError::new(1, format!("{other} (--port picks another)")),
-        })?;
+    let listener = core_proxy::bind(&ctx.settings).await.map_err(|e| match e {
+        StartError::NotLoopback(_) => CliError::new(Exit::Usage, e.to_string()),
+        other => CliError::new(Exit::Failure, format!("{other} (--port picks another)")),
+    })?;
     let local = listener
         .local_addr()
-        .map_err(|e| CliError::new(1, e.to_string()))?;
+        .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
     let state = ProxyState::from_settings(
         ctx.client.clone(),
         ctx.settings.clone(),
         &ctx.paths,
         &ctx.env,
     )
-    .map_err(|e| CliError::new(1, format!("cannot read or create the local API key: {e}")))?;
+    .map_err(|e| {
+        CliError::new(
+            Exit::Failure,
+            format!("cannot read or create the local API key: {e}"),
+        )
+    })?;
     // Before the "listening" line: whoever reads it may signal us at once.
     let shutdown = stop_signal()?;
     w(
@@ -43,7 +46,7 @@ pub(crate) async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(),
     out.flush().ok();
     core_proxy::serve(listener, Arc::new(state), shutdown)
         .await
-        .map_err(|e| CliError::new(1, format!("the proxy stopped: {e}")))
+        .map_err(|e| CliError::new(Exit::Failure, format!("the proxy stopped: {e}")))
 }
 
 /// `write`: `None` prints the snippet; `Some(path)` merges into `path` or, without one,
@@ -57,12 +60,21 @@ pub(crate) async fn opencode_config(
         let models = ctx.client.models().await?;
         let key = ctx.local_key()?;
         let snippet = opencode::config_snippet(&models, &ctx.base_url(), &key);
-        let s =
-            serde_json::to_string_pretty(&snippet).map_err(|e| CliError::new(1, e.to_string()))?;
+        let s = serde_json::to_string_pretty(&snippet)
+            .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         return w(out, s);
     };
     // The file it refuses to touch is the user's to fix: exit 2, like a usage error.
-    let err = |e: WriteError| CliError::new(if e.is_refusal() { 2 } else { 1 }, e.to_string());
+    let err = |e: WriteError| {
+        CliError::new(
+            if e.is_refusal() {
+                Exit::Usage
+            } else {
+                Exit::Failure
+            },
+            e.to_string(),
+        )
+    };
     let path = match path {
         Some(p) => p,
         None => install::default_config_path(&ctx.env).map_err(err)?,
@@ -114,7 +126,7 @@ pub(crate) fn forget(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliE
             format!("No kept conversations to forget ({}).", file.display()),
         ),
         Err(e) => Err(CliError::new(
-            1,
+            Exit::Failure,
             format!("cannot delete {}: {e}", file.display()),
         )),
     }

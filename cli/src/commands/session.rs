@@ -11,19 +11,26 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Ctx, stop_signal};
 use crate::args::LoginArgs;
-use crate::exit::CliError;
+use crate::exit::{CliError, Exit};
 use crate::format::{human_duration, w};
 
-pub(crate) async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+pub(crate) async fn login(
+    ctx: &Ctx,
+    a: LoginArgs,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     check_store(ctx).await?;
     let creds = if a.api_key_stdin {
         let mut key = String::new();
-        std::io::stdin()
-            .read_line(&mut key)
-            .map_err(|e| CliError::new(1, format!("cannot read the API key from stdin: {e}")))?;
+        std::io::stdin().read_line(&mut key).map_err(|e| {
+            CliError::new(
+                Exit::Failure,
+                format!("cannot read the API key from stdin: {e}"),
+            )
+        })?;
         let key = key.trim();
         if key.is_empty() {
-            return Err(CliError::new(2, "no API key on standard input"));
+            return Err(CliError::new(Exit::Usage, "no API key on standard input"));
         }
         auth::exchange_api_key(ctx.client.http(), key).await?
     } else {
@@ -59,16 +66,20 @@ pub(crate) async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send))
         ctrl_c.abort();
         match polled {
             Ok(c) => c,
-            Err(LoginError::Cancelled) => return Err(CliError::new(5, "sign-in cancelled")),
-            Err(e @ LoginError::TimedOut { .. }) => return Err(CliError::new(5, e.to_string())),
-            Err(e) => return Err(CliError::new(4, e.to_string())),
+            Err(LoginError::Cancelled) => {
+                return Err(CliError::new(Exit::SignInAborted, "sign-in cancelled"));
+            }
+            Err(e @ LoginError::TimedOut { .. }) => {
+                return Err(CliError::new(Exit::SignInAborted, e.to_string()));
+            }
+            Err(e) => return Err(CliError::new(Exit::Cursor, e.to_string())),
         }
     };
     ctx.client
         .tokens()
         .sign_in(creds)
         .await
-        .map_err(|e| CliError::new(1, e.to_string()))?;
+        .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
     let who = match ctx.client.account().await {
         Ok(acc) if !acc.email.is_empty() => acc.email,
         _ => "your Cursor account".into(),
@@ -90,7 +101,7 @@ pub(crate) async fn login(ctx: &Ctx, a: LoginArgs, out: &mut (dyn Write + Send))
 async fn check_store(ctx: &Ctx) -> Result<(), CliError> {
     match ctx.client.tokens().current().await {
         Ok(_) | Err(StoreError::Corrupt { .. }) => Ok(()),
-        Err(e) => Err(CliError::new(1, e.to_string())),
+        Err(e) => Err(CliError::new(Exit::Failure, e.to_string())),
     }
 }
 
@@ -99,7 +110,7 @@ pub(crate) async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<()
         .tokens()
         .sign_out()
         .await
-        .map_err(|e| CliError::new(1, e.to_string()))?;
+        .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
     w(
         out,
         format!(
@@ -141,7 +152,7 @@ pub(crate) async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<()
     let current = tokens
         .current()
         .await
-        .map_err(|e| CliError::new(1, e.to_string()))?;
+        .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
     w(out, format!("Cursor API:        {}", ctx.settings.api_url))?;
     w(
         out,
@@ -174,7 +185,7 @@ pub(crate) async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<()
     )?;
     if current.is_none() {
         w(out, "Signed in:         no — run `cursor-bridge login`")?;
-        return Err(CliError::new(3, "not signed in"));
+        return Err(CliError::new(Exit::NotSignedIn, "not signed in"));
     }
     // Asking Cursor who we are refreshes an expiring token first, so the expiry shown
     // below is the one of the token actually in use, not of the one just replaced.
