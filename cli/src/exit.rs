@@ -62,7 +62,14 @@ impl CliError {
 
 impl From<CommandError> for CliError {
     fn from(e: CommandError) -> Self {
-        CliError::new(e.kind.into(), e.message)
+        // The app words these two for its window ("choose Sign in…"); on the command line
+        // the way back in is `cursor-bridge login`, as Cursor's own errors say. Only the
+        // app's own sentence is replaced: a refusal with Cursor's reason keeps it.
+        let for_cli = [CursorError::NotSignedIn, CursorError::SessionExpired]
+            .into_iter()
+            .find(|c| CommandError::from(c.clone()).message == e.message);
+        let message = for_cli.map_or(e.message, |c| c.to_string());
+        CliError::new(e.kind.into(), message)
     }
 }
 
@@ -98,5 +105,34 @@ mod tests {
             1
         );
         assert_eq!(code(CursorError::Protocol("bad frame".into())), 4);
+    }
+
+    #[test]
+    fn the_apps_errors_keep_their_kind_and_point_at_the_login_command() {
+        let e = CliError::from(CommandError::from(CursorError::NotSignedIn));
+        assert_eq!(
+            (e.exit, e.message.contains("cursor-bridge login")),
+            (Exit::NotSignedIn, true)
+        );
+        let e = CliError::from(CommandError::from(CursorError::SessionExpired));
+        assert_eq!(
+            (e.exit, e.message.contains("cursor-bridge login")),
+            (Exit::NotSignedIn, true)
+        );
+        let refused = CursorError::Unauthenticated {
+            message: "bad key".into(),
+        };
+        let e = CliError::from(CommandError::from(refused));
+        assert_eq!(
+            (e.exit, e.message.as_str()),
+            (Exit::NotSignedIn, "Cursor refused the credentials: bad key")
+        );
+        let e = CliError::from(CommandError::invalid_input("provider is a string"));
+        assert_eq!(
+            (e.exit, e.message.as_str()),
+            (Exit::Usage, "provider is a string")
+        );
+        let e = CliError::from(CommandError::io("Cannot write"));
+        assert_eq!(e.exit as u8, 1);
     }
 }

@@ -8,21 +8,23 @@ mod proxy;
 mod session;
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::process::ExitCode;
 
-use cursor_bridge_core::config::settings::{ENV_API_KEY, Env, Paths, Settings};
+use cursor_bridge_core::app::App;
+use cursor_bridge_core::config::settings::{Env, Paths, Settings};
 use cursor_bridge_core::cursor::CursorClient;
-use cursor_bridge_core::store::local_key;
 
 use crate::args::{Cli, Command, ProxyArgs};
 use crate::exit::{CliError, Exit};
 
-/// Everything a command needs, built once from the environment.
+/// Everything a command needs, built once from the environment: the same [`App`] the tray
+/// app runs on, and what it was built from.
 pub(crate) struct Ctx {
     pub(crate) env: Env,
     pub(crate) paths: Paths,
     pub(crate) settings: Settings,
+    pub(crate) app: App,
+    /// The app's Cursor client (a command that does not replace it can keep one handle).
     pub(crate) client: CursorClient,
 }
 
@@ -40,32 +42,14 @@ impl Ctx {
                 settings.host = host;
             }
         }
-        let client = CursorClient::from_settings(&settings, &paths, &env)?;
+        let app = App::builder(paths.clone(), env.clone(), settings.clone()).build()?;
+        let client = app.client();
         Ok(Self {
             env,
             paths,
             settings,
+            app,
             client,
-        })
-    }
-
-    pub(crate) fn base_url(&self) -> String {
-        let host = match self.settings.host {
-            IpAddr::V6(h) => format!("[{h}]"),
-            IpAddr::V4(h) => h.to_string(),
-        };
-        format!("http://{host}:{}/v1", self.settings.port)
-    }
-
-    pub(crate) fn local_key(&self) -> Result<String, CliError> {
-        local_key::load_or_create(&self.paths.data_dir, self.env.get(ENV_API_KEY)).map_err(|e| {
-            CliError::new(
-                Exit::Failure,
-                format!(
-                    "cannot read or create the local API key in {}: {e}",
-                    self.paths.data_dir.display()
-                ),
-            )
         })
     }
 }

@@ -4,11 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use cursor_bridge_core::engine::conversations;
 use cursor_bridge_core::opencode;
-use cursor_bridge_core::opencode::install::{self, WriteError};
 use cursor_bridge_core::proxy::{self as core_proxy, ProxyState, StartError};
 
 use super::{Ctx, stop_signal};
@@ -50,41 +48,18 @@ pub(crate) async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(),
 }
 
 /// `write`: `None` prints the snippet; `Some(path)` merges into `path` or, without one,
-/// OpenCode's global config.
+/// OpenCode's global config. Both are the app's actions (the tray's "Copy" and "Install").
 pub(crate) async fn opencode_config(
     ctx: &Ctx,
     write: Option<Option<PathBuf>>,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
     let Some(path) = write else {
-        let models = ctx.client.models().await?;
-        let key = ctx.local_key()?;
-        let snippet = opencode::config_snippet(&models, &ctx.base_url(), &key);
-        let s = serde_json::to_string_pretty(&snippet)
-            .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
-        return w(out, s);
+        return w(out, ctx.app.opencode_snippet().await?.text);
     };
-    // The file it refuses to touch is the user's to fix: exit 2, like a usage error.
-    let err = |e: WriteError| {
-        CliError::new(
-            if e.is_refusal() {
-                Exit::Usage
-            } else {
-                Exit::Failure
-            },
-            e.to_string(),
-        )
-    };
-    let path = match path {
-        Some(p) => p,
-        None => install::default_config_path(&ctx.env).map_err(err)?,
-    };
-    let models = ctx.client.models().await?;
-    let key = ctx.local_key()?;
-    let block = opencode::provider_block(&models, &ctx.base_url(), &key);
-    let done = install::write_provider(&path, &block, SystemTime::now()).map_err(err)?;
-    let file = done.path.display();
-    match (&done.backup, done.created) {
+    let done = ctx.app.opencode_install_counted(path).await?;
+    let file = done.outcome.path.display();
+    match (&done.outcome.backup, done.outcome.created) {
         (_, true) => w(
             out,
             format!("Created {file} with the Cursor Bridge provider."),
@@ -108,7 +83,7 @@ pub(crate) async fn opencode_config(
         out,
         format!(
             "{} models under provider \"{}\"; restart OpenCode to load them.",
-            block["models"].as_object().map_or(0, |m| m.len()),
+            done.models,
             opencode::PROVIDER_ID
         ),
     )

@@ -166,7 +166,10 @@ pub(crate) async fn status(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<()
     }
     w(
         out,
-        format!("Proxy:             {} (OpenAI base URL)", ctx.base_url()),
+        format!(
+            "Proxy:             {} (OpenAI base URL)",
+            ctx.app.base_url()
+        ),
     )?;
     w(
         out,
