@@ -22,6 +22,7 @@
 pub mod alerts;
 mod connections;
 pub mod ipc;
+mod key_sign_in;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -39,7 +40,6 @@ use crate::cursor::auth::{self, Pkce};
 use crate::cursor::{AgentTransport, CallObserver, CursorClient, CursorError, CursorHttp};
 use crate::engine::conversations::ConversationStore;
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
-use crate::store::credentials::StoreError;
 use crate::store::ledger::{Ledger, Range, RecentError, UsageReport};
 
 pub use alerts::{Alert, AlertKind, Alerts, Event};
@@ -499,13 +499,7 @@ impl App {
     /// Browser sign-in: opens Cursor's login page (PKCE) and waits until the user approves
     /// it there. A second call cancels the first. Cancellable by [`App::cancel_sign_in`].
     pub async fn sign_in(&self) -> Result<Status, CommandError> {
-        // Fail before the browser opens when the credential store cannot be used (no
-        // keychain): learning it after approving would be worse. Unreadable stored
-        // credentials are fine, signing in replaces them.
-        match self.client().tokens().current().await {
-            Ok(_) | Err(StoreError::Corrupt { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.ensure_store_usable().await?;
         let client = self.client();
         let http = client.http();
         let pkce = Pkce::generate();
@@ -535,14 +529,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        self.client().tokens().sign_in(creds).await?;
-        self.inner.session_expired.store(false, Ordering::SeqCst);
-        self.inner.alerts.resolve(AlertKind::SessionExpired);
-        *lock(&self.inner.account) = None;
-        if let Err(e) = self.refresh_account().await {
-            tracing::warn!(error = %e, "signed in, but the account details are unavailable");
-        }
-        Ok(self.publish().await)
+        self.finish_sign_in(creds).await
     }
 
     /// Forgets attempt `mine` unless a newer sign-in has replaced it.

@@ -10,7 +10,7 @@ mod session;
 use std::io::Write;
 use std::process::ExitCode;
 
-use cursor_bridge_core::app::App;
+use cursor_bridge_core::app::{App, Opener};
 use cursor_bridge_core::config::settings::{Env, Paths, Settings};
 use cursor_bridge_core::cursor::CursorClient;
 
@@ -29,7 +29,8 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    fn build(env: Env, proxy: Option<&ProxyArgs>) -> Result<Self, CliError> {
+    /// `opener` replaces the app's (the system browser) for the sign-in page.
+    fn build(env: Env, proxy: Option<&ProxyArgs>, opener: Opener) -> Result<Self, CliError> {
         let paths =
             Paths::resolve(&env).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
         let mut settings = Settings::load(&paths, &env)
@@ -42,7 +43,9 @@ impl Ctx {
                 settings.host = host;
             }
         }
-        let app = App::builder(paths.clone(), env.clone(), settings.clone()).build()?;
+        let app = App::builder(paths.clone(), env.clone(), settings.clone())
+            .opener(move |url: &str| opener(url))
+            .build()?;
         let client = app.client();
         Ok(Self {
             env,
@@ -71,9 +74,13 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::OpencodeConfig(a) => Some(&a.proxy),
         _ => None,
     };
-    let ctx = Ctx::build(env, proxy)?;
+    // The app's sign-in page goes through the CLI's opener: printed, and opened in the
+    // browser unless `login --no-browser`. Only `login` signs in; the others never use it.
+    let no_browser = matches!(&cli.command, Command::Login(a) if a.no_browser);
+    let (opener, sign_in_urls) = session::url_opener(no_browser);
+    let ctx = Ctx::build(env, proxy, opener)?;
     match cli.command {
-        Command::Login(a) => session::login(&ctx, a, out).await,
+        Command::Login(a) => session::login(&ctx, a, sign_in_urls, out).await,
         Command::Logout => session::logout(&ctx, out).await,
         Command::Status => session::status(&ctx, out).await,
         Command::Models(a) => account::models(&ctx, a.json, out).await,

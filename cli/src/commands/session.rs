@@ -1,26 +1,50 @@
-//! `login`, `logout` and `status`: the session with Cursor.
+//! `login`, `logout` and `status`: the session with Cursor. Signing in and out are the
+//! app's actions; `status` reads more than the app's status shows (the token's expiry, the
+//! store, the client version), so it asks the client directly.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cursor_bridge_core::app::{ErrorKind, Opener, Status};
 use cursor_bridge_core::cursor::CursorError;
-use cursor_bridge_core::cursor::auth::{self, LoginError, Pkce};
+use cursor_bridge_core::cursor::auth;
 use cursor_bridge_core::dates::iso8601;
-use cursor_bridge_core::store::credentials::StoreError;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
 use super::{Ctx, stop_signal};
 use crate::args::LoginArgs;
 use crate::exit::{CliError, Exit};
 use crate::format::{human_duration, w};
 
+/// The sign-in page's URL as the app's browser sign-in hands it over, and whether a
+/// browser opened it.
+pub(crate) type SignInUrls = mpsc::UnboundedReceiver<(String, bool)>;
+
+/// The app's opener for `login`: opens the browser unless `no_browser`, and always passes
+/// the URL on so it is printed — the user opens it themselves when nothing opened.
+pub(crate) fn url_opener(no_browser: bool) -> (Opener, SignInUrls) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let opener: Opener = Arc::new(move |url: &str| {
+        let opened = !no_browser && webbrowser::open(url).is_ok();
+        // The receiver lives as long as the login waits; after that nobody needs the URL.
+        let _ = tx.send((url.to_string(), opened));
+        Ok(())
+    });
+    (opener, rx)
+}
+
+/// `login`: the app's sign-in, in the browser (`urls` carries the page's URL from the
+/// opener `ctx` was built with, see [`url_opener`]) or with an API key from stdin.
 pub(crate) async fn login(
     ctx: &Ctx,
     a: LoginArgs,
+    urls: SignInUrls,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
-    check_store(ctx).await?;
-    let creds = if a.api_key_stdin {
+    let status = if a.api_key_stdin {
+        // Before reading the key: a store we cannot use fails first, as for the browser.
+        ctx.app.ensure_store_usable().await?;
         let mut key = String::new();
         std::io::stdin().read_line(&mut key).map_err(|e| {
             CliError::new(
@@ -32,58 +56,14 @@ pub(crate) async fn login(
         if key.is_empty() {
             return Err(CliError::new(Exit::Usage, "no API key on standard input"));
         }
-        auth::exchange_api_key(ctx.client.http(), key).await?
+        ctx.app.sign_in_with_api_key(key).await?
     } else {
-        let pkce = Pkce::generate();
-        let url = auth::login_url(ctx.client.http().endpoints(), &pkce);
-        let opened = !a.no_browser && webbrowser::open(url.as_str()).is_ok();
-        if opened {
-            w(
-                out,
-                "Opened your browser to sign in to Cursor. If nothing opened, visit:",
-            )?;
-        } else {
-            w(out, "To sign in, open this URL in a browser:")?;
-        }
-        w(out, format!("  {url}"))?;
-        // Installed before we say "Ctrl-C to cancel", so a Ctrl-C always cancels cleanly.
-        let stop = stop_signal()?;
-        w(out, "Waiting for you to approve… (Ctrl-C to cancel)")?;
-        out.flush().ok();
-        let cancel = CancellationToken::new();
-        let on_ctrl_c = cancel.clone();
-        let ctrl_c = tokio::spawn(async move {
-            stop.await;
-            on_ctrl_c.cancel();
-        });
-        let polled = auth::poll_login(
-            ctx.client.http(),
-            &pkce,
-            &ctx.settings.poll_policy(),
-            &cancel,
-        )
-        .await;
-        ctrl_c.abort();
-        match polled {
-            Ok(c) => c,
-            Err(LoginError::Cancelled) => {
-                return Err(CliError::new(Exit::SignInAborted, "sign-in cancelled"));
-            }
-            Err(e @ LoginError::TimedOut { .. }) => {
-                return Err(CliError::new(Exit::SignInAborted, e.to_string()));
-            }
-            Err(e) => return Err(CliError::new(Exit::Cursor, e.to_string())),
-        }
+        browser_sign_in(ctx, urls, out).await?
     };
-    ctx.client
-        .tokens()
-        .sign_in(creds)
-        .await
-        .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
-    let who = match ctx.client.account().await {
-        Ok(acc) if !acc.email.is_empty() => acc.email,
-        _ => "your Cursor account".into(),
-    };
+    let who = status
+        .account
+        .and_then(|acc| acc.email)
+        .unwrap_or_else(|| "your Cursor account".into());
     w(out, format!("Signed in as {who}."))?;
     w(
         out,
@@ -95,22 +75,46 @@ pub(crate) async fn login(
     Ok(())
 }
 
-/// Fails early when the credential store cannot be used (typically: no keychain), so the
-/// user learns it before approving in the browser or spending an API-key exchange, not
-/// after. Unreadable stored credentials are fine: signing in replaces them.
-async fn check_store(ctx: &Ctx) -> Result<(), CliError> {
-    match ctx.client.tokens().current().await {
-        Ok(_) | Err(StoreError::Corrupt { .. }) => Ok(()),
-        Err(e) => Err(CliError::new(Exit::Failure, e.to_string())),
+/// The app's browser sign-in, saying where to approve it and cancelled by Ctrl-C.
+async fn browser_sign_in(
+    ctx: &Ctx,
+    mut urls: SignInUrls,
+    out: &mut (dyn Write + Send),
+) -> Result<Status, CliError> {
+    let mut signing_in = std::pin::pin!(ctx.app.sign_in());
+    let (url, opened) = tokio::select! {
+        // It ends before it asks for the page only when it failed (the store check).
+        r = &mut signing_in => return r.map_err(CliError::from),
+        Some(u) = urls.recv() => u,
+    };
+    if opened {
+        w(
+            out,
+            "Opened your browser to sign in to Cursor. If nothing opened, visit:",
+        )?;
+    } else {
+        w(out, "To sign in, open this URL in a browser:")?;
     }
+    w(out, format!("  {url}"))?;
+    // Installed before we say "Ctrl-C to cancel", so a Ctrl-C always cancels cleanly.
+    let stop = stop_signal()?;
+    w(out, "Waiting for you to approve… (Ctrl-C to cancel)")?;
+    out.flush().ok();
+    let app = ctx.app.clone();
+    let ctrl_c = tokio::spawn(async move {
+        stop.await;
+        app.cancel_sign_in();
+    });
+    let signed_in = signing_in.await;
+    ctrl_c.abort();
+    signed_in.map_err(|e| match e.kind {
+        ErrorKind::LoginCancelled => CliError::new(Exit::SignInAborted, "sign-in cancelled"),
+        _ => e.into(),
+    })
 }
 
 pub(crate) async fn logout(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
-    ctx.client
-        .tokens()
-        .sign_out()
-        .await
-        .map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
+    ctx.app.sign_out().await?;
     w(
         out,
         format!(
