@@ -22,7 +22,7 @@
 //! - [`config`]: typed, validated settings and the directories we use.
 //! - [`opencode`]: the OpenCode provider block generated from the live model list, and
 //!   its safe merge into the user's own OpenCode config ([`opencode::install`]).
-//! - [`app`]: the actions the tray and the web UI share ([`app::App`]), their IPC types,
+//! - [`app`]: the actions the tray, the web UI and the CLI share ([`app::App`]), their IPC types,
 //!   `CommandError`, and the notification policy ([`app::alerts`]).
 //! - [`dates`]: calendar dates from Unix time for what we print.
 //!
