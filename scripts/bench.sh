@@ -23,12 +23,12 @@ for arg in "$@"; do
 done
 
 if [ "$quick" = 1 ]; then
-  nice -n 10 cargo build --locked -p cursor-bridge-core -p cursor-bridge-bench --bins
+  nice -n 10 cargo build --locked -p cursor-bridge-cli -p cursor-bridge-bench --bins
   exec "$CARGO_TARGET_DIR/debug/cb-bench" --quick
 fi
 
 echo "==> building release binaries (cursor-bridge, cb-bench)" >&2
-nice -n 10 cargo build --release --locked -p cursor-bridge-core -p cursor-bridge-bench --bins
+nice -n 10 cargo build --release --locked -p cursor-bridge-cli -p cursor-bridge-bench --bins
 echo "==> cb-bench (end to end)" >&2
 "$CARGO_TARGET_DIR/release/cb-bench"
 

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ "$#" -gt 0 ]; then
-  exec cargo run --quiet --locked -p cursor-bridge-core --bin cursor-bridge -- "$@"
+  exec cargo run --quiet --locked -p cursor-bridge-cli --bin cursor-bridge -- "$@"
 fi
 # The app embeds the built web UI (tauri.conf.json: frontendDist ui/dist).
 (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run build >/dev/null)

@@ -82,7 +82,7 @@ async fn run(args: Args) -> ExitCode {
         Some(b) if b.is_file() => b,
         other => {
             eprintln!(
-                "cb-bench: no cursor-bridge binary at {other:?}; build it (cargo build -p cursor-bridge-core) or pass --serve-bin"
+                "cb-bench: no cursor-bridge binary at {other:?}; build it (cargo build -p cursor-bridge-cli) or pass --serve-bin"
             );
             return ExitCode::from(2);
         }

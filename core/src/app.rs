@@ -20,7 +20,9 @@
 //! file is what they did last.
 
 pub mod alerts;
+mod connections;
 pub mod ipc;
+mod key_sign_in;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -33,19 +35,15 @@ use tokio::sync::{Mutex, broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::settings::{
-    ENV_AGENT_TRANSPORT, ENV_API_KEY, Env, Paths, Settings, write_atomic,
-};
+use crate::config::settings::{ENV_AGENT_TRANSPORT, Env, Paths, Settings, write_atomic};
 use crate::cursor::auth::{self, Pkce};
 use crate::cursor::{AgentTransport, CallObserver, CursorClient, CursorError, CursorHttp};
 use crate::engine::conversations::ConversationStore;
-use crate::opencode::install::{self, WriteOutcome};
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
-use crate::store::credentials::StoreError;
 use crate::store::ledger::{Ledger, Range, RecentError, UsageReport};
-use crate::store::local_key;
 
 pub use alerts::{Alert, AlertKind, Alerts, Event};
+pub use connections::OpencodeInstalled;
 pub use ipc::{
     Account, CommandError, ErrorKind, Model, OpencodeSnippet, PlanUsage, ProxyRunState,
     ProxyStatus, SettingsView, Status,
@@ -501,13 +499,7 @@ impl App {
     /// Browser sign-in: opens Cursor's login page (PKCE) and waits until the user approves
     /// it there. A second call cancels the first. Cancellable by [`App::cancel_sign_in`].
     pub async fn sign_in(&self) -> Result<Status, CommandError> {
-        // Fail before the browser opens when the credential store cannot be used (no
-        // keychain): learning it after approving would be worse. Unreadable stored
-        // credentials are fine, signing in replaces them.
-        match self.client().tokens().current().await {
-            Ok(_) | Err(StoreError::Corrupt { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.ensure_store_usable().await?;
         let client = self.client();
         let http = client.http();
         let pkce = Pkce::generate();
@@ -537,14 +529,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        self.client().tokens().sign_in(creds).await?;
-        self.inner.session_expired.store(false, Ordering::SeqCst);
-        self.inner.alerts.resolve(AlertKind::SessionExpired);
-        *lock(&self.inner.account) = None;
-        if let Err(e) = self.refresh_account().await {
-            tracing::warn!(error = %e, "signed in, but the account details are unavailable");
-        }
-        Ok(self.publish().await)
+        self.finish_sign_in(creds).await
     }
 
     /// Forgets attempt `mine` unless a newer sign-in has replaced it.
@@ -753,7 +738,7 @@ impl App {
         self.inner.paths.data_dir.join(STATE_FILE)
     }
 
-    // ---- models, usage, OpenCode ------------------------------------------------------------
+    // ---- models and usage (OpenCode and the local key: connections.rs) ----------------------
 
     /// The models the plan can use, with limits (`refresh` skips the cache).
     pub async fn list_models(&self, refresh: bool) -> Result<Vec<Model>, CommandError> {
@@ -773,57 +758,6 @@ impl App {
             self.inner.alerts.resolve(AlertKind::Quota);
         }
         Ok(PlanUsage::from_cursor(&u, now_ms()))
-    }
-
-    /// What the OpenCode provider block is made of: the live models, this proxy's base URL
-    /// and its key.
-    async fn provider_inputs(
-        &self,
-    ) -> Result<(Arc<Vec<crate::cursor::models::ModelInfo>>, String, String), CommandError> {
-        let r = self.client().models().await;
-        let models = self.cursor(r).await?;
-        let key = self.api_key()?;
-        let base_url = {
-            let settings = lock(&self.inner.settings);
-            proxy_status(&settings, &lock(&self.inner.phase)).base_url
-        };
-        Ok((models, base_url, key))
-    }
-
-    /// The OpenCode provider block for the live model list, this proxy and its key.
-    pub async fn opencode_snippet(&self) -> Result<OpencodeSnippet, CommandError> {
-        let (models, base_url, key) = self.provider_inputs().await?;
-        let value = crate::opencode::config_snippet(&models, &base_url, &key);
-        let text = serde_json::to_string_pretty(&value)
-            .map_err(|e| CommandError::internal(format!("Cannot format the snippet: {e}")))?;
-        Ok(OpencodeSnippet { text, base_url })
-    }
-
-    /// Merges our provider block into OpenCode's config (`path`, else OpenCode's global
-    /// config), keeping comments and everything else, after a backup.
-    pub async fn opencode_install(
-        &self,
-        path: Option<PathBuf>,
-    ) -> Result<WriteOutcome, CommandError> {
-        let (models, base_url, key) = self.provider_inputs().await?;
-        let block = crate::opencode::provider_block(&models, &base_url, &key);
-        let path = match path {
-            Some(p) => p,
-            None => install::default_config_path(&self.inner.env)
-                .map_err(|e| CommandError::io(e.to_string()))?,
-        };
-        tokio::task::spawn_blocking(move || {
-            install::write_provider(&path, &block, SystemTime::now())
-        })
-        .await
-        .map_err(|e| CommandError::internal(format!("The config writer stopped: {e}")))?
-        .map_err(|e| {
-            if e.is_refusal() {
-                CommandError::invalid_input(e.to_string())
-            } else {
-                CommandError::io(e.to_string())
-            }
-        })
     }
 
     // ---- the usage ledger --------------------------------------------------------------------
@@ -855,7 +789,7 @@ impl App {
             .map_err(|e| CommandError::io(e.to_string()))
     }
 
-    // ---- settings and the local key ---------------------------------------------------------
+    // ---- settings ----------------------------------------------------------------------------
 
     /// The settings in use.
     pub fn settings(&self) -> Settings {
@@ -953,33 +887,6 @@ impl App {
         drop(lc);
         self.publish().await;
         restarted.map(|()| settings_view(&next))
-    }
-
-    /// The local API key clients send as `Authorization: Bearer …`.
-    pub fn api_key(&self) -> Result<String, CommandError> {
-        local_key::load_or_create(&self.inner.paths.data_dir, self.inner.env.get(ENV_API_KEY))
-            .map_err(|e| {
-                CommandError::io(format!(
-                    "Cannot read or create the local API key in {}: {e}",
-                    self.inner.paths.data_dir.display()
-                ))
-            })
-    }
-
-    /// Replaces the local API key; a running proxy restarts so only the new key works.
-    pub async fn regenerate_api_key(&self) -> Result<String, CommandError> {
-        if self.inner.env.get(ENV_API_KEY).is_some() {
-            return Err(CommandError::invalid_input(format!(
-                "The key is set by the {ENV_API_KEY} environment variable; change it there"
-            )));
-        }
-        let mut lc = self.inner.lifecycle.lock().await;
-        let key = local_key::regenerate(&self.inner.paths.data_dir)
-            .map_err(|e| CommandError::io(format!("Cannot write a new local API key: {e}")))?;
-        let restarted = self.restart_if_running(&mut lc).await;
-        drop(lc);
-        self.publish().await;
-        restarted.map(|()| key)
     }
 
     /// Forgets every kept conversation checkpoint — in the running proxy's memory and

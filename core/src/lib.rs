@@ -1,7 +1,8 @@
 //! # cursor-bridge-core
 //!
 //! The headless heart of Cursor Bridge: everything that can be tested without a window.
-//! The tray app (`src-tauri/`) and the `cursor-bridge` CLI are thin front ends over it.
+//! The tray app (`src-tauri/`) and the `cursor-bridge` CLI (`cli/`) are thin front ends
+//! over it.
 //!
 //! ## Layout
 //! - [`pb`]: generated protobuf code from `proto/` (quarantined; everything says `pb::…`).
@@ -11,7 +12,9 @@
 //!   models ([`cursor::models`]), plan usage ([`cursor::usage`]) and the agent chat
 //!   engine ([`cursor::chat`]) with its blob store ([`cursor::blobs`]) and its answers
 //!   to Cursor's native tools ([`cursor::native`]).
-//! - [`proxy`]: INBOUND — the localhost server (health now; OpenAI endpoints next).
+//! - [`proxy`]: INBOUND — the localhost OpenAI-compatible server: `/v1/chat/completions`
+//!   (streamed or not, tool calls parked on the open Cursor run), `/v1/models`, `/health`,
+//!   behind its guard (loopback `Host`/`Origin`, the local API key).
 //! - [`engine`]: the history as Cursor's structure ([`engine::history`], pure) and the
 //!   store of finished conversations' checkpoints ([`engine::conversations`]).
 //! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override)
@@ -19,9 +22,9 @@
 //! - [`config`]: typed, validated settings and the directories we use.
 //! - [`opencode`]: the OpenCode provider block generated from the live model list, and
 //!   its safe merge into the user's own OpenCode config ([`opencode::install`]).
-//! - [`app`]: the actions the tray and the web UI share ([`app::App`]), their IPC types,
+//! - [`app`]: the actions the tray, the web UI and the CLI share ([`app::App`]), their IPC types,
 //!   `CommandError`, and the notification policy ([`app::alerts`]).
-//! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
+//! - [`dates`]: calendar dates from Unix time for what we print.
 //!
 //! ## Invariants
 //! - Secrets (tokens, keys, the PKCE verifier) never reach logs or error messages.
@@ -29,9 +32,9 @@
 //! - Decoding is incremental; "need more bytes" is never "bad bytes".
 
 pub mod app;
-pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod dates;
 pub mod engine;
 pub mod openai;
 pub mod opencode;

@@ -914,3 +914,32 @@ async fn forget_conversations_clears_the_running_proxy_and_the_file() {
     assert_eq!(app.forget_conversations().await.expect("again"), 1);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn api_key_sign_in_exchanges_the_key_and_a_refused_key_changes_nothing() {
+    let key = "key_0123456789abcdef0123456789abcdef";
+    let m = Machine::with(FakeCursor::builder().api_key(key).start().await).await;
+    // The proxy is never started here: the port does not matter.
+    let app = m.app(0);
+
+    let e = timeout(WAIT, app.sign_in_with_api_key("key_not_the_one"))
+        .await
+        .expect("finishes")
+        .expect_err("refused");
+    assert_eq!(e.kind, ErrorKind::SessionExpired, "{e}");
+    assert!(e.message.contains("refused"), "{e}");
+    assert!(!m.paths().default_credentials_file().exists());
+    assert!(!app.status().await.signed_in);
+
+    let status = timeout(WAIT, app.sign_in_with_api_key(key))
+        .await
+        .expect("finishes")
+        .expect("signed in");
+    assert!(status.signed_in);
+    assert_eq!(
+        status.account.as_ref().and_then(|a| a.email.as_deref()),
+        Some("dev@example.com")
+    );
+    assert_eq!(m.fake.exchange_calls(), 2);
+    assert!(m.paths().default_credentials_file().exists());
+}

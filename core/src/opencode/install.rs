@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::{PROVIDER_ID, SCHEMA};
 use crate::config::settings::{Env, write_atomic, write_atomic_keeping};
+use crate::dates::civil_from_days;
 
 /// OpenCode keeps its global config in `$XDG_CONFIG_HOME/opencode` on every OS…
 pub const ENV_XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
@@ -316,19 +317,6 @@ fn backup_stamp(now: SystemTime) -> String {
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// JSONC as OpenCode reads it (npm `jsonc-parser` with `allowTrailingComma`): comments and

@@ -439,7 +439,7 @@ async fn status_signed_in_shows_account_expiry_and_proxy() {
     let out = run(sb.cmd(&["status"])).await;
     out.expect_code(0)
         .expect_stdout("dev@example.com")
-        .expect_stdout(&cursor_bridge_core::cli::iso8601(exp))
+        .expect_stdout(&cursor_bridge_core::dates::iso8601(exp))
         .expect_stdout("http://127.0.0.1:18741/v1")
         .expect_stdout(&sb.creds_path().display().to_string());
     assert_eq!(fake.refresh_calls(), 0);
@@ -504,7 +504,7 @@ async fn status_refreshes_an_expired_token_and_stores_the_new_one() {
     assert_eq!(mode(&sb.creds_path()), 0o600);
     // The expiry shown is the fresh token's, not the one that had just expired.
     let exp = jwt_exp(access).expect("exp");
-    out.expect_stdout(&cursor_bridge_core::cli::iso8601(exp));
+    out.expect_stdout(&cursor_bridge_core::dates::iso8601(exp));
     assert!(!out.stdout.contains("expired"), "{}", out.all());
 
     let mut extra = secrets_in(&old);

@@ -1,9 +1,19 @@
-//! The headless CLI: parses arguments, sets up logging, hands over to
-//! `cursor_bridge_core::cli`. Nothing else lives here.
+//! `cursor-bridge`, the headless CLI: parses arguments, sets up logging and hands over to
+//! [`commands::run`]. Every command runs over `cursor-bridge-core`, the same core the tray
+//! app uses; this crate only parses, prints and picks the exit code.
+//!
+//! Layout: [`args`] (the clap definitions), [`commands`] (one file per command group),
+//! [`exit`] (the exit codes and the errors that map to them), [`format`] (printing helpers).
+
+mod args;
+mod commands;
+mod exit;
+mod format;
 
 use clap::Parser;
-use cursor_bridge_core::cli::{self, Cli};
 use cursor_bridge_core::config::settings::Env;
+
+use args::Cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,5 +33,5 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(ansi)
         .init();
     let mut stdout = std::io::stdout();
-    cli::run(args, Env::from_process(), &mut stdout).await
+    commands::run(args, Env::from_process(), &mut stdout).await
 }
