@@ -21,6 +21,8 @@
 //!   its safe merge into the user's own OpenCode config ([`opencode::install`]).
 //! - [`app`]: the actions the tray and the web UI share ([`app::App`]), their IPC types,
 //!   `CommandError`, and the notification policy ([`app::alerts`]).
+//! - [`wiring`]: the composition root — the client, stores and proxy state built from
+//!   the settings, handed to the app.
 //! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
 //!
 //! ## Invariants
@@ -38,6 +40,7 @@ pub mod opencode;
 pub mod pb;
 pub mod proxy;
 pub mod store;
+pub mod wiring;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
