@@ -74,16 +74,16 @@ impl Machine {
     }
 
     fn app_with(&self, env: Env, port: OwnPort) -> App {
-        self.builder(env, port.number)
+        self.builder(env, self.settings(port.number))
             .listener(port.listener)
             .build()
             .expect("app builds")
     }
 
-    /// The builder of [`Machine::app`], configured for `port` without a listener.
-    fn builder(&self, env: Env, port: u16) -> AppBuilder {
+    /// The builder of [`Machine::app`] with these settings and no listener.
+    fn builder(&self, env: Env, settings: Settings) -> AppBuilder {
         let fake = self.fake.clone();
-        App::builder(self.paths(), env, self.settings(port)).opener(move |url| {
+        App::builder(self.paths(), env, settings).opener(move |url| {
             fake.approve_login_url(url)
                 .then_some(())
                 .ok_or_else(|| format!("not a login URL: {url}"))
@@ -327,7 +327,10 @@ async fn port_in_use_is_a_typed_error_and_one_alert() {
     let m = Machine::new().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let app = m.builder(Env::default(), port).build().expect("app builds");
+    let app = m
+        .builder(Env::default(), m.settings(port))
+        .build()
+        .expect("app builds");
     let mut alerts = app.subscribe_alerts();
 
     let e = app.start_proxy().await.expect_err("port taken");
@@ -433,7 +436,7 @@ async fn settings_are_validated_saved_and_restart_a_running_proxy() {
     let (port, new_port) = (own.number, next.number);
     // Both ports are the app's from the start: the restart serves the second.
     let app = m
-        .builder(Env::default(), port)
+        .builder(Env::default(), m.settings(port))
         .listener(own.listener)
         .listener(next.listener)
         .build()
@@ -602,20 +605,12 @@ async fn a_transport_set_by_the_environment_is_not_changed_from_the_ui() {
     let env = Env::from_pairs([("CURSOR_BRIDGE_AGENT_TRANSPORT", "http1")]);
     let mut settings = m.settings(port);
     settings.agent_transport = AgentTransport::Http1;
-    let fake = m.fake.clone();
-    let app = App::builder(m.paths(), env, settings)
-        .opener(move |url| {
-            fake.approve_login_url(url)
-                .then_some(())
-                .ok_or_else(|| format!("not a login URL: {url}"))
-        })
+    let app = m
+        .builder(env, settings)
         .listener(own.listener)
         .build()
         .expect("app builds");
-    timeout(WAIT, app.sign_in())
-        .await
-        .expect("finishes")
-        .expect("signed in");
+    sign_in(&app).await;
     app.start_proxy().await.expect("start");
     let view = app.get_settings();
     assert_eq!(view.agent_transport, "http1");
@@ -925,27 +920,18 @@ async fn an_outdated_client_version_alerts_once_with_what_to_do() {
     let own = own_port();
     let no_cli = m.dir.path().join("no-cli");
     std::fs::create_dir_all(&no_cli).expect("dir");
-    let fake = m.fake.clone();
-    let app = App::builder(
-        m.paths(),
-        Env::default(),
-        Settings {
-            cursor_cli_versions_dir: Some(no_cli),
-            ..m.settings(own.number)
-        },
-    )
-    .listener(own.listener)
-    .opener(move |url| {
-        fake.approve_login_url(url)
-            .then_some(())
-            .ok_or_else(|| format!("not a login URL: {url}"))
-    })
-    .build()
-    .expect("app builds");
-    timeout(WAIT, app.sign_in())
-        .await
-        .expect("sign-in finishes")
-        .expect("sign-in succeeds");
+    let app = m
+        .builder(
+            Env::default(),
+            Settings {
+                cursor_cli_versions_dir: Some(no_cli),
+                ..m.settings(own.number)
+            },
+        )
+        .listener(own.listener)
+        .build()
+        .expect("app builds");
+    sign_in(&app).await;
     // The sign-in's own account lookup has met the refusal already (and alerted).
     assert!(app.alerts().is_active(AlertKind::OutdatedClient));
     let mut alerts = app.subscribe_alerts();
