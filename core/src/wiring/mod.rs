@@ -5,8 +5,9 @@
 //! instead of constructing them, so how a part follows from the settings is written once.
 //!
 //! It knows nothing of the app: dependencies run `config → store → cursor → engine/proxy
-//! → wiring → app`, never back. Everything here but [`Wiring::client`] blocks (files,
-//! SQLite's busy wait): async callers run it on `spawn_blocking`.
+//! → wiring → app`, never back. Opening the ledger, the conversation store and the
+//! proxy's state blocks (files, SQLite's busy wait): async callers run it on
+//! `spawn_blocking`.
 
 use crate::config::settings::{Env, Paths, Settings};
 use crate::cursor::version::ClientVersion;
