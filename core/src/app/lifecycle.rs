@@ -39,8 +39,10 @@ pub(super) struct Proxy {
     /// Held across binding and stopping the proxy and across a settings change that
     /// restarts it — awaits included, on purpose: start/stop/restart never interleave (two
     /// quick clicks on the tray toggle cannot start two servers). An async mutex, so
-    /// what waits for it parks; the blocking work done under it (the proxy's state: key,
-    /// ledger, conversation file) runs on `spawn_blocking`.
+    /// what waits for it parks. A start prepares the proxy's state (key, ledger — which
+    /// may wait seconds for another process —, conversation file) on `spawn_blocking`
+    /// before taking it; only a restart, which must not let a click in between, prepares
+    /// under it.
     pub(super) lifecycle: Mutex<Lifecycle>,
     /// Read for every status: a `std::sync` lock held only to copy it.
     phase: StdMutex<Phase>,
@@ -67,6 +69,11 @@ pub(super) struct Lifecycle {
     run: Option<Run>,
     /// Bumped per start, so a late "it died" report of an old run is ignored.
     generation: u64,
+    /// Bumped when what a proxy's state is made of changes (settings, the key): a state
+    /// prepared before that is prepared again.
+    config: u64,
+    /// Bumped per stop: a start prepared before a stop is dropped, as if it had run first.
+    stops: u64,
 }
 
 struct Run {
@@ -194,20 +201,51 @@ impl App {
     }
 
     async fn start_inner(&self) -> Result<(), CommandError> {
-        let r = {
-            let mut lc = self.inner.proxy.lifecycle.lock().await;
-            self.start_locked(&mut lc).await
-        };
+        let r = self.start_prepared_first().await;
         if r.is_err() {
             self.publish().await;
         }
         r
     }
 
+    /// Starts the proxy unless it runs, preparing its state before taking the lifecycle
+    /// lock. Settings or a key that changed meanwhile mean preparing again; a stop
+    /// meanwhile drops the start (as if it had come first and been stopped).
+    async fn start_prepared_first(&self) -> Result<(), CommandError> {
+        let part = &self.inner.proxy;
+        loop {
+            let seen = {
+                let lc = part.lifecycle.lock().await;
+                if lc.run.is_some() {
+                    return Ok(());
+                }
+                (lc.config, lc.stops)
+            };
+            let prepared = self.prepare().await;
+            let mut lc = part.lifecycle.lock().await;
+            if lc.run.is_some() || lc.stops != seen.1 {
+                return Ok(());
+            }
+            if lc.config == seen.0 {
+                let state = prepared.inspect_err(|e| part.fail(&e.message))?;
+                return self.run(&mut lc, state).await;
+            }
+        }
+    }
+
     async fn start_locked(&self, lc: &mut Lifecycle) -> Result<(), CommandError> {
         if lc.run.is_some() {
             return Ok(());
         }
+        let state = self
+            .prepare()
+            .await
+            .inspect_err(|e| self.inner.proxy.fail(&e.message))?;
+        self.run(lc, state).await
+    }
+
+    /// The state of the next proxy run, built from the settings in use.
+    async fn prepare(&self) -> Result<ProxyState, CommandError> {
         let part = &self.inner.proxy;
         let settings = self.settings();
         let kept = lock(&part.conversations).clone().filter(|c| {
@@ -219,15 +257,16 @@ impl App {
         // Off the runtime: opening the ledger waits out a lock held by another process
         // (up to its busy timeout), which would stall every task on this worker.
         let (client, wiring) = (self.client(), self.inner.wiring.clone());
-        let state = blocking("starting the proxy", move || {
+        blocking("starting the proxy", move || {
             wiring.proxy_state(client, settings, kept)
         })
         .await?
-        .map_err(|e| {
-            let msg = format!("Cannot read or create the local API key: {e}");
-            part.fail(&msg);
-            CommandError::io(msg)
-        })?;
+        .map_err(|e| CommandError::io(format!("Cannot read or create the local API key: {e}")))
+    }
+
+    /// Serves a prepared state under the lifecycle lock, supervised.
+    async fn run(&self, lc: &mut Lifecycle, state: ProxyState) -> Result<(), CommandError> {
+        let part = &self.inner.proxy;
         *lock(&part.conversations) = Some(state.conversations.clone());
         match self.serve(Arc::new(state)).await {
             Ok(running) => {
@@ -274,7 +313,14 @@ impl App {
         proxy::start_on(listener, state)
     }
 
+    /// Stops the proxy for the user (or for quitting): a start being prepared is dropped.
     async fn stop_locked(&self, lc: &mut Lifecycle) {
+        lc.stops += 1;
+        self.halt(lc).await;
+    }
+
+    /// Stops the run and waits for its port to be free.
+    async fn halt(&self, lc: &mut Lifecycle) {
         if let Some(run) = lc.run.take() {
             let _ = run.stop.send(());
             if let Err(e) = run.supervisor.await {
@@ -286,10 +332,11 @@ impl App {
     }
 
     /// Restarts a running proxy so new settings or a new key apply; a stopped one stays
-    /// stopped.
+    /// stopped, and a start being prepared prepares again.
     pub(super) async fn restart_if_running(&self, lc: &mut Lifecycle) -> Result<(), CommandError> {
+        lc.config += 1;
         if lc.run.is_some() {
-            self.stop_locked(lc).await;
+            self.halt(lc).await;
             self.start_locked(lc).await?;
         }
         Ok(())
