@@ -25,6 +25,8 @@
 //! - [`app`]: the actions the tray, the web UI and the CLI share ([`app::App`]), their IPC types,
 //!   `CommandError`, and the notification policy ([`app::alerts`]).
 //! - [`dates`]: calendar dates from Unix time for what we print.
+//! - [`wiring`]: the composition root — the client, stores and proxy state built from
+//!   the settings, handed to the app.
 //!
 //! ## Invariants
 //! - Secrets (tokens, keys, the PKCE verifier) never reach logs or error messages.
@@ -41,6 +43,7 @@ pub mod opencode;
 pub mod pb;
 pub mod proxy;
 pub mod store;
+pub mod wiring;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

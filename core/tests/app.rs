@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cursor_bridge_core::app::{
-    AlertKind, App, CommandError, ErrorKind, ProxyRunState, SettingsView, Status,
+    AlertKind, App, AppBuilder, CommandError, ErrorKind, ProxyRunState, SettingsView,
+    SignInProgress, Status,
 };
 use cursor_bridge_core::config::settings::{
     AgentTransport, CredentialStoreKind, Env, Paths, Settings,
@@ -19,10 +20,18 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A port nobody listens on right now: bind port 0, note it, release it.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
+/// A port of the test's own: a listener bound on port 0, handed to the app
+/// (`AppBuilder::listener`), which serves it the first time its proxy starts there. The
+/// port is never released in between, so no other process can take it.
+struct OwnPort {
+    listener: std::net::TcpListener,
+    number: u16,
+}
+
+fn own_port() -> OwnPort {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let number = listener.local_addr().expect("local addr").port();
+    OwnPort { listener, number }
 }
 
 struct Machine {
@@ -59,31 +68,40 @@ impl Machine {
         }
     }
 
-    /// An app whose "browser" approves every login on the fake at once.
-    fn app(&self, port: u16) -> App {
+    /// An app whose "browser" approves every login on the fake at once, serving `port`.
+    fn app(&self, port: OwnPort) -> App {
         self.app_with(Env::default(), port)
     }
 
-    fn app_with(&self, env: Env, port: u16) -> App {
-        let fake = self.fake.clone();
-        App::builder(self.paths(), env, self.settings(port))
-            .opener(move |url| {
-                fake.approve_login_url(url)
-                    .then_some(())
-                    .ok_or_else(|| format!("not a login URL: {url}"))
-            })
+    fn app_with(&self, env: Env, port: OwnPort) -> App {
+        self.builder(env, self.settings(port.number))
+            .listener(port.listener)
             .build()
             .expect("app builds")
     }
 
-    async fn signed_in_app(&self, port: u16) -> App {
+    /// The builder of [`Machine::app`] with these settings and no listener.
+    fn builder(&self, env: Env, settings: Settings) -> AppBuilder {
+        let fake = self.fake.clone();
+        App::builder(self.paths(), env, settings).opener(move |url| {
+            fake.approve_login_url(url)
+                .then_some(())
+                .ok_or_else(|| format!("not a login URL: {url}"))
+        })
+    }
+
+    async fn signed_in_app(&self, port: OwnPort) -> App {
         let app = self.app(port);
-        timeout(WAIT, app.sign_in())
-            .await
-            .expect("sign-in finishes")
-            .expect("sign-in succeeds");
+        sign_in(&app).await;
         app
     }
+}
+
+async fn sign_in(app: &App) {
+    timeout(WAIT, app.sign_in())
+        .await
+        .expect("sign-in finishes")
+        .expect("sign-in succeeds");
 }
 
 /// `GET /v1/models` through the proxy with this Bearer key; the HTTP status.
@@ -111,7 +129,7 @@ fn kind(r: Result<impl std::fmt::Debug, CommandError>) -> ErrorKind {
 #[tokio::test]
 async fn browser_sign_in_through_the_injected_opener_shows_the_account() {
     let m = Machine::new().await;
-    let app = m.app(free_port());
+    let app = m.app(own_port());
     let mut changes = app.subscribe();
     let before = app.status().await;
     assert!(!before.signed_in && before.account.is_none());
@@ -149,7 +167,7 @@ async fn a_waiting_sign_in_is_cancelled() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));
     // This browser never approves; it only tells the test the page was opened.
-    let app = App::builder(m.paths(), Env::default(), m.settings(free_port()))
+    let app = App::builder(m.paths(), Env::default(), m.settings(0))
         .opener(move |_| {
             if let Some(tx) = tx.lock().unwrap().take() {
                 let _ = tx.send(());
@@ -177,10 +195,96 @@ async fn a_waiting_sign_in_is_cancelled() {
     assert!(!app.status().await.signed_in);
 }
 
+/// The waiting sign-in is part of the status (not a front end's memory): a window
+/// opened while it waits shows it, and it goes away however the attempt ends.
+#[tokio::test]
+async fn a_waiting_sign_in_is_in_the_status_until_it_ends() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+    let m = Machine::new().await;
+    // The browser tells the test what subscribers were shown when the page opened, and
+    // approves only once told to.
+    let (tx, mut opened) = tokio::sync::mpsc::unbounded_channel::<Option<SignInProgress>>();
+    let watcher = Arc::new(OnceLock::<tokio::sync::watch::Receiver<Status>>::new());
+    let approve = Arc::new(AtomicBool::new(false));
+    let (fake, approving, watching) = (m.fake.clone(), approve.clone(), watcher.clone());
+    let app = App::builder(m.paths(), Env::default(), m.settings(0))
+        .opener(move |url| {
+            let shown = watching.get().and_then(|rx| rx.borrow().sign_in.clone());
+            let _ = tx.send(shown);
+            if approving.load(Ordering::SeqCst) {
+                assert!(fake.approve_login_url(url), "a login URL: {url}");
+            }
+            Ok(())
+        })
+        .build()
+        .expect("app");
+    watcher.set(app.subscribe()).expect("set once");
+    assert_eq!(app.status().await.sign_in, None);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+
+    // Cancelled: published before the page opens, shown while it waits, gone after.
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { app.sign_in().await }
+    });
+    let shown = timeout(WAIT, opened.recv())
+        .await
+        .expect("opened")
+        .expect("sent");
+    let waiting = shown.expect("subscribers saw the waiting sign-in");
+    assert!(u128::from(waiting.started_unix_ms) >= before, "{waiting:?}");
+    let status = app.status().await;
+    assert_eq!(status.sign_in.as_ref(), Some(&waiting));
+    let json = serde_json::to_value(&status).expect("json");
+    assert_eq!(json["signIn"]["attempt"], waiting.attempt);
+    assert_eq!(json["signIn"]["startedUnixMs"], waiting.started_unix_ms);
+    app.cancel_sign_in();
+    let e = timeout(WAIT, first).await.expect("ends").expect("joins");
+    assert_eq!(e.expect_err("cancelled").kind, ErrorKind::LoginCancelled);
+    let mut changes = app.subscribe();
+    assert_eq!(
+        changes.borrow_and_update().sign_in,
+        None,
+        "published when it ended"
+    );
+    assert_eq!(app.status().await.sign_in, None);
+
+    // Approved: a new attempt, and nothing waiting once signed in.
+    approve.store(true, Ordering::SeqCst);
+    let status = timeout(WAIT, app.sign_in())
+        .await
+        .expect("ends")
+        .expect("signed in");
+    let second = timeout(WAIT, opened.recv())
+        .await
+        .expect("opened")
+        .expect("sent");
+    assert!(
+        second.is_some_and(|p| p.attempt > waiting.attempt),
+        "a new attempt number"
+    );
+    assert!(status.signed_in);
+    assert_eq!(status.sign_in, None);
+    assert_eq!(app.subscribe().borrow().sign_in, None);
+
+    // Failed (the browser cannot open): gone too.
+    let app = App::builder(m.paths(), Env::default(), m.settings(0))
+        .opener(|_| Err("no browser installed".into()))
+        .build()
+        .expect("app");
+    assert_eq!(kind(app.sign_in().await), ErrorKind::Io);
+    assert_eq!(app.subscribe().borrow().sign_in, None);
+    assert_eq!(app.status().await.sign_in, None);
+}
+
 #[tokio::test]
 async fn a_browser_that_cannot_open_is_an_io_error() {
     let m = Machine::new().await;
-    let app = App::builder(m.paths(), Env::default(), m.settings(free_port()))
+    let app = App::builder(m.paths(), Env::default(), m.settings(0))
         .opener(|_| Err("no browser installed".into()))
         .build()
         .expect("app");
@@ -193,8 +297,9 @@ async fn a_browser_that_cannot_open_is_an_io_error() {
 #[tokio::test]
 async fn proxy_starts_stops_and_starts_again_on_the_same_port() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
 
     let s = app.start_proxy().await.expect("start");
     assert_eq!(s.proxy.state, ProxyRunState::Running);
@@ -222,7 +327,10 @@ async fn port_in_use_is_a_typed_error_and_one_alert() {
     let m = Machine::new().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let app = m.app(port);
+    let app = m
+        .builder(Env::default(), m.settings(port))
+        .build()
+        .expect("app builds");
     let mut alerts = app.subscribe_alerts();
 
     let e = app.start_proxy().await.expect_err("port taken");
@@ -263,10 +371,11 @@ async fn port_in_use_is_a_typed_error_and_one_alert() {
 #[tokio::test]
 async fn models_snippet_and_plan_usage_come_from_cursor() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.app(port);
+    let app = m.app(own_port());
     assert_eq!(kind(app.list_models(false).await), ErrorKind::NotSignedIn);
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
 
     let models = app.list_models(false).await.expect("models");
     assert!(!models.is_empty());
@@ -323,8 +432,16 @@ async fn models_snippet_and_plan_usage_come_from_cursor() {
 #[tokio::test]
 async fn settings_are_validated_saved_and_restart_a_running_proxy() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let (own, next) = (own_port(), own_port());
+    let (port, new_port) = (own.number, next.number);
+    // Both ports are the app's from the start: the restart serves the second.
+    let app = m
+        .builder(Env::default(), m.settings(port))
+        .listener(own.listener)
+        .listener(next.listener)
+        .build()
+        .expect("app builds");
+    sign_in(&app).await;
     let view = app.get_settings();
     assert_eq!((view.host.as_str(), view.port), ("127.0.0.1", port));
 
@@ -366,7 +483,6 @@ async fn settings_are_validated_saved_and_restart_a_running_proxy() {
     );
 
     app.start_proxy().await.expect("start");
-    let new_port = free_port();
     let mut v = view.clone();
     v.port = new_port;
     v.start_proxy_on_launch = false;
@@ -415,8 +531,9 @@ async fn chat_reply(port: u16, key: &str) -> (u16, String) {
 #[tokio::test]
 async fn the_agent_transport_setting_switches_the_next_run_and_back() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
     app.start_proxy().await.expect("start");
     let key = app.api_key().expect("key");
     let view = app.get_settings();
@@ -482,24 +599,18 @@ async fn the_agent_transport_setting_switches_the_next_run_and_back() {
 #[tokio::test]
 async fn a_transport_set_by_the_environment_is_not_changed_from_the_ui() {
     let m = Machine::new().await;
-    let port = free_port();
+    let own = own_port();
+    let port = own.number;
     // As `Settings::load` would leave it with CURSOR_BRIDGE_AGENT_TRANSPORT=http1.
     let env = Env::from_pairs([("CURSOR_BRIDGE_AGENT_TRANSPORT", "http1")]);
     let mut settings = m.settings(port);
     settings.agent_transport = AgentTransport::Http1;
-    let fake = m.fake.clone();
-    let app = App::builder(m.paths(), env, settings)
-        .opener(move |url| {
-            fake.approve_login_url(url)
-                .then_some(())
-                .ok_or_else(|| format!("not a login URL: {url}"))
-        })
+    let app = m
+        .builder(env, settings)
+        .listener(own.listener)
         .build()
         .expect("app builds");
-    timeout(WAIT, app.sign_in())
-        .await
-        .expect("finishes")
-        .expect("signed in");
+    sign_in(&app).await;
     app.start_proxy().await.expect("start");
     let view = app.get_settings();
     assert_eq!(view.agent_transport, "http1");
@@ -537,8 +648,9 @@ async fn a_transport_set_by_the_environment_is_not_changed_from_the_ui() {
 #[tokio::test]
 async fn regenerating_the_key_restarts_a_running_proxy_with_it() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
     let old = app.api_key().expect("key");
     assert_eq!(app.api_key().expect("same key"), old);
     app.start_proxy().await.expect("start");
@@ -562,7 +674,7 @@ async fn regenerating_the_key_restarts_a_running_proxy_with_it() {
 
     let pinned = m.app_with(
         Env::from_pairs([("CURSOR_BRIDGE_API_KEY", "cb-pinned")]),
-        free_port(),
+        own_port(),
     );
     assert_eq!(pinned.api_key().expect("key"), "cb-pinned");
     assert_eq!(
@@ -574,7 +686,7 @@ async fn regenerating_the_key_restarts_a_running_proxy_with_it() {
 #[tokio::test]
 async fn an_expired_session_alerts_once_and_reads_as_signed_out() {
     let m = Machine::new().await;
-    let app = m.signed_in_app(free_port()).await;
+    let app = m.signed_in_app(own_port()).await;
     let mut alerts = app.subscribe_alerts();
     m.fake.revoke_access_tokens();
     m.fake.revoke_refresh_tokens();
@@ -600,8 +712,9 @@ async fn an_expired_session_alerts_once_and_reads_as_signed_out() {
 #[tokio::test]
 async fn a_session_expiring_under_a_proxy_request_alerts_and_reads_as_signed_out() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
     app.start_proxy().await.expect("start");
     let key = app.api_key().expect("key");
     let mut alerts = app.subscribe_alerts();
@@ -652,12 +765,10 @@ async fn a_session_expiring_under_a_proxy_request_alerts_and_reads_as_signed_out
 #[tokio::test]
 async fn an_unreachable_cursor_alerts_once() {
     let m = Machine::new().await;
-    // Cursor at an address where nothing listens; a token from the environment, so the
-    // calls get as far as the network.
-    let mut settings = m.settings(free_port());
-    settings.api_url = format!("http://127.0.0.1:{}", free_port())
-        .parse()
-        .expect("url");
+    // Cursor at an address where nothing can listen (port 0); a token from the
+    // environment, so the calls get as far as the network.
+    let mut settings = m.settings(0);
+    settings.api_url = "http://127.0.0.1:0".parse().expect("url");
     let env = Env::from_pairs([("CURSOR_ACCESS_TOKEN", "a-token")]);
     let app = App::builder(m.paths(), env, settings).build().expect("app");
     let mut alerts = app.subscribe_alerts();
@@ -672,13 +783,12 @@ async fn an_unreachable_cursor_alerts_once() {
 #[tokio::test]
 async fn the_last_proxy_state_is_restored_on_launch() {
     let m = Machine::new().await;
-    let port = free_port();
-    let first = m.signed_in_app(port).await;
+    let first = m.signed_in_app(own_port()).await;
     first.start_proxy().await.expect("start");
     first.shutdown().await;
     drop(first);
 
-    let second = m.app(port);
+    let second = m.app(own_port());
     let s = second.launch().await;
     assert_eq!(
         s.proxy.state,
@@ -693,7 +803,7 @@ async fn the_last_proxy_state_is_restored_on_launch() {
     second.stop_proxy().await.expect("stop");
     second.shutdown().await;
 
-    let third = m.app(port);
+    let third = m.app(own_port());
     assert_eq!(
         third.launch().await.proxy.state,
         ProxyRunState::Stopped,
@@ -704,8 +814,9 @@ async fn the_last_proxy_state_is_restored_on_launch() {
 #[tokio::test]
 async fn usage_report_and_recent_errors_come_from_the_proxys_ledger() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
     app.start_proxy().await.expect("start");
     let key = app.api_key().expect("key");
     let chat = |model: &'static str| {
@@ -767,8 +878,7 @@ async fn usage_report_and_recent_errors_come_from_the_proxys_ledger() {
 #[tokio::test]
 async fn opencode_install_merges_into_a_commented_config_with_a_backup() {
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let app = m.signed_in_app(own_port()).await;
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("opencode.jsonc");
     let original = "{\n  // mine\n  \"provider\": {\"other\": {\"npm\": \"x\"},},\n}\n";
@@ -807,29 +917,21 @@ async fn an_outdated_client_version_alerts_once_with_what_to_do() {
             .await,
     )
     .await;
-    let port = free_port();
+    let own = own_port();
     let no_cli = m.dir.path().join("no-cli");
     std::fs::create_dir_all(&no_cli).expect("dir");
-    let fake = m.fake.clone();
-    let app = App::builder(
-        m.paths(),
-        Env::default(),
-        Settings {
-            cursor_cli_versions_dir: Some(no_cli),
-            ..m.settings(port)
-        },
-    )
-    .opener(move |url| {
-        fake.approve_login_url(url)
-            .then_some(())
-            .ok_or_else(|| format!("not a login URL: {url}"))
-    })
-    .build()
-    .expect("app builds");
-    timeout(WAIT, app.sign_in())
-        .await
-        .expect("sign-in finishes")
-        .expect("sign-in succeeds");
+    let app = m
+        .builder(
+            Env::default(),
+            Settings {
+                cursor_cli_versions_dir: Some(no_cli),
+                ..m.settings(own.number)
+            },
+        )
+        .listener(own.listener)
+        .build()
+        .expect("app builds");
+    sign_in(&app).await;
     // The sign-in's own account lookup has met the refusal already (and alerted).
     assert!(app.alerts().is_active(AlertKind::OutdatedClient));
     let mut alerts = app.subscribe_alerts();
@@ -883,8 +985,9 @@ async fn chat_messages(port: u16, key: &str, messages: serde_json::Value) -> Str
 async fn forget_conversations_clears_the_running_proxy_and_the_file() {
     use cursor_bridge_tests::HistoryKind;
     let m = Machine::new().await;
-    let port = free_port();
-    let app = m.signed_in_app(port).await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
     app.start_proxy().await.expect("start");
     let key = app.api_key().expect("key");
     let hello = "Hello from the fake Cursor.";
@@ -919,8 +1022,7 @@ async fn forget_conversations_clears_the_running_proxy_and_the_file() {
 async fn api_key_sign_in_exchanges_the_key_and_a_refused_key_changes_nothing() {
     let key = "key_0123456789abcdef0123456789abcdef";
     let m = Machine::with(FakeCursor::builder().api_key(key).start().await).await;
-    // The proxy is never started here: the port does not matter.
-    let app = m.app(0);
+    let app = m.app(own_port());
 
     let e = timeout(WAIT, app.sign_in_with_api_key("key_not_the_one"))
         .await

@@ -358,6 +358,7 @@ mod tests {
                 source: cursor_bridge_core::cursor::version::VersionSource::BuiltIn,
             }
             .into(),
+            sign_in: None,
         }
     }
 

@@ -20,9 +20,12 @@ use tauri::test::{
 use tauri::webview::InvokeRequest;
 use tauri::{Listener as _, WebviewWindow, WebviewWindowBuilder};
 
-fn free_port() -> u16 {
+/// A listener on port 0 and its port: handed to the app, which serves it the first time
+/// its proxy starts on that port, so the port is never released and hoped for in between.
+fn own_port() -> (std::net::TcpListener, u16) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("addr").port()
+    let port = l.local_addr().expect("addr").port();
+    (l, port)
 }
 
 struct Harness {
@@ -34,7 +37,8 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(port: u16) -> Harness {
+    /// The app configured for `port`, holding `listeners` for its proxy.
+    fn new(port: u16, listeners: Vec<std::net::TcpListener>) -> Harness {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -60,7 +64,10 @@ impl Harness {
                     .approve_login_url(url)
                     .then_some(())
                     .ok_or_else(|| format!("not a login URL: {url}"))
-            })
+            });
+        let core = listeners
+            .into_iter()
+            .fold(core, |core, l| core.listener(l))
             .build()
             .expect("core");
         let app = cursor_bridge_app::build(mock_builder(), core)
@@ -113,8 +120,8 @@ impl Harness {
 
 #[test]
 fn sign_in_models_and_the_proxy_through_ipc() {
-    let port = free_port();
-    let h = Harness::new(port);
+    let (listener, port) = own_port();
+    let h = Harness::new(port, vec![listener]);
     let (tx, rx) = mpsc::channel::<Value>();
     h.app.listen("status-changed", move |event| {
         let _ = tx.send(serde_json::from_str(event.payload()).expect("payload is a Status"));
@@ -134,10 +141,25 @@ fn sign_in_models_and_the_proxy_through_ipc() {
     let s = h.ok("sign_in", json!({}));
     assert_eq!(s["signedIn"], true);
     assert_eq!(s["account"]["email"], "dev@example.com");
-    let pushed = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("status-changed");
-    assert_eq!(pushed["signedIn"], true, "the event carries the new status");
+    // The events carry the sign-in as it happens: the waiting attempt (unless the next
+    // status replaced it before the shell sent it), then the new status.
+    let pushed = loop {
+        let pushed = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("status-changed");
+        if pushed["signedIn"] == true {
+            break pushed;
+        }
+        assert!(
+            pushed["signIn"]["attempt"].is_u64(),
+            "only the waiting sign-in comes before: {pushed}"
+        );
+    };
+    assert_eq!(
+        pushed["signIn"],
+        Value::Null,
+        "the event carries the new status"
+    );
 
     let models = h.ok("list_models", json!({"refresh": true}));
     let first = &models.as_array().expect("array")[0];
@@ -178,7 +200,9 @@ fn sign_in_models_and_the_proxy_through_ipc() {
 fn settings_and_failures_come_back_as_kind_and_message() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let h = Harness::new(port);
+    // The port the settings move to is the app's from the start.
+    let (next, new_port) = own_port();
+    let h = Harness::new(port, vec![next]);
 
     let settings = h.ok("get_settings", json!({}));
     assert_eq!(
@@ -227,7 +251,6 @@ fn settings_and_failures_come_back_as_kind_and_message() {
         "{e}"
     );
 
-    let new_port = free_port();
     let mut good = settings.clone();
     good["port"] = json!(new_port);
     good["requireApiKey"] = json!(false);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{App, CommandError, OpencodeSnippet, lock, proxy_status};
+use super::{App, CommandError, OpencodeSnippet, blocking};
 use crate::config::settings::ENV_API_KEY;
 use crate::cursor::models::ModelInfo;
 use crate::opencode::install::{self, WriteOutcome};
@@ -23,12 +23,6 @@ pub struct OpencodeInstalled {
 }
 
 impl App {
-    /// The OpenAI base URL clients use: where the proxy runs, else where it would listen.
-    pub fn base_url(&self) -> String {
-        let settings = lock(&self.inner.settings);
-        proxy_status(&settings, &lock(&self.inner.phase)).base_url
-    }
-
     /// What the OpenCode provider block is made of: the live models, this proxy's base URL
     /// and its key.
     async fn provider_inputs(&self) -> Result<(Arc<Vec<ModelInfo>>, String, String), CommandError> {
@@ -67,14 +61,13 @@ impl App {
         let count = block["models"].as_object().map_or(0, |m| m.len());
         let path = match path {
             Some(p) => p,
-            None => install::default_config_path(&self.inner.env)
+            None => install::default_config_path(self.env())
                 .map_err(|e| CommandError::io(e.to_string()))?,
         };
-        let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = blocking("writing the OpenCode config", move || {
             install::write_provider(&path, &block, SystemTime::now())
         })
-        .await
-        .map_err(|e| CommandError::internal(format!("The config writer stopped: {e}")))?
+        .await?
         .map_err(|e| {
             if e.is_refusal() {
                 CommandError::invalid_input(e.to_string())
@@ -90,25 +83,29 @@ impl App {
 
     /// The local API key clients send as `Authorization: Bearer …`.
     pub fn api_key(&self) -> Result<String, CommandError> {
-        local_key::load_or_create(&self.inner.paths.data_dir, self.inner.env.get(ENV_API_KEY))
-            .map_err(|e| {
-                CommandError::io(format!(
-                    "Cannot read or create the local API key in {}: {e}",
-                    self.inner.paths.data_dir.display()
-                ))
-            })
+        let data_dir = &self.paths().data_dir;
+        local_key::load_or_create(data_dir, self.env().get(ENV_API_KEY)).map_err(|e| {
+            CommandError::io(format!(
+                "Cannot read or create the local API key in {}: {e}",
+                data_dir.display()
+            ))
+        })
     }
 
     /// Replaces the local API key; a running proxy restarts so only the new key works.
     pub async fn regenerate_api_key(&self) -> Result<String, CommandError> {
-        if self.inner.env.get(ENV_API_KEY).is_some() {
+        if self.env().get(ENV_API_KEY).is_some() {
             return Err(CommandError::invalid_input(format!(
                 "The key is set by the {ENV_API_KEY} environment variable; change it there"
             )));
         }
-        let mut lc = self.inner.lifecycle.lock().await;
-        let key = local_key::regenerate(&self.inner.paths.data_dir)
-            .map_err(|e| CommandError::io(format!("Cannot write a new local API key: {e}")))?;
+        let data_dir = self.paths().data_dir.clone();
+        let mut lc = self.inner.proxy.lifecycle.lock().await;
+        let key = blocking("writing a new local API key", move || {
+            local_key::regenerate(&data_dir)
+        })
+        .await?
+        .map_err(|e| CommandError::io(format!("Cannot write a new local API key: {e}")))?;
         let restarted = self.restart_if_running(&mut lc).await;
         drop(lc);
         self.publish().await;

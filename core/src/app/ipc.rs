@@ -57,6 +57,18 @@ pub struct Status {
     pub version: String,
     /// The `x-cursor-client-version` Cursor is sent, and where it came from.
     pub client_version: ClientVersionInfo,
+    /// The browser sign-in waiting for approval, if any.
+    pub sign_in: Option<SignInProgress>,
+}
+
+/// A browser sign-in waiting for approval (`None` when there is none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInProgress {
+    /// Attempt number, new per `sign_in` call.
+    pub attempt: u64,
+    /// When it started, Unix milliseconds.
+    pub started_unix_ms: u64,
 }
 
 /// The Cursor client version in use (reference §9.10).
@@ -448,6 +460,10 @@ mod tests {
                 source: VersionSource::InstalledCli,
             }
             .into(),
+            sign_in: Some(SignInProgress {
+                attempt: 2,
+                started_unix_ms: 1_767_225_600_000,
+            }),
         };
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
@@ -459,5 +475,9 @@ mod tests {
         assert_eq!(v["proxy"]["baseUrl"], "http://127.0.0.1:18741/v1");
         assert_eq!(v["proxy"]["state"], "running");
         assert_eq!(v["launchAtLogin"], false);
+        assert_eq!(
+            v["signIn"],
+            serde_json::json!({"attempt": 2, "startedUnixMs": 1_767_225_600_000_u64})
+        );
     }
 }
