@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The OpenCode provider block (product notes: "The OpenCode provider block we generate").
 //! OpenCode does not discover models, so the block lists every model with its limits —
 //! without `limit.context`/`limit.output` its context compaction breaks.

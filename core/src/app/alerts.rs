@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The notification policy: which events deserve a desktop notification, what it says
 //! (always with a next step), and deduplication — at most one notification per distinct
 //! problem until that problem changes or is resolved. The shell only displays [`Alert`]s.
@@ -19,11 +20,18 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
+    /// Cursor no longer takes the session; resolved by the next successful call, a new
+    /// sign-in or signing out.
     SessionExpired,
+    /// A usage or rate limit; resolved when the plan usage shows room again.
     Quota,
+    /// The proxy's port is taken; resolved when the proxy starts.
     PortInUse,
+    /// Cursor cannot be reached; resolved by the next successful call.
     UpstreamUnreachable,
+    /// The proxy ended on its own; resolved when it starts again.
     ProxyStopped,
+    /// Cursor refuses our client version; resolved by the next successful call.
     OutdatedClient,
 }
 
@@ -33,15 +41,35 @@ pub enum Event {
     /// Cursor refused the token and a refresh did not help.
     SessionExpired,
     /// Cursor's usage or rate limit.
-    Quota { message: String, rate_limited: bool },
+    Quota {
+        /// Cursor's error text; the notification adds what to do next.
+        message: String,
+        /// A rate limit (wait a minute) rather than the plan's usage limit (wait for the
+        /// reset); the two are different problems.
+        rate_limited: bool,
+    },
     /// The proxy port is taken.
-    PortInUse { ip: IpAddr, port: u16 },
+    PortInUse {
+        /// The address the proxy tried to listen on.
+        ip: IpAddr,
+        /// The port that is taken; another port is another problem.
+        port: u16,
+    },
     /// Cursor cannot be reached (network, timeout, Cursor down).
-    UpstreamUnreachable { message: String },
+    UpstreamUnreachable {
+        /// What failed, shown but not part of the problem's identity.
+        message: String,
+    },
     /// The proxy ended without being asked to.
-    ProxyStopped { message: String },
+    ProxyStopped {
+        /// Why it ended, as far as the server task said.
+        message: String,
+    },
     /// Cursor refused our client version, even after re-resolving it and one retry.
-    OutdatedClient { version: String },
+    OutdatedClient {
+        /// The client version Cursor refused; a different one is a new problem.
+        version: String,
+    },
 }
 
 impl Event {
@@ -131,7 +159,9 @@ impl Event {
 /// One notification to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
+    /// The problem it is about.
     pub kind: AlertKind,
+    /// The notification's headline, a few words.
     pub title: String,
     /// What happened and what to do next.
     pub body: String,
@@ -155,6 +185,7 @@ impl Default for Alerts {
 }
 
 impl Alerts {
+    /// No problem active and no listener yet.
     pub fn new() -> Alerts {
         Alerts {
             active: Mutex::new(HashMap::new()),

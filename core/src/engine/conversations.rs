@@ -33,8 +33,12 @@ const FILE_VERSION: u32 = 1;
 /// How much the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// The most conversations kept (setting `conversation_store_max`).
     pub max_entries: usize,
+    /// The most bytes of checkpoints and blobs kept, entry overhead included (setting
+    /// `conversation_store_max_bytes`); a single conversation larger than this is not kept.
     pub max_bytes: u64,
+    /// How long an entry lives after it was saved (setting `conversation_store_ttl_hours`).
     pub ttl: Duration,
 }
 

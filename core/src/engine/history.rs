@@ -30,15 +30,24 @@ use crate::pb::agent_v1 as pb;
 /// One message of a conversation, whatever dialect it came in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
+    /// Instructions (OpenAI's system and developer messages), with their text.
     System(String),
+    /// A user turn's text (an OpenAI image part reads as `[image]` here).
     User(String),
+    /// A turn the model wrote.
     Assistant {
+        /// Its answer text; empty when it only called tools.
         text: String,
+        /// The tool calls it made, in order.
         calls: Vec<Call>,
     },
+    /// The result of one tool call.
     Tool {
+        /// The id of the [`Call`] it answers.
         call_id: String,
+        /// The tool's name (not part of [`prefix_key`]: clients disagree on sending it).
         name: String,
+        /// The result text as the client's tool produced it.
         result: String,
     },
 }
@@ -46,7 +55,9 @@ pub enum Msg {
 /// A tool call the assistant made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
+    /// The call's id (Cursor's tool call id), which the [`Msg::Tool`] answering it names.
     pub id: String,
+    /// The tool's name as the caller declared it.
     pub name: String,
     /// The arguments as JSON (a string when the caller's text was not JSON).
     pub args: Value,

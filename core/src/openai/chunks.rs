@@ -16,6 +16,7 @@ use crate::cursor::chat::ToolCall;
 pub struct UsageOut {
     /// Includes `cached_tokens` (OpenAI's convention).
     pub prompt_tokens: u64,
+    /// Tokens the model produced in this response, reasoning included.
     pub completion_tokens: u64,
     /// `prompt_tokens_details.cached_tokens`: prompt tokens read from Cursor's cache.
     pub cached_tokens: Option<u64>,
@@ -68,8 +69,11 @@ impl UsageOut {
 /// Builds the chunks of one response (same id, created and model on every chunk).
 #[derive(Debug, Clone)]
 pub struct ChunkWriter {
+    /// The completion id, `chatcmpl-…` ([`completion_id`]).
     pub id: String,
+    /// When the response started, in seconds since the epoch.
     pub created: i64,
+    /// The model name as the client asked for it (echoed, not Cursor's wire id).
     pub model: String,
 }
 
@@ -122,6 +126,7 @@ pub fn now_secs() -> i64 {
 }
 
 impl ChunkWriter {
+    /// A writer for a new response: a fresh id, the time now, and `model` echoed.
     pub fn new(model: impl Into<String>) -> Self {
         ChunkWriter {
             id: completion_id(),
@@ -156,10 +161,12 @@ impl ChunkWriter {
         )
     }
 
+    /// A chunk of answer text (`delta.content`).
     pub fn content(&self, text: &str) -> String {
         self.chunk(ContentDelta { content: text }, None)
     }
 
+    /// A chunk of reasoning (`delta.reasoning_content`), never mixed into `content`.
     pub fn reasoning(&self, text: &str) -> String {
         self.chunk(
             ReasoningDelta {
@@ -186,6 +193,8 @@ impl ChunkWriter {
         self.chunk(json!({"tool_calls": calls}), None)
     }
 
+    /// The last chunk of choices: an empty delta with `finish_reason` (`"stop"` or
+    /// `"tool_calls"`).
     pub fn finish(&self, reason: &'static str) -> String {
         self.chunk(Empty {}, Some(reason))
     }

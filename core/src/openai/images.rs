@@ -36,7 +36,10 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// An image and where it sat in the request (`messages[i].content[j].image_url`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attached {
+    /// Its request path ([`param`]), for a 400 naming the part when the model cannot
+    /// read images.
     pub param: String,
+    /// The decoded image, as the run sends it.
     pub image: Image,
 }
 

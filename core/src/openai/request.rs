@@ -9,7 +9,10 @@ use serde_json::Value;
 /// Why a body was refused: the field path (`messages[2].role`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestError {
+    /// The path of the field at fault, OpenAI's `param` (`messages[2].role`); empty when
+    /// the body as a whole is wrong.
     pub param: String,
+    /// What is wrong, naming the field itself (many clients show only this).
     pub message: String,
     /// The body is not JSON at all (as opposed to JSON with a bad field).
     pub malformed: bool,
@@ -25,41 +28,63 @@ impl RequestError {
     }
 }
 
+/// A chat completions body, as [`ChatCompletionRequest::parse`] accepts it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChatCompletionRequest {
+    /// The model the client asked for: an id, wire id or alias from Cursor's catalogue,
+    /// or `auto`; `None` means the `default_model` setting. Must not be blank.
     #[serde(default)]
     pub model: Option<String>,
+    /// The conversation, oldest first; at least one message.
     pub messages: Vec<Message>,
+    /// `true` answers with SSE `chat.completion.chunk`s ending in `[DONE]`; absent or
+    /// `false`, with one `chat.completion` object.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Options of an SSE response; only `include_usage` is read.
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    /// The functions the model may call. They reach Cursor as MCP tool definitions; its
+    /// calls come back as `tool_calls` for the client to run.
     #[serde(default)]
     pub tools: Option<Vec<Tool>>,
+    /// Whether, or which, tool must be called (see [`ToolChoice`]); absent is `auto`.
     #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
+    /// Parsed and ignored: a response always carries every tool call of its step.
     #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
+    /// The legacy output cap; parsed and ignored (Cursor has no knob for it).
     #[serde(default)]
     pub max_tokens: Option<u64>,
+    /// The output cap, reasoning included; parsed and ignored (Cursor has no knob for it).
     #[serde(default)]
     pub max_completion_tokens: Option<u64>,
+    /// Sampling temperature; refused unless finite and >= 0, then ignored.
     #[serde(default)]
     pub temperature: Option<f64>,
+    /// Nucleus sampling mass; refused unless finite and >= 0, then ignored.
     #[serde(default)]
     pub top_p: Option<f64>,
+    /// How many choices to generate; only 1 is accepted (Cursor returns one).
     #[serde(default)]
     pub n: Option<u32>,
+    /// Stop sequences (a string or a list); any JSON is accepted and ignored.
     #[serde(default)]
     pub stop: Option<Value>,
+    /// Parsed and ignored (Cursor has no knob for it).
     #[serde(default)]
     pub presence_penalty: Option<f64>,
+    /// Parsed and ignored (Cursor has no knob for it).
     #[serde(default)]
     pub frequency_penalty: Option<f64>,
+    /// Parsed and ignored: Cursor's sampling cannot be seeded.
     #[serde(default)]
     pub seed: Option<i64>,
+    /// OpenAI's end-user id for abuse tracking; parsed and ignored.
     #[serde(default)]
     pub user: Option<String>,
+    /// OpenAI's `low`/`medium`/`high`; parsed and ignored (Cursor has no knob for it).
     #[serde(default)]
     pub reasoning_effort: Option<String>,
 }
@@ -232,33 +257,52 @@ impl ChatCompletionRequest {
     }
 }
 
+/// `stream_options`: what an SSE response adds.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StreamOptions {
+    /// `true` adds a last chunk with the `usage` object and no choices, before `[DONE]`.
     #[serde(default)]
     pub include_usage: Option<bool>,
 }
 
+/// Who wrote a message; it decides where the message goes in the Cursor run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Instructions: with `developer` messages, joined into the run's system prompt
+    /// (Cursor's `cloud_rule`).
     System,
+    /// OpenAI's newer name for `system`; treated the same.
     Developer,
+    /// The user's turn; the newest one's images travel as images.
     User,
+    /// A turn the model wrote earlier: its text and the tool calls it made.
     Assistant,
+    /// The result of a tool call, answering an earlier assistant call by its id.
     Tool,
     /// The legacy `function` role: its content is shown as a tool result.
     Function,
 }
 
+/// One entry of `messages`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Message {
+    /// Who wrote it.
     pub role: Role,
+    /// Its text or content parts; `None` (absent or `null`, as on an assistant message
+    /// that only calls tools) reads as empty text.
     #[serde(default)]
     pub content: Option<Content>,
+    /// Read on `tool` and `function` messages only: the tool's name when no earlier
+    /// assistant call with the same id names it.
     #[serde(default)]
     pub name: Option<String>,
+    /// The calls an assistant message made; each id is unique in the request.
     #[serde(default)]
     pub tool_calls: Option<Vec<MessageToolCall>>,
+    /// On a `tool` message, the id of the call it answers; that call must be in an
+    /// earlier assistant message. A request that ends with such results continues the
+    /// run parked on those ids.
     #[serde(default)]
     pub tool_call_id: Option<String>,
     /// Some clients echo the reasoning back; it is not re-sent to the model.
@@ -280,10 +324,13 @@ impl Message {
     }
 }
 
+/// A message's `content`: a string, or an array of typed parts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Content {
+    /// The plain-string form.
     Text(String),
+    /// The array form, in order.
     Parts(Vec<Part>),
 }
 
@@ -316,79 +363,139 @@ impl Content {
     }
 }
 
+/// One element of an array `content`, tagged by its `type`. [`Content::text`] turns the
+/// parts into text; only the newest user message's images reach Cursor as images.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
-    Text { text: String },
-    ImageUrl { image_url: Value },
-    InputAudio { input_audio: Value },
-    File { file: Value },
-    Refusal { refusal: String },
+    /// Text, joined to the parts around it by newlines.
+    Text {
+        /// The text itself.
+        text: String,
+    },
+    /// An image; only `data:` URLs are accepted ([`super::images`]).
+    ImageUrl {
+        /// `{"url": …, "detail": …}` or a bare URL string, as sent; read by
+        /// [`super::images::decode`].
+        image_url: Value,
+    },
+    /// Audio, which Cursor does not take: it reads as `[audio omitted]`.
+    InputAudio {
+        /// The `input_audio` object as sent; not read.
+        input_audio: Value,
+    },
+    /// A file, which Cursor does not take here: it reads as `[file omitted]`.
+    File {
+        /// The `file` object as sent; not read.
+        file: Value,
+    },
+    /// An earlier assistant refusal, kept as text.
+    Refusal {
+        /// What the model said in refusing.
+        refusal: String,
+    },
 }
 
+/// A tool call of an earlier assistant message, as the client echoes it back.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MessageToolCall {
+    /// The call's id (Cursor's tool call id, as this proxy handed it out); a `tool`
+    /// message answers it by this id.
     pub id: String,
+    /// OpenAI's `type` (`"function"`); not checked.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    /// Which function was called, with what.
     pub function: FunctionCall,
 }
 
+/// The `function` of a [`MessageToolCall`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct FunctionCall {
+    /// The tool's name as declared in `tools`.
     pub name: String,
+    /// The arguments as a JSON text, kept as the text itself when it is not JSON; empty
+    /// when absent.
     #[serde(default)]
     pub arguments: String,
 }
 
+/// One entry of `tools`: a function the model may call.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Tool {
+    /// OpenAI's `type`; `"function"` is the only one.
     #[serde(rename = "type")]
     pub kind: ToolKind,
+    /// The function's name, description and argument schema.
     pub function: FunctionDef,
 }
 
+/// The `type` of a tool or of a named tool choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ToolKind {
+    /// `"function"`, the only kind OpenAI defines for chat completions.
     Function,
 }
 
+/// A declared function; it reaches Cursor as an MCP tool definition.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FunctionDef {
+    /// The name the model calls it by: 1-128 characters of `a-z A-Z 0-9 _ - . :`, unique
+    /// in `tools`.
     pub name: String,
+    /// What the tool does, for the model; `None` sends an empty description.
     #[serde(default)]
     pub description: Option<String>,
+    /// JSON Schema of the arguments (must be an object); `None` declares an object with
+    /// no fields.
     #[serde(default)]
     pub parameters: Option<Value>,
+    /// OpenAI's strict schema adherence; parsed and ignored.
     #[serde(default)]
     pub strict: Option<bool>,
 }
 
+/// `tool_choice`: a mode string, or one named function.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ToolChoice {
+    /// `"none"`, `"auto"` or `"required"`.
     Mode(ToolChoiceMode),
+    /// `{"type": "function", "function": {"name": …}}`: that tool must be called; it
+    /// must be one of `tools`.
     Named(NamedToolChoice),
 }
 
+/// The string forms of `tool_choice`. Cursor has no such switch: `none` withholds the
+/// tools, `required` is asked for in the system prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ToolChoiceMode {
+    /// No tools are offered to the model at all.
     None,
+    /// The model decides whether to call a tool (what an absent `tool_choice` means).
     Auto,
+    /// The model must call at least one tool; said in the system prompt when tools are
+    /// offered.
     Required,
 }
 
+/// A `tool_choice` naming the one function the model must call (said in the system
+/// prompt).
 #[derive(Debug, Clone, Deserialize)]
 pub struct NamedToolChoice {
+    /// OpenAI's `type`; `"function"` is the only one.
     #[serde(rename = "type")]
     pub kind: ToolKind,
+    /// Which function.
     pub function: NamedFunction,
 }
 
+/// The function a [`NamedToolChoice`] names.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NamedFunction {
+    /// Its name; a request whose `tools` do not declare it is refused.
     pub name: String,
 }
 

@@ -23,8 +23,13 @@ use crate::cursor::chat::{ToolDef, ToolResult};
 /// The parts of a fresh run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FreshRun {
+    /// The system and developer messages plus what `tool_choice` asks
+    /// ([`system_prompt`]); Cursor honours it as a `cloud_rule`.
     pub system_prompt: Option<String>,
+    /// The tools to offer ([`tool_defs`]); empty for `tool_choice: "none"`.
     pub tools: Vec<ToolDef>,
+    /// The conversation as one text ([`transcript`]), the last resort when Cursor has
+    /// neither the checkpoint nor the structured history.
     pub prompt: String,
 }
 

@@ -48,12 +48,17 @@ pub struct WriteOutcome {
 /// Why a config text cannot take our block. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
+    /// The text is not JSONC (or not UTF-8 at all); the reason.
     #[error("it is not valid JSONC: {0}")]
     Parse(String),
+    /// The top-level value is not an object; what it is instead (`an array`, …).
     #[error("its top level is {0}, not an object")]
     RootNotObject(&'static str),
+    /// `provider` exists but is not an object; what it is instead.
     #[error("`provider` is {0}, not an object")]
     ProviderNotObject(&'static str),
+    /// A key we would edit (`provider` or `provider.cursor-bridge`) appears twice; its
+    /// path.
     #[error("`{0}` appears more than once (OpenCode would use the last, we would edit the first)")]
     Duplicate(String),
     /// Our own output did not read back as the original plus our block: a bug, never
@@ -67,13 +72,25 @@ pub enum MergeError {
 pub enum WriteError {
     /// The file's contents are the problem; it was left untouched.
     #[error("refusing to change {}: {problem}. The file was not modified", path.display())]
-    Refused { path: PathBuf, problem: MergeError },
+    Refused {
+        /// The config file (after following a symlink).
+        path: PathBuf,
+        /// What about its contents stops the merge.
+        problem: MergeError,
+    },
+    /// Following, reading, backing up or writing the file failed. Writes are atomic, so
+    /// the file is as it was; a backup already made is kept.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
+        /// What we were doing, worded to follow "cannot" (`read`, `write the backup`, …).
         action: &'static str,
+        /// The file or directory it was done to.
         path: PathBuf,
+        /// What the operating system said.
         source: io::Error,
     },
+    /// No path was given and neither variable that locates OpenCode's global config is
+    /// set.
     #[error(
         "cannot find OpenCode's config directory: neither {ENV_XDG_CONFIG_HOME} nor {ENV_USER_HOME} is set; give the file's path"
     )]

@@ -298,6 +298,9 @@ struct Meta {
     conversation_id: String,
 }
 
+/// The handler of `POST /v1/chat/completions` (and `/chat/completions`): parses the body,
+/// continues a parked run or starts a fresh one, and answers SSE or one JSON object as the
+/// request's `stream` asks.
 pub async fn handle(
     State(state): State<Arc<ProxyState>>,
     body: Result<Bytes, BytesRejection>,

@@ -14,7 +14,10 @@ use crate::cursor::CursorError;
 /// An error answered to an OpenAI client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
+    /// The HTTP status answered before the first byte (an error mid-stream is an SSE event
+    /// instead, whose status line was already 200).
     pub status: StatusCode,
+    /// OpenAI's `message`: what went wrong and, where there is one, what to do about it.
     pub message: String,
     /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, …
     pub kind: &'static str,
@@ -22,6 +25,8 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// The request field at fault.
     pub param: Option<String>,
+    /// Sent as a `Retry-After` header in whole seconds (at least 1); set from Cursor's rate
+    /// limit.
     pub retry_after: Option<Duration>,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! INBOUND: the localhost OpenAI-compatible server.
 //!
 //! - [`guard`]: security middleware — loopback `Host` (DNS-rebinding guard), browser
@@ -43,7 +44,11 @@ use sessions::Sessions;
 
 /// What handlers share (cheap to clone behind an `Arc`).
 pub struct ProxyState {
+    /// The one Cursor client every request goes through (pooled connections, token
+    /// manager, model catalogue).
     pub client: CursorClient,
+    /// The settings the proxy was started with, fixed for its lifetime: the app restarts
+    /// the proxy when a setting it reads changes.
     pub settings: Settings,
     /// The Bearer key clients must send; `None` when the check is off.
     pub api_key: Option<String>,
@@ -242,15 +247,25 @@ impl Drop for AbortOnDrop {
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Another program holds the configured port (`EADDRINUSE`).
     #[error("port {port} is already in use on {ip}: stop the other program or pick another port")]
-    PortInUse { ip: std::net::IpAddr, port: u16 },
+    PortInUse {
+        /// The configured `host`.
+        ip: std::net::IpAddr,
+        /// The configured `port`.
+        port: u16,
+    },
+    /// `host` is not a loopback address and `allow_non_loopback` is off; nothing was bound.
     #[error(
         "refusing to listen on {0}: only loopback addresses are allowed unless allow_non_loopback is set"
     )]
     NotLoopback(std::net::IpAddr),
+    /// Any other failure to create, bind or listen on the socket.
     #[error("cannot listen on {addr}: {source}")]
     Io {
+        /// The address the proxy tried to listen on.
         addr: SocketAddr,
+        /// What the operating system said.
         source: std::io::Error,
     },
 }

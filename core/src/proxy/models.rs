@@ -100,11 +100,16 @@ pub fn list_body(models: &[ModelInfo]) -> Value {
     json!({"object": "list", "data": data})
 }
 
+/// The handler of `GET /v1/models` (and `/models`): Cursor's catalogue, aliases and `auto`
+/// included, as an OpenAI model list.
 pub async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Value>, ApiError> {
     let models = state.client.models().await?;
     Ok(Json(list_body(&models)))
 }
 
+/// The handler of `GET /v1/models/{id}` (and `/models/{id}`): one model by id, wire id or
+/// alias (as [`crate::cursor::models::resolve`] matches a request's `model`), or a 404 that
+/// lists some that exist.
 pub async fn one(
     State(state): State<Arc<ProxyState>>,
     Path(id): Path<String>,

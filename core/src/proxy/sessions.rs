@@ -27,6 +27,7 @@ pub const PARKED_RUN_OVERHEAD: usize = 16 * 1024;
 /// A run waiting for tool results.
 #[derive(Debug)]
 pub struct Parked {
+    /// The live run, stopped on its tool calls; dropping it cancels it on Cursor.
     pub run: ChatRun,
     /// The tool-call ids of the step that parked it.
     pub call_ids: Vec<String>,
@@ -291,6 +292,7 @@ impl Sessions {
         self.lock().parked.len()
     }
 
+    /// True when no run is parked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
