@@ -187,6 +187,7 @@ impl AppBuilder {
             launch_at_login: false,
             version: crate::VERSION.to_string(),
             client_version: client.http().client_version().current().into(),
+            sign_in: None,
         };
         let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
             // Weak: the client lives inside the app; a strong handle would be a cycle.
@@ -361,6 +362,7 @@ impl App {
             launch_at_login: self.read_launch_at_login(),
             version: crate::VERSION.to_string(),
             client_version: client.http().client_version().current().into(),
+            sign_in: None,
         }
     }
 

@@ -20,6 +20,7 @@ const ESTIMATED: &str = "(tokens_exact = 0 AND prompt_tokens IS NOT NULL)";
 const ERROR_KIND: &str = "COALESCE(error_kind, 'http_' || status)";
 
 /// A report's time range: `24h`, `7d` or `30d` on the wire.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Range {
     #[serde(rename = "24h")]
@@ -80,6 +81,7 @@ impl FromStr for Range {
 }
 
 /// The width of one series bucket (UTC-aligned).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
@@ -98,6 +100,7 @@ impl Bucket {
 }
 
 /// Usage over a range, shaped exactly as `UsageReport` in `docs/IPC.md`.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageReport {
@@ -113,6 +116,7 @@ pub struct UsageReport {
 }
 
 /// Sums over a whole range.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageTotals {
@@ -130,6 +134,7 @@ pub struct UsageTotals {
 }
 
 /// One bucket × model.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsagePoint {
@@ -148,6 +153,7 @@ pub struct UsagePoint {
 }
 
 /// Nearest-rank percentiles of successful requests; `None` (`null`) without samples.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Latency {
@@ -158,6 +164,7 @@ pub struct Latency {
 }
 
 /// How many errors of one kind.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorCount {
@@ -166,6 +173,7 @@ pub struct ErrorCount {
 }
 
 /// One failed request, for the UI's error list (`RecentError` in `docs/IPC.md`).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecentError {
