@@ -14,11 +14,13 @@ export function status(over: Partial<Status> = {}): Status {
     launchAtLogin: false,
     version: '0.1.0',
     clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installer', sourceLabel: "Cursor's CLI installer" },
+    signIn: null,
     ...over,
   };
 }
 
-export const signedOut = () => status({ signedIn: false, account: null, proxy: { state: 'stopped', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null } });
+export const signedOut = (over: Partial<Status> = {}) =>
+  status({ signedIn: false, account: null, proxy: { state: 'stopped', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null }, ...over });
 
 export const settings = (over: Partial<Settings> = {}): Settings => ({
   host: '127.0.0.1',
