@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
-use cursor_bridge_core::app::{
-    App, CommandError, Model, OpencodeSnippet, PlanUsage, SettingsView, Status,
+use cursor_bridge_core::app::App;
+// Every type crossing IPC comes from the one contract module (docs/IPC.md).
+use cursor_bridge_core::app::ipc::{
+    CommandError, Model, OpencodeSnippet, PlanUsage, Range, RecentError, SettingsView, Status,
+    UsageReport, WriteOutcome,
 };
-use cursor_bridge_core::opencode::install::WriteOutcome;
-use cursor_bridge_core::store::ledger::{Range, RecentError, UsageReport};
 use tauri::State;
 
 type Res<T> = Result<T, CommandError>;

@@ -1,7 +1,7 @@
 //! Backend → UI events: one enum, so the names the UI listens for are declared once
 //! (`docs/IPC.md`, "Events").
 
-use cursor_bridge_core::app::Status;
+use cursor_bridge_core::app::ipc::Status;
 use tauri::{AppHandle, Emitter, Runtime};
 
 /// Every event the shell sends to the web UI.

@@ -22,7 +22,8 @@ pub mod tray;
 
 use std::sync::Arc;
 
-use cursor_bridge_core::app::{App, CommandError, LaunchAtLogin};
+use cursor_bridge_core::app::ipc::CommandError;
+use cursor_bridge_core::app::{App, LaunchAtLogin};
 use cursor_bridge_core::config::settings::{Env, Paths, Settings};
 use tauri::plugin::TauriPlugin;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewWindow};

@@ -5,7 +5,8 @@
 //! tray cannot drift from what the UI shows. Linux delivers no tray click events, so the
 //! menu carries the proxy toggle too; elsewhere a left click toggles it.
 
-use cursor_bridge_core::app::{App, ErrorKind, ProxyRunState, Status};
+use cursor_bridge_core::app::App;
+use cursor_bridge_core::app::ipc::{ErrorKind, ProxyRunState, Status};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
@@ -335,7 +336,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cursor_bridge_core::app::{Account, ProxyStatus};
+    use cursor_bridge_core::app::ipc::{Account, ClientVersionInfo, ProxyStatus, VersionSource};
 
     fn status(signed_in: bool, state: ProxyRunState) -> Status {
         Status {
@@ -353,11 +354,11 @@ mod tests {
             },
             launch_at_login: false,
             version: "0.1.0".into(),
-            client_version: cursor_bridge_core::cursor::version::Resolved {
+            client_version: ClientVersionInfo {
                 version: "cli-2026.01.09-231024f".into(),
-                source: cursor_bridge_core::cursor::version::VersionSource::BuiltIn,
-            }
-            .into(),
+                source: VersionSource::BuiltIn,
+                source_label: VersionSource::BuiltIn.describe().into(),
+            },
             sign_in: None,
         }
     }

@@ -204,6 +204,27 @@ test('a timed-out sign-in shows a friendly message and retries', async ({ page }
   await expect(page.getByTestId('account-email')).toHaveText('ada@example.com');
 });
 
+// Regression: the pending sign-in lived in a module global of the Account view, so a window
+// closed and reopened while the backend waited showed "Sign in" again, and clicking it
+// cancelled the first sign-in. Now the view follows `Status.signIn`.
+test('a reloaded window shows the pending sign-in with Cancel, and no Sign in to click', async ({ page }) => {
+  await open(page, { signedIn: false, signInDelayMs: -1 }); // approve by hand below
+  await page.getByRole('button', { name: 'Sign in with Cursor' }).click();
+  await expect(page.getByText('Approve the sign-in in your browser…')).toBeVisible();
+
+  await page.reload(); // the fake backend keeps its pending sign-in, as the real one does
+  await expect(page.getByText('Approve the sign-in in your browser…')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Cancel' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Sign in with Cursor' })).toHaveCount(0);
+  // The reloaded page started nothing and cancelled nothing.
+  const cmds = (await calls(page)).map((c) => c.cmd);
+  expect(cmds).not.toContain('sign_in');
+  expect(cmds).not.toContain('cancel_sign_in');
+
+  await page.evaluate(() => window.__fake!.approveSignIn());
+  await expect(page.getByTestId('account-email')).toHaveText('ada@example.com');
+});
+
 test('keyboard only: reach a screen and sign in without a mouse', async ({ page }) => {
   await open(page, { signedIn: false, signInDelayMs: 50 });
   await expect(page.getByRole('button', { name: 'Sign in with Cursor' })).toBeVisible();

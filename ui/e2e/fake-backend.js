@@ -1,3 +1,4 @@
+// @ts-check
 // A fake Cursor Bridge backend for the browser: defines `window.__TAURI_INTERNALS__` the
 // way @tauri-apps/api v2 expects it (`invoke(cmd, args, options)`, `transformCallback`,
 // plus `plugin:event|listen`/`unlisten` for `listen`), serves realistic data for every
@@ -5,11 +6,26 @@
 //
 // Used by Playwright (`page.addInitScript({ path })`, runs before the app loads) and by
 // `npm run dev` in a plain browser. Plain JS, no imports: it must run as a classic script.
+// Typed all the same (`tsc` checks it): its answers are the types generated from the Rust
+// contract (src/generated/ipc.ts, through src/ipc.ts), so a renamed field breaks the build.
+/** @typedef {import('../src/ipc').Status} Status */
+/** @typedef {import('../src/ipc').Model} Model */
+/** @typedef {import('../src/ipc').Settings} Settings */
+/** @typedef {import('../src/ipc').Range} UsageRange (DOM has a `Range` of its own) */
+/** @typedef {import('../src/ipc').UsageReport} UsageReport */
+/** @typedef {import('../src/ipc').UsagePoint} UsagePoint */
+/** @typedef {import('../src/ipc').UsageTotals} UsageTotals */
+/** @typedef {import('../src/ipc').OpencodeSnippet} OpencodeSnippet */
+/** @typedef {import('../src/ipc').CommandError} CommandError */
+/** @typedef {import('../src/ipc').ProxyState} ProxyState */
+/** @typedef {import('./fake-backend').FakeOptions} FakeOptions */
+/** @typedef {import('./fake-backend').FakeHandlers} FakeHandlers */
 // Options: set `window.__FAKE_BACKEND__ = { signedIn, empty, signInDelayMs, signInError,
 // exposeHost }` before this runs, or pass `?signedIn=1&empty=1` in the dev URL.
 (function installFakeBackend() {
   if (window.__TAURI_INTERNALS__ && window.__TAURI_INTERNALS__.__fake) return;
   const q = new URLSearchParams(location.search);
+  /** @type {FakeOptions} */
   const opts = Object.assign(
     {
       signedIn: q.get('signedIn') === '1',
@@ -22,8 +38,10 @@
 
   const HOUR = 3600e3;
   const DAY = 24 * HOUR;
+  /** @type {(kind: CommandError['kind'], message: string) => CommandError} */
   const err = (kind, message) => ({ kind, message });
 
+  /** @type {Model[]} */
   const models = [
     { id: 'claude-4.5-sonnet', name: 'Claude 4.5 Sonnet', aliases: ['sonnet'], reasoning: false, supportsImages: true, contextLimit: 200000, outputLimit: 64000, limitSource: 'cursor' },
     { id: 'claude-4.5-sonnet-thinking', name: 'Claude 4.5 Sonnet (thinking)', aliases: [], reasoning: true, supportsImages: true, contextLimit: 200000, outputLimit: 64000, limitSource: 'cursor' },
@@ -35,6 +53,13 @@
     { id: 'composer-1', name: 'Composer 1', aliases: ['composer'], reasoning: false, supportsImages: null, contextLimit: 200000, outputLimit: 32000, limitSource: 'known_family' },
   ];
 
+  /**
+   * @typedef {{ attempt: number, startedUnixMs: number, approve(): void, cancel(): void }} PendingSignIn
+   * @type {{ signedIn: boolean, proxy: ProxyState, settings: Settings, apiKey: string,
+   *   launchAtLogin: boolean, pendingSignIn: PendingSignIn | null, signInAttempts: number,
+   *   conversations?: number, calls: { cmd: string, args: Record<string, unknown> }[],
+   *   clipboardWrites: string[] }}
+   */
   const state = {
     signedIn: !!opts.signedIn,
     proxy: opts.signedIn ? 'running' : 'stopped',
@@ -49,10 +74,12 @@
     apiKey: 'cb-local-7f3a9c2e51d84b06a9e1f0c4d2b7e8a1',
     launchAtLogin: false,
     pendingSignIn: null,
+    signInAttempts: 0,
     calls: [],
     clipboardWrites: [],
   };
 
+  /** @returns {Status} */
   function status() {
     const { host, port } = state.settings;
     return {
@@ -68,10 +95,15 @@
       launchAtLogin: state.launchAtLogin,
       version: '0.1.0',
       clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installed_cli', sourceLabel: 'newest installed Cursor CLI' },
+      // Like the real backend: the sign-in waiting for the browser is part of the status.
+      signIn: state.pendingSignIn
+        ? { attempt: state.pendingSignIn.attempt, startedUnixMs: state.pendingSignIn.startedUnixMs }
+        : null,
     };
   }
 
   // Deterministic pseudo-random numbers so screenshots do not churn between runs.
+  /** @param {number} seed */
   function rng(seed) {
     return function next() {
       seed |= 0;
@@ -82,17 +114,23 @@
     };
   }
 
+  /**
+   * @param {UsageRange} range
+   * @returns {UsageReport}
+   */
   function usage(range) {
     const now = Date.now();
     const bucket = range === '24h' ? 'hour' : 'day';
     const step = bucket === 'hour' ? HOUR : DAY;
     const count = range === '24h' ? 24 : range === '7d' ? 7 : 30;
     const last = Math.floor(now / step) * step;
+    /** @type {[string, number][]} */
     const used = [
       ['claude-4.5-sonnet', 1.0],
       ['gpt-5', 0.55],
       ['gemini-2.5-pro', 0.25],
     ];
+    /** @type {UsagePoint[]} */
     const series = [];
     const rand = rng(range === '24h' ? 11 : range === '7d' ? 7 : 30);
     if (!opts.empty) {
@@ -123,6 +161,7 @@
         }
       }
     }
+    /** @type {(keyof UsageTotals)[]} */
     const keys = [
       'requests',
       'errors',
@@ -133,7 +172,9 @@
       'reasoningTokens',
       'estimatedRequests',
     ];
-    const totals = Object.fromEntries(keys.map((k) => [k, series.reduce((sum, p) => sum + p[k], 0)]));
+    const totals = /** @type {UsageTotals} */ (
+      Object.fromEntries(keys.map((k) => [k, series.reduce((sum, p) => sum + p[k], 0)]))
+    );
     const has = totals.requests > 0;
     return {
       range,
@@ -155,9 +196,11 @@
     };
   }
 
+  /** @returns {OpencodeSnippet} */
   function snippet() {
     const { host, port } = state.settings;
     const baseURL = `http://${host}:${port}/v1`;
+    /** @type {Record<string, unknown>} */
     const m = {};
     for (const x of models) {
       m[x.id] = {
@@ -183,9 +226,15 @@
   }
 
   // ---- event plumbing (what @tauri-apps/api/event's listen() calls into) ----
+  /** @type {Map<number, (data: unknown) => unknown>} */
   const callbacks = new Map();
   let nextCallback = 1;
-  const listeners = new Map(); // event -> handler ids
+  /** @type {Map<string, number[]>} event -> handler ids */
+  const listeners = new Map();
+  /**
+   * @param {((data: unknown) => unknown) | undefined} cb
+   * @param {boolean} [once]
+   */
   function transformCallback(cb, once) {
     const id = nextCallback++;
     callbacks.set(id, (data) => {
@@ -194,46 +243,79 @@
     });
     return id;
   }
+  /**
+   * @param {string} event
+   * @param {unknown} payload
+   */
   function emit(event, payload) {
     for (const id of listeners.get(event) || []) {
       const cb = callbacks.get(id);
       if (cb) cb({ event, id, payload });
     }
   }
-  const changed = () => emit('status-changed', status());
+  // The backend outlives its window: a sign-in pending when the page reloads is still
+  // pending afterwards (kept in sessionStorage), as the real one is when the window reopens.
+  const KEPT = 'fake-backend:sign-in';
+  const changed = () => {
+    const p = state.pendingSignIn;
+    if (p) sessionStorage.setItem(KEPT, JSON.stringify({ attempt: p.attempt, startedUnixMs: p.startedUnixMs }));
+    else sessionStorage.removeItem(KEPT);
+    emit('status-changed', status());
+  };
 
+  /**
+   * Starts waiting for the browser: `state.pendingSignIn` until it is approved (by the
+   * timer of `signInDelayMs`, or `__fake.approveSignIn()`) or cancelled; `settle` hears how
+   * it ended (a sign-in restored after a reload has no caller to tell).
+   * @param {number} attempt
+   * @param {number} startedUnixMs
+   * @param {(outcome: 'approved' | 'failed', failure?: CommandError) => void} settle
+   */
+  function pend(attempt, startedUnixMs, settle) {
+    /** @param {CommandError | null} failure */
+    const end = (failure) => {
+      if (timer) clearTimeout(timer);
+      state.pendingSignIn = null;
+      if (!failure) state.signedIn = true;
+      changed();
+      if (failure) settle('failed', failure);
+      else settle('approved');
+    };
+    const approve = () => {
+      const kind = /** @type {CommandError['kind'] | null} */ (opts.signInError);
+      opts.signInError = null; // the retry succeeds
+      end(kind && err(kind, kind === 'login_timed_out' ? 'The browser sign-in was not approved within 5 minutes.' : 'Sign-in failed.'));
+    };
+    const timer = opts.signInDelayMs >= 0 ? setTimeout(approve, opts.signInDelayMs) : null;
+    state.signInAttempts = attempt;
+    state.pendingSignIn = {
+      attempt,
+      startedUnixMs,
+      approve,
+      cancel: () => end(err('login_cancelled', 'Sign-in was cancelled.')),
+    };
+    changed();
+  }
+
+  /** @param {number} ms */
   const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
+  /** @type {FakeHandlers} */
   const handlers = {
     get_status: () => status(),
+    // Like the real backend: a sign-in is part of the status while it waits (`signIn`),
+    // published when it starts and when it ends; a second sign_in cancels the first.
     sign_in: () => {
       if (state.signedIn) return status();
-      return new Promise((resolve, reject) => {
-        const finish = () => {
-          state.pendingSignIn = null;
-          if (opts.signInError) {
-            const e = opts.signInError;
-            opts.signInError = null; // the retry succeeds
-            reject(err(e, e === 'login_timed_out' ? 'The browser sign-in was not approved within 5 minutes.' : 'Sign-in failed.'));
-            return;
-          }
-          state.signedIn = true;
-          changed();
-          resolve(status());
-        };
-        const timer = opts.signInDelayMs >= 0 ? setTimeout(finish, opts.signInDelayMs) : null;
-        state.pendingSignIn = {
-          approve: () => {
-            if (timer) clearTimeout(timer);
-            finish();
-          },
-          cancel: () => {
-            if (timer) clearTimeout(timer);
-            state.pendingSignIn = null;
-            reject(err('login_cancelled', 'Sign-in was cancelled.'));
-          },
-        };
+      if (state.pendingSignIn) state.pendingSignIn.cancel();
+      /** @type {Promise<Status>} */
+      const done = new Promise((resolve, reject) => {
+        pend(state.signInAttempts + 1, Date.now(), (outcome, failure) => {
+          if (outcome === 'approved') resolve(status());
+          else reject(failure);
+        });
       });
+      return done;
     },
     cancel_sign_in: () => {
       if (state.pendingSignIn) state.pendingSignIn.cancel();
@@ -324,6 +406,14 @@
     open_log_folder: () => null,
   };
 
+  /**
+   * What `invoke` of @tauri-apps/api calls. Event plumbing aside, `cmd` is a command of
+   * the contract and `args` its arguments; the lookup below is where the fake meets the
+   * untyped wire, so it is typed loosely on purpose.
+   * @param {string} cmd
+   * @param {any} args
+   * @param {unknown} [_options]
+   */
   async function invoke(cmd, args, _options) {
     state.calls.push({ cmd, args: args ? JSON.parse(JSON.stringify(args)) : {} });
     if (cmd === 'plugin:event|listen') {
@@ -334,11 +424,11 @@
     }
     if (cmd === 'plugin:event|unlisten') {
       const ids = listeners.get(args.event) || [];
-      listeners.set(args.event, ids.filter((x) => x !== args.eventId));
+      listeners.set(args.event, ids.filter((/** @type {number} */ x) => x !== args.eventId));
       return null;
     }
-    const h = handlers[cmd];
-    if (!h) throw `Command ${cmd} not found`; // what Tauri itself rejects with: a string
+    if (!(cmd in handlers)) throw `Command ${cmd} not found`; // what Tauri itself rejects with: a string
+    const h = /** @type {(args: unknown) => unknown} */ (handlers[/** @type {keyof FakeHandlers} */ (cmd)]);
     await delay(20); // IPC is never synchronous
     return h(args || {});
   }
@@ -347,20 +437,26 @@
     __fake: true,
     invoke,
     transformCallback,
-    unregisterCallback: (id) => callbacks.delete(id),
-    runCallback: (id, data) => callbacks.get(id) && callbacks.get(id)(data),
+    unregisterCallback: (/** @type {number} */ id) => callbacks.delete(id),
+    runCallback: (/** @type {number} */ id, /** @type {unknown} */ data) => callbacks.get(id)?.(data),
     callbacks,
     metadata: { currentWindow: { label: 'main' }, currentWebview: { windowLabel: 'main', label: 'main' } },
   };
   window.__TAURI_EVENT_PLUGIN_INTERNALS__ = {
-    unregisterListener: (_event, id) => callbacks.delete(id),
+    unregisterListener: (/** @type {string} */ _event, /** @type {number} */ id) => callbacks.delete(id),
   };
+  // A sign-in the page before this one left pending (see KEPT): still waiting.
+  const kept = sessionStorage.getItem(KEPT);
+  if (kept && !state.signedIn) {
+    const { attempt, startedUnixMs } = JSON.parse(kept);
+    pend(attempt, startedUnixMs, () => {});
+  }
   // Test hooks: inspect calls, approve a pending sign-in, push a status change.
   window.__fake = {
     state,
     calls: state.calls,
     approveSignIn: () => state.pendingSignIn && state.pendingSignIn.approve(),
-    setProxy: (s) => {
+    setProxy: (/** @type {ProxyState} */ s) => {
       state.proxy = s;
       changed();
     },

@@ -2,19 +2,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ErrorNotice } from './components/common';
 import { getStatus, onStatusChanged, type Status } from './ipc';
+import { SCREENS, type Screen } from './screens';
 import { StatusBar } from './views/StatusBar';
 import { AccountView } from './views/Account';
 import { ModelsView } from './views/Models';
 import { UsageView } from './views/Usage';
 import { SettingsView } from './views/Settings';
-
-export type Screen = 'account' | 'models' | 'usage' | 'settings';
-const SCREENS: { id: Screen; label: string }[] = [
-  { id: 'account', label: 'Account' },
-  { id: 'models', label: 'Models' },
-  { id: 'usage', label: 'Usage' },
-  { id: 'settings', label: 'Settings' },
-];
 
 export function App(props: { initialScreen?: Screen }) {
   const [status, setStatus] = useState<Status | null>(null);

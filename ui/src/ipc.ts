@@ -7,145 +7,23 @@
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 
-// ---- Types (mirror docs/IPC.md exactly) ----
-
-export type ProxyState = 'running' | 'stopped' | 'error';
-export interface Account {
-  email: string | null;
-  plan: string | null;
-}
-export interface ProxyStatus {
-  state: ProxyState;
-  host: string;
-  port: number;
-  baseUrl: string;
-  error: string | null;
-}
-export interface Status {
-  signedIn: boolean;
-  /** null when signed out or not fetched yet */
-  account: Account | null;
-  proxy: ProxyStatus;
-  /** read back from the OS, not remembered */
-  launchAtLogin: boolean;
-  version: string;
-  /** the x-cursor-client-version Cursor is sent, and where it came from */
-  clientVersion: ClientVersion;
-}
-export interface ClientVersion {
-  /** e.g. "cli-2026.07.23-e383d2b" */
-  version: string;
-  source: 'setting' | 'installed_cli' | 'installer' | 'built_in';
-  /** the source in words, e.g. "newest installed Cursor CLI" */
-  sourceLabel: string;
-}
-export interface Model {
-  id: string;
-  name: string;
-  aliases: string[];
-  reasoning: boolean;
-  supportsImages: boolean | null;
-  contextLimit: number;
-  outputLimit: number;
-  limitSource: 'cursor' | 'known_family' | 'default';
-}
-/** How agent runs reach Cursor: one HTTP/2 stream, or HTTP/1.1 for networks that break HTTP/2. */
-export type AgentTransport = 'http2' | 'http1';
-export interface Settings {
-  host: string;
-  port: number;
-  defaultModel: string;
-  startProxyOnLaunch: boolean;
-  requireApiKey: boolean;
-  agentTransport: AgentTransport;
-}
-export type Range = '24h' | '7d' | '30d';
-/** Request and token sums; cache and reasoning tokens are parts of prompt and completion. */
-export interface UsageTotals {
-  requests: number;
-  errors: number;
-  /** includes cacheReadTokens */
-  promptTokens: number;
-  /** includes reasoningTokens */
-  completionTokens: number;
-  /** known only for requests Cursor counted (exact) */
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  /** requests whose counts are our estimate (Cursor sent none) */
-  estimatedRequests: number;
-}
-/** One bucket × model. */
-export interface UsagePoint extends UsageTotals {
-  bucketStart: number;
-  model: string;
-}
-export interface UsageReport {
-  range: Range;
-  bucket: 'hour' | 'day';
-  generatedAt: number;
-  totals: UsageTotals;
-  series: UsagePoint[];
-  latency: {
-    ttftP50Ms: number | null;
-    ttftP95Ms: number | null;
-    totalP50Ms: number | null;
-    totalP95Ms: number | null;
-  };
-  errorsByKind: { kind: string; count: number }[];
-  /** false when some token counts are estimates (totals.estimatedRequests > 0) */
-  tokensExact: boolean;
-}
-/** Cursor's own numbers; they lag about a minute. */
-export interface PlanUsage {
-  /** null when Cursor sent no money figures (newer accounts report percentages) */
-  spentCents: number | null;
-  /** the plan's limit; null or 0 when Cursor sent none */
-  includedCents: number | null;
-  remainingCents: number | null;
-  /** share of the whole plan used, % (Cursor's, or computed from the cents) */
-  totalPercentUsed: number | null;
-  /** Auto + Composer and API models; empty when Cursor reports no pools */
-  pools: PlanPool[];
-  cycleStart: number | null;
-  cycleEnd: number | null;
-  fetchedAt: number;
-}
-/** One usage pool of the plan. */
-export interface PlanPool {
-  id: 'auto' | 'api';
-  label: string;
-  /** null when Cursor did not report this pool */
-  percentUsed: number | null;
-}
-export interface RecentError {
-  at: number;
-  kind: string;
-  message: string;
-}
-/** `text` is pretty JSON. */
-export interface OpencodeSnippet {
-  text: string;
-  baseUrl: string;
-}
-export interface OpencodeInstall {
-  path: string;
-  backup: string | null;
-  created: boolean;
-}
-
-export type ErrorKind =
-  | 'not_signed_in'
-  | 'session_expired'
-  | 'login_cancelled'
-  | 'login_timed_out'
-  | 'upstream'
-  | 'network'
-  | 'quota'
-  | 'port_in_use'
-  | 'invalid_input'
-  | 'io'
-  | 'internal';
+// ---- Types ----
+// Generated from the Rust side of the contract (core/src/app/ipc.rs) into
+// generated/ipc.ts, never copied by hand: a renamed field breaks `tsc` here and in the
+// fake backends. Regenerate with `UPDATE_IPC_TYPES=1 cargo test -p cursor-bridge-core --lib ipc_types`.
+export type * from './generated/ipc';
+import type {
+  ErrorKind,
+  Model,
+  OpencodeInstall,
+  OpencodeSnippet,
+  PlanUsage,
+  Range,
+  RecentError,
+  Settings,
+  Status,
+  UsageReport,
+} from './generated/ipc';
 
 /** A failed command: the backend's `CommandError`, or a local stand-in with the same shape. */
 export class IpcError extends Error {
@@ -189,9 +67,42 @@ function hasBackend(): boolean {
   return typeof window !== 'undefined' && !!(window as { __TAURI_INTERNALS__?: unknown }).__TAURI_INTERNALS__;
 }
 
-async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+/**
+ * Every command of docs/IPC.md: its arguments and what it resolves to. The wrappers below
+ * and the fake backends (e2e/fake-backend.js, test/backend.ts) are typed by this one table.
+ */
+export interface Commands {
+  get_status: { args: void; returns: Status };
+  sign_in: { args: void; returns: Status };
+  cancel_sign_in: { args: void; returns: null };
+  sign_out: { args: void; returns: Status };
+  list_models: { args: { refresh: boolean }; returns: Model[] };
+  get_settings: { args: void; returns: Settings };
+  update_settings: { args: { settings: Settings }; returns: Settings };
+  start_proxy: { args: void; returns: Status };
+  stop_proxy: { args: void; returns: Status };
+  get_api_key: { args: void; returns: string };
+  regenerate_api_key: { args: void; returns: string };
+  usage_report: { args: { range: Range }; returns: UsageReport };
+  plan_usage: { args: void; returns: PlanUsage };
+  recent_errors: { args: void; returns: RecentError[] };
+  opencode_snippet: { args: void; returns: OpencodeSnippet };
+  opencode_install: { args: { path: string | null }; returns: OpencodeInstall };
+  set_launch_at_login: { args: { enabled: boolean }; returns: boolean };
+  open_log_folder: { args: void; returns: null };
+  forget_conversations: { args: void; returns: number };
+}
+export type Command = keyof Commands;
+/** What a command's arguments are (`{}` for a command without any). */
+export type ArgsOf<C extends Command> = Commands[C]['args'] extends void ? Record<string, never> : Commands[C]['args'];
+
+async function call<C extends Command>(
+  cmd: C,
+  ...args: Commands[C]['args'] extends void ? [] : [Commands[C]['args']]
+): Promise<Commands[C]['returns']> {
   try {
-    return await invoke<T>(cmd, args);
+    // The table above types the arguments; `invoke` only needs them as a plain object.
+    return await invoke<Commands[C]['returns']>(cmd, args[0] as Record<string, unknown> | undefined);
   } catch (e) {
     throw toIpcError(e);
   }
@@ -199,31 +110,30 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 
 // ---- Commands ----
 
-export const getStatus = () => call<Status>('get_status');
+export const getStatus = () => call('get_status');
 /** Resolves once the browser login is approved; rejects `login_cancelled` / `login_timed_out`. */
-export const signIn = () => call<Status>('sign_in');
-export const cancelSignIn = () => call<null>('cancel_sign_in');
-export const signOut = () => call<Status>('sign_out');
-export const listModels = (refresh = false) => call<Model[]>('list_models', { refresh });
-export const getSettings = () => call<Settings>('get_settings');
+export const signIn = () => call('sign_in');
+export const cancelSignIn = () => call('cancel_sign_in');
+export const signOut = () => call('sign_out');
+export const listModels = (refresh = false) => call('list_models', { refresh });
+export const getSettings = () => call('get_settings');
 /** Validated by the backend; rejects `invalid_input` naming the field. */
-export const updateSettings = (settings: Settings) => call<Settings>('update_settings', { settings });
-export const startProxy = () => call<Status>('start_proxy');
-export const stopProxy = () => call<Status>('stop_proxy');
-export const getApiKey = () => call<string>('get_api_key');
-export const regenerateApiKey = () => call<string>('regenerate_api_key');
-export const usageReport = (range: Range) => call<UsageReport>('usage_report', { range });
-export const planUsage = () => call<PlanUsage>('plan_usage');
-export const recentErrors = () => call<RecentError[]>('recent_errors');
-export const opencodeSnippet = () => call<OpencodeSnippet>('opencode_snippet');
+export const updateSettings = (settings: Settings) => call('update_settings', { settings });
+export const startProxy = () => call('start_proxy');
+export const stopProxy = () => call('stop_proxy');
+export const getApiKey = () => call('get_api_key');
+export const regenerateApiKey = () => call('regenerate_api_key');
+export const usageReport = (range: Range) => call('usage_report', { range });
+export const planUsage = () => call('plan_usage');
+export const recentErrors = () => call('recent_errors');
+export const opencodeSnippet = () => call('opencode_snippet');
 /** `path: null` lets the backend pick OpenCode's default config file. */
-export const opencodeInstall = (path: string | null = null) =>
-  call<OpencodeInstall>('opencode_install', { path });
+export const opencodeInstall = (path: string | null = null) => call('opencode_install', { path });
 /** Returns the real OS state afterwards, which may differ from what was asked. */
-export const setLaunchAtLogin = (enabled: boolean) => call<boolean>('set_launch_at_login', { enabled });
-export const openLogFolder = () => call<null>('open_log_folder');
+export const setLaunchAtLogin = (enabled: boolean) => call('set_launch_at_login', { enabled });
+export const openLogFolder = () => call('open_log_folder');
 /** Drops every kept conversation checkpoint (memory and disk); resolves to how many. */
-export const forgetConversations = () => call<number>('forget_conversations');
+export const forgetConversations = () => call('forget_conversations');
 
 // ---- Events ----
 

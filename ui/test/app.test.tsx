@@ -2,7 +2,17 @@ import { fireEvent, render, screen, waitFor, within } from '@testing-library/pre
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../src/app';
-import { deferred, emptyReport, mockBackend, report, settings, signedOut, status } from './backend';
+import {
+  browserSignIn,
+  deferred,
+  emptyReport,
+  mockBackend,
+  report,
+  settings,
+  signedOut,
+  status,
+  waitingForBrowser,
+} from './backend';
 
 describe('sign in', () => {
   it('waits for the browser, then shows the account', async () => {
@@ -22,17 +32,57 @@ describe('sign in', () => {
   });
 
   it('leaving the screen while waiting keeps one sign-in going', async () => {
-    const pending = deferred<unknown>();
-    const be = mockBackend({ get_status: () => signedOut(), sign_in: () => pending.promise });
+    const signIn = browserSignIn();
+    const be = mockBackend({ get_status: () => signedOut(), ...signIn.handlers });
     render(<App />);
     await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
     await userEvent.click(screen.getByRole('button', { name: 'Usage' }));
     await userEvent.click(screen.getByRole('button', { name: 'Account' }));
     expect(await screen.findByText('Approve the sign-in in your browser…')).toBeTruthy();
     expect(screen.queryByRole('button', { name: 'Sign in with Cursor' })).toBeNull();
-    pending.resolve(status());
+    await signIn.approve();
     expect(await screen.findByRole('button', { name: 'Sign out' })).toBeTruthy();
     expect(be.callsOf('sign_in')).toHaveLength(1);
+  });
+
+  // Regression: the pending sign-in lived in a module global of Account.tsx, so a window
+  // closed and reopened (a new page, the backend still waiting) showed "Sign in" again,
+  // and that second click cancelled the first sign-in. It is in `Status.signIn` now.
+  it('a window reopened while waiting shows the same sign-in, with Cancel', async () => {
+    const signIn = browserSignIn();
+    let current = signedOut();
+    const be = mockBackend({ get_status: () => current, ...signIn.handlers });
+    const first = render(<App initialScreen="account" />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Sign in with Cursor' }));
+    expect(await screen.findByText('Approve the sign-in in your browser…')).toBeTruthy();
+    first.unmount();
+
+    // A new window is a new page: its modules start afresh, the backend still waits.
+    current = waitingForBrowser();
+    vi.resetModules();
+    const { App: Reopened } = await import('../src/app');
+    render(<Reopened initialScreen="account" />);
+    expect(await screen.findByText('Approve the sign-in in your browser…')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Cancel' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Sign in with Cursor' })).toBeNull();
+    expect(be.callsOf('sign_in')).toHaveLength(1);
+    expect(be.callsOf('cancel_sign_in')).toHaveLength(0);
+
+    // Approved in the browser: the reopened window follows the status it is sent.
+    current = status();
+    await signIn.approve();
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeTruthy();
+    expect(be.callsOf('sign_in')).toHaveLength(1);
+  });
+
+  it('a reopened window can cancel the sign-in it did not start', async () => {
+    const signIn = browserSignIn();
+    const be = mockBackend({ get_status: () => waitingForBrowser(), ...signIn.handlers });
+    render(<App initialScreen="account" />);
+    await userEvent.click(await screen.findByRole('button', { name: 'Cancel' }));
+    expect(be.callsOf('cancel_sign_in')).toHaveLength(1);
+    expect(await screen.findByRole('button', { name: 'Sign in with Cursor' })).toBeTruthy();
+    expect(be.callsOf('sign_in')).toHaveLength(0);
   });
 
   it('cancel calls cancel_sign_in and returns to the sign-in button without an error', async () => {

@@ -14,11 +14,17 @@ export function status(over: Partial<Status> = {}): Status {
     launchAtLogin: false,
     version: '0.1.0',
     clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installer', sourceLabel: "Cursor's CLI installer" },
+    signIn: null,
     ...over,
   };
 }
 
-export const signedOut = () => status({ signedIn: false, account: null, proxy: { state: 'stopped', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null } });
+export const signedOut = (over: Partial<Status> = {}) =>
+  status({ signedIn: false, account: null, proxy: { state: 'stopped', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null }, ...over });
+
+/** Signed out, a browser sign-in waiting for approval (what `get_status` says meanwhile). */
+export const waitingForBrowser = (attempt = 1) =>
+  signedOut({ signIn: { attempt, startedUnixMs: Date.UTC(2026, 10, 20, 14, 0) } });
 
 export const settings = (over: Partial<Settings> = {}): Settings => ({
   host: '127.0.0.1',
@@ -141,6 +147,36 @@ export function mockBackend(overrides: Record<string, Handler> = {}): Backend {
     calls,
     callsOf: (cmd) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
     emitStatus: (s) => emit('status-changed', s),
+  };
+}
+
+/**
+ * A browser sign-in the test settles by hand, run the way the backend runs it: `sign_in`
+ * publishes a status whose `signIn` is set, and approving or cancelling publishes one
+ * without before the call settles.
+ */
+export function browserSignIn() {
+  const pending = deferred<Status>();
+  // A window that did not start the sign-in may cancel it: nobody awaits it then.
+  pending.promise.catch(() => {});
+  let attempt = 0;
+  return {
+    handlers: {
+      sign_in: () => {
+        attempt++;
+        void emit('status-changed', waitingForBrowser(attempt));
+        return pending.promise;
+      },
+      cancel_sign_in: async () => {
+        await emit('status-changed', signedOut());
+        pending.reject({ kind: 'login_cancelled', message: 'Sign-in was cancelled.' });
+        return null;
+      },
+    } satisfies Record<string, Handler>,
+    approve: async () => {
+      await emit('status-changed', status());
+      pending.resolve(status());
+    },
   };
 }
 

@@ -1,6 +1,14 @@
 //! The serde types of `docs/IPC.md`, and [`CommandError`], the one error type of the
 //! front-end boundary. Field names are camelCase (Tauri's default for arguments, and what
 //! the UI's `ipc.ts` declares); timestamps are Unix milliseconds.
+//!
+//! This is the one IPC contract: every type that crosses IPC (what the shell's commands
+//! take and return, the `status-changed` payload, errors) is defined or re-exported here,
+//! and the shell imports them from here only. The UI's types are generated from these
+//! (`ui/src/generated/ipc.ts`, by ts-rs); a unit test fails when the committed file
+//! differs, and `UPDATE_IPC_TYPES=1 cargo test -p cursor-bridge-core --lib ipc_types`
+//! rewrites it. ts-rs is a dev-dependency: the derives exist only in test builds, so the
+//! library and the app never carry it.
 
 use std::fmt;
 
@@ -9,13 +17,27 @@ use serde::{Deserialize, Serialize};
 use crate::config::settings::SettingsError;
 use crate::cursor::CursorError;
 use crate::cursor::auth::LoginError;
-use crate::cursor::models::{LimitSource, ModelInfo};
+use crate::cursor::models::ModelInfo;
 use crate::cursor::usage::{CurrentPeriodUsage, Pool};
-use crate::cursor::version::{Resolved, VersionSource};
+use crate::cursor::version::Resolved;
 use crate::proxy::StartError;
 use crate::store::credentials::StoreError;
 
+pub use super::alerts::{Alert, AlertKind};
+pub use crate::cursor::AgentTransport;
+pub use crate::cursor::models::LimitSource;
+pub use crate::cursor::version::VersionSource;
+pub use crate::opencode::install::WriteOutcome;
+pub use crate::store::ledger::{
+    Bucket, ErrorCount, Latency, Range, RecentError, UsagePoint, UsageReport, UsageTotals,
+};
+
+#[cfg(test)]
+mod typescript;
+
 /// `ProxyState` in the contract.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "ProxyState"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProxyRunState {
@@ -25,6 +47,7 @@ pub enum ProxyRunState {
 }
 
 /// Who is signed in (`plan` stays `null`: Cursor's `GetMe` does not name the plan).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
@@ -33,6 +56,7 @@ pub struct Account {
 }
 
 /// The proxy part of [`Status`].
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyStatus {
@@ -46,6 +70,7 @@ pub struct ProxyStatus {
 }
 
 /// What the tray and the UI render; sent with every `status-changed` event.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -62,6 +87,7 @@ pub struct Status {
 }
 
 /// A browser sign-in waiting for approval (`None` when there is none).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInProgress {
@@ -72,6 +98,8 @@ pub struct SignInProgress {
 }
 
 /// The Cursor client version in use (reference §9.10).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "ClientVersion"))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientVersionInfo {
@@ -94,6 +122,7 @@ impl From<Resolved> for ClientVersionInfo {
 }
 
 /// One model, as the UI lists it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Model {
@@ -124,6 +153,8 @@ impl From<&ModelInfo> for Model {
 
 /// `Settings` in the contract: the few settings the UI edits. Everything else stays in
 /// `settings.toml` for people who need it.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "Settings"))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
@@ -135,11 +166,13 @@ pub struct SettingsView {
     /// How agent runs reach Cursor: `"http2"` or `"http1"` (setting `agent_transport`).
     /// Text, not the enum, so an unknown value is an `invalid_input` naming the field
     /// (like `host`) rather than a deserialization failure outside the contract.
+    #[cfg_attr(test, ts(as = "AgentTransport"))]
     pub agent_transport: String,
 }
 
 /// Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).
 /// A figure Cursor did not send is `null`, never 0 (reference §9.11).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanUsage {
@@ -158,6 +191,7 @@ pub struct PlanUsage {
 }
 
 /// One pool of the plan.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanPool {
@@ -201,6 +235,7 @@ impl PlanUsage {
 }
 
 /// The OpenCode provider block, pretty-printed, and the base URL it points at.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpencodeSnippet {
@@ -209,6 +244,7 @@ pub struct OpencodeSnippet {
 }
 
 /// The kinds of `docs/IPC.md`; the UI switches on them, so they are a closed set.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -253,6 +289,7 @@ impl fmt::Display for ErrorKind {
 /// Every failure an action reports to a front end: `{kind, message}`, the message a
 /// sentence for the user (never a stack trace, never a secret). Each source error type
 /// owns its mapping below; the error is logged once, where it is built.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {

@@ -75,6 +75,7 @@ pub struct HttpConfig {
 }
 
 /// How an agent run reaches Cursor (setting `agent_transport`, reference §3.2–3.3).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentTransport {

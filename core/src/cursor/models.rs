@@ -25,6 +25,7 @@ pub const DEFAULT_CONTEXT: u32 = 128_000;
 pub const DEFAULT_OUTPUT: u32 = 16_384;
 
 /// Where a model's limits came from.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {

@@ -33,6 +33,7 @@ pub const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the version in use came from.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionSource {

@@ -33,6 +33,8 @@ pub const ENV_USER_HOME: &str = "USERPROFILE";
 pub const ENV_USER_HOME: &str = "HOME";
 
 /// What a write did. Over IPC this is `OpencodeInstall` (docs/IPC.md).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "OpencodeInstall"))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WriteOutcome {

@@ -10,42 +10,34 @@ const FRIENDLY: Record<string, string> = {
   session_expired: 'Your session expired.',
 };
 
-// The browser sign-in outlives this view: leaving the screen and coming back must show the
-// same waiting state (and not start a second sign_in), so the pending call lives here.
-let inflight: Promise<Status> | null = null;
-
 export function AccountView(props: { status: Status; onStatus: (s: Status) => void }) {
-  const [phase, setPhase] = useState<'idle' | 'waiting' | 'cancelling' | 'signing-out'>(
-    inflight ? 'waiting' : 'idle',
-  );
+  // The backend owns the pending sign-in and reports it in `status.signIn` (from
+  // `status-changed` and `get_status`), so leaving the screen or closing the window and
+  // coming back shows the same waiting state, with Cancel and no second Sign in button.
+  // `starting` only covers the moment between the click and that status arriving.
+  const [starting, setStarting] = useState(false);
+  const [phase, setPhase] = useState<'idle' | 'cancelling' | 'signing-out'>('idle');
   const [error, setError] = useState<IpcError | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const waiting = starting || props.status.signIn != null;
 
   useEffect(() => {
-    if (inflight) void follow(inflight);
-  }, []);
+    // However the sign-in ended (here, in another window, in the tray), Cancel is done.
+    if (!waiting && phase === 'cancelling') setPhase('idle');
+  }, [waiting, phase]);
 
-  function start() {
+  async function start() {
     setError(null);
     setNotice(null);
-    const p = signIn();
-    inflight = p;
-    void p.finally(() => {
-      if (inflight === p) inflight = null;
-    }).catch(() => {});
-    void follow(p);
-  }
-
-  async function follow(p: Promise<Status>) {
-    setPhase('waiting');
+    setStarting(true);
     try {
-      props.onStatus(await p);
+      props.onStatus(await signIn());
     } catch (e) {
       const err = toIpcError(e);
       if (err.kind === 'login_cancelled') setNotice('Sign-in cancelled.');
       else setError(err);
     } finally {
-      setPhase('idle');
+      setStarting(false);
     }
   }
 
@@ -55,8 +47,9 @@ export function AccountView(props: { status: Status; onStatus: (s: Status) => vo
       await cancelSignIn();
     } catch (e) {
       setError(toIpcError(e));
+      setPhase('idle');
     }
-    // sign_in itself rejects with login_cancelled and returns us to idle.
+    // The sign-in ends with login_cancelled and a status without `signIn`: back to idle.
   }
 
   async function out() {
@@ -72,7 +65,7 @@ export function AccountView(props: { status: Status; onStatus: (s: Status) => vo
   }
 
   const { status } = props;
-  if (status.signedIn && phase !== 'waiting') {
+  if (status.signedIn && !waiting) {
     return (
       <>
         <h1>Account</h1>
@@ -106,7 +99,7 @@ export function AccountView(props: { status: Status; onStatus: (s: Status) => vo
     <>
       <h1>Account</h1>
       <Card title="Sign in" id="signin">
-        {phase === 'waiting' || phase === 'cancelling' ? (
+        {waiting ? (
           <div class="waiting" role="status" aria-live="polite">
             <span class="spinner" aria-hidden="true" />
             <p>Approve the sign-in in your browser…</p>

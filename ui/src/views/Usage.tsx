@@ -1,7 +1,7 @@
 // Usage: our own ledger (live; Cursor's exact counts, or estimates marked as such) and
 // Cursor's plan numbers (lagging).
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { Screen } from '../app';
+import type { Screen } from '../screens';
 import { StackedBars, type ChartSeries } from '../components/Chart';
 import { Card, ErrorNotice } from '../components/common';
 import { PlanCard } from './PlanCard';

@@ -1,0 +1,397 @@
+//! Reading: the report types the UI charts and `cursor-bridge usage` prints, and the
+//! queries behind them (usage over a range, recent errors). Semantics: the module doc of
+//! `ledger`, "Report semantics".
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use super::UnknownRange;
+use super::writer::int;
+
+/// SQL for "this row is an error" (see the module doc).
+const IS_ERROR: &str = "(error_kind IS NOT NULL OR status >= 400)";
+/// SQL for "this row's token counts are our estimate": a row without counts (a refused
+/// request, a failure before any output) estimates nothing.
+const ESTIMATED: &str = "(tokens_exact = 0 AND prompt_tokens IS NOT NULL)";
+/// SQL for an error row's kind.
+const ERROR_KIND: &str = "COALESCE(error_kind, 'http_' || status)";
+
+/// A report's time range: `24h`, `7d` or `30d` on the wire.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Range {
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+}
+
+impl Range {
+    /// Every range, shortest first.
+    pub const ALL: [Range; 3] = [Range::Day, Range::Week, Range::Month];
+
+    /// `24h`, `7d` or `30d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Range::Day => "24h",
+            Range::Week => "7d",
+            Range::Month => "30d",
+        }
+    }
+
+    /// The window's length in milliseconds.
+    pub fn duration_ms(self) -> i64 {
+        const DAY: i64 = 86_400_000;
+        match self {
+            Range::Day => DAY,
+            Range::Week => 7 * DAY,
+            Range::Month => 30 * DAY,
+        }
+    }
+
+    /// Hourly buckets for a day, daily ones otherwise.
+    pub fn bucket(self) -> Bucket {
+        match self {
+            Range::Day => Bucket::Hour,
+            Range::Week | Range::Month => Bucket::Day,
+        }
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Range {
+    type Err = UnknownRange;
+
+    fn from_str(s: &str) -> Result<Range, UnknownRange> {
+        Range::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRange(s.to_string()))
+    }
+}
+
+/// The width of one series bucket (UTC-aligned).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    /// The bucket's length in milliseconds.
+    pub fn ms(self) -> i64 {
+        match self {
+            Bucket::Hour => 3_600_000,
+            Bucket::Day => 86_400_000,
+        }
+    }
+}
+
+/// Usage over a range, shaped exactly as `UsageReport` in `docs/IPC.md`.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    pub range: Range,
+    pub bucket: Bucket,
+    pub generated_at: i64,
+    pub totals: UsageTotals,
+    pub series: Vec<UsagePoint>,
+    pub latency: Latency,
+    pub errors_by_kind: Vec<ErrorCount>,
+    /// False when some token counts in the range are estimates.
+    pub tokens_exact: bool,
+}
+
+/// Sums over a whole range.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageTotals {
+    pub requests: u64,
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Sums over the rows that know them (Cursor's count); part of `prompt_tokens`.
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Part of `completion_tokens`.
+    pub reasoning_tokens: u64,
+    /// Requests whose token counts are our estimate rather than Cursor's count.
+    pub estimated_requests: u64,
+}
+
+/// One bucket × model.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePoint {
+    /// Start of the bucket, Unix milliseconds (UTC-aligned).
+    pub bucket_start: i64,
+    pub model: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Requests in this bucket whose token counts are estimates.
+    pub estimated_requests: u64,
+}
+
+/// Nearest-rank percentiles of successful requests; `None` (`null`) without samples.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latency {
+    pub ttft_p50_ms: Option<u64>,
+    pub ttft_p95_ms: Option<u64>,
+    pub total_p50_ms: Option<u64>,
+    pub total_p95_ms: Option<u64>,
+}
+
+/// How many errors of one kind.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorCount {
+    pub kind: String,
+    pub count: u64,
+}
+
+/// One failed request, for the UI's error list (`RecentError` in `docs/IPC.md`).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentError {
+    /// When the request started, Unix milliseconds.
+    pub at: i64,
+    pub kind: String,
+    /// A sentence for the user, built from the kind, model and status (the ledger stores
+    /// no free text, so no prompt or secret can end up here).
+    pub message: String,
+}
+
+/// One model's sums over a report's range (for "top models" lists; not part of IPC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelUsage {
+    pub model: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub estimated_requests: u64,
+}
+
+impl UsageReport {
+    /// A report with no requests (for a ledger that does not exist yet).
+    pub fn empty(range: Range, now_ms: i64) -> UsageReport {
+        UsageReport {
+            range,
+            bucket: range.bucket(),
+            generated_at: now_ms,
+            totals: UsageTotals::default(),
+            series: Vec::new(),
+            latency: Latency::default(),
+            errors_by_kind: Vec::new(),
+            tokens_exact: true,
+        }
+    }
+
+    /// The series summed per model, most requests first (ties by name).
+    pub fn by_model(&self) -> Vec<ModelUsage> {
+        let mut out: Vec<ModelUsage> = Vec::new();
+        for p in &self.series {
+            let m = match out.iter_mut().position(|m| m.model == p.model) {
+                Some(i) => &mut out[i],
+                None => {
+                    out.push(ModelUsage {
+                        model: p.model.clone(),
+                        requests: 0,
+                        errors: 0,
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                        cache_read_tokens: 0,
+                        cache_write_tokens: 0,
+                        reasoning_tokens: 0,
+                        estimated_requests: 0,
+                    });
+                    let last = out.len() - 1;
+                    &mut out[last]
+                }
+            };
+            m.requests += p.requests;
+            m.errors += p.errors;
+            m.prompt_tokens += p.prompt_tokens;
+            m.completion_tokens += p.completion_tokens;
+            m.cache_read_tokens += p.cache_read_tokens;
+            m.cache_write_tokens += p.cache_write_tokens;
+            m.reasoning_tokens += p.reasoning_tokens;
+            m.estimated_requests += p.estimated_requests;
+        }
+        out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
+        out
+    }
+}
+
+/// The nearest-rank percentile `p` (1..=100) of ascending `sorted` values: the value at
+/// rank ⌈p/100 · n⌉ (1-based). `None` for no samples.
+pub fn nearest_rank(sorted: &[u64], p: u32) -> Option<u64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let p = p.clamp(1, 100) as usize;
+    let rank = (p * n).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+/// Non-negative SQLite integer as `u64` (sums of non-negative columns).
+fn count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(super) fn build_report(
+    conn: &Connection,
+    range: Range,
+    now_ms: i64,
+) -> rusqlite::Result<UsageReport> {
+    let bucket = range.bucket();
+    let from = now_ms.saturating_sub(range.duration_ms());
+    let window = "started_at_ms >= ?1 AND started_at_ms <= ?2";
+
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT (started_at_ms / ?3) * ?3 AS b, model, COUNT(*),
+                SUM({IS_ERROR}), COALESCE(SUM(prompt_tokens), 0),
+                COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cache_read_tokens), 0),
+                COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(reasoning_tokens), 0),
+                SUM({ESTIMATED})
+         FROM requests WHERE {window}
+         GROUP BY b, model ORDER BY b, model"
+    ))?;
+    let series = stmt
+        .query_map(params![from, now_ms, bucket.ms()], |r| {
+            Ok(UsagePoint {
+                bucket_start: r.get(0)?,
+                model: r.get(1)?,
+                requests: count(r.get(2)?),
+                errors: count(r.get(3)?),
+                prompt_tokens: count(r.get(4)?),
+                completion_tokens: count(r.get(5)?),
+                cache_read_tokens: count(r.get(6)?),
+                cache_write_tokens: count(r.get(7)?),
+                reasoning_tokens: count(r.get(8)?),
+                estimated_requests: count(r.get(9)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    let mut totals = UsageTotals::default();
+    for p in &series {
+        totals.requests += p.requests;
+        totals.errors += p.errors;
+        totals.prompt_tokens += p.prompt_tokens;
+        totals.completion_tokens += p.completion_tokens;
+        totals.cache_read_tokens += p.cache_read_tokens;
+        totals.cache_write_tokens += p.cache_write_tokens;
+        totals.reasoning_tokens += p.reasoning_tokens;
+        totals.estimated_requests += p.estimated_requests;
+    }
+
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ERROR_KIND} AS k, COUNT(*) AS n FROM requests
+         WHERE {window} AND {IS_ERROR}
+         GROUP BY k ORDER BY n DESC, k"
+    ))?;
+    let errors_by_kind = stmt
+        .query_map(params![from, now_ms], |r| {
+            Ok(ErrorCount {
+                kind: r.get(0)?,
+                count: count(r.get(1)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    let samples = |column: &str| -> rusqlite::Result<Vec<u64>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {column} FROM requests
+             WHERE {window} AND NOT {IS_ERROR} AND {column} IS NOT NULL
+             ORDER BY {column}"
+        ))?;
+        stmt.query_map(params![from, now_ms], |r| r.get::<_, i64>(0).map(count))?
+            .collect()
+    };
+    let ttft = samples("ttft_ms")?;
+    let total = samples("total_ms")?;
+
+    Ok(UsageReport {
+        range,
+        bucket,
+        generated_at: now_ms,
+        series,
+        latency: Latency {
+            ttft_p50_ms: nearest_rank(&ttft, 50),
+            ttft_p95_ms: nearest_rank(&ttft, 95),
+            total_p50_ms: nearest_rank(&total, 50),
+            total_p95_ms: nearest_rank(&total, 95),
+        },
+        errors_by_kind,
+        tokens_exact: totals.estimated_requests == 0,
+        totals,
+    })
+}
+
+pub(super) fn query_recent_errors(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<RecentError>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT started_at_ms, {ERROR_KIND}, model, status FROM requests
+         WHERE {IS_ERROR} ORDER BY started_at_ms DESC, id DESC LIMIT ?1"
+    ))?;
+    stmt.query_map(params![int(limit as u64)], |r| {
+        let kind: String = r.get(1)?;
+        let model: String = r.get(2)?;
+        let status: u16 = r.get(3)?;
+        Ok(RecentError {
+            at: r.get(0)?,
+            message: error_message(&kind, &model, status),
+            kind,
+        })
+    })?
+    .collect()
+}
+
+/// The user-facing sentence for an error row.
+fn error_message(kind: &str, model: &str, status: u16) -> String {
+    let what = match kind {
+        "quota" => "Cursor's usage limit was reached".to_string(),
+        "context_length_exceeded" => {
+            "the conversation is longer than the model's context window".to_string()
+        }
+        "upstream" => "Cursor failed to answer".to_string(),
+        "client_disconnected" => "the client disconnected before the answer was complete".into(),
+        "not_signed_in" | "session_expired" | "unauthenticated" => {
+            "Cursor Bridge is not signed in to Cursor (run `cursor-bridge login`)".into()
+        }
+        other => format!("the request failed ({other})"),
+    };
+    format!("{model}: {what} (HTTP {status})")
+}
