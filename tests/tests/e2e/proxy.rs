@@ -2,7 +2,7 @@
 //! HTTP where a client library would hide what we check) → the proxy on an ephemeral
 //! port → the fake Cursor server speaking the real wire protocol.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -277,7 +277,7 @@ async fn native_read_is_redirected_to_the_clients_read_tool() {
         .end_ok();
     let p = signed_in(vec![turn]).await;
     let sample: Value =
-        serde_json::from_str(include_str!("../data/opencode-request.json")).expect("sample");
+        serde_json::from_str(include_str!("../../data/opencode-request.json")).expect("sample");
     let tools = sample["tools"].clone();
     let r1: Value = p
         .post(&json!({"model": "auto", "tools": tools, "messages": [{"role": "user", "content": "what does main do?"}]}))

@@ -5,8 +5,7 @@
 //! the fake's own append checks, `RunSSE` before the first append) and the proxy over
 //! HTTP/1.1.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! the blob store, heartbeats and watchdogs, native tools (redirected to the caller's
 //! equivalent tools, or rejected), errors, cancellation.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

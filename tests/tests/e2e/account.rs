@@ -1,7 +1,7 @@
 //! Sign-in, token refresh, models and plan usage end to end against the fake Cursor,
 //! through the same `CursorClient` the CLI and the tray app use.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
