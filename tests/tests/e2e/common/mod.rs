@@ -153,3 +153,4 @@ impl Harness {
 }
 pub mod chat;
 pub mod proxy;
+pub mod wire;
