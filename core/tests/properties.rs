@@ -6,6 +6,9 @@
 //! saved next to this file in `properties.proptest-regressions` and replayed first on every
 //! later run: commit that file with the fix. Case counts are explicit and sized so this
 //! file runs in a few seconds in a debug build on 2 cores.
+//!
+//! How a decode of the frames must come out is `cursor_bridge_tests::oracle`, the oracle the
+//! fuzz targets (`fuzz/`) judge by too.
 
 use bytes::Bytes;
 use cursor_bridge_core::cursor::CursorError;
@@ -18,6 +21,7 @@ use cursor_bridge_core::openai::chunks::{ChunkWriter, UsageOut};
 use cursor_bridge_core::openai::request::{ChatCompletionRequest, Role};
 use cursor_bridge_core::openai::translate::{fresh_run, trailing_tool_results};
 use cursor_bridge_core::pb::agent_v1 as pb;
+use cursor_bridge_tests::oracle::{End, Outcome, decode, protocol_message, same_json};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -111,78 +115,12 @@ fn chunking() -> impl Strategy<Value = Vec<(bool, usize)>> {
     )
 }
 
-/// How a decode ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum End {
-    /// Everything consumed, nothing left over.
-    Clean,
-    /// `finish` refused a partial frame (its message).
-    Leftover(String),
-    /// `next_frame` refused the bytes (its message).
-    Refused(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome {
-    frames: Vec<Frame>,
-    end: End,
-}
-
-/// The message of a decoder error, which must be a protocol error: nothing else can come
-/// out of bytes alone.
-fn protocol_message(e: CursorError) -> String {
-    match e {
-        CursorError::Protocol(m) => {
-            assert!(!m.is_empty(), "an empty protocol error message");
-            m
-        }
-        other => panic!("the decoder returned a non-protocol error: {other:?}"),
-    }
-}
-
-/// Decodes `wire` pushed in the pieces `pieces` describes (`None`: all at once), draining
-/// every whole frame after each push.
-fn decode(wire: &[u8], pieces: Option<&[(bool, usize)]>, max_frame: usize) -> Outcome {
-    let mut dec = Decoder::new(max_frame);
-    let mut frames = Vec::new();
-    let mut rest = wire;
-    let mut i = 0;
-    loop {
-        let (empty_first, size) = match pieces {
-            Some(p) => p[i % p.len()],
-            None => (false, rest.len()),
-        };
-        i += 1;
-        if empty_first {
-            dec.push(&[]);
-        }
-        let n = size.min(rest.len());
-        dec.push(&rest[..n]);
-        rest = &rest[n..];
-        loop {
-            match dec.next_frame() {
-                Ok(Some(f)) => frames.push(f),
-                Ok(None) => break,
-                Err(e) => {
-                    return Outcome {
-                        frames,
-                        end: End::Refused(protocol_message(e)),
-                    };
-                }
-            }
-        }
-        if rest.is_empty() {
-            break;
-        }
-    }
-    let end = match dec.finish() {
-        Ok(()) => {
-            assert_eq!(dec.buffered(), 0, "finish accepted a non-empty buffer");
-            End::Clean
-        }
-        Err(e) => End::Leftover(protocol_message(e)),
-    };
-    Outcome { frames, end }
+/// The piece sizes [`decode`] pushes for `pieces` (0: an empty push), cycled.
+fn sizes(pieces: &[(bool, usize)]) -> impl Iterator<Item = usize> + '_ {
+    pieces
+        .iter()
+        .flat_map(|&(empty_first, size)| empty_first.then_some(0).into_iter().chain([size]))
+        .cycle()
 }
 
 /// Bytes that look like frames often enough to reach past the header checks: headers with
@@ -244,10 +182,10 @@ proptest! {
     ) {
         let wire: Vec<u8> = specs.iter().flat_map(|s| s.wire()).collect();
         let sent: Vec<Frame> = specs.iter().map(FrameSpec::frame).collect();
-        let whole = decode(&wire, None, framing::DEFAULT_MAX_FRAME);
+        let whole = decode(&wire, [], framing::DEFAULT_MAX_FRAME);
         prop_assert_eq!(&whole, &Outcome { frames: sent, end: End::Clean });
-        prop_assert_eq!(&decode(&wire, Some(&pieces), framing::DEFAULT_MAX_FRAME), &whole);
-        prop_assert_eq!(&decode(&wire, Some(&[(false, 1)]), framing::DEFAULT_MAX_FRAME), &whole);
+        prop_assert_eq!(&decode(&wire, sizes(&pieces), framing::DEFAULT_MAX_FRAME), &whole);
+        prop_assert_eq!(&decode(&wire, std::iter::repeat(1), framing::DEFAULT_MAX_FRAME), &whole);
     }
 
     /// A stream cut short is reported as a partial frame, never as silence, and the frames
@@ -270,7 +208,7 @@ proptest! {
             offset += w.len();
             whole_frames += 1;
         }
-        let got = decode(&wire[..cut], Some(&pieces), framing::DEFAULT_MAX_FRAME);
+        let got = decode(&wire[..cut], sizes(&pieces), framing::DEFAULT_MAX_FRAME);
         let sent: Vec<Frame> = specs.iter().map(FrameSpec::frame).collect();
         prop_assert_eq!(&got.frames[..], &sent[..whole_frames]);
         if cut == offset {
@@ -288,8 +226,8 @@ proptest! {
         pieces in chunking(),
         max_frame in prop_oneof![Just(framing::DEFAULT_MAX_FRAME), 0usize..256],
     ) {
-        let whole = decode(&wire, None, max_frame);
-        prop_assert_eq!(&decode(&wire, Some(&pieces), max_frame), &whole);
+        let whole = decode(&wire, [], max_frame);
+        prop_assert_eq!(&decode(&wire, sizes(&pieces), max_frame), &whole);
         decode_payloads(&whole.frames);
     }
 
@@ -912,30 +850,5 @@ proptest! {
         } else {
             prop_assert_eq!(&message["reasoning_content"], &json!(reasoning));
         }
-    }
-}
-
-/// JSON equality where floats may differ in the last bits: serde_json's default float
-/// parser (what reads the arguments back here) is not exactly round-trip, least of all for
-/// subnormals. The text we send is the shortest exact form.
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            let (x, y) = (
-                x.as_f64().unwrap_or(f64::NAN),
-                y.as_f64().unwrap_or(f64::NAN),
-            );
-            let d = (x - y).abs();
-            x == y || d <= 4.0 * f64::EPSILON * x.abs().max(y.abs()) || d < 1e-300
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
     }
 }

@@ -12,8 +12,9 @@
 //! A panic is the finding, so besides "no panic, no hang, no runaway allocation" the
 //! harnesses assert properties whose failure is a bug without any crash: chunking never
 //! changes what decodes, refusals say what is wrong, and text survives every translation
-//! byte for byte. Being plain functions, they also run under `cargo test` over the
-//! committed seed corpus (see the tests below), on stable and without libFuzzer.
+//! byte for byte. How a decode must come out is the oracle the property tests judge by too
+//! (`cursor_bridge_tests::oracle`). Being plain functions, they also run under `cargo test`
+//! over the committed seed corpus (see the tests below), on stable and without libFuzzer.
 
 use std::sync::OnceLock;
 
@@ -21,11 +22,12 @@ use cursor_bridge_core::cursor::chat::{self, ChatRequest, ToolCall, ToolDef, Too
 use cursor_bridge_core::cursor::error::parse_end_stream;
 use cursor_bridge_core::cursor::framing::{DEFAULT_MAX_FRAME, Decoder, Frame};
 use cursor_bridge_core::cursor::decode::{self, Part};
-use cursor_bridge_core::cursor::{CursorError, blobs::BlobStore, native, value};
+use cursor_bridge_core::cursor::{blobs::BlobStore, native, value};
 use cursor_bridge_core::openai::chunks::ChunkWriter;
 use cursor_bridge_core::openai::request::ChatCompletionRequest;
 use cursor_bridge_core::openai::translate::{fresh_run, trailing_tool_results};
 use cursor_bridge_core::pb::agent_v1 as pb;
+use cursor_bridge_tests::oracle::{decode, protocol_message, same_json};
 use prost::Message as _;
 use serde_json::Value;
 
@@ -41,8 +43,8 @@ const SMALL_MAX_FRAME: usize = 256;
 /// frame is then handled as the run driver would.
 pub fn frame_decoder(data: &[u8]) {
     for max_frame in [DEFAULT_MAX_FRAME, SMALL_MAX_FRAME] {
-        let whole = decode(data, None, max_frame);
-        let chunked = decode(data, Some(&mut Chunks::new(data)), max_frame);
+        let whole = decode(data, [], max_frame);
+        let chunked = decode(data, Chunks::new(data), max_frame);
         assert_eq!(whole, chunked, "chunking changed what decodes");
         if max_frame == DEFAULT_MAX_FRAME {
             let blobs = BlobStore::new();
@@ -53,24 +55,8 @@ pub fn frame_decoder(data: &[u8]) {
     }
 }
 
-/// How a decode ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    Clean,
-    /// `finish` refused a partial frame.
-    Leftover(String),
-    /// `next_frame` refused the bytes.
-    Refused(String),
-}
-
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    frames: Vec<Frame>,
-    end: End,
-}
-
 /// Chunk sizes from an xorshift generator seeded with the input's FNV-1a hash: every
-/// mutation of the input also changes how it is split. 0 means an empty push.
+/// mutation of the input also changes how it is split. 0 means an empty push. Endless.
 struct Chunks(u64);
 
 impl Chunks {
@@ -81,63 +67,25 @@ impl Chunks {
         }
         Chunks(h | 1)
     }
+}
 
-    fn next_size(&mut self) -> usize {
+impl Iterator for Chunks {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.0 = x;
         let r = (x >> 8) as usize;
-        match x % 8 {
+        Some(match x % 8 {
             0 => 0,
             1..=4 => 1 + r % 4,
             5 | 6 => 1 + r % 64,
             _ => 1 + r % 4096,
-        }
+        })
     }
-}
-
-/// The message of a decoder error; bytes alone can only give a protocol error.
-fn protocol_message(e: CursorError) -> String {
-    match e {
-        CursorError::Protocol(m) if !m.trim().is_empty() => m,
-        other => panic!("not a protocol error with a message: {other:?}"),
-    }
-}
-
-fn decode(data: &[u8], mut chunks: Option<&mut Chunks>, max_frame: usize) -> Outcome {
-    let mut dec = Decoder::new(max_frame);
-    let mut frames = Vec::new();
-    let mut rest = data;
-    loop {
-        let n = match chunks.as_deref_mut() {
-            Some(c) => c.next_size().min(rest.len()),
-            None => rest.len(),
-        };
-        dec.push(&rest[..n]);
-        rest = &rest[n..];
-        loop {
-            match dec.next_frame() {
-                Ok(Some(f)) => frames.push(f),
-                Ok(None) => break,
-                Err(e) => {
-                    return Outcome {
-                        frames,
-                        end: End::Refused(protocol_message(e)),
-                    };
-                }
-            }
-        }
-        if rest.is_empty() {
-            break;
-        }
-    }
-    let end = match dec.finish() {
-        Ok(()) => End::Clean,
-        Err(e) => End::Leftover(protocol_message(e)),
-    };
-    Outcome { frames, end }
 }
 
 fn handle_frame(frame: &Frame, blobs: &BlobStore) {
@@ -389,30 +337,6 @@ fn check_tool_call_chunk(w: &ChunkWriter, call: &ToolCall) {
         "{args} != {}",
         call.arguments
     );
-}
-
-/// JSON equality where floats may differ in the last bits (serde_json's default float
-/// parser, used to read the arguments back, is not exactly round-trip).
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            let (x, y) = (
-                x.as_f64().unwrap_or(f64::NAN),
-                y.as_f64().unwrap_or(f64::NAN),
-            );
-            let d = (x - y).abs();
-            x == y || d <= 4.0 * f64::EPSILON * x.abs().max(y.abs()) || d < 1e-300
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@ use cursor_bridge_core::cursor::error::encode_error_details;
 use cursor_bridge_core::cursor::framing::{self, FLAG_END_STREAM, Frame};
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_core::pb::aiserver_v1::{CustomErrorDetails, ErrorDetails, error_details};
+use cursor_bridge_tests::oracle::{End, decode};
 use serde_json::json;
 
-use super::{DEFAULT_MAX_FRAME, End, decode, frame_decoder, request_parser};
+use super::{DEFAULT_MAX_FRAME, frame_decoder, request_parser};
 
 fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -325,7 +326,7 @@ fn request_seeds() -> Vec<(&'static str, Vec<u8>)> {
 /// `HashMap`s, so their encoding order varies from run to run).
 fn same_seed(a: &[u8], b: &[u8]) -> bool {
     let messages = |bytes: &[u8]| {
-        let out = decode(bytes, None, DEFAULT_MAX_FRAME);
+        let out = decode(bytes, [], DEFAULT_MAX_FRAME);
         let frames: Vec<(Option<pb::AgentServerMessage>, Option<Bytes>)> = out
             .frames
             .iter()
@@ -370,7 +371,7 @@ fn seeds_are_current() {
 #[test]
 fn frame_seeds_decode_cleanly() {
     for (name, bytes) in frame_seeds() {
-        let out = decode(&bytes, None, DEFAULT_MAX_FRAME);
+        let out = decode(&bytes, [], DEFAULT_MAX_FRAME);
         assert_eq!(out.end, End::Clean, "{name}");
         assert!(!out.frames.is_empty(), "{name}");
         for f in &out.frames {

@@ -33,6 +33,8 @@
 //! - [`catalog`]: [`FakeModel`], [`FakeUsage`], [`FakeUser`] with realistic defaults.
 //! - JSON ⇄ `google.protobuf.Value` comes from core (`cursor_bridge_core::cursor::value`).
 //! - [`raw`]: a tiny hand-rolled `Run` client used by the smoke tests.
+//! - [`oracle`]: what decoding a Connect stream must come to, shared by the property tests
+//!   and the fuzz targets.
 //!
 //! ## Behaviour worth knowing
 //! - Every authenticated endpoint accepts only bearer tokens this fake issued and that
@@ -91,6 +93,7 @@ mod auth;
 mod bidi;
 pub mod catalog;
 mod connect;
+pub mod oracle;
 pub mod raw;
 pub mod record;
 mod run;

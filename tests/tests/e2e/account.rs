@@ -1,7 +1,7 @@
 //! Sign-in, token refresh, models and plan usage end to end against the fake Cursor,
 //! through the same `CursorClient` the CLI and the tray app use.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -420,12 +420,12 @@ async fn unary_errors_are_typed() {
 
 #[tokio::test]
 async fn an_unreachable_cursor_is_a_network_error() {
-    // Bind and drop a listener: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A socket bound to a port but not listening, held until the test ends: connecting to it
+    // is refused, and no other test can take the port meanwhile (a listener bound and
+    // dropped would leave the port free for anyone).
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = refusing.local_addr().unwrap().port();
     let fake = FakeCursor::builder().start().await;
     let h = Harness::signed_in(fake).await;
     let env = common::env_for(&format!("http://127.0.0.1:{port}"), h.dir.path());
@@ -435,4 +435,5 @@ async fn an_unreachable_cursor_is_a_network_error() {
         cursor_bridge_core::cursor::CursorClient::from_settings(&settings, &paths, &env).unwrap();
     let err = client.account().await.unwrap_err();
     assert!(matches!(err, CursorError::Network(_)), "{err:?}");
+    drop(refusing);
 }

@@ -3,7 +3,7 @@
 //! checkpoint the fake issued, rebuilt as message blobs it fetched through KV, or neither
 //! — and the ledger's `history` column saying the same.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,42 +1,41 @@
 //! The two agent transports end to end: every scenario in [`both!`] runs once over the
 //! HTTP/2 `Run` stream and once over the HTTP/1.1 fallback (`RunSSE` + `BidiAppend`,
 //! setting `agent_transport = "http1"`), through `CursorClient` built from settings
-//! against the fake Cursor. Then what only the HTTP/1.1 transport has (refused appends,
-//! the fake's own append checks, `RunSSE` before the first append) and the proxy over
-//! HTTP/1.1.
+//! against the fake Cursor (the proxy's scenarios over both are in `proxy.rs`). Then what
+//! only the HTTP/1.1 transport has (refused appends, the fake's own append checks,
+//! `RunSSE` before the first append).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use common::Harness;
 use common::chat::{collect, text_of, until_tool_call, weather_tool};
-use common::proxy::{Proxy, delta_text, tool_call_deltas};
+use common::proxy::{Proxy, delta_text};
+use common::wire::{APPEND_PATH, appends_of, assert_wire};
 use cursor_bridge_core::config::settings::AgentTransport;
-use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ToolResult};
+use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest, ChatRun, ToolResult};
 use cursor_bridge_core::cursor::framing::{self, Decoder, Frame};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_core::pb::aiserver_v1 as bidi;
 use cursor_bridge_tests::{
-    CancelledBy, FakeCursor, Malformed, McpCall, RecordedRun, RunEnd, RunTransport, Step, Turn,
-    TurnUsage,
+    CancelledBy, FakeCursor, Malformed, McpCall, RunEnd, Step, Turn, TurnUsage,
 };
 use futures::StreamExt;
 use prost::Message as _;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
-const APPEND_PATH: &str = "/aiserver.v1.BidiService/BidiAppend";
 
 both!(
-    plain_text_turn,
-    tool_call_answered_later_on_the_same_run,
-    kv_blobs_are_set_and_served_back,
-    cancel_is_sent_and_the_run_ends,
-    broken_streams_are_typed_errors_not_silence,
-    a_refused_token_is_refreshed_once_and_retried,
+    streamed_turn_with_thinking_text_tokens_and_checkpoint,
+    mcp_tool_call_is_answered_later_on_the_same_run,
+    blobs_set_by_cursor_are_served_back_and_survive_into_the_next_run,
+    cancel_tells_cursor_and_ends_the_run,
+    dropping_the_run_cancels_it_upstream,
+    mid_stream_drops_and_malformed_frames_are_typed_errors_not_silence,
+    an_expired_session_on_the_run_is_refreshed_once_and_retried,
     exact_usage_reaches_the_client,
 );
 
@@ -60,92 +59,35 @@ async fn chat_to_end(
     }
 }
 
-/// The `BidiAppendRequest`s of run `run` as the fake answered them, in order.
-fn appends_of(fake: &FakeCursor, run: &RecordedRun) -> Vec<(u16, bidi::BidiAppendRequest)> {
-    let id = run
-        .request_id
-        .as_deref()
-        .expect("an HTTP/1.1 run has a request id");
-    fake.unary_calls()
-        .into_iter()
-        .filter(|c| c.path == APPEND_PATH && c.header("x-request-id") == Some(id))
-        .map(|c| {
-            let req = bidi::BidiAppendRequest::decode(c.body.clone()).expect("append body");
-            (c.status, req)
-        })
-        .collect()
-}
-
-/// What must hold for any run over `transport`: the RPC, HTTP version and headers, and
-/// for HTTP/1.1 that every recorded client message came as its own in-order append.
-async fn assert_wire(fake: &FakeCursor, run: &RecordedRun, transport: AgentTransport) {
-    assert_eq!(run.header("x-cursor-client-type"), Some("cli"));
-    assert!(run.bearer().is_some());
-    match transport {
-        AgentTransport::Http2 => {
-            assert_eq!(run.transport, RunTransport::Http2);
-            assert_eq!(run.version, http::Version::HTTP_2);
-            assert_eq!(run.appends, 0);
-        }
-        AgentTransport::Http1 => {
-            assert_eq!(run.transport, RunTransport::Http1);
-            assert_eq!(run.version, http::Version::HTTP_11, "RunSSE over HTTP/1.1");
-            assert_eq!(
-                run.header("x-request-id"),
-                run.request_id.as_deref(),
-                "RunSSE's x-request-id is the run's request id"
-            );
-            assert_eq!(run.header("x-cursor-streaming"), Some("true"));
-            assert_eq!(
-                run.header("content-type"),
-                Some("application/connect+proto")
-            );
-            assert!(run.append_error.is_none(), "{:?}", run.append_error);
-            assert_eq!(run.appends, run.messages.len());
-            // A call is recorded just after its handler answered: let the last one land.
-            fake.wait_until(WAIT, |f| appends_of(f, run).len() >= run.appends)
-                .await;
-            let appends = appends_of(fake, run);
-            assert!(
-                appends.len() >= run.appends,
-                "every message came as an append"
-            );
-            for (i, (status, req)) in appends.iter().enumerate() {
-                assert_eq!(*status, 200);
-                assert_eq!(req.append_seqno, i as i64, "seqno from 0, +1 per append");
-                assert_eq!(
-                    req.request_id.as_ref().map(|r| r.request_id.as_str()),
-                    run.request_id.as_deref()
-                );
-            }
-            for ((_, req), msg) in appends.iter().zip(&run.messages) {
-                assert_eq!(req.data, hex::encode(msg.encode_to_vec()));
-            }
-            for call in fake.unary_calls().iter().filter(|c| {
-                c.path == APPEND_PATH && c.header("x-request-id") == run.request_id.as_deref()
-            }) {
-                assert_eq!(call.version, http::Version::HTTP_11);
-                assert_eq!(call.header("content-type"), Some("application/proto"));
-                assert_eq!(
-                    call.bearer(),
-                    run.bearer(),
-                    "the run's token on every append"
-                );
-            }
-        }
-    }
+/// A run that has said "working" and now waits until the client cancels.
+async fn run_waiting_for_cancel(transport: AgentTransport) -> (Harness, ChatRun) {
+    let fake = FakeCursor::builder()
+        .turn(Turn::new().text("working").wait_for_cancel())
+        .start()
+        .await;
+    let h = signed_in(fake, transport).await;
+    let run = h
+        .client
+        .chat(ChatRequest::new("default", "hi"))
+        .await
+        .expect("run starts");
+    (h, run)
 }
 
 // ---- scenarios on both transports -----------------------------------------------------
 
-async fn plain_text_turn(transport: AgentTransport) {
+async fn streamed_turn_with_thinking_text_tokens_and_checkpoint(transport: AgentTransport) {
     let fake = FakeCursor::builder()
         .turn(
             Turn::new()
-                .thinking("Hmm.")
+                .heartbeat()
+                .thinking("Let me think")
+                .thinking(" briefly.")
+                .thinking_completed(120)
                 .text("Hello")
                 .token_delta(2)
                 .text(", world")
+                .token_delta(3)
                 .checkpoint(1_500, 200_000)
                 .turn_ended()
                 .end_ok(),
@@ -153,21 +95,22 @@ async fn plain_text_turn(transport: AgentTransport) {
         .start()
         .await;
     let h = signed_in(fake, transport).await;
-    let mut run = h
-        .client
-        .chat(ChatRequest::new("claude-4.5-sonnet", "Say hello"))
-        .await
-        .expect("run starts");
+    let mut req = ChatRequest::new("claude-4.5-sonnet", "Say hello");
+    req.system_prompt = Some("You are terse.".into());
+    let mut run = h.client.chat(req).await.expect("run starts");
     let handle = run.handle();
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
         events,
         [
-            ChatEvent::Thinking("Hmm.".into()),
+            ChatEvent::Thinking("Let me think".into()),
+            ChatEvent::Thinking(" briefly.".into()),
+            ChatEvent::ThinkingDone { duration_ms: 120 },
             ChatEvent::Text("Hello".into()),
             ChatEvent::Tokens(2),
             ChatEvent::Text(", world".into()),
+            ChatEvent::Tokens(3),
             ChatEvent::Checkpoint {
                 used_tokens: 1_500,
                 max_tokens: 200_000
@@ -175,19 +118,49 @@ async fn plain_text_turn(transport: AgentTransport) {
             ChatEvent::TurnEnded,
         ]
     );
-    assert_eq!(handle.usage().prompt_tokens(), Some(1_498));
+    let usage = handle.usage();
+    assert_eq!(
+        (
+            usage.completion_tokens,
+            usage.prompt_tokens(),
+            usage.context_limit
+        ),
+        (5, Some(1_495), Some(200_000))
+    );
+    assert!(handle.checkpoint().is_some());
+    assert!(handle.is_finished());
+
     let run = h.fake.wait_for_run_end(0, WAIT).await;
     assert_eq!(run.end, Some(RunEnd::Ok));
-    assert_eq!(run.user_text(), Some("Say hello"));
     assert_eq!(run.model_id(), Some("claude-4.5-sonnet"));
+    assert_eq!(run.user_text(), Some("Say hello"));
     assert!(matches!(
         run.messages[0].message,
         Some(pb::agent_client_message::Message::RunRequest(_))
     ));
+    assert_eq!(
+        run.header("content-type"),
+        Some("application/connect+proto")
+    );
+    assert!(
+        run.header("x-cursor-client-version")
+            .is_some_and(|v| v.starts_with("cli-"))
+    );
+    assert!(run.header("x-request-id").is_some_and(|v| v.len() == 36));
+    let rr = run.run_request.clone().expect("run_request recorded");
+    let Some(pb::conversation_action::Action::UserMessageAction(a)) =
+        rr.action.and_then(|a| a.action)
+    else {
+        panic!("expected a user message action");
+    };
+    assert_eq!(
+        a.request_context.and_then(|c| c.cloud_rule).as_deref(),
+        Some("You are terse.")
+    );
     assert_wire(&h.fake, &run, transport).await;
 }
 
-async fn tool_call_answered_later_on_the_same_run(transport: AgentTransport) {
+async fn mcp_tool_call_is_answered_later_on_the_same_run(transport: AgentTransport) {
     let fake = FakeCursor::builder()
         .turn(
             Turn::new()
@@ -198,92 +171,154 @@ async fn tool_call_answered_later_on_the_same_run(transport: AgentTransport) {
                         "get_weather",
                         "get_weather",
                         "call_1",
-                        json!({"city": "Paris"}),
+                        json!({"city": "Paris", "days": 2}),
                     )
                     .announce(),
                 ))
-                .text("Sunny.")
+                .text("It is sunny in Paris.")
+                .token_delta(6)
+                .checkpoint(2_000, 200_000)
                 .turn_ended()
                 .end_ok(),
         )
         .start()
         .await;
     let h = signed_in(fake, transport).await;
-    let mut req = ChatRequest::new("default", "Weather in Paris?");
+    let mut req = ChatRequest::new("gpt-5.1", "Weather in Paris?");
+    req.system_prompt = Some("Use tools.".into());
     req.tools = vec![weather_tool()];
     let mut run = h.client.chat(req).await.expect("run starts");
     let handle = run.handle();
-    let (_, call) = until_tool_call(&mut run).await;
+
+    let (before, call) = until_tool_call(&mut run).await;
+    assert_eq!(text_of(&before), "Checking.");
     assert_eq!(
         (call.call_id.as_str(), call.name.as_str()),
         ("call_1", "get_weather")
     );
-    assert_eq!(call.arguments, json!({"city": "Paris"}));
+    assert_eq!(call.arguments, json!({"city": "Paris", "days": 2}));
+    assert_eq!(handle.pending_tool_calls(), vec!["call_1".to_string()]);
+
     // The caller takes a few heartbeat periods: the run stays parked, not idle.
     tokio::time::sleep(Duration::from_millis(350)).await;
+    let result = |content: &str| ToolResult {
+        content: content.into(),
+        is_error: false,
+    };
     handle
-        .send_tool_result(
-            "call_1",
-            ToolResult {
-                content: "24°C".into(),
-                is_error: false,
-            },
-        )
+        .send_tool_result("call_1", result("sunny, 24°C"))
         .await
         .expect("result sent");
+    // A second answer to the same call is refused, not sent twice.
+    assert!(
+        handle
+            .send_tool_result("call_1", result("again"))
+            .await
+            .is_err()
+    );
+
     let (after, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
-    assert_eq!(text_of(&after), "Sunny.");
+    assert_eq!(text_of(&after), "It is sunny in Paris.");
+    assert_eq!(after.last(), Some(&ChatEvent::TurnEnded));
 
     assert_eq!(h.fake.run_count(), 1, "the result continued the same run");
     let run = h.fake.wait_for_run_end(0, WAIT).await;
     assert_eq!(run.end, Some(RunEnd::Ok));
     assert_eq!(
         run.mcp_results,
-        [("call_1".to_string(), "24°C".to_string())]
+        [("call_1".to_string(), "sunny, 24°C".to_string())]
     );
-    assert_eq!(run.request_contexts[0].tools[0].tool_name, "get_weather");
-    assert!(run.execs.iter().all(|e| e.stream_closed));
+    let ctx = &run.request_contexts[0];
+    assert_eq!(ctx.cloud_rule.as_deref(), Some("Use tools."));
+    assert_eq!(
+        ctx.tools
+            .iter()
+            .map(|t| t.tool_name.as_str())
+            .collect::<Vec<_>>(),
+        ["get_weather"]
+    );
+    assert!(
+        run.execs.iter().all(|e| e.stream_closed),
+        "every exec is closed with stream_close"
+    );
     assert!(run.client_heartbeats() >= 2, "heartbeats while parked");
     assert_wire(&h.fake, &run, transport).await;
 }
 
-async fn kv_blobs_are_set_and_served_back(transport: AgentTransport) {
+async fn blobs_set_by_cursor_are_served_back_and_survive_into_the_next_run(
+    transport: AgentTransport,
+) {
     let doc = br#"{"role":"user","content":"remember me"}"#;
     let fake = FakeCursor::builder()
         .turn(
             Turn::new()
                 .kv_set(&doc[..])
                 .kv_get_data(doc)
-                .kv_get(vec![7u8; 32])
                 .text("ok")
+                .checkpoint(10, 100)
+                .turn_ended()
+                .end_ok(),
+        )
+        .turn(
+            Turn::new()
+                .kv_get_data(doc)
+                .kv_get(vec![7u8; 32])
+                .text("again")
                 .turn_ended()
                 .end_ok(),
         )
         .start()
         .await;
     let h = signed_in(fake, transport).await;
-    let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
+    let req = ChatRequest::new("default", "first");
+    let mut run = h.client.chat(req.clone()).await.expect("run starts");
+    let handle = run.handle();
+    let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "ok");
-    let run = h.fake.wait_for_run_end(0, WAIT).await;
-    assert_eq!(run.end, Some(RunEnd::Ok));
-    assert_eq!(run.kv_get_results[0].1.as_deref(), Some(&doc[..]));
-    assert_eq!(run.kv_get_results[1].1, None, "unknown blob: no data");
-    assert_wire(&h.fake, &run, transport).await;
+    let checkpoint = handle.checkpoint().expect("checkpoint");
+
+    // Continue the conversation: the checkpoint goes back verbatim, the blobs stay.
+    let mut next = req.clone();
+    next.user_text = "second".into();
+    next.conversation_state = Some(checkpoint.clone());
+    let (events, err) = chat_to_end(&h.client, next).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text_of(&events), "again");
+
+    let runs = h.fake.wait_for_runs(2, WAIT).await;
+    assert_eq!(runs[0].kv_get_results[0].1.as_deref(), Some(&doc[..]));
+    assert_eq!(
+        runs[1].kv_get_results[0].1.as_deref(),
+        Some(&doc[..]),
+        "blob served in the next run"
+    );
+    assert_eq!(
+        runs[1].kv_get_results[1].1, None,
+        "unknown blob: blob_data omitted"
+    );
+    let state = runs[1]
+        .run_request
+        .as_ref()
+        .expect("run_request recorded")
+        .conversation_state
+        .clone()
+        .expect("a conversation state");
+    assert_eq!(state, checkpoint, "checkpoint sent back byte for byte");
+    let conversation_id = |i: usize| {
+        let rr = runs[i].run_request.as_ref().expect("run_request recorded");
+        rr.conversation_id.clone()
+    };
+    assert_eq!(conversation_id(0), conversation_id(1));
+    for run in &runs {
+        assert_eq!(run.end, Some(RunEnd::Ok));
+        assert_wire(&h.fake, run, transport).await;
+    }
 }
 
-async fn cancel_is_sent_and_the_run_ends(transport: AgentTransport) {
-    let fake = FakeCursor::builder()
-        .turn(Turn::new().text("working").wait_for_cancel())
-        .start()
-        .await;
-    let h = signed_in(fake, transport).await;
-    let mut run = h
-        .client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .expect("run starts");
+async fn cancel_tells_cursor_and_ends_the_run(transport: AgentTransport) {
+    let (h, mut run) = run_waiting_for_cancel(transport).await;
     assert_eq!(
         run.next().await.expect("an event").expect("not an error"),
         ChatEvent::Text("working".into())
@@ -314,7 +349,17 @@ async fn cancel_is_sent_and_the_run_ends(transport: AgentTransport) {
     }
 }
 
-async fn broken_streams_are_typed_errors_not_silence(transport: AgentTransport) {
+async fn dropping_the_run_cancels_it_upstream(transport: AgentTransport) {
+    let (h, mut run) = run_waiting_for_cancel(transport).await;
+    let _ = run.next().await;
+    drop(run);
+    let recorded = h.fake.wait_for_run_end(0, WAIT).await;
+    assert!(recorded.cancelled.is_some(), "{:?}", recorded.end);
+}
+
+async fn mid_stream_drops_and_malformed_frames_are_typed_errors_not_silence(
+    transport: AgentTransport,
+) {
     let fake = FakeCursor::builder()
         .turn(Turn::new().text("half").drop_stream())
         .turn(
@@ -322,13 +367,22 @@ async fn broken_streams_are_typed_errors_not_silence(transport: AgentTransport) 
                 .text("x")
                 .malformed(Malformed::UndecodableMessage),
         )
-        .turn(Turn::new().malformed(Malformed::Truncated))
+        .turn(Turn::new().malformed(Malformed::UnknownFlags))
         .turn(Turn::new().malformed(Malformed::BadGzip))
+        .turn(Turn::new().malformed(Malformed::Truncated))
+        .turn(Turn::new().malformed(Malformed::BadEndStreamJson))
         .turn(Turn::new().text("y").reset())
         .start()
         .await;
     let h = signed_in(fake, transport).await;
-    for case in ["drop", "undecodable", "truncated", "gzip"] {
+    for case in [
+        "drop",
+        "undecodable",
+        "flags",
+        "gzip",
+        "truncated",
+        "end json",
+    ] {
         let (_, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
         assert!(
             matches!(err, Some(CursorError::Protocol(_))),
@@ -341,17 +395,18 @@ async fn broken_streams_are_typed_errors_not_silence(transport: AgentTransport) 
         matches!(err, Some(CursorError::Network(_))),
         "reset: {err:?}"
     );
-    assert_eq!(h.fake.run_count(), 5);
+    assert_eq!(h.fake.run_count(), 7);
 }
 
-async fn a_refused_token_is_refreshed_once_and_retried(transport: AgentTransport) {
+async fn an_expired_session_on_the_run_is_refreshed_once_and_retried(transport: AgentTransport) {
     let fake = FakeCursor::builder()
         .turn(Turn::reply("after refresh"))
         .start()
         .await;
     let h = signed_in(fake, transport).await;
-    // Cursor stops accepting the (unexpired-looking) token: the run and its first append
-    // are refused; the client refreshes and retries before the caller sees anything.
+    // Cursor stops accepting the (unexpired-looking) token: the run (and over HTTP/1.1 its
+    // first append) is refused `unauthenticated`; the client refreshes and retries before
+    // the caller sees anything.
     h.fake.revoke_access_tokens();
     let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
     assert!(err.is_none(), "{err:?}");
@@ -452,84 +507,6 @@ async fn a_refused_first_append_fails_the_start_with_its_typed_error() {
         .map(|c| c.status)
         .collect();
     assert_eq!(appends, [429], "one append, refused; nothing after it");
-}
-
-#[tokio::test]
-async fn the_proxy_streams_a_chat_over_http1() {
-    let fake = FakeCursor::builder()
-        .turn(Turn::reply("Hello over HTTP/1.1"))
-        .start()
-        .await;
-    let h = signed_in(fake, AgentTransport::Http1).await;
-    let p = Proxy::start_with(h, |s| {
-        // The proxy's settings agree with the client's (read from the same environment).
-        assert_eq!(s.agent_transport, AgentTransport::Http1);
-    })
-    .await;
-    let chunks = p
-        .sse(&json!({"model": "auto", "stream": true,
-            "messages": [{"role": "user", "content": "hi"}]}))
-        .await;
-    assert_eq!(delta_text(&chunks, "content"), "Hello over HTTP/1.1");
-    assert_eq!(p.fake().run_count(), 1);
-    let run = p.fake().wait_for_run_end(0, WAIT).await;
-    assert_eq!(run.transport, RunTransport::Http1);
-    assert_wire(p.fake(), &run, AgentTransport::Http1).await;
-}
-
-#[tokio::test]
-async fn a_two_step_tool_loop_through_the_proxy_stays_on_one_http1_run() {
-    let turn = Turn::new()
-        .text("Checking.")
-        .mcp_call(
-            "get_weather",
-            "get_weather",
-            "call_w1",
-            json!({"city": "Paris"}),
-        )
-        .text("Paris is sunny.")
-        .turn_ended()
-        .end_ok();
-    let fake = FakeCursor::builder().turn(turn).start().await;
-    let h = signed_in(fake, AgentTransport::Http1).await;
-    let p = Proxy::start(h).await;
-    let tools = json!([{"type": "function", "function": {"name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
-    let mut messages = vec![json!({"role": "user", "content": "weather?"})];
-
-    let chunks = p
-        .sse(&json!({"model": "auto", "stream": true, "messages": messages, "tools": tools}))
-        .await;
-    let calls = tool_call_deltas(&chunks);
-    assert_eq!(calls[0]["id"], "call_w1");
-    assert!(
-        chunks
-            .iter()
-            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
-    );
-    messages.push(
-        json!({"role": "assistant", "content": delta_text(&chunks, "content"),
-        "tool_calls": [{"id": "call_w1", "type": "function", "function": calls[0]["function"]}]}),
-    );
-    messages.push(json!({"role": "tool", "tool_call_id": "call_w1", "content": "18C sunny"}));
-
-    let res = p
-        .post(&json!({"model": "auto", "messages": messages, "tools": tools}))
-        .await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["choices"][0]["message"]["content"], "Paris is sunny.");
-    assert_eq!(body["choices"][0]["finish_reason"], "stop");
-
-    assert_eq!(p.fake().run_count(), 1, "both steps on one Cursor run");
-    let run = p.fake().wait_for_run_end(0, WAIT).await;
-    assert_eq!(run.transport, RunTransport::Http1);
-    assert_eq!(
-        run.mcp_results,
-        [("call_w1".to_string(), "18C sunny".to_string())]
-    );
-    assert_wire(p.fake(), &run, AgentTransport::Http1).await;
 }
 
 /// Cursor's count at turn end (reference §9.4) arrives over either transport and becomes

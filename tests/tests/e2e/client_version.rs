@@ -3,7 +3,7 @@
 //! serves at `/install`, the 24 h cache in the data dir, and the re-resolve-and-retry-once
 //! when Cursor refuses the version as outdated — through the client and the real proxy.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! then reach OpenCode as an `apply_patch` call holding a patch it applies, and the answer
 //! must go back to Cursor as a typed `WriteResult`.
 
-mod common;
+use crate::common;
 
 use common::proxy::{Proxy, delta_text, signed_in, tool_call_deltas};
 use cursor_bridge_core::pb::agent_v1 as pb;
@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 /// The body OpenCode sent, verbatim.
 fn opencode_gpt_request() -> Value {
-    serde_json::from_str(include_str!("../data/opencode-gpt-request.json")).expect("captured body")
+    serde_json::from_str(include_str!("../../data/opencode-gpt-request.json"))
+        .expect("captured body")
 }
 
 fn write_turn(path: &str, text: &str) -> Turn {

@@ -4,7 +4,7 @@
 //! columns, the row marked exact), through the real proxy against the fake; without
 //! them the estimate is reported and marked as such.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::Harness;

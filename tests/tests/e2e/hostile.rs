@@ -10,7 +10,7 @@
 //! exactly the rows the handler records (refusals by the guard, the router and the
 //! content-type check happen before it and are not recorded).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -9,10 +9,10 @@
 //!   and 50 KB of conversation blobs each are evicted oldest first down to the budget, and
 //!   `/health` reports the bytes.
 //!
-//! The tests in this file run one at a time ([`SERIAL`]) so the memory figures are this
-//! test's own.
+//! The memory test runs in a process of its own ([`common::in_own_process`]) so the
+//! figures are this test's own, not those of whatever else the test binary runs meanwhile.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,8 +25,6 @@ use serde_json::{Value, json};
 
 use common::Harness;
 use common::proxy::{Proxy, delta_text};
-
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const STREAMS: usize = 100;
 const STEPS: usize = 20;
@@ -100,7 +98,13 @@ const MB: f64 = 1024.0 * 1024.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_streams_complete_exactly_in_bounded_memory() {
-    let _serial = SERIAL.lock().await;
+    if !common::in_own_process(
+        "load::a_hundred_concurrent_streams_complete_exactly_in_bounded_memory",
+    )
+    .await
+    {
+        return;
+    }
     let fake = FakeCursor::builder().start().await;
     let p = Arc::new(Proxy::start(Harness::signed_in(fake).await).await);
     // Warm up (connection pools, the model catalogue) outside the measurement.
@@ -262,7 +266,6 @@ async fn ask(p: &Proxy, k: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
-    let _serial = SERIAL.lock().await;
     let args = json!({"city": "Rome"});
     let fake = with_tool_calls(STREAMS, &args, Turn::new).await;
     let h = Harness::signed_in(fake).await;
@@ -323,7 +326,6 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
-    let _serial = SERIAL.lock().await;
     const N: usize = 10;
     const BLOB: usize = 50_000;
     let args = json!({"city": "x".repeat(100_000)});

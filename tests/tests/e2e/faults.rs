@@ -5,7 +5,7 @@
 //! stops mid-stream, a broken usage database. Every timeout in here comes from a setting
 //! turned down to about a second, so no test waits for a default.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,23 +1,20 @@
 //! The chat engine end to end: `CursorClient::chat` against the fake Cursor's `Run`
-//! stream over cleartext HTTP/2 — streamed turns, tool calls answered on the same stream,
-//! the blob store, heartbeats and watchdogs, native tools (redirected to the caller's
-//! equivalent tools, or rejected), errors, cancellation.
+//! stream over cleartext HTTP/2 — heartbeats and watchdogs, native tools (redirected to the
+//! caller's equivalent tools, or rejected), framing, typed errors, sessions. The scenarios
+//! that hold over either transport (streamed turns, tool calls answered on the same run,
+//! the blob store, drops and malformed frames, cancellation, refresh and retry) run over
+//! both in `transport.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::chat::{collect, text_of, until_tool_call, weather_tool};
 use common::{Harness, fast_chat};
-use cursor_bridge_core::cursor::chat::{
-    ChatEvent, ChatOptions, ChatRequest, ChatRun, ToolDef, ToolResult,
-};
+use cursor_bridge_core::cursor::chat::{ChatEvent, ChatOptions, ChatRequest, ToolDef, ToolResult};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::pb::agent_v1 as pb;
-use cursor_bridge_tests::{
-    CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, McpCall, NativeExec, Query, RunEnd,
-    Step, Turn,
-};
+use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, NativeExec, Query, RunEnd, Turn};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -30,264 +27,6 @@ async fn chat_to_end(
 ) -> (Vec<ChatEvent>, Option<CursorError>) {
     let mut run = client.chat(req).await.expect("run starts");
     collect(&mut run).await
-}
-
-#[tokio::test]
-async fn streamed_turn_with_thinking_text_tokens_and_checkpoint() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .heartbeat()
-                .thinking("Let me think")
-                .thinking(" briefly.")
-                .thinking_completed(120)
-                .text("Hello")
-                .token_delta(2)
-                .text(", world")
-                .token_delta(3)
-                .checkpoint(1_500, 200_000)
-                .turn_ended()
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let mut req = ChatRequest::new("claude-4.5-sonnet", "Say hello");
-    req.system_prompt = Some("You are terse.".into());
-    let mut run = h.client.chat(req).await.expect("run starts");
-    let handle = run.handle();
-    let (events, err) = collect(&mut run).await;
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(
-        events,
-        vec![
-            ChatEvent::Thinking("Let me think".into()),
-            ChatEvent::Thinking(" briefly.".into()),
-            ChatEvent::ThinkingDone { duration_ms: 120 },
-            ChatEvent::Text("Hello".into()),
-            ChatEvent::Tokens(2),
-            ChatEvent::Text(", world".into()),
-            ChatEvent::Tokens(3),
-            ChatEvent::Checkpoint {
-                used_tokens: 1_500,
-                max_tokens: 200_000
-            },
-            ChatEvent::TurnEnded,
-        ]
-    );
-    let usage = handle.usage();
-    assert_eq!(
-        (
-            usage.completion_tokens,
-            usage.prompt_tokens(),
-            usage.context_limit
-        ),
-        (5, Some(1_495), Some(200_000))
-    );
-    assert!(handle.checkpoint().is_some());
-    assert!(handle.is_finished());
-
-    let run = h.fake.wait_for_run_end(0, WAIT).await;
-    assert_eq!(
-        run.version,
-        http::Version::HTTP_2,
-        "the agent stream must use HTTP/2"
-    );
-    assert_eq!(run.model_id(), Some("claude-4.5-sonnet"));
-    assert_eq!(run.user_text(), Some("Say hello"));
-    assert_eq!(
-        run.header("content-type"),
-        Some("application/connect+proto")
-    );
-    assert_eq!(run.header("x-cursor-client-type"), Some("cli"));
-    assert!(
-        run.header("x-cursor-client-version")
-            .is_some_and(|v| v.starts_with("cli-"))
-    );
-    assert!(run.header("x-request-id").is_some_and(|v| v.len() == 36));
-    assert_eq!(run.end, Some(RunEnd::Ok));
-    let rr = run.run_request.expect("run_request recorded");
-    let Some(pb::conversation_action::Action::UserMessageAction(a)) =
-        rr.action.and_then(|a| a.action)
-    else {
-        panic!("expected a user message action");
-    };
-    assert_eq!(
-        a.request_context.and_then(|c| c.cloud_rule).as_deref(),
-        Some("You are terse.")
-    );
-}
-
-#[tokio::test]
-async fn mcp_tool_call_is_answered_later_on_the_same_stream() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .request_context()
-                .text("Checking.")
-                .step(Step::McpCall(
-                    McpCall::new(
-                        "get_weather",
-                        "get_weather",
-                        "call_1",
-                        json!({"city": "Paris", "days": 2}),
-                    )
-                    .announce(),
-                ))
-                .text("It is sunny in Paris.")
-                .token_delta(6)
-                .checkpoint(2_000, 200_000)
-                .turn_ended()
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let mut req = ChatRequest::new("gpt-5.1", "Weather in Paris?");
-    req.system_prompt = Some("Use tools.".into());
-    req.tools = vec![weather_tool()];
-    let mut run = h.client.chat(req).await.unwrap();
-    let handle = run.handle();
-
-    // Read up to the tool call.
-    let mut before = Vec::new();
-    let call = loop {
-        match tokio::time::timeout(WAIT, run.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        {
-            ChatEvent::ToolCall(c) => break c,
-            other => before.push(other),
-        }
-    };
-    assert_eq!(text_of(&before), "Checking.");
-    assert_eq!(call.call_id, "call_1");
-    assert_eq!(call.name, "get_weather");
-    assert_eq!(call.arguments, json!({"city": "Paris", "days": 2}));
-    assert_eq!(handle.pending_tool_calls(), vec!["call_1".to_string()]);
-
-    // The caller takes its time (longer than a heartbeat period): the stream stays parked.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    handle
-        .send_tool_result(
-            "call_1",
-            ToolResult {
-                content: "sunny, 24°C".into(),
-                is_error: false,
-            },
-        )
-        .await
-        .unwrap();
-    // A second answer to the same call is refused, not sent twice.
-    assert!(
-        handle
-            .send_tool_result(
-                "call_1",
-                ToolResult {
-                    content: "again".into(),
-                    is_error: false
-                }
-            )
-            .await
-            .is_err()
-    );
-
-    let (after, err) = collect(&mut run).await;
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(text_of(&after), "It is sunny in Paris.");
-    assert_eq!(after.last(), Some(&ChatEvent::TurnEnded));
-
-    assert_eq!(
-        h.fake.run_count(),
-        1,
-        "the tool result continued the same run"
-    );
-    let run = h.fake.wait_for_run_end(0, WAIT).await;
-    assert_eq!(
-        run.mcp_results,
-        vec![("call_1".to_string(), "sunny, 24°C".to_string())]
-    );
-    let ctx = &run.request_contexts[0];
-    assert_eq!(ctx.cloud_rule.as_deref(), Some("Use tools."));
-    assert_eq!(
-        ctx.tools
-            .iter()
-            .map(|t| t.tool_name.as_str())
-            .collect::<Vec<_>>(),
-        vec!["get_weather"]
-    );
-    assert!(
-        run.execs.iter().all(|e| e.stream_closed),
-        "every exec is closed with stream_close"
-    );
-    assert!(
-        run.client_heartbeats() >= 2,
-        "client heartbeats kept the parked stream alive"
-    );
-}
-
-#[tokio::test]
-async fn blobs_set_by_cursor_are_served_back_and_survive_into_the_next_run() {
-    let doc = br#"{"role":"user","content":"remember me"}"#;
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .kv_set(&doc[..])
-                .kv_get_data(doc)
-                .text("ok")
-                .checkpoint(10, 100)
-                .turn_ended()
-                .end_ok(),
-        )
-        .turn(
-            Turn::new()
-                .kv_get_data(doc)
-                .kv_get(vec![7u8; 32])
-                .text("again")
-                .turn_ended()
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let req = ChatRequest::new("default", "first");
-    let mut run = h.client.chat(req.clone()).await.unwrap();
-    let handle = run.handle();
-    assert!(collect(&mut run).await.1.is_none());
-    let checkpoint = handle.checkpoint().expect("checkpoint");
-
-    // Continue the conversation: the checkpoint goes back verbatim, the blobs stay.
-    let mut next = req.clone();
-    next.user_text = "second".into();
-    next.conversation_state = Some(checkpoint.clone());
-    let mut run2 = h.client.chat(next).await.unwrap();
-    assert!(collect(&mut run2).await.1.is_none());
-
-    let runs = h.fake.wait_for_runs(2, WAIT).await;
-    assert_eq!(runs[0].kv_get_results[0].1.as_deref(), Some(&doc[..]));
-    assert_eq!(
-        runs[1].kv_get_results[0].1.as_deref(),
-        Some(&doc[..]),
-        "blob served in the next run"
-    );
-    assert_eq!(
-        runs[1].kv_get_results[1].1, None,
-        "unknown blob: blob_data omitted"
-    );
-    let state = runs[1]
-        .run_request
-        .as_ref()
-        .unwrap()
-        .conversation_state
-        .clone()
-        .unwrap();
-    assert_eq!(state, checkpoint, "checkpoint sent back byte for byte");
-    assert_eq!(
-        runs[0].run_request.as_ref().unwrap().conversation_id,
-        runs[1].run_request.as_ref().unwrap().conversation_id
-    );
 }
 
 #[tokio::test]
@@ -784,38 +523,6 @@ async fn context_overflow_and_bad_model_are_typed() {
     ));
 }
 
-#[tokio::test]
-async fn mid_stream_drop_and_malformed_frames_are_errors_not_silence() {
-    let fake = FakeCursor::builder()
-        .turn(Turn::new().text("half").drop_stream())
-        .turn(
-            Turn::new()
-                .text("x")
-                .malformed(Malformed::UndecodableMessage),
-        )
-        .turn(Turn::new().malformed(Malformed::UnknownFlags))
-        .turn(Turn::new().malformed(Malformed::BadGzip))
-        .turn(Turn::new().malformed(Malformed::Truncated))
-        .turn(Turn::new().malformed(Malformed::BadEndStreamJson))
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    for case in [
-        "drop",
-        "undecodable",
-        "flags",
-        "gzip",
-        "truncated",
-        "end json",
-    ] {
-        let (_, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
-        assert!(
-            matches!(err, Some(CursorError::Protocol(_))),
-            "{case}: {err:?}"
-        );
-    }
-}
-
 /// Regression: a model thinking for longer than the idle limit, with only server
 /// heartbeats meanwhile, was cut at `idle_timeout` as a stall.
 #[tokio::test]
@@ -953,63 +660,6 @@ async fn a_parked_tool_call_is_not_idle() {
     let (events, err) = collect(&mut run).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "thanks");
-}
-
-/// A run that has said "working" and now waits until the client cancels.
-async fn run_waiting_for_cancel() -> (Harness, ChatRun) {
-    let fake = FakeCursor::builder()
-        .turn(Turn::new().text("working").wait_for_cancel())
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let run = h
-        .client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .expect("run starts");
-    (h, run)
-}
-
-#[tokio::test]
-async fn cancel_tells_cursor_and_ends_the_run() {
-    let (h, mut run) = run_waiting_for_cancel().await;
-    assert_eq!(
-        run.next().await.unwrap().unwrap(),
-        ChatEvent::Text("working".into())
-    );
-    run.handle().cancel();
-    let (_, err) = collect(&mut run).await;
-    assert!(matches!(err, Some(CursorError::Cancelled)), "{err:?}");
-    let recorded = h.fake.wait_for_run_end(0, WAIT).await;
-    assert_eq!(recorded.cancelled, Some(CancelledBy::Action));
-}
-
-#[tokio::test]
-async fn dropping_the_run_cancels_it_upstream() {
-    let (h, mut run) = run_waiting_for_cancel().await;
-    let _ = run.next().await;
-    drop(run);
-    let recorded = h.fake.wait_for_run_end(0, WAIT).await;
-    assert!(recorded.cancelled.is_some(), "{:?}", recorded.end);
-}
-
-#[tokio::test]
-async fn an_expired_session_on_the_stream_is_refreshed_once_and_retried() {
-    let fake = FakeCursor::builder()
-        .turn(Turn::reply("after refresh"))
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    // Cursor stops accepting the (unexpired-looking) access token: the run answers
-    // `unauthenticated`; the client refreshes and retries before the caller sees anything.
-    h.fake.revoke_access_tokens();
-    let (events, err) = chat_to_end(&h.client, ChatRequest::new("default", "hi")).await;
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(text_of(&events), "after refresh");
-    assert_eq!(h.fake.refresh_calls(), 1);
-    let runs = h.fake.runs();
-    assert_eq!(runs.len(), 2);
-    assert!(!runs[0].authorized && runs[1].authorized);
 }
 
 #[tokio::test]

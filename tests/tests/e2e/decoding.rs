@@ -3,8 +3,7 @@
 //! is answered at its mirrored field number. Each scenario runs over both transports;
 //! the `regression_*` ones replay hand-built wire bytes of the shape they pin.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! and dimensions; what cannot be sent is a 400 in OpenAI's error format naming the part,
 //! and the catalogue's image flag shows in `/v1/models` and the OpenCode block.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::Harness;
@@ -214,7 +214,7 @@ async fn models_and_the_opencode_block_say_which_models_take_images() {
 async fn the_image_opencode_attaches_reaches_cursor() {
     let p = signed_in(vec![]).await;
     let body: Value =
-        serde_json::from_str(include_str!("../data/opencode-image-request.json")).unwrap();
+        serde_json::from_str(include_str!("../../data/opencode-image-request.json")).unwrap();
     let chunks = p.sse(&body).await;
     assert!(!chunks.is_empty());
     let runs = p.fake().runs();

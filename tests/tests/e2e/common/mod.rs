@@ -27,7 +27,7 @@ pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
 }
 
 /// Runs each scenario `fn name(AgentTransport)` as `http2::name` and `http1::name` (the
-/// using file imports `AgentTransport`; `#[macro_use] mod common;`).
+/// using module imports `AgentTransport`; `main.rs` has `#[macro_use] mod common;`).
 #[allow(unused_macros)]
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
@@ -38,6 +38,39 @@ macro_rules! both {
             $(#[tokio::test] async fn $name() { super::$name(super::AgentTransport::Http1).await })*
         }
     };
+}
+
+/// The variable that tells a child test process which test it was started to run.
+const OWN_PROCESS_TEST: &str = "CURSOR_BRIDGE_E2E_OWN_PROCESS";
+
+/// Whether the caller, the test named `name` (its path in this binary, e.g.
+/// `load::a_test`), should run its body here: yes in the child process this starts for it;
+/// in the parent the test runs in that child (this binary again, `--exact name`) and must
+/// pass there, and the caller returns. For a test that measures the whole process (its
+/// memory), which other tests of this binary share.
+pub async fn in_own_process(name: &str) -> bool {
+    if std::env::var(OWN_PROCESS_TEST).is_ok_and(|n| n == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = tokio::process::Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS_TEST, name)
+        .output()
+        .await
+        .expect("start the test in its own process");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!("{stdout}{stderr}");
+    assert!(out.status.success(), "{name} failed in its own process");
+    // A name that matches no test would pass by running nothing.
+    assert!(
+        stdout.contains(&format!("test {name} ... ok")),
+        "{name} did not run in its own process"
+    );
+    false
 }
 
 /// Fast chat timings so failure tests finish in well under a second.
@@ -120,3 +153,4 @@ impl Harness {
 }
 pub mod chat;
 pub mod proxy;
+pub mod wire;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
-use cursor_bridge_core::config::settings::{Paths, Settings};
+use cursor_bridge_core::config::settings::{AgentTransport, Paths, Settings};
 use cursor_bridge_core::cursor::CursorClient;
 use cursor_bridge_core::proxy::{ProxyState, RunningProxy};
 use cursor_bridge_core::store::ledger::Ledger;
@@ -166,13 +166,29 @@ pub fn tool_call_deltas(chunks: &[Value]) -> Vec<&Value> {
         .collect()
 }
 
-/// A proxy in front of a fake Cursor that plays `turns`, signed in.
-pub async fn signed_in(turns: Vec<Turn>) -> Proxy {
+/// A fake Cursor that plays `turns`.
+async fn fake_playing(turns: Vec<Turn>) -> FakeCursor {
     let mut b = FakeCursor::builder();
     for t in turns {
         b = b.turn(t);
     }
-    Proxy::start(Harness::signed_in(b.start().await).await).await
+    b.start().await
+}
+
+/// A proxy in front of a fake Cursor that plays `turns`, signed in.
+pub async fn signed_in(turns: Vec<Turn>) -> Proxy {
+    Proxy::start(Harness::signed_in(fake_playing(turns).await).await).await
+}
+
+/// [`signed_in`] with `agent_transport = transport` (set as a user would, through its
+/// environment variable, which the proxy's settings read too).
+pub async fn signed_in_over(turns: Vec<Turn>, transport: AgentTransport) -> Proxy {
+    let h = Harness::signed_in_over(fake_playing(turns).await, transport).await;
+    Proxy::start_with(h, |s| {
+        // The proxy's settings agree with the client's (read from the same environment).
+        assert_eq!(s.agent_transport, transport);
+    })
+    .await
 }
 
 /// Status, the `error` object and `Retry-After` of an error response.

@@ -2,18 +2,27 @@
 //! HTTP where a client library would hide what we check) → the proxy on an ephemeral
 //! port → the fake Cursor server speaking the real wire protocol.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use common::Harness;
-use common::proxy::{Proxy, delta_text, error_of, signed_in, tool_call_deltas};
+use common::proxy::{Proxy, delta_text, error_of, signed_in, signed_in_over, tool_call_deltas};
+use common::wire::assert_wire;
+use cursor_bridge_core::config::settings::AgentTransport;
 use cursor_bridge_core::store::ledger::Range;
 use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
 use futures::StreamExt;
 use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+both!(
+    streamed_text_reasoning_and_usage_chunk,
+    multi_step_tool_loop_continues_the_same_cursor_run,
+);
 
 fn req(v: Value) -> CreateChatCompletionRequest {
     serde_json::from_value(v).expect("request")
@@ -67,9 +76,8 @@ async fn plain_text_through_async_openai_with_usage() {
     );
 }
 
-#[tokio::test]
-async fn streamed_text_reasoning_and_usage_chunk() {
-    let p = signed_in(vec![text_turn(), text_turn()]).await;
+async fn streamed_text_reasoning_and_usage_chunk(transport: AgentTransport) {
+    let p = signed_in_over(vec![text_turn(), text_turn()], transport).await;
     // With async-openai: content deltas and the usage chunk parse.
     let mut stream = p
         .openai()
@@ -113,12 +121,16 @@ async fn streamed_text_reasoning_and_usage_chunk() {
         chunks.iter().all(|c| c.get("usage").is_none()),
         "no usage chunk unless asked"
     );
+    assert_eq!(p.fake().run_count(), 2, "one Cursor run per request");
+    for i in 0..2 {
+        let run = p.fake().wait_for_run_end(i, WAIT).await;
+        assert_wire(p.fake(), &run, transport).await;
+    }
 }
 
 /// The model calls a tool twice (two steps, the second step with two parallel calls), and
-/// every continuation goes onto the same Cursor stream.
-#[tokio::test]
-async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
+/// every continuation goes onto the same Cursor run.
+async fn multi_step_tool_loop_continues_the_same_cursor_run(transport: AgentTransport) {
     let turn = Turn::new()
         .text("Checking.")
         .mcp_call(
@@ -137,7 +149,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
         .checkpoint(500, 200_000)
         .turn_ended()
         .end_ok();
-    let p = signed_in(vec![turn]).await;
+    let p = signed_in_over(vec![turn], transport).await;
     let client = p.openai();
     let mut messages = vec![json!({"role": "user", "content": "weather and time?"})];
 
@@ -203,7 +215,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
         1,
         "every step ran on the same Cursor stream"
     );
-    let run = &p.fake().runs()[0];
+    let run = p.fake().wait_for_run_end(0, WAIT).await;
     assert_eq!(
         run.mcp_results,
         vec![
@@ -212,6 +224,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_stream() {
             ("call_w2".to_string(), "-3C snow".to_string()),
         ]
     );
+    assert_wire(p.fake(), &run, transport).await;
 }
 
 #[tokio::test]
@@ -277,7 +290,7 @@ async fn native_read_is_redirected_to_the_clients_read_tool() {
         .end_ok();
     let p = signed_in(vec![turn]).await;
     let sample: Value =
-        serde_json::from_str(include_str!("../data/opencode-request.json")).expect("sample");
+        serde_json::from_str(include_str!("../../data/opencode-request.json")).expect("sample");
     let tools = sample["tools"].clone();
     let r1: Value = p
         .post(&json!({"model": "auto", "tools": tools, "messages": [{"role": "user", "content": "what does main do?"}]}))
