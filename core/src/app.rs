@@ -175,7 +175,7 @@ impl AppBuilder {
     /// call to the app, whichever front end makes it (the proxy's requests included), so
     /// an expired session or an unreachable Cursor becomes an alert and a status change.
     pub fn build(self) -> Result<App, CommandError> {
-        let client = CursorClient::from_settings(&self.settings, &self.paths, &self.env)?;
+        let client = crate::wiring::cursor_client(&self.settings, &self.paths, &self.env)?;
         let opener = self.opener.unwrap_or_else(|| {
             Arc::new(|url: &str| webbrowser::open(url).map_err(|e| e.to_string()))
         });

@@ -150,7 +150,7 @@ impl Ctx {
                 settings.host = host;
             }
         }
-        let client = CursorClient::from_settings(&settings, &paths, &env)?;
+        let client = crate::wiring::cursor_client(&settings, &paths, &env)?;
         Ok(Self {
             env,
             paths,

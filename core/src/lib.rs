@@ -22,6 +22,7 @@
 //! - [`app`]: the actions the tray and the web UI share ([`app::App`]), their IPC types,
 //!   `CommandError`, and the notification policy ([`app::alerts`]).
 //! - [`cli`]: the headless CLI's commands (the binary in `src/bin/` only parses and wires).
+//! - [`wiring`]: the composition root, building the client (and the rest) from settings.
 //!
 //! ## Invariants
 //! - Secrets (tokens, keys, the PKCE verifier) never reach logs or error messages.
@@ -38,6 +39,7 @@ pub mod opencode;
 pub mod pb;
 pub mod proxy;
 pub mod store;
+pub mod wiring;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -11,16 +11,13 @@ use std::fmt;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 pub use crate::cursor::AgentTransport;
-use crate::cursor::RetryPolicy;
-use crate::cursor::auth::{PollPolicy, RefreshRoute};
-use crate::cursor::version::{self, ClientVersion, VersionConfig};
-use crate::cursor::{Endpoints, HttpConfig};
+use crate::cursor::auth::RefreshRoute;
+use crate::cursor::version;
 
 /// Puts config, data and logs in this one directory (portable installs, tests, CI).
 pub const ENV_HOME: &str = "CURSOR_BRIDGE_HOME";
@@ -30,8 +27,8 @@ pub const ENV_API_URL: &str = "CURSOR_BRIDGE_API_URL";
 pub const ENV_LOGIN_URL: &str = "CURSOR_BRIDGE_LOGIN_URL";
 /// Overrides `port`.
 pub const ENV_PORT: &str = "CURSOR_BRIDGE_PORT";
-/// Opts in to the file credential store at this path (`credential_store = "file"`).
-pub const ENV_CREDENTIALS_FILE: &str = "CURSOR_BRIDGE_CREDENTIALS_FILE";
+// Opts in to the file credential store; defined with the store error whose advice names it.
+pub use crate::cursor::credentials::ENV_CREDENTIALS_FILE;
 /// Overrides `client_version`.
 pub const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 /// An access token that wins over stored credentials; never stored, never refreshed.
@@ -578,83 +575,6 @@ impl Settings {
             .map_err(|source| SettingsError::Write { path, source })
     }
 
-    /// How we talk to Cursor, with a client version resolved from these settings alone
-    /// (no on-disk cache; [`crate::cursor::CursorClient::from_settings`] passes one that
-    /// has it to [`Settings::http_config_with`]).
-    pub fn http_config(&self) -> HttpConfig {
-        self.http_config_with(ClientVersion::new(self.client_version_config(None)))
-    }
-
-    /// Where the client version comes from (see `cursor::version`): the pin, the CLI's
-    /// versions directory, the installer script, and the cache under `paths`' data dir.
-    pub fn client_version_config(&self, paths: Option<&Paths>) -> VersionConfig {
-        let pinned = (self.client_version.trim() != version::AUTO)
-            .then(|| self.client_version.trim().to_string());
-        let cli_versions_dir = self.cursor_cli_versions_dir.clone().or_else(|| {
-            directories::BaseDirs::new().map(|b| version::default_cli_versions_dir(b.home_dir()))
-        });
-        let installer_url = match self.cli_installer_url.as_deref().map(str::trim) {
-            Some("") => None,
-            Some(u) => Url::parse(u).ok(),
-            None => Some(Endpoints::join_onto(&self.login_url, "install")),
-        };
-        VersionConfig {
-            pinned,
-            cli_versions_dir,
-            installer_url,
-            cache_file: paths.map(|p| p.data_dir.join("client-version.json")),
-        }
-    }
-
-    /// [`Settings::http_config`] with a given client-version handle (one shared by every
-    /// HTTP client the app builds, so a resolved version survives a rebuild).
-    pub fn http_config_with(&self, client_version: ClientVersion) -> HttpConfig {
-        HttpConfig {
-            endpoints: Endpoints {
-                api: self.api_url.clone(),
-                login: self.login_url.clone(),
-            },
-            client_version,
-            ghost_mode: self.ghost_mode,
-            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
-            unary_timeout: Duration::from_secs(self.unary_timeout_secs),
-            agent_transport: self.agent_transport,
-        }
-    }
-
-    /// The bounds of the conversation store ([`crate::engine::conversations`]).
-    pub fn conversation_limits(&self) -> crate::engine::conversations::Limits {
-        crate::engine::conversations::Limits {
-            max_entries: self.conversation_store_max as usize,
-            max_bytes: self.conversation_store_max_bytes,
-            ttl: Duration::from_secs(self.conversation_store_ttl_hours.saturating_mul(3600)),
-        }
-    }
-
-    /// How the proxy retries starting a Cursor run after a transient failure.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            retries: self.upstream_retries,
-            backoff: Duration::from_millis(self.retry_backoff_ms),
-        }
-    }
-
-    /// The browser-login poll cadence.
-    pub fn poll_policy(&self) -> PollPolicy {
-        PollPolicy {
-            initial: Duration::from_millis(self.login_poll_initial_ms),
-            factor: self.login_poll_factor,
-            max_delay: Duration::from_millis(self.login_poll_max_ms),
-            max_attempts: self.login_poll_max_attempts,
-            max_consecutive_errors: self.login_poll_max_errors,
-        }
-    }
-
-    /// Refresh the access token when less than this remains.
-    pub fn refresh_margin(&self) -> Duration {
-        Duration::from_secs(self.refresh_margin_secs)
-    }
-
     /// The file store's path when `credential_store = "file"`, else `None`.
     pub fn credentials_file_path(&self, paths: &Paths) -> Option<PathBuf> {
         match self.credential_store {
@@ -814,6 +734,9 @@ pub enum SettingsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use crate::cursor::auth::PollPolicy;
 
     fn tmp_paths() -> (tempfile::TempDir, Paths) {
         let dir = tempfile::tempdir().unwrap();

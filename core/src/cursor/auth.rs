@@ -25,9 +25,9 @@ use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::credentials::{CredentialStore, Credentials, StoreError, describe_json_error};
 use super::error::CursorError;
 use super::http::{CursorHttp, Endpoints};
-use crate::store::credentials::{CredentialStore, Credentials, StoreError, describe_json_error};
 
 /// The OAuth client id Cursor's refresh endpoint expects (reference §1.3 variant A).
 pub const OAUTH_CLIENT_ID: &str = "KbZUR41cY7W6zRSdpSUJ7I7mLYBKOCmB";

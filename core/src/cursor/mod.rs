@@ -4,6 +4,7 @@ pub mod auth;
 pub mod blobs;
 pub mod chat;
 pub mod client;
+pub mod credentials;
 pub mod decode;
 pub mod error;
 pub mod framing;
