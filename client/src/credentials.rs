@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::CursorError;
+
 /// Opts in to the file credential store at this path (`credential_store = "file"`).
 /// Defined here because [`StoreError::NoKeychain`] names it in its advice; the settings
 /// re-export it.
@@ -87,6 +89,15 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
     fn delete(&self) -> Result<(), StoreError>;
     /// Where the credentials are, for status output.
     fn describe(&self) -> String;
+}
+
+// The token manager hands store failures on as Cursor errors.
+impl From<StoreError> for CursorError {
+    fn from(e: StoreError) -> Self {
+        CursorError::CredentialStore {
+            message: e.to_string(),
+        }
+    }
 }
 
 /// A JSON error without any of the input text: serde_json can quote values in its
