@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::header::{CONTENT_TYPE, HeaderValue};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -185,19 +184,7 @@ async fn poll_once(
     url: &Url,
     verifier: &str,
 ) -> Result<PollOutcome, CursorError> {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let mut headers = http.headers(None, &request_id);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let resp = http
-        .unary_client()
-        .get(url.clone())
-        .headers(headers)
-        .timeout(http.config().unary_timeout)
-        .send()
-        .await
-        .map_err(CursorError::from_reqwest)?;
-    let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(CursorError::from_reqwest)?;
+    let (status, body) = http.auth_request(url.clone(), None, None).await?;
     match status {
         404 => Ok(PollOutcome::Pending),
         200..=299 => Ok(PollOutcome::Done(body)),

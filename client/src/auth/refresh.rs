@@ -2,7 +2,6 @@
 //! (`/auth/exchange_user_api_key`, `/oauth/token`), each failure classified for the
 //! fallback to the other.
 
-use http::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 
 use crate::credentials::{Credentials, describe_json_error};
@@ -85,20 +84,9 @@ async fn post_json(
     bearer: Option<&str>,
     body: &serde_json::Value,
 ) -> Result<(u16, bytes::Bytes), CursorError> {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let mut headers = http.headers(bearer, &request_id);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let resp = http
-        .unary_client()
-        .post(http.endpoints().api(path))
-        .headers(headers)
-        .timeout(http.config().unary_timeout)
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(CursorError::from_reqwest)?;
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(CursorError::from_reqwest)?;
+    let (status, bytes) = http
+        .auth_request(http.endpoints().api(path), bearer, Some(body.to_string()))
+        .await?;
     tracing::debug!(path, status, "Cursor auth call");
     Ok((status, bytes))
 }
