@@ -133,7 +133,7 @@ impl Paths {
     /// `<data_dir>/conversations.json`: the kept conversation checkpoints (see
     /// [`crate::engine::conversations`]).
     pub fn conversations_file(&self) -> PathBuf {
-        crate::engine::conversations::file_in(&self.data_dir)
+        self.data_dir.join(CONVERSATIONS_FILE)
     }
 
     /// `<data_dir>/ledger.sqlite3`: the usage ledger (see [`crate::store::ledger`]).
@@ -141,6 +141,10 @@ impl Paths {
         self.data_dir.join("ledger.sqlite3")
     }
 }
+
+/// The name of the conversation store's file in the data directory (named here with the
+/// other files, so `config` needs nothing of the store).
+pub(crate) const CONVERSATIONS_FILE: &str = "conversations.json";
 
 /// Where credentials are kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,7 +114,7 @@ struct FileEntry {
 
 /// The store's file in `data_dir`.
 pub fn file_in(data_dir: &Path) -> PathBuf {
-    data_dir.join("conversations.json")
+    data_dir.join(crate::config::settings::CONVERSATIONS_FILE)
 }
 
 /// Deletes the persisted store in `data_dir`; `true` when there was one.
