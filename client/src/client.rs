@@ -34,6 +34,7 @@ pub struct CallObserver(Arc<ObserveFn>);
 type ObserveFn = dyn Fn(Result<(), &CursorError>) + Send + Sync;
 
 impl CallObserver {
+    /// Wraps `f`, called with each call's outcome.
     pub fn new(f: impl Fn(Result<(), &CursorError>) + Send + Sync + 'static) -> Self {
         CallObserver(Arc::new(f))
     }

@@ -22,10 +22,13 @@ pub const ENV_CREDENTIALS_FILE: &str = "CURSOR_BRIDGE_CREDENTIALS_FILE";
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
+    /// The access JWT, sent as the bearer token.
     pub access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The refresh token, when the sign-in gave one.
     pub refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The user API key, when signed in with one (a renewal exchanges it again).
     pub api_key: Option<String>,
 }
 
@@ -57,21 +60,35 @@ pub enum StoreError {
          on its own; to keep credentials in a file readable only by you instead, set \
          {ENV_CREDENTIALS_FILE}=<path> or put credential_store = \"file\" in settings.toml"
     )]
-    NoKeychain { detail: String },
+    NoKeychain {
+        /// What the platform said.
+        detail: String,
+    },
     /// The keychain answered, but with an error.
     #[error("the OS keychain refused the operation: {detail}")]
-    Keychain { detail: String },
+    Keychain {
+        /// What the keychain said.
+        detail: String,
+    },
     /// What is stored is not credentials we can read. Left in place for the user to inspect.
     #[error(
         "the credentials stored in {location} cannot be read ({detail}); fix or remove them \
          (`cursor-bridge logout` removes them) and sign in again"
     )]
-    Corrupt { location: String, detail: String },
+    Corrupt {
+        /// Where the credentials are (the store's description).
+        location: String,
+        /// What is wrong with them, without their text.
+        detail: String,
+    },
     /// A file-store I/O failure.
     #[error("cannot {action} credentials file {}: {source}", path.display())]
     Io {
+        /// What we tried: `read`, `write`, `encode` or `delete`.
         action: &'static str,
+        /// The credentials file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     /// The background task running the store died.

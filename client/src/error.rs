@@ -13,21 +13,37 @@ use crate::pb::aiserver_v1::{ErrorDetails, error_details::Error as DetailKind};
 /// A Connect error code (reference §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
+    /// Connect `canceled`.
     Canceled,
+    /// Connect `unknown`.
     Unknown,
+    /// Connect `invalid_argument`.
     InvalidArgument,
+    /// Connect `deadline_exceeded`.
     DeadlineExceeded,
+    /// Connect `not_found`.
     NotFound,
+    /// Connect `already_exists`.
     AlreadyExists,
+    /// Connect `permission_denied`.
     PermissionDenied,
+    /// Connect `resource_exhausted`.
     ResourceExhausted,
+    /// Connect `failed_precondition`.
     FailedPrecondition,
+    /// Connect `aborted`.
     Aborted,
+    /// Connect `out_of_range`.
     OutOfRange,
+    /// Connect `unimplemented`.
     Unimplemented,
+    /// Connect `internal`.
     Internal,
+    /// Connect `unavailable`.
     Unavailable,
+    /// Connect `data_loss`.
     DataLoss,
+    /// Connect `unauthenticated`.
     Unauthenticated,
 }
 
@@ -120,35 +136,59 @@ pub enum CursorError {
     /// The credential store (OS keychain or file) could not be read or written; the
     /// message says which store and what to do.
     #[error("cannot use the stored Cursor credentials: {message}")]
-    CredentialStore { message: String },
+    CredentialStore {
+        /// What went wrong, naming the store and what to do.
+        message: String,
+    },
     /// Cursor refused the credentials (refresh and retry once, then sign in again).
     #[error("Cursor refused the credentials: {message}")]
-    Unauthenticated { message: String },
+    Unauthenticated {
+        /// Cursor's message.
+        message: String,
+    },
     /// Usage quota or rate limit reached.
     #[error("{}: {message}", if *rate_limited { "Cursor rate limit reached" } else { "Cursor usage limit reached" })]
     Quota {
+        /// Cursor's message.
         message: String,
+        /// A rate limit (retry soon) rather than the plan's usage limit.
         rate_limited: bool,
+        /// How long Cursor asks us to wait, when it says.
         retry_after: Option<Duration>,
     },
     /// The conversation does not fit the model's context window.
     #[error("the conversation is too long for the model's context window: {message}")]
-    ContextTooLong { message: String },
+    ContextTooLong {
+        /// Cursor's message.
+        message: String,
+    },
     /// The model id is unknown to Cursor.
     #[error("Cursor does not know this model: {message}")]
-    BadModel { message: String },
+    BadModel {
+        /// Cursor's message.
+        message: String,
+    },
     /// Cursor considers this client too old (after re-resolving the version and one
     /// retry, see `cursor::version`).
     #[error(
         "Cursor no longer accepts this client version ({message}): update Cursor's CLI (`cursor-agent update`) so Cursor Bridge picks up its version, or set client_version in settings.toml (or CURSOR_BRIDGE_CLIENT_VERSION) to a current one such as cli-2026.07.23-e383d2b"
     )]
-    OutdatedClient { message: String },
+    OutdatedClient {
+        /// Cursor's message.
+        message: String,
+    },
     /// The plan or account does not allow this.
     #[error("Cursor refused the request: {message}")]
-    PermissionDenied { message: String },
+    PermissionDenied {
+        /// Cursor's message.
+        message: String,
+    },
     /// Cursor is overloaded, down, or timed out on its side.
     #[error("Cursor is unavailable: {message}")]
-    Unavailable { message: String },
+    Unavailable {
+        /// Cursor's message.
+        message: String,
+    },
     /// The run was cancelled (by us or the user).
     #[error("the request was cancelled")]
     Cancelled,
@@ -156,13 +196,21 @@ pub enum CursorError {
     /// set for a client-side code such as `invalid_argument`).
     #[error("Cursor error ({}): {message}", code.as_str())]
     Upstream {
+        /// The Connect code.
         code: Code,
+        /// Cursor's message.
         message: String,
+        /// Cursor's `ErrorDetails` marked it retryable.
         retryable: bool,
     },
     /// A non-Connect HTTP failure (an edge, a proxy, a page).
     #[error("Cursor answered HTTP {status}: {body}")]
-    Http { status: u16, body: String },
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// The body, as text.
+        body: String,
+    },
     /// Could not reach Cursor at all.
     #[error("cannot reach Cursor: {0}")]
     Network(String),
@@ -281,9 +329,13 @@ impl CursorError {
 /// A decoded Connect error: `{code, message, details[]}` (reference §2.3, §6.1).
 #[derive(Debug, Clone)]
 pub struct ConnectError {
+    /// The Connect code.
     pub code: Code,
+    /// Its message.
     pub message: String,
+    /// Cursor's `ErrorDetails`, when `details[]` carried one.
     pub details: Option<ErrorDetails>,
+    /// How long to wait before retrying, when the error says.
     pub retry_after: Option<Duration>,
 }
 

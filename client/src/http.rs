@@ -60,6 +60,7 @@ impl Endpoints {
 /// How we present ourselves to Cursor (reference §2.4).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
+    /// Where Cursor is (the API and website bases).
     pub endpoints: Endpoints,
     /// `x-cursor-client-version`, e.g. `cli-2026.01.09-231024f`: a shared handle, resolved
     /// at run time (see [`super::version`]) and kept when the HTTP client is rebuilt.

@@ -18,6 +18,8 @@
 //!   ([`tools`]).
 //! - [`CursorClient`]: the handle front ends use, giving every call the same auth policy.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod auth;
 pub mod blobs;
 pub mod chat;

@@ -22,6 +22,7 @@ pub const AUTO_WIRE_ID: &str = "default";
 
 /// Defaults when nothing better is known (the values peers use, reference §4.9).
 pub const DEFAULT_CONTEXT: u32 = 128_000;
+/// The output limit when nothing better is known.
 pub const DEFAULT_OUTPUT: u32 = 16_384;
 
 /// Where a model's limits came from.
@@ -43,13 +44,19 @@ pub struct ModelInfo {
     pub id: String,
     /// What goes on the wire (`ModelDetails.model_id`).
     pub wire_id: String,
+    /// Human-readable name.
     pub name: String,
+    /// Other ids Cursor accepts for it.
     pub aliases: Vec<String>,
     /// The model reasons (Cursor sent `thinking_details`).
     pub reasoning: bool,
+    /// Whether it takes images (`None`: not known).
     pub supports_images: Option<bool>,
+    /// Context window, in tokens.
     pub context_limit: u32,
+    /// Output limit, in tokens.
     pub output_limit: u32,
+    /// Where the two limits came from.
     pub limit_source: LimitSource,
 }
 

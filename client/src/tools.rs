@@ -6,7 +6,9 @@
 /// A tool the caller offers the model (an OpenAI function, in the proxy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolDef {
+    /// The name the model calls it by.
     pub name: String,
+    /// What it does, for the model.
     pub description: String,
     /// JSON schema of the arguments; `None` means "an object with no declared fields".
     pub parameters: Option<serde_json::Value>,
@@ -27,6 +29,8 @@ pub struct ToolCall {
 /// The caller's answer to a [`ToolCall`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolResult {
+    /// The result text the model sees.
     pub content: String,
+    /// The tool failed (`content` says why).
     pub is_error: bool,
 }

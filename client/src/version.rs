@@ -61,7 +61,9 @@ impl VersionSource {
 /// A version and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolved {
+    /// The version string, sent as `x-cursor-client-version`.
     pub version: String,
+    /// Where it came from.
     pub source: VersionSource,
 }
 

@@ -17,6 +17,7 @@ pub struct JwtClaims {
     #[serde(default, deserialize_with = "unix_seconds")]
     pub exp: Option<u64>,
     #[serde(default)]
+    /// Issuer.
     pub iss: Option<String>,
     /// `session` or `web`.
     #[serde(default, rename = "type")]

@@ -114,14 +114,21 @@ impl PollPolicy {
 /// Why a browser login did not produce credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
+    /// The caller cancelled the wait.
     #[error("sign-in was cancelled")]
     Cancelled,
+    /// The user did not finish in the browser within `max_attempts` polls.
     #[error(
         "the browser sign-in was not completed in time (checked {attempts} times); run login again"
     )]
-    TimedOut { attempts: u32 },
+    TimedOut {
+        /// How many polls were made.
+        attempts: u32,
+    },
+    /// Polling failed `max_consecutive_errors` times in a row; the last failure.
     #[error("sign-in failed: {0}")]
     Failed(CursorError),
+    /// Cursor's answer held no usable tokens; what was wrong (never the answer's text).
     #[error("sign-in failed: Cursor's answer was not understood ({0})")]
     BadResponse(String),
 }

@@ -15,9 +15,13 @@ use crate::tools::ToolDef;
 /// inline, with the MIME type and the size the model's input needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
+    /// The encoded image bytes.
     pub data: Bytes,
+    /// Their MIME type (`image/png`, …).
     pub mime_type: String,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
 }
 
@@ -30,6 +34,7 @@ pub struct ChatRequest {
     pub user_text: String,
     /// Sent as `RequestContext.cloud_rule`, the system-prompt channel the agent honours.
     pub system_prompt: Option<String>,
+    /// The caller's tools, offered to the model as MCP tools.
     pub tools: Vec<ToolDef>,
     /// Stable per conversation.
     pub conversation_id: String,
@@ -168,6 +173,8 @@ fn selected_context(images: &[Image]) -> Option<pb::SelectedContext> {
     })
 }
 
+/// The `AgentRunRequest` that starts the run: the model, the conversation state and the
+/// user message (or a resume) as its action.
 pub fn build_run_request(req: &ChatRequest) -> pb::AgentRunRequest {
     let request_context = build_request_context(req);
     let resume = req.user_text.is_empty() && req.conversation_state.is_some();

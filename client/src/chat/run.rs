@@ -182,13 +182,21 @@ pub enum ChatEvent {
     /// Reasoning text (kept apart from the answer).
     Thinking(String),
     /// Reasoning finished.
-    ThinkingDone { duration_ms: u32 },
+    ThinkingDone {
+        /// How long the model reasoned, in milliseconds.
+        duration_ms: u32,
+    },
     /// Newly generated output tokens (Cursor's `token_delta`).
     Tokens(u32),
     /// The model calls one of the caller's tools; answer with [`ChatHandle::send_tool_result`].
     ToolCall(ToolCall),
     /// Cursor saved the conversation; `used_tokens` covers the whole context.
-    Checkpoint { used_tokens: u32, max_tokens: u32 },
+    Checkpoint {
+        /// Tokens the whole context uses.
+        used_tokens: u32,
+        /// The context window Cursor applies.
+        max_tokens: u32,
+    },
     /// The turn is over (the stream closes right after).
     TurnEnded,
 }
@@ -229,8 +237,11 @@ pub struct TurnUsage {
     /// `input_tokens`. Whether it includes the cache reads and writes is not documented;
     /// [`TurnUsage::prompt_tokens`] takes the answer as a parameter.
     pub input_tokens: u64,
+    /// `output_tokens`: what the model generated.
     pub output_tokens: u64,
+    /// `cache_read_tokens`: prompt tokens read from the cache.
     pub cache_read_tokens: u64,
+    /// `cache_write_tokens`: prompt tokens written to the cache.
     pub cache_write_tokens: u64,
     /// Part of `output_tokens` spent on reasoning.
     pub reasoning_tokens: u64,

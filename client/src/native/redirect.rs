@@ -24,18 +24,25 @@ pub struct Redirect {
 /// the exec's `ReadArgs` carries only the path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadWindow {
+    /// Where the read starts, when the model said.
     pub offset: Option<i32>,
+    /// How many lines to read, when the model said.
     pub limit: Option<i32>,
 }
 
 /// A redirected exec: what the typed result needs once the caller answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NativeCall {
+    /// `read_args`.
     Read {
+        /// The file.
         path: String,
     },
+    /// `write_args`.
     Write {
+        /// The file.
         path: String,
+        /// What to write.
         text: String,
         /// `WriteArgs.return_file_content_after_write`.
         return_content: bool,
@@ -43,28 +50,42 @@ pub enum NativeCall {
     /// A write sent as an `apply_patch` call (the caller declared no `write`). Answered
     /// like [`NativeCall::Write`], except that success is read from the answer's text.
     WriteByPatch {
+        /// The file.
         path: String,
+        /// What to write.
         text: String,
+        /// `WriteArgs.return_file_content_after_write`.
         return_content: bool,
     },
     /// `shell_args` (answered with one `ShellResult`) or, with `stream`,
     /// `shell_stream_args` (answered with `ShellStream` events, reference §9.7).
     Shell {
+        /// The command line.
         command: String,
+        /// Where to run it.
         working_directory: String,
+        /// Answer with `ShellStream` events (`shell_stream_args`).
         stream: bool,
     },
+    /// `ls_args`.
     Ls {
+        /// The directory.
         path: String,
     },
     /// `grep_args`; a glob-only search (empty pattern) lists files.
     Grep {
+        /// The regular expression; empty for a glob-only search.
         pattern: String,
+        /// Where to search; the workspace when `None`.
         path: Option<String>,
+        /// Cursor's `output_mode` (`content`, `files_with_matches`, …).
         output_mode: String,
+        /// Only file names are wanted.
         files_only: bool,
     },
+    /// `fetch_args`.
     Fetch {
+        /// The URL.
         url: String,
     },
 }
