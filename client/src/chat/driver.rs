@@ -12,9 +12,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::exec::*;
-use super::request::*;
-use super::run::*;
+use super::exec::{
+    MCP_PROVIDER, action, generic_exec_error, mcp_result, mcp_state, rejected_result, tool_call_id,
+};
+use super::request::{ChatOptions, ChatRequest, build_request_context, first_message};
+use super::run::{Answer, ChatEvent, ChatHandle, ChatRun, Command, PendingExec, Shared, TurnUsage};
 use crate::blobs::BlobStore;
 use crate::decode::{self, Decoded, Part};
 use crate::error::CursorError;

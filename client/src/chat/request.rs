@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::exec::*;
+use super::exec::{MCP_PROVIDER, MCP_SERVER_NAME, mcp_definitions};
 use crate::blobs::BlobStore;
 use crate::framing;
 use crate::pb::agent_v1 as pb;
