@@ -226,7 +226,8 @@ impl Direct {
         let env = Env::from_pairs(pairs);
         let paths = Paths::resolve(&env).context("paths")?;
         let settings = Settings::load(&paths, &env).context("settings")?;
-        let client = CursorClient::from_settings(&settings, &paths, &env).context("client")?;
+        let client =
+            cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env).context("client")?;
         Ok(Direct { client, _dir: dir })
     }
 

@@ -23,7 +23,6 @@ use tokio::process::Command;
 use tokio::time::timeout;
 
 use cursor_bridge_core::config::settings::{Env, Paths, Settings};
-use cursor_bridge_core::cursor::CursorClient;
 use cursor_bridge_core::proxy::ProxyState;
 use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
@@ -389,7 +388,8 @@ async fn debug_output_of_secret_holders_is_redacted() {
     let env = Env::from_pairs(pairs);
     let paths = Paths::resolve(&env).expect("paths");
     let settings = Settings::load(&paths, &env).expect("settings");
-    let client = CursorClient::from_settings(&settings, &paths, &env).expect("client");
+    let client =
+        cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env).expect("client");
     let creds = Credentials {
         access_token: fake.mint_access_token(Duration::from_secs(3600)),
         refresh_token: Some(fake.mint_refresh_token()),

@@ -5,8 +5,8 @@
 //! over it.
 //!
 //! ## Layout
-//! - [`pb`]: generated protobuf code from `proto/` (quarantined; everything says `pb::…`).
-//! - [`cursor`]: OUTBOUND — the Cursor client: Connect framing ([`cursor::framing`]),
+//! - [`pb`], [`cursor`]: re-exported from the `cursor-bridge-client` crate — the
+//!   generated protobuf code, and OUTBOUND, the Cursor client: Connect framing ([`cursor::framing`]),
 //!   typed errors ([`cursor::error`]), the one HTTP client and its headers
 //!   ([`cursor::http`]), browser/API-key login and token refresh ([`cursor::auth`]),
 //!   models ([`cursor::models`]), plan usage ([`cursor::usage`]) and the agent chat
@@ -33,14 +33,17 @@
 //! - No global state: settings and clients are built once and passed in as handles.
 //! - Decoding is incremental; "need more bytes" is never "bad bytes".
 
+// The Cursor client is its own crate (`client/`); these keep `crate::cursor::…` and
+// `cursor_bridge_core::pb::…` working everywhere.
+pub use cursor_bridge_client as cursor;
+pub use cursor_bridge_client::pb;
+
 pub mod app;
 pub mod config;
-pub mod cursor;
 pub mod dates;
 pub mod engine;
 pub mod openai;
 pub mod opencode;
-pub mod pb;
 pub mod proxy;
 pub mod store;
 pub mod wiring;

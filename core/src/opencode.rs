@@ -8,7 +8,7 @@ pub mod install;
 
 use serde_json::{Map, Value, json};
 
-use crate::cursor::models::{AUTO_MODEL, DEFAULT_CONTEXT, DEFAULT_OUTPUT, ModelInfo};
+use crate::cursor::models::{self, ModelInfo};
 
 /// The provider id we use under `provider.` in OpenCode's config.
 pub const PROVIDER_ID: &str = "cursor-bridge";
@@ -18,17 +18,7 @@ pub const SCHEMA: &str = "https://opencode.ai/config.json";
 /// `provider.<PROVIDER_ID>` for the given models, proxy base URL and local key.
 pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
     let mut entries = Map::new();
-    if !models.iter().any(|m| m.id == AUTO_MODEL) {
-        entries.insert(
-            AUTO_MODEL.into(),
-            json!({
-                "name": "Auto (Cursor's routing)",
-                "limit": {"context": DEFAULT_CONTEXT, "output": DEFAULT_OUTPUT},
-                "tool_call": true
-            }),
-        );
-    }
-    for m in models {
+    for m in &models::with_auto_id(models) {
         let mut e = Map::new();
         e.insert("name".into(), json!(m.name));
         e.insert(

@@ -179,7 +179,7 @@ fn opencode_tools() -> &'static [ToolDef] {
     static TOOLS: OnceLock<Vec<ToolDef>> = OnceLock::new();
     TOOLS.get_or_init(|| {
         let raw: Value = serde_json::from_str(include_str!(
-            "../../core/src/cursor/testdata/opencode-tools.json"
+            "../../client/src/testdata/opencode-tools.json"
         ))
         .expect("the OpenCode tools fixture is JSON");
         raw.as_array()

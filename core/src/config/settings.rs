@@ -16,11 +16,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
-pub use crate::cursor::AgentTransport;
-use crate::cursor::RetryPolicy;
-use crate::cursor::auth::{PollPolicy, RefreshRoute};
-use crate::cursor::version::{self, ClientVersion, VersionConfig};
-use crate::cursor::{Endpoints, HttpConfig};
+pub use cursor_bridge_client::AgentTransport;
+use cursor_bridge_client::auth::{PollPolicy, RefreshRoute};
+use cursor_bridge_client::chat::ChatOptions;
+use cursor_bridge_client::version;
 
 /// Puts config, data and logs in this one directory (portable installs, tests, CI).
 pub const ENV_HOME: &str = "CURSOR_BRIDGE_HOME";
@@ -30,8 +29,8 @@ pub const ENV_API_URL: &str = "CURSOR_BRIDGE_API_URL";
 pub const ENV_LOGIN_URL: &str = "CURSOR_BRIDGE_LOGIN_URL";
 /// Overrides `port`.
 pub const ENV_PORT: &str = "CURSOR_BRIDGE_PORT";
-/// Opts in to the file credential store at this path (`credential_store = "file"`).
-pub const ENV_CREDENTIALS_FILE: &str = "CURSOR_BRIDGE_CREDENTIALS_FILE";
+// Opts in to the file credential store; defined with the store error whose advice names it.
+pub use cursor_bridge_client::credentials::ENV_CREDENTIALS_FILE;
 /// Overrides `client_version`.
 pub const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 /// An access token that wins over stored credentials; never stored, never refreshed.
@@ -134,7 +133,7 @@ impl Paths {
     /// `<data_dir>/conversations.json`: the kept conversation checkpoints (see
     /// [`crate::engine::conversations`]).
     pub fn conversations_file(&self) -> PathBuf {
-        crate::engine::conversations::file_in(&self.data_dir)
+        self.data_dir.join(CONVERSATIONS_FILE)
     }
 
     /// `<data_dir>/ledger.sqlite3`: the usage ledger (see [`crate::store::ledger`]).
@@ -142,6 +141,10 @@ impl Paths {
         self.data_dir.join("ledger.sqlite3")
     }
 }
+
+/// The name of the conversation store's file in the data directory (named here with the
+/// other files, so `config` needs nothing of the store).
+pub(crate) const CONVERSATIONS_FILE: &str = "conversations.json";
 
 /// Where credentials are kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,7 +283,11 @@ pub const DEFAULT_API_URL: &str = "https://api2.cursor.sh";
 pub const DEFAULT_LOGIN_URL: &str = "https://cursor.com";
 
 impl Default for Settings {
+    /// Ours, and for the client's own knobs the client's defaults ([`PollPolicy`],
+    /// [`ChatOptions`], the transports and routes), so each number is defined once.
     fn default() -> Self {
+        let poll = PollPolicy::default();
+        let chat = ChatOptions::default();
         Settings {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 18741,
@@ -291,19 +298,19 @@ impl Default for Settings {
             ghost_mode: true,
             credential_store: CredentialStoreKind::Keychain,
             credentials_file: None,
-            login_poll_initial_ms: 1000,
-            login_poll_factor: 1.2,
-            login_poll_max_ms: 10_000,
-            login_poll_max_attempts: 150,
-            login_poll_max_errors: 3,
+            login_poll_initial_ms: millis(poll.initial),
+            login_poll_factor: poll.factor,
+            login_poll_max_ms: millis(poll.max_delay),
+            login_poll_max_attempts: poll.max_attempts,
+            login_poll_max_errors: poll.max_consecutive_errors,
             refresh_margin_secs: 300,
             connect_timeout_secs: 10,
             unary_timeout_secs: 30,
-            heartbeat_interval_secs: 5,
-            first_activity_timeout_secs: 30,
-            idle_timeout_secs: 120,
-            heartbeat_only_timeout_secs: 600,
-            agent_transport: AgentTransport::Http2,
+            heartbeat_interval_secs: chat.heartbeat_interval.as_secs(),
+            first_activity_timeout_secs: chat.first_activity_timeout.as_secs(),
+            idle_timeout_secs: chat.idle_timeout.as_secs(),
+            heartbeat_only_timeout_secs: chat.heartbeat_only_timeout.as_secs(),
+            agent_transport: AgentTransport::default(),
             models_cache_ttl_secs: 300,
             allow_non_loopback: false,
             require_api_key: true,
@@ -316,7 +323,7 @@ impl Default for Settings {
             upstream_retries: 2,
             retry_backoff_ms: 250,
             cursor_input_includes_cache: false,
-            refresh_route: RefreshRoute::Exchange,
+            refresh_route: RefreshRoute::default(),
             cursor_cli_versions_dir: None,
             cli_installer_url: None,
             conversation_store_max: 256,
@@ -325,6 +332,11 @@ impl Default for Settings {
             conversation_store_persist: true,
         }
     }
+}
+
+/// A default duration as the whole milliseconds a setting holds.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Settings {
@@ -578,83 +590,6 @@ impl Settings {
             .map_err(|source| SettingsError::Write { path, source })
     }
 
-    /// How we talk to Cursor, with a client version resolved from these settings alone
-    /// (no on-disk cache; [`crate::cursor::CursorClient::from_settings`] passes one that
-    /// has it to [`Settings::http_config_with`]).
-    pub fn http_config(&self) -> HttpConfig {
-        self.http_config_with(ClientVersion::new(self.client_version_config(None)))
-    }
-
-    /// Where the client version comes from (see `cursor::version`): the pin, the CLI's
-    /// versions directory, the installer script, and the cache under `paths`' data dir.
-    pub fn client_version_config(&self, paths: Option<&Paths>) -> VersionConfig {
-        let pinned = (self.client_version.trim() != version::AUTO)
-            .then(|| self.client_version.trim().to_string());
-        let cli_versions_dir = self.cursor_cli_versions_dir.clone().or_else(|| {
-            directories::BaseDirs::new().map(|b| version::default_cli_versions_dir(b.home_dir()))
-        });
-        let installer_url = match self.cli_installer_url.as_deref().map(str::trim) {
-            Some("") => None,
-            Some(u) => Url::parse(u).ok(),
-            None => Some(Endpoints::join_onto(&self.login_url, "install")),
-        };
-        VersionConfig {
-            pinned,
-            cli_versions_dir,
-            installer_url,
-            cache_file: paths.map(|p| p.data_dir.join("client-version.json")),
-        }
-    }
-
-    /// [`Settings::http_config`] with a given client-version handle (one shared by every
-    /// HTTP client the app builds, so a resolved version survives a rebuild).
-    pub fn http_config_with(&self, client_version: ClientVersion) -> HttpConfig {
-        HttpConfig {
-            endpoints: Endpoints {
-                api: self.api_url.clone(),
-                login: self.login_url.clone(),
-            },
-            client_version,
-            ghost_mode: self.ghost_mode,
-            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
-            unary_timeout: Duration::from_secs(self.unary_timeout_secs),
-            agent_transport: self.agent_transport,
-        }
-    }
-
-    /// The bounds of the conversation store ([`crate::engine::conversations`]).
-    pub fn conversation_limits(&self) -> crate::engine::conversations::Limits {
-        crate::engine::conversations::Limits {
-            max_entries: self.conversation_store_max as usize,
-            max_bytes: self.conversation_store_max_bytes,
-            ttl: Duration::from_secs(self.conversation_store_ttl_hours.saturating_mul(3600)),
-        }
-    }
-
-    /// How the proxy retries starting a Cursor run after a transient failure.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            retries: self.upstream_retries,
-            backoff: Duration::from_millis(self.retry_backoff_ms),
-        }
-    }
-
-    /// The browser-login poll cadence.
-    pub fn poll_policy(&self) -> PollPolicy {
-        PollPolicy {
-            initial: Duration::from_millis(self.login_poll_initial_ms),
-            factor: self.login_poll_factor,
-            max_delay: Duration::from_millis(self.login_poll_max_ms),
-            max_attempts: self.login_poll_max_attempts,
-            max_consecutive_errors: self.login_poll_max_errors,
-        }
-    }
-
-    /// Refresh the access token when less than this remains.
-    pub fn refresh_margin(&self) -> Duration {
-        Duration::from_secs(self.refresh_margin_secs)
-    }
-
     /// The file store's path when `credential_store = "file"`, else `None`.
     pub fn credentials_file_path(&self, paths: &Paths) -> Option<PathBuf> {
         match self.credential_store {
@@ -812,322 +747,4 @@ pub enum SettingsError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tmp_paths() -> (tempfile::TempDir, Paths) {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::in_dir(dir.path().join("home"));
-        (dir, paths)
-    }
-
-    fn write_settings(paths: &Paths, text: &str) {
-        std::fs::create_dir_all(&paths.config_dir).unwrap();
-        std::fs::write(paths.settings_file(), text).unwrap();
-    }
-
-    #[test]
-    fn env_treats_empty_as_unset_and_hides_values_in_debug() {
-        let env = Env::from_pairs([
-            ("A", "1"),
-            ("EMPTY", ""),
-            (ENV_ACCESS_TOKEN, "secret-token"),
-        ]);
-        assert_eq!(env.get("A"), Some("1"));
-        assert_eq!(env.get("EMPTY"), None);
-        assert_eq!(env.get("MISSING"), None);
-        assert!(!format!("{env:?}").contains("secret-token"));
-    }
-
-    #[test]
-    fn home_override_puts_everything_in_one_directory() {
-        let env = Env::from_pairs([(ENV_HOME, "/tmp/cb-home")]);
-        let p = Paths::resolve(&env).unwrap();
-        assert_eq!(p.config_dir, PathBuf::from("/tmp/cb-home"));
-        assert_eq!(p.data_dir, p.config_dir);
-        assert_eq!(p.log_dir, p.config_dir);
-        assert_eq!(
-            p.settings_file(),
-            PathBuf::from("/tmp/cb-home/settings.toml")
-        );
-    }
-
-    #[test]
-    fn os_directories_are_used_without_override() {
-        // Reads (never writes) the real environment; only checks the shape.
-        if let Ok(p) = Paths::resolve(&Env::default()) {
-            assert_eq!(p.log_dir, p.data_dir.join("logs"));
-            assert!(p.settings_file().ends_with("settings.toml"));
-        }
-    }
-
-    #[test]
-    fn defaults_are_the_documented_ones() {
-        let s = Settings::default();
-        assert_eq!(s.host, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(s.port, 18741);
-        assert_eq!(s.default_model, "auto");
-        assert_eq!(s.api_url.as_str(), "https://api2.cursor.sh/");
-        assert_eq!(s.login_url.as_str(), "https://cursor.com/");
-        assert_eq!(s.client_version, "auto");
-        assert!(s.ghost_mode);
-        assert_eq!(s.credential_store, CredentialStoreKind::Keychain);
-        assert_eq!(s.poll_policy(), PollPolicy::default());
-        assert_eq!(s.refresh_margin(), Duration::from_secs(300));
-        assert!(!s.allow_non_loopback && s.require_api_key && s.start_proxy_on_launch);
-        assert_eq!(s.agent_transport, AgentTransport::Http2);
-        assert_eq!(
-            (s.max_body_bytes, s.parked_ttl_secs, s.max_parked_streams),
-            (32 << 20, 600, 64)
-        );
-        assert_eq!(s.max_parked_bytes, 64 << 20);
-        assert_eq!(
-            (
-                s.conversation_store_max,
-                s.conversation_store_max_bytes,
-                s.conversation_store_ttl_hours,
-                s.conversation_store_persist
-            ),
-            (256, 64 << 20, 24, true)
-        );
-        s.validate().unwrap();
-    }
-
-    #[test]
-    fn non_loopback_host_needs_the_explicit_opt_in() {
-        let mut s = Settings {
-            host: "0.0.0.0".parse().unwrap(),
-            ..Settings::default()
-        };
-        let e = s.validate().unwrap_err().to_string();
-        assert!(
-            e.contains("host") && e.contains("allow_non_loopback"),
-            "{e}"
-        );
-        s.allow_non_loopback = true;
-        s.validate().unwrap();
-    }
-
-    #[test]
-    fn missing_file_gives_defaults() {
-        let (_d, paths) = tmp_paths();
-        assert_eq!(
-            Settings::load(&paths, &Env::default()).unwrap(),
-            Settings::default()
-        );
-    }
-
-    #[test]
-    fn file_values_are_read_and_others_default() {
-        let (_d, paths) = tmp_paths();
-        write_settings(
-            &paths,
-            "port = 9000\napi_url = \"http://127.0.0.1:4000/\"\nlogin_poll_factor = 2\ncredential_store = \"file\"\n",
-        );
-        let s = Settings::load(&paths, &Env::default()).unwrap();
-        assert_eq!(s.port, 9000);
-        assert_eq!(s.api_url.as_str(), "http://127.0.0.1:4000/");
-        assert_eq!(s.login_poll_factor, 2.0);
-        assert_eq!(s.default_model, "auto");
-        assert_eq!(
-            s.credentials_file_path(&paths),
-            Some(paths.data_dir.join("credentials.json"))
-        );
-    }
-
-    #[test]
-    fn unknown_key_is_an_error_naming_key_and_file() {
-        let (_d, paths) = tmp_paths();
-        write_settings(&paths, "port = 9000\nprot = 1\n");
-        let msg = Settings::load(&paths, &Env::default())
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("prot"), "{msg}");
-        assert!(msg.contains("settings.toml"), "{msg}");
-    }
-
-    #[test]
-    fn bad_toml_type_names_the_key() {
-        let (_d, paths) = tmp_paths();
-        write_settings(&paths, "port = \"eighty\"\n");
-        let msg = Settings::load(&paths, &Env::default())
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("port"), "{msg}");
-    }
-
-    #[test]
-    fn env_overrides_win_over_the_file() {
-        let (_d, paths) = tmp_paths();
-        write_settings(&paths, "port = 9000\nclient_version = \"cli-a\"\n");
-        let env = Env::from_pairs([
-            (ENV_API_URL, "http://127.0.0.1:1234/base/"),
-            (ENV_LOGIN_URL, "http://127.0.0.1:1235"),
-            (ENV_PORT, "9100"),
-            (ENV_CREDENTIALS_FILE, "/tmp/creds.json"),
-            (ENV_CLIENT_VERSION, "cli-2099.01.01-abcdef0"),
-            (ENV_AGENT_TRANSPORT, "http1"),
-        ]);
-        let s = Settings::load(&paths, &env).unwrap();
-        assert_eq!(s.agent_transport, AgentTransport::Http1);
-        assert_eq!(s.http_config().agent_transport, AgentTransport::Http1);
-        assert_eq!(s.api_url.as_str(), "http://127.0.0.1:1234/base/");
-        assert_eq!(s.login_url.as_str(), "http://127.0.0.1:1235/");
-        assert_eq!(s.port, 9100);
-        assert_eq!(s.credential_store, CredentialStoreKind::File);
-        assert_eq!(
-            s.credentials_file_path(&paths),
-            Some(PathBuf::from("/tmp/creds.json"))
-        );
-        assert_eq!(s.client_version, "cli-2099.01.01-abcdef0");
-        let http = s.http_config();
-        assert_eq!(
-            http.endpoints.api("auth/poll").as_str(),
-            "http://127.0.0.1:1234/base/auth/poll"
-        );
-        assert_eq!(http.client_version.value(), "cli-2099.01.01-abcdef0");
-    }
-
-    #[test]
-    fn env_errors_name_the_variable() {
-        let (_d, paths) = tmp_paths();
-        for (var, value) in [
-            (ENV_PORT, "http"),
-            (ENV_PORT, "0"),
-            (ENV_API_URL, "ftp://x"),
-            (ENV_CLIENT_VERSION, "a b"),
-            (ENV_AGENT_TRANSPORT, "http3"),
-        ] {
-            let msg = Settings::load(&paths, &Env::from_pairs([(var, value)]))
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains(var), "{var}={value}: {msg}");
-        }
-    }
-
-    #[test]
-    fn validation_rejects_nonsense_and_names_key_and_file() {
-        let (_d, paths) = tmp_paths();
-        let cases = [
-            ("port = 0", "port"),
-            ("api_url = \"ftp://example.com\"", "api_url"),
-            ("login_url = \"mailto:me@example.com\"", "login_url"),
-            ("api_url = \"not a url\"", "api_url"),
-            ("client_version = \"\"", "client_version"),
-            ("client_version = \"cli 1\"", "client_version"),
-            ("client_version = \"clié\"", "client_version"),
-            ("login_poll_factor = 0.5", "login_poll_factor"),
-            ("login_poll_initial_ms = 0", "login_poll_initial_ms"),
-            (
-                "login_poll_max_ms = 10\nlogin_poll_initial_ms = 20",
-                "login_poll_max_ms",
-            ),
-            ("login_poll_max_attempts = 0", "login_poll_max_attempts"),
-            ("login_poll_max_errors = 0", "login_poll_max_errors"),
-            ("unary_timeout_secs = 0", "unary_timeout_secs"),
-            ("idle_timeout_secs = 0", "idle_timeout_secs"),
-            (
-                "heartbeat_only_timeout_secs = 0",
-                "heartbeat_only_timeout_secs",
-            ),
-            (
-                "idle_timeout_secs = 300\nheartbeat_only_timeout_secs = 200",
-                "heartbeat_only_timeout_secs",
-            ),
-            ("max_parked_bytes = 65535", "max_parked_bytes"),
-            (
-                "conversation_store_max_bytes = 1024",
-                "conversation_store_max_bytes",
-            ),
-            (
-                "conversation_store_ttl_hours = 0",
-                "conversation_store_ttl_hours",
-            ),
-            ("credential_store = \"plaintext\"", "credential_store"),
-            ("agent_transport = \"http3\"", "agent_transport"),
-            ("agent_transport = 1", "agent_transport"),
-        ];
-        for (text, key) in cases {
-            write_settings(&paths, text);
-            let msg = Settings::load(&paths, &Env::default())
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains(key), "{text}: {msg}");
-            assert!(msg.contains("settings.toml"), "{text}: {msg}");
-        }
-    }
-
-    #[test]
-    fn save_then_load_round_trips_atomically() {
-        let (dir, paths) = tmp_paths();
-        let mut s = Settings {
-            port: 12345,
-            credential_store: CredentialStoreKind::File,
-            credentials_file: Some(dir.path().join("c.json")),
-            login_poll_factor: 1.5,
-            ..Settings::default()
-        };
-        s.save(&paths).unwrap();
-        s.port = 12346;
-        s.save(&paths).unwrap();
-        assert_eq!(Settings::load(&paths, &Env::default()).unwrap(), s);
-        let names: Vec<_> = std::fs::read_dir(&paths.config_dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, ["settings.toml"], "no temp files left behind");
-    }
-
-    #[test]
-    fn agent_transport_reads_from_the_file_and_round_trips() {
-        let (_d, paths) = tmp_paths();
-        write_settings(&paths, "agent_transport = \"http1\"\n");
-        let s = Settings::load(&paths, &Env::default()).unwrap();
-        assert_eq!(s.agent_transport, AgentTransport::Http1);
-        s.save(&paths).unwrap();
-        let text = std::fs::read_to_string(paths.settings_file()).unwrap();
-        assert!(text.contains("agent_transport = \"http1\""), "{text}");
-        // The environment wins over the file.
-        let env = Env::from_pairs([(ENV_AGENT_TRANSPORT, "HTTP2")]);
-        assert_eq!(
-            Settings::load(&paths, &env).unwrap().agent_transport,
-            AgentTransport::Http2
-        );
-    }
-
-    #[test]
-    fn poll_policy_follows_settings() {
-        let s = Settings {
-            login_poll_initial_ms: 5,
-            login_poll_max_ms: 7,
-            ..Settings::default()
-        };
-        let p = s.poll_policy();
-        assert_eq!(p.initial, Duration::from_millis(5));
-        assert_eq!(p.max_delay, Duration::from_millis(7));
-        assert_eq!(p.max_attempts, 150);
-        assert_eq!(p.max_consecutive_errors, 3);
-    }
-
-    #[test]
-    fn retry_settings_default_to_two_retries_and_are_bounded() {
-        let p = Settings::default().retry_policy();
-        assert_eq!((p.retries, p.backoff), (2, Duration::from_millis(250)));
-        let (_d, paths) = tmp_paths();
-        for (text, key) in [
-            ("upstream_retries = 11", "upstream_retries"),
-            ("retry_backoff_ms = 60001", "retry_backoff_ms"),
-        ] {
-            write_settings(&paths, text);
-            let msg = Settings::load(&paths, &Env::default())
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains(key), "{text}: {msg}");
-        }
-        write_settings(&paths, "upstream_retries = 0\nretry_backoff_ms = 0\n");
-        let p = Settings::load(&paths, &Env::default())
-            .unwrap()
-            .retry_policy();
-        assert_eq!((p.retries, p.backoff), (0, Duration::ZERO));
-    }
-}
+mod tests;

@@ -42,6 +42,19 @@ pub struct Limits {
     pub ttl: Duration,
 }
 
+// Here rather than in `config`, so that settings depend on nothing of ours: the settings
+// know their numbers, the store knows what it builds from them.
+impl crate::config::settings::Settings {
+    /// The bounds of the conversation store (this module).
+    pub fn conversation_limits(&self) -> Limits {
+        Limits {
+            max_entries: self.conversation_store_max as usize,
+            max_bytes: self.conversation_store_max_bytes,
+            ttl: Duration::from_secs(self.conversation_store_ttl_hours.saturating_mul(3600)),
+        }
+    }
+}
+
 /// A stored checkpoint, ready to continue from.
 #[derive(Debug, Clone)]
 pub struct Stored {
@@ -105,7 +118,7 @@ struct FileEntry {
 
 /// The store's file in `data_dir`.
 pub fn file_in(data_dir: &Path) -> PathBuf {
-    data_dir.join("conversations.json")
+    data_dir.join(crate::config::settings::CONVERSATIONS_FILE)
 }
 
 /// Deletes the persisted store in `data_dir`; `true` when there was one.

@@ -65,7 +65,7 @@ use super::sessions::Parked;
 use crate::cursor::CursorError;
 use crate::cursor::blobs::BlobStore;
 use crate::cursor::chat::{ChatEvent, ChatHandle, ChatRequest, ChatRun, ToolCall, ToolResult};
-use crate::cursor::models::{AUTO_MODEL, AUTO_WIRE_ID};
+use crate::cursor::models::AUTO_WIRE_ID;
 use crate::engine::conversations::Stored;
 use crate::engine::history::{self, Msg};
 use crate::openai::chunks::{ChunkWriter, UsageOut};
@@ -559,10 +559,10 @@ async fn resolve_model(
     if let Some(m) = crate::cursor::models::resolve(&models, requested) {
         return Ok((m.wire_id.clone(), m.supports_images));
     }
-    if requested.eq_ignore_ascii_case(AUTO_MODEL) || requested.eq_ignore_ascii_case(AUTO_WIRE_ID) {
+    if crate::cursor::models::is_auto(requested) {
         return Ok((AUTO_WIRE_ID.to_string(), None));
     }
-    let all = super::models::with_auto(&models);
+    let all = crate::cursor::models::with_auto(&models);
     let ids: Vec<&str> = all.iter().map(|m| m.id.as_str()).collect();
     Err(ApiError::unknown_model(requested, &ids))
 }

@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 
 use super::ProxyState;
 use super::error::ApiError;
-use crate::cursor::models::{
-    AUTO_MODEL, AUTO_WIRE_ID, DEFAULT_CONTEXT, DEFAULT_OUTPUT, LimitSource, ModelInfo,
-};
+use crate::cursor::models::ModelInfo;
 
 /// Who makes a model, guessed from its id and name (OpenAI's `owned_by`).
 fn owner(m: &ModelInfo) -> &'static str {
@@ -57,30 +55,8 @@ fn entry(m: &ModelInfo, id: &str, created: i64) -> Value {
     v
 }
 
-/// The catalogue with `auto` added when Cursor does not list it.
-pub fn with_auto(models: &[ModelInfo]) -> Vec<ModelInfo> {
-    let mut all = models.to_vec();
-    if !all
-        .iter()
-        .any(|m| m.id == AUTO_MODEL || m.wire_id == AUTO_WIRE_ID)
-    {
-        all.insert(
-            0,
-            ModelInfo {
-                id: AUTO_MODEL.into(),
-                wire_id: AUTO_WIRE_ID.into(),
-                name: "Auto (Cursor's routing)".into(),
-                aliases: vec![],
-                reasoning: false,
-                supports_images: None,
-                context_limit: DEFAULT_CONTEXT,
-                output_limit: DEFAULT_OUTPUT,
-                limit_source: LimitSource::Default,
-            },
-        );
-    }
-    all
-}
+// The `auto` rule lives with the catalogue; this path stays for the proxy's callers.
+pub use crate::cursor::models::with_auto;
 
 /// The OpenAI list body.
 pub fn list_body(models: &[ModelInfo]) -> Value {

@@ -6,89 +6,13 @@
 //! The environment override (`CURSOR_ACCESS_TOKEN`) is not a store: the token manager
 //! uses it without ever persisting it.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::config::settings::{
-    CredentialStoreKind, ENV_CREDENTIALS_FILE, Paths, Settings, write_atomic,
+use crate::config::settings::{CredentialStoreKind, Paths, Settings, write_atomic};
+pub use crate::cursor::credentials::{
+    CredentialStore, Credentials, StoreError, describe_json_error,
 };
-
-/// What a sign-in yields. Serialized as one JSON object (`accessToken`, `refreshToken`,
-/// `apiKey`), the same shape Cursor's own CLI keeps in its `auth.json`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Credentials {
-    pub access_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-}
-
-impl fmt::Debug for Credentials {
-    /// Shows which secrets are present, never their text.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let present = |o: &Option<String>| if o.is_some() { "<redacted>" } else { "<none>" };
-        f.debug_struct("Credentials")
-            .field(
-                "access_token",
-                &format_args!("<redacted, {} chars>", self.access_token.len()),
-            )
-            .field(
-                "refresh_token",
-                &format_args!("{}", present(&self.refresh_token)),
-            )
-            .field("api_key", &format_args!("{}", present(&self.api_key)))
-            .finish()
-    }
-}
-
-/// Why credentials could not be read, written or deleted. Messages never contain secrets.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// No keychain service is reachable (typically: Linux without a Secret Service).
-    #[error(
-        "no OS keychain is reachable (on Linux this needs a Secret Service such as GNOME Keyring or \
-         KWallet on the session bus): {detail}. Cursor Bridge never falls back to a plaintext file \
-         on its own; to keep credentials in a file readable only by you instead, set \
-         {ENV_CREDENTIALS_FILE}=<path> or put credential_store = \"file\" in settings.toml"
-    )]
-    NoKeychain { detail: String },
-    /// The keychain answered, but with an error.
-    #[error("the OS keychain refused the operation: {detail}")]
-    Keychain { detail: String },
-    /// What is stored is not credentials we can read. Left in place for the user to inspect.
-    #[error(
-        "the credentials stored in {location} cannot be read ({detail}); fix or remove them \
-         (`cursor-bridge logout` removes them) and sign in again"
-    )]
-    Corrupt { location: String, detail: String },
-    /// A file-store I/O failure.
-    #[error("cannot {action} credentials file {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The background task running the store died.
-    #[error("the credential store task failed: {0}")]
-    Task(String),
-}
-
-/// A place to keep one set of credentials.
-pub trait CredentialStore: Send + Sync + fmt::Debug {
-    /// The stored credentials; `Ok(None)` when there are none.
-    fn load(&self) -> Result<Option<Credentials>, StoreError>;
-    /// Stores `c`, replacing what was there (updated in place where the platform allows).
-    fn save(&self, c: &Credentials) -> Result<(), StoreError>;
-    /// Removes the credentials; succeeds when there were none.
-    fn delete(&self) -> Result<(), StoreError>;
-    /// Where the credentials are, for status output.
-    fn describe(&self) -> String;
-}
 
 /// The store the settings ask for. The keychain unless the user opted in to a file.
 pub fn open_store(settings: &Settings, paths: &Paths) -> Arc<dyn CredentialStore> {
@@ -287,24 +211,6 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
 
-/// A JSON error without any of the input text: serde_json can quote values in its
-/// messages, and the values here are secrets.
-pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let at = format!("line {}, column {}", e.line(), e.column());
-    match e.classify() {
-        Category::Syntax | Category::Eof => format!("not valid JSON at {at}"),
-        Category::Io => "could not read the JSON".into(),
-        Category::Data => {
-            let msg = e.to_string();
-            match msg.strip_prefix("missing field ") {
-                Some(rest) => format!("missing field {}", rest.split(' ').next().unwrap_or("")),
-                None => format!("unexpected value at {at}"),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,30 +221,6 @@ mod tests {
             refresh_token: Some("refresh-SECRET".into()),
             api_key: None,
         }
-    }
-
-    #[test]
-    fn debug_redacts_every_secret() {
-        let c = Credentials {
-            api_key: Some("key-SECRET".into()),
-            ..creds()
-        };
-        let text = format!("{c:?} {c:#?}");
-        assert!(!text.contains("SECRET"), "{text}");
-        assert!(text.contains("<redacted"), "{text}");
-    }
-
-    #[test]
-    fn json_uses_camel_case_and_omits_absent_fields() {
-        let v = serde_json::to_value(creds()).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"accessToken": "access-SECRET", "refreshToken": "refresh-SECRET"})
-        );
-        let back: Credentials =
-            serde_json::from_str(r#"{"accessToken":"a","apiKey":"k"}"#).unwrap();
-        assert_eq!(back.api_key.as_deref(), Some("k"));
-        assert_eq!(back.refresh_token, None);
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! proxy's state blocks (files, SQLite's busy wait): async callers run it on
 //! `spawn_blocking`.
 
+mod client;
+pub use client::*;
+
 use crate::config::settings::{Env, Paths, Settings};
 use crate::cursor::version::ClientVersion;
 use crate::cursor::{CursorClient, CursorError, CursorHttp};
@@ -41,7 +44,7 @@ impl Wiring {
 
     /// The Cursor client: its HTTP client, token manager and credential store.
     pub(crate) fn client(&self, settings: &Settings) -> Result<CursorClient, CursorError> {
-        CursorClient::from_settings(settings, &self.paths, &self.env)
+        cursor_client(settings, &self.paths, &self.env)
     }
 
     /// The HTTP client for `settings`' agent transport, resolving the client version with

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use common::Harness;
 use cursor_bridge_core::config::settings::{Paths, Settings};
+use cursor_bridge_core::cursor::CursorError;
 use cursor_bridge_core::cursor::auth::{self, LoginError, Pkce, PollPolicy, RefreshRoute};
 use cursor_bridge_core::cursor::models::LimitSource;
 use cursor_bridge_core::cursor::usage::Pool;
-use cursor_bridge_core::cursor::{CursorClient, CursorError};
 use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{FakeCursor, FakeUsage};
 use tokio_util::sync::CancellationToken;
@@ -198,7 +198,8 @@ async fn expired_with_settings(fake: FakeCursor, settings_toml: &str) -> Harness
     let env = common::env_for(&fake.url(), dir.path());
     let paths = Paths::resolve(&env).expect("paths");
     let settings = Settings::load(&paths, &env).expect("settings");
-    let client = CursorClient::from_settings(&settings, &paths, &env).expect("client");
+    let client =
+        cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env).expect("client");
     let creds = Credentials {
         access_token: fake.mint_expired_token(),
         refresh_token: Some(fake.mint_refresh_token()),
@@ -431,8 +432,7 @@ async fn an_unreachable_cursor_is_a_network_error() {
     let env = common::env_for(&format!("http://127.0.0.1:{port}"), h.dir.path());
     let paths = cursor_bridge_core::config::settings::Paths::resolve(&env).unwrap();
     let settings = cursor_bridge_core::config::settings::Settings::load(&paths, &env).unwrap();
-    let client =
-        cursor_bridge_core::cursor::CursorClient::from_settings(&settings, &paths, &env).unwrap();
+    let client = cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env).unwrap();
     let err = client.account().await.unwrap_err();
     assert!(matches!(err, CursorError::Network(_)), "{err:?}");
     drop(refusing);

@@ -35,7 +35,8 @@ async fn client_in(fake: &FakeCursor, dir: &Path, settings_toml: &str) -> Cursor
     let env = common::env_for(&fake.url(), dir);
     let paths = Paths::resolve(&env).expect("paths");
     let settings = Settings::load(&paths, &env).expect("settings");
-    let client = CursorClient::from_settings(&settings, &paths, &env).expect("client");
+    let client =
+        cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env).expect("client");
     let creds = Credentials {
         access_token: fake.mint_access_token(Duration::from_secs(3600)),
         refresh_token: Some(fake.mint_refresh_token()),

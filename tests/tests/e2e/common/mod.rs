@@ -102,7 +102,7 @@ impl Harness {
         let env = Env::from_pairs(pairs);
         let paths = Paths::resolve(&env).expect("paths");
         let settings = Settings::load(&paths, &env).expect("settings");
-        let client = CursorClient::from_settings(&settings, &paths, &env)
+        let client = cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env)
             .expect("client")
             .with_chat_options(fast_chat());
         Harness {

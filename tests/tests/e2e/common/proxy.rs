@@ -46,7 +46,8 @@ impl Proxy {
         let mut settings = Settings::load(&paths, &h.env).expect("settings");
         tweak(&mut settings);
         settings.validate().expect("valid settings");
-        let client = CursorClient::from_settings(&settings, &paths, &h.env).expect("client");
+        let client =
+            cursor_bridge_core::wiring::cursor_client(&settings, &paths, &h.env).expect("client");
         Self::serve(h, client, settings, &paths).await
     }
 

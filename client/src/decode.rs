@@ -27,23 +27,32 @@ use crate::pb::agent_v1 as pb;
 pub enum Part {
     /// An update with every field that decoded (boxed: it dwarfs the other parts).
     Update(Box<pb::InteractionUpdate>),
+    /// An exec: Cursor asks us to run (or answer for) a tool.
     Exec(pb::ExecServerMessage),
     /// An exec whose kind (raw field number `field`) we cannot decode or do not know;
     /// it is answered at `field` all the same.
     UnservableExec {
+        /// The exec's numeric id.
         id: u32,
+        /// The exec's string id.
         exec_id: String,
+        /// The raw field number of its kind, where the answer goes.
         field: u32,
     },
+    /// A checkpoint: the serialized conversation state, verbatim.
     Checkpoint(Bytes),
+    /// A KV blob request (get or set).
     Kv(pb::KvServerMessage),
+    /// Exec control (e.g. the abort of a running exec).
     ExecControl(pb::ExecServerControlMessage),
+    /// An interaction query waiting for an answer.
     Query(pb::InteractionQuery),
 }
 
 /// A decoded server message.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Decoded {
+    /// The parts, in message order.
     pub parts: Vec<Part>,
     /// What was skipped, one short description each (no contents: they may be secret).
     pub skipped: Vec<String>,

@@ -60,6 +60,7 @@ impl Endpoints {
 /// How we present ourselves to Cursor (reference §2.4).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
+    /// Where Cursor is (the API and website bases).
     pub endpoints: Endpoints,
     /// `x-cursor-client-version`, e.g. `cli-2026.01.09-231024f`: a shared handle, resolved
     /// at run time (see [`super::version`]) and kept when the HTTP client is rebuilt.
@@ -75,7 +76,7 @@ pub struct HttpConfig {
 }
 
 /// How an agent run reaches Cursor (setting `agent_transport`, reference §3.2–3.3).
-#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentTransport {
@@ -289,11 +290,6 @@ impl CursorHttp {
         &self.inner.config
     }
 
-    /// The client for unary calls and plain HTTP (auth endpoints).
-    pub fn unary_client(&self) -> &reqwest::Client {
-        &self.inner.unary
-    }
-
     /// The first HTTP/2 client for agent streams; runs take theirs from
     /// [`CursorHttp::stream_lease`], which spreads them over connections.
     pub fn stream_client(&self) -> &reqwest::Client {
@@ -431,14 +427,40 @@ impl CursorHttp {
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<bytes::Bytes, CursorError> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let mut headers = self.headers(Some(token), &request_id);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let headers = self.unary_headers(Some(token), content_type);
         self.post_unary(&self.inner.unary, rpc_path, headers, body)
             .await
     }
 
-    /// POSTs a unary body with `client`; a non-2xx answer becomes its Connect error.
+    /// A request to an auth endpoint (`<api>/auth/…`, `<api>/oauth/token`) with a JSON
+    /// body (`POST`) or none (`GET`), `bearer` as the token when given. The status comes
+    /// back with the body: the auth flows read statuses themselves (404 = "not yet", a
+    /// 4xx = try the other refresh route) and withhold bodies that echo a secret.
+    pub(crate) async fn auth_request(
+        &self,
+        url: Url,
+        bearer: Option<&str>,
+        body: Option<String>,
+    ) -> Result<(u16, bytes::Bytes), CursorError> {
+        let headers = self.unary_headers(bearer, "application/json");
+        self.send_unary(
+            &self.inner.unary,
+            url,
+            headers,
+            body.map(String::into_bytes),
+        )
+        .await
+    }
+
+    /// [`CursorHttp::headers`] with a fresh request id and the body's content type.
+    fn unary_headers(&self, token: Option<&str>, content_type: &'static str) -> HeaderMap {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut headers = self.headers(token, &request_id);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers
+    }
+
+    /// POSTs a Connect unary body with `client`; a non-2xx answer becomes its Connect error.
     async fn post_unary(
         &self,
         client: &reqwest::Client,
@@ -446,20 +468,39 @@ impl CursorHttp {
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<bytes::Bytes, CursorError> {
-        let resp = client
-            .post(self.endpoints().api(rpc_path))
+        let url = self.endpoints().api(rpc_path);
+        let (status, bytes) = self.send_unary(client, url, headers, Some(body)).await?;
+        if !(200..=299).contains(&status) {
+            return Err(CursorError::from_http(status, &bytes));
+        }
+        Ok(bytes)
+    }
+
+    /// Where every unary request goes out — Connect calls, `BidiAppend` and the auth
+    /// endpoints alike: `POST` with `body`, else `GET`, over `client` (the unary client,
+    /// or the HTTP/1.1 one for `BidiAppend`) with the unary timeout. Transport failures
+    /// become [`CursorError`]s; any HTTP answer is returned as its status and body, for
+    /// the caller's status policy.
+    async fn send_unary(
+        &self,
+        client: &reqwest::Client,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, bytes::Bytes), CursorError> {
+        let request = match body {
+            Some(body) => client.post(url).body(body),
+            None => client.get(url),
+        };
+        let resp = request
             .headers(headers)
             .timeout(self.inner.config.unary_timeout)
-            .body(body)
             .send()
             .await
             .map_err(CursorError::from_reqwest)?;
-        let status = resp.status();
+        let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(CursorError::from_reqwest)?;
-        if !status.is_success() {
-            return Err(CursorError::from_http(status.as_u16(), &bytes));
-        }
-        Ok(bytes)
+        Ok((status, bytes))
     }
 }
 

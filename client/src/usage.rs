@@ -15,14 +15,19 @@ use super::http::CursorHttp;
 #[serde(rename_all = "camelCase", default)]
 pub struct PlanUsage {
     #[serde(deserialize_with = "opt_int_or_string")]
+    /// Spent this cycle, in cents.
     pub total_spend: Option<i64>,
     #[serde(deserialize_with = "opt_int_or_string")]
+    /// Spent from the plan's included amount, in cents.
     pub included_spend: Option<i64>,
     #[serde(deserialize_with = "opt_int_or_string")]
+    /// Spent from bonus credit, in cents.
     pub bonus_spend: Option<i64>,
     #[serde(deserialize_with = "opt_int_or_string")]
+    /// What is left of the included amount, in cents.
     pub remaining: Option<i64>,
     #[serde(deserialize_with = "opt_int_or_string")]
+    /// The plan's included amount, in cents.
     pub limit: Option<i64>,
     /// Share of the whole plan used, in percent (may exceed 100).
     #[serde(deserialize_with = "opt_percent")]
@@ -45,6 +50,7 @@ pub enum Pool {
 }
 
 impl Pool {
+    /// Both pools, in display order.
     pub const ALL: [Pool; 2] = [Pool::Auto, Pool::Api];
 
     /// A stable id: `auto` or `api`.
@@ -112,10 +118,15 @@ impl PlanUsage {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SpendLimitUsage {
+    /// On-demand spend this cycle, in cents.
     pub total_spend: i64,
+    /// The user's own on-demand limit, in cents.
     pub individual_limit: Option<i64>,
+    /// How much of it is used, in cents.
     pub individual_used: Option<i64>,
+    /// How much of it is left, in cents.
     pub individual_remaining: Option<i64>,
+    /// Cursor's kind of limit, as sent.
     pub limit_type: Option<String>,
 }
 
@@ -129,10 +140,15 @@ pub struct CurrentPeriodUsage {
     /// Unix milliseconds.
     #[serde(deserialize_with = "int_or_string")]
     pub billing_cycle_end: i64,
+    /// Spend against the plan.
     pub plan_usage: Option<PlanUsage>,
+    /// On-demand spending.
     pub spend_limit_usage: Option<SpendLimitUsage>,
+    /// Cursor's `displayThreshold`, as sent.
     pub display_threshold: Option<i64>,
+    /// Cursor's `enabled`, as sent.
     pub enabled: bool,
+    /// The message Cursor shows about the usage.
     pub display_message: String,
 }
 
@@ -140,11 +156,16 @@ pub struct CurrentPeriodUsage {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Account {
+    /// The identity provider's id (`auth0|user_…`).
     pub auth_id: String,
     #[serde(deserialize_with = "int_or_string")]
+    /// Cursor's numeric user id.
     pub user_id: i64,
+    /// The account's e-mail address.
     pub email: String,
+    /// First name.
     pub first_name: String,
+    /// Last name.
     pub last_name: String,
 }
 

@@ -13,9 +13,6 @@ use super::error::CursorError;
 use super::http::CursorHttp;
 use super::models::{self, ModelCache, ModelInfo};
 use super::usage::{self, Account, CurrentPeriodUsage};
-use super::version::ClientVersion;
-use crate::config::settings::{ENV_ACCESS_TOKEN, Env, Paths, Settings};
-use crate::store::credentials;
 
 /// Handle to the embedded Cursor client.
 #[derive(Clone, Debug)]
@@ -37,6 +34,7 @@ pub struct CallObserver(Arc<ObserveFn>);
 type ObserveFn = dyn Fn(Result<(), &CursorError>) + Send + Sync;
 
 impl CallObserver {
+    /// Wraps `f`, called with each call's outcome.
     pub fn new(f: impl Fn(Result<(), &CursorError>) + Send + Sync + 'static) -> Self {
         CallObserver(Arc::new(f))
     }
@@ -49,7 +47,7 @@ impl std::fmt::Debug for CallObserver {
 }
 
 impl CursorClient {
-    /// Wires the parts together; see `config::settings` for building them from settings.
+    /// Wires the parts together; `wiring::cursor_client` in the core builds them from settings.
     pub fn new(
         http: CursorHttp,
         tokens: TokenManager,
@@ -63,34 +61,6 @@ impl CursorClient {
             chat_options,
             observer: None,
         }
-    }
-
-    /// Builds the whole client from settings: the HTTP client, the credential store the
-    /// settings choose, and `CURSOR_ACCESS_TOKEN` from `env` as a token override.
-    pub fn from_settings(
-        settings: &Settings,
-        paths: &Paths,
-        env: &Env,
-    ) -> Result<Self, CursorError> {
-        let version = ClientVersion::new(settings.client_version_config(Some(paths)));
-        let http = CursorHttp::new(settings.http_config_with(version))?;
-        let store = credentials::open_store(settings, paths);
-        let env_token = env.get(ENV_ACCESS_TOKEN).map(str::to_string);
-        let tokens = TokenManager::new(http.clone(), store, env_token, settings.refresh_margin())
-            .with_refresh_route(settings.refresh_route);
-        let chat = ChatOptions {
-            heartbeat_interval: Duration::from_secs(settings.heartbeat_interval_secs),
-            first_activity_timeout: Duration::from_secs(settings.first_activity_timeout_secs),
-            idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
-            heartbeat_only_timeout: Duration::from_secs(settings.heartbeat_only_timeout_secs),
-            ..ChatOptions::default()
-        };
-        Ok(Self::new(
-            http,
-            tokens,
-            Duration::from_secs(settings.models_cache_ttl_secs),
-            chat,
-        ))
     }
 
     /// The same client with other chat timings (tests, benchmarks).

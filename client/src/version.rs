@@ -33,7 +33,7 @@ pub const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the version in use came from.
-#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionSource {
@@ -62,7 +62,9 @@ impl VersionSource {
 /// A version and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolved {
+    /// The version string, sent as `x-cursor-client-version`.
     pub version: String,
+    /// Where it came from.
     pub source: VersionSource,
 }
 

@@ -22,10 +22,11 @@ pub const AUTO_WIRE_ID: &str = "default";
 
 /// Defaults when nothing better is known (the values peers use, reference §4.9).
 pub const DEFAULT_CONTEXT: u32 = 128_000;
+/// The output limit when nothing better is known.
 pub const DEFAULT_OUTPUT: u32 = 16_384;
 
 /// Where a model's limits came from.
-#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitSource {
@@ -44,13 +45,19 @@ pub struct ModelInfo {
     pub id: String,
     /// What goes on the wire (`ModelDetails.model_id`).
     pub wire_id: String,
+    /// Human-readable name.
     pub name: String,
+    /// Other ids Cursor accepts for it.
     pub aliases: Vec<String>,
     /// The model reasons (Cursor sent `thinking_details`).
     pub reasoning: bool,
+    /// Whether it takes images (`None`: not known).
     pub supports_images: Option<bool>,
+    /// Context window, in tokens.
     pub context_limit: u32,
+    /// Output limit, in tokens.
     pub output_limit: u32,
+    /// Where the two limits came from.
     pub limit_source: LimitSource,
 }
 
@@ -224,6 +231,51 @@ pub fn resolve<'a>(models: &'a [ModelInfo], requested: &str) -> Option<&'a Model
         })
 }
 
+/// Whether a requested model name means Cursor's automatic routing: `auto`, or its wire
+/// id `default`, in any case. The one home of that rule, with [`with_auto`].
+pub fn is_auto(name: &str) -> bool {
+    name.eq_ignore_ascii_case(AUTO_MODEL) || name.eq_ignore_ascii_case(AUTO_WIRE_ID)
+}
+
+/// The pseudo-model `auto` as a catalogue entry, for the lists that offer it.
+pub fn auto_model() -> ModelInfo {
+    ModelInfo {
+        id: AUTO_MODEL.into(),
+        wire_id: AUTO_WIRE_ID.into(),
+        name: "Auto (Cursor's routing)".into(),
+        aliases: vec![],
+        reasoning: false,
+        supports_images: None,
+        context_limit: DEFAULT_CONTEXT,
+        output_limit: DEFAULT_OUTPUT,
+        limit_source: LimitSource::Default,
+    }
+}
+
+/// The catalogue with [`auto_model`] first when Cursor does not list automatic routing
+/// itself (as the id `auto` or the wire id `default`).
+pub fn with_auto(models: &[ModelInfo]) -> Vec<ModelInfo> {
+    let listed = models
+        .iter()
+        .any(|m| m.id == AUTO_MODEL || m.wire_id == AUTO_WIRE_ID);
+    prepend_auto(models, listed)
+}
+
+/// The catalogue with [`auto_model`] first unless a model already has the id `auto`: for
+/// lists keyed by id (OpenCode's config), where only that id would collide.
+pub fn with_auto_id(models: &[ModelInfo]) -> Vec<ModelInfo> {
+    prepend_auto(models, models.iter().any(|m| m.id == AUTO_MODEL))
+}
+
+fn prepend_auto(models: &[ModelInfo], listed: bool) -> Vec<ModelInfo> {
+    let mut all = Vec::with_capacity(models.len() + 1);
+    if !listed {
+        all.push(auto_model());
+    }
+    all.extend_from_slice(models);
+    all
+}
+
 /// A fetched catalogue and when it was fetched.
 type Cached = Option<(Instant, Arc<Vec<ModelInfo>>)>;
 
@@ -283,6 +335,23 @@ mod tests {
             output_limit: o,
             limit_source: s,
         }
+    }
+
+    #[test]
+    fn auto_is_one_rule_for_names_and_lists() {
+        for name in ["auto", "AUTO", "default", "Default"] {
+            assert!(is_auto(name), "{name}");
+        }
+        assert!(!is_auto("gpt-5"));
+        let listed = [model("gpt-5", "gpt-5")];
+        assert_eq!(with_auto(&listed)[0], auto_model());
+        assert_eq!(with_auto(&listed).len(), 2);
+        // Cursor listing its routing under the wire id only: no second one for the proxy,
+        // but OpenCode's config, keyed by id, still gets `auto`.
+        let routing = [model("default", "default")];
+        assert_eq!(with_auto(&routing), routing.to_vec());
+        assert_eq!(with_auto_id(&routing)[0].id, AUTO_MODEL);
+        assert_eq!(with_auto_id(&[auto_model()]).len(), 1);
     }
 
     #[test]
