@@ -33,6 +33,10 @@
 //! - No global state: settings and clients are built once and passed in as handles.
 //! - Decoding is incremental; "need more bytes" is never "bad bytes".
 
+// Private by default: what another crate does not use is `pub(crate)`; what it does use
+// says what it is for.
+#![warn(missing_docs, unreachable_pub)]
+
 // The Cursor client is its own crate (`client/`); these keep `crate::cursor::…` and
 // `cursor_bridge_core::pb::…` working everywhere.
 pub use cursor_bridge_client as cursor;

@@ -1,10 +1,9 @@
-#![warn(missing_docs)]
 //! The OpenCode provider block (product notes: "The OpenCode provider block we generate").
 //! OpenCode does not discover models, so the block lists every model with its limits —
 //! without `limit.context`/`limit.output` its context compaction breaks.
 //! [`install`] merges the block into the user's own config file, keeping everything else.
 
-pub mod install;
+pub(crate) mod install;
 
 use serde_json::{Map, Value, json};
 
@@ -13,7 +12,7 @@ use crate::cursor::models::{self, ModelInfo};
 /// The provider id we use under `provider.` in OpenCode's config.
 pub const PROVIDER_ID: &str = "cursor-bridge";
 /// OpenCode's config schema URL.
-pub const SCHEMA: &str = "https://opencode.ai/config.json";
+pub(crate) const SCHEMA: &str = "https://opencode.ai/config.json";
 
 /// `provider.<PROVIDER_ID>` for the given models, proxy base URL and local key.
 pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
@@ -49,7 +48,7 @@ pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Va
 }
 
 /// A whole minimal `opencode.json` holding just our provider.
-pub fn config_snippet(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
+pub(crate) fn config_snippet(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
     json!({
         "$schema": SCHEMA,
         "provider": {PROVIDER_ID: provider_block(models, base_url, api_key)}

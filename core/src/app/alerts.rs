@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! The notification policy: which events deserve a desktop notification, what it says
 //! (always with a next step), and deduplication — at most one notification per distinct
 //! problem until that problem changes or is resolved. The shell only displays [`Alert`]s.
@@ -74,7 +73,7 @@ pub enum Event {
 
 impl Event {
     /// The problem this event belongs to.
-    pub fn kind(&self) -> AlertKind {
+    pub(crate) fn kind(&self) -> AlertKind {
         match self {
             Event::SessionExpired => AlertKind::SessionExpired,
             Event::Quota { .. } => AlertKind::Quota,
@@ -194,13 +193,13 @@ impl Alerts {
     }
 
     /// Alerts from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Alert> {
         self.tx.subscribe()
     }
 
     /// Records `event`; returns (and sends) its alert unless this very problem is already
     /// active, i.e. notified and not resolved since.
-    pub fn raise(&self, event: Event) -> Option<Alert> {
+    pub(crate) fn raise(&self, event: Event) -> Option<Alert> {
         let fingerprint = event.fingerprint();
         {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());

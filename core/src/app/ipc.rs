@@ -41,8 +41,11 @@ mod typescript;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProxyRunState {
+    /// Listening, at the `host` and `port` of [`ProxyStatus`] (`"running"`).
     Running,
+    /// Not listening, by choice or not started yet (`"stopped"`).
     Stopped,
+    /// It failed to start or stopped on a failure; [`ProxyStatus::error`] says why (`"error"`).
     Error,
 }
 
@@ -51,7 +54,9 @@ pub enum ProxyRunState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
+    /// The account's email from Cursor's `GetMe`; `null` when Cursor sent none.
     pub email: Option<String>,
+    /// The plan's name; always `null` for now (see above).
     pub plan: Option<String>,
 }
 
@@ -60,8 +65,11 @@ pub struct Account {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyStatus {
+    /// Whether the proxy is listening.
     pub state: ProxyRunState,
+    /// The address it listens on when running, else the one it would bind (setting `host`).
     pub host: String,
+    /// The port it listens on when running, else the one it would bind (setting `port`).
     pub port: u16,
     /// `http://<host>:<port>/v1`, what OpenAI clients are given.
     pub base_url: String,
@@ -74,11 +82,15 @@ pub struct ProxyStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// Credentials are stored and the session has not been found expired.
     pub signed_in: bool,
+    /// Who is signed in; `null` when signed out or not fetched yet.
     pub account: Option<Account>,
+    /// Where the proxy is and whether it runs.
     pub proxy: ProxyStatus,
     /// Read back from the OS, never remembered.
     pub launch_at_login: bool,
+    /// Cursor Bridge's own version (the core crate's `CARGO_PKG_VERSION`).
     pub version: String,
     /// The `x-cursor-client-version` Cursor is sent, and where it came from.
     pub client_version: ClientVersionInfo,
@@ -126,13 +138,21 @@ impl From<Resolved> for ClientVersionInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Model {
+    /// What clients ask for (Cursor's display id, falling back to the wire id).
     pub id: String,
+    /// Human-readable name.
     pub name: String,
+    /// Other ids Cursor accepts for it.
     pub aliases: Vec<String>,
+    /// The model reasons (Cursor sent `thinking_details`).
     pub reasoning: bool,
+    /// Whether it takes images; `null` when not known.
     pub supports_images: Option<bool>,
+    /// Context window, in tokens.
     pub context_limit: u32,
+    /// Output limit, in tokens.
     pub output_limit: u32,
+    /// Where the two limits came from: `cursor`, `known_family` or `default`.
     pub limit_source: LimitSource,
 }
 
@@ -158,10 +178,18 @@ impl From<&ModelInfo> for Model {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
+    /// The address the proxy binds to, as text (setting `host`, default `127.0.0.1`); a
+    /// non-loopback one needs `allow_non_loopback` in `settings.toml`.
     pub host: String,
+    /// The port the proxy listens on (setting `port`, default 18741).
     pub port: u16,
+    /// The model used when a client sends none (setting `default_model`, default `auto`).
     pub default_model: String,
+    /// The tray app starts the proxy when it starts (setting `start_proxy_on_launch`,
+    /// default on).
     pub start_proxy_on_launch: bool,
+    /// Clients must send the local API key as `Authorization: Bearer …` (setting
+    /// `require_api_key`, default on).
     pub require_api_key: bool,
     /// How agent runs reach Cursor: `"http2"` or `"http1"` (setting `agent_transport`).
     /// Text, not the enum, so an unknown value is an `invalid_input` naming the field
@@ -176,17 +204,23 @@ pub struct SettingsView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanUsage {
+    /// Spent against the plan this cycle, in cents (Cursor's `totalSpend`); `null` when
+    /// Cursor sent no money figures.
     pub spent_cents: Option<i64>,
     /// The plan's limit; `null` when Cursor sent none (or 0).
     pub included_cents: Option<i64>,
+    /// What is left of the limit, in cents (Cursor's `remaining`); `null` without a limit.
     pub remaining_cents: Option<i64>,
     /// Share of the whole plan used, %: Cursor's `totalPercentUsed`, else computed from
     /// the cents when there is a limit.
     pub total_percent_used: Option<f64>,
     /// Both pools (Auto + Composer, API models) when Cursor reports either; else empty.
     pub pools: Vec<PlanPool>,
+    /// When the billing cycle began, Unix milliseconds; `null` when Cursor did not say.
     pub cycle_start: Option<i64>,
+    /// When the billing cycle ends, Unix milliseconds; `null` when Cursor did not say.
     pub cycle_end: Option<i64>,
+    /// When we asked Cursor for these numbers, Unix milliseconds.
     pub fetched_at: i64,
 }
 
@@ -197,8 +231,9 @@ pub struct PlanUsage {
 pub struct PlanPool {
     /// `auto` or `api`.
     pub id: String,
+    /// How Cursor's dashboard names it: "Auto + Composer" or "API models".
     pub label: String,
-    /// `null` when Cursor did not report this pool.
+    /// Share of the pool used, %; `null` when Cursor did not report this pool.
     pub percent_used: Option<f64>,
 }
 
@@ -239,7 +274,10 @@ impl PlanUsage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpencodeSnippet {
+    /// The provider block as pretty-printed JSON, with the live models and the local API
+    /// key, ready to paste into OpenCode's config.
     pub text: String,
+    /// The proxy's `http://<host>:<port>/v1` the block points at.
     pub base_url: String,
 }
 
@@ -248,22 +286,38 @@ pub struct OpencodeSnippet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
+    /// No credentials are stored: sign in first (`not_signed_in`).
     NotSignedIn,
+    /// Cursor no longer accepts the session: sign in again (`session_expired`).
     SessionExpired,
+    /// The browser sign-in was cancelled: `cancel_sign_in`, or a second `sign_in`
+    /// (`login_cancelled`).
     LoginCancelled,
+    /// The browser sign-in was not approved within the login poll's attempts
+    /// (`login_timed_out`).
     LoginTimedOut,
+    /// Cursor refused or failed the request, or answered something we could not read
+    /// (`upstream`).
     Upstream,
+    /// Cursor could not be reached, or did not answer in time (`network`).
     Network,
+    /// Cursor's usage limit or rate limit is reached (`quota`).
     Quota,
+    /// Something else already listens on the proxy's port (`port_in_use`).
     PortInUse,
+    /// A value the user gave is not acceptable; the message names the field
+    /// (`invalid_input`).
     InvalidInput,
+    /// A local file, directory, socket or the credential store failed (`io`).
     Io,
+    /// A failure of Cursor Bridge itself (or a Cursor request cancelled midway), not of the
+    /// user's input or the network (`internal`).
     Internal,
 }
 
 impl ErrorKind {
     /// The wire name (`"port_in_use"`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::NotSignedIn => "not_signed_in",
             ErrorKind::SessionExpired => "session_expired",
@@ -293,11 +347,14 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {
+    /// What went wrong, as a closed set the UI switches on.
     pub kind: ErrorKind,
+    /// A sentence for the user, shown as is.
     pub message: String,
 }
 
 impl CommandError {
+    /// An error of `kind` with `message`, logged (at debug) as it is built.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> CommandError {
         let e = CommandError {
             kind,
@@ -307,15 +364,17 @@ impl CommandError {
         e
     }
 
+    /// An `invalid_input` error; `message` should name the field, as the UI calls it.
     pub fn invalid_input(message: impl Into<String>) -> CommandError {
         CommandError::new(ErrorKind::InvalidInput, message)
     }
 
+    /// An `io` error: something local (a file, a directory, the credential store) failed.
     pub fn io(message: impl Into<String>) -> CommandError {
         CommandError::new(ErrorKind::Io, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> CommandError {
+    pub(crate) fn internal(message: impl Into<String>) -> CommandError {
         CommandError::new(ErrorKind::Internal, message)
     }
 }
@@ -405,7 +464,7 @@ impl From<SettingsError> for CommandError {
 }
 
 /// A settings key as the UI names the field (`default_model` → `defaultModel`).
-pub fn ui_field(key: &str) -> String {
+pub(crate) fn ui_field(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut upper = false;
     for c in key.chars() {

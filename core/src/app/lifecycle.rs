@@ -17,7 +17,7 @@ use crate::engine::conversations::ConversationStore;
 use crate::proxy::{self, ProxyState, RunningProxy, StartError};
 
 /// File name of the remembered proxy state in the data directory.
-pub const STATE_FILE: &str = "app-state.json";
+pub(crate) const STATE_FILE: &str = "app-state.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -60,7 +60,6 @@ pub use ipc::{
     Account, CommandError, ErrorKind, Model, OpencodeSnippet, PlanUsage, ProxyRunState,
     ProxyStatus, SettingsView, SignInProgress, Status,
 };
-pub use lifecycle::STATE_FILE;
 
 /// Opens a URL in the user's browser. Injected so tests never open one.
 pub type Opener = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -121,12 +120,6 @@ impl AppBuilder {
         opener: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.opener = Some(Arc::new(opener));
-        self
-    }
-
-    /// The launch-at-login switch (also settable later: [`App::set_launch_at_login_backend`]).
-    pub fn launch_at_login(mut self, backend: Arc<dyn LaunchAtLogin>) -> Self {
-        self.launch_at_login = Some(backend);
         self
     }
 
@@ -242,7 +235,7 @@ impl App {
     }
 
     /// Where our files live.
-    pub fn paths(&self) -> &Paths {
+    pub(crate) fn paths(&self) -> &Paths {
         self.inner.wiring.paths()
     }
 

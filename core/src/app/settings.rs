@@ -80,7 +80,7 @@ fn settings_view(s: &Settings) -> SettingsView {
 
 impl App {
     /// The settings in use.
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         lock(&self.inner.settings.current).clone()
     }
 

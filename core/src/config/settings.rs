@@ -19,24 +19,25 @@ use url::Url;
 pub use cursor_bridge_client::AgentTransport;
 use cursor_bridge_client::auth::{PollPolicy, RefreshRoute};
 use cursor_bridge_client::chat::ChatOptions;
+use cursor_bridge_client::models::AUTO_MODEL;
 use cursor_bridge_client::version;
 
 /// Puts config, data and logs in this one directory (portable installs, tests, CI).
-pub const ENV_HOME: &str = "CURSOR_BRIDGE_HOME";
+pub(crate) const ENV_HOME: &str = "CURSOR_BRIDGE_HOME";
 /// Overrides `api_url`.
-pub const ENV_API_URL: &str = "CURSOR_BRIDGE_API_URL";
+pub(crate) const ENV_API_URL: &str = "CURSOR_BRIDGE_API_URL";
 /// Overrides `login_url`.
-pub const ENV_LOGIN_URL: &str = "CURSOR_BRIDGE_LOGIN_URL";
+pub(crate) const ENV_LOGIN_URL: &str = "CURSOR_BRIDGE_LOGIN_URL";
 /// Overrides `port`.
-pub const ENV_PORT: &str = "CURSOR_BRIDGE_PORT";
+pub(crate) const ENV_PORT: &str = "CURSOR_BRIDGE_PORT";
 // Opts in to the file credential store; defined with the store error whose advice names it.
-pub use cursor_bridge_client::credentials::ENV_CREDENTIALS_FILE;
+pub(crate) use cursor_bridge_client::credentials::ENV_CREDENTIALS_FILE;
 /// Overrides `client_version`.
-pub const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
+pub(crate) const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 /// An access token that wins over stored credentials; never stored, never refreshed.
-pub const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
+pub(crate) const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
 /// The local API key that guards the proxy port, set explicitly.
-pub const ENV_API_KEY: &str = "CURSOR_BRIDGE_API_KEY";
+pub(crate) const ENV_API_KEY: &str = "CURSOR_BRIDGE_API_KEY";
 /// Overrides `agent_transport` (`http2` or `http1`).
 pub const ENV_AGENT_TRANSPORT: &str = "CURSOR_BRIDGE_AGENT_TRANSPORT";
 
@@ -66,7 +67,7 @@ impl Env {
     }
 
     /// The value of `key`, or `None` when unset or empty.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .get(key)
             .map(String::as_str)
@@ -84,8 +85,12 @@ impl fmt::Debug for Env {
 /// The directories Cursor Bridge uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
+    /// Where `settings.toml` lives.
     pub config_dir: PathBuf,
+    /// Where our state lives: the ledger, the local API key, the kept conversations, the
+    /// file credential store by default.
     pub data_dir: PathBuf,
+    /// Where the log files go (`<data_dir>/logs` by the OS conventions).
     pub log_dir: PathBuf,
 }
 
@@ -275,12 +280,12 @@ pub struct Settings {
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
-pub const MIN_PARKED_BYTES: u64 = 64 * 1024;
+pub(crate) const MIN_PARKED_BYTES: u64 = 64 * 1024;
 
 /// The default Cursor API base.
-pub const DEFAULT_API_URL: &str = "https://api2.cursor.sh";
+pub(crate) const DEFAULT_API_URL: &str = "https://api2.cursor.sh";
 /// The default Cursor website base.
-pub const DEFAULT_LOGIN_URL: &str = "https://cursor.com";
+pub(crate) const DEFAULT_LOGIN_URL: &str = "https://cursor.com";
 
 impl Default for Settings {
     /// Ours, and for the client's own knobs the client's defaults ([`PollPolicy`],
@@ -291,7 +296,7 @@ impl Default for Settings {
         Settings {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 18741,
-            default_model: "auto".into(),
+            default_model: AUTO_MODEL.into(),
             api_url: Url::parse(DEFAULT_API_URL).expect("constant URL parses"),
             login_url: Url::parse(DEFAULT_LOGIN_URL).expect("constant URL parses"),
             client_version: version::AUTO.into(),
@@ -581,7 +586,7 @@ impl Settings {
     }
 
     /// Writes `settings.toml` atomically (temp file + rename), creating the directory.
-    pub fn save(&self, paths: &Paths) -> Result<(), SettingsError> {
+    pub(crate) fn save(&self, paths: &Paths) -> Result<(), SettingsError> {
         let path = paths.settings_file();
         let text = toml::to_string_pretty(self).map_err(|e| SettingsError::Encode {
             message: e.to_string(),
@@ -591,7 +596,7 @@ impl Settings {
     }
 
     /// The file store's path when `credential_store = "file"`, else `None`.
-    pub fn credentials_file_path(&self, paths: &Paths) -> Option<PathBuf> {
+    pub(crate) fn credentials_file_path(&self, paths: &Paths) -> Option<PathBuf> {
         match self.credential_store {
             CredentialStoreKind::Keychain => None,
             CredentialStoreKind::File => Some(
@@ -632,11 +637,11 @@ fn parse_url_from_env(var: &str, key: &'static str, value: &str) -> Result<Url, 
 mod url_text {
     use super::*;
 
-    pub fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(url.as_str())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
         let text = String::deserialize(d)?;
         Url::parse(text.trim()).map_err(|e| {
             serde::de::Error::custom(format!(
@@ -719,31 +724,54 @@ fn write_atomic_inner(
 /// Why settings could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// Neither `CURSOR_BRIDGE_HOME` nor the OS gives a home directory for our files.
     #[error(
         "cannot find a home directory for Cursor Bridge's files; set {ENV_HOME} to a directory"
     )]
     NoHome,
+    /// `settings.toml` exists but cannot be read.
     #[error("cannot read settings file {}: {source}", path.display())]
     Read {
+        /// The settings file.
         path: PathBuf,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// `settings.toml` is not valid TOML, or has an unknown key or a value that does not parse.
     #[error("settings file {} is not valid: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The settings file.
+        path: PathBuf,
+        /// The TOML parser's account of what is wrong, and where.
+        message: String,
+    },
+    /// A setting has a value it cannot take.
     #[error("invalid setting `{key}` in {origin}: expected {expected}, got {got}")]
     Invalid {
+        /// Where the value came from: the settings file's path or the environment variable
+        /// that set it ([`Settings::validate`] alone says `settings`).
         origin: String,
+        /// The setting's key in `settings.toml` (`port`, `agent_transport`, …).
         key: &'static str,
+        /// What the setting takes, in words.
         expected: String,
+        /// The value it was given.
         got: String,
     },
+    /// `settings.toml` cannot be written (nor its directory created).
     #[error("cannot write settings file {}: {source}", path.display())]
     Write {
+        /// The settings file.
         path: PathBuf,
+        /// Why writing it failed.
         source: std::io::Error,
     },
+    /// The settings cannot be turned into TOML (a bug rather than a user error).
     #[error("cannot encode settings: {message}")]
-    Encode { message: String },
+    Encode {
+        /// The TOML encoder's account of what failed.
+        message: String,
+    },
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ struct FileEntry {
 }
 
 /// The store's file in `data_dir`.
-pub fn file_in(data_dir: &Path) -> PathBuf {
+pub(crate) fn file_in(data_dir: &Path) -> PathBuf {
     data_dir.join(crate::config::settings::CONVERSATIONS_FILE)
 }
 
@@ -136,7 +136,7 @@ fn now_ms() -> i64 {
 
 impl ConversationStore {
     /// An in-memory store.
-    pub fn in_memory(limits: Limits) -> Self {
+    pub(crate) fn in_memory(limits: Limits) -> Self {
         ConversationStore {
             inner: Arc::default(),
             limits,
@@ -188,7 +188,7 @@ impl ConversationStore {
     }
 
     /// The checkpoint stored under `key`, unless it expired.
-    pub fn get(&self, key: &[u8; 32]) -> Option<Stored> {
+    pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Stored> {
         let g = self.lock();
         let e = g.map.get(key)?;
         if e.is_expired(self.limits.ttl, now_ms()) {
@@ -250,7 +250,7 @@ impl ConversationStore {
     }
 
     /// Forgets everything, in memory and on disk; the number of conversations dropped.
-    pub fn clear(&self) -> std::io::Result<usize> {
+    pub(crate) fn clear(&self) -> std::io::Result<usize> {
         let n = {
             let mut g = self.lock();
             let n = g.map.len();
@@ -270,27 +270,24 @@ impl ConversationStore {
     }
 
     /// Conversations held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().map.len()
     }
 
     /// True when nothing is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes held (the figure bounded by `max_bytes`).
-    pub fn total_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.lock().bytes
     }
 
-    /// Where it is persisted (`None`: memory only).
-    pub fn file(&self) -> Option<&Path> {
-        self.file.as_deref()
-    }
-
     /// True when it was opened as `persist` and `limits` ask (else reopen it).
-    pub fn opened_as(&self, persist: bool, limits: Limits) -> bool {
+    pub(crate) fn opened_as(&self, persist: bool, limits: Limits) -> bool {
         self.file.is_some() == persist && self.limits == limits
     }
 

@@ -65,7 +65,7 @@ pub struct Call {
 
 impl Msg {
     /// The message as the JSON Cursor stores (see the module doc).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         match self {
             Msg::System(t) => json!({"role": "system", "content": t}),
             Msg::User(t) => json!({"role": "user", "content": [{"type": "text", "text": t}]}),
@@ -90,7 +90,7 @@ impl Msg {
     }
 
     /// The blob Cursor fetches for this message: its JSON, compact.
-    pub fn blob(&self) -> Bytes {
+    pub(crate) fn blob(&self) -> Bytes {
         Bytes::from(self.to_json().to_string())
     }
 
@@ -136,12 +136,12 @@ impl Msg {
 }
 
 /// Parses tool-call arguments as the caller wrote them: JSON when they are JSON.
-pub fn parse_args(text: &str) -> Value {
+pub(crate) fn parse_args(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
 /// The conversation-store key of a message list (see the module doc).
-pub fn prefix_key(msgs: &[Msg]) -> [u8; 32] {
+pub(crate) fn prefix_key(msgs: &[Msg]) -> [u8; 32] {
     let mut h = Sha256::new();
     for m in msgs {
         m.hash_into(&mut h);
@@ -170,7 +170,7 @@ pub struct Structured {
 
 impl Structured {
     /// Bytes of all the blobs (what the service will fetch).
-    pub fn blob_bytes(&self) -> usize {
+    pub(crate) fn blob_bytes(&self) -> usize {
         self.blobs.iter().map(Bytes::len).sum()
     }
 

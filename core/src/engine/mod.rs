@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! Dialect-neutral conversation handling: the history as Cursor's own structure
 //! ([`history`], pure) and the store of finished conversations' checkpoints
 //! ([`conversations`]). The OpenAI side converts its messages into [`history::Msg`].

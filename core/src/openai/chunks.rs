@@ -34,7 +34,7 @@ pub struct UsageOut {
 impl UsageOut {
     /// What earlier responses of a run reported plus this one (for the next continuation).
     /// A sum is never labelled exact: it may mix estimates with Cursor's counts.
-    pub fn plus(&self, o: &UsageOut) -> UsageOut {
+    pub(crate) fn plus(&self, o: &UsageOut) -> UsageOut {
         let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
@@ -113,13 +113,13 @@ struct RoleDelta {
 struct Empty {}
 
 /// A new completion id, `chatcmpl-` + 24 hex digits.
-pub fn completion_id() -> String {
+pub(crate) fn completion_id() -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
     format!("chatcmpl-{}", &u[..24])
 }
 
 /// Seconds since the epoch.
-pub fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -151,7 +151,7 @@ impl ChunkWriter {
     }
 
     /// The first chunk: the assistant role.
-    pub fn role(&self) -> String {
+    pub(crate) fn role(&self) -> String {
         self.chunk(
             RoleDelta {
                 role: "assistant",
@@ -195,12 +195,12 @@ impl ChunkWriter {
 
     /// The last chunk of choices: an empty delta with `finish_reason` (`"stop"` or
     /// `"tool_calls"`).
-    pub fn finish(&self, reason: &'static str) -> String {
+    pub(crate) fn finish(&self, reason: &'static str) -> String {
         self.chunk(Empty {}, Some(reason))
     }
 
     /// The trailing usage chunk (`stream_options.include_usage`): no choices.
-    pub fn usage(&self, usage: &UsageOut) -> String {
+    pub(crate) fn usage(&self, usage: &UsageOut) -> String {
         json!({
             "id": self.id,
             "object": "chat.completion.chunk",

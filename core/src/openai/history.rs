@@ -54,7 +54,7 @@ pub fn messages(req: &ChatCompletionRequest) -> Vec<Msg> {
 }
 
 /// The assistant message a response produced, as the client will echo it back.
-pub fn answer(text: &str, calls: &[crate::cursor::chat::ToolCall]) -> Msg {
+pub(crate) fn answer(text: &str, calls: &[crate::cursor::chat::ToolCall]) -> Msg {
     Msg::Assistant {
         text: text.to_string(),
         calls: calls

@@ -17,7 +17,7 @@ use crate::cursor::chat::Image;
 
 /// The largest decoded image we pass on. Vision models take far less (a few MB); past
 /// this the client is sending something that is not a picture for a model.
-pub const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+pub(crate) const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 
 /// The MIME types we pass on, with the format the header must show.
 const FORMATS: &[(&str, imagesize::ImageType)] = &[
@@ -35,7 +35,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// An image and where it sat in the request (`messages[i].content[j].image_url`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Attached {
+pub(crate) struct Attached {
     /// Its request path ([`param`]), for a 400 naming the part when the model cannot
     /// read images.
     pub param: String,
@@ -44,13 +44,13 @@ pub struct Attached {
 }
 
 /// The request path of an image part.
-pub fn param(message: usize, part: usize) -> String {
+pub(crate) fn param(message: usize, part: usize) -> String {
     format!("messages[{message}].content[{part}].image_url")
 }
 
 /// Decodes one `image_url` value: `{"url": "data:…", "detail": …}`, or the bare URL
 /// string some clients send. The error is the message for a 400.
-pub fn decode(image_url: &Value) -> Result<Image, String> {
+pub(crate) fn decode(image_url: &Value) -> Result<Image, String> {
     let url = match image_url {
         Value::String(s) => s.as_str(),
         Value::Object(o) => match o.get("url") {

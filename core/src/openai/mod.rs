@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! Translation only: OpenAI Chat Completions ⇄ the Cursor chat engine. Pure functions and
 //! data, no I/O, so every rule here is unit-tested without a server.
 //!

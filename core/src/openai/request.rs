@@ -249,7 +249,7 @@ impl ChatCompletionRequest {
     }
 
     /// True when the final usage chunk was asked for.
-    pub fn include_usage(&self) -> bool {
+    pub(crate) fn include_usage(&self) -> bool {
         self.stream_options
             .as_ref()
             .and_then(|o| o.include_usage)
@@ -312,7 +312,7 @@ pub struct Message {
 
 impl Message {
     /// The `image_url` parts of the message with their positions in `content`.
-    pub fn image_parts(&self) -> impl Iterator<Item = (usize, &Value)> {
+    pub(crate) fn image_parts(&self) -> impl Iterator<Item = (usize, &Value)> {
         let parts = match &self.content {
             Some(Content::Parts(p)) => p.as_slice(),
             _ => &[],

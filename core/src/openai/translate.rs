@@ -34,7 +34,7 @@ pub struct FreshRun {
 }
 
 /// The tools to offer: none for `tool_choice: "none"`.
-pub fn tool_defs(req: &ChatCompletionRequest) -> Vec<ToolDef> {
+pub(crate) fn tool_defs(req: &ChatCompletionRequest) -> Vec<ToolDef> {
     if matches!(
         req.tool_choice,
         Some(ToolChoice::Mode(ToolChoiceMode::None))
@@ -81,7 +81,9 @@ pub fn trailing_tool_results(req: &ChatCompletionRequest) -> Vec<(String, ToolRe
 
 /// The images of the newest user message, which a fresh run sends as images (earlier
 /// ones stay `[image]` marks in the text: Cursor has no place for them in a new run).
-pub fn newest_user_images(req: &ChatCompletionRequest) -> Result<Vec<Attached>, RequestError> {
+pub(crate) fn newest_user_images(
+    req: &ChatCompletionRequest,
+) -> Result<Vec<Attached>, RequestError> {
     let Some(i) = req.messages.iter().rposition(|m| m.role == Role::User) else {
         return Ok(Vec::new());
     };
@@ -113,7 +115,7 @@ pub fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
 
 /// The system/developer messages, plus what `tool_choice` asks of the offered `tools`,
 /// as one system prompt; `None` when there is nothing to say.
-pub fn system_prompt(req: &ChatCompletionRequest, tools: &[ToolDef]) -> Option<String> {
+pub(crate) fn system_prompt(req: &ChatCompletionRequest, tools: &[ToolDef]) -> Option<String> {
     let mut system: Vec<String> = req
         .messages
         .iter()
@@ -137,7 +139,7 @@ pub fn system_prompt(req: &ChatCompletionRequest, tools: &[ToolDef]) -> Option<S
 /// The conversation as one prompt text (the last resort: the whole history copied into
 /// a string, so it is built only when needed): the last user message alone when it is
 /// the only turn, otherwise a tagged transcript of the earlier turns, then the latest.
-pub fn transcript(req: &ChatCompletionRequest) -> String {
+pub(crate) fn transcript(req: &ChatCompletionRequest) -> String {
     let turns: Vec<&Message> = req
         .messages
         .iter()

@@ -24,13 +24,13 @@ use crate::config::settings::{Env, write_atomic, write_atomic_keeping};
 use crate::dates::civil_from_days;
 
 /// OpenCode keeps its global config in `$XDG_CONFIG_HOME/opencode` on every OS…
-pub const ENV_XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub(crate) const ENV_XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// …else in `<home>/.config/opencode`, home as Node's `os.homedir()` finds it.
 #[cfg(windows)]
 pub const ENV_USER_HOME: &str = "USERPROFILE";
 /// …else in `<home>/.config/opencode`, home as Node's `os.homedir()` finds it.
 #[cfg(not(windows))]
-pub const ENV_USER_HOME: &str = "HOME";
+pub(crate) const ENV_USER_HOME: &str = "HOME";
 
 /// What a write did. Over IPC this is `OpencodeInstall` (docs/IPC.md).
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -49,7 +49,7 @@ pub struct WriteOutcome {
 
 /// Why a config text cannot take our block. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     /// The text is not JSONC (or not UTF-8 at all); the reason.
     #[error("it is not valid JSONC: {0}")]
     Parse(String),
@@ -71,7 +71,7 @@ pub enum MergeError {
 
 /// Why [`write_provider`] did not write.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// The file's contents are the problem; it was left untouched.
     #[error("refusing to change {}: {problem}. The file was not modified", path.display())]
     Refused {
@@ -101,7 +101,7 @@ pub enum WriteError {
 
 impl WriteError {
     /// The file exists but is not something we will edit (the user must fix or move it).
-    pub fn is_refusal(&self) -> bool {
+    pub(crate) fn is_refusal(&self) -> bool {
         matches!(self, WriteError::Refused { .. })
     }
 }
@@ -109,7 +109,7 @@ impl WriteError {
 /// OpenCode's global config directory: `$XDG_CONFIG_HOME/opencode`, else
 /// `<home>/.config/opencode` — the `xdg-basedir` rule OpenCode uses on every OS, Windows
 /// and macOS included (`Global.Path.config = path.join(xdgConfig, "opencode")`).
-pub fn global_config_dir(env: &Env) -> Option<PathBuf> {
+pub(crate) fn global_config_dir(env: &Env) -> Option<PathBuf> {
     match env.get(ENV_XDG_CONFIG_HOME) {
         Some(xdg) => Some(PathBuf::from(xdg).join("opencode")),
         None => env
@@ -121,7 +121,7 @@ pub fn global_config_dir(env: &Env) -> Option<PathBuf> {
 /// The file `--write` edits by default: `opencode.jsonc` in the global config directory
 /// if it exists, else `opencode.json`. OpenCode merges `config.json`, `opencode.json` and
 /// `opencode.jsonc` from there in that order, so `.jsonc` wins where both exist.
-pub fn default_config_path(env: &Env) -> Result<PathBuf, WriteError> {
+pub(crate) fn default_config_path(env: &Env) -> Result<PathBuf, WriteError> {
     let dir = global_config_dir(env).ok_or(WriteError::NoHome)?;
     let jsonc = dir.join("opencode.jsonc");
     Ok(if jsonc.exists() {
@@ -132,7 +132,7 @@ pub fn default_config_path(env: &Env) -> Result<PathBuf, WriteError> {
 }
 
 /// A new config holding only `$schema` and our provider.
-pub fn new_config_text(block: &Value) -> String {
+pub(crate) fn new_config_text(block: &Value) -> String {
     let v = json!({"$schema": SCHEMA, "provider": {PROVIDER_ID: block}});
     // Serialising a `Value` cannot fail; the fallback is never taken.
     let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -143,7 +143,7 @@ pub fn new_config_text(block: &Value) -> String {
 /// `text` with `provider.cursor-bridge` set to `block` (created, with `provider`, where
 /// missing) and every other byte as it was. An empty or comment-only text becomes a new
 /// config (with `$schema`), its comments kept.
-pub fn merge_provider(text: &str, block: &Value) -> Result<String, MergeError> {
+pub(crate) fn merge_provider(text: &str, block: &Value) -> Result<String, MergeError> {
     let opts = parse_options();
     let parse_err = |e: jsonc_parser::errors::ParseError| MergeError::Parse(e.to_string());
     let before: Value = jsonc_parser::parse_to_serde_value(text, &opts).map_err(parse_err)?;
@@ -201,7 +201,7 @@ pub fn merge_provider(text: &str, block: &Value) -> Result<String, MergeError> {
 ///
 /// A symlink is followed: the file it points to is edited and backed up beside itself
 /// (replacing the link with a plain file would cut a dotfiles checkout off).
-pub fn write_provider(
+pub(crate) fn write_provider(
     path: &Path,
     block: &Value,
     now: SystemTime,

@@ -74,7 +74,7 @@ use crate::openai::{history as openai_history, translate};
 use crate::store::ledger::{self, Ledger, LedgerEntry};
 
 /// How long to wait for more tool calls of the same step after one arrived.
-pub const TOOL_GATHER_WINDOW: Duration = Duration::from_millis(25);
+pub(crate) const TOOL_GATHER_WINDOW: Duration = Duration::from_millis(25);
 
 /// What one step of a run produced, in order.
 #[derive(Debug)]
@@ -301,7 +301,7 @@ struct Meta {
 /// The handler of `POST /v1/chat/completions` (and `/chat/completions`): parses the body,
 /// continues a parked run or starts a fresh one, and answers SSE or one JSON object as the
 /// request's `stream` asks.
-pub async fn handle(
+pub(crate) async fn handle(
     State(state): State<Arc<ProxyState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {

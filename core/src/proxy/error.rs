@@ -13,7 +13,7 @@ use crate::cursor::CursorError;
 
 /// An error answered to an OpenAI client.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// The HTTP status answered before the first byte (an error mid-stream is an SSE event
     /// instead, whose status line was already 200).
     pub status: StatusCode,
@@ -43,7 +43,7 @@ impl ApiError {
     }
 
     /// 400 for a request field that is wrong; says which.
-    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError {
             param: Some(param.into()),
             ..Self::new(
@@ -56,7 +56,7 @@ impl ApiError {
     }
 
     /// 400 for a body that is not JSON at all.
-    pub fn malformed(message: impl Into<String>) -> Self {
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -66,7 +66,7 @@ impl ApiError {
     }
 
     /// 401 for a missing or wrong local key.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -76,7 +76,7 @@ impl ApiError {
     }
 
     /// 403 for a request that must not come from where it came from.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "permission_error",
@@ -86,7 +86,7 @@ impl ApiError {
     }
 
     /// 404 for a model Cursor does not offer; lists a few that exist.
-    pub fn unknown_model(requested: &str, valid: &[&str]) -> Self {
+    pub(crate) fn unknown_model(requested: &str, valid: &[&str]) -> Self {
         let mut sample: Vec<&str> = valid.iter().copied().take(8).collect();
         sample.sort_unstable();
         ApiError {
@@ -105,7 +105,7 @@ impl ApiError {
     }
 
     /// 400 for images sent to a model Cursor's catalogue says cannot read them.
-    pub fn images_not_supported(model: &str, param: &str) -> Self {
+    pub(crate) fn images_not_supported(model: &str, param: &str) -> Self {
         ApiError {
             param: Some(param.into()),
             ..Self::new(
@@ -121,7 +121,7 @@ impl ApiError {
     }
 
     /// 404 for a path we do not serve.
-    pub fn not_found_path(path: &str) -> Self {
+    pub(crate) fn not_found_path(path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -133,7 +133,7 @@ impl ApiError {
     }
 
     /// 405 for a path we serve, asked with a method it does not take.
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+    pub(crate) fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
@@ -146,7 +146,7 @@ impl ApiError {
     }
 
     /// 415 for a body that says it is not JSON.
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid_request_error",
@@ -159,7 +159,7 @@ impl ApiError {
     }
 
     /// 413 for a body over the limit.
-    pub fn too_large(limit: u64) -> Self {
+    pub(crate) fn too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
@@ -168,23 +168,13 @@ impl ApiError {
         )
     }
 
-    /// 500 for a bug of ours; the details go to the log, not to the client.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal_error",
-            message.into(),
-        )
-    }
-
     /// The stable name recorded in the ledger.
-    pub fn code_str(&self) -> &'static str {
+    pub(crate) fn code_str(&self) -> &'static str {
         self.code.unwrap_or(self.kind)
     }
 
     /// The `{"error": …}` object (also sent as an SSE event mid-stream).
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         json!({"error": {
             "message": self.message,
             "type": self.kind,
@@ -286,13 +276,16 @@ impl IntoResponse for ApiError {
 }
 
 /// Any path we do not serve.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found_path(uri.path())
 }
 
 /// A path we serve, with a method it does not take (axum's default is an empty 405),
 /// with the `Allow` header HTTP requires.
-pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
     let path = uri.path();
     let allow = if path.ends_with("/chat/completions") {
         "POST"

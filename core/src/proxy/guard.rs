@@ -24,8 +24,10 @@ use sha2::{Digest, Sha256};
 use super::ProxyState;
 use super::error::ApiError;
 
-/// True for `localhost`, `127.x.y.z`, `[::1]`, with or without a port.
-pub fn is_loopback_host(host: &str) -> bool {
+/// True for `localhost`, `127.x.y.z`, `[::1]`, with or without a port (what the guard's
+/// `Host` check accepts, as one function its tests can call).
+#[cfg(test)]
+fn is_loopback_host(host: &str) -> bool {
     host_name(host).is_some_and(is_loopback_name)
 }
 
@@ -55,7 +57,7 @@ fn is_loopback_name(name: &str) -> bool {
 }
 
 /// True for an `Origin` whose host is loopback (`http://localhost:3000`, …).
-pub fn is_loopback_origin(origin: &str) -> bool {
+pub(crate) fn is_loopback_origin(origin: &str) -> bool {
     let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
@@ -107,7 +109,11 @@ fn presented_key(req: &Request) -> Option<&str> {
 }
 
 /// The middleware.
-pub async fn check(State(state): State<Arc<ProxyState>>, req: Request, next: Next) -> Response {
+pub(crate) async fn check(
+    State(state): State<Arc<ProxyState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     match verdict(&state, &req) {
         Ok(()) => next.run(req).await,
         Err(e) => {

@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! INBOUND: the localhost OpenAI-compatible server.
 //!
 //! - [`guard`]: security middleware — loopback `Host` (DNS-rebinding guard), browser
@@ -12,10 +11,10 @@
 //! bind port 0; [`start`] binds, spawns and hands back a [`RunningProxy`] the CLI and the
 //! tray own. Stopping drains in-flight responses for `drain_grace_secs`, then cancels them.
 
-pub mod completions;
-pub mod error;
-pub mod guard;
-pub mod models;
+pub(crate) mod completions;
+pub(crate) mod error;
+pub(crate) mod guard;
+pub(crate) mod models;
 pub mod sessions;
 
 use std::future::Future;
@@ -38,8 +37,6 @@ use crate::engine::conversations::ConversationStore;
 use crate::store::ledger::Ledger;
 use crate::store::local_key;
 
-pub use error::ApiError;
-pub use guard::is_loopback_host;
 use sessions::Sessions;
 
 /// What handlers share (cheap to clone behind an `Arc`).
@@ -106,12 +103,6 @@ impl ProxyState {
         }
     }
 
-    /// Records every request in `ledger` from now on.
-    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
-        self.ledger = Some(ledger);
-        self
-    }
-
     /// State as the CLI and the tray build it: the per-install key (or
     /// `CURSOR_BRIDGE_API_KEY`) unless the settings turn the check off.
     pub fn from_settings(
@@ -126,7 +117,7 @@ impl ProxyState {
     /// [`ProxyState::from_settings`] serving `conversations` (the tray keeps one store
     /// across proxy restarts and clears it on "Forget conversations"); `None` opens the
     /// data dir's.
-    pub fn from_settings_sharing(
+    pub(crate) fn from_settings_sharing(
         client: CursorClient,
         settings: Settings,
         paths: &Paths,
@@ -162,7 +153,7 @@ impl ProxyState {
 }
 
 /// The router: every route behind the guards.
-pub fn router(state: Arc<ProxyState>) -> Router {
+pub(crate) fn router(state: Arc<ProxyState>) -> Router {
     let limit = usize::try_from(state.settings.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/health", get(health))
@@ -320,11 +311,6 @@ impl RunningProxy {
         &self.state
     }
 
-    /// True when the server task has ended (stopped, or failed on its own).
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-
     /// Stops accepting, drains in-flight responses (bounded grace), cancels the rest and
     /// releases the port.
     pub async fn stop(self) -> std::io::Result<()> {
@@ -341,7 +327,7 @@ impl RunningProxy {
     }
 
     /// Waits until the server ends on its own (an accept error), for supervision.
-    pub async fn wait(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn wait(&mut self) -> std::io::Result<()> {
         match (&mut self.task).await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),
@@ -350,7 +336,7 @@ impl RunningProxy {
 }
 
 /// Binds per the state's settings and serves in a background task.
-pub async fn start(state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
+pub(crate) async fn start(state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
     let listener = bind(&state.settings).await?;
     start_on(listener, state)
 }

@@ -56,10 +56,10 @@ fn entry(m: &ModelInfo, id: &str, created: i64) -> Value {
 }
 
 // The `auto` rule lives with the catalogue; this path stays for the proxy's callers.
-pub use crate::cursor::models::with_auto;
+pub(crate) use crate::cursor::models::with_auto;
 
 /// The OpenAI list body.
-pub fn list_body(models: &[ModelInfo]) -> Value {
+pub(crate) fn list_body(models: &[ModelInfo]) -> Value {
     let created = crate::openai::chunks::now_secs();
     let mut data = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -78,7 +78,7 @@ pub fn list_body(models: &[ModelInfo]) -> Value {
 
 /// The handler of `GET /v1/models` (and `/models`): Cursor's catalogue, aliases and `auto`
 /// included, as an OpenAI model list.
-pub async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Value>, ApiError> {
     let models = state.client.models().await?;
     Ok(Json(list_body(&models)))
 }
@@ -86,7 +86,7 @@ pub async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Value>, A
 /// The handler of `GET /v1/models/{id}` (and `/models/{id}`): one model by id, wire id or
 /// alias (as [`crate::cursor::models::resolve`] matches a request's `model`), or a 404 that
 /// lists some that exist.
-pub async fn one(
+pub(crate) async fn one(
     State(state): State<Arc<ProxyState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

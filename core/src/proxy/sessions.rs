@@ -22,7 +22,7 @@ use crate::openai::chunks::UsageOut;
 
 /// What a parked run costs beyond the data we can measure: its driver task, channels,
 /// the HTTP/2 stream's buffers and the tool definitions it was started with.
-pub const PARKED_RUN_OVERHEAD: usize = 16 * 1024;
+pub(crate) const PARKED_RUN_OVERHEAD: usize = 16 * 1024;
 
 /// A run waiting for tool results.
 #[derive(Debug)]
@@ -69,7 +69,7 @@ impl Parked {
     }
 
     /// Names the conversation the run belongs to.
-    pub fn in_conversation(mut self, id: impl Into<String>) -> Parked {
+    pub(crate) fn in_conversation(mut self, id: impl Into<String>) -> Parked {
         self.conversation_id = id.into();
         self
     }
@@ -249,7 +249,7 @@ impl Sessions {
 
     /// Parks a run. Expired runs and, beyond either bound, the oldest are evicted (and so
     /// cancelled).
-    pub fn park(&self, parked: Parked) {
+    pub(crate) fn park(&self, parked: Parked) {
         let (evicted, count, bytes) = {
             let mut inner = self.lock();
             let evicted = inner.insert(parked, self.limits, Instant::now());
@@ -269,7 +269,7 @@ impl Sessions {
     }
 
     /// Takes the run waiting for any of these tool-call ids, if one is live.
-    pub fn take(&self, call_ids: &[String]) -> Option<Parked> {
+    pub(crate) fn take(&self, call_ids: &[String]) -> Option<Parked> {
         let (found, expired) = {
             let mut inner = self.lock();
             let expired = inner.take_stale(self.limits.ttl, Instant::now());
@@ -280,7 +280,7 @@ impl Sessions {
     }
 
     /// Cancels expired runs; called periodically by the server.
-    pub fn sweep(&self) -> usize {
+    pub(crate) fn sweep(&self) -> usize {
         let expired = self.lock().take_stale(self.limits.ttl, Instant::now());
         let n = expired.len();
         drop(expired);
@@ -288,22 +288,17 @@ impl Sessions {
     }
 
     /// Number of parked runs.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().parked.len()
     }
 
-    /// True when no run is parked.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Estimated memory held by the parked runs ([`Parked::estimate`]).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.lock().bytes
     }
 
     /// Cancels every parked run (the proxy stops).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let all = self.lock().clear();
         drop(all);
     }

@@ -15,7 +15,7 @@ pub use crate::cursor::credentials::{
 };
 
 /// The store the settings ask for. The keychain unless the user opted in to a file.
-pub fn open_store(settings: &Settings, paths: &Paths) -> Arc<dyn CredentialStore> {
+pub(crate) fn open_store(settings: &Settings, paths: &Paths) -> Arc<dyn CredentialStore> {
     match (
         settings.credential_store,
         settings.credentials_file_path(paths),
@@ -37,9 +37,9 @@ pub struct KeyringStore {
 }
 
 /// The keychain service name we use.
-pub const KEYRING_SERVICE: &str = "cursor-bridge";
+pub(crate) const KEYRING_SERVICE: &str = "cursor-bridge";
 /// The keychain account name we use.
-pub const KEYRING_USER: &str = "cursor-session";
+pub(crate) const KEYRING_USER: &str = "cursor-session";
 
 impl Default for KeyringStore {
     fn default() -> Self {
@@ -126,17 +126,13 @@ pub(crate) fn keyring_error(e: keyring::Error) -> StoreError {
 
 /// A JSON file readable only by the user. Explicit opt-in (settings or env).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileStore {
+pub(crate) struct FileStore {
     path: PathBuf,
 }
 
 impl FileStore {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         FileStore { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

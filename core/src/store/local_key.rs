@@ -9,15 +9,15 @@ use base64::Engine as _;
 use rand::RngCore as _;
 
 /// File name of the key inside the data directory.
-pub const FILE_NAME: &str = "local-api-key";
+pub(crate) const FILE_NAME: &str = "local-api-key";
 
 /// Where the key lives.
-pub fn path(data_dir: &Path) -> PathBuf {
+pub(crate) fn path(data_dir: &Path) -> PathBuf {
     data_dir.join(FILE_NAME)
 }
 
 /// A fresh random key: `cb-` + 32 random bytes, base64url.
-pub fn generate() -> String {
+pub(crate) fn generate() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     format!(
@@ -27,7 +27,7 @@ pub fn generate() -> String {
 }
 
 /// The explicit key if given, else the stored one, else a new one (stored 0600).
-pub fn load_or_create(data_dir: &Path, explicit: Option<&str>) -> std::io::Result<String> {
+pub(crate) fn load_or_create(data_dir: &Path, explicit: Option<&str>) -> std::io::Result<String> {
     if let Some(k) = explicit.map(str::trim).filter(|k| !k.is_empty()) {
         return Ok(k.to_string());
     }
@@ -44,7 +44,7 @@ pub fn load_or_create(data_dir: &Path, explicit: Option<&str>) -> std::io::Resul
 }
 
 /// Replaces the stored key with a new one and returns it.
-pub fn regenerate(data_dir: &Path) -> std::io::Result<String> {
+pub(crate) fn regenerate(data_dir: &Path) -> std::io::Result<String> {
     let key = generate();
     crate::config::settings::write_atomic(&path(data_dir), key.as_bytes(), true)?;
     Ok(key)

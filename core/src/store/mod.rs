@@ -2,4 +2,4 @@
 
 pub mod credentials;
 pub mod ledger;
-pub mod local_key;
+pub(crate) mod local_key;

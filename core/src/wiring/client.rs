@@ -48,13 +48,14 @@ impl Settings {
     /// How we talk to Cursor, with a client version resolved from these settings alone
     /// (no on-disk cache; [`cursor_client`] passes one that
     /// has it to [`Settings::http_config_with`]).
-    pub fn http_config(&self) -> HttpConfig {
+    #[cfg(test)]
+    pub(crate) fn http_config(&self) -> HttpConfig {
         self.http_config_with(ClientVersion::new(self.client_version_config(None)))
     }
 
     /// Where the client version comes from (see `cursor::version`): the pin, the CLI's
     /// versions directory, the installer script, and the cache under `paths`' data dir.
-    pub fn client_version_config(&self, paths: Option<&Paths>) -> VersionConfig {
+    pub(crate) fn client_version_config(&self, paths: Option<&Paths>) -> VersionConfig {
         let pinned = (self.client_version.trim() != version::AUTO)
             .then(|| self.client_version.trim().to_string());
         let cli_versions_dir = self.cursor_cli_versions_dir.clone().or_else(|| {
@@ -75,7 +76,7 @@ impl Settings {
 
     /// [`Settings::http_config`] with a given client-version handle (one shared by every
     /// HTTP client the app builds, so a resolved version survives a rebuild).
-    pub fn http_config_with(&self, client_version: ClientVersion) -> HttpConfig {
+    pub(crate) fn http_config_with(&self, client_version: ClientVersion) -> HttpConfig {
         HttpConfig {
             endpoints: Endpoints {
                 api: self.api_url.clone(),
@@ -90,7 +91,7 @@ impl Settings {
     }
 
     /// How the proxy retries starting a Cursor run after a transient failure.
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
             retries: self.upstream_retries,
             backoff: Duration::from_millis(self.retry_backoff_ms),
@@ -98,7 +99,7 @@ impl Settings {
     }
 
     /// The browser-login poll cadence.
-    pub fn poll_policy(&self) -> PollPolicy {
+    pub(crate) fn poll_policy(&self) -> PollPolicy {
         PollPolicy {
             initial: Duration::from_millis(self.login_poll_initial_ms),
             factor: self.login_poll_factor,
@@ -109,7 +110,7 @@ impl Settings {
     }
 
     /// Refresh the access token when less than this remains.
-    pub fn refresh_margin(&self) -> Duration {
+    pub(crate) fn refresh_margin(&self) -> Duration {
         Duration::from_secs(self.refresh_margin_secs)
     }
 }

@@ -9,12 +9,32 @@ export type ProxyState = "running" | "stopped" | "error";
 /**
  * Who is signed in (`plan` stays `null`: Cursor's `GetMe` does not name the plan).
  */
-export type Account = { email: string | null, plan: string | null, };
+export type Account = { 
+/**
+ * The account's email from Cursor's `GetMe`; `null` when Cursor sent none.
+ */
+email: string | null, 
+/**
+ * The plan's name; always `null` for now (see above).
+ */
+plan: string | null, };
 
 /**
  * The proxy part of [`Status`].
  */
-export type ProxyStatus = { state: ProxyState, host: string, port: number, 
+export type ProxyStatus = { 
+/**
+ * Whether the proxy is listening.
+ */
+state: ProxyState, 
+/**
+ * The address it listens on when running, else the one it would bind (setting `host`).
+ */
+host: string, 
+/**
+ * The port it listens on when running, else the one it would bind (setting `port`).
+ */
+port: number, 
 /**
  * `http://<host>:<port>/v1`, what OpenAI clients are given.
  */
@@ -27,11 +47,27 @@ error: string | null, };
 /**
  * What the tray and the UI render; sent with every `status-changed` event.
  */
-export type Status = { signedIn: boolean, account: Account | null, proxy: ProxyStatus, 
+export type Status = { 
+/**
+ * Credentials are stored and the session has not been found expired.
+ */
+signedIn: boolean, 
+/**
+ * Who is signed in; `null` when signed out or not fetched yet.
+ */
+account: Account | null, 
+/**
+ * Where the proxy is and whether it runs.
+ */
+proxy: ProxyStatus, 
 /**
  * Read back from the OS, never remembered.
  */
-launchAtLogin: boolean, version: string, 
+launchAtLogin: boolean, 
+/**
+ * Cursor Bridge's own version (the core crate's `CARGO_PKG_VERSION`).
+ */
+version: string, 
 /**
  * The `x-cursor-client-version` Cursor is sent, and where it came from.
  */
@@ -79,7 +115,39 @@ export type VersionSource = "setting" | "installed_cli" | "installer" | "built_i
 /**
  * One model, as the UI lists it.
  */
-export type Model = { id: string, name: string, aliases: Array<string>, reasoning: boolean, supportsImages: boolean | null, contextLimit: number, outputLimit: number, limitSource: LimitSource, };
+export type Model = { 
+/**
+ * What clients ask for (Cursor's display id, falling back to the wire id).
+ */
+id: string, 
+/**
+ * Human-readable name.
+ */
+name: string, 
+/**
+ * Other ids Cursor accepts for it.
+ */
+aliases: Array<string>, 
+/**
+ * The model reasons (Cursor sent `thinking_details`).
+ */
+reasoning: boolean, 
+/**
+ * Whether it takes images; `null` when not known.
+ */
+supportsImages: boolean | null, 
+/**
+ * Context window, in tokens.
+ */
+contextLimit: number, 
+/**
+ * Output limit, in tokens.
+ */
+outputLimit: number, 
+/**
+ * Where the two limits came from: `cursor`, `known_family` or `default`.
+ */
+limitSource: LimitSource, };
 
 /**
  * Where a model's limits came from.
@@ -95,7 +163,30 @@ export type AgentTransport = "http2" | "http1";
  * `Settings` in the contract: the few settings the UI edits. Everything else stays in
  * `settings.toml` for people who need it.
  */
-export type Settings = { host: string, port: number, defaultModel: string, startProxyOnLaunch: boolean, requireApiKey: boolean, 
+export type Settings = { 
+/**
+ * The address the proxy binds to, as text (setting `host`, default `127.0.0.1`); a
+ * non-loopback one needs `allow_non_loopback` in `settings.toml`.
+ */
+host: string, 
+/**
+ * The port the proxy listens on (setting `port`, default 18741).
+ */
+port: number, 
+/**
+ * The model used when a client sends none (setting `default_model`, default `auto`).
+ */
+defaultModel: string, 
+/**
+ * The tray app starts the proxy when it starts (setting `start_proxy_on_launch`,
+ * default on).
+ */
+startProxyOnLaunch: boolean, 
+/**
+ * Clients must send the local API key as `Authorization: Bearer …` (setting
+ * `require_api_key`, default on).
+ */
+requireApiKey: boolean, 
 /**
  * How agent runs reach Cursor: `"http2"` or `"http1"` (setting `agent_transport`).
  * Text, not the enum, so an unknown value is an `invalid_input` naming the field
@@ -116,11 +207,31 @@ export type Bucket = "hour" | "day";
 /**
  * Sums over a whole range.
  */
-export type UsageTotals = { requests: number, errors: number, promptTokens: number, completionTokens: number, 
+export type UsageTotals = { 
+/**
+ * Requests recorded in the range, failed ones included.
+ */
+requests: number, 
+/**
+ * Requests that failed: an error kind, or an HTTP status ≥ 400.
+ */
+errors: number, 
+/**
+ * Prompt tokens, cache reads included (OpenAI's convention); estimates count too.
+ */
+promptTokens: number, 
+/**
+ * Completion tokens, reasoning tokens included.
+ */
+completionTokens: number, 
 /**
  * Sums over the rows that know them (Cursor's count); part of `prompt_tokens`.
  */
-cacheReadTokens: number, cacheWriteTokens: number, 
+cacheReadTokens: number, 
+/**
+ * Prompt tokens written to Cursor's cache, from the rows Cursor counted.
+ */
+cacheWriteTokens: number, 
 /**
  * Part of `completion_tokens`.
  */
@@ -137,7 +248,39 @@ export type UsagePoint = {
 /**
  * Start of the bucket, Unix milliseconds (UTC-aligned).
  */
-bucketStart: number, model: string, requests: number, errors: number, promptTokens: number, completionTokens: number, cacheReadTokens: number, cacheWriteTokens: number, reasoningTokens: number, 
+bucketStart: number, 
+/**
+ * The model the requests named.
+ */
+model: string, 
+/**
+ * Requests for this model in this bucket, failed ones included.
+ */
+requests: number, 
+/**
+ * Of those, the ones that failed (as in `UsageTotals::errors`).
+ */
+errors: number, 
+/**
+ * Prompt tokens, cache reads included.
+ */
+promptTokens: number, 
+/**
+ * Completion tokens, reasoning tokens included.
+ */
+completionTokens: number, 
+/**
+ * Prompt tokens read from Cursor's cache, from the rows Cursor counted.
+ */
+cacheReadTokens: number, 
+/**
+ * Prompt tokens written to Cursor's cache, from the rows Cursor counted.
+ */
+cacheWriteTokens: number, 
+/**
+ * Completion tokens spent on reasoning, from the rows Cursor counted.
+ */
+reasoningTokens: number, 
 /**
  * Requests in this bucket whose token counts are estimates.
  */
@@ -146,7 +289,35 @@ estimatedRequests: number, };
 /**
  * Usage over a range, shaped exactly as `UsageReport` in `docs/IPC.md`.
  */
-export type UsageReport = { range: Range, bucket: Bucket, generatedAt: number, totals: UsageTotals, series: Array<UsagePoint>, latency: Latency, errorsByKind: Array<ErrorCount>, 
+export type UsageReport = { 
+/**
+ * The range asked for.
+ */
+range: Range, 
+/**
+ * The width of the `series` buckets, set by the range.
+ */
+bucket: Bucket, 
+/**
+ * When the report was made, Unix milliseconds: the end of the window.
+ */
+generatedAt: number, 
+/**
+ * Sums over every request in the range.
+ */
+totals: UsageTotals, 
+/**
+ * Sums per bucket × model; sparse (only pairs with requests), by bucket then model.
+ */
+series: Array<UsagePoint>, 
+/**
+ * Latency percentiles of the successful requests in the range.
+ */
+latency: Latency, 
+/**
+ * Failed requests per kind, most frequent first (ties by kind).
+ */
+errorsByKind: Array<ErrorCount>, 
 /**
  * False when some token counts in the range are estimates.
  */
@@ -155,22 +326,55 @@ tokensExact: boolean, };
 /**
  * Nearest-rank percentiles of successful requests; `None` (`null`) without samples.
  */
-export type Latency = { ttftP50Ms: number | null, ttftP95Ms: number | null, totalP50Ms: number | null, totalP95Ms: number | null, };
+export type Latency = { 
+/**
+ * Median time to first token, milliseconds.
+ */
+ttftP50Ms: number | null, 
+/**
+ * 95th-percentile time to first token, milliseconds.
+ */
+ttftP95Ms: number | null, 
+/**
+ * Median time from arrival to the end of the answer, milliseconds.
+ */
+totalP50Ms: number | null, 
+/**
+ * 95th-percentile time from arrival to the end of the answer, milliseconds.
+ */
+totalP95Ms: number | null, };
 
 /**
  * How many errors of one kind.
  */
-export type ErrorCount = { kind: string, count: number, };
+export type ErrorCount = { 
+/**
+ * The error kind (e.g. `quota`), or `http_<status>` for a failure without one.
+ */
+kind: string, 
+/**
+ * How many requests in the range failed this way.
+ */
+count: number, };
 
 /**
  * Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).
  * A figure Cursor did not send is `null`, never 0 (reference §9.11).
  */
-export type PlanUsage = { spentCents: number | null, 
+export type PlanUsage = { 
+/**
+ * Spent against the plan this cycle, in cents (Cursor's `totalSpend`); `null` when
+ * Cursor sent no money figures.
+ */
+spentCents: number | null, 
 /**
  * The plan's limit; `null` when Cursor sent none (or 0).
  */
-includedCents: number | null, remainingCents: number | null, 
+includedCents: number | null, 
+/**
+ * What is left of the limit, in cents (Cursor's `remaining`); `null` without a limit.
+ */
+remainingCents: number | null, 
 /**
  * Share of the whole plan used, %: Cursor's `totalPercentUsed`, else computed from
  * the cents when there is a limit.
@@ -179,7 +383,19 @@ totalPercentUsed: number | null,
 /**
  * Both pools (Auto + Composer, API models) when Cursor reports either; else empty.
  */
-pools: Array<PlanPool>, cycleStart: number | null, cycleEnd: number | null, fetchedAt: number, };
+pools: Array<PlanPool>, 
+/**
+ * When the billing cycle began, Unix milliseconds; `null` when Cursor did not say.
+ */
+cycleStart: number | null, 
+/**
+ * When the billing cycle ends, Unix milliseconds; `null` when Cursor did not say.
+ */
+cycleEnd: number | null, 
+/**
+ * When we asked Cursor for these numbers, Unix milliseconds.
+ */
+fetchedAt: number, };
 
 /**
  * One pool of the plan.
@@ -188,9 +404,13 @@ export type PlanPool = {
 /**
  * `auto` or `api`.
  */
-id: string, label: string, 
+id: string, 
 /**
- * `null` when Cursor did not report this pool.
+ * How Cursor's dashboard names it: "Auto + Composer" or "API models".
+ */
+label: string, 
+/**
+ * Share of the pool used, %; `null` when Cursor did not report this pool.
  */
 percentUsed: number | null, };
 
@@ -201,7 +421,11 @@ export type RecentError = {
 /**
  * When the request started, Unix milliseconds.
  */
-at: number, kind: string, 
+at: number, 
+/**
+ * The error kind, as in `ErrorCount::kind`.
+ */
+kind: string, 
 /**
  * A sentence for the user, built from the kind, model and status (the ledger stores
  * no free text, so no prompt or secret can end up here).
@@ -211,7 +435,16 @@ message: string, };
 /**
  * The OpenCode provider block, pretty-printed, and the base URL it points at.
  */
-export type OpencodeSnippet = { text: string, baseUrl: string, };
+export type OpencodeSnippet = { 
+/**
+ * The provider block as pretty-printed JSON, with the live models and the local API
+ * key, ready to paste into OpenCode's config.
+ */
+text: string, 
+/**
+ * The proxy's `http://<host>:<port>/v1` the block points at.
+ */
+baseUrl: string, };
 
 /**
  * What a write did. Over IPC this is `OpencodeInstall` (docs/IPC.md).
@@ -241,4 +474,12 @@ export type ErrorKind = "not_signed_in" | "session_expired" | "login_cancelled" 
  * sentence for the user (never a stack trace, never a secret). Each source error type
  * owns its mapping below; the error is logged once, where it is built.
  */
-export type CommandError = { kind: ErrorKind, message: string, };
+export type CommandError = { 
+/**
+ * What went wrong, as a closed set the UI switches on.
+ */
+kind: ErrorKind, 
+/**
+ * A sentence for the user, shown as is.
+ */
+message: string, };

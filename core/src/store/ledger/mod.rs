@@ -9,16 +9,16 @@
 //!   also lets readers (a report, `cursor-bridge usage` in another process) run while the
 //!   proxy writes. `NORMAL` (not `FULL`) skips an fsync per commit: losing the last
 //!   second of usage statistics on power loss is fine; slowing every request is not.
-//! - **`busy_timeout` ([`DEFAULT_BUSY_TIMEOUT`]).** Two processes (the tray app and a CLI)
+//! - **`busy_timeout` (`DEFAULT_BUSY_TIMEOUT`).** Two processes (the tray app and a CLI)
 //!   may touch the file at once; a statement waits that long for the other one's lock
 //!   and then fails with [`LedgerError::Locked`] instead of hanging or panicking.
 //! - **One writer thread.** [`Ledger::record`] is called on the request path, from async
 //!   code, so it only pushes onto an unbounded channel and returns. A plain `std` thread
-//!   owns the write connection, gathers a burst for [`GATHER`], drains whatever is queued
-//!   (up to [`MAX_BATCH`] rows) and inserts it in one transaction: one commit per burst
+//!   owns the write connection, gathers a burst for `GATHER`, drains whatever is queued
+//!   (up to `MAX_BATCH` rows) and inserts it in one transaction: one commit per burst
 //!   instead of one per request, and
 //!   the tokio runtime never waits for SQLite. A failed batch is logged (the SQLite error,
-//!   never request content or secrets), counted in [`Ledger::failed_writes`] and dropped:
+//!   never request content or secrets), counted (the ledger's failed writes) and dropped:
 //!   statistics must never take the proxy down. The thread ends when the last handle is
 //!   dropped and the queue is drained; call [`Ledger::flush`] before exiting so nothing
 //!   queued is cut off by the process exit.
@@ -30,7 +30,7 @@
 //!   NULL (unknown, not zero). A report's `tokensExact` is false as soon as one row with
 //!   tokens in its range was estimated (`totals.estimatedRequests` says how many), so the
 //!   UI can label the numbers "estimated" instead of passing a guess off as a count.
-//! - **Schema versioned with `PRAGMA user_version`**: [`MIGRATIONS`] is an append-only
+//! - **Schema versioned with `PRAGMA user_version`**: `schema::MIGRATIONS` is an append-only
 //!   list; migration *n* brings the file to version *n + 1*. A file from a newer version
 //!   is refused ([`LedgerError::TooNew`]) rather than misread.
 //! - **Damage is detected at open** (`PRAGMA quick_check`) and reported as
@@ -70,7 +70,8 @@ pub use report::{
     Bucket, ErrorCount, Latency, ModelUsage, Range, RecentError, UsagePoint, UsageReport,
     UsageTotals, nearest_rank,
 };
-pub use schema::MIGRATIONS;
+#[cfg(test)]
+use schema::MIGRATIONS;
 pub use writer::LedgerEntry;
 
 use report::{build_report, query_recent_errors};
@@ -80,10 +81,10 @@ use writer::{Counters, Msg, writer_loop};
 /// How long a statement waits for another connection's lock before failing. Long enough
 /// to ride out another process's commit or migration, short enough that a stuck lock
 /// surfaces as an error a user can act on.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most rows the writer inserts in one transaction; a bigger backlog takes several.
-pub const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 
 /// After the first row of a burst the writer sleeps this long before it commits, so the
 /// rows of concurrent requests share one transaction: one wake-up of the thread, one set
@@ -91,7 +92,7 @@ pub const MAX_BATCH: usize = 512;
 /// senders do not wake a thread that sleeps rather than waits on the channel. A row
 /// reaches the file at most this much later; a flush queued meanwhile waits for the same
 /// commit.
-pub const GATHER: Duration = Duration::from_millis(50);
+pub(crate) const GATHER: Duration = Duration::from_millis(50);
 
 /// The current time as Unix milliseconds (what [`LedgerEntry::started_at_ms`] holds).
 pub fn unix_now_ms() -> i64 {
@@ -111,7 +112,9 @@ pub enum LedgerError {
     /// The folder or file could not be created or opened.
     #[error("cannot create the usage database at {}: {source}", path.display())]
     Io {
+        /// The ledger file being opened.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
@@ -120,14 +123,22 @@ pub enum LedgerError {
         "the usage database at {} is damaged: {detail}; move it aside to start a new one",
         path.display()
     )]
-    Damaged { path: PathBuf, detail: String },
+    Damaged {
+        /// The damaged file, to move aside.
+        path: PathBuf,
+        /// What SQLite or `PRAGMA quick_check` found wrong.
+        detail: String,
+    },
     /// Another connection held a lock for longer than the busy timeout.
     #[error(
         "the usage database at {} is locked by another program (is another Cursor Bridge \
          running?); close it and try again",
         path.display()
     )]
-    Locked { path: PathBuf },
+    Locked {
+        /// The file that stayed locked.
+        path: PathBuf,
+    },
     /// The file was written by a newer Cursor Bridge.
     #[error(
         "the usage database at {} was written by a newer version of Cursor Bridge (schema \
@@ -136,14 +147,19 @@ pub enum LedgerError {
         path.display()
     )]
     TooNew {
+        /// The file that is too new.
         path: PathBuf,
+        /// The file's schema version (`PRAGMA user_version`).
         found: i64,
+        /// The newest schema version this build can migrate to (how many migrations it has).
         known: i64,
     },
     /// Any other SQLite failure.
     #[error("the usage database at {} failed: {source}", path.display())]
     Sqlite {
+        /// The ledger file the statement ran on.
         path: PathBuf,
+        /// The SQLite error as rusqlite reports it.
         #[source]
         source: rusqlite::Error,
     },
@@ -205,13 +221,16 @@ impl fmt::Debug for Ledger {
 
 impl Ledger {
     /// Opens (creating the folder and file if needed) and migrates the ledger at `path`,
-    /// with [`DEFAULT_BUSY_TIMEOUT`]. Blocking: call it at startup or on `spawn_blocking`.
+    /// with `DEFAULT_BUSY_TIMEOUT`. Blocking: call it at startup or on `spawn_blocking`.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         Ledger::open_with_busy_timeout(path, DEFAULT_BUSY_TIMEOUT)
     }
 
     /// [`Ledger::open`] with another busy timeout (tests use a short one).
-    pub fn open_with_busy_timeout(path: &Path, busy: Duration) -> Result<Ledger, LedgerError> {
+    pub(crate) fn open_with_busy_timeout(
+        path: &Path,
+        busy: Duration,
+    ) -> Result<Ledger, LedgerError> {
         let io = |source| LedgerError::Io {
             path: path.to_path_buf(),
             source,
@@ -263,13 +282,8 @@ impl Ledger {
         })
     }
 
-    /// The file this ledger writes.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     /// Queues `e` for the writer thread and returns at once; never blocks, never fails
-    /// (a row that cannot be written is logged and counted in [`Ledger::failed_writes`]).
+    /// (a row that cannot be written is logged and counted).
     pub fn record(&self, e: LedgerEntry) {
         if self.inner.tx.send(Msg::Record(e)).is_err() {
             // The writer thread is gone. It only stops once every handle is dropped, so
@@ -294,7 +308,8 @@ impl Ledger {
     }
 
     /// Rows that could not be written (logged and dropped).
-    pub fn failed_writes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn failed_writes(&self) -> u64 {
         self.inner.counters.failed.load(Ordering::Relaxed)
     }
 
@@ -305,7 +320,10 @@ impl Ledger {
     }
 
     /// The `limit` most recent errors, newest first.
-    pub async fn recent_errors(&self, limit: usize) -> Result<Vec<RecentError>, LedgerError> {
+    pub(crate) async fn recent_errors(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<RecentError>, LedgerError> {
         self.read(move |conn| query_recent_errors(conn, limit))
             .await
     }

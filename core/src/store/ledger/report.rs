@@ -23,20 +23,23 @@ const ERROR_KIND: &str = "COALESCE(error_kind, 'http_' || status)";
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Range {
+    /// The last 24 hours (`24h`), in hourly buckets.
     #[serde(rename = "24h")]
     Day,
+    /// The last 7 days (`7d`), in daily buckets.
     #[serde(rename = "7d")]
     Week,
+    /// The last 30 days (`30d`), in daily buckets.
     #[serde(rename = "30d")]
     Month,
 }
 
 impl Range {
     /// Every range, shortest first.
-    pub const ALL: [Range; 3] = [Range::Day, Range::Week, Range::Month];
+    pub(crate) const ALL: [Range; 3] = [Range::Day, Range::Week, Range::Month];
 
     /// `24h`, `7d` or `30d`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Range::Day => "24h",
             Range::Week => "7d",
@@ -45,7 +48,7 @@ impl Range {
     }
 
     /// The window's length in milliseconds.
-    pub fn duration_ms(self) -> i64 {
+    pub(crate) fn duration_ms(self) -> i64 {
         const DAY: i64 = 86_400_000;
         match self {
             Range::Day => DAY,
@@ -55,7 +58,7 @@ impl Range {
     }
 
     /// Hourly buckets for a day, daily ones otherwise.
-    pub fn bucket(self) -> Bucket {
+    pub(crate) fn bucket(self) -> Bucket {
         match self {
             Range::Day => Bucket::Hour,
             Range::Week | Range::Month => Bucket::Day,
@@ -85,13 +88,15 @@ impl FromStr for Range {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
+    /// One UTC hour (`hour`), the bucket of a `24h` report.
     Hour,
+    /// One UTC day (`day`), the bucket of a `7d` or `30d` report.
     Day,
 }
 
 impl Bucket {
     /// The bucket's length in milliseconds.
-    pub fn ms(self) -> i64 {
+    pub(crate) fn ms(self) -> i64 {
         match self {
             Bucket::Hour => 3_600_000,
             Bucket::Day => 86_400_000,
@@ -104,12 +109,19 @@ impl Bucket {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageReport {
+    /// The range asked for.
     pub range: Range,
+    /// The width of the `series` buckets, set by the range.
     pub bucket: Bucket,
+    /// When the report was made, Unix milliseconds: the end of the window.
     pub generated_at: i64,
+    /// Sums over every request in the range.
     pub totals: UsageTotals,
+    /// Sums per bucket × model; sparse (only pairs with requests), by bucket then model.
     pub series: Vec<UsagePoint>,
+    /// Latency percentiles of the successful requests in the range.
     pub latency: Latency,
+    /// Failed requests per kind, most frequent first (ties by kind).
     pub errors_by_kind: Vec<ErrorCount>,
     /// False when some token counts in the range are estimates.
     pub tokens_exact: bool,
@@ -120,12 +132,17 @@ pub struct UsageReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageTotals {
+    /// Requests recorded in the range, failed ones included.
     pub requests: u64,
+    /// Requests that failed: an error kind, or an HTTP status ≥ 400.
     pub errors: u64,
+    /// Prompt tokens, cache reads included (OpenAI's convention); estimates count too.
     pub prompt_tokens: u64,
+    /// Completion tokens, reasoning tokens included.
     pub completion_tokens: u64,
     /// Sums over the rows that know them (Cursor's count); part of `prompt_tokens`.
     pub cache_read_tokens: u64,
+    /// Prompt tokens written to Cursor's cache, from the rows Cursor counted.
     pub cache_write_tokens: u64,
     /// Part of `completion_tokens`.
     pub reasoning_tokens: u64,
@@ -140,13 +157,21 @@ pub struct UsageTotals {
 pub struct UsagePoint {
     /// Start of the bucket, Unix milliseconds (UTC-aligned).
     pub bucket_start: i64,
+    /// The model the requests named.
     pub model: String,
+    /// Requests for this model in this bucket, failed ones included.
     pub requests: u64,
+    /// Of those, the ones that failed (as in `UsageTotals::errors`).
     pub errors: u64,
+    /// Prompt tokens, cache reads included.
     pub prompt_tokens: u64,
+    /// Completion tokens, reasoning tokens included.
     pub completion_tokens: u64,
+    /// Prompt tokens read from Cursor's cache, from the rows Cursor counted.
     pub cache_read_tokens: u64,
+    /// Prompt tokens written to Cursor's cache, from the rows Cursor counted.
     pub cache_write_tokens: u64,
+    /// Completion tokens spent on reasoning, from the rows Cursor counted.
     pub reasoning_tokens: u64,
     /// Requests in this bucket whose token counts are estimates.
     pub estimated_requests: u64,
@@ -157,9 +182,13 @@ pub struct UsagePoint {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Latency {
+    /// Median time to first token, milliseconds.
     pub ttft_p50_ms: Option<u64>,
+    /// 95th-percentile time to first token, milliseconds.
     pub ttft_p95_ms: Option<u64>,
+    /// Median time from arrival to the end of the answer, milliseconds.
     pub total_p50_ms: Option<u64>,
+    /// 95th-percentile time from arrival to the end of the answer, milliseconds.
     pub total_p95_ms: Option<u64>,
 }
 
@@ -168,7 +197,9 @@ pub struct Latency {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorCount {
+    /// The error kind (e.g. `quota`), or `http_<status>` for a failure without one.
     pub kind: String,
+    /// How many requests in the range failed this way.
     pub count: u64,
 }
 
@@ -179,6 +210,7 @@ pub struct ErrorCount {
 pub struct RecentError {
     /// When the request started, Unix milliseconds.
     pub at: i64,
+    /// The error kind, as in `ErrorCount::kind`.
     pub kind: String,
     /// A sentence for the user, built from the kind, model and status (the ledger stores
     /// no free text, so no prompt or secret can end up here).
@@ -189,14 +221,23 @@ pub struct RecentError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelUsage {
+    /// The model the requests named.
     pub model: String,
+    /// Requests for this model over the range, failed ones included.
     pub requests: u64,
+    /// Of those, the ones that failed.
     pub errors: u64,
+    /// Prompt tokens, cache reads included.
     pub prompt_tokens: u64,
+    /// Completion tokens, reasoning tokens included.
     pub completion_tokens: u64,
+    /// Prompt tokens read from Cursor's cache, from the rows Cursor counted.
     pub cache_read_tokens: u64,
+    /// Prompt tokens written to Cursor's cache, from the rows Cursor counted.
     pub cache_write_tokens: u64,
+    /// Completion tokens spent on reasoning, from the rows Cursor counted.
     pub reasoning_tokens: u64,
+    /// Requests whose token counts are estimates.
     pub estimated_requests: u64,
 }
 

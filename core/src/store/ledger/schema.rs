@@ -9,7 +9,7 @@ use super::LedgerError;
 
 /// Schema migrations, in order: entry *n* moves the file from version *n* to *n + 1*
 /// (`PRAGMA user_version`). Append only; never edit a released entry.
-pub const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the request table and the time index every report filters on.
     "CREATE TABLE requests (
         id                INTEGER PRIMARY KEY,

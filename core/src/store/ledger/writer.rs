@@ -15,10 +15,15 @@ use super::{GATHER, LedgerError, MAX_BATCH};
 pub struct LedgerEntry {
     /// When the request arrived, Unix milliseconds.
     pub started_at_ms: i64,
+    /// The model the request named (setting `default_model` when it named none); `-` when
+    /// the body could not be parsed.
     pub model: String,
+    /// True when the client asked for a streamed (SSE) answer.
     pub stream: bool,
     /// Includes the cache reads (OpenAI's convention).
     pub prompt_tokens: Option<u64>,
+    /// Includes the reasoning tokens; `None` when the request ended before any usage was
+    /// known (a refused request, a failure or disconnect before the answer).
     pub completion_tokens: Option<u64>,
     /// Prompt tokens read from Cursor's cache (known only with Cursor's count).
     pub cache_read_tokens: Option<u64>,
@@ -31,11 +36,13 @@ pub struct LedgerEntry {
     pub tokens_exact: bool,
     /// Time to first token.
     pub ttft_ms: Option<u64>,
+    /// From arrival to the end of the answer (or of the failure), milliseconds.
     pub total_ms: u64,
     /// The HTTP status we answered.
     pub status: u16,
     /// e.g. `quota`, `context_length_exceeded`, `upstream`, `client_disconnected`.
     pub error_kind: Option<String>,
+    /// How many tool calls the answer handed back to the client.
     pub tool_calls: u32,
     /// This request continued a parked Cursor stream (a tool result on the same run).
     pub continued: bool,
