@@ -95,6 +95,17 @@ impl Machine {
         sign_in(&app).await;
         app
     }
+
+    /// A signed-in app with its proxy running on a port of its own: the app, that port and
+    /// the proxy's key.
+    async fn serving_app(&self) -> (App, u16, String) {
+        let own = own_port();
+        let port = own.number;
+        let app = self.signed_in_app(own).await;
+        app.start_proxy().await.expect("start");
+        let key = app.api_key().expect("key");
+        (app, port, key)
+    }
 }
 
 async fn sign_in(app: &App) {
@@ -450,33 +461,19 @@ async fn settings_are_validated_saved_and_restart_a_running_proxy() {
         f(&mut v);
         v
     };
-    let e = app
-        .update_settings(bad(|v| v.port = 0))
-        .await
-        .expect_err("port 0");
-    assert_eq!(e.kind, ErrorKind::InvalidInput);
-    assert!(e.message.starts_with("port:"), "{e}");
-    let e = app
-        .update_settings(bad(|v| v.host = "localhost:1".into()))
-        .await
-        .expect_err("host");
-    assert!(
-        e.kind == ErrorKind::InvalidInput && e.message.starts_with("host:"),
-        "{e}"
-    );
-    let e = app
-        .update_settings(bad(|v| v.host = "0.0.0.0".into()))
-        .await
-        .expect_err("bind-all");
-    assert!(
-        e.kind == ErrorKind::InvalidInput && e.message.starts_with("host:"),
-        "{e}"
-    );
-    let e = app
-        .update_settings(bad(|v| v.default_model = " ".into()))
-        .await
-        .expect_err("model");
-    assert!(e.message.starts_with("defaultModel:"), "{e}");
+    // Each invalid edit is refused with the field it names; none of them is saved.
+    type Edit = fn(&mut SettingsView);
+    let invalid: [(&str, Edit, &str); 4] = [
+        ("port 0", |v| v.port = 0, "port:"),
+        ("host", |v| v.host = "localhost:1".into(), "host:"),
+        ("bind-all", |v| v.host = "0.0.0.0".into(), "host:"),
+        ("model", |v| v.default_model = " ".into(), "defaultModel:"),
+    ];
+    for (case, edit, field) in invalid {
+        let e = app.update_settings(bad(edit)).await.expect_err(case);
+        assert_eq!(e.kind, ErrorKind::InvalidInput, "{case}: {e}");
+        assert!(e.message.starts_with(field), "{case}: {e}");
+    }
     assert!(
         !m.paths().settings_file().exists(),
         "nothing saved from invalid input"
@@ -531,11 +528,7 @@ async fn chat_reply(port: u16, key: &str) -> (u16, String) {
 #[tokio::test]
 async fn the_agent_transport_setting_switches_the_next_run_and_back() {
     let m = Machine::new().await;
-    let own = own_port();
-    let port = own.number;
-    let app = m.signed_in_app(own).await;
-    app.start_proxy().await.expect("start");
-    let key = app.api_key().expect("key");
+    let (app, port, key) = m.serving_app().await;
     let view = app.get_settings();
     assert_eq!(view.agent_transport, "http2", "the default");
 
@@ -712,11 +705,7 @@ async fn an_expired_session_alerts_once_and_reads_as_signed_out() {
 #[tokio::test]
 async fn a_session_expiring_under_a_proxy_request_alerts_and_reads_as_signed_out() {
     let m = Machine::new().await;
-    let own = own_port();
-    let port = own.number;
-    let app = m.signed_in_app(own).await;
-    app.start_proxy().await.expect("start");
-    let key = app.api_key().expect("key");
+    let (app, port, key) = m.serving_app().await;
     let mut alerts = app.subscribe_alerts();
     let mut changes = app.subscribe();
     m.fake.revoke_access_tokens();
@@ -814,11 +803,7 @@ async fn the_last_proxy_state_is_restored_on_launch() {
 #[tokio::test]
 async fn usage_report_and_recent_errors_come_from_the_proxys_ledger() {
     let m = Machine::new().await;
-    let own = own_port();
-    let port = own.number;
-    let app = m.signed_in_app(own).await;
-    app.start_proxy().await.expect("start");
-    let key = app.api_key().expect("key");
+    let (app, port, key) = m.serving_app().await;
     let chat = |model: &'static str| {
         let key = key.clone();
         async move {
@@ -985,11 +970,7 @@ async fn chat_messages(port: u16, key: &str, messages: serde_json::Value) -> Str
 async fn forget_conversations_clears_the_running_proxy_and_the_file() {
     use cursor_bridge_tests::HistoryKind;
     let m = Machine::new().await;
-    let own = own_port();
-    let port = own.number;
-    let app = m.signed_in_app(own).await;
-    app.start_proxy().await.expect("start");
-    let key = app.api_key().expect("key");
+    let (app, port, key) = m.serving_app().await;
     let hello = "Hello from the fake Cursor.";
     let first = serde_json::json!([{"role": "user", "content": "hi"}]);
     assert_eq!(chat_messages(port, &key, first).await, hello);

@@ -281,6 +281,25 @@ async fn read_client(
         shared.update_run(index, |r| r.decode_error = Some(msg.clone()));
         let _ = tx.send(Inbound::Bad(msg));
     };
+    // The client went away, closing its stream (`closed`) or resetting it: the run records which
+    // and is cancelled by it unless it had already ended, and the driver hears of it.
+    let gone = |closed: bool| {
+        shared.update_run(index, |r| {
+            let by = if closed {
+                r.client_closed = true;
+                CancelledBy::ClientClosed
+            } else {
+                r.client_reset = true;
+                CancelledBy::ClientReset
+            };
+            r.cancel_unless_ended(by);
+        });
+        let _ = tx.send(if closed {
+            Inbound::Closed
+        } else {
+            Inbound::Reset
+        });
+    };
     loop {
         let next = tokio::select! {
             c = stream.next() => c,
@@ -292,21 +311,9 @@ async fn read_client(
                 if let Err(e) = dec.finish() {
                     bad(e.to_string());
                 }
-                shared.update_run(index, |r| {
-                    r.client_closed = true;
-                    r.cancel_unless_ended(CancelledBy::ClientClosed);
-                });
-                let _ = tx.send(Inbound::Closed);
-                return;
+                return gone(true);
             }
-            Some(Err(_)) => {
-                shared.update_run(index, |r| {
-                    r.client_reset = true;
-                    r.cancel_unless_ended(CancelledBy::ClientReset);
-                });
-                let _ = tx.send(Inbound::Reset);
-                return;
-            }
+            Some(Err(_)) => return gone(false),
             Some(Ok(chunk)) => {
                 dec.push(&chunk);
                 loop {
@@ -544,6 +551,16 @@ impl Driver {
         self.send(ServerMsg::InteractionUpdate(u)).await
     }
 
+    /// An update with the one field `set` fills: most steps are exactly one.
+    async fn update_one(
+        &mut self,
+        set: impl FnOnce(&mut pb::InteractionUpdate),
+    ) -> Result<(), Stop> {
+        let mut u = pb::InteractionUpdate::default();
+        set(&mut u);
+        self.update(u).await
+    }
+
     /// Sleeps, ending early (as `Gone`) if the client goes away or the fake shuts down.
     async fn pause(&mut self, d: Duration) -> Result<(), Stop> {
         tokio::select! {
@@ -699,77 +716,51 @@ impl Driver {
         let cfg_reply = self.shared.cfg.reply_timeout;
         let cfg_long = self.shared.cfg.long_reply_timeout;
         match step {
-            Step::Text(s) => {
-                self.assistant_text.push_str(&s);
-                self.update(pb::InteractionUpdate {
-                    text_delta: Some(pb::TextDeltaUpdate { text: s }),
-                    ..Default::default()
-                })
-                .await
+            Step::Text(text) => {
+                self.assistant_text.push_str(&text);
+                let delta = pb::TextDeltaUpdate { text };
+                self.update_one(|u| u.text_delta = Some(delta)).await
             }
-            Step::Thinking(s) => {
-                self.update(pb::InteractionUpdate {
-                    thinking_delta: Some(pb::ThinkingDeltaUpdate { text: s }),
-                    ..Default::default()
-                })
-                .await
+            Step::Thinking(text) => {
+                let delta = pb::ThinkingDeltaUpdate { text };
+                self.update_one(|u| u.thinking_delta = Some(delta)).await
             }
-            Step::ThinkingCompleted(ms) => {
-                self.update(pb::InteractionUpdate {
-                    thinking_completed: Some(pb::ThinkingCompletedUpdate {
-                        thinking_duration_ms: ms,
-                    }),
-                    ..Default::default()
-                })
-                .await
+            Step::ThinkingCompleted(thinking_duration_ms) => {
+                let done = pb::ThinkingCompletedUpdate {
+                    thinking_duration_ms,
+                };
+                self.update_one(|u| u.thinking_completed = Some(done)).await
             }
-            Step::TokenDelta(n) => {
-                self.update(pb::InteractionUpdate {
-                    token_delta: Some(pb::TokenDeltaUpdate { tokens: n }),
-                    ..Default::default()
-                })
-                .await
+            Step::TokenDelta(tokens) => {
+                let delta = pb::TokenDeltaUpdate { tokens };
+                self.update_one(|u| u.token_delta = Some(delta)).await
             }
             Step::Heartbeat => {
-                self.update(pb::InteractionUpdate {
-                    heartbeat: Some(pb::HeartbeatUpdate {}),
-                    ..Default::default()
-                })
-                .await
+                self.update_one(|u| u.heartbeat = Some(pb::HeartbeatUpdate {}))
+                    .await
             }
-            Step::StepStarted(id) => {
-                self.update(pb::InteractionUpdate {
-                    step_started: Some(pb::StepStartedUpdate { step_id: id }),
-                    ..Default::default()
-                })
-                .await
+            Step::StepStarted(step_id) => {
+                let started = pb::StepStartedUpdate { step_id };
+                self.update_one(|u| u.step_started = Some(started)).await
             }
             Step::StepCompleted {
                 step_id,
                 duration_ms,
             } => {
-                self.update(pb::InteractionUpdate {
-                    step_completed: Some(pb::StepCompletedUpdate {
-                        step_id,
-                        step_duration_ms: duration_ms,
-                    }),
-                    ..Default::default()
-                })
-                .await
+                let completed = pb::StepCompletedUpdate {
+                    step_id,
+                    step_duration_ms: duration_ms,
+                };
+                self.update_one(|u| u.step_completed = Some(completed))
+                    .await
             }
             Step::TurnEnded => {
-                self.update(pb::InteractionUpdate {
-                    turn_ended: Some(pb::TurnEndedUpdate::default()),
-                    ..Default::default()
-                })
-                .await
+                self.update_one(|u| u.turn_ended = Some(pb::TurnEndedUpdate::default()))
+                    .await
             }
-            Step::TurnEndedUsage(u) => {
-                self.update(pb::InteractionUpdate {
-                    turn_ended: Some(u.update()),
-                    ..Default::default()
-                })
-                .await
+            Step::TurnEndedUsage(usage) => {
+                self.update_one(|u| u.turn_ended = Some(usage.update()))
+                    .await
             }
             Step::Send(m) => self.send_msg(m).await,
             Step::Update(u) => self.update(u).await,
@@ -987,17 +978,7 @@ impl Driver {
         self.root = ids.clone();
         let first = self.next_kv + 1;
         for bid in &ids {
-            self.next_kv += 1;
-            let id = self.next_kv;
-            self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
-                id,
-                message: Some(pb::kv_server_message::Message::GetBlobArgs(
-                    pb::GetBlobArgs {
-                        blob_id: bid.clone(),
-                    },
-                )),
-            }))
-            .await?;
+            self.get_blob(bid.clone()).await?;
         }
         let mut got: Vec<Option<Option<Bytes>>> = vec![None; ids.len()];
         if !ids.is_empty() {
@@ -1061,18 +1042,22 @@ impl Driver {
         Ok(())
     }
 
-    async fn kv_get(&mut self, bid: Vec<u8>, timeout: Duration) -> Result<(), Stop> {
+    /// Asks the client for the blob `blob_id` under the next KV id, which it returns.
+    async fn get_blob(&mut self, blob_id: Bytes) -> Result<u32, Stop> {
         self.next_kv += 1;
         let id = self.next_kv;
         self.send(ServerMsg::KvServerMessage(pb::KvServerMessage {
             id,
             message: Some(pb::kv_server_message::Message::GetBlobArgs(
-                pb::GetBlobArgs {
-                    blob_id: bid.clone().into(),
-                },
+                pb::GetBlobArgs { blob_id },
             )),
         }))
         .await?;
+        Ok(id)
+    }
+
+    async fn kv_get(&mut self, bid: Vec<u8>, timeout: Duration) -> Result<(), Stop> {
+        let id = self.get_blob(bid.clone().into()).await?;
         let data = self
             .wait_for(
                 timeout,

@@ -20,6 +20,44 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A fake that plays `turn` and a signed-in client of it with the watchdogs of `options`
+/// (the harness holds the fake: keep it while the client runs).
+async fn playing(turn: Turn, options: ChatOptions) -> (Harness, CursorClient) {
+    let h = Harness::signed_in(FakeCursor::builder().turn(turn).start().await).await;
+    let client = h.client.clone().with_chat_options(options);
+    (h, client)
+}
+
+/// The caller's answer to a tool call.
+fn tool_result(content: &str, is_error: bool) -> ToolResult {
+    ToolResult {
+        content: content.into(),
+        is_error,
+    }
+}
+
+/// Plays `turn` on a signed-in client with the given watchdog limits (the rest as
+/// [`fast_chat`]) and collects the run to the end; returns the events, the final error
+/// and how long the run took from its start.
+async fn run_under_watchdogs(
+    turn: Turn,
+    idle_timeout: Duration,
+    heartbeat_only_timeout: Duration,
+) -> (Vec<ChatEvent>, Option<CursorError>, Duration) {
+    let (_h, client) = playing(
+        turn,
+        ChatOptions {
+            idle_timeout,
+            heartbeat_only_timeout,
+            ..fast_chat()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (events, err) = chat_to_end(&client, ChatRequest::new("default", "hi")).await;
+    (events, err, started.elapsed())
+}
+
 /// Starts a run of `req` and collects it to the end.
 async fn chat_to_end(
     client: &CursorClient,
@@ -167,32 +205,30 @@ fn opencode_read_and_bash() -> Vec<ToolDef> {
 
 #[tokio::test]
 async fn native_read_and_shell_go_to_the_callers_read_and_bash_tools_on_the_same_run() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .text("Looking.")
-                .native_exec(NativeExec::Read {
-                    path: "/repo/src/main.rs".into(),
-                })
-                .native_exec(NativeExec::Shell {
-                    command: "cargo test".into(),
-                    working_directory: "/repo".into(),
-                })
-                .text("Tests fail.")
-                .token_delta(3)
-                .checkpoint(3_000, 200_000)
-                .turn_ended()
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
+    let turn = Turn::new()
+        .text("Looking.")
+        .native_exec(NativeExec::Read {
+            path: "/repo/src/main.rs".into(),
+        })
+        .native_exec(NativeExec::Shell {
+            command: "cargo test".into(),
+            working_directory: "/repo".into(),
+        })
+        .text("Tests fail.")
+        .token_delta(3)
+        .checkpoint(3_000, 200_000)
+        .turn_ended()
+        .end_ok();
     // An idle timeout shorter than the caller's think time: a parked redirected call must
     // not count as idle.
-    let client = h.client.clone().with_chat_options(ChatOptions {
-        idle_timeout: Duration::from_millis(250),
-        ..fast_chat()
-    });
+    let (h, client) = playing(
+        turn,
+        ChatOptions {
+            idle_timeout: Duration::from_millis(250),
+            ..fast_chat()
+        },
+    )
+    .await;
     let mut req = ChatRequest::new("default", "Run the tests");
     req.tools = opencode_read_and_bash();
     let mut run = client.chat(req).await.unwrap();
@@ -209,13 +245,7 @@ async fn native_read_and_shell_go_to_the_callers_read_and_bash_tools_on_the_same
     assert_eq!(handle.pending_tool_calls(), vec![read.call_id.clone()]);
     tokio::time::sleep(Duration::from_millis(600)).await;
     handle
-        .send_tool_result(
-            &read.call_id,
-            ToolResult {
-                content: "fn main() {}\n".into(),
-                is_error: false,
-            },
-        )
+        .send_tool_result(&read.call_id, tool_result("fn main() {}\n", false))
         .await
         .unwrap();
 
@@ -227,13 +257,7 @@ async fn native_read_and_shell_go_to_the_callers_read_and_bash_tools_on_the_same
         json!({"command": "cargo test", "workdir": "/repo"})
     );
     handle
-        .send_tool_result(
-            &bash.call_id,
-            ToolResult {
-                content: "test result: FAILED".into(),
-                is_error: true,
-            },
-        )
+        .send_tool_result(&bash.call_id, tool_result("test result: FAILED", true))
         .await
         .unwrap();
 
@@ -444,13 +468,7 @@ async fn more_parked_runs_than_one_connection_carries_all_start_and_finish() {
     // Every run is parked on its tool call at once; now answer them all.
     let ends = futures::future::join_all(runs.into_iter().map(|(mut run, call)| async move {
         run.handle()
-            .send_tool_result(
-                &call.call_id,
-                ToolResult {
-                    content: "sunny".into(),
-                    is_error: false,
-                },
-            )
+            .send_tool_result(&call.call_id, tool_result("sunny", false))
             .await
             .expect("result sent");
         collect(&mut run).await
@@ -527,56 +545,26 @@ async fn context_overflow_and_bad_model_are_typed() {
 /// heartbeats meanwhile, was cut at `idle_timeout` as a stall.
 #[tokio::test]
 async fn regression_long_thinking_with_only_heartbeats_is_not_cut_at_the_idle_limit() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .text("thinking…")
-                .heartbeats_for(Duration::from_millis(1500), Duration::from_millis(50))
-                .text(" done")
-                .turn_ended()
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let client = h.client.clone().with_chat_options(ChatOptions {
-        idle_timeout: Duration::from_millis(400),
-        heartbeat_only_timeout: Duration::from_secs(10),
-        ..fast_chat()
-    });
-    let mut run = client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
-    let (events, err) = collect(&mut run).await;
+    let turn = Turn::new()
+        .text("thinking…")
+        .heartbeats_for(Duration::from_millis(1500), Duration::from_millis(50))
+        .text(" done")
+        .turn_ended()
+        .end_ok();
+    let (events, err, _) =
+        run_under_watchdogs(turn, Duration::from_millis(400), Duration::from_secs(10)).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "thinking… done");
 }
 
 #[tokio::test]
 async fn only_heartbeats_past_the_longer_limit_end_the_run() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .text("thinking…")
-                .heartbeats_for(Duration::from_secs(4), Duration::from_millis(50))
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let client = h.client.clone().with_chat_options(ChatOptions {
-        idle_timeout: Duration::from_millis(300),
-        heartbeat_only_timeout: Duration::from_millis(900),
-        ..fast_chat()
-    });
-    let started = std::time::Instant::now();
-    let mut run = client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
-    let (events, err) = collect(&mut run).await;
-    let elapsed = started.elapsed();
+    let turn = Turn::new()
+        .text("thinking…")
+        .heartbeats_for(Duration::from_secs(4), Duration::from_millis(50))
+        .end_ok();
+    let (events, err, elapsed) =
+        run_under_watchdogs(turn, Duration::from_millis(300), Duration::from_millis(900)).await;
     assert_eq!(text_of(&events), "thinking…");
     let Some(CursorError::Timeout(msg)) = err else {
         panic!("{err:?}")
@@ -590,55 +578,37 @@ async fn only_heartbeats_past_the_longer_limit_end_the_run() {
 
 #[tokio::test]
 async fn no_frame_at_all_ends_the_run_after_the_idle_limit() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .text("thinking…")
-                .sleep(Duration::from_secs(4))
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let client = h.client.clone().with_chat_options(ChatOptions {
-        idle_timeout: Duration::from_millis(400),
-        heartbeat_only_timeout: Duration::from_secs(10),
-        ..fast_chat()
-    });
-    let started = std::time::Instant::now();
-    let mut run = client
-        .chat(ChatRequest::new("default", "hi"))
-        .await
-        .unwrap();
-    let (_, err) = collect(&mut run).await;
+    let turn = Turn::new()
+        .text("thinking…")
+        .sleep(Duration::from_secs(4))
+        .end_ok();
+    let (_, err, elapsed) =
+        run_under_watchdogs(turn, Duration::from_millis(400), Duration::from_secs(10)).await;
     let Some(CursorError::Timeout(msg)) = err else {
         panic!("{err:?}")
     };
     assert!(msg.contains("nothing arrived"), "{msg}");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "watchdog fired after {:?}",
-        started.elapsed()
+        elapsed < Duration::from_secs(2),
+        "watchdog fired after {elapsed:?}"
     );
 }
 
 #[tokio::test]
 async fn a_parked_tool_call_is_not_idle() {
-    let fake = FakeCursor::builder()
-        .turn(
-            Turn::new()
-                .mcp_call("get_weather", "get_weather", "c9", json!({}))
-                .text("thanks")
-                .turn_ended()
-                .end_ok(),
-        )
-        .start()
-        .await;
-    let h = Harness::signed_in(fake).await;
-    let client = h.client.clone().with_chat_options(ChatOptions {
-        idle_timeout: Duration::from_millis(300),
-        ..fast_chat()
-    });
+    let turn = Turn::new()
+        .mcp_call("get_weather", "get_weather", "c9", json!({}))
+        .text("thanks")
+        .turn_ended()
+        .end_ok();
+    let (_h, client) = playing(
+        turn,
+        ChatOptions {
+            idle_timeout: Duration::from_millis(300),
+            ..fast_chat()
+        },
+    )
+    .await;
     let mut req = ChatRequest::new("default", "hi");
     req.tools = vec![weather_tool()];
     let mut run = client.chat(req).await.unwrap();
@@ -648,13 +618,7 @@ async fn a_parked_tool_call_is_not_idle() {
     };
     tokio::time::sleep(Duration::from_millis(900)).await; // 3× the idle timeout
     handle
-        .send_tool_result(
-            &call.call_id,
-            ToolResult {
-                content: "{}".into(),
-                is_error: true,
-            },
-        )
+        .send_tool_result(&call.call_id, tool_result("{}", true))
         .await
         .unwrap();
     let (events, err) = collect(&mut run).await;

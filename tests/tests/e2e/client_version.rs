@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use common::Harness;
 use common::proxy::Proxy;
-use cursor_bridge_core::config::settings::{Paths, Settings};
 use cursor_bridge_core::cursor::version::{BUILT_IN, VersionSource};
 use cursor_bridge_core::cursor::{CursorClient, CursorError};
-use cursor_bridge_core::store::credentials::Credentials;
 use cursor_bridge_tests::{DEFAULT_INSTALLER_BUILD, FakeCursor, OutdatedShape};
 
 const INSTALLER_VERSION: &str = "cli-2026.07.23-e383d2b";
@@ -32,17 +30,8 @@ async fn client_in(fake: &FakeCursor, dir: &Path, settings_toml: &str) -> Cursor
         ));
     }
     std::fs::write(dir.join("settings.toml"), toml).expect("settings file");
-    let env = common::env_for(&fake.url(), dir);
-    let paths = Paths::resolve(&env).expect("paths");
-    let settings = Settings::load(&paths, &env).expect("settings");
-    let client =
-        cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env).expect("client");
-    let creds = Credentials {
-        access_token: fake.mint_access_token(Duration::from_secs(3600)),
-        refresh_token: Some(fake.mint_refresh_token()),
-        api_key: None,
-    };
-    client.tokens().sign_in(creds).await.expect("sign in");
+    let client = common::client_from(&common::env_for(&fake.url(), dir));
+    common::sign_in(&client, fake).await;
     client
 }
 
@@ -51,6 +40,24 @@ fn last_version(fake: &FakeCursor) -> Option<String> {
     fake.unary_calls()
         .last()
         .and_then(|c| c.header("x-cursor-client-version").map(str::to_string))
+}
+
+/// An outdated build that a cache a minute old holds, in the tests of Cursor's refusal.
+const CACHED_OUTDATED: &str = "cli-2026.02.01-aaaaaaa";
+
+/// A fake that refuses, as outdated, client versions of builds before `min_build`.
+async fn refusing_before(min_build: &str) -> FakeCursor {
+    FakeCursor::builder()
+        .min_client_version(min_build)
+        .start()
+        .await
+}
+
+/// [`client_in`] with default settings, started from a minute-old cache of
+/// [`CACHED_OUTDATED`] in `dir`.
+async fn client_from_outdated_cache(fake: &FakeCursor, dir: &Path) -> CursorClient {
+    seed_cache(dir, CACHED_OUTDATED, Duration::from_secs(60));
+    client_in(fake, dir, "").await
 }
 
 /// Writes the installer cache as an earlier run would have left it, `age` ago.
@@ -177,20 +184,12 @@ async fn a_pinned_version_is_sent_as_is_and_nothing_is_fetched() {
 /// the call retried once, invisibly.
 #[tokio::test]
 async fn an_outdated_client_error_re_resolves_past_the_cache_and_retries_once() {
-    let fake = FakeCursor::builder()
-        .min_client_version("2026.07.01")
-        .start()
-        .await;
+    let fake = refusing_before("2026.07.01").await;
     let dir = tempfile::tempdir().unwrap();
-    seed_cache(
-        dir.path(),
-        "cli-2026.02.01-aaaaaaa",
-        Duration::from_secs(60),
-    );
-    let client = client_in(&fake, dir.path(), "").await;
+    let client = client_from_outdated_cache(&fake, dir.path()).await;
     assert_eq!(
         client.http().client_version().current().version,
-        "cli-2026.02.01-aaaaaaa",
+        CACHED_OUTDATED,
         "the cached (now outdated) answer is used first"
     );
     let me = client.account().await.expect("the retry succeeds");
@@ -213,12 +212,7 @@ async fn an_update_required_refusal_is_retried_the_same_way() {
         .start()
         .await;
     let dir = tempfile::tempdir().expect("dir");
-    seed_cache(
-        dir.path(),
-        "cli-2026.02.01-aaaaaaa",
-        Duration::from_secs(60),
-    );
-    let client = client_in(&fake, dir.path(), "").await;
+    let client = client_from_outdated_cache(&fake, dir.path()).await;
     client.account().await.expect("the retry succeeds");
     assert_eq!(fake.outdated_rejections(), 1);
     assert_eq!(last_version(&fake).as_deref(), Some(INSTALLER_VERSION));
@@ -229,13 +223,8 @@ async fn an_update_required_refusal_is_retried_the_same_way() {
 #[tokio::test]
 async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
     let h = Harness::new(FakeCursor::builder().start().await).await;
-    seed_cache(
-        h.dir.path(),
-        "cli-2026.02.01-aaaaaaa",
-        Duration::from_secs(60),
-    );
     // A client that starts from the seeded cache (the harness's own started before it).
-    let client = client_in(&h.fake, h.dir.path(), "").await;
+    let client = client_from_outdated_cache(&h.fake, h.dir.path()).await;
     let h = Harness { client, ..h };
     let p = Proxy::start(h).await;
     p.warm_models().await;
@@ -261,7 +250,7 @@ async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
         .collect();
     assert_eq!(
         versions,
-        ["cli-2026.02.01-aaaaaaa", INSTALLER_VERSION],
+        [CACHED_OUTDATED, INSTALLER_VERSION],
         "refused once, then retried with the fresh version"
     );
     assert_eq!(p.fake().outdated_rejections(), 1);
@@ -269,10 +258,7 @@ async fn an_outdated_run_is_retried_with_a_fresh_version_through_the_proxy() {
 
 #[tokio::test]
 async fn an_outdated_pin_fails_once_with_exact_advice() {
-    let fake = FakeCursor::builder()
-        .min_client_version("2026.07.01")
-        .start()
-        .await;
+    let fake = refusing_before("2026.07.01").await;
     let dir = tempfile::tempdir().unwrap();
     let pin = format!("client_version = {BUILT_IN:?}\n");
     let client = client_in(&fake, dir.path(), &pin).await;
@@ -296,18 +282,10 @@ async fn an_outdated_pin_fails_once_with_exact_advice() {
 
 #[tokio::test]
 async fn when_even_the_newest_version_is_refused_the_error_says_what_to_do() {
-    let fake = FakeCursor::builder()
-        .min_client_version("2026.08.01")
-        .start()
-        .await;
+    let fake = refusing_before("2026.08.01").await;
     assert!(DEFAULT_INSTALLER_BUILD < "2026.08.01");
     let dir = tempfile::tempdir().unwrap();
-    seed_cache(
-        dir.path(),
-        "cli-2026.02.01-aaaaaaa",
-        Duration::from_secs(60),
-    );
-    let client = client_in(&fake, dir.path(), "").await;
+    let client = client_from_outdated_cache(&fake, dir.path()).await;
     let err = client.plan_usage().await.unwrap_err();
     assert_eq!(err.kind(), "outdated_client", "{err:?}");
     assert_eq!(fake.outdated_rejections(), 2, "one retry, not more");

@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::Harness;
-use common::proxy::{Proxy, delta_text};
+use common::proxy::{Proxy, delta_text, fake_playing};
 use cursor_bridge_core::config::settings::Paths;
 use cursor_bridge_tests::{FakeCursor, HistoryKind, RunEnd, Turn};
 use serde_json::{Value, json};
@@ -74,15 +74,29 @@ fn some(v: &[&str]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// The conversation after "Paris." was the answer to the capital of France, asking on.
+fn second_city() -> [Value; 3] {
+    [
+        user("capital of France?"),
+        assistant("Paris."),
+        user("second city?"),
+    ]
+}
+
+/// Starts a proxy again over `p`'s harness (its data dir: settings, store, ledger) and
+/// checks that it answers [`second_city`] with "Lyon.".
+async fn restart_and_ask_on(p: Proxy) -> Proxy {
+    let Proxy { h, .. } = p;
+    let p = Proxy::start(h).await;
+    assert_eq!(ask(&p, &second_city()).await, "Lyon.");
+    p
+}
+
 async fn proxy_with(
     turns: Vec<Turn>,
     tweak: impl FnOnce(&mut cursor_bridge_core::config::settings::Settings),
 ) -> Proxy {
-    let mut b = FakeCursor::builder();
-    for t in turns {
-        b = b.turn(t);
-    }
-    Proxy::start_with(Harness::signed_in(b.start().await).await, tweak).await
+    Proxy::start_with(Harness::signed_in(fake_playing(turns).await).await, tweak).await
 }
 
 async fn proxy(turns: Vec<Turn>) -> Proxy {
@@ -229,14 +243,7 @@ async fn a_restarted_proxy_continues_from_the_persisted_checkpoint() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "it holds prompts: owner only");
     }
-    let Proxy { h, .. } = p;
-    let p = Proxy::start(h).await;
-    let two = [
-        user("capital of France?"),
-        assistant("Paris."),
-        user("second city?"),
-    ];
-    assert_eq!(ask(&p, &two).await, "Lyon.");
+    let p = restart_and_ask_on(p).await;
     let run = p.fake().wait_for_run_end(1, WAIT).await;
     assert_eq!(run.history, HistoryKind::Checkpoint);
     assert_eq!(run.user_text(), Some("second city?"));
@@ -260,14 +267,7 @@ async fn a_missing_blob_is_retried_once_from_the_rebuilt_state() {
         e["blobs"] = json!([]);
     }
     std::fs::write(&file, stored.to_string()).unwrap();
-    let Proxy { h, .. } = p;
-    let p = Proxy::start(h).await;
-    let two = [
-        user("capital of France?"),
-        assistant("Paris."),
-        user("second city?"),
-    ];
-    assert_eq!(ask(&p, &two).await, "Lyon.");
+    let p = restart_and_ask_on(p).await;
     let runs = p.fake().wait_for_runs(3, WAIT).await;
     assert_eq!(runs.len(), 3, "one retry, no more");
     assert_eq!(runs[1].history, HistoryKind::Checkpoint);
@@ -332,12 +332,7 @@ async fn with_persistence_off_nothing_reaches_the_disk() {
     let mut p = Proxy::start_with(h, |s| s.conversation_store_persist = false).await;
     assert!(!file.exists());
     assert_eq!(ask(&p, &[user("capital of France?")]).await, "Paris.");
-    let two = [
-        user("capital of France?"),
-        assistant("Paris."),
-        user("second city?"),
-    ];
-    assert_eq!(ask(&p, &two).await, "Lyon.");
+    assert_eq!(ask(&p, &second_city()).await, "Lyon.");
     let run = p.fake().wait_for_run_end(1, WAIT).await;
     assert_eq!(run.history, HistoryKind::Checkpoint, "kept in memory");
     p.stop().await;

@@ -6,6 +6,8 @@ use crate::common;
 
 use std::time::Duration;
 
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use common::Harness;
@@ -35,6 +37,22 @@ fn weather_tools() -> Value {
         {"type": "function", "function": {"name": "get_time", "description": "Time in a city",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
     ])
+}
+
+/// One plain step of a tool loop through async-openai: `messages` with [`weather_tools`]
+/// on offer; `step` names it in the failure.
+async fn tool_step(
+    client: &Client<OpenAIConfig>,
+    messages: &[Value],
+    step: &str,
+) -> CreateChatCompletionResponse {
+    client
+        .chat()
+        .create(req(
+            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
+        ))
+        .await
+        .expect(step)
 }
 
 fn text_turn() -> Turn {
@@ -154,13 +172,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_run(transport: AgentTran
     let mut messages = vec![json!({"role": "user", "content": "weather and time?"})];
 
     // Step 1: one call.
-    let r1 = client
-        .chat()
-        .create(req(
-            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
-        ))
-        .await
-        .expect("step 1");
+    let r1 = tool_step(&client, &messages, "step 1").await;
     let m1 = serde_json::to_value(&r1.choices[0].message).expect("json");
     assert_eq!(
         format!("{:?}", r1.choices[0].finish_reason),
@@ -200,13 +212,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_run(transport: AgentTran
     messages.push(json!({"role": "tool", "tool_call_id": "call_t1", "content": "noon"}));
 
     // Step 3: the answer.
-    let r3 = client
-        .chat()
-        .create(req(
-            json!({"model": "auto", "messages": messages, "tools": weather_tools()}),
-        ))
-        .await
-        .expect("step 3");
+    let r3 = tool_step(&client, &messages, "step 3").await;
     assert_eq!(r3.choices[0].message.content.as_deref(), Some("Done."));
     assert_eq!(format!("{:?}", r3.choices[0].finish_reason), "Some(Stop)");
 
@@ -439,61 +445,45 @@ async fn not_signed_in_is_503_saying_how_to_sign_in() {
     );
 }
 
+/// Sends a hand-built request (one a client library would not build) to the proxy.
+async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.expect("send")
+}
+
 #[tokio::test]
 async fn the_local_key_host_and_origin_are_enforced_and_no_cors_is_sent() {
     let p = signed_in(vec![]).await;
     let models = format!("{}/v1/models", p.base);
+    let with_key = || p.http.get(&models).bearer_auth(&p.key);
     // No key, wrong key.
-    let res = p.http.get(&models).send().await.expect("send");
+    let res = send(p.http.get(&models)).await;
     assert_eq!(error_of(res).await.0, 401);
-    let res = p
-        .http
-        .get(&models)
-        .bearer_auth("cb-wrong")
-        .send()
-        .await
-        .expect("send");
-    let (s, e, _) = error_of(res).await;
+    let (s, e, _) = error_of(send(p.http.get(&models).bearer_auth("cb-wrong")).await).await;
     assert_eq!((s, e["type"].as_str()), (401, Some("authentication_error")));
     // DNS rebinding: a foreign Host.
-    let res = p
-        .http
-        .get(&models)
-        .bearer_auth(&p.key)
-        .header("host", "evil.example:18741")
-        .send()
-        .await
-        .expect("send");
+    let res = send(with_key().header("host", "evil.example:18741")).await;
     assert_eq!(error_of(res).await.0, 403);
     // A web page's Origin.
-    let res = p
-        .http
-        .post(format!("{}/v1/chat/completions", p.base))
-        .bearer_auth(&p.key)
-        .header("origin", "https://evil.example")
-        .json(&json!({"messages": [{"role": "user", "content": "x"}]}))
-        .send()
-        .await
-        .expect("send");
+    let res = send(
+        p.http
+            .post(format!("{}/v1/chat/completions", p.base))
+            .bearer_auth(&p.key)
+            .header("origin", "https://evil.example")
+            .json(&json!({"messages": [{"role": "user", "content": "x"}]})),
+    )
+    .await;
     assert_eq!(error_of(res).await.0, 403);
     // A preflight gets no CORS allowance.
-    let res = p
-        .http
-        .request(reqwest::Method::OPTIONS, &models)
-        .header("origin", "http://localhost:3000")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .expect("send");
+    let res = send(
+        p.http
+            .request(reqwest::Method::OPTIONS, &models)
+            .header("origin", "http://localhost:3000")
+            .header("access-control-request-method", "POST"),
+    )
+    .await;
     assert!(res.headers().get("access-control-allow-origin").is_none());
     // The right key works; health is open and says we are signed in.
-    let res = p
-        .http
-        .get(&models)
-        .bearer_auth(&p.key)
-        .send()
-        .await
-        .expect("send");
+    let res = send(with_key()).await;
     assert_eq!(res.status(), 200);
     let list: Value = res.json().await.expect("json");
     let ids: Vec<&str> = list["data"]

@@ -28,6 +28,59 @@ struct Row {
     continued: bool,
 }
 
+impl Row {
+    /// A row of the estimate: no cache or reasoning counts (none are made up).
+    fn estimated(prompt: Option<i64>, completion: i64) -> Row {
+        Row {
+            prompt,
+            completion: Some(completion),
+            cache_read: None,
+            cache_write: None,
+            reasoning: None,
+            exact: false,
+            continued: false,
+        }
+    }
+
+    /// A row of Cursor's exact count.
+    fn exact(
+        prompt: i64,
+        completion: i64,
+        cache_read: i64,
+        cache_write: i64,
+        reasoning: i64,
+    ) -> Row {
+        Row {
+            prompt: Some(prompt),
+            completion: Some(completion),
+            cache_read: Some(cache_read),
+            cache_write: Some(cache_write),
+            reasoning: Some(reasoning),
+            exact: true,
+            continued: false,
+        }
+    }
+
+    /// This row, marked as a continuation of an earlier response's Cursor run.
+    fn continued(self) -> Row {
+        Row {
+            continued: true,
+            ..self
+        }
+    }
+}
+
+/// An exact `usage` object as OpenAI reports it, with the cached and reasoning details.
+fn exact_usage(prompt: u64, completion: u64, cached: u64, reasoning: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    })
+}
+
 /// Stops the proxy (which flushes the ledger) and reads every row, oldest first, straight
 /// from the SQLite file as any other reader would.
 async fn ledger_rows(p: &mut Proxy) -> Vec<Row> {
@@ -133,25 +186,11 @@ const LIVE: TurnUsage = TurnUsage {
 /// `LIVE` as OpenAI reports it: prompt = input + cache read + cache write (the default
 /// reading of Cursor's `input_tokens`), cached and reasoning as details.
 fn live_usage_json() -> Value {
-    json!({
-        "prompt_tokens": 21_292,
-        "completion_tokens": 250,
-        "total_tokens": 21_542,
-        "prompt_tokens_details": {"cached_tokens": 9_000},
-        "completion_tokens_details": {"reasoning_tokens": 40},
-    })
+    exact_usage(21_292, 250, 9_000, 40)
 }
 
 fn live_row() -> Row {
-    Row {
-        prompt: Some(21_292),
-        completion: Some(250),
-        cache_read: Some(9_000),
-        cache_write: Some(1_000),
-        reasoning: Some(40),
-        exact: true,
-        continued: false,
-    }
+    Row::exact(21_292, 250, 9_000, 1_000, 40)
 }
 
 /// `AgentServerMessage{interaction_update{turn_ended{LIVE}}}` as a Connect data frame,
@@ -280,18 +319,9 @@ async fn without_usage_at_turn_end_the_estimate_is_reported_and_marked_estimated
     assert_eq!(body["usage"]["prompt_tokens"], 100, "{body:#}");
     assert!(body["usage"].get("prompt_tokens_details").is_none());
 
-    let estimated = |prompt, completion| Row {
-        prompt: Some(prompt),
-        completion: Some(completion),
-        cache_read: None,
-        cache_write: None,
-        reasoning: None,
-        exact: false,
-        continued: false,
-    };
     assert_eq!(
         ledger_rows(&mut p).await,
-        [estimated(117, 3), estimated(100, 1)]
+        [Row::estimated(Some(117), 3), Row::estimated(Some(100), 1)]
     );
     let r = report(&p).await;
     assert!(!r.tokens_exact);
@@ -318,38 +348,14 @@ async fn a_tool_loop_reports_the_estimate_first_and_the_rest_of_cursors_count_at
         json!({"prompt_tokens": 2_998, "completion_tokens": 2, "total_tokens": 3_000}),
         "before the turn ends only the estimate is known"
     );
-    assert_eq!(
-        body["usage"],
-        json!({
-            "prompt_tokens": 3_402, "completion_tokens": 3, "total_tokens": 3_405,
-            "prompt_tokens_details": {"cached_tokens": 2_600},
-            "completion_tokens_details": {"reasoning_tokens": 1},
-        }),
-        "{body:#}"
-    );
+    assert_eq!(body["usage"], exact_usage(3_402, 3, 2_600, 1), "{body:#}");
     assert_eq!(p.fake().run_count(), 1, "both steps on one Cursor run");
 
     assert_eq!(
         ledger_rows(&mut p).await,
         [
-            Row {
-                prompt: Some(2_998),
-                completion: Some(2),
-                cache_read: None,
-                cache_write: None,
-                reasoning: None,
-                exact: false,
-                continued: false,
-            },
-            Row {
-                prompt: Some(3_402),
-                completion: Some(3),
-                cache_read: Some(2_600),
-                cache_write: Some(800),
-                reasoning: Some(1),
-                exact: true,
-                continued: true,
-            },
+            Row::estimated(Some(2_998), 2),
+            Row::exact(3_402, 3, 2_600, 800, 1).continued(),
         ]
     );
     let r = report(&p).await;
@@ -399,37 +405,13 @@ async fn once_cursor_counts_turns_a_tool_step_defers_its_prompt_to_the_turns_cou
         json!({"prompt_tokens": 0, "completion_tokens": 2, "total_tokens": 2}),
         "the prompt waits for Cursor's count"
     );
-    assert_eq!(
-        body["usage"],
-        json!({
-            "prompt_tokens": 60, "completion_tokens": 3, "total_tokens": 63,
-            "prompt_tokens_details": {"cached_tokens": 20},
-            "completion_tokens_details": {"reasoning_tokens": 1},
-        }),
-        "{body:#}"
-    );
+    assert_eq!(body["usage"], exact_usage(60, 3, 20, 1), "{body:#}");
     let rows = ledger_rows(&mut p).await;
     assert_eq!(
         rows[1..],
         [
-            Row {
-                prompt: None,
-                completion: Some(2),
-                cache_read: None,
-                cache_write: None,
-                reasoning: None,
-                exact: false,
-                continued: false,
-            },
-            Row {
-                prompt: Some(60),
-                completion: Some(3),
-                cache_read: Some(20),
-                cache_write: Some(10),
-                reasoning: Some(1),
-                exact: true,
-                continued: true,
-            },
+            Row::estimated(None, 2),
+            Row::exact(60, 3, 20, 10, 1).continued(),
         ]
     );
     let r = report(&p).await;
@@ -459,14 +441,7 @@ async fn the_cache_setting_decides_whether_input_tokens_include_the_cache() {
     let h = Harness::signed_in(fake).await;
     let mut p = Proxy::start_with(h, |s| s.cursor_input_includes_cache = true).await;
     let body = plain(&p, ask("hi")).await;
-    assert_eq!(
-        body["usage"],
-        json!({
-            "prompt_tokens": 11_292, "completion_tokens": 250, "total_tokens": 11_542,
-            "prompt_tokens_details": {"cached_tokens": 9_000},
-            "completion_tokens_details": {"reasoning_tokens": 40},
-        })
-    );
+    assert_eq!(body["usage"], exact_usage(11_292, 250, 9_000, 40));
     assert_eq!(ledger_rows(&mut p).await[0].prompt, Some(11_292));
 }
 
@@ -475,13 +450,6 @@ async fn the_cache_setting_decides_whether_input_tokens_include_the_cache() {
 async fn the_default_reply_is_counted_exactly() {
     let mut p = signed_in(vec![]).await;
     let body = plain(&p, ask("hi")).await;
-    assert_eq!(
-        body["usage"],
-        json!({
-            "prompt_tokens": 1_193, "completion_tokens": 7, "total_tokens": 1_200,
-            "prompt_tokens_details": {"cached_tokens": 1_000},
-            "completion_tokens_details": {"reasoning_tokens": 0},
-        })
-    );
+    assert_eq!(body["usage"], exact_usage(1_193, 7, 1_000, 0));
     assert!(ledger_rows(&mut p).await[0].exact);
 }

@@ -64,6 +64,11 @@ impl Route {
         Route::new(|_| Reply::Now(404, "404 page not found".into()))
     }
 
+    /// A route that always answers `status` with this JSON body.
+    fn answering(status: u16, body: serde_json::Value) -> Arc<Route> {
+        Route::new(move |_| json(status, body.clone()))
+    }
+
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }

@@ -5,12 +5,22 @@ use super::*;
 // ---- TokenManager ----
 
 fn oauth_issuing(token: String) -> Arc<Route> {
-    Route::new(move |_| {
-        json(
-            200,
-            serde_json::json!({"access_token": token, "shouldLogout": false}),
-        )
-    })
+    Route::answering(
+        200,
+        serde_json::json!({"access_token": token, "shouldLogout": false}),
+    )
+}
+
+/// A fake whose `oauth/token` issues one fresh token: the fake and that token.
+async fn issuing_a_new_token() -> (Fake, String) {
+    let new = jwt(now_secs() + 3600, "new");
+    let fake = Fake::start(
+        Route::missing(),
+        oauth_issuing(new.clone()),
+        Route::missing(),
+    )
+    .await;
+    (fake, new)
 }
 
 #[tokio::test]
@@ -62,13 +72,7 @@ async fn twenty_concurrent_callers_share_one_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_rejections_share_one_refresh() {
-    let new = jwt(now_secs() + 3600, "new");
-    let fake = Fake::start(
-        Route::missing(),
-        oauth_issuing(new.clone()),
-        Route::missing(),
-    )
-    .await;
+    let (fake, new) = issuing_a_new_token().await;
     let old = jwt(now_secs() + 3600, "old-but-revoked");
     let tm = manager(&fake, MemStore::with(session(old.clone(), Some("r1"))));
     assert_eq!(tm.access_token().await.unwrap(), old);
@@ -89,13 +93,7 @@ async fn concurrent_rejections_share_one_refresh() {
 
 #[tokio::test]
 async fn unreadable_token_counts_as_expired() {
-    let new = jwt(now_secs() + 3600, "new");
-    let fake = Fake::start(
-        Route::missing(),
-        oauth_issuing(new.clone()),
-        Route::missing(),
-    )
-    .await;
+    let (fake, new) = issuing_a_new_token().await;
     let tm = manager(
         &fake,
         MemStore::with(session("not-a-jwt".into(), Some("r1"))),
@@ -106,12 +104,10 @@ async fn unreadable_token_counts_as_expired() {
 
 #[tokio::test]
 async fn session_expired_keeps_the_credentials() {
-    let oauth = Route::new(|_| {
-        json(
-            200,
-            serde_json::json!({"access_token": "", "shouldLogout": true}),
-        )
-    });
+    let oauth = Route::answering(
+        200,
+        serde_json::json!({"access_token": "", "shouldLogout": true}),
+    );
     let fake = Fake::start(Route::missing(), oauth, Route::missing()).await;
     let old = session(jwt(now_secs().saturating_sub(60), "expired"), Some("r1"));
     let store = MemStore::with(old.clone());

@@ -26,6 +26,24 @@ pub fn env_for(url: &str, dir: &std::path::Path) -> Env {
     Env::from_pairs(cursor_bridge_tests::client_env(url, dir))
 }
 
+/// A client built from `env` exactly as the CLI builds it (settings loaded from the paths
+/// `env` names), with the production chat timings.
+pub fn client_from(env: &Env) -> CursorClient {
+    let paths = Paths::resolve(env).expect("paths");
+    let settings = Settings::load(&paths, env).expect("settings");
+    cursor_bridge_core::wiring::cursor_client(&settings, &paths, env).expect("client")
+}
+
+/// Signs `client` in with a fresh token pair minted by `fake`.
+pub async fn sign_in(client: &CursorClient, fake: &FakeCursor) {
+    let creds = Credentials {
+        access_token: fake.mint_access_token(Duration::from_secs(3600)),
+        refresh_token: Some(fake.mint_refresh_token()),
+        api_key: None,
+    };
+    client.tokens().sign_in(creds).await.expect("sign in");
+}
+
 /// Runs each scenario `fn name(AgentTransport)` as `http2::name` and `http1::name` (the
 /// using module imports `AgentTransport`; `main.rs` has `#[macro_use] mod common;`).
 #[allow(unused_macros)]
@@ -100,11 +118,7 @@ impl Harness {
         let mut pairs = cursor_bridge_tests::client_env(&fake.url(), dir.path());
         pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let env = Env::from_pairs(pairs);
-        let paths = Paths::resolve(&env).expect("paths");
-        let settings = Settings::load(&paths, &env).expect("settings");
-        let client = cursor_bridge_core::wiring::cursor_client(&settings, &paths, &env)
-            .expect("client")
-            .with_chat_options(fast_chat());
+        let client = client_from(&env).with_chat_options(fast_chat());
         Harness {
             fake,
             client,
@@ -130,12 +144,7 @@ impl Harness {
         extra: [(&str, &str); N],
     ) -> Harness {
         let h = Harness::new_with_env(fake, extra).await;
-        let creds = Credentials {
-            access_token: h.fake.mint_access_token(Duration::from_secs(3600)),
-            refresh_token: Some(h.fake.mint_refresh_token()),
-            api_key: None,
-        };
-        h.client.tokens().sign_in(creds).await.expect("sign in");
+        sign_in(&h.client, &h.fake).await;
         h
     }
 

@@ -168,7 +168,7 @@ pub fn tool_call_deltas(chunks: &[Value]) -> Vec<&Value> {
 }
 
 /// A fake Cursor that plays `turns`.
-async fn fake_playing(turns: Vec<Turn>) -> FakeCursor {
+pub async fn fake_playing(turns: Vec<Turn>) -> FakeCursor {
     let mut b = FakeCursor::builder();
     for t in turns {
         b = b.turn(t);
