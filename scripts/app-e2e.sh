@@ -27,13 +27,7 @@ nice -n 10 cargo build --locked -p cursor-bridge-app -p cursor-bridge-tests --bi
 app="$CARGO_TARGET_DIR/debug/cursor-bridge-app"
 fake="$CARGO_TARGET_DIR/debug/fake-cursor"
 
-work=$(mktemp -d)
-fake_pid=""
-cleanup() {
-  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+new_work_dir
 
 start_fake "$fake" "$work"
 fake_url=$(fake_field url)

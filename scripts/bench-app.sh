@@ -28,13 +28,7 @@ fi
 fake="${CB_FAKE:-$(dirname "$CB_APP")/fake-cursor}"
 settle="${CB_SETTLE_SECS:-10}"
 
-work=$(mktemp -d)
-fake_pid=""
-cleanup() {
-  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+new_work_dir
 [ -n "${CB_DEBUG:-}" ] && set -x
 
 start_fake "$fake" "$work"

@@ -9,6 +9,9 @@ bash scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# No import circles between modules, in any crate or in ui/src (ARCHITECTURE.md, Layers).
+python3 scripts/layers.py
+
 cargo build --workspace --all-targets --locked
 
 # The benchmark harness end to end in its quick mode (debug build, small samples, no

@@ -6,6 +6,8 @@
 # child that must not keep it alive is started with `9>&-`. Sets fake_pid and fake_out
 # (its stdout: the first line is JSON with `url` and `access_token`).
 # fake_field NAME: a field of that first line.
+# new_work_dir: a fresh directory in $work, removed (and the fake stopped) when the
+# script exits.
 start_fake() {
   local bin=$1 work=$2
   shift 2
@@ -20,4 +22,15 @@ start_fake() {
 
 fake_field() {
   python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$fake_out" "$1"
+}
+
+new_work_dir() {
+  work=$(mktemp -d)
+  fake_pid=""
+  trap stop_fake_and_clean EXIT
+}
+
+stop_fake_and_clean() {
+  [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null || true
+  rm -rf "$work"
 }
