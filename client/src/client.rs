@@ -95,7 +95,7 @@ impl CursorClient {
     }
 
     /// Runs `call` with a valid token; on an auth error refreshes once and retries once.
-    pub async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, CursorError>
+    pub(crate) async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, CursorError>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, CursorError>>,
@@ -266,14 +266,14 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 impl RetryPolicy {
     /// One attempt, no retry.
-    pub const NONE: RetryPolicy = RetryPolicy {
+    pub(crate) const NONE: RetryPolicy = RetryPolicy {
         retries: 0,
         backoff: Duration::ZERO,
     };
 
     /// The wait before retry `n` (0 = the first): `backoff · 2ⁿ`, plus a random jitter of
     /// up to half of that so clients that failed together do not retry together.
-    pub fn delay(&self, n: u32) -> Duration {
+    pub(crate) fn delay(&self, n: u32) -> Duration {
         let base = self
             .backoff
             .saturating_mul(1 << n.min(16))

@@ -60,7 +60,7 @@ pub struct Decoded {
 
 impl Decoded {
     /// Only a server heartbeat: traffic, but no sign that the model progresses.
-    pub fn is_heartbeat_only(&self) -> bool {
+    pub(crate) fn is_heartbeat_only(&self) -> bool {
         let only_heartbeat = |u: &pb::InteractionUpdate| {
             u.heartbeat.is_some()
                 && pb::InteractionUpdate {
@@ -221,7 +221,7 @@ fn varint_field(fields: &[RawField<'_>], number: u32) -> Option<u32> {
 }
 
 /// The error text an unservable exec is answered with.
-pub const UNSERVABLE_EXEC_ERROR: &str =
+pub(crate) const UNSERVABLE_EXEC_ERROR: &str =
     "This tool is not available through Cursor Bridge; use the provided tools instead.";
 
 /// `AgentClientMessage{exec_client_message{id, exec_id, <field>: GenericExecResult}}`,
@@ -253,7 +253,7 @@ pub fn unservable_exec_reply(id: u32, exec_id: &str, field: u32, error: &str) ->
 }
 
 /// The raw field number of a known exec kind (what its answer mirrors).
-pub fn exec_field(kind: &pb::exec_server_message::Message) -> u32 {
+pub(crate) fn exec_field(kind: &pb::exec_server_message::Message) -> u32 {
     let mut buf = Vec::new();
     kind.encode(&mut buf);
     decode_key(&mut &buf[..]).map(|(n, _)| n).unwrap_or(0)

@@ -93,7 +93,7 @@ impl Code {
     }
 
     /// A code that says the request itself is wrong: sending it again cannot help.
-    pub fn is_client_error(self) -> bool {
+    pub(crate) fn is_client_error(self) -> bool {
         matches!(
             self,
             Code::InvalidArgument
@@ -106,7 +106,7 @@ impl Code {
     }
 
     /// The code a bare HTTP status implies (Connect spec), for errors without a JSON body.
-    pub fn from_http_status(status: u16) -> Code {
+    pub(crate) fn from_http_status(status: u16) -> Code {
         match status {
             400 => Code::InvalidArgument,
             401 => Code::Unauthenticated,
@@ -261,7 +261,7 @@ impl CursorError {
     /// (Connect `unavailable`/`deadline_exceeded`, HTTP 502/503/504) or marked the error
     /// retryable. Never for auth, quota, a bad request, the context length or a protocol
     /// error: those fail the same way again.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             CursorError::Network(_) | CursorError::Timeout(_) | CursorError::Unavailable { .. } => {
                 true
@@ -285,7 +285,7 @@ impl CursorError {
     }
 
     /// Maps a reqwest error without its URL (the login poll URL carries the verifier).
-    pub fn from_reqwest(e: reqwest::Error) -> CursorError {
+    pub(crate) fn from_reqwest(e: reqwest::Error) -> CursorError {
         let e = e.without_url();
         if e.is_timeout() {
             CursorError::Timeout(e.to_string())
@@ -302,7 +302,7 @@ impl CursorError {
     }
 
     /// Builds the error for a failed unary call from its HTTP status and body.
-    pub fn from_http(status: u16, body: &[u8]) -> CursorError {
+    pub(crate) fn from_http(status: u16, body: &[u8]) -> CursorError {
         match ConnectError::from_json(body) {
             Some(ce) => ce.into_cursor_error(),
             None => {
@@ -328,7 +328,7 @@ impl CursorError {
 
 /// A decoded Connect error: `{code, message, details[]}` (reference §2.3, §6.1).
 #[derive(Debug, Clone)]
-pub struct ConnectError {
+pub(crate) struct ConnectError {
     /// The Connect code.
     pub code: Code,
     /// Its message.
@@ -395,7 +395,7 @@ fn retry_after_from_metadata(
 
 impl ConnectError {
     /// Parses a unary error body; `None` when it is not Connect error JSON.
-    pub fn from_json(body: &[u8]) -> Option<ConnectError> {
+    pub(crate) fn from_json(body: &[u8]) -> Option<ConnectError> {
         let err: ErrorJson = serde_json::from_slice(body).ok()?;
         err.code.as_ref()?;
         Some(ConnectError::from_error_json(err))
@@ -417,7 +417,7 @@ impl ConnectError {
 
     /// The most useful human text: Cursor's detail/title over the bare message, which is
     /// usually just "Error".
-    pub fn human_message(&self) -> String {
+    pub(crate) fn human_message(&self) -> String {
         let d = self.details.as_ref().and_then(|d| d.details.as_ref());
         let detail = d.map(|d| d.detail.trim()).filter(|s| !s.is_empty());
         let title = d.map(|d| d.title.trim()).filter(|s| !s.is_empty());
@@ -432,7 +432,7 @@ impl ConnectError {
     }
 
     /// Maps a Connect error (code + Cursor's own error kind) to the typed error.
-    pub fn into_cursor_error(self) -> CursorError {
+    pub(crate) fn into_cursor_error(self) -> CursorError {
         let message = redact_credentials(&self.human_message());
         let kind = self.details.as_ref().map(|d| d.error());
         let retryable = self
@@ -547,7 +547,7 @@ impl ConnectError {
 /// (`key_…`), our local keys (`cb-…`) and whatever follows `Bearer `. Upstream text reaches
 /// clients, logs and the UI, and a server or middlebox that echoes the request's
 /// `Authorization` header must not turn that into a leak.
-pub fn redact_credentials(text: &str) -> String {
+pub(crate) fn redact_credentials(text: &str) -> String {
     let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+/=".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut after_bearer = false;

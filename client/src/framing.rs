@@ -17,7 +17,7 @@ pub const FLAG_COMPRESSED: u8 = 0x01;
 /// End-of-stream frame: the payload is the Connect end-stream JSON.
 pub const FLAG_END_STREAM: u8 = 0x02;
 /// gRPC-Web trailers frame (not Connect).
-pub const FLAG_GRPC_WEB_TRAILERS: u8 = 0x80;
+pub(crate) const FLAG_GRPC_WEB_TRAILERS: u8 = 0x80;
 
 /// Size of the envelope header.
 pub const HEADER_LEN: usize = 5;

@@ -52,7 +52,7 @@ impl Endpoints {
     }
 
     /// `<login>/<path>`.
-    pub fn login(&self, path: &str) -> Url {
+    pub(crate) fn login(&self, path: &str) -> Url {
         Self::join(&self.login, path)
     }
 }
@@ -110,7 +110,7 @@ impl AgentTransport {
 
 /// Which agent call [`CursorHttp::agent_headers`] is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentCall {
+pub(crate) enum AgentCall {
     /// `AgentService/Run`, the HTTP/2 bidirectional stream.
     Run,
     /// `AgentService/RunSSE`, the HTTP/1.1 server stream.
@@ -125,7 +125,7 @@ const STREAM_WINDOW: u32 = 256 * 1024;
 const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
 
 /// The value the official CLI reports as its client type.
-pub const CLIENT_TYPE: &str = "cli";
+pub(crate) const CLIENT_TYPE: &str = "cli";
 
 /// Cheap-clone handle to the pooled clients and the header recipe.
 #[derive(Clone, Debug)]
@@ -136,8 +136,6 @@ pub struct CursorHttp {
 #[derive(Debug)]
 struct Inner {
     unary: reqwest::Client,
-    /// The first agent-stream client (what [`CursorHttp::stream_client`] returns).
-    stream: reqwest::Client,
     http1: reqwest::Client,
     /// Every agent-stream client, in the order they were opened.
     streams: Mutex<Vec<Arc<Slot>>>,
@@ -152,7 +150,7 @@ struct Inner {
 /// free one — a run parked on a tool call holds its stream for minutes, so the agent
 /// after the cap stalled until its first-activity timeout. reqwest keeps one HTTP/2
 /// connection per client and host, so streams are spread over several clients.
-pub const STREAMS_PER_CONNECTION: usize = 100;
+pub(crate) const STREAMS_PER_CONNECTION: usize = 100;
 
 /// One agent-stream client (one HTTP/2 connection) and how many streams it carries.
 #[derive(Debug)]
@@ -163,13 +161,13 @@ struct Slot {
 
 /// A run's place on an agent-stream connection; dropping it frees the place.
 #[derive(Debug)]
-pub struct StreamLease {
+pub(crate) struct StreamLease {
     slot: Arc<Slot>,
 }
 
 impl StreamLease {
     /// The client whose connection carries this stream.
-    pub fn client(&self) -> &reqwest::Client {
+    pub(crate) fn client(&self) -> &reqwest::Client {
         &self.slot.client
     }
 }
@@ -232,10 +230,9 @@ impl CursorHttp {
             inner: Arc::new(Inner {
                 unary,
                 streams: Mutex::new(vec![Arc::new(Slot {
-                    client: stream.clone(),
+                    client: stream,
                     open: AtomicUsize::new(0),
                 })]),
-                stream,
                 http1,
                 user_agent: HeaderValue::from_static(concat!(
                     "connect-es/1.6.1 cursor-bridge/",
@@ -249,7 +246,7 @@ impl CursorHttp {
 
     /// A place for one more agent stream: on the first connection with room for it, else
     /// on a new one. Hold the lease as long as the stream is open.
-    pub fn stream_lease(&self) -> Result<StreamLease, CursorError> {
+    pub(crate) fn stream_lease(&self) -> Result<StreamLease, CursorError> {
         let mut slots = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
         let free = slots
             .iter()
@@ -286,18 +283,12 @@ impl CursorHttp {
     }
 
     /// The configuration in use.
-    pub fn config(&self) -> &HttpConfig {
+    pub(crate) fn config(&self) -> &HttpConfig {
         &self.inner.config
     }
 
-    /// The first HTTP/2 client for agent streams; runs take theirs from
-    /// [`CursorHttp::stream_lease`], which spreads them over connections.
-    pub fn stream_client(&self) -> &reqwest::Client {
-        &self.inner.stream
-    }
-
     /// The HTTP/1.1-only client for the fallback agent transport (`RunSSE`, `BidiAppend`).
-    pub fn http1_client(&self) -> &reqwest::Client {
+    pub(crate) fn http1_client(&self) -> &reqwest::Client {
         &self.inner.http1
     }
 
@@ -343,7 +334,12 @@ impl CursorHttp {
     /// The headers of an agent call: [`CursorHttp::headers`] with the run's request id as
     /// `x-request-id` (reference §2.4: the same id on `RunSSE` and every `BidiAppend`),
     /// plus what the call's wire flavour needs.
-    pub fn agent_headers(&self, token: &str, request_id: &str, call: AgentCall) -> HeaderMap {
+    pub(crate) fn agent_headers(
+        &self,
+        token: &str,
+        request_id: &str,
+        call: AgentCall,
+    ) -> HeaderMap {
         let mut h = self.headers(Some(token), request_id);
         let content_type = match call {
             AgentCall::Run | AgentCall::RunSse => "application/connect+proto",
@@ -374,7 +370,7 @@ impl CursorHttp {
 
     /// One `BidiService/BidiAppend` of the HTTP/1.1 agent transport (Connect unary,
     /// `application/proto`, over the HTTP/1.1 client). Errors map as every unary call's do.
-    pub async fn bidi_append(
+    pub(crate) async fn bidi_append(
         &self,
         token: &str,
         request_id: &str,
@@ -392,7 +388,7 @@ impl CursorHttp {
     }
 
     /// A Connect unary call with a JSON body (`application/json`).
-    pub async fn unary_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+    pub(crate) async fn unary_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
         &self,
         rpc_path: &str,
         token: &str,
@@ -408,7 +404,7 @@ impl CursorHttp {
     }
 
     /// A Connect unary call with a raw protobuf body (`application/proto`).
-    pub async fn unary_proto<Req: prost::Message, Resp: prost::Message + Default>(
+    pub(crate) async fn unary_proto<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         rpc_path: &str,
         token: &str,

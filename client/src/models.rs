@@ -21,9 +21,9 @@ pub const AUTO_MODEL: &str = "auto";
 pub const AUTO_WIRE_ID: &str = "default";
 
 /// Defaults when nothing better is known (the values peers use, reference §4.9).
-pub const DEFAULT_CONTEXT: u32 = 128_000;
+pub(crate) const DEFAULT_CONTEXT: u32 = 128_000;
 /// The output limit when nothing better is known.
-pub const DEFAULT_OUTPUT: u32 = 16_384;
+pub(crate) const DEFAULT_OUTPUT: u32 = 16_384;
 
 /// Where a model's limits came from.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -97,7 +97,10 @@ struct UsableModelJson {
 }
 
 /// Fetches the agent's usable models (`aiserver.v1.AiService/GetUsableModels`, JSON).
-pub async fn fetch_usable(http: &CursorHttp, token: &str) -> Result<Vec<ModelInfo>, CursorError> {
+pub(crate) async fn fetch_usable(
+    http: &CursorHttp,
+    token: &str,
+) -> Result<Vec<ModelInfo>, CursorError> {
     let resp: UsableModelsJson = http
         .unary_json(
             "aiserver.v1.AiService/GetUsableModels",
@@ -136,7 +139,7 @@ pub async fn fetch_usable(http: &CursorHttp, token: &str) -> Result<Vec<ModelInf
 }
 
 /// Fetches the IDE catalogue (`aiserver.v1.AiService/AvailableModels`, protobuf).
-pub async fn fetch_available(
+pub(crate) async fn fetch_available(
     http: &CursorHttp,
     token: &str,
 ) -> Result<Vec<aipb::AvailableModel>, CursorError> {
@@ -153,7 +156,7 @@ pub async fn fetch_available(
 }
 
 /// Joins context limits and capabilities from the IDE catalogue into the usable list.
-pub fn merge_limits(models: &mut [ModelInfo], available: &[aipb::AvailableModel]) {
+pub(crate) fn merge_limits(models: &mut [ModelInfo], available: &[aipb::AvailableModel]) {
     for m in models.iter_mut() {
         let hit = available.iter().find(|a| {
             [
@@ -197,7 +200,7 @@ fn known_limits(wire_id: &str) -> (u32, u32, LimitSource) {
 
 /// The catalogue with limits. The IDE catalogue is best effort: if it fails, the
 /// usable list still comes back with family/default limits.
-pub async fn fetch_catalogue(
+pub(crate) async fn fetch_catalogue(
     http: &CursorHttp,
     token: &str,
 ) -> Result<Vec<ModelInfo>, CursorError> {
@@ -238,7 +241,7 @@ pub fn is_auto(name: &str) -> bool {
 }
 
 /// The pseudo-model `auto` as a catalogue entry, for the lists that offer it.
-pub fn auto_model() -> ModelInfo {
+pub(crate) fn auto_model() -> ModelInfo {
     ModelInfo {
         id: AUTO_MODEL.into(),
         wire_id: AUTO_WIRE_ID.into(),
@@ -281,14 +284,14 @@ type Cached = Option<(Instant, Arc<Vec<ModelInfo>>)>;
 
 /// A cached catalogue. One fetch at a time: concurrent callers wait for the same fetch.
 #[derive(Clone, Debug)]
-pub struct ModelCache {
+pub(crate) struct ModelCache {
     ttl: Duration,
     slot: Arc<Mutex<Cached>>,
 }
 
 impl ModelCache {
     /// A cache whose entries live `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             slot: Arc::new(Mutex::new(None)),
@@ -296,7 +299,10 @@ impl ModelCache {
     }
 
     /// The cached catalogue, fetched with `fetch` when missing or stale.
-    pub async fn get_or_fetch<F, Fut>(&self, fetch: F) -> Result<Arc<Vec<ModelInfo>>, CursorError>
+    pub(crate) async fn get_or_fetch<F, Fut>(
+        &self,
+        fetch: F,
+    ) -> Result<Arc<Vec<ModelInfo>>, CursorError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<ModelInfo>, CursorError>>,
@@ -313,7 +319,7 @@ impl ModelCache {
     }
 
     /// Forgets the cached catalogue.
-    pub async fn invalidate(&self) {
+    pub(crate) async fn invalidate(&self) {
         *self.slot.lock().await = None;
     }
 }

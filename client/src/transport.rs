@@ -33,21 +33,21 @@ use crate::pb::agent_v1 as pb;
 use crate::pb::aiserver_v1 as bidi;
 
 /// `AgentService/Run`.
-pub const RUN_PATH: &str = "agent.v1.AgentService/Run";
+pub(crate) const RUN_PATH: &str = "agent.v1.AgentService/Run";
 /// `AgentService/RunSSE`.
-pub const RUN_SSE_PATH: &str = "agent.v1.AgentService/RunSSE";
+pub(crate) const RUN_SSE_PATH: &str = "agent.v1.AgentService/RunSSE";
 
 /// Response bytes of a run; an error ends the run.
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, CursorError>> + Send>>;
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, CursorError>> + Send>>;
 
 /// One encoded `AgentClientMessage`.
-pub type ClientBytes = Bytes;
+pub(crate) type ClientBytes = Bytes;
 
 /// A future that resolves only if the upstream half failed.
-pub type UpstreamFailure = Pin<Box<dyn Future<Output = CursorError> + Send>>;
+pub(crate) type UpstreamFailure = Pin<Box<dyn Future<Output = CursorError> + Send>>;
 
 /// An open run at the byte level.
-pub struct Wire {
+pub(crate) struct Wire {
     /// The response body: Connect envelopes, whatever content type was declared.
     pub body: ByteStream,
     /// Client messages, sent in order. Dropping every sender closes our side (HTTP/2
@@ -64,7 +64,7 @@ pub struct Wire {
 /// Opens a run over `transport`: sends `first` (the `run_request`) and returns once the
 /// response headers arrived (within `timeout`). Errors before any response byte (HTTP
 /// 401, a refused first append, …) are returned here.
-pub async fn open(
+pub(crate) async fn open(
     http: &CursorHttp,
     transport: AgentTransport,
     token: &str,
@@ -208,7 +208,7 @@ async fn append_in_order(
 
 /// `BidiAppendRequest{ data = lowercase hex of the message, request_id, append_seqno }`;
 /// `msg` is an encoded `AgentClientMessage`.
-pub fn append_request(request_id: &str, seqno: i64, msg: &[u8]) -> bidi::BidiAppendRequest {
+pub(crate) fn append_request(request_id: &str, seqno: i64, msg: &[u8]) -> bidi::BidiAppendRequest {
     bidi::BidiAppendRequest {
         data: hex::encode(msg),
         request_id: Some(bidi::BidiRequestId {

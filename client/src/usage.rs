@@ -220,7 +220,7 @@ fn opt_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 }
 
 /// Fetches the current billing cycle's usage.
-pub async fn fetch_current_period(
+pub(crate) async fn fetch_current_period(
     http: &CursorHttp,
     token: &str,
 ) -> Result<CurrentPeriodUsage, CursorError> {
@@ -233,7 +233,7 @@ pub async fn fetch_current_period(
 }
 
 /// Fetches the signed-in account.
-pub async fn fetch_me(http: &CursorHttp, token: &str) -> Result<Account, CursorError> {
+pub(crate) async fn fetch_me(http: &CursorHttp, token: &str) -> Result<Account, CursorError> {
     http.unary_json(
         "aiserver.v1.DashboardService/GetMe",
         token,

@@ -28,9 +28,9 @@ pub const AUTO: &str = "auto";
 /// The last resort: a CLI version known to work when this release was made.
 pub const BUILT_IN: &str = "cli-2026.01.09-231024f";
 /// How long a resolved version (and the installer script's answer on disk) is trusted.
-pub const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The installer script is small; a slow answer is not worth waiting for.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the version in use came from.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -120,7 +120,7 @@ struct CacheEntry {
 
 impl ClientVersion {
     /// Always `version` (tests, and a pin).
-    pub fn fixed(version: impl Into<String>) -> ClientVersion {
+    pub(crate) fn fixed(version: impl Into<String>) -> ClientVersion {
         ClientVersion::new(VersionConfig {
             pinned: Some(version.into()),
             ..VersionConfig::default()
@@ -183,7 +183,7 @@ impl ClientVersion {
     /// `rejected`, and switches to the answer if it is newer. Returns the version to retry
     /// with, or `None` when there is nothing newer (a pin, or no source knows better): an
     /// older one would only be refused as well, so the current value is kept.
-    pub async fn after_rejection(&self, rejected: &str) -> Option<String> {
+    pub(crate) async fn after_rejection(&self, rejected: &str) -> Option<String> {
         let _one = self.inner.resolving.lock().await;
         let cur = self.snapshot().resolved;
         if cur.version != rejected && newer(&cur.version, rejected) {
@@ -362,7 +362,7 @@ fn local(cfg: &VersionConfig, avoid: Option<&str>, use_cache: bool) -> Option<Re
 }
 
 /// `cli-<name>` of the newest `YYYY.MM.DD-hash` entry in the CLI's versions directory.
-pub fn newest_installed(dir: &Path) -> Option<String> {
+pub(crate) fn newest_installed(dir: &Path) -> Option<String> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
@@ -375,7 +375,7 @@ pub fn newest_installed(dir: &Path) -> Option<String> {
 
 /// The newest `YYYY.MM.DD-<hex>` build named anywhere in `text` (the installer script
 /// downloads `…/lab/<build>/<os>/<arch>/…`).
-pub fn newest_build_in(text: &str) -> Option<String> {
+pub(crate) fn newest_build_in(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     (0..bytes.len())
         .filter(|&i| i == 0 || !bytes[i - 1].is_ascii_alphanumeric())

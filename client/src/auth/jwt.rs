@@ -26,7 +26,8 @@ pub struct JwtClaims {
 
 impl JwtClaims {
     /// The user id: the part of `sub` after `|`.
-    pub fn user_id(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn user_id(&self) -> Option<&str> {
         let sub = self.sub.as_deref()?;
         Some(sub.split_once('|').map_or(sub, |(_, id)| id))
     }

@@ -100,7 +100,7 @@ impl Default for PollPolicy {
 
 impl PollPolicy {
     /// The delay after attempt `n` (0-based): `min(initial × factorⁿ, max_delay)`.
-    pub fn delay(&self, n: u32) -> Duration {
+    pub(crate) fn delay(&self, n: u32) -> Duration {
         let exp = i32::try_from(n).unwrap_or(i32::MAX);
         let secs = self.initial.as_secs_f64() * self.factor.powi(exp);
         if secs.is_finite() && secs >= 0.0 && secs < self.max_delay.as_secs_f64() {

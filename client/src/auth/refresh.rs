@@ -183,7 +183,7 @@ impl RefreshRoute {
     }
 
     /// The other route.
-    pub fn other(self) -> RefreshRoute {
+    pub(crate) fn other(self) -> RefreshRoute {
         match self {
             RefreshRoute::Exchange => RefreshRoute::Oauth,
             RefreshRoute::Oauth => RefreshRoute::Exchange,

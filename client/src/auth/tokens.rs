@@ -162,7 +162,10 @@ impl TokenManager {
 
     /// Cursor answered 401 for `rejected`: returns the current token if someone already
     /// replaced it, else forces one (shared) refresh.
-    pub async fn refresh_after_rejection(&self, rejected: &str) -> Result<String, CursorError> {
+    pub(crate) async fn refresh_after_rejection(
+        &self,
+        rejected: &str,
+    ) -> Result<String, CursorError> {
         if self.inner.env_token.is_some() {
             return Err(CursorError::Unauthenticated {
                 message: "the token in CURSOR_ACCESS_TOKEN was refused; replace it, or unset it \

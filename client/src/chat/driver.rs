@@ -34,7 +34,7 @@ const CANCEL_GRACE: Duration = Duration::from_millis(500);
 /// Opens a run over the transport `http` is configured for. Returns once Cursor answered
 /// with response headers; errors that arrive before any event (an HTTP 401, a refused
 /// first append) are returned here or as the first item.
-pub async fn start_run(
+pub(crate) async fn start_run(
     http: &CursorHttp,
     token: &str,
     req: ChatRequest,

@@ -36,7 +36,7 @@ mod run;
 mod tests;
 
 pub use crate::tools::{ToolCall, ToolDef, ToolResult};
-pub use driver::start_run;
+pub(crate) use driver::start_run;
 pub use exec::{MCP_PROVIDER, MCP_SERVER_NAME};
 pub use request::{
     ChatOptions, ChatRequest, Image, build_request_context, build_run_request, first_frame,

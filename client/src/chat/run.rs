@@ -225,7 +225,8 @@ impl Usage {
     }
 
     /// True when Cursor counted the turn (the numbers in [`Usage::turn`] are its own).
-    pub fn exact(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn exact(&self) -> bool {
         self.turn.is_some()
     }
 }
@@ -250,7 +251,7 @@ pub struct TurnUsage {
 impl TurnUsage {
     /// The usage of a `turn_ended`, or `None` when it carries none: proto3 cannot tell an
     /// absent count from 0, and a turn Cursor counted read at least one input token.
-    pub fn from_update(u: &pb::TurnEndedUpdate) -> Option<TurnUsage> {
+    pub(crate) fn from_update(u: &pb::TurnEndedUpdate) -> Option<TurnUsage> {
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         let t = TurnUsage {
             input_tokens: n(u.input_tokens),

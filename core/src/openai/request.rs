@@ -249,7 +249,7 @@ impl ChatCompletionRequest {
     }
 
     /// True when the final usage chunk was asked for.
-    pub(crate) fn include_usage(&self) -> bool {
+    pub fn include_usage(&self) -> bool {
         self.stream_options
             .as_ref()
             .and_then(|o| o.include_usage)
