@@ -109,7 +109,6 @@ pub struct AppBuilder {
     env: Env,
     settings: Settings,
     opener: Option<Opener>,
-    launch_at_login: Option<Arc<dyn LaunchAtLogin>>,
     listeners: Vec<std::net::TcpListener>,
 }
 
@@ -165,7 +164,8 @@ impl AppBuilder {
                 client: RwLock::new(client),
                 alerts: Alerts::new(),
                 opener,
-                launch_at_login: RwLock::new(self.launch_at_login),
+                // Set by the shell once its autostart plugin is up.
+                launch_at_login: RwLock::new(None),
                 session: session::Session::default(),
                 proxy,
                 settings: settings::SettingsState::new(self.settings),
@@ -209,7 +209,6 @@ impl App {
             env,
             settings,
             opener: None,
-            launch_at_login: None,
             listeners: Vec::new(),
         }
     }
