@@ -15,9 +15,9 @@ use anyhow::{Context as _, Result, ensure};
 use cursor_bridge_core::cursor::blobs::BlobStore;
 use cursor_bridge_core::cursor::chat::{ChatEvent, ChatRequest};
 use cursor_bridge_core::cursor::models::AUTO_WIRE_ID;
+use cursor_bridge_core::dialects::chat::request::ChatCompletionRequest;
+use cursor_bridge_core::dialects::chat::translate;
 use cursor_bridge_core::engine::history;
-use cursor_bridge_core::openai::request::ChatCompletionRequest;
-use cursor_bridge_core::openai::{history as openai_history, translate};
 use cursor_bridge_tests::{FakeCursor, HistoryKind, Turn};
 use futures::StreamExt as _;
 use prost::Message as _;
@@ -122,11 +122,12 @@ pub async fn history(ctx: &Ctx) -> Result<Vec<Row>> {
                 let parsed = ChatCompletionRequest::parse(&body).unwrap_or_else(|e| {
                     panic!("the bench's own request does not parse: {}", e.message)
                 });
-                let plan = translate::fresh_run(&parsed);
+                let plan = translate::neutral(&parsed).unwrap_or_else(|e| {
+                    panic!("the bench's own request is refused: {}", e.message)
+                });
                 let mut req = match ways[w] {
                     Way::Checkpoint => {
-                        let messages = openai_history::messages(&parsed);
-                        let (_, newest) = history::split_newest_user(&messages);
+                        let (_, newest) = history::split_newest_user(&plan.messages);
                         let mut r = ChatRequest::new(AUTO_WIRE_ID, newest.unwrap_or_default());
                         r.conversation_state = Some(checkpoint.clone());
                         r.blobs = blobs.clone();
@@ -134,7 +135,7 @@ pub async fn history(ctx: &Ctx) -> Result<Vec<Row>> {
                         r
                     }
                     Way::Structured => {
-                        let s = history::build(&openai_history::messages(&parsed));
+                        let s = history::build(&plan.messages);
                         let r = ChatRequest::new(AUTO_WIRE_ID, s.user_text.clone());
                         s.fill(&r.blobs);
                         ChatRequest {
@@ -142,9 +143,9 @@ pub async fn history(ctx: &Ctx) -> Result<Vec<Row>> {
                             ..r
                         }
                     }
-                    Way::Flattened => ChatRequest::new(AUTO_WIRE_ID, plan.prompt),
+                    Way::Flattened => ChatRequest::new(AUTO_WIRE_ID, plan.transcript()),
                 };
-                req.system_prompt = plan.system_prompt;
+                req.system_prompt = plan.system_prompt(&plan.offered_tools());
                 req
             })
             .await?;

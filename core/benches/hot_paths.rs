@@ -16,7 +16,7 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use cursor_bridge_core::cursor::framing::{self, Decoder, Frame};
-use cursor_bridge_core::openai::chunks::ChunkWriter;
+use cursor_bridge_core::dialects::chat::chunks::ChunkWriter;
 use cursor_bridge_core::pb::agent_v1 as pb;
 use prost::Message as _;
 

@@ -17,9 +17,10 @@ use cursor_bridge_core::cursor::error::parse_end_stream;
 use cursor_bridge_core::cursor::framing::{
     self, Decoder, FLAG_COMPRESSED, FLAG_END_STREAM, Frame, HEADER_LEN,
 };
-use cursor_bridge_core::openai::chunks::{ChunkWriter, UsageOut};
-use cursor_bridge_core::openai::request::{ChatCompletionRequest, Role};
-use cursor_bridge_core::openai::translate::{fresh_run, trailing_tool_results};
+use cursor_bridge_core::dialects::chat::chunks::ChunkWriter;
+use cursor_bridge_core::dialects::chat::request::{ChatCompletionRequest, Role};
+use cursor_bridge_core::dialects::chat::translate::neutral;
+use cursor_bridge_core::engine::usage::Usage;
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_tests::oracle::{End, Outcome, decode, protocol_message, same_json};
 use proptest::collection::{btree_map, vec};
@@ -27,6 +28,32 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Value, json};
+
+/// What a fresh run of `req` carries: the system prompt, the offered tools and the
+/// flattened transcript, from the neutral request the chat dialect makes of it.
+struct FreshRun {
+    system_prompt: Option<String>,
+    tools: Vec<cursor_bridge_core::cursor::chat::ToolDef>,
+    prompt: String,
+}
+
+fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
+    let n = neutral(req).expect("a request that parsed has decodable images");
+    let tools = n.offered_tools();
+    FreshRun {
+        system_prompt: n.system_prompt(&tools),
+        prompt: n.transcript(),
+        tools,
+    }
+}
+
+fn trailing_tool_results(
+    req: &ChatCompletionRequest,
+) -> Vec<(String, cursor_bridge_core::cursor::chat::ToolResult)> {
+    neutral(req)
+        .expect("a request that parsed has decodable images")
+        .trailing_tool_results()
+}
 
 /// `cases` generated inputs per property; failures persisted next to this file (the
 /// default looks for a `lib.rs`, which an integration test does not have).
@@ -397,9 +424,11 @@ fn translate_any(req: &ChatCompletionRequest) {
         req.tools.as_ref().is_none_or(Vec::is_empty)
             || matches!(
                 req.tool_choice,
-                Some(cursor_bridge_core::openai::request::ToolChoice::Mode(
-                    cursor_bridge_core::openai::request::ToolChoiceMode::None
-                ))
+                Some(
+                    cursor_bridge_core::dialects::chat::request::ToolChoice::Mode(
+                        cursor_bridge_core::dialects::chat::request::ToolChoiceMode::None
+                    )
+                )
             )
     );
 }
@@ -828,7 +857,7 @@ proptest! {
         let line = w.tool_calls(&calls);
         prop_assert!(!line.contains(['\n', '\r']));
         let c: Value = serde_json::from_str(&line).map_err(|e| TestCaseError::fail(format!("{e}")))?;
-        let body = w.completion(&content, &reasoning, &calls, "stop", &UsageOut::default());
+        let body = w.completion(&content, &reasoning, &calls, "stop", &Usage::default());
         let body: Value = serde_json::from_str(&body.to_string()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
         let message = &body["choices"][0]["message"];
         for (i, call) in calls.iter().enumerate() {

@@ -23,13 +23,38 @@ use cursor_bridge_core::cursor::error::parse_end_stream;
 use cursor_bridge_core::cursor::framing::{DEFAULT_MAX_FRAME, Decoder, Frame};
 use cursor_bridge_core::cursor::decode::{self, Part};
 use cursor_bridge_core::cursor::{blobs::BlobStore, native, value};
-use cursor_bridge_core::openai::chunks::ChunkWriter;
-use cursor_bridge_core::openai::request::ChatCompletionRequest;
-use cursor_bridge_core::openai::translate::{fresh_run, trailing_tool_results};
+use cursor_bridge_core::dialects::chat::chunks::ChunkWriter;
+use cursor_bridge_core::dialects::chat::request::ChatCompletionRequest;
+use cursor_bridge_core::dialects::chat::translate::neutral;
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_tests::oracle::{decode, protocol_message, same_json};
 use prost::Message as _;
 use serde_json::Value;
+
+/// What a fresh run of `req` carries: the system prompt, the offered tools and the
+/// flattened transcript, from the neutral request the chat dialect makes of it.
+struct FreshRun {
+    system_prompt: Option<String>,
+    tools: Vec<cursor_bridge_core::cursor::chat::ToolDef>,
+    prompt: String,
+}
+
+fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
+    let n = neutral(req).expect("a request that parsed has decodable images");
+    let tools = n.offered_tools();
+    FreshRun {
+        system_prompt: n.system_prompt(&tools),
+        prompt: n.transcript(),
+        tools,
+    }
+}
+
+fn trailing_tool_results(
+    req: &ChatCompletionRequest,
+) -> Vec<(String, cursor_bridge_core::cursor::chat::ToolResult)> {
+    neutral(req).expect("a request that parsed has decodable images").trailing_tool_results()
+}
+
 
 /// A second, small frame limit, so inputs reach the "over the limit" refusals mid-stream.
 const SMALL_MAX_FRAME: usize = 256;

@@ -267,7 +267,7 @@ impl App {
     /// Serves a prepared state under the lifecycle lock, supervised.
     async fn run(&self, lc: &mut Lifecycle, state: ProxyState) -> Result<(), CommandError> {
         let part = &self.inner.proxy;
-        *lock(&part.conversations) = Some(state.conversations.clone());
+        *lock(&part.conversations) = Some(state.engine.conversations.clone());
         match self.serve(Arc::new(state)).await {
             Ok(running) => {
                 let addr = running.local_addr();
@@ -303,7 +303,7 @@ impl App {
     /// Serves `state` on the caller's listener for its address if one was handed in
     /// (whose binding, loopback or not, was the caller's choice), else binds it.
     async fn serve(&self, state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
-        let addr = SocketAddr::new(state.settings.host, state.settings.port);
+        let addr = SocketAddr::new(state.settings().host, state.settings().port);
         let Some(listener) = self.inner.proxy.take_listener(addr) else {
             return proxy::start(state).await;
         };

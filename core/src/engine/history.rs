@@ -49,6 +49,9 @@ pub enum Msg {
         name: String,
         /// The result text as the client's tool produced it.
         result: String,
+        /// The client marked the result as a failure (Anthropic's `is_error`; not part
+        /// of [`prefix_key`], nor of the blob: Cursor's shape has no place for it).
+        is_error: bool,
     },
 }
 
@@ -83,6 +86,7 @@ impl Msg {
                 call_id,
                 name,
                 result,
+                ..
             } => json!({"role": "tool", "content": [{
                 "type": "tool-result", "toolCallId": call_id, "toolName": name, "result": result
             }]}),
@@ -221,6 +225,7 @@ mod tests {
                 call_id: "c1".into(),
                 name: "bash".into(),
                 result: "a.txt".into(),
+                is_error: false,
             },
             Msg::Assistant {
                 text: "One file.".into(),

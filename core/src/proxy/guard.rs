@@ -18,11 +18,12 @@ use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use super::ProxyState;
-use super::error::ApiError;
+use crate::dialects;
+use crate::engine::error::ApiError;
 
 /// True for `localhost`, `127.x.y.z`, `[::1]`, with or without a port (what the guard's
 /// `Host` check accepts, as one function its tests can call).
@@ -75,9 +76,9 @@ fn host_allowed(state: &ProxyState, host: &str) -> bool {
         Some(name) if is_loopback_name(name) => true,
         // The user exposed the proxy on purpose: its own address is a valid Host.
         Some(name) => {
-            state.settings.allow_non_loopback
+            state.settings().allow_non_loopback
                 && name.parse::<std::net::IpAddr>().is_ok_and(|ip| {
-                    ip == state.settings.host || state.settings.host.is_unspecified()
+                    ip == state.settings().host || state.settings().host.is_unspecified()
                 })
         }
         None => false,
@@ -117,8 +118,9 @@ pub(crate) async fn check(
     match verdict(&state, &req) {
         Ok(()) => next.run(req).await,
         Err(e) => {
-            tracing::warn!(path = %req.uri().path(), code = e.code_str(), "refused a request");
-            e.into_response()
+            let path = req.uri().path();
+            tracing::warn!(%path, code = e.code_str(), "refused a request");
+            dialects::error_response(dialects::dialect_of_path(path), e)
         }
     }
 }

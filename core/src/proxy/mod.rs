@@ -11,11 +11,8 @@
 //! bind port 0; [`start`] binds, spawns and hands back a [`RunningProxy`] the CLI and the
 //! tray own. Stopping drains in-flight responses for `drain_grace_secs`, then cancels them.
 
-pub(crate) mod completions;
-pub(crate) mod error;
 pub(crate) mod guard;
 pub(crate) mod models;
-pub mod sessions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,7 +21,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::response::Json;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use serde_json::json;
@@ -33,50 +31,29 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
+use crate::dialects::chat;
 use crate::engine::conversations::ConversationStore;
+use crate::engine::error::ApiError;
 use crate::store::ledger::Ledger;
 use crate::store::local_key;
 
-use sessions::Sessions;
+use crate::engine::Engine;
 
-/// What handlers share (cheap to clone behind an `Arc`).
+/// What handlers share (cheap to clone behind an `Arc`): the engine the dialects drive,
+/// and what only the server itself needs.
 pub struct ProxyState {
-    /// The one Cursor client every request goes through (pooled connections, token
-    /// manager, model catalogue).
-    pub client: CursorClient,
-    /// The settings the proxy was started with, fixed for its lifetime: the app restarts
-    /// the proxy when a setting it reads changes.
-    pub settings: Settings,
+    /// The conversation engine (Cursor client, settings, parked runs, ledger, store).
+    pub engine: Arc<Engine>,
     /// The Bearer key clients must send; `None` when the check is off.
     pub api_key: Option<String>,
-    /// Cursor streams parked on tool calls, waiting for the client's results.
-    pub sessions: Sessions,
-    /// Cancelled when the proxy stops: every in-flight response ends and cancels its run.
-    pub shutdown: CancellationToken,
-    /// The usage ledger; `None` when it could not be opened (the proxy serves anyway).
-    pub ledger: Option<Ledger>,
-    /// Why the ledger is unavailable, for `/health` and the UI.
-    pub ledger_error: Option<String>,
-    /// The last checkpoint of each finished conversation, to continue its next turn.
-    pub conversations: ConversationStore,
-    /// Cursor has counted a turn at its end (reference §9.4) since this proxy started, so
-    /// it will count the next ones too: a step that ends in tool calls before the turn
-    /// ends leaves its prompt to the turn's count instead of guessing it.
-    pub cursor_counts_turns: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ProxyState {
     /// Everything but the local key's text (a panic message or a `{:?}` log prints this).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyState")
-            .field("client", &self.client)
-            .field("settings", &self.settings)
+            .field("engine", &self.engine)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("sessions", &self.sessions)
-            .field("shutdown", &self.shutdown)
-            .field("ledger", &self.ledger)
-            .field("ledger_error", &self.ledger_error)
-            .field("conversations", &self.conversations.len())
             .finish()
     }
 }
@@ -84,23 +61,20 @@ impl std::fmt::Debug for ProxyState {
 impl ProxyState {
     /// State for the given client and settings; the key is checked when `api_key` is set.
     pub fn new(client: CursorClient, settings: Settings, api_key: Option<String>) -> Self {
-        let sessions = Sessions::new(
-            Duration::from_secs(settings.parked_ttl_secs),
-            settings.max_parked_streams as usize,
-            settings.max_parked_bytes,
-        );
-        let conversations = ConversationStore::in_memory(settings.conversation_limits());
+        Self::with_engine(Engine::new(client, settings), api_key)
+    }
+
+    /// State serving `engine`.
+    pub fn with_engine(engine: Engine, api_key: Option<String>) -> Self {
         ProxyState {
-            conversations,
-            client,
-            settings,
+            engine: Arc::new(engine),
             api_key,
-            sessions,
-            shutdown: CancellationToken::new(),
-            ledger: None,
-            ledger_error: None,
-            cursor_counts_turns: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The settings the proxy was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.engine.settings
     }
 
     /// State as the CLI and the tray build it: the per-install key (or
@@ -132,29 +106,29 @@ impl ProxyState {
         } else {
             None
         };
-        let mut state = ProxyState::new(client, settings, key);
-        state.conversations = conversations.unwrap_or_else(|| {
+        let mut engine = Engine::new(client, settings);
+        engine.conversations = conversations.unwrap_or_else(|| {
             ConversationStore::open(
                 &paths.data_dir,
-                state.settings.conversation_store_persist,
-                state.settings.conversation_limits(),
+                engine.settings.conversation_store_persist,
+                engine.settings.conversation_limits(),
             )
         });
         // A locked or damaged usage database must not keep the proxy from serving.
         match Ledger::open(&paths.ledger_file()) {
-            Ok(l) => state.ledger = Some(l),
+            Ok(l) => engine.ledger = Some(l),
             Err(e) => {
                 tracing::error!("usage ledger unavailable, requests will not be recorded: {e}");
-                state.ledger_error = Some(e.to_string());
+                engine.ledger_error = Some(e.to_string());
             }
         }
-        Ok(state)
+        Ok(ProxyState::with_engine(engine, key))
     }
 }
 
 /// The router: every route behind the guards.
 pub(crate) fn router(state: Arc<ProxyState>) -> Router {
-    let limit = usize::try_from(state.settings.max_body_bytes).unwrap_or(usize::MAX);
+    let limit = usize::try_from(state.settings().max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/health", get(health))
         .route("/v1/health", get(health))
@@ -162,16 +136,16 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))
         .route("/models/{*id}", get(models::one))
-        .route("/v1/chat/completions", post(completions::handle))
-        .route("/chat/completions", post(completions::handle))
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
+        .route("/v1/chat/completions", post(chat::handle))
+        .route("/chat/completions", post(chat::handle))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check,
         ))
-        .with_state(state)
+        .with_state(state.engine.clone())
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains for the grace period and
@@ -181,8 +155,8 @@ pub async fn serve(
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = Duration::from_secs(state.settings.drain_grace_secs);
-    let cancel = state.shutdown.clone();
+    let grace = Duration::from_secs(state.settings().drain_grace_secs);
+    let cancel = state.engine.shutdown.clone();
     let stop = CancellationToken::new();
     let stop_signal = stop.clone();
     let app = router(state.clone());
@@ -200,7 +174,7 @@ pub async fn serve(
             let mut tick = tokio::time::interval(Duration::from_secs(15));
             loop {
                 tick.tick().await;
-                let n = state.sessions.sweep();
+                let n = state.engine.sessions.sweep();
                 if n > 0 {
                     tracing::info!("{n} parked Cursor stream(s) expired and were cancelled");
                 }
@@ -219,8 +193,8 @@ pub async fn serve(
         cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut server).await;
     }
-    state.sessions.clear();
-    if let Some(l) = &state.ledger {
+    state.engine.sessions.clear();
+    if let Some(l) = &state.engine.ledger {
         l.flush().await;
     }
     Ok(())
@@ -321,7 +295,7 @@ impl RunningProxy {
         };
         // The conversation store's last write may still be queued: land it before the
         // process (or the next proxy on the same data dir) reads the file.
-        let conversations = self.state.conversations.clone();
+        let conversations = self.state.engine.conversations.clone();
         let _ = tokio::task::spawn_blocking(move || conversations.flush()).await;
         r
     }
@@ -337,7 +311,7 @@ impl RunningProxy {
 
 /// Binds per the state's settings and serves in a background task.
 pub(crate) async fn start(state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
-    let listener = bind(&state.settings).await?;
+    let listener = bind(state.settings()).await?;
     start_on(listener, state)
 }
 
@@ -347,7 +321,7 @@ pub fn start_on(
     state: Arc<ProxyState>,
 ) -> Result<RunningProxy, StartError> {
     let addr = listener.local_addr().map_err(|source| StartError::Io {
-        addr: SocketAddr::new(state.settings.host, state.settings.port),
+        addr: SocketAddr::new(state.settings().host, state.settings().port),
         source,
     })?;
     let stop = CancellationToken::new();
@@ -363,12 +337,12 @@ pub fn start_on(
     })
 }
 
-async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value> {
-    let signed_in = matches!(state.client.tokens().current().await, Ok(Some(_)));
+async fn health(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let signed_in = matches!(engine.client.tokens().current().await, Ok(Some(_)));
     // Reachability is what the model catalogue call says (cached for a few minutes, so a
     // health poll does not hammer Cursor).
     let upstream = if signed_in {
-        match state.client.models().await {
+        match engine.client.models().await {
             Ok(_) => json!({"reachable": true}),
             Err(e) => json!({"reachable": !e.is_unreachable(), "error": e.kind()}),
         }
@@ -380,12 +354,32 @@ async fn health(State(state): State<Arc<ProxyState>>) -> Json<serde_json::Value>
         "version": crate::VERSION,
         "signed_in": signed_in,
         "upstream": upstream,
-        "parked_streams": state.sessions.len(),
-        "parked_bytes": state.sessions.bytes(),
-        "conversations": state.conversations.len(),
-        "ledger": match &state.ledger_error {
+        "parked_streams": engine.sessions.len(),
+        "parked_bytes": engine.sessions.bytes(),
+        "conversations": engine.conversations.len(),
+        "ledger": match &engine.ledger_error {
             None => json!({"ok": true}),
             Some(e) => json!({"ok": false, "error": e}),
         },
     }))
+}
+
+/// Any path we do not serve.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found_path(uri.path())
+}
+
+/// A path we serve, with a method it does not take (axum's default is an empty 405),
+/// with the `Allow` header HTTP requires.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let allow = if path.ends_with("/chat/completions") {
+        "POST"
+    } else {
+        "GET, HEAD"
+    };
+    let mut res = ApiError::method_not_allowed(method.as_str(), path).into_response();
+    res.headers_mut()
+        .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
+    res
 }

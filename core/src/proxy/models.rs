@@ -10,9 +10,9 @@ use axum::extract::{Path, State};
 use axum::response::Json;
 use serde_json::{Value, json};
 
-use super::ProxyState;
-use super::error::ApiError;
 use crate::cursor::models::ModelInfo;
+use crate::engine::Engine;
+use crate::engine::error::ApiError;
 
 /// Who makes a model, guessed from its id and name (OpenAI's `owned_by`).
 fn owner(m: &ModelInfo) -> &'static str {
@@ -60,7 +60,7 @@ pub(crate) use crate::cursor::models::with_auto;
 
 /// The OpenAI list body.
 pub(crate) fn list_body(models: &[ModelInfo]) -> Value {
-    let created = crate::openai::chunks::now_secs();
+    let created = crate::dialects::chat::chunks::now_secs();
     let mut data = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for m in with_auto(models) {
@@ -78,8 +78,8 @@ pub(crate) fn list_body(models: &[ModelInfo]) -> Value {
 
 /// The handler of `GET /v1/models` (and `/models`): Cursor's catalogue, aliases and `auto`
 /// included, as an OpenAI model list.
-pub(crate) async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Value>, ApiError> {
-    let models = state.client.models().await?;
+pub(crate) async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<Value>, ApiError> {
+    let models = engine.client.models().await?;
     Ok(Json(list_body(&models)))
 }
 
@@ -87,12 +87,16 @@ pub(crate) async fn list(State(state): State<Arc<ProxyState>>) -> Result<Json<Va
 /// alias (as [`crate::cursor::models::resolve`] matches a request's `model`), or a 404 that
 /// lists some that exist.
 pub(crate) async fn one(
-    State(state): State<Arc<ProxyState>>,
+    State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let models = with_auto(&state.client.models().await?);
+    let models = with_auto(&engine.client.models().await?);
     match crate::cursor::models::resolve(&models, &id) {
-        Some(m) => Ok(Json(entry(m, &id, crate::openai::chunks::now_secs()))),
+        Some(m) => Ok(Json(entry(
+            m,
+            &id,
+            crate::dialects::chat::chunks::now_secs(),
+        ))),
         None => {
             let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
             Err(ApiError::unknown_model(&id, &ids))

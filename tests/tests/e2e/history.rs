@@ -50,7 +50,11 @@ async fn history_column(p: &Proxy, n: usize) -> Vec<Option<String>> {
     let paths = Paths::resolve(&p.h.env).expect("paths");
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        if let Some(l) = p.running.as_ref().and_then(|r| r.state().ledger.as_ref()) {
+        if let Some(l) = p
+            .running
+            .as_ref()
+            .and_then(|r| r.state().engine.ledger.as_ref())
+        {
             l.flush().await;
         }
         let conn = rusqlite::Connection::open(paths.ledger_file()).expect("ledger");

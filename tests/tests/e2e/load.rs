@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cursor_bridge_core::cursor::chat::ToolCall;
-use cursor_bridge_core::proxy::sessions::Parked;
+use cursor_bridge_core::engine::sessions::Parked;
 use cursor_bridge_tests::{FakeCursor, Turn};
 use serde_json::{Value, json};
 

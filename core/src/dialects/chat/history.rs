@@ -47,25 +47,11 @@ pub fn messages(req: &ChatCompletionRequest) -> Vec<Msg> {
                     call_id,
                     name,
                     result: text_of(m),
+                    is_error: false,
                 }
             }
         })
         .collect()
-}
-
-/// The assistant message a response produced, as the client will echo it back.
-pub(crate) fn answer(text: &str, calls: &[crate::cursor::chat::ToolCall]) -> Msg {
-    Msg::Assistant {
-        text: text.to_string(),
-        calls: calls
-            .iter()
-            .map(|c| Call {
-                id: c.call_id.clone(),
-                name: c.name.clone(),
-                args: c.arguments.clone(),
-            })
-            .collect(),
-    }
 }
 
 #[cfg(test)]

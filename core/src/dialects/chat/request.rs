@@ -233,8 +233,8 @@ impl ChatCompletionRequest {
             // Every image is checked, not only the newest: a bad one is the client's bug
             // wherever it sits, and it is cheaper to hear now than from Cursor.
             for (j, image_url) in m.image_parts() {
-                super::images::decode(image_url).map_err(|e| {
-                    let param = super::images::param(i, j);
+                crate::engine::images::decode(image_url).map_err(|e| {
+                    let param = image_param(i, j);
                     let message = format!("{param}: {e}");
                     RequestError::field(param, message)
                 })?;
@@ -376,7 +376,7 @@ pub enum Part {
     /// An image; only `data:` URLs are accepted ([`super::images`]).
     ImageUrl {
         /// `{"url": …, "detail": …}` or a bare URL string, as sent; read by
-        /// [`super::images::decode`].
+        /// [`crate::engine::images::decode`].
         image_url: Value,
     },
     /// Audio, which Cursor does not take: it reads as `[audio omitted]`.
@@ -497,6 +497,11 @@ pub struct NamedToolChoice {
 pub struct NamedFunction {
     /// Its name; a request whose `tools` do not declare it is refused.
     pub name: String,
+}
+
+/// The request path of an image part.
+pub(crate) fn image_param(message: usize, part: usize) -> String {
+    format!("messages[{message}].content[{part}].image_url")
 }
 
 #[cfg(test)]

@@ -1,19 +1,19 @@
-//! `ApiError`: the one error type of the inbound boundary. Each owns its HTTP status and
-//! renders OpenAI's error JSON (`{"error": {message, type, param, code}}`), so every
-//! OpenAI client shows the message instead of a parse failure. Messages never carry a
-//! secret: Cursor errors are already scrubbed, and we never echo headers.
+//! `ApiError`: the one error type of the inbound boundary, whatever the dialect. Each owns
+//! its HTTP status, a category (`kind`, named as OpenAI's error `type`s are), a stable
+//! `code`, the field at fault and a message; each dialect renders it in its own error
+//! shape (`crate::dialects`), so every client shows the message instead of a parse
+//! failure. Messages never carry a secret: Cursor errors are already scrubbed, and we
+//! never echo headers.
 
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode, header::RETRY_AFTER};
-use axum::response::{IntoResponse, Json, Response};
-use serde_json::{Value, json};
+use axum::http::StatusCode;
 
 use crate::cursor::CursorError;
 
 /// An error answered to an OpenAI client.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ApiError {
+pub struct ApiError {
     /// The HTTP status answered before the first byte (an error mid-stream is an SSE event
     /// instead, whose status line was already 200).
     pub status: StatusCode,
@@ -172,16 +172,6 @@ impl ApiError {
     pub(crate) fn code_str(&self) -> &'static str {
         self.code.unwrap_or(self.kind)
     }
-
-    /// The `{"error": …}` object (also sent as an SSE event mid-stream).
-    pub(crate) fn body(&self) -> Value {
-        json!({"error": {
-            "message": self.message,
-            "type": self.kind,
-            "param": self.param,
-            "code": self.code,
-        }})
-    }
 }
 
 impl From<CursorError> for ApiError {
@@ -262,42 +252,6 @@ impl From<CursorError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut res = (self.status, Json(self.body())).into_response();
-        if let Some(after) = self.retry_after {
-            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(RETRY_AFTER, v);
-            }
-        }
-        res
-    }
-}
-
-/// Any path we do not serve.
-pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found_path(uri.path())
-}
-
-/// A path we serve, with a method it does not take (axum's default is an empty 405),
-/// with the `Allow` header HTTP requires.
-pub(crate) async fn method_not_allowed(
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-) -> Response {
-    let path = uri.path();
-    let allow = if path.ends_with("/chat/completions") {
-        "POST"
-    } else {
-        "GET, HEAD"
-    };
-    let mut res = ApiError::method_not_allowed(method.as_str(), path).into_response();
-    res.headers_mut()
-        .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
-    res
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,18 +291,6 @@ mod tests {
             let a = ApiError::from(e);
             assert_eq!((a.status.as_u16(), a.code), (status, Some(code)));
         }
-    }
-
-    #[test]
-    fn retry_after_becomes_a_header_in_whole_seconds() {
-        let a = ApiError::from(CursorError::Quota {
-            message: "slow down".into(),
-            rate_limited: true,
-            retry_after: Some(Duration::from_millis(1500)),
-        });
-        let res = a.into_response();
-        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(res.headers()[RETRY_AFTER], "2");
     }
 
     #[test]

@@ -33,19 +33,15 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// An image and where it sat in the request (`messages[i].content[j].image_url`).
+/// An image and where it sat in the request (`messages[i].content[j].image_url` in
+/// OpenAI's words; each dialect names its own path).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Attached {
+pub struct Attached {
     /// Its request path ([`param`]), for a 400 naming the part when the model cannot
     /// read images.
     pub param: String,
     /// The decoded image, as the run sends it.
     pub image: Image,
-}
-
-/// The request path of an image part.
-pub(crate) fn param(message: usize, part: usize) -> String {
-    format!("messages[{message}].content[{part}].image_url")
 }
 
 /// Decodes one `image_url` value: `{"url": "data:…", "detail": …}`, or the bare URL

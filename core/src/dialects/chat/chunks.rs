@@ -6,64 +6,22 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cursor::chat::ToolCall;
+use crate::engine::usage::Usage;
 
-/// Token counts for the `usage` object. With `exact`, every number is Cursor's own count
-/// (`TurnEndedUpdate`) and the cache and reasoning details are known; without it,
-/// completion tokens are still Cursor's (Σ `token_delta`) but prompt tokens are inferred
-/// from the checkpoint (context − completion) or estimated from the text (≈ 4 characters a
-/// token), and the details are left out rather than guessed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UsageOut {
-    /// Includes `cached_tokens` (OpenAI's convention).
-    pub prompt_tokens: u64,
-    /// Tokens the model produced in this response, reasoning included.
-    pub completion_tokens: u64,
-    /// `prompt_tokens_details.cached_tokens`: prompt tokens read from Cursor's cache.
-    pub cached_tokens: Option<u64>,
-    /// Prompt tokens written to the cache (no OpenAI field; kept for the ledger).
-    pub cache_write_tokens: Option<u64>,
-    /// `completion_tokens_details.reasoning_tokens`.
-    pub reasoning_tokens: Option<u64>,
-    /// The numbers are Cursor's count, not our inference.
-    pub exact: bool,
-    /// This step's prompt is left to the response in which Cursor's turn count arrives
-    /// (`prompt_tokens` is 0 here, and the ledger stores no prompt count for it).
-    pub prompt_deferred: bool,
-}
-
-impl UsageOut {
-    /// What earlier responses of a run reported plus this one (for the next continuation).
-    /// A sum is never labelled exact: it may mix estimates with Cursor's counts.
-    pub(crate) fn plus(&self, o: &UsageOut) -> UsageOut {
-        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        };
-        UsageOut {
-            prompt_tokens: self.prompt_tokens + o.prompt_tokens,
-            completion_tokens: self.completion_tokens + o.completion_tokens,
-            cached_tokens: add(self.cached_tokens, o.cached_tokens),
-            cache_write_tokens: add(self.cache_write_tokens, o.cache_write_tokens),
-            reasoning_tokens: add(self.reasoning_tokens, o.reasoning_tokens),
-            exact: false,
-            prompt_deferred: false,
-        }
+/// The OpenAI `usage` object.
+fn usage_json(u: &Usage) -> Value {
+    let mut v = json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    });
+    if let Some(c) = u.cached_tokens {
+        v["prompt_tokens_details"] = json!({"cached_tokens": c});
     }
-
-    fn json(&self) -> Value {
-        let mut v = json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        });
-        if let Some(c) = self.cached_tokens {
-            v["prompt_tokens_details"] = json!({"cached_tokens": c});
-        }
-        if let Some(r) = self.reasoning_tokens {
-            v["completion_tokens_details"] = json!({"reasoning_tokens": r});
-        }
-        v
+    if let Some(r) = u.reasoning_tokens {
+        v["completion_tokens_details"] = json!({"reasoning_tokens": r});
     }
+    v
 }
 
 /// Builds the chunks of one response (same id, created and model on every chunk).
@@ -200,14 +158,14 @@ impl ChunkWriter {
     }
 
     /// The trailing usage chunk (`stream_options.include_usage`): no choices.
-    pub(crate) fn usage(&self, usage: &UsageOut) -> String {
+    pub(crate) fn usage(&self, usage: &Usage) -> String {
         json!({
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": [],
-            "usage": usage.json(),
+            "usage": usage_json(usage),
         })
         .to_string()
     }
@@ -219,7 +177,7 @@ impl ChunkWriter {
         reasoning: &str,
         calls: &[ToolCall],
         finish_reason: &str,
-        usage: &UsageOut,
+        usage: &Usage,
     ) -> Value {
         let mut message = json!({
             "role": "assistant",
@@ -246,7 +204,7 @@ impl ChunkWriter {
             "created": self.created,
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-            "usage": usage.json(),
+            "usage": usage_json(usage),
         })
     }
 }
@@ -268,10 +226,10 @@ mod tests {
         let f: Value = serde_json::from_str(&w.finish("stop")).unwrap();
         assert_eq!(f["choices"][0]["finish_reason"], "stop");
         assert_eq!(f["choices"][0]["delta"], json!({}));
-        let u: Value = serde_json::from_str(&w.usage(&UsageOut {
+        let u: Value = serde_json::from_str(&w.usage(&Usage {
             prompt_tokens: 5,
             completion_tokens: 3,
-            ..UsageOut::default()
+            ..Usage::default()
         }))
         .unwrap();
         assert_eq!(u["choices"], json!([]));
@@ -283,7 +241,7 @@ mod tests {
 
     #[test]
     fn exact_usage_carries_cached_and_reasoning_details() {
-        let usage = UsageOut {
+        let usage = Usage {
             prompt_tokens: 120,
             completion_tokens: 30,
             cached_tokens: Some(100),
@@ -302,10 +260,10 @@ mod tests {
                 "completion_tokens_details": {"reasoning_tokens": 12},
             })
         );
-        let sum = usage.plus(&UsageOut {
+        let sum = usage.plus(&Usage {
             prompt_tokens: 1,
             completion_tokens: 2,
-            ..UsageOut::default()
+            ..Usage::default()
         });
         assert_eq!(
             (sum.prompt_tokens, sum.cached_tokens, sum.exact),
@@ -328,7 +286,7 @@ mod tests {
             (tc["index"].clone(), tc["id"].clone()),
             (json!(0), json!("c1"))
         );
-        let whole = w.completion("", "", &calls, "tool_calls", &UsageOut::default());
+        let whole = w.completion("", "", &calls, "tool_calls", &Usage::default());
         assert!(whole["choices"][0]["message"]["content"].is_null());
         assert_eq!(whole["choices"][0]["finish_reason"], "tool_calls");
     }

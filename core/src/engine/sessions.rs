@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::cursor::blobs::BlobStore;
 use crate::cursor::chat::{ChatRun, ToolCall};
-use crate::openai::chunks::UsageOut;
+use crate::engine::usage::Usage;
 
 /// What a parked run costs beyond the data we can measure: its driver task, channels,
 /// the HTTP/2 stream's buffers and the tool definitions it was started with.
@@ -34,7 +34,7 @@ pub struct Parked {
     /// The model name the client used (echoed in the continuation's chunks).
     pub model: String,
     /// Usage the run's responses reported so far, so the continuation reports only the rest.
-    pub reported: UsageOut,
+    pub reported: Usage,
     /// When it was parked (for the TTL).
     pub parked_at: Instant,
     /// The conversation's blobs (Cursor's saved state), kept with the run it belongs to.
@@ -51,7 +51,7 @@ impl Parked {
         run: ChatRun,
         calls: &[ToolCall],
         model: String,
-        reported: UsageOut,
+        reported: Usage,
         blobs: BlobStore,
     ) -> Parked {
         let checkpoint = run.handle().checkpoint().map_or(0, |c| c.len());

@@ -1,0 +1,110 @@
+//! The wire dialects the proxy speaks, each a translation over the one engine
+//! ([`crate::engine`]): its request → the neutral [`crate::engine::request::Request`],
+//! the engine's [`crate::engine::turn::Event`]s → its wire events, [`ApiError`] → its
+//! error shape, plus a small handler the router mounts.
+//!
+//! - [`chat`]: OpenAI Chat Completions (`/v1/chat/completions`).
+//! - [`anthropic`]: Anthropic Messages (`/v1/messages`).
+//! - [`responses`]: OpenAI Responses (`/v1/responses`).
+//!
+//! A fourth dialect is one more module here, one route and one arm in [`error_response`].
+
+pub mod anthropic;
+pub mod chat;
+pub(crate) mod openai_error;
+pub mod responses;
+
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::http::header::USER_AGENT;
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::Engine;
+use crate::engine::error::ApiError;
+use crate::engine::request::Dialect;
+
+/// The dialect whose paths `path` is under (OpenAI Chat Completions for the rest: the
+/// shape every other path answers errors in).
+pub(crate) fn dialect_of_path(path: &str) -> Dialect {
+    let p = path.strip_prefix("/v1").unwrap_or(path);
+    if p == "/messages" || p.starts_with("/messages/") {
+        Dialect::Messages
+    } else if p == "/responses" || p.starts_with("/responses/") {
+        Dialect::Responses
+    } else {
+        Dialect::Chat
+    }
+}
+
+/// `e` in the error shape of `dialect`.
+pub(crate) fn error_response(dialect: Dialect, e: ApiError) -> Response {
+    match dialect {
+        Dialect::Chat | Dialect::Responses => e.into_response(),
+        Dialect::Messages => anthropic::error::response(&e),
+    }
+}
+
+/// The error for a body the server could not read: over `max_body_bytes`, or cut off.
+pub(crate) fn reject_body(engine: &Engine, e: BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(engine.settings.max_body_bytes)
+    } else {
+        ApiError::malformed(format!("cannot read the request body: {e}"))
+    }
+}
+
+/// The client's name as the first product of its `User-Agent` (`claude-cli`,
+/// `codex_exec`, `opencode`, `OpenAI`, …): letters, digits, `.`, `_` and `-` only, at most
+/// 32 characters, so what reaches the ledger and the logs is a name, not a payload.
+pub(crate) fn client_name(headers: &HeaderMap) -> Option<String> {
+    let ua = headers.get(USER_AGENT)?.to_str().ok()?;
+    let product = ua.split(['/', ' ']).next()?;
+    let name: String = product
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(32)
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_dialect() {
+        for (path, want) in [
+            ("/v1/messages", Dialect::Messages),
+            ("/v1/messages/count_tokens", Dialect::Messages),
+            ("/messages", Dialect::Messages),
+            ("/v1/responses", Dialect::Responses),
+            ("/v1/responses/resp_1", Dialect::Responses),
+            ("/v1/chat/completions", Dialect::Chat),
+            ("/v1/messagesx", Dialect::Chat),
+            ("/health", Dialect::Chat),
+        ] {
+            assert_eq!(dialect_of_path(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_client_name_is_the_first_product_of_the_user_agent_and_nothing_else() {
+        let name = |ua: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(USER_AGENT, ua.parse().unwrap());
+            client_name(&h)
+        };
+        assert_eq!(
+            name("claude-cli/2.1.328 (external, cli)").as_deref(),
+            Some("claude-cli")
+        );
+        assert_eq!(
+            name("codex_exec/0.169.0 (Debian 13)").as_deref(),
+            Some("codex_exec")
+        );
+        assert_eq!(name("<script>/1").as_deref(), Some("script"));
+        assert_eq!(name(&"a".repeat(100)).map(|n| n.len()), Some(32));
+        assert_eq!(name("/1.0"), None);
+        assert_eq!(client_name(&HeaderMap::new()), None);
+    }
+}
