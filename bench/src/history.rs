@@ -122,12 +122,13 @@ pub async fn history(ctx: &Ctx) -> Result<Vec<Row>> {
                 let parsed = ChatCompletionRequest::parse(&body).unwrap_or_else(|e| {
                     panic!("the bench's own request does not parse: {}", e.message)
                 });
-                let plan = translate::neutral(&parsed).unwrap_or_else(|e| {
+                let neutral = translate::neutral(&parsed).unwrap_or_else(|e| {
                     panic!("the bench's own request is refused: {}", e.message)
                 });
+                let plan = neutral.fresh_run();
                 let mut req = match ways[w] {
                     Way::Checkpoint => {
-                        let (_, newest) = history::split_newest_user(&plan.messages);
+                        let (_, newest) = history::split_newest_user(&neutral.messages);
                         let mut r = ChatRequest::new(AUTO_WIRE_ID, newest.unwrap_or_default());
                         r.conversation_state = Some(checkpoint.clone());
                         r.blobs = blobs.clone();
@@ -135,7 +136,7 @@ pub async fn history(ctx: &Ctx) -> Result<Vec<Row>> {
                         r
                     }
                     Way::Structured => {
-                        let s = history::build(&plan.messages);
+                        let s = history::build(&neutral.messages);
                         let r = ChatRequest::new(AUTO_WIRE_ID, s.user_text.clone());
                         s.fill(&r.blobs);
                         ChatRequest {
@@ -143,9 +144,9 @@ pub async fn history(ctx: &Ctx) -> Result<Vec<Row>> {
                             ..r
                         }
                     }
-                    Way::Flattened => ChatRequest::new(AUTO_WIRE_ID, plan.transcript()),
+                    Way::Flattened => ChatRequest::new(AUTO_WIRE_ID, plan.prompt),
                 };
-                req.system_prompt = plan.system_prompt(&plan.offered_tools());
+                req.system_prompt = plan.system_prompt;
                 req
             })
             .await?;

@@ -29,30 +29,9 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Value, json};
 
-/// What a fresh run of `req` carries: the system prompt, the offered tools and the
-/// flattened transcript, from the neutral request the chat dialect makes of it.
-struct FreshRun {
-    system_prompt: Option<String>,
-    tools: Vec<cursor_bridge_core::cursor::chat::ToolDef>,
-    prompt: String,
-}
-
-fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
-    let n = neutral(req).expect("a request that parsed has decodable images");
-    let tools = n.offered_tools();
-    FreshRun {
-        system_prompt: n.system_prompt(&tools),
-        prompt: n.transcript(),
-        tools,
-    }
-}
-
-fn trailing_tool_results(
-    req: &ChatCompletionRequest,
-) -> Vec<(String, cursor_bridge_core::cursor::chat::ToolResult)> {
-    neutral(req)
-        .expect("a request that parsed has decodable images")
-        .trailing_tool_results()
+/// The chat dialect's neutral request for `req` (whose images decoded when it parsed).
+fn neutral_of(req: &ChatCompletionRequest) -> cursor_bridge_core::engine::request::Request {
+    neutral(req).expect("a request that parsed has decodable images")
 }
 
 /// `cases` generated inputs per property; failures persisted next to this file (the
@@ -417,8 +396,8 @@ fn check_parse(body: &[u8]) -> Option<ChatCompletionRequest> {
 
 /// A request that parsed can be translated without panicking, whichever way it goes.
 fn translate_any(req: &ChatCompletionRequest) {
-    let _ = trailing_tool_results(req);
-    let run = fresh_run(req);
+    let _ = neutral_of(req).trailing_tool_results();
+    let run = neutral_of(req).fresh_run();
     assert_eq!(
         run.tools.is_empty(),
         req.tools.as_ref().is_none_or(Vec::is_empty)
@@ -747,7 +726,7 @@ proptest! {
     fn translation_keeps_every_message_in_order((v, expected) in conversation()) {
         let req = ChatCompletionRequest::parse(&serde_json::to_vec(&v).unwrap())
             .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let run = fresh_run(&req);
+        let run = neutral_of(&req).fresh_run();
 
         let system: Vec<&str> = expected
             .iter()
@@ -797,7 +776,7 @@ proptest! {
             .into_iter()
             .rev()
             .collect();
-        let got: Vec<(String, String)> = trailing_tool_results(&req)
+        let got: Vec<(String, String)> = neutral_of(&req).trailing_tool_results()
             .into_iter()
             .map(|(id, r)| {
                 assert!(!r.is_error);

@@ -31,28 +31,9 @@ use cursor_bridge_tests::oracle::{decode, protocol_message, same_json};
 use prost::Message as _;
 use serde_json::Value;
 
-/// What a fresh run of `req` carries: the system prompt, the offered tools and the
-/// flattened transcript, from the neutral request the chat dialect makes of it.
-struct FreshRun {
-    system_prompt: Option<String>,
-    tools: Vec<cursor_bridge_core::cursor::chat::ToolDef>,
-    prompt: String,
-}
-
-fn fresh_run(req: &ChatCompletionRequest) -> FreshRun {
-    let n = neutral(req).expect("a request that parsed has decodable images");
-    let tools = n.offered_tools();
-    FreshRun {
-        system_prompt: n.system_prompt(&tools),
-        prompt: n.transcript(),
-        tools,
-    }
-}
-
-fn trailing_tool_results(
-    req: &ChatCompletionRequest,
-) -> Vec<(String, cursor_bridge_core::cursor::chat::ToolResult)> {
-    neutral(req).expect("a request that parsed has decodable images").trailing_tool_results()
+/// The chat dialect's neutral request for `req` (whose images decoded when it parsed).
+fn neutral_of(req: &ChatCompletionRequest) -> cursor_bridge_core::engine::request::Request {
+    neutral(req).expect("a request that parsed has decodable images")
 }
 
 
@@ -242,11 +223,11 @@ pub fn request_parser(data: &[u8]) {
     assert!(json.as_ref().is_some_and(Value::is_object));
     let _ = (req.is_stream(), req.include_usage());
 
-    for (id, result) in trailing_tool_results(&req) {
+    for (id, result) in neutral_of(&req).trailing_tool_results() {
         assert!(!id.is_empty(), "a tool result without a call id");
         assert!(!result.is_error);
     }
-    let run = fresh_run(&req);
+    let run = neutral_of(&req).fresh_run();
     check_text_chunk(&writer().content(&run.prompt), "content", &run.prompt);
 
     let mut chat = ChatRequest::new(req.model.clone().unwrap_or_default(), run.prompt.clone());

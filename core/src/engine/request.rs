@@ -71,7 +71,30 @@ pub struct Request {
     pub client: Option<String>,
 }
 
+/// The parts of a fresh run a request makes, all at once (the engine builds the
+/// transcript only when it needs it; the benchmark, the fuzz targets and the property
+/// tests want every part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FreshRun {
+    /// [`Request::system_prompt`] over the offered tools.
+    pub system_prompt: Option<String>,
+    /// [`Request::offered_tools`].
+    pub tools: Vec<ToolDef>,
+    /// [`Request::transcript`].
+    pub prompt: String,
+}
+
 impl Request {
+    /// Every part of a fresh run of this request ([`FreshRun`]).
+    pub fn fresh_run(&self) -> FreshRun {
+        let tools = self.offered_tools();
+        FreshRun {
+            system_prompt: self.system_prompt(&tools),
+            prompt: self.transcript(),
+            tools,
+        }
+    }
+
     /// A request of `dialect` with no messages, tools or images yet.
     pub fn new(dialect: Dialect) -> Self {
         Request {
