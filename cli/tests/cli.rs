@@ -748,6 +748,8 @@ async fn seed_ledger(sb: &Sandbox) {
         ttft_ms: Some(250),
         total_ms: 900,
         status: 200,
+        dialect: "chat".into(),
+        client: Some("opencode".into()),
         ..LedgerEntry::default()
     };
     ledger.record(ok.clone());

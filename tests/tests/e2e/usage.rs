@@ -453,3 +453,39 @@ async fn the_default_reply_is_counted_exactly() {
     assert_eq!(body["usage"], exact_usage(1_193, 7, 1_000, 0));
     assert!(ledger_rows(&mut p).await[0].exact);
 }
+
+/// Every ledger row names the dialect it spoke and the client that sent it (the first
+/// product of its `User-Agent`); a request without one is from an unknown client.
+#[tokio::test]
+async fn a_chat_completion_is_recorded_as_dialect_chat_from_its_user_agents_client() {
+    let mut p = signed_in(vec![]).await;
+    let res = p
+        .http
+        .post(format!("{}/v1/chat/completions", p.base))
+        .bearer_auth(&p.key)
+        .header("user-agent", "opencode/1.2")
+        .json(&ask("hi"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    plain(&p, ask("and you?")).await;
+
+    p.stop().await;
+    let path = Paths::resolve(&p.h.env).expect("paths").ledger_file();
+    let conn = rusqlite::Connection::open(path).expect("open ledger");
+    let rows: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT dialect, client FROM requests ORDER BY id")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        rows,
+        [
+            ("chat".to_string(), Some("opencode".to_string())),
+            ("chat".to_string(), None)
+        ]
+    );
+}

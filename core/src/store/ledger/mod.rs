@@ -285,7 +285,7 @@ impl Ledger {
     /// Queues `e` for the writer thread and returns at once; never blocks, never fails
     /// (a row that cannot be written is logged and counted).
     pub fn record(&self, e: LedgerEntry) {
-        if self.inner.tx.send(Msg::Record(e)).is_err() {
+        if self.inner.tx.send(Msg::Record(Box::new(e))).is_err() {
             // The writer thread is gone. It only stops once every handle is dropped, so
             // this means it panicked; the proxy carries on without statistics.
             self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -37,6 +37,8 @@ fn ok(at: i64, model: &str, prompt: u64, completion: u64) -> LedgerEntry {
         tool_calls: 0,
         continued: false,
         history: None,
+        dialect: "chat".into(),
+        client: None,
     }
 }
 
@@ -497,6 +499,61 @@ async fn a_version_1_ledger_gains_the_history_column_and_keeps_its_rows() {
             ("new".to_string(), Some("checkpoint".to_string()))
         ]
     );
+}
+
+/// A ledger from before the dialects (schema 3, Chat Completions only) gains the dialect
+/// and client columns on open: its rows read as `chat` from an unknown client, and new
+/// rows keep what they are given.
+#[tokio::test]
+async fn a_version_3_ledger_gains_dialect_and_client_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        let mut raw = Connection::open(&path).unwrap();
+        let tx = raw.transaction().unwrap();
+        for step in &MIGRATIONS[..3] {
+            tx.execute_batch(step).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO requests (started_at_ms, model, stream, tokens_exact, total_ms,
+                status, tool_calls, continued, history)
+             VALUES (1, 'old', 1, 0, 5, 200, 0, 0, 'structured');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    ledger.record(LedgerEntry {
+        dialect: "messages".into(),
+        client: Some("claude-cli".into()),
+        ..ok(NOW, "new", 1, 1)
+    });
+    ledger.flush().await;
+    let raw = Connection::open(&path).unwrap();
+    let rows: Vec<(String, Option<String>, String, Option<String>)> = raw
+        .prepare("SELECT model, history, dialect, client FROM requests ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("old".into(), Some("structured".into()), "chat".into(), None),
+            (
+                "new".into(),
+                None,
+                "messages".into(),
+                Some("claude-cli".into())
+            ),
+        ]
+    );
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
 }
 
 #[test]
