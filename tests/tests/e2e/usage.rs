@@ -2,7 +2,8 @@
 //! OpenAI client (`usage`, with `prompt_tokens_details.cached_tokens` and
 //! `completion_tokens_details.reasoning_tokens`) and the ledger (cache and reasoning
 //! columns, the row marked exact), through the real proxy against the fake; without
-//! them the estimate is reported and marked as such.
+//! them the estimate is reported and marked as such. Each row also names its dialect and
+//! client, which the report splits by.
 
 use crate::common;
 
@@ -488,4 +489,28 @@ async fn a_chat_completion_is_recorded_as_dialect_chat_from_its_user_agents_clie
             ("chat".to_string(), None)
         ]
     );
+
+    // The report, as the UI and `cursor-bridge usage` read it.
+    let r = report(&p).await;
+    let by_client: Vec<(Option<&str>, u64)> = r
+        .by_client
+        .iter()
+        .map(|c| (c.key.as_deref(), c.requests))
+        .collect();
+    assert_eq!(by_client, [(None, 1), (Some("opencode"), 1)]);
+    assert!(
+        r.by_client.iter().all(|c| c.completion_tokens == 7),
+        "{r:?}"
+    );
+    assert_eq!(r.by_dialect.len(), 1, "{r:?}");
+    assert_eq!(
+        (r.by_dialect[0].key.as_deref(), r.by_dialect[0].requests),
+        (Some("chat"), 2)
+    );
+    let clients: Vec<Option<&str>> = r
+        .series_by_client
+        .iter()
+        .map(|p| p.key.as_deref())
+        .collect();
+    assert!(clients.contains(&Some("opencode")), "{r:?}");
 }
