@@ -148,13 +148,7 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
     <>
       <div class="title-row">
         <h1>Usage</h1>
-        <div class="segmented" role="group" aria-label="Time range">
-          {RANGES.map((r) => (
-            <button type="button" key={r.id} aria-pressed={range === r.id} onClick={() => setRange(r.id)}>
-              {r.label}
-            </button>
-          ))}
-        </div>
+        <Segmented label="Time range" options={RANGES} value={range} onChange={setRange} />
       </div>
 
       <PlanCard plan={plan} error={planError} signedIn={props.status.signedIn} onRetry={loadPlan} />
@@ -201,14 +195,10 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
           </div>
 
           <div class="split-row">
-            <span class="muted" id="split-label">Split charts by</span>
-            <div class="segmented" role="group" aria-labelledby="split-label">
-              {SPLITS.map((x) => (
-                <button type="button" key={x.id} aria-pressed={split === x.id} onClick={() => setSplit(x.id)}>
-                  {x.label}
-                </button>
-              ))}
-            </div>
+            <span class="muted" aria-hidden="true">
+              Split charts by
+            </span>
+            <Segmented label="Split charts by" options={SPLITS} value={split} onChange={setSplit} />
           </div>
 
           <Card title={`Requests by ${split}`} id="chart-requests" source="Local ledger — live">
@@ -261,6 +251,24 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
         </>
       )}
     </>
+  );
+}
+
+/** One choice of a few, as a row of toggle buttons; `label` names the group. */
+function Segmented<T extends string>(props: {
+  label: string;
+  options: { id: T; label: string }[];
+  value: T;
+  onChange: (v: T) => void;
+}) {
+  return (
+    <div class="segmented" role="group" aria-label={props.label}>
+      {props.options.map((o) => (
+        <button type="button" key={o.id} aria-pressed={props.value === o.id} onClick={() => props.onChange(o.id)}>
+          {o.label}
+        </button>
+      ))}
+    </div>
   );
 }
 
