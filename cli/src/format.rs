@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cursor_bridge_core::cursor::usage::{CurrentPeriodUsage, PlanUsage, Pool};
 use cursor_bridge_core::dates::iso8601;
-use cursor_bridge_core::store::ledger::{LedgerError, Range, UsageReport};
+use cursor_bridge_core::store::ledger::{LedgerError, Range, SplitUsage, UsageReport};
 
 use crate::exit::{CliError, Exit};
 
@@ -39,7 +39,6 @@ pub(crate) fn print_local_usage(
     out: &mut (dyn Write + Send),
     local: &Result<Vec<UsageReport>, LedgerError>,
 ) -> Result<(), CliError> {
-    let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     w(out, "Local usage (requests through this machine's proxy):")?;
     let reports = match local {
         Ok(r) => r,
@@ -109,29 +108,62 @@ pub(crate) fn print_local_usage(
             _ => "no data".into(),
         };
         w(out, format!("  first token:  {first_token}"))?;
-        let top: Vec<_> = r.by_model().into_iter().take(5).collect();
-        let width = top.iter().map(|m| m.model.len()).max().unwrap_or(0);
-        for (i, m) in top.iter().enumerate() {
-            let head = if i == 0 { "  top models:" } else { "" };
-            w(
-                out,
-                format!(
-                    "{head:<16}{:<width$}  {}, {}, {} + {} tokens{}",
-                    m.model,
-                    plural(m.requests, "request"),
-                    plural(m.errors, "error"),
-                    m.prompt_tokens,
-                    m.completion_tokens,
-                    if m.estimated_requests > 0 {
-                        " (some estimated)"
-                    } else {
-                        ""
-                    }
-                ),
-            )?;
-        }
+        // A model's line reads as a client's or a dialect's.
+        let top: Vec<SplitUsage> = r
+            .by_model()
+            .into_iter()
+            .take(5)
+            .map(|m| SplitUsage {
+                key: Some(m.model),
+                requests: m.usage.requests,
+                errors: m.usage.errors,
+                prompt_tokens: m.usage.prompt_tokens,
+                completion_tokens: m.usage.completion_tokens,
+                estimated_requests: m.usage.estimated_requests,
+            })
+            .collect();
+        print_breakdown(out, "  top models:", &top)?;
+        print_breakdown(out, "  by client:", &r.by_client)?;
+        print_breakdown(out, "  by dialect:", &r.by_dialect)?;
     }
     w(out, "")
+}
+
+/// `rows` (models, clients or dialects) as aligned lines, `head` on the first one;
+/// nothing for no rows.
+fn print_breakdown(
+    out: &mut (dyn Write + Send),
+    head: &str,
+    rows: &[SplitUsage],
+) -> Result<(), CliError> {
+    // No `User-Agent`: nothing to name the client by.
+    let name = |m: &SplitUsage| m.key.clone().unwrap_or_else(|| "(unknown)".into());
+    let width = rows.iter().map(|m| name(m).len()).max().unwrap_or(0);
+    for (i, m) in rows.iter().enumerate() {
+        let head = if i == 0 { head } else { "" };
+        w(
+            out,
+            format!(
+                "{head:<16}{:<width$}  {}, {}, {} + {} tokens{}",
+                name(m),
+                plural(m.requests, "request"),
+                plural(m.errors, "error"),
+                m.prompt_tokens,
+                m.completion_tokens,
+                if m.estimated_requests > 0 {
+                    " (some estimated)"
+                } else {
+                    ""
+                }
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// `n request`, `n requests`.
+fn plural(n: u64, one: &str) -> String {
+    format!("{n} {one}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `usage`'s second part: Cursor's plan usage for the billing cycle.

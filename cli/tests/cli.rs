@@ -727,8 +727,9 @@ async fn usage_text_shows_both_pools_when_cursor_reports_percentages_only() {
 }
 
 /// Seeds the sandbox's ledger through the library, as the proxy would: two requests in
-/// the last 24 h (one counted exactly by Cursor, with cache and reasoning tokens; one a
-/// quota error), one three days ago with an estimated prompt count.
+/// the last 24 h (one from OpenCode counted exactly by Cursor, with cache and reasoning
+/// tokens; one a quota error for Claude Code over Anthropic Messages), one from OpenCode
+/// three days ago with an estimated prompt count.
 async fn seed_ledger(sb: &Sandbox) {
     use cursor_bridge_core::config::settings::Paths;
     use cursor_bridge_core::store::ledger::{Ledger, LedgerEntry, unix_now_ms};
@@ -748,6 +749,8 @@ async fn seed_ledger(sb: &Sandbox) {
         ttft_ms: Some(250),
         total_ms: 900,
         status: 200,
+        dialect: "chat".into(),
+        client: Some("opencode".into()),
         ..LedgerEntry::default()
     };
     ledger.record(ok.clone());
@@ -763,6 +766,8 @@ async fn seed_ledger(sb: &Sandbox) {
         total_ms: 30,
         status: 429,
         error_kind: Some("quota".into()),
+        dialect: "messages".into(),
+        client: Some("claude-cli".into()),
         ..ok.clone()
     });
     ledger.record(LedgerEntry {
@@ -800,6 +805,14 @@ async fn usage_shows_the_local_ledger_signed_in_and_signed_out() {
         .expect_stdout(
             "top models:   gpt-5.1            2 requests, 0 errors, 140 + 14 tokens (some estimated)",
         )
+        .expect_stdout(
+            "  by client:    opencode    2 requests, 0 errors, 140 + 14 tokens (some estimated)\n\
+             \x20               claude-cli  1 request, 1 error, 0 + 0 tokens\n",
+        )
+        .expect_stdout(
+            "  by dialect:   chat      2 requests, 0 errors, 140 + 14 tokens (some estimated)\n\
+             \x20               messages  1 request, 1 error, 0 + 0 tokens\n",
+        )
         .expect_stderr("cursor-bridge login");
     let signed_out = run(sb.cmd(&["usage", "--json"])).await;
     signed_out
@@ -829,6 +842,21 @@ async fn usage_shows_the_local_ledger_signed_in_and_signed_out() {
     assert_eq!(
         day["errorsByKind"],
         serde_json::json!([{"kind": "quota", "count": 1}])
+    );
+    assert_eq!(
+        day["byClient"],
+        serde_json::json!([
+            {"key": "claude-cli", "requests": 1, "errors": 1, "promptTokens": 0,
+             "completionTokens": 0, "estimatedRequests": 0},
+            {"key": "opencode", "requests": 1, "errors": 0, "promptTokens": 100,
+             "completionTokens": 10, "estimatedRequests": 0},
+        ])
+    );
+    assert_eq!(day["byDialect"][0]["key"], "chat", "{day:#}");
+    assert_eq!(
+        day["seriesByClient"].as_array().map(Vec::len),
+        Some(2),
+        "{day:#}"
     );
     let week = &v["local"]["7d"];
     assert_eq!(week["totals"]["requests"], 3);

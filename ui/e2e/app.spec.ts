@@ -119,6 +119,29 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   });
   expect(painted).toBeGreaterThan(1000);
   await shot(page, 'usage');
+
+  // Split by client, then by dialect: the legend names what is stacked; the table sums
+  // the range per client.
+  const split = page.getByRole('group', { name: 'Split charts by' });
+  await split.getByRole('button', { name: 'Client' }).click();
+  await expect(page.getByRole('heading', { name: 'Requests by client' })).toBeVisible();
+  for (const c of ['opencode', 'claude-cli', 'codex_exec', '(unknown)']) {
+    await expect(legend.getByText(c, { exact: true })).toBeVisible();
+  }
+  await expect(legend.getByText('gpt-5', { exact: true })).toHaveCount(0);
+  const byClient = page.locator('#by-client');
+  await expect(byClient.getByRole('row')).toHaveCount(5); // the header and four clients
+  await expect(byClient.getByRole('rowheader', { name: 'claude-cli' })).toBeVisible();
+  // The tokens chart and the table below it, in the picture.
+  await byClient.evaluate((e) => e.scrollIntoView({ block: 'end' }));
+  await shot(page, 'usage-by-client');
+  await split.getByRole('button', { name: 'Dialect' }).click();
+  await expect(page.getByRole('heading', { name: 'Tokens by dialect (estimated)' })).toBeVisible();
+  for (const d of ['Chat Completions', 'Anthropic Messages', 'OpenAI Responses']) {
+    await expect(legend.getByText(d, { exact: true })).toBeVisible();
+  }
+  await split.getByRole('button', { name: 'Model' }).click();
+  await expect(legend.getByText('gpt-5', { exact: true })).toBeVisible();
   await page.getByRole('button', { name: '7 d' }).click();
   await expect(page.getByRole('button', { name: '7 d' })).toHaveAttribute('aria-pressed', 'true');
   await expect(requests.locator('canvas')).toHaveCount(1);

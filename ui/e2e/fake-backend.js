@@ -14,6 +14,8 @@
 /** @typedef {import('../src/ipc').Range} UsageRange (DOM has a `Range` of its own) */
 /** @typedef {import('../src/ipc').UsageReport} UsageReport */
 /** @typedef {import('../src/ipc').UsagePoint} UsagePoint */
+/** @typedef {import('../src/ipc').SplitPoint} SplitPoint */
+/** @typedef {import('../src/ipc').SplitUsage} SplitUsage */
 /** @typedef {import('../src/ipc').UsageTotals} UsageTotals */
 /** @typedef {import('../src/ipc').OpencodeSnippet} OpencodeSnippet */
 /** @typedef {import('../src/ipc').CommandError} CommandError */
@@ -132,7 +134,19 @@
     ];
     /** @type {UsagePoint[]} */
     const series = [];
+    /** Who sent each point of `series`: [client, dialect]. */
+    /** @type {[string | null, string][]} */
+    const origins = [];
     const rand = rng(range === '24h' ? 11 : range === '7d' ? 7 : 30);
+    // A stream of its own, so the model series (and their screenshots) stay as they were.
+    const randClient = rng(range === '24h' ? 111 : range === '7d' ? 107 : 130);
+    /** @type {[string | null, string, number][]} client, dialect, cumulative weight */
+    const clients = [
+      ['opencode', 'chat', 0.45],
+      ['claude-cli', 'messages', 0.8],
+      ['codex_exec', 'responses', 0.95],
+      [null, 'chat', 1],
+    ];
     if (!opts.empty) {
       for (let i = count - 1; i >= 0; i--) {
         const bucketStart = last - i * step;
@@ -158,6 +172,11 @@
             reasoningTokens: Math.round(completionTokens * 0.2),
             estimatedRequests,
           });
+          const r = randClient();
+          const [client, dialect] = /** @type {[string | null, string, number]} */ (
+            clients.find((c) => r < c[2])
+          );
+          origins.push([client, dialect]);
         }
       }
     }
@@ -193,7 +212,60 @@
           ].filter((e) => e.count > 0)
         : [],
       tokensExact: totals.estimatedRequests === 0,
+      seriesByDialect: splitSeries(series, origins, 1),
+      seriesByClient: splitSeries(series, origins, 0),
+      byDialect: splitSums(series, origins, 1),
+      byClient: splitSums(series, origins, 0),
     };
+  }
+
+  /**
+   * The bucket × key sums of `series`, keyed by `origins[i][which]` (0 client, 1 dialect),
+   * by bucket then key as the ledger sorts them.
+   * @param {UsagePoint[]} series
+   * @param {[string | null, string][]} origins
+   * @param {0 | 1} which
+   * @returns {SplitPoint[]}
+   */
+  function splitSeries(series, origins, which) {
+    /** @type {Map<string, SplitPoint>} */
+    const out = new Map();
+    series.forEach((p, i) => {
+      const key = origins[i][which];
+      const id = `${p.bucketStart}|${key}`;
+      const s = out.get(id) ?? { bucketStart: p.bucketStart, key, requests: 0, errors: 0, promptTokens: 0, completionTokens: 0 };
+      s.requests += p.requests;
+      s.errors += p.errors;
+      s.promptTokens += p.promptTokens;
+      s.completionTokens += p.completionTokens;
+      out.set(id, s);
+    });
+    return [...out.values()].sort(
+      (a, b) => a.bucketStart - b.bucketStart || (a.key ?? '').localeCompare(b.key ?? ''),
+    );
+  }
+
+  /**
+   * The per-key sums over the range, most requests first.
+   * @param {UsagePoint[]} series
+   * @param {[string | null, string][]} origins
+   * @param {0 | 1} which
+   * @returns {SplitUsage[]}
+   */
+  function splitSums(series, origins, which) {
+    /** @type {Map<string | null, SplitUsage>} */
+    const out = new Map();
+    series.forEach((p, i) => {
+      const key = origins[i][which];
+      const s = out.get(key) ?? { key, requests: 0, errors: 0, promptTokens: 0, completionTokens: 0, estimatedRequests: 0 };
+      s.requests += p.requests;
+      s.errors += p.errors;
+      s.promptTokens += p.promptTokens;
+      s.completionTokens += p.completionTokens;
+      s.estimatedRequests += p.estimatedRequests;
+      out.set(key, s);
+    });
+    return [...out.values()].sort((a, b) => b.requests - a.requests);
   }
 
   /** @returns {OpencodeSnippet} */
@@ -388,8 +460,8 @@
     recent_errors: () => {
       const now = Date.now();
       return [
-        { at: now - 25 * 60e3, kind: 'upstream', message: 'Cursor returned an error for gpt-5: resource exhausted. Retried once.' },
-        { at: now - 3 * HOUR, kind: 'network', message: 'The connection to Cursor dropped mid-stream.' },
+        { at: now - 25 * 60e3, kind: 'upstream', dialect: 'messages', client: 'claude-cli', message: 'Cursor returned an error for gpt-5: resource exhausted. Retried once.' },
+        { at: now - 3 * HOUR, kind: 'network', dialect: 'chat', client: 'opencode', message: 'The connection to Cursor dropped mid-stream.' },
       ];
     },
     opencode_snippet: () => snippet(),

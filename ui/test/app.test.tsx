@@ -232,6 +232,47 @@ describe('usage', () => {
     await waitFor(() => expect(be.callsOf('usage_report')).toContainEqual({ range: '30d' }));
   });
 
+  it('the charts split by client or dialect; a table shows usage by client', async () => {
+    mockBackend({
+      usage_report: (a) =>
+        report({
+          range: a.range as never,
+          byClient: [
+            { key: 'opencode', requests: 4, errors: 0, promptTokens: 24000, completionTokens: 2000, estimatedRequests: 0 },
+            { key: null, requests: 3, errors: 1, promptTokens: 18000, completionTokens: 1100, estimatedRequests: 2 },
+          ],
+        }),
+    });
+    render(<App initialScreen="usage" />);
+    expect(await screen.findByText('By client')).toBeTruthy();
+    const table = within(document.getElementById('by-client')!);
+    const rows = table.getAllByRole('row').map((r) => Array.from(r.children, (c) => c.textContent));
+    expect(rows).toEqual([
+      ['Client', 'Requests', 'Prompt', 'Completion', 'Errors'],
+      ['opencode', '4', '24K', '2K', '0'],
+      ['(unknown)', '3', '≈ 18K', '1.1K', '1'],
+    ]);
+
+    const split = screen.getByRole('group', { name: 'Split charts by' });
+    expect(within(split).getByRole('button', { name: 'Model' }).getAttribute('aria-pressed')).toBe('true');
+    await userEvent.click(within(split).getByRole('button', { name: 'Client' }));
+    expect(await screen.findByText('Requests by client')).toBeTruthy();
+    expect(screen.getByText('Tokens by client')).toBeTruthy();
+    const chart = within(document.getElementById('chart-requests')!);
+    expect(chart.getByRole('columnheader', { name: 'opencode' })).toBeTruthy();
+    expect(chart.getByRole('columnheader', { name: 'claude-cli' })).toBeTruthy();
+    expect(chart.queryByRole('columnheader', { name: 'gpt-5' })).toBeNull();
+
+    await userEvent.click(within(split).getByRole('button', { name: 'Dialect' }));
+    expect(await screen.findByText('Requests by dialect')).toBeTruthy();
+    expect(chart.getByRole('columnheader', { name: 'Anthropic Messages' })).toBeTruthy();
+    expect(chart.getByRole('columnheader', { name: 'Chat Completions' })).toBeTruthy();
+
+    // The split holds across a range change.
+    await userEvent.click(screen.getByRole('button', { name: '7 d' }));
+    expect(await screen.findByText('Requests by dialect')).toBeTruthy();
+  });
+
   it("Cursor's exact counts: labelled exact, with cached and reasoning tokens", async () => {
     mockBackend({ usage_report: (a) => report({ range: a.range as never }) });
     render(<App initialScreen="usage" />);

@@ -87,6 +87,22 @@ export function report(over: Partial<UsageReport> = {}): UsageReport {
     latency: { ttftP50Ms: 820, ttftP95Ms: 2400, totalP50Ms: 6100, totalP95Ms: 21800 },
     errorsByKind: [{ kind: 'upstream', count: 1 }],
     tokensExact: true,
+    seriesByDialect: [
+      { bucketStart: t0, key: 'chat', requests: 4, errors: 0, promptTokens: 24000, completionTokens: 2000 },
+      { bucketStart: t0 + 3600e3, key: 'messages', requests: 3, errors: 1, promptTokens: 18000, completionTokens: 1100 },
+    ],
+    seriesByClient: [
+      { bucketStart: t0, key: 'opencode', requests: 4, errors: 0, promptTokens: 24000, completionTokens: 2000 },
+      { bucketStart: t0 + 3600e3, key: 'claude-cli', requests: 3, errors: 1, promptTokens: 18000, completionTokens: 1100 },
+    ],
+    byDialect: [
+      { key: 'chat', requests: 4, errors: 0, promptTokens: 24000, completionTokens: 2000, estimatedRequests: 0 },
+      { key: 'messages', requests: 3, errors: 1, promptTokens: 18000, completionTokens: 1100, estimatedRequests: 0 },
+    ],
+    byClient: [
+      { key: 'opencode', requests: 4, errors: 0, promptTokens: 24000, completionTokens: 2000, estimatedRequests: 0 },
+      { key: 'claude-cli', requests: 3, errors: 1, promptTokens: 18000, completionTokens: 1100, estimatedRequests: 0 },
+    ],
     ...over,
   };
 }
@@ -106,6 +122,10 @@ export const emptyReport = () =>
     series: [],
     latency: { ttftP50Ms: null, ttftP95Ms: null, totalP50Ms: null, totalP95Ms: null },
     errorsByKind: [],
+    seriesByDialect: [],
+    seriesByClient: [],
+    byDialect: [],
+    byClient: [],
   });
 
 /** Sensible answers for every command; a test overrides what it is about. */

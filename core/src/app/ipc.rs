@@ -29,7 +29,8 @@ pub use crate::cursor::models::LimitSource;
 pub use crate::cursor::version::VersionSource;
 pub use crate::opencode::install::WriteOutcome;
 pub use crate::store::ledger::{
-    Bucket, ErrorCount, Latency, Range, RecentError, UsagePoint, UsageReport, UsageTotals,
+    Bucket, ErrorCount, Latency, Range, RecentError, SplitPoint, SplitUsage, UsagePoint,
+    UsageReport, UsageTotals,
 };
 
 #[cfg(test)]

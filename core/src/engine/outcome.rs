@@ -112,6 +112,8 @@ impl Drop for Outcome {
                 tool_calls: self.tool_calls,
                 continued: self.continued,
                 history: self.history.map(str::to_string),
+                dialect: self.dialect.as_str().to_string(),
+                client: self.client.take(),
             });
         }
     }

@@ -2,7 +2,8 @@
 //! OpenAI client (`usage`, with `prompt_tokens_details.cached_tokens` and
 //! `completion_tokens_details.reasoning_tokens`) and the ledger (cache and reasoning
 //! columns, the row marked exact), through the real proxy against the fake; without
-//! them the estimate is reported and marked as such.
+//! them the estimate is reported and marked as such. Each row also names its dialect and
+//! client, which the report splits by.
 
 use crate::common;
 
@@ -452,4 +453,64 @@ async fn the_default_reply_is_counted_exactly() {
     let body = plain(&p, ask("hi")).await;
     assert_eq!(body["usage"], exact_usage(1_193, 7, 1_000, 0));
     assert!(ledger_rows(&mut p).await[0].exact);
+}
+
+/// Every ledger row names the dialect it spoke and the client that sent it (the first
+/// product of its `User-Agent`); a request without one is from an unknown client.
+#[tokio::test]
+async fn a_chat_completion_is_recorded_as_dialect_chat_from_its_user_agents_client() {
+    let mut p = signed_in(vec![]).await;
+    let res = p
+        .http
+        .post(format!("{}/v1/chat/completions", p.base))
+        .bearer_auth(&p.key)
+        .header("user-agent", "opencode/1.2")
+        .json(&ask("hi"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    plain(&p, ask("and you?")).await;
+
+    p.stop().await;
+    let path = Paths::resolve(&p.h.env).expect("paths").ledger_file();
+    let conn = rusqlite::Connection::open(path).expect("open ledger");
+    let rows: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT dialect, client FROM requests ORDER BY id")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        rows,
+        [
+            ("chat".to_string(), Some("opencode".to_string())),
+            ("chat".to_string(), None)
+        ]
+    );
+
+    // The report, as the UI and `cursor-bridge usage` read it.
+    let r = report(&p).await;
+    let by_client: Vec<(Option<&str>, u64)> = r
+        .by_client
+        .iter()
+        .map(|c| (c.key.as_deref(), c.requests))
+        .collect();
+    assert_eq!(by_client, [(None, 1), (Some("opencode"), 1)]);
+    assert!(
+        r.by_client.iter().all(|c| c.completion_tokens == 7),
+        "{r:?}"
+    );
+    assert_eq!(r.by_dialect.len(), 1, "{r:?}");
+    assert_eq!(
+        (r.by_dialect[0].key.as_deref(), r.by_dialect[0].requests),
+        (Some("chat"), 2)
+    );
+    let clients: Vec<Option<&str>> = r
+        .series_by_client
+        .iter()
+        .map(|p| p.key.as_deref())
+        .collect();
+    assert!(clients.contains(&Some("opencode")), "{r:?}");
 }

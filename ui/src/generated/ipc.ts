@@ -321,7 +321,83 @@ errorsByKind: Array<ErrorCount>,
 /**
  * False when some token counts in the range are estimates.
  */
-tokensExact: boolean, };
+tokensExact: boolean, 
+/**
+ * Sums per bucket × dialect (`key` is `chat`, `messages` or `responses`); sparse, by
+ * bucket then dialect.
+ */
+seriesByDialect: Array<SplitPoint>, 
+/**
+ * Sums per bucket × client (`key` is the client's name, `null` when the request said
+ * none); sparse, by bucket then client (unknown first).
+ */
+seriesByClient: Array<SplitPoint>, 
+/**
+ * Sums per dialect over the range, most requests first (ties by key).
+ */
+byDialect: Array<SplitUsage>, 
+/**
+ * Sums per client over the range, most requests first (ties by key, unknown first).
+ */
+byClient: Array<SplitUsage>, };
+
+/**
+ * One bucket × dialect or × client: the numbers the charts stack.
+ */
+export type SplitPoint = { 
+/**
+ * Start of the bucket, Unix milliseconds (UTC-aligned).
+ */
+bucketStart: number, 
+/**
+ * The dialect or the client; `None` (`null`) for requests from an unknown client.
+ */
+key: string | null, 
+/**
+ * Requests in this bucket, failed ones included.
+ */
+requests: number, 
+/**
+ * Of those, the ones that failed (as in `UsageTotals::errors`).
+ */
+errors: number, 
+/**
+ * Prompt tokens, cache reads included.
+ */
+promptTokens: number, 
+/**
+ * Completion tokens, reasoning tokens included.
+ */
+completionTokens: number, };
+
+/**
+ * One dialect's or client's sums over a report's range (the "by client" table).
+ */
+export type SplitUsage = { 
+/**
+ * The dialect or the client; `None` (`null`) for requests from an unknown client.
+ */
+key: string | null, 
+/**
+ * Requests over the range, failed ones included.
+ */
+requests: number, 
+/**
+ * Of those, the ones that failed.
+ */
+errors: number, 
+/**
+ * Prompt tokens, cache reads included.
+ */
+promptTokens: number, 
+/**
+ * Completion tokens, reasoning tokens included.
+ */
+completionTokens: number, 
+/**
+ * Requests whose token counts are estimates.
+ */
+estimatedRequests: number, };
 
 /**
  * Nearest-rank percentiles of successful requests; `None` (`null`) without samples.
@@ -426,6 +502,14 @@ at: number,
  * The error kind, as in `ErrorCount::kind`.
  */
 kind: string, 
+/**
+ * The API the request spoke (`chat`, `messages`, `responses`).
+ */
+dialect: string, 
+/**
+ * The client that sent it, `None` (`null`) when unknown.
+ */
+client: string | null, 
 /**
  * A sentence for the user, built from the kind, model and status (the ledger stores
  * no free text, so no prompt or secret can end up here).

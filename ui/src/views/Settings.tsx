@@ -458,6 +458,9 @@ function LogsCard() {
             <li key={`${e.at}-${i}`}>
               <time dateTime={new Date(e.at).toISOString()}>{dateTime(e.at)}</time>
               <span class="badge badge-warn">{e.kind}</span>
+              <span class="badge" title="The API the request spoke, and its client">
+                {e.dialect} · {e.client ?? '(unknown)'}
+              </span>
               <span>{e.message}</span>
             </li>
           ))}

@@ -12,6 +12,7 @@ import {
   usageReport,
   type PlanUsage,
   type Range,
+  type SplitUsage,
   type Status,
   type UsageReport,
 } from '../ipc';
@@ -25,6 +26,51 @@ const BUCKET_MS = { hour: 3600e3, day: 24 * 3600e3 } as const;
 // Distinguishable in light and dark themes; the same model keeps its colour across charts.
 const PALETTE = ['#4f7cff', '#f28c28', '#2fb57c', '#d64f8a', '#8e6cf0', '#c9a227', '#2aa9c9', '#9a9a9a'];
 
+/** What the charts stack: one bar segment per model (as before), per client or per dialect. */
+export type Split = 'model' | 'client' | 'dialect';
+const SPLITS: { id: Split; label: string }[] = [
+  { id: 'model', label: 'Model' },
+  { id: 'client', label: 'Client' },
+  { id: 'dialect', label: 'Dialect' },
+];
+// The APIs by the names their users know them by.
+const DIALECTS: Record<string, string> = {
+  chat: 'Chat Completions',
+  messages: 'Anthropic Messages',
+  responses: 'OpenAI Responses',
+};
+
+/**
+ * How a client or dialect key reads. A request without a User-Agent has no client name;
+ * parentheses keep that apart from any real name (client names never contain them).
+ */
+export function keyLabel(split: Split, key: string | null): string {
+  if (key == null) return '(unknown)';
+  return split === 'dialect' ? (DIALECTS[key] ?? key) : key;
+}
+
+interface Stacked {
+  bucketStart: number;
+  label: string;
+  requests: number;
+  tokens: number;
+}
+
+/** The report's bucket points for one split, each under its label. */
+export function pointsOf(r: UsageReport, split: Split): Stacked[] {
+  const tokens = (p: { promptTokens: number; completionTokens: number }) => p.promptTokens + p.completionTokens;
+  if (split === 'model') {
+    return r.series.map((p) => ({ bucketStart: p.bucketStart, label: p.model, requests: p.requests, tokens: tokens(p) }));
+  }
+  const points = split === 'client' ? r.seriesByClient : r.seriesByDialect;
+  return points.map((p) => ({
+    bucketStart: p.bucketStart,
+    label: keyLabel(split, p.key),
+    requests: p.requests,
+    tokens: tokens(p),
+  }));
+}
+
 interface Shaped {
   xs: number[];
   requests: ChartSeries[];
@@ -32,19 +78,20 @@ interface Shaped {
   range: [number, number];
 }
 
-/** Pivots bucket × model points into aligned per-model arrays for the charts. */
-export function shapeSeries(r: UsageReport): Shaped {
-  const xs = [...new Set(r.series.map((p) => p.bucketStart))].sort((a, b) => a - b);
+/** Pivots bucket × model (or client, or dialect) points into aligned arrays for the charts. */
+export function shapeSeries(r: UsageReport, split: Split = 'model'): Shaped {
+  const points = pointsOf(r, split);
+  const xs = [...new Set(points.map((p) => p.bucketStart))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const totals = new Map<string, number>();
-  for (const p of r.series) totals.set(p.model, (totals.get(p.model) ?? 0) + p.requests);
-  const models = [...totals.keys()].sort((a, b) => totals.get(b)! - totals.get(a)! || a.localeCompare(b));
-  const req = new Map(models.map((m) => [m, new Array<number>(xs.length).fill(0)]));
-  const tok = new Map(models.map((m) => [m, new Array<number>(xs.length).fill(0)]));
-  for (const p of r.series) {
+  for (const p of points) totals.set(p.label, (totals.get(p.label) ?? 0) + p.requests);
+  const labels = [...totals.keys()].sort((a, b) => totals.get(b)! - totals.get(a)! || a.localeCompare(b));
+  const req = new Map(labels.map((m) => [m, new Array<number>(xs.length).fill(0)]));
+  const tok = new Map(labels.map((m) => [m, new Array<number>(xs.length).fill(0)]));
+  for (const p of points) {
     const i = index.get(p.bucketStart)!;
-    req.get(p.model)![i] += p.requests;
-    tok.get(p.model)![i] += p.promptTokens + p.completionTokens;
+    req.get(p.label)![i] += p.requests;
+    tok.get(p.label)![i] += p.tokens;
   }
   const color = (i: number) => PALETTE[i % PALETTE.length];
   const span = RANGES.find((x) => x.id === r.range)?.ms ?? 24 * 3600e3;
@@ -53,14 +100,15 @@ export function shapeSeries(r: UsageReport): Shaped {
   const end = Math.max(r.generatedAt, (xs[xs.length - 1] ?? -Infinity) + step);
   return {
     xs,
-    requests: models.map((m, i) => ({ label: m, color: color(i), values: req.get(m)! })),
-    tokens: models.map((m, i) => ({ label: m, color: color(i), values: tok.get(m)! })),
+    requests: labels.map((m, i) => ({ label: m, color: color(i), values: req.get(m)! })),
+    tokens: labels.map((m, i) => ({ label: m, color: color(i), values: tok.get(m)! })),
     range: [start, end],
   };
 }
 
 export function UsageView(props: { status: Status; onStatus: (s: Status) => void; onGo: (s: Screen) => void }) {
   const [range, setRange] = useState<Range>('24h');
+  const [split, setSplit] = useState<Split>('model');
   const [report, setReport] = useState<UsageReport | null>(null);
   const [reportError, setReportError] = useState<unknown>(null);
   const [plan, setPlan] = useState<PlanUsage | null>(null);
@@ -90,7 +138,7 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
     if (props.status.signedIn) void loadPlan();
   }, [props.status.signedIn]);
 
-  const shaped = useMemo(() => (report ? shapeSeries(report) : null), [report]);
+  const shaped = useMemo(() => (report ? shapeSeries(report, split) : null), [report, split]);
   const empty = report != null && report.totals.requests === 0;
   const est = report && !report.tokensExact;
   const t = report?.totals;
@@ -100,13 +148,7 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
     <>
       <div class="title-row">
         <h1>Usage</h1>
-        <div class="segmented" role="group" aria-label="Time range">
-          {RANGES.map((r) => (
-            <button type="button" key={r.id} aria-pressed={range === r.id} onClick={() => setRange(r.id)}>
-              {r.label}
-            </button>
-          ))}
-        </div>
+        <Segmented label="Time range" options={RANGES} value={range} onChange={setRange} />
       </div>
 
       <PlanCard plan={plan} error={planError} signedIn={props.status.signedIn} onRetry={loadPlan} />
@@ -152,9 +194,16 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
             />
           </div>
 
-          <Card title="Requests by model" id="chart-requests" source="Local ledger — live">
+          <div class="split-row">
+            <span class="muted" aria-hidden="true">
+              Split charts by
+            </span>
+            <Segmented label="Split charts by" options={SPLITS} value={split} onChange={setSplit} />
+          </div>
+
+          <Card title={`Requests by ${split}`} id="chart-requests" source="Local ledger — live">
             <StackedBars
-              label={`Requests per ${report.bucket} by model`}
+              label={`Requests per ${report.bucket} by ${split}`}
               xs={shaped.xs}
               series={shaped.requests}
               range={shaped.range}
@@ -164,18 +213,22 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
           </Card>
 
           <Card
-            title={`Tokens by model${est ? ' (estimated)' : ''}`}
+            title={`Tokens by ${split}${est ? ' (estimated)' : ''}`}
             id="chart-tokens"
             source={est ? 'Local ledger — live, some counts estimated' : 'Local ledger — live'}
           >
             <StackedBars
-              label={`Prompt and completion tokens per ${report.bucket} by model`}
+              label={`Prompt and completion tokens per ${report.bucket} by ${split}`}
               xs={shaped.xs}
               series={shaped.tokens}
               range={shaped.range}
               bucket={report.bucket}
               format={tokenFmt}
             />
+          </Card>
+
+          <Card title="By client" id="by-client" source="Local ledger — live">
+            <SplitTable split="client" rows={report.byClient} />
           </Card>
 
           <div class="grid-2">
@@ -198,6 +251,55 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
         </>
       )}
     </>
+  );
+}
+
+/** One choice of a few, as a row of toggle buttons; `label` names the group. */
+function Segmented<T extends string>(props: {
+  label: string;
+  options: { id: T; label: string }[];
+  value: T;
+  onChange: (v: T) => void;
+}) {
+  return (
+    <div class="segmented" role="group" aria-label={props.label}>
+      {props.options.map((o) => (
+        <button type="button" key={o.id} aria-pressed={props.value === o.id} onClick={() => props.onChange(o.id)}>
+          {o.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+/** Requests, tokens and errors per client (or dialect) over the range, busiest first. */
+function SplitTable(props: { split: Split; rows: SplitUsage[] }) {
+  const head = props.split === 'client' ? 'Client' : 'Dialect';
+  return (
+    <table class="split-table">
+      <thead>
+        <tr>
+          <th scope="col">{head}</th>
+          <th scope="col">Requests</th>
+          <th scope="col">Prompt</th>
+          <th scope="col">Completion</th>
+          <th scope="col">Errors</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map((r) => (
+          <tr key={r.key ?? ''}>
+            <th scope="row">{keyLabel(props.split, r.key)}</th>
+            <td>{grouped(r.requests)}</td>
+            <td title={r.estimatedRequests > 0 ? `estimated for ${grouped(r.estimatedRequests)} requests` : undefined}>
+              {`${r.estimatedRequests > 0 ? '≈ ' : ''}${compactNumber(r.promptTokens)}`}
+            </td>
+            <td>{compactNumber(r.completionTokens)}</td>
+            <td>{grouped(r.errors)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

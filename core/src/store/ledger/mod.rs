@@ -41,6 +41,9 @@
 //!   in the future by a clock change) are ignored.
 //! - Buckets are UTC hours (`24h`) or UTC days (`7d`, `30d`). The series is sparse: only
 //!   bucket × model pairs with at least one request appear, sorted by bucket then model.
+//!   The splits by dialect and by client (`seriesByDialect`, `seriesByClient`, and their
+//!   sums over the range, `byDialect`, `byClient`) come from the same scan and follow the
+//!   same rules; a request without a `User-Agent` counts under client `null` (unknown).
 //! - A request is an error when it has an `error_kind` or answered with a status ≥ 400;
 //!   without a kind it is counted as `http_<status>`.
 //! - Latency percentiles use the **nearest-rank** method (the smallest value with at least
@@ -67,8 +70,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::oneshot;
 
 pub use report::{
-    Bucket, ErrorCount, Latency, ModelUsage, Range, RecentError, UsagePoint, UsageReport,
-    UsageTotals, nearest_rank,
+    Bucket, ErrorCount, Latency, ModelUsage, Range, RecentError, SplitPoint, SplitUsage,
+    UsagePoint, UsageReport, UsageTotals, nearest_rank,
 };
 #[cfg(test)]
 use schema::MIGRATIONS;
@@ -285,7 +288,7 @@ impl Ledger {
     /// Queues `e` for the writer thread and returns at once; never blocks, never fails
     /// (a row that cannot be written is logged and counted).
     pub fn record(&self, e: LedgerEntry) {
-        if self.inner.tx.send(Msg::Record(e)).is_err() {
+        if self.inner.tx.send(Msg::Record(Box::new(e))).is_err() {
             // The writer thread is gone. It only stops once every handle is dropped, so
             // this means it panicked; the proxy carries on without statistics.
             self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! queries behind them (usage over a range, recent errors). Semantics: the module doc of
 //! `ledger`, "Report semantics".
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -125,6 +126,16 @@ pub struct UsageReport {
     pub errors_by_kind: Vec<ErrorCount>,
     /// False when some token counts in the range are estimates.
     pub tokens_exact: bool,
+    /// Sums per bucket × dialect (`key` is `chat`, `messages` or `responses`); sparse, by
+    /// bucket then dialect.
+    pub series_by_dialect: Vec<SplitPoint>,
+    /// Sums per bucket × client (`key` is the client's name, `null` when the request said
+    /// none); sparse, by bucket then client (unknown first).
+    pub series_by_client: Vec<SplitPoint>,
+    /// Sums per dialect over the range, most requests first (ties by key).
+    pub by_dialect: Vec<SplitUsage>,
+    /// Sums per client over the range, most requests first (ties by key, unknown first).
+    pub by_client: Vec<SplitUsage>,
 }
 
 /// Sums over a whole range.
@@ -177,6 +188,44 @@ pub struct UsagePoint {
     pub estimated_requests: u64,
 }
 
+/// One bucket × dialect or × client: the numbers the charts stack.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SplitPoint {
+    /// Start of the bucket, Unix milliseconds (UTC-aligned).
+    pub bucket_start: i64,
+    /// The dialect or the client; `None` (`null`) for requests from an unknown client.
+    pub key: Option<String>,
+    /// Requests in this bucket, failed ones included.
+    pub requests: u64,
+    /// Of those, the ones that failed (as in `UsageTotals::errors`).
+    pub errors: u64,
+    /// Prompt tokens, cache reads included.
+    pub prompt_tokens: u64,
+    /// Completion tokens, reasoning tokens included.
+    pub completion_tokens: u64,
+}
+
+/// One dialect's or client's sums over a report's range (the "by client" table).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SplitUsage {
+    /// The dialect or the client; `None` (`null`) for requests from an unknown client.
+    pub key: Option<String>,
+    /// Requests over the range, failed ones included.
+    pub requests: u64,
+    /// Of those, the ones that failed.
+    pub errors: u64,
+    /// Prompt tokens, cache reads included.
+    pub prompt_tokens: u64,
+    /// Completion tokens, reasoning tokens included.
+    pub completion_tokens: u64,
+    /// Requests whose token counts are estimates.
+    pub estimated_requests: u64,
+}
+
 /// Nearest-rank percentiles of successful requests; `None` (`null`) without samples.
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +261,10 @@ pub struct RecentError {
     pub at: i64,
     /// The error kind, as in `ErrorCount::kind`.
     pub kind: String,
+    /// The API the request spoke (`chat`, `messages`, `responses`).
+    pub dialect: String,
+    /// The client that sent it, `None` (`null`) when unknown.
+    pub client: Option<String>,
     /// A sentence for the user, built from the kind, model and status (the ledger stores
     /// no free text, so no prompt or secret can end up here).
     pub message: String,
@@ -223,22 +276,9 @@ pub struct RecentError {
 pub struct ModelUsage {
     /// The model the requests named.
     pub model: String,
-    /// Requests for this model over the range, failed ones included.
-    pub requests: u64,
-    /// Of those, the ones that failed.
-    pub errors: u64,
-    /// Prompt tokens, cache reads included.
-    pub prompt_tokens: u64,
-    /// Completion tokens, reasoning tokens included.
-    pub completion_tokens: u64,
-    /// Prompt tokens read from Cursor's cache, from the rows Cursor counted.
-    pub cache_read_tokens: u64,
-    /// Prompt tokens written to Cursor's cache, from the rows Cursor counted.
-    pub cache_write_tokens: u64,
-    /// Completion tokens spent on reasoning, from the rows Cursor counted.
-    pub reasoning_tokens: u64,
-    /// Requests whose token counts are estimates.
-    pub estimated_requests: u64,
+    /// Its requests, errors and tokens over the range.
+    #[serde(flatten)]
+    pub usage: UsageTotals,
 }
 
 impl UsageReport {
@@ -253,6 +293,10 @@ impl UsageReport {
             latency: Latency::default(),
             errors_by_kind: Vec::new(),
             tokens_exact: true,
+            series_by_dialect: Vec::new(),
+            series_by_client: Vec::new(),
+            by_dialect: Vec::new(),
+            by_client: Vec::new(),
         }
     }
 
@@ -260,35 +304,48 @@ impl UsageReport {
     pub fn by_model(&self) -> Vec<ModelUsage> {
         let mut out: Vec<ModelUsage> = Vec::new();
         for p in &self.series {
-            let m = match out.iter_mut().position(|m| m.model == p.model) {
-                Some(i) => &mut out[i],
-                None => {
-                    out.push(ModelUsage {
-                        model: p.model.clone(),
-                        requests: 0,
-                        errors: 0,
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
-                        cache_read_tokens: 0,
-                        cache_write_tokens: 0,
-                        reasoning_tokens: 0,
-                        estimated_requests: 0,
-                    });
-                    let last = out.len() - 1;
-                    &mut out[last]
-                }
-            };
-            m.requests += p.requests;
-            m.errors += p.errors;
-            m.prompt_tokens += p.prompt_tokens;
-            m.completion_tokens += p.completion_tokens;
-            m.cache_read_tokens += p.cache_read_tokens;
-            m.cache_write_tokens += p.cache_write_tokens;
-            m.reasoning_tokens += p.reasoning_tokens;
-            m.estimated_requests += p.estimated_requests;
+            match out.iter_mut().find(|m| m.model == p.model) {
+                Some(m) => m.usage.add(&p.totals()),
+                None => out.push(ModelUsage {
+                    model: p.model.clone(),
+                    usage: p.totals(),
+                }),
+            }
         }
-        out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
+        out.sort_by(|a, b| (b.usage.requests.cmp(&a.usage.requests)).then(a.model.cmp(&b.model)));
         out
+    }
+}
+
+impl UsagePoint {
+    /// The sums of `t` as the point of `model` in the bucket starting at `bucket_start`.
+    fn new(bucket_start: i64, model: String, t: UsageTotals) -> UsagePoint {
+        UsagePoint {
+            bucket_start,
+            model,
+            requests: t.requests,
+            errors: t.errors,
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+            cache_read_tokens: t.cache_read_tokens,
+            cache_write_tokens: t.cache_write_tokens,
+            reasoning_tokens: t.reasoning_tokens,
+            estimated_requests: t.estimated_requests,
+        }
+    }
+
+    /// The point's sums, without its bucket and model.
+    fn totals(&self) -> UsageTotals {
+        UsageTotals {
+            requests: self.requests,
+            errors: self.errors,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            estimated_requests: self.estimated_requests,
+        }
     }
 }
 
@@ -318,43 +375,56 @@ pub(super) fn build_report(
     let from = now_ms.saturating_sub(range.duration_ms());
     let window = "started_at_ms >= ?1 AND started_at_ms <= ?2";
 
+    // One scan grouped by every split at once (few groups: buckets × models × dialects ×
+    // clients seen), folded below into the per-model, per-dialect and per-client series.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT (started_at_ms / ?3) * ?3 AS b, model, COUNT(*),
+        "SELECT (started_at_ms / ?3) * ?3 AS b, model, dialect, client, COUNT(*),
                 SUM({IS_ERROR}), COALESCE(SUM(prompt_tokens), 0),
                 COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cache_read_tokens), 0),
                 COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(reasoning_tokens), 0),
                 SUM({ESTIMATED})
          FROM requests WHERE {window}
-         GROUP BY b, model ORDER BY b, model"
+         GROUP BY b, model, dialect, client"
     ))?;
-    let series = stmt
+    let groups = stmt
         .query_map(params![from, now_ms, bucket.ms()], |r| {
-            Ok(UsagePoint {
-                bucket_start: r.get(0)?,
-                model: r.get(1)?,
-                requests: count(r.get(2)?),
-                errors: count(r.get(3)?),
-                prompt_tokens: count(r.get(4)?),
-                completion_tokens: count(r.get(5)?),
-                cache_read_tokens: count(r.get(6)?),
-                cache_write_tokens: count(r.get(7)?),
-                reasoning_tokens: count(r.get(8)?),
-                estimated_requests: count(r.get(9)?),
-            })
+            let sums = UsageTotals {
+                requests: count(r.get(4)?),
+                errors: count(r.get(5)?),
+                prompt_tokens: count(r.get(6)?),
+                completion_tokens: count(r.get(7)?),
+                cache_read_tokens: count(r.get(8)?),
+                cache_write_tokens: count(r.get(9)?),
+                reasoning_tokens: count(r.get(10)?),
+                estimated_requests: count(r.get(11)?),
+            };
+            let keys: (i64, String, String, Option<String>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            Ok((keys, sums))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
 
+    // BTreeMaps give the documented order: by bucket, then by key (SQLite's BINARY
+    // collation and `String`'s order are both byte order).
     let mut totals = UsageTotals::default();
-    for p in &series {
-        totals.requests += p.requests;
-        totals.errors += p.errors;
-        totals.prompt_tokens += p.prompt_tokens;
-        totals.completion_tokens += p.completion_tokens;
-        totals.cache_read_tokens += p.cache_read_tokens;
-        totals.cache_write_tokens += p.cache_write_tokens;
-        totals.reasoning_tokens += p.reasoning_tokens;
-        totals.estimated_requests += p.estimated_requests;
+    let mut per_model = BTreeMap::<(i64, String), UsageTotals>::new();
+    let mut per_dialect = BTreeMap::<(i64, Option<String>), UsageTotals>::new();
+    let mut per_client = BTreeMap::<(i64, Option<String>), UsageTotals>::new();
+    for ((b, model, dialect, client), sums) in groups {
+        totals.add(&sums);
+        per_model.entry((b, model)).or_default().add(&sums);
+        per_dialect
+            .entry((b, Some(dialect)))
+            .or_default()
+            .add(&sums);
+        per_client.entry((b, client)).or_default().add(&sums);
     }
+    let series = per_model
+        .into_iter()
+        .map(|((bucket_start, model), t)| UsagePoint::new(bucket_start, model, t))
+        .collect();
+    let (series_by_dialect, by_dialect) = split(per_dialect);
+    let (series_by_client, by_client) = split(per_client);
 
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ERROR_KIND} AS k, COUNT(*) AS n FROM requests
@@ -396,7 +466,59 @@ pub(super) fn build_report(
         errors_by_kind,
         tokens_exact: totals.estimated_requests == 0,
         totals,
+        series_by_dialect,
+        series_by_client,
+        by_dialect,
+        by_client,
     })
+}
+
+/// A split's bucket × key sums as the chart's series and the range's per-key sums (most
+/// requests first, ties by key).
+fn split(
+    per_key: BTreeMap<(i64, Option<String>), UsageTotals>,
+) -> (Vec<SplitPoint>, Vec<SplitUsage>) {
+    let mut sums = BTreeMap::<Option<String>, UsageTotals>::new();
+    let mut series = Vec::with_capacity(per_key.len());
+    for ((bucket_start, key), t) in per_key {
+        sums.entry(key.clone()).or_default().add(&t);
+        series.push(SplitPoint {
+            bucket_start,
+            key,
+            requests: t.requests,
+            errors: t.errors,
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+        });
+    }
+    let mut usage: Vec<SplitUsage> = sums
+        .into_iter()
+        .map(|(key, t)| SplitUsage {
+            key,
+            requests: t.requests,
+            errors: t.errors,
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+            estimated_requests: t.estimated_requests,
+        })
+        .collect();
+    // Stable: equal counts keep the BTreeMap's key order.
+    usage.sort_by_key(|u| std::cmp::Reverse(u.requests));
+    (series, usage)
+}
+
+impl UsageTotals {
+    /// Adds another group's sums to these.
+    fn add(&mut self, o: &UsageTotals) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.estimated_requests += o.estimated_requests;
+    }
 }
 
 pub(super) fn query_recent_errors(
@@ -404,7 +526,7 @@ pub(super) fn query_recent_errors(
     limit: usize,
 ) -> rusqlite::Result<Vec<RecentError>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT started_at_ms, {ERROR_KIND}, model, status FROM requests
+        "SELECT started_at_ms, {ERROR_KIND}, model, status, dialect, client FROM requests
          WHERE {IS_ERROR} ORDER BY started_at_ms DESC, id DESC LIMIT ?1"
     ))?;
     stmt.query_map(params![int(limit as u64)], |r| {
@@ -415,6 +537,8 @@ pub(super) fn query_recent_errors(
             at: r.get(0)?,
             message: error_message(&kind, &model, status),
             kind,
+            dialect: r.get(4)?,
+            client: r.get(5)?,
         })
     })?
     .collect()
@@ -436,3 +560,6 @@ fn error_message(kind: &str, model: &str, status: u16) -> String {
     };
     format!("{model}: {what} (HTTP {status})")
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,6 +34,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 3: which way a fresh run's history travelled (`checkpoint`, `structured`,
     // `flattened`); NULL for a continued run and for rows written before.
     "ALTER TABLE requests ADD COLUMN history TEXT;",
+    // 4: which API the request spoke (`chat`, `messages`, `responses`) and which client
+    // sent it (the first product of its `User-Agent`), for the usage split by dialect and
+    // by client. Every row written before was a Chat Completions request; its client is
+    // unknown (NULL). `ADD COLUMN` with a constant default rewrites no row.
+    "ALTER TABLE requests ADD COLUMN dialect TEXT NOT NULL DEFAULT 'chat';
+    ALTER TABLE requests ADD COLUMN client TEXT;",
 ];
 
 pub(super) fn quick_check(conn: &Connection, path: &Path) -> Result<(), LedgerError> {

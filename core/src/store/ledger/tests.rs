@@ -5,21 +5,21 @@ use rusqlite::params;
 use serde_json::json;
 use std::time::Instant;
 
-const HOUR: i64 = 3_600_000;
+pub(super) const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;
 /// 2026-01-14 14:02:14 UTC: not on a bucket boundary, so bucketing is visible.
-const NOW: i64 = 1_768_399_334_000;
+pub(super) const NOW: i64 = 1_768_399_334_000;
 
-fn hour_of(t: i64) -> i64 {
+pub(super) fn hour_of(t: i64) -> i64 {
     t - t.rem_euclid(HOUR)
 }
 
-fn day_of(t: i64) -> i64 {
+pub(super) fn day_of(t: i64) -> i64 {
     t - t.rem_euclid(DAY)
 }
 
 /// A successful, exactly counted request.
-fn ok(at: i64, model: &str, prompt: u64, completion: u64) -> LedgerEntry {
+pub(super) fn ok(at: i64, model: &str, prompt: u64, completion: u64) -> LedgerEntry {
     LedgerEntry {
         started_at_ms: at,
         model: model.into(),
@@ -37,10 +37,12 @@ fn ok(at: i64, model: &str, prompt: u64, completion: u64) -> LedgerEntry {
         tool_calls: 0,
         continued: false,
         history: None,
+        dialect: "chat".into(),
+        client: None,
     }
 }
 
-fn failed(at: i64, model: &str, status: u16, kind: Option<&str>) -> LedgerEntry {
+pub(super) fn failed(at: i64, model: &str, status: u16, kind: Option<&str>) -> LedgerEntry {
     LedgerEntry {
         prompt_tokens: None,
         completion_tokens: None,
@@ -52,7 +54,7 @@ fn failed(at: i64, model: &str, status: u16, kind: Option<&str>) -> LedgerEntry 
     }
 }
 
-fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
+pub(super) fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
     let dir = tempfile::tempdir().unwrap();
     // A folder that does not exist yet: open creates it.
     let path = dir.path().join("data").join("ledger.sqlite3");
@@ -60,14 +62,21 @@ fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
     (dir, path, ledger)
 }
 
-async fn record_all(ledger: &Ledger, entries: impl IntoIterator<Item = LedgerEntry>) {
+pub(super) async fn record_all(ledger: &Ledger, entries: impl IntoIterator<Item = LedgerEntry>) {
     for e in entries {
         ledger.record(e);
     }
     ledger.flush().await;
 }
 
-fn point(bucket_start: i64, model: &str, requests: u64, errors: u64, p: u64, c: u64) -> UsagePoint {
+pub(super) fn point(
+    bucket_start: i64,
+    model: &str,
+    requests: u64,
+    errors: u64,
+    p: u64,
+    c: u64,
+) -> UsagePoint {
     UsagePoint {
         bucket_start,
         model: model.into(),
@@ -152,9 +161,9 @@ async fn record_flush_report_round_trip_with_buckets_and_per_model_series() {
     assert!(!day.tokens_exact, "one prompt count was an estimate");
     let models = day.by_model();
     assert_eq!(models[0].model, "claude-4.5-sonnet");
-    assert_eq!((models[0].requests, models[0].errors), (3, 1));
+    assert_eq!((models[0].usage.requests, models[0].usage.errors), (3, 1));
     assert_eq!(
-        (models[1].model.as_str(), models[1].requests),
+        (models[1].model.as_str(), models[1].usage.requests),
         ("gpt-5.1", 3)
     );
 
@@ -172,6 +181,50 @@ async fn record_flush_report_round_trip_with_buckets_and_per_model_series() {
         ]
     );
     assert_eq!(week.totals, day.totals);
+}
+
+pub(super) fn from(dialect: &str, client: Option<&str>, e: LedgerEntry) -> LedgerEntry {
+    LedgerEntry {
+        dialect: dialect.into(),
+        client: client.map(str::to_string),
+        ..e
+    }
+}
+
+pub(super) fn split_point(
+    bucket_start: i64,
+    key: Option<&str>,
+    n: u64,
+    err: u64,
+    p: u64,
+    c: u64,
+) -> SplitPoint {
+    SplitPoint {
+        bucket_start,
+        key: key.map(str::to_string),
+        requests: n,
+        errors: err,
+        prompt_tokens: p,
+        completion_tokens: c,
+    }
+}
+
+pub(super) fn split_usage(
+    key: Option<&str>,
+    n: u64,
+    err: u64,
+    p: u64,
+    c: u64,
+    est: u64,
+) -> SplitUsage {
+    SplitUsage {
+        key: key.map(str::to_string),
+        requests: n,
+        errors: err,
+        prompt_tokens: p,
+        completion_tokens: c,
+        estimated_requests: est,
+    }
 }
 
 #[tokio::test]
@@ -224,7 +277,7 @@ async fn exact_rows_keep_cache_and_reasoning_tokens_and_estimates_are_counted() 
         }
     );
     assert!(!r.tokens_exact, "one count was estimated");
-    let m = &r.by_model()[0];
+    let m = &r.by_model()[0].usage;
     assert_eq!(
         (
             m.cache_read_tokens,
@@ -499,6 +552,61 @@ async fn a_version_1_ledger_gains_the_history_column_and_keeps_its_rows() {
     );
 }
 
+/// A ledger from before the dialects (schema 3, Chat Completions only) gains the dialect
+/// and client columns on open: its rows read as `chat` from an unknown client, and new
+/// rows keep what they are given.
+#[tokio::test]
+async fn a_version_3_ledger_gains_dialect_and_client_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        let mut raw = Connection::open(&path).unwrap();
+        let tx = raw.transaction().unwrap();
+        for step in &MIGRATIONS[..3] {
+            tx.execute_batch(step).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO requests (started_at_ms, model, stream, tokens_exact, total_ms,
+                status, tool_calls, continued, history)
+             VALUES (1, 'old', 1, 0, 5, 200, 0, 0, 'structured');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    ledger.record(LedgerEntry {
+        dialect: "messages".into(),
+        client: Some("claude-cli".into()),
+        ..ok(NOW, "new", 1, 1)
+    });
+    ledger.flush().await;
+    let raw = Connection::open(&path).unwrap();
+    let rows: Vec<(String, Option<String>, String, Option<String>)> = raw
+        .prepare("SELECT model, history, dialect, client FROM requests ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("old".into(), Some("structured".into()), "chat".into(), None),
+            (
+                "new".into(),
+                None,
+                "messages".into(),
+                Some("claude-cli".into())
+            ),
+        ]
+    );
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+}
+
 #[test]
 fn damaged_pages_behind_a_valid_header_are_caught_at_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -630,7 +738,7 @@ async fn concurrent_records_from_many_tasks_lose_nothing() {
     let r = ledger.report(Range::Day, NOW).await.unwrap();
     assert_eq!(r.totals.requests, 2_000);
     assert_eq!(r.totals.prompt_tokens, 4_000);
-    let per_model: Vec<u64> = r.by_model().iter().map(|m| m.requests).collect();
+    let per_model: Vec<u64> = r.by_model().iter().map(|m| m.usage.requests).collect();
     assert_eq!(per_model, [400; 5]);
 }
 
@@ -648,7 +756,11 @@ async fn recent_errors_newest_first_with_a_sentence_each() {
                 400,
                 Some("context_length_exceeded"),
             ),
-            failed(NOW - 500, "gpt-5.1", 503, None),
+            from(
+                "responses",
+                Some("codex_exec"),
+                failed(NOW - 500, "gpt-5.1", 503, None),
+            ),
         ],
     )
     .await;
@@ -659,11 +771,15 @@ async fn recent_errors_newest_first_with_a_sentence_each() {
             RecentError {
                 at: NOW - 500,
                 kind: "http_503".into(),
+                dialect: "responses".into(),
+                client: Some("codex_exec".into()),
                 message: "gpt-5.1: the request failed (http_503) (HTTP 503)".into(),
             },
             RecentError {
                 at: NOW - 1_000,
                 kind: "context_length_exceeded".into(),
+                dialect: "chat".into(),
+                client: None,
                 message: "claude-4.5-sonnet: the conversation is longer than the model's \
                           context window (HTTP 400)"
                     .into(),
@@ -673,7 +789,8 @@ async fn recent_errors_newest_first_with_a_sentence_each() {
     assert_eq!(ledger.recent_errors(10).await.unwrap().len(), 3);
     assert_eq!(
         serde_json::to_value(&errors[0]).unwrap(),
-        json!({"at": NOW - 500, "kind": "http_503", "message": "gpt-5.1: the request failed (http_503) (HTTP 503)"})
+        json!({"at": NOW - 500, "kind": "http_503", "dialect": "responses",
+            "client": "codex_exec", "message": "gpt-5.1: the request failed (http_503) (HTTP 503)"})
     );
 }
 
@@ -691,65 +808,4 @@ fn ranges_parse_and_print_as_on_the_wire() {
     }
     let err = "1d".parse::<Range>().unwrap_err();
     assert_eq!(err.to_string(), r#"unknown range "1d": use 24h, 7d or 30d"#);
-}
-
-/// The exact field names and shapes of `UsageReport` in docs/IPC.md.
-#[test]
-fn usage_report_serializes_exactly_as_ipc_md() {
-    let report = UsageReport {
-        range: Range::Week,
-        bucket: Bucket::Day,
-        generated_at: NOW,
-        totals: UsageTotals {
-            requests: 3,
-            errors: 1,
-            prompt_tokens: 30,
-            completion_tokens: 4,
-            cache_read_tokens: 20,
-            cache_write_tokens: 2,
-            reasoning_tokens: 1,
-            estimated_requests: 1,
-        },
-        series: vec![UsagePoint {
-            cache_read_tokens: 20,
-            cache_write_tokens: 2,
-            reasoning_tokens: 1,
-            estimated_requests: 1,
-            ..point(day_of(NOW), "m", 3, 1, 30, 4)
-        }],
-        latency: Latency {
-            ttft_p50_ms: Some(12),
-            ttft_p95_ms: Some(34),
-            total_p50_ms: None,
-            total_p95_ms: Some(56),
-        },
-        errors_by_kind: vec![ErrorCount {
-            kind: "quota".into(),
-            count: 1,
-        }],
-        tokens_exact: false,
-    };
-    let expected = json!({
-        "range": "7d",
-        "bucket": "day",
-        "generatedAt": NOW,
-        "totals": {
-            "requests": 3, "errors": 1, "promptTokens": 30, "completionTokens": 4,
-            "cacheReadTokens": 20, "cacheWriteTokens": 2, "reasoningTokens": 1,
-            "estimatedRequests": 1
-        },
-        "series": [{
-            "bucketStart": day_of(NOW), "model": "m", "requests": 3, "errors": 1,
-            "promptTokens": 30, "completionTokens": 4, "cacheReadTokens": 20,
-            "cacheWriteTokens": 2, "reasoningTokens": 1, "estimatedRequests": 1
-        }],
-        "latency": {"ttftP50Ms": 12, "ttftP95Ms": 34, "totalP50Ms": null, "totalP95Ms": 56},
-        "errorsByKind": [{"kind": "quota", "count": 1}],
-        "tokensExact": false
-    });
-    assert_eq!(serde_json::to_value(&report).unwrap(), expected);
-    assert_eq!(
-        serde_json::to_value(UsageReport::empty(Range::Day, NOW)).unwrap()["bucket"],
-        "hour"
-    );
 }

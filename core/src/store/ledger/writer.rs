@@ -50,11 +50,19 @@ pub struct LedgerEntry {
     /// the previous turn), `structured` (rebuilt as message blobs) or `flattened` (one
     /// transcript text, the last resort); `None` for a continued run or a refused request.
     pub history: Option<String>,
+    /// The API the request spoke: `chat` (Chat Completions), `messages` (Anthropic
+    /// Messages) or `responses` (OpenAI Responses).
+    pub dialect: String,
+    /// The client that sent it: the first product of its `User-Agent` (`opencode`,
+    /// `claude-cli`, …), already reduced to a plain name; `None` without one.
+    pub client: Option<String>,
 }
 
 /// What the handles send the writer thread.
 pub(super) enum Msg {
-    Record(LedgerEntry),
+    /// Boxed: a row is some 250 bytes, and the channel's slots are as big as its largest
+    /// message, flushes included.
+    Record(Box<LedgerEntry>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -81,7 +89,7 @@ pub(super) fn writer_loop(
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                Msg::Record(e) => entries.push(e),
+                Msg::Record(e) => entries.push(*e),
                 Msg::Flush(done) => flushes.push(done),
             }
             if entries.len() >= MAX_BATCH {
@@ -122,8 +130,9 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
             "INSERT INTO requests (started_at_ms, model, stream, prompt_tokens,
                 completion_tokens, tokens_exact, ttft_ms, total_ms, status, error_kind,
                 tool_calls, continued, cache_read_tokens, cache_write_tokens,
-                reasoning_tokens, history)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                reasoning_tokens, history, dialect, client)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                ?17, ?18)",
         )?;
         for e in entries {
             stmt.execute(params![
@@ -143,6 +152,8 @@ fn insert(conn: &mut Connection, entries: &[LedgerEntry]) -> rusqlite::Result<()
                 e.cache_write_tokens.map(int),
                 e.reasoning_tokens.map(int),
                 e.history,
+                e.dialect,
+                e.client,
             ])?;
         }
     }
