@@ -25,8 +25,12 @@ pub const PROVIDER_ID: &str = "cursor-bridge";
 /// OpenCode's config schema URL.
 pub(crate) const SCHEMA: &str = "https://opencode.ai/config.json";
 
-/// `provider.<PROVIDER_ID>` for the given models, proxy base URL and local key.
-pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
+/// Every model (with `auto`) → its entry: `name` and `limit` (without which OpenCode's
+/// compaction breaks), then what `more` adds for the shape.
+fn model_entries(
+    models: &[ModelInfo],
+    more: impl Fn(&ModelInfo, &mut Map<String, Value>),
+) -> Value {
     let mut entries = Map::new();
     for m in &models::with_auto_id(models) {
         let mut e = Map::new();
@@ -35,6 +39,15 @@ pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Va
             "limit".into(),
             json!({"context": m.context_limit, "output": m.output_limit}),
         );
+        more(m, &mut e);
+        entries.insert(m.id.clone(), Value::Object(e));
+    }
+    Value::Object(entries)
+}
+
+/// `provider.<PROVIDER_ID>` for the given models, proxy base URL and local key.
+pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
+    let entries = model_entries(models, |m, e| {
         if m.reasoning {
             e.insert("reasoning".into(), json!(true));
         }
@@ -48,8 +61,7 @@ pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Va
             );
         }
         e.insert("tool_call".into(), json!(true));
-        entries.insert(m.id.clone(), Value::Object(e));
-    }
+    });
     json!({
         "npm": "@ai-sdk/openai-compatible",
         "name": "Cursor (via Cursor Bridge)",
@@ -62,14 +74,7 @@ pub fn provider_block(models: &[ModelInfo], base_url: &str, api_key: &str) -> Va
 /// provider, `settings` its options, each model its `limit`, `capabilities.input` and, for
 /// reasoning models, where the reasoning text arrives (our `reasoning_content`).
 pub fn provider_block_v2(models: &[ModelInfo], base_url: &str, api_key: &str) -> Value {
-    let mut entries = Map::new();
-    for m in &models::with_auto_id(models) {
-        let mut e = Map::new();
-        e.insert("name".into(), json!(m.name));
-        e.insert(
-            "limit".into(),
-            json!({"context": m.context_limit, "output": m.output_limit}),
-        );
+    let entries = model_entries(models, |m, e| {
         e.insert(
             "capabilities".into(),
             json!({
@@ -84,8 +89,7 @@ pub fn provider_block_v2(models: &[ModelInfo], base_url: &str, api_key: &str) ->
                 json!({"reasoningField": "reasoning_content"}),
             );
         }
-        entries.insert(m.id.clone(), Value::Object(e));
-    }
+    });
     json!({
         "package": "aisdk:@ai-sdk/openai-compatible",
         "name": "Cursor (via Cursor Bridge)",
@@ -205,13 +209,13 @@ pub(crate) fn config_snippet(models: &[ModelInfo], base_url: &str, api_key: &str
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cursor::models::LimitSource;
 
-    #[test]
-    fn every_model_has_limits_and_auto_is_added() {
-        let m = ModelInfo {
+    /// A reasoning image model with Cursor's own limits.
+    pub(crate) fn sample_model() -> ModelInfo {
+        ModelInfo {
             id: "claude-4.5-sonnet-thinking".into(),
             wire_id: "claude-4.5-sonnet-thinking".into(),
             name: "Sonnet 4.5 Thinking".into(),
@@ -221,7 +225,12 @@ mod tests {
             context_limit: 200_000,
             output_limit: 64_000,
             limit_source: LimitSource::Cursor,
-        };
+        }
+    }
+
+    #[test]
+    fn every_model_has_limits_and_auto_is_added() {
+        let m = sample_model();
         let v = config_snippet(&[m], "http://127.0.0.1:18741/v1", "cb-key");
         let p = &v["provider"]["cursor-bridge"];
         assert_eq!(p["npm"], "@ai-sdk/openai-compatible");

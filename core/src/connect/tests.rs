@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::cursor::models::{LimitSource, ModelInfo};
+use crate::connect::opencode::tests::sample_model;
 
 const KEY: &str = "cb-test-key-0123456789";
 
@@ -24,6 +24,12 @@ fn inputs(port: u16) -> Inputs {
         key_command: None,
         set_default: false,
     }
+}
+
+/// Claude Code's status as a proxy on `port` with [`KEY`] sees it.
+fn claude_status(data: &Path, port: u16) -> ConnectionStatus {
+    let root = format!("http://127.0.0.1:{port}");
+    status(Client::ClaudeCode, None, Format::Jsonc, data, &root, KEY)
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -122,37 +128,16 @@ fn claude_code_connect_keeps_the_rest_and_disconnect_restores_it_exactly() {
     assert_eq!((again.diff.as_str(), again.backup.as_ref()), ("", None));
     assert_eq!(files(c.path.parent().expect("dir")).len(), 2);
 
-    let st = status(
-        Client::ClaudeCode,
-        None,
-        Format::Jsonc,
-        &c.data,
-        "http://127.0.0.1:4242",
-        KEY,
-    );
+    let st = claude_status(&c.data, 4242);
     assert!(st.connected && !st.stale, "{st:?}");
-    let st = status(
-        Client::ClaudeCode,
-        None,
-        Format::Jsonc,
-        &c.data,
-        "http://127.0.0.1:9",
-        KEY,
-    );
+    let st = claude_status(&c.data, 9);
     assert!(st.connected && st.stale, "another port: {st:?}");
 
     let undone =
         disconnect(Client::ClaudeCode, Format::Jsonc, &c.data, now()).expect("disconnects");
     assert!(undone.restored_exactly, "{undone:?}");
     assert_eq!(fs::read_to_string(&c.path).expect("read"), CLAUDE_SETTINGS);
-    let st = status(
-        Client::ClaudeCode,
-        None,
-        Format::Jsonc,
-        &c.data,
-        "http://127.0.0.1:4242",
-        KEY,
-    );
+    let st = claude_status(&c.data, 4242);
     assert!(!st.connected);
     let twice = disconnect(Client::ClaudeCode, Format::Jsonc, &c.data, now()).expect("no-op");
     assert!(twice.path.is_none() && twice.notes[0].contains("not connected"));
@@ -288,20 +273,6 @@ fn a_created_file_is_removed_again_and_a_malformed_one_refused() {
     }
 }
 
-fn model() -> ModelInfo {
-    ModelInfo {
-        id: "claude-4.5-sonnet-thinking".into(),
-        wire_id: "claude-4.5-sonnet-thinking".into(),
-        name: "Sonnet 4.5 Thinking".into(),
-        aliases: vec![],
-        reasoning: true,
-        supports_images: Some(true),
-        context_limit: 200_000,
-        output_limit: 64_000,
-        limit_source: LimitSource::Cursor,
-    }
-}
-
 #[test]
 fn opencode_two_gets_the_providers_shape_and_drops_our_old_entry() {
     assert_eq!(
@@ -318,7 +289,12 @@ fn opencode_two_gets_the_providers_shape_and_drops_our_old_entry() {
 
     let old = r#"{ "provider": { "cursor-bridge": { "npm": "x" }, "ollama": {} } }"#;
     let c = case("opencode.json", Some(old));
-    let setup = opencode::setup(c.path.clone(), &inputs(4242), &[model()], OpencodeShape::V2);
+    let setup = opencode::setup(
+        c.path.clone(),
+        &inputs(4242),
+        &[sample_model()],
+        OpencodeShape::V2,
+    );
     connect(&setup, &inputs(4242), &c.data, false, now()).expect("connects");
     let v = edit::data(Format::Jsonc, &fs::read_to_string(&c.path).expect("read")).expect("parses");
     assert_eq!(v["provider"], json!({"ollama": {}}));
