@@ -63,10 +63,11 @@ fn names(dir: &Path) -> Vec<String> {
     n
 }
 
+/// Claude Code reads strict JSON (a comment makes it ignore the file): the user's own
+/// layout — spacing, key order, an inline array — is what must survive.
 const CLAUDE_SETTINGS: &str = r#"{
-  // keep me: my Claude Code settings
   "permissions": {
-    "allow": ["Bash(git status:*)"] /* reviewed */
+    "allow": [ "Bash(git status:*)",   "Read" ]
   },
   "includeCoAuthoredBy": false,
   "theme": "dark"
@@ -246,7 +247,8 @@ async fn a_malformed_config_is_refused_untouched_and_without_backup() {
     let dir = user_home(&sb).join(".claude");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let settings = dir.join("settings.json");
-    let broken = "{ \"env\": { \"A\": 1, }\n";
+    // A comment: Claude Code itself would ignore this file as malformed JSON.
+    let broken = "{\n  // mine\n  \"env\": { \"A\": \"1\" }\n}\n";
     std::fs::write(&settings, broken).expect("write");
     let out = run(sb.cmd(&["connect", "claude-code"])).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
@@ -256,7 +258,7 @@ async fn a_malformed_config_is_refused_untouched_and_without_backup() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("not valid JSONC") && out.stderr.contains("not modified"),
+        out.stderr.contains("not valid JSON") && out.stderr.contains("not modified"),
         "{}",
         out.stderr
     );

@@ -64,7 +64,8 @@ fn connect_error(e: ConnectError) -> CommandError {
 fn format_of(client: Client) -> Format {
     match client {
         Client::Codex => Format::Toml,
-        Client::Opencode | Client::ClaudeCode => Format::Jsonc,
+        Client::Opencode => Format::Jsonc,
+        Client::ClaudeCode => Format::Json,
     }
 }
 

@@ -94,7 +94,7 @@ pub(crate) fn setup(path: PathBuf, inputs: &Inputs) -> Setup {
     Setup {
         client: Client::ClaudeCode,
         path,
-        format: Format::Jsonc,
+        format: Format::Json,
         fresh: Vec::new(),
         edits,
         private,

@@ -25,8 +25,11 @@ use crate::dates::civil_from_days;
 /// How a client's config file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
-    /// JSON with comments and trailing commas (OpenCode, Claude Code).
+    /// JSON with comments and trailing commas (OpenCode).
     Jsonc,
+    /// Strict JSON (Claude Code: a comment makes it ignore the whole file as
+    /// "Invalid or malformed JSON", so such a file is refused, never rewritten).
+    Json,
     /// TOML (Codex).
     Toml,
 }
@@ -168,8 +171,10 @@ pub(crate) fn read(path: &Path) -> Result<Current, WriteError> {
 /// The data in `text` (an empty or comment-only JSONC text is `null`).
 pub(crate) fn data(format: Format, text: &str) -> Result<Value, MergeError> {
     match format {
-        Format::Jsonc => jsonc_parser::parse_to_serde_value(text, &parse_options())
-            .map_err(|e| parse_error(format, e.to_string())),
+        Format::Jsonc | Format::Json => {
+            jsonc_parser::parse_to_serde_value(text, &options_for(format))
+                .map_err(|e| parse_error(format, e.to_string()))
+        }
         Format::Toml => text
             .parse::<toml_edit::DocumentMut>()
             .map(|d| toml_data(d.as_item()))
@@ -209,13 +214,13 @@ pub(crate) fn apply(
         set_data(&mut expected, &e.key, e.value.clone());
     }
     let out = match (format, text) {
-        (Format::Jsonc, None) => {
+        (Format::Jsonc | Format::Json, None) => {
             // Serialising a `Value` cannot fail; the fallback is never taken.
             let mut t = serde_json::to_string_pretty(&expected).unwrap_or_default();
             t.push('\n');
             t
         }
-        (Format::Jsonc, Some(text)) => jsonc_apply(text, &before, &all)?,
+        (Format::Jsonc | Format::Json, Some(text)) => jsonc_apply(format, text, &before, &all)?,
         (Format::Toml, text) => toml_apply(text.unwrap_or(""), &all)?,
     };
     // Belt and braces over the CST editors: the result must read back as exactly the
@@ -245,6 +250,7 @@ fn parse_error(format: Format, reason: String) -> MergeError {
     MergeError::Parse {
         format: match format {
             Format::Jsonc => "JSONC",
+            Format::Json => "JSON",
             Format::Toml => "TOML",
         },
         reason,
@@ -306,9 +312,24 @@ pub(crate) fn parse_options() -> ParseOptions {
     }
 }
 
-fn jsonc_apply(text: &str, before: &Value, edits: &[&Edit]) -> Result<String, MergeError> {
-    let root = CstRootNode::parse(text, &parse_options())
-        .map_err(|e| parse_error(Format::Jsonc, e.to_string()))?;
+/// [`parse_options`], without comments and trailing commas for strict JSON.
+fn options_for(format: Format) -> ParseOptions {
+    let loose = format == Format::Jsonc;
+    ParseOptions {
+        allow_comments: loose,
+        allow_trailing_commas: loose,
+        ..parse_options()
+    }
+}
+
+fn jsonc_apply(
+    format: Format,
+    text: &str,
+    before: &Value,
+    edits: &[&Edit],
+) -> Result<String, MergeError> {
+    let root = CstRootNode::parse(text, &options_for(format))
+        .map_err(|e| parse_error(format, e.to_string()))?;
     let top = match root.value() {
         None => root.object_value_or_set(),
         Some(v) => v
@@ -316,7 +337,7 @@ fn jsonc_apply(text: &str, before: &Value, edits: &[&Edit]) -> Result<String, Me
             .ok_or_else(|| MergeError::RootNotObject(kind(before)))?,
     };
     for e in edits {
-        let now = data(Format::Jsonc, &root.to_string())?;
+        let now = data(format, &root.to_string())?;
         jsonc_set(&top, &now, &e.key, 0, e.value.as_ref())?;
     }
     Ok(root.to_string())

@@ -29,7 +29,7 @@ fn inputs(port: u16) -> Inputs {
 /// Claude Code's status as a proxy on `port` with [`KEY`] sees it.
 fn claude_status(data: &Path, port: u16) -> ConnectionStatus {
     let root = format!("http://127.0.0.1:{port}");
-    status(Client::ClaudeCode, None, Format::Jsonc, data, &root, KEY)
+    status(Client::ClaudeCode, None, Format::Json, data, &root, KEY)
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -42,13 +42,12 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 const CLAUDE_SETTINGS: &str = r#"{
-  // my Claude Code settings
   "permissions": { "allow": ["Bash(ls:*)"] },
   "env": {
     "DISABLE_TELEMETRY": "1",
-    "ANTHROPIC_BASE_URL": "https://api.example.com", /* mine */
+    "ANTHROPIC_BASE_URL": "https://api.example.com"
   },
-  "theme": "dark"
+  "theme":   "dark"
 }
 "#;
 
@@ -98,14 +97,13 @@ fn claude_code_connect_keeps_the_rest_and_disconnect_restores_it_exactly() {
     assert_eq!(done.diff, dry.diff);
     let text = fs::read_to_string(&c.path).expect("read");
     for kept in [
-        "  // my Claude Code settings\n",
         "  \"permissions\": { \"allow\": [\"Bash(ls:*)\"] },\n",
         "    \"DISABLE_TELEMETRY\": \"1\",\n",
-        "  \"theme\": \"dark\"\n}\n",
+        "  \"theme\":   \"dark\"\n}\n",
     ] {
         assert!(text.contains(kept), "lost {kept:?}:\n{text}");
     }
-    let v = edit::data(Format::Jsonc, &text).expect("parses");
+    let v = edit::data(Format::Json, &text).expect("parses");
     assert_eq!(v["env"]["ANTHROPIC_BASE_URL"], "http://127.0.0.1:4242");
     assert_eq!(v["env"]["ANTHROPIC_AUTH_TOKEN"], KEY);
     #[cfg(unix)]
@@ -133,13 +131,12 @@ fn claude_code_connect_keeps_the_rest_and_disconnect_restores_it_exactly() {
     let st = claude_status(&c.data, 9);
     assert!(st.connected && st.stale, "another port: {st:?}");
 
-    let undone =
-        disconnect(Client::ClaudeCode, Format::Jsonc, &c.data, now()).expect("disconnects");
+    let undone = disconnect(Client::ClaudeCode, Format::Json, &c.data, now()).expect("disconnects");
     assert!(undone.restored_exactly, "{undone:?}");
     assert_eq!(fs::read_to_string(&c.path).expect("read"), CLAUDE_SETTINGS);
     let st = claude_status(&c.data, 4242);
     assert!(!st.connected);
-    let twice = disconnect(Client::ClaudeCode, Format::Jsonc, &c.data, now()).expect("no-op");
+    let twice = disconnect(Client::ClaudeCode, Format::Json, &c.data, now()).expect("no-op");
     assert!(twice.path.is_none() && twice.notes[0].contains("not connected"));
 }
 
@@ -151,7 +148,7 @@ fn disconnect_around_the_users_later_changes_undoes_only_ours() {
     let setup = claude_code::setup(c.path.clone(), &with_helper);
     connect(&setup, &with_helper, &c.data, false, now()).expect("connects");
     let text = fs::read_to_string(&c.path).expect("read");
-    let v = edit::data(Format::Jsonc, &text).expect("parses");
+    let v = edit::data(Format::Json, &text).expect("parses");
     assert_eq!(v["apiKeyHelper"], "'/opt/cb/cursor-bridge' key");
     assert!(v["env"].get("ANTHROPIC_AUTH_TOKEN").is_none() && !text.contains(KEY));
 
@@ -168,22 +165,24 @@ fn disconnect_around_the_users_later_changes_undoes_only_ours() {
         .replace("\"dark\"", "\"light\"")
         .replace("'/opt/cb/cursor-bridge' key", "my-own-helper");
     fs::write(&c.path, &edited).expect("write");
-    let undone =
-        disconnect(Client::ClaudeCode, Format::Jsonc, &c.data, now()).expect("disconnects");
+    let undone = disconnect(Client::ClaudeCode, Format::Json, &c.data, now()).expect("disconnects");
     assert!(!undone.restored_exactly);
     assert!(
         undone.notes.iter().any(|n| n.contains("apiKeyHelper")),
         "{undone:?}"
     );
     let after = fs::read_to_string(&c.path).expect("read");
-    let v = edit::data(Format::Jsonc, &after).expect("parses");
+    let v = edit::data(Format::Json, &after).expect("parses");
     assert_eq!(
         v["env"]["ANTHROPIC_BASE_URL"], "https://api.example.com",
         "the user's URL is back"
     );
     assert_eq!(v["theme"], "light");
     assert_eq!(v["apiKeyHelper"], "my-own-helper");
-    assert!(after.contains("// my Claude Code settings"));
+    assert!(
+        after.contains("\"theme\":   \"light\""),
+        "spacing kept: {after}"
+    );
     assert!(undone.backup.is_some());
 }
 
@@ -257,13 +256,20 @@ fn a_created_file_is_removed_again_and_a_malformed_one_refused() {
     for (name, text, format) in [
         ("config.toml", "[model_providers\nname = 1\n", Format::Toml),
         ("config.toml", "model_providers = \"x\"\n", Format::Toml),
-        ("settings.json", "{ \"env\": [] }", Format::Jsonc),
-        ("settings.json", "{ \"env\": { } ", Format::Jsonc),
+        ("settings.json", "{ \"env\": [] }", Format::Json),
+        ("settings.json", "{ \"env\": { } ", Format::Json),
+        // Claude Code reads strict JSON: with a comment it ignores the whole file.
+        (
+            "settings.json",
+            "{\n  // mine\n  \"theme\": \"dark\"\n}\n",
+            Format::Json,
+        ),
+        ("settings.json", "{ \"theme\": \"dark\", }", Format::Json),
     ] {
         let c = case(name, Some(text));
         let setup = match format {
             Format::Toml => codex::setup(c.path.clone(), &inputs(1)),
-            Format::Jsonc => claude_code::setup(c.path.clone(), &inputs(1)),
+            Format::Json | Format::Jsonc => claude_code::setup(c.path.clone(), &inputs(1)),
         };
         let err = connect(&setup, &inputs(1), &c.data, false, now()).expect_err(text);
         assert!(err.is_refusal(), "{text:?}: {err}");
@@ -314,7 +320,7 @@ fn opencode_two_gets_the_providers_shape_and_drops_our_old_entry() {
     assert!(p["models"].get("auto").is_some());
     assert!(v.get("$schema").is_none(), "only a fresh file gets $schema");
 
-    let undone = disconnect(Client::Opencode, Format::Jsonc, &c.data, now()).expect("disconnects");
+    let undone = disconnect(Client::Opencode, Format::Json, &c.data, now()).expect("disconnects");
     assert!(undone.restored_exactly);
     assert_eq!(fs::read_to_string(&c.path).expect("read"), old);
 }
