@@ -151,6 +151,7 @@ impl App {
     async fn setup(
         &self,
         client: Client,
+        path: PathBuf,
         options: &ConnectOptions,
     ) -> Result<(Setup, Inputs), CommandError> {
         let inputs = Inputs {
@@ -159,9 +160,6 @@ impl App {
             key_command: options.key_command.clone(),
             set_default: options.set_default,
         };
-        let path = self
-            .config_path(client, options.path.as_ref())
-            .map_err(connect_error)?;
         let setup = match client {
             Client::Opencode => {
                 let r = self.client().models().await;
@@ -189,7 +187,10 @@ impl App {
         client: Client,
         options: ConnectOptions,
     ) -> Result<ConnectReport, CommandError> {
-        let (setup, inputs) = self.setup(client, &options).await?;
+        let path = self
+            .config_path(client, options.path.as_ref())
+            .map_err(connect_error)?;
+        let (setup, inputs) = self.setup(client, path, &options).await?;
         let data_dir = self.paths().data_dir.clone();
         blocking("writing the client's config", move || {
             connect::connect(
@@ -239,11 +240,15 @@ impl App {
             opencode_shape: Some(OpencodeShape::V1),
             ..ConnectOptions::default()
         };
-        let (setup, _) = self.setup(client, &options).await?;
+        // A snippet is for pasting anywhere: not knowing the client's config is no failure.
+        let path = self.config_path(client, None).ok();
+        let (setup, _) = self
+            .setup(client, path.clone().unwrap_or_default(), &options)
+            .await?;
         Ok(ClientSnippet {
             client,
             text: setup.snippet,
-            path: Some(setup.path),
+            path,
             notes: setup.notes,
         })
     }
