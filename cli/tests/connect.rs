@@ -353,3 +353,39 @@ async fn opencode_connect_in_both_shapes_and_disconnect_restores_the_file() {
     run(cmd(&["disconnect", "opencode"])).await.ok();
     assert_eq!(read(&file), OPENCODE_CONFIG);
 }
+
+#[tokio::test]
+async fn connect_disconnect_and_key_have_help_and_refuse_an_unknown_tool() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    for (args, purpose) in [
+        (
+            &["connect", "--help"][..],
+            "Point a coding tool at this proxy",
+        ),
+        (&["disconnect", "--help"][..], "Undo `connect`"),
+        (&["key", "--help"][..], "Print the local API key"),
+    ] {
+        let out = run(sb.cmd(args)).await;
+        out.ok();
+        assert!(
+            out.stdout.contains(purpose) && out.stdout.contains("Usage:"),
+            "{}",
+            out.stdout
+        );
+    }
+    let help = run(sb.cmd(&["connect", "--help"])).await;
+    for option in [
+        "--dry-run",
+        "--write",
+        "--set-default",
+        "--opencode-shape",
+        "claude-code",
+    ] {
+        assert!(help.stdout.contains(option), "{option}: {}", help.stdout);
+    }
+    let unknown = run(sb.cmd(&["connect", "crush"])).await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("crush"), "{}", unknown.stderr);
+    assert!(sb.files().iter().all(|p| !p.ends_with("connections.json")));
+}

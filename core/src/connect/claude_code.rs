@@ -98,6 +98,7 @@ pub(crate) fn setup(path: PathBuf, inputs: &Inputs) -> Setup {
         fresh: Vec::new(),
         edits,
         private,
+        key_in_file: private,
         notes,
         snippet: serde_json::to_string_pretty(&snippet).unwrap_or_default(),
     }

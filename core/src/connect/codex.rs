@@ -80,6 +80,7 @@ pub(crate) fn setup(path: PathBuf, inputs: &Inputs) -> Setup {
         fresh: Vec::new(),
         edits,
         private: false,
+        key_in_file: false,
         notes,
         snippet,
     }

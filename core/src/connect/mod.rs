@@ -103,8 +103,11 @@ pub(crate) struct Setup {
     /// Applied only to a file holding nothing yet (OpenCode's `$schema`).
     pub(crate) fresh: Vec<Edit>,
     pub(crate) edits: Vec<Edit>,
-    /// The key is written into the file: keep it 0600.
+    /// Keep the file 0600 (the key is written into it and it was not private before).
     pub(crate) private: bool,
+    /// The file holds the key itself, so a new key makes it stale (a key command or an
+    /// environment variable picks a new key up by itself).
+    pub(crate) key_in_file: bool,
     /// What the user should know (an export line, where the key is, how to run it).
     pub(crate) notes: Vec<String>,
     /// The minimal snippet a user can paste instead.
@@ -302,7 +305,11 @@ pub(crate) fn connect(
         },
         written: records::text_hash(&after),
         root_url: inputs.root_url.clone(),
-        key_hash: key_hash(&inputs.api_key),
+        key_hash: if setup.key_in_file {
+            key_hash(&inputs.api_key)
+        } else {
+            String::new()
+        },
     };
     records.set(setup.client, record);
     records.save(data_dir)?;
@@ -429,9 +436,9 @@ pub(crate) fn status(
             })
     });
     let stale = connected
-        && record
-            .as_ref()
-            .is_some_and(|r| r.root_url != root_url || r.key_hash != key_hash(api_key));
+        && record.as_ref().is_some_and(|r| {
+            r.root_url != root_url || (!r.key_hash.is_empty() && r.key_hash != key_hash(api_key))
+        });
     ConnectionStatus {
         client,
         name: client.name().to_string(),

@@ -188,6 +188,7 @@ pub(crate) fn setup(
             Edit::remove(&[other.to_string(), PROVIDER_ID.to_string()]),
         ],
         private: false,
+        key_in_file: true,
         notes: vec![format!(
             "Restart OpenCode, then pick a model under \"{PROVIDER_ID}/\" (e.g. `opencode -m {PROVIDER_ID}/auto`)."
         )],

@@ -40,7 +40,8 @@ pub(crate) struct Record {
     pub(crate) written: String,
     /// The proxy's root URL the config points at.
     pub(crate) root_url: String,
-    /// SHA-256 of the key the config holds or was set up for.
+    /// SHA-256 of the key the config holds; empty when it holds none (it runs
+    /// `cursor-bridge key` or reads an environment variable).
     pub(crate) key_hash: String,
 }
 

@@ -130,6 +130,16 @@ fn claude_code_connect_keeps_the_rest_and_disconnect_restores_it_exactly() {
     assert!(st.connected && !st.stale, "{st:?}");
     let st = claude_status(&c.data, 9);
     assert!(st.connected && st.stale, "another port: {st:?}");
+    let root = "http://127.0.0.1:4242";
+    let st = status(
+        Client::ClaudeCode,
+        None,
+        Format::Json,
+        &c.data,
+        root,
+        "cb-new-key",
+    );
+    assert!(st.stale, "the file holds the old key: {st:?}");
 
     let undone = disconnect(Client::ClaudeCode, Format::Json, &c.data, now()).expect("disconnects");
     assert!(undone.restored_exactly, "{undone:?}");
@@ -158,6 +168,19 @@ fn disconnect_around_the_users_later_changes_undoes_only_ours() {
     moved_helper.key_command = with_helper.key_command.clone();
     let setup2 = claude_code::setup(c.path.clone(), &moved_helper);
     connect(&setup2, &moved_helper, &c.data, false, now()).expect("reconnects");
+    let root = "http://127.0.0.1:5555";
+    let st = status(
+        Client::ClaudeCode,
+        None,
+        Format::Json,
+        &c.data,
+        root,
+        "cb-new-key",
+    );
+    assert!(
+        st.connected && !st.stale,
+        "the helper prints whatever key is current: {st:?}"
+    );
 
     // The user changes the theme and our helper by hand.
     let edited = fs::read_to_string(&c.path)
