@@ -46,6 +46,11 @@ echo "==> OpenCode end to end" >&2
 bash tests/opencode/run.sh
 bash tests/opencode/run.sh apply-patch
 
+# Real Claude Code and Codex CLI read the configs `cursor-bridge connect` writes and send
+# the local key from `cursor-bridge key`; disconnect restores both files.
+echo "==> connect: Claude Code and Codex configs" >&2
+bash tests/connect/run.sh
+
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh
 

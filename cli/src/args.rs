@@ -38,6 +38,17 @@ pub(crate) enum Command {
     /// Print the OpenCode provider block for the live model list, or merge it into
     /// OpenCode's config with --write.
     OpencodeConfig(OpencodeConfigArgs),
+    /// Point a coding tool at this proxy by writing its own config: OpenCode
+    /// (opencode.json), Claude Code (~/.claude/settings.json), Codex CLI
+    /// (~/.codex/config.toml). Everything else in the file stays; the old file is backed
+    /// up first; --dry-run shows the diff instead.
+    Connect(ConnectArgs),
+    /// Undo `connect`: remove what it added and put back what it replaced, leaving what
+    /// you changed since alone.
+    Disconnect(DisconnectArgs),
+    /// Print the local API key clients send (Claude Code's apiKeyHelper and Codex's auth
+    /// command run this, so the key need not be written into their configs).
+    Key,
     /// Delete the conversation checkpoints kept on disk (they hold your prompts and
     /// code). A proxy running in another process keeps its copy in memory until it
     /// stops: use the tray's "Forget conversations" button then.
@@ -85,6 +96,59 @@ pub(crate) struct OpencodeConfigArgs {
     /// everything else stay; the old file is backed up first.
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     pub(crate) write: Option<Option<PathBuf>>,
+}
+
+/// A client `connect` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ClientArg {
+    /// OpenCode.
+    Opencode,
+    /// Claude Code.
+    ClaudeCode,
+    /// Codex CLI.
+    Codex,
+}
+
+/// OpenCode's config shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ShapeArg {
+    /// OpenCode 1.x `provider.<id>` (2.x reads it too).
+    V1,
+    /// OpenCode 2.x `providers.<id>`.
+    V2,
+}
+
+/// `connect` options.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// The tool to connect.
+    #[arg(value_enum)]
+    pub(crate) client: ClientArg,
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
+    /// Print the diff of what would change; write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Edit this file instead of the tool's own config (which honours OPENCODE_CONFIG /
+    /// XDG_CONFIG_HOME, CLAUDE_CONFIG_DIR, CODEX_HOME).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) write: Option<PathBuf>,
+    /// Codex: also make Cursor Bridge its default provider (top-level model_provider and
+    /// model), which changes every `codex` run.
+    #[arg(long)]
+    pub(crate) set_default: bool,
+    /// OpenCode: the config shape to write [default: by `opencode --version`, 1.x if
+    /// not found].
+    #[arg(long, value_enum)]
+    pub(crate) opencode_shape: Option<ShapeArg>,
+}
+
+/// `disconnect` options.
+#[derive(Debug, Args)]
+pub(crate) struct DisconnectArgs {
+    /// The tool to disconnect.
+    #[arg(value_enum)]
+    pub(crate) client: ClientArg,
 }
 
 #[cfg(test)]

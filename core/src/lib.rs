@@ -20,8 +20,10 @@
 //! - [`store`]: credential stores (OS keychain by default, opt-in 0600 file, env override)
 //!   and the usage ledger ([`store::ledger`], SQLite).
 //! - [`config`]: typed, validated settings and the directories we use.
-//! - [`opencode`]: the OpenCode provider block generated from the live model list, and
-//!   its safe merge into the user's own OpenCode config ([`opencode::install`]).
+//! - [`connect`]: "Connect your tools" — OpenCode, Claude Code and Codex configs written
+//!   safely (one edit path for JSONC and TOML: comments kept, backup, atomic, a diff for
+//!   dry runs) and undone by disconnect; [`opencode`] is [`connect::opencode`], the
+//!   OpenCode provider block generated from the live model list.
 //! - [`app`]: the actions the tray, the web UI and the CLI share ([`app::App`]), their IPC types,
 //!   `CommandError`, and the notification policy ([`app::alerts`]).
 //! - [`dates`]: calendar dates from Unix time for what we print.
@@ -44,10 +46,12 @@ pub use cursor_bridge_client::pb;
 
 pub mod app;
 pub mod config;
+pub mod connect;
 pub mod dates;
 pub mod dialects;
 pub mod engine;
-pub mod opencode;
+/// The OpenCode provider block; its old path, kept for other crates.
+pub use connect::opencode;
 pub mod proxy;
 pub mod store;
 pub mod wiring;

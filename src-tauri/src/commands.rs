@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use cursor_bridge_core::app::App;
 // Every type crossing IPC comes from the one contract module (docs/IPC.md).
 use cursor_bridge_core::app::ipc::{
-    CommandError, Model, OpencodeSnippet, PlanUsage, Range, RecentError, SettingsView, Status,
+    Client, ClientSnippet, CommandError, ConnectOptions, ConnectReport, ConnectionStatus,
+    DisconnectReport, Model, OpencodeSnippet, PlanUsage, Range, RecentError, SettingsView, Status,
     UsageReport, WriteOutcome,
 };
 use tauri::State;
@@ -107,4 +108,28 @@ pub async fn recent_errors(app: State<'_, App>) -> Res<Vec<RecentError>> {
 #[tauri::command]
 pub async fn opencode_install(app: State<'_, App>, path: Option<PathBuf>) -> Res<WriteOutcome> {
     app.opencode_install(path).await
+}
+
+#[tauri::command]
+pub async fn connect_client(
+    app: State<'_, App>,
+    client: Client,
+    options: ConnectOptions,
+) -> Res<ConnectReport> {
+    app.connect(client, options).await
+}
+
+#[tauri::command]
+pub async fn disconnect_client(app: State<'_, App>, client: Client) -> Res<DisconnectReport> {
+    app.disconnect(client).await
+}
+
+#[tauri::command]
+pub async fn connection_status(app: State<'_, App>) -> Res<Vec<ConnectionStatus>> {
+    app.connection_status().await
+}
+
+#[tauri::command]
+pub async fn client_snippet(app: State<'_, App>, client: Client) -> Res<ClientSnippet> {
+    app.client_snippet(client).await
 }

@@ -65,6 +65,10 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder
             commands::usage_report,
             commands::recent_errors,
             commands::opencode_install,
+            commands::connect_client,
+            commands::disconnect_client,
+            commands::connection_status,
+            commands::client_snippet,
             commands::forget_conversations,
         ])
         // A plugin rather than `Builder::setup`: plugins are set up when the app is built,

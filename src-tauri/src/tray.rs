@@ -6,9 +6,9 @@
 //! menu carries the proxy toggle too; elsewhere a left click toggles it.
 
 use cursor_bridge_core::app::App;
-use cursor_bridge_core::app::ipc::{ErrorKind, ProxyRunState, Status};
+use cursor_bridge_core::app::ipc::{Client, ErrorKind, ProxyRunState, Status};
 use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
@@ -27,18 +27,22 @@ pub enum MenuId {
     ToggleProxy,
     /// Sign in… / Sign out (email).
     Account,
-    CopyOpencodeConfig,
+    /// "Copy setup for…" → OpenCode / Claude Code / Codex CLI: the client's snippet
+    /// (`App::client_snippet`, the same action as Settings' "Copy snippet").
+    CopySetup(Client),
     OpenWindow,
     LaunchAtLogin,
     Quit,
 }
 
 impl MenuId {
-    pub const ALL: [MenuId; 7] = [
+    pub const ALL: [MenuId; 9] = [
         MenuId::Status,
         MenuId::ToggleProxy,
         MenuId::Account,
-        MenuId::CopyOpencodeConfig,
+        MenuId::CopySetup(Client::Opencode),
+        MenuId::CopySetup(Client::ClaudeCode),
+        MenuId::CopySetup(Client::Codex),
         MenuId::OpenWindow,
         MenuId::LaunchAtLogin,
         MenuId::Quit,
@@ -49,7 +53,10 @@ impl MenuId {
             MenuId::Status => "status",
             MenuId::ToggleProxy => "toggle-proxy",
             MenuId::Account => "account",
-            MenuId::CopyOpencodeConfig => "copy-opencode-config",
+            // The OpenCode item keeps the id it had as the menu's one copy item.
+            MenuId::CopySetup(Client::Opencode) => "copy-opencode-config",
+            MenuId::CopySetup(Client::ClaudeCode) => "copy-claude-code-setup",
+            MenuId::CopySetup(Client::Codex) => "copy-codex-setup",
             MenuId::OpenWindow => "open-window",
             MenuId::LaunchAtLogin => "launch-at-login",
             MenuId::Quit => "quit",
@@ -183,13 +190,23 @@ pub fn install<R: Runtime>(handle: &AppHandle<R>, core: &App) -> tauri::Result<(
             None::<&str>,
         )?,
     };
-    let copy = MenuItem::with_id(
-        handle,
-        MenuId::CopyOpencodeConfig.as_str(),
-        "Copy OpenCode config",
-        true,
-        None::<&str>,
-    )?;
+    let copy_items = Client::ALL
+        .into_iter()
+        .map(|c| {
+            MenuItem::with_id(
+                handle,
+                MenuId::CopySetup(c).as_str(),
+                c.name(),
+                true,
+                None::<&str>,
+            )
+        })
+        .collect::<tauri::Result<Vec<_>>>()?;
+    let copy_refs: Vec<&dyn tauri::menu::IsMenuItem<R>> = copy_items
+        .iter()
+        .map(|i| i as &dyn tauri::menu::IsMenuItem<R>)
+        .collect();
+    let copy = Submenu::with_items(handle, "Copy setup for…", true, &copy_refs)?;
     let open = MenuItem::with_id(
         handle,
         MenuId::OpenWindow.as_str(),
@@ -273,20 +290,23 @@ fn on_menu<R: Runtime>(handle: &AppHandle<R>, core: &App, event: MenuEvent) {
                 c.sign_in().await.map(drop)
             }
         }),
-        MenuId::CopyOpencodeConfig => {
+        MenuId::CopySetup(client) => {
             let handle = handle.clone();
             spawn_action(core.clone(), move |c| async move {
-                let snippet = c.opencode_snippet().await?;
+                let snippet = c.client_snippet(client).await?;
                 handle.clipboard().write_text(snippet.text).map_err(|e| {
                     cursor_bridge_core::app::CommandError::io(format!(
                         "Cannot copy to the clipboard: {e}"
                     ))
                 })?;
+                let file = snippet
+                    .path
+                    .map_or_else(|| "its config".to_string(), |p| p.display().to_string());
                 notify::show(
-                    "OpenCode config copied".into(),
+                    format!("{} setup copied", client.name()),
                     format!(
-                        "Paste it into opencode.json; it points at {}.",
-                        snippet.base_url
+                        "Paste it into {file}, or run `cursor-bridge connect {}`.",
+                        client.id()
                     ),
                 );
                 Ok(())

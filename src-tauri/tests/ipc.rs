@@ -268,3 +268,74 @@ fn settings_and_failures_come_back_as_kind_and_message() {
     // Nothing to cancel is fine; the answer is null.
     assert_eq!(h.ok("cancel_sign_in", json!({})), Value::Null);
 }
+
+/// Settings → "Connect your tools" as the UI drives it: a dry run changes nothing, connect
+/// writes the file and shows in the status, the snippet copies, disconnect puts the file
+/// back, and a file that cannot take the merge is refused as `invalid_input`.
+#[test]
+fn connect_preview_status_snippet_and_disconnect_through_ipc() {
+    let (listener, port) = own_port();
+    let h = Harness::new(port, vec![listener]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("settings.json");
+    let original = "{\n  \"theme\": \"dark\"\n}\n";
+    std::fs::write(&file, original).expect("write");
+    let path = file.to_str().expect("utf-8");
+
+    let dry = h.ok(
+        "connect_client",
+        json!({"client": "claude-code", "options": {"path": path, "dryRun": true}}),
+    );
+    assert_eq!(dry["dryRun"], true);
+    let diff = dry["diff"].as_str().expect("diff");
+    assert!(
+        diff.contains(&format!(
+            "+    \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:{port}\""
+        )),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("<local API key>"),
+        "the key is masked: {diff}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+
+    // Options left out take their defaults (the UI sends `{}` for a plain connect).
+    let done = h.ok(
+        "connect_client",
+        json!({"client": "claude-code", "options": {"path": path}}),
+    );
+    assert!(done["backup"].is_string(), "{done}");
+    let rows = h.ok("connection_status", json!({}));
+    let claude = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["client"] == "claude-code")
+        .expect("a Claude Code row");
+    assert_eq!(
+        (&claude["connected"], &claude["stale"], &claude["path"]),
+        (&json!(true), &json!(false), &json!(path))
+    );
+    assert_eq!(rows.as_array().expect("rows").len(), 3);
+
+    let snippet = h.ok("client_snippet", json!({"client": "codex"}));
+    assert!(
+        snippet["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("wire_api = \"responses\"")),
+        "{snippet}"
+    );
+
+    let undone = h.ok("disconnect_client", json!({"client": "claude-code"}));
+    assert_eq!(undone["restoredExactly"], true, "{undone}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+
+    std::fs::write(&file, "[1]").expect("write");
+    let e = h.err(
+        "connect_client",
+        json!({"client": "claude-code", "options": {"path": path}}),
+    );
+    assert_eq!(e["kind"], "invalid_input", "{e}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "[1]");
+}

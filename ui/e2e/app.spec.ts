@@ -165,6 +165,23 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   await expect(page.getByText('The connection to Cursor dropped mid-stream.')).toBeVisible();
   await shot(page, 'settings-opencode');
 
+  // --- Settings: connect your tools — preview Claude Code's change, connect, disconnect ---
+  const claude = page.getByRole('group', { name: 'Claude Code' });
+  await expect(claude).toContainText('Not connected');
+  await claude.getByRole('button', { name: 'Preview changes' }).click();
+  await expect(claude.getByLabel("Changes to Claude Code's config")).toContainText('ANTHROPIC_BASE_URL');
+  await claude.getByRole('button', { name: 'Connect', exact: true }).click();
+  await expect(claude.getByText('/home/ada/.claude/settings.json.bak-20261120-1430')).toBeVisible();
+  await expect(claude.getByRole('button', { name: 'Connect again' })).toBeVisible();
+  await claude.getByRole('button', { name: 'Disconnect' }).click();
+  await expect(claude.getByText(/Restored/)).toBeVisible();
+  await expect(claude).toContainText('Not connected');
+  const connectCalls = (await calls(page)).filter((c) => c.cmd === 'connect_client');
+  expect(connectCalls.map((c) => c.args)).toEqual([
+    { client: 'claude-code', options: { dryRun: true } },
+    { client: 'claude-code', options: {} },
+  ]);
+
   // --- Settings: the connection to Cursor, by keyboard (arrow keys move within the group) ---
   const connection = page.getByRole('group', { name: 'Connection to Cursor' });
   const http2 = connection.getByRole('radio', { name: 'HTTP/2 (default, fastest)' });

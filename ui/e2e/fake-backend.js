@@ -13,6 +13,7 @@
 /** @typedef {import('../src/ipc').Settings} Settings */
 /** @typedef {import('../src/ipc').Range} UsageRange (DOM has a `Range` of its own) */
 /** @typedef {import('../src/ipc').UsageReport} UsageReport */
+/** @typedef {import('../src/ipc').Client} Client */
 /** @typedef {import('../src/ipc').UsagePoint} UsagePoint */
 /** @typedef {import('../src/ipc').SplitPoint} SplitPoint */
 /** @typedef {import('../src/ipc').SplitUsage} SplitUsage */
@@ -60,7 +61,7 @@
    * @type {{ signedIn: boolean, proxy: ProxyState, settings: Settings, apiKey: string,
    *   launchAtLogin: boolean, pendingSignIn: PendingSignIn | null, signInAttempts: number,
    *   conversations?: number, calls: { cmd: string, args: Record<string, unknown> }[],
-   *   clipboardWrites: string[] }}
+   *   clipboardWrites: string[], connected: Set<string> }}
    */
   const state = {
     signedIn: !!opts.signedIn,
@@ -79,7 +80,18 @@
     signInAttempts: 0,
     calls: [],
     clipboardWrites: [],
+    connected: new Set(),
   };
+
+  /**
+   * The clients "Connect your tools" lists, where their configs are and how to run them.
+   * @type {{ client: Client, name: string, path: string, run: string }[]}
+   */
+  const CLIENTS = [
+    { client: 'opencode', name: 'OpenCode', path: '/home/ada/.config/opencode/opencode.jsonc', run: '`opencode`' },
+    { client: 'claude-code', name: 'Claude Code', path: '/home/ada/.claude/settings.json', run: '`claude`' },
+    { client: 'codex', name: 'Codex CLI', path: '/home/ada/.codex/config.toml', run: '`codex -c model_provider=cursor-bridge -m auto`' },
+  ];
 
   /** @returns {Status} */
   function status() {
@@ -476,6 +488,31 @@
       return state.launchAtLogin;
     },
     open_log_folder: () => null,
+    // Connect your tools: which clients are connected, as the real backend records it.
+    connection_status: () =>
+      CLIENTS.map((c) => ({ client: c.client, name: c.name, path: c.path, connected: state.connected.has(c.client), stale: false })),
+    connect_client: ({ client, options }) => {
+      const c = CLIENTS.find((x) => x.client === client);
+      if (!c) throw err('invalid_input', `unknown client ${client}`);
+      const dryRun = !!(options && options.dryRun);
+      const already = state.connected.has(client);
+      if (!dryRun) state.connected.add(client);
+      return {
+        client,
+        path: c.path,
+        diff: already ? '' : `--- ${c.path}\n+++ ${c.path}\n@@ -1 +1,3 @@\n+  "env": {\n+    "ANTHROPIC_BASE_URL": "http://127.0.0.1:18741"\n`,
+        backup: dryRun || already ? null : `${c.path}.bak-20261120-1430`,
+        created: false,
+        dryRun,
+        notes: [`Run ${c.run}.`],
+      };
+    },
+    disconnect_client: ({ client }) => {
+      const c = CLIENTS.find((x) => x.client === client);
+      const was = state.connected.delete(client);
+      return { client, path: was && c ? c.path : null, backup: null, restoredExactly: was, removed: false, notes: [] };
+    },
+    client_snippet: ({ client }) => ({ client, text: client === 'opencode' ? JSON.stringify(JSON.parse(snippet().text)) : `# ${client}`, path: null, notes: [] }),
   };
 
   /**

@@ -13,6 +13,12 @@ import { listen } from '@tauri-apps/api/event';
 // fake backends. Regenerate with `UPDATE_IPC_TYPES=1 cargo test -p cursor-bridge-core --lib ipc_types`.
 export type * from './generated/ipc';
 import type {
+  Client,
+  ClientSnippet,
+  ConnectionStatus,
+  ConnectOptions,
+  ConnectReport,
+  DisconnectReport,
   ErrorKind,
   Model,
   OpencodeInstall,
@@ -88,6 +94,10 @@ export interface Commands {
   recent_errors: { args: void; returns: RecentError[] };
   opencode_snippet: { args: void; returns: OpencodeSnippet };
   opencode_install: { args: { path: string | null }; returns: OpencodeInstall };
+  connect_client: { args: { client: Client; options: Partial<ConnectOptions> }; returns: ConnectReport };
+  disconnect_client: { args: { client: Client }; returns: DisconnectReport };
+  connection_status: { args: void; returns: ConnectionStatus[] };
+  client_snippet: { args: { client: Client }; returns: ClientSnippet };
   set_launch_at_login: { args: { enabled: boolean }; returns: boolean };
   open_log_folder: { args: void; returns: null };
   forget_conversations: { args: void; returns: number };
@@ -129,6 +139,15 @@ export const recentErrors = () => call('recent_errors');
 export const opencodeSnippet = () => call('opencode_snippet');
 /** `path: null` lets the backend pick OpenCode's default config file. */
 export const opencodeInstall = (path: string | null = null) => call('opencode_install', { path });
+/** Writes the client's own config (or, `dryRun`, only returns the diff); options left out take their defaults. */
+export const connectClient = (client: Client, options: Partial<ConnectOptions> = {}) =>
+  call('connect_client', { client, options });
+/** Undoes `connectClient`: what it added goes, what it replaced comes back. */
+export const disconnectClient = (client: Client) => call('disconnect_client', { client });
+/** One row per client: its config path, connected, stale. */
+export const connectionStatus = () => call('connection_status');
+/** The paste-ready snippet (it holds the key). */
+export const clientSnippet = (client: Client) => call('client_snippet', { client });
 /** Returns the real OS state afterwards, which may differ from what was asked. */
 export const setLaunchAtLogin = (enabled: boolean) => call('set_launch_at_login', { enabled });
 export const openLogFolder = () => call('open_log_folder');

@@ -141,6 +141,11 @@ export function defaults(): Record<string, Handler> {
     recent_errors: () => [],
     forget_conversations: () => 0,
     opencode_snippet: () => ({ text: '{\n  "provider": {}\n}', baseUrl: 'http://127.0.0.1:18741/v1' }),
+    connection_status: () => [
+      { client: 'opencode', name: 'OpenCode', path: '/home/ada/.config/opencode/opencode.jsonc', connected: false, stale: false },
+      { client: 'claude-code', name: 'Claude Code', path: '/home/ada/.claude/settings.json', connected: false, stale: false },
+      { client: 'codex', name: 'Codex CLI', path: '/home/ada/.codex/config.toml', connected: false, stale: false },
+    ],
   };
 }
 

@@ -1,9 +1,10 @@
 //! The commands: [`run`] builds what they need once from the environment, runs one and
 //! turns its failure into stderr and an exit code. One file per command group:
 //! [`session`] (login, logout, status), [`account`] (models, usage), [`proxy`] (serve,
-//! opencode-config, forget).
+//! opencode-config, forget), [`connect`] (connect, disconnect, key).
 
 mod account;
+mod connect;
 mod proxy;
 mod session;
 
@@ -72,6 +73,7 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
     let proxy = match &cli.command {
         Command::Serve(p) => Some(p),
         Command::OpencodeConfig(a) => Some(&a.proxy),
+        Command::Connect(a) => Some(&a.proxy),
         _ => None,
     };
     // The app's sign-in page goes through the CLI's opener: printed, and opened in the
@@ -88,6 +90,9 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::Serve(_) => proxy::serve(&ctx, out).await,
         Command::OpencodeConfig(a) => proxy::opencode_config(&ctx, a.write, out).await,
         Command::Forget => proxy::forget(&ctx, out),
+        Command::Connect(a) => connect::connect(&ctx, a, out).await,
+        Command::Disconnect(a) => connect::disconnect(&ctx, a.client, out).await,
+        Command::Key => connect::key(&ctx, out),
     }
 }
 

@@ -24,10 +24,14 @@ use crate::proxy::StartError;
 use crate::store::credentials::StoreError;
 
 pub use super::alerts::{Alert, AlertKind};
+pub use super::connections::{ClientSnippet, ConnectOptions};
+pub use crate::connect::opencode::install::WriteOutcome;
+pub use crate::connect::{
+    Client, ConnectReport, ConnectionStatus, DisconnectReport, OpencodeShape,
+};
 pub use crate::cursor::AgentTransport;
 pub use crate::cursor::models::LimitSource;
 pub use crate::cursor::version::VersionSource;
-pub use crate::opencode::install::WriteOutcome;
 pub use crate::store::ledger::{
     Bucket, ErrorCount, Latency, Range, RecentError, SplitPoint, SplitUsage, UsagePoint,
     UsageReport, UsageTotals,

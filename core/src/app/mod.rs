@@ -55,7 +55,7 @@ use crate::cursor::{CallObserver, CursorClient, CursorError};
 use crate::wiring::Wiring;
 
 pub use alerts::{Alert, AlertKind, Alerts, Event};
-pub use connections::OpencodeInstalled;
+pub use connections::{ClientSnippet, ConnectOptions, OpencodeInstalled};
 pub use ipc::{
     Account, CommandError, ErrorKind, Model, OpencodeSnippet, PlanUsage, ProxyRunState,
     ProxyStatus, SettingsView, SignInProgress, Status,

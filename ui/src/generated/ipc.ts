@@ -549,6 +549,152 @@ backup: string | null,
 created: boolean, };
 
 /**
+ * A client we can connect. Over IPC `"opencode"`, `"claude-code"`, `"codex"`.
+ */
+export type Client = "opencode" | "claude-code" | "codex";
+
+/**
+ * Which of OpenCode's config shapes to write.
+ */
+export type OpencodeShape = "v1" | "v2";
+
+/**
+ * How to connect a client. Over IPC `ConnectOptions` (every field optional).
+ */
+export type ConnectOptions = { 
+/**
+ * The config file to edit instead of the client's own default.
+ */
+path: string | null, 
+/**
+ * Only compute the diff; write nothing.
+ */
+dryRun: boolean, 
+/**
+ * Also make us the client's default provider where that is a separate setting
+ * (Codex's top-level `model_provider` and `model`).
+ */
+setDefault: boolean, 
+/**
+ * OpenCode's config shape; `null` asks the installed `opencode --version`.
+ */
+opencodeShape: OpencodeShape | null, 
+/**
+ * A program that prints the local key (the CLI passes its own path, run as
+ * `<it> key`); clients that can run one get it instead of the key itself.
+ */
+keyCommand: string | null, };
+
+/**
+ * What a connect did (or, dry, would do). Over IPC `ConnectReport` (docs/IPC.md).
+ */
+export type ConnectReport = { 
+/**
+ * The client.
+ */
+client: Client, 
+/**
+ * The config file (symlinks followed).
+ */
+path: string, 
+/**
+ * The unified diff of the change, the key replaced by `<local API key>`; empty when
+ * the file already holds exactly this.
+ */
+diff: string, 
+/**
+ * The copy of the previous contents, when a file was replaced.
+ */
+backup: string | null, 
+/**
+ * The file did not exist (and was, unless dry, created).
+ */
+created: boolean, 
+/**
+ * Nothing was written: a dry run.
+ */
+dryRun: boolean, 
+/**
+ * What the user should know or do next.
+ */
+notes: Array<string>, };
+
+/**
+ * What a disconnect did. Over IPC `DisconnectReport`.
+ */
+export type DisconnectReport = { 
+/**
+ * The client.
+ */
+client: Client, 
+/**
+ * The config file; `null` when it was never connected.
+ */
+path: string | null, 
+/**
+ * The copy of the file before disconnect changed it.
+ */
+backup: string | null, 
+/**
+ * The file was put back byte for byte (nothing had changed it since connect).
+ */
+restoredExactly: boolean, 
+/**
+ * The file was removed: connect had created it and nothing else is in it.
+ */
+removed: boolean, 
+/**
+ * What was left alone and why.
+ */
+notes: Array<string>, };
+
+/**
+ * One client's connection as it stands. Over IPC `ConnectionStatus`.
+ */
+export type ConnectionStatus = { 
+/**
+ * The client.
+ */
+client: Client, 
+/**
+ * Its name, for display.
+ */
+name: string, 
+/**
+ * Where its config is (or would be); `null` when no variable locates it.
+ */
+path: string | null, 
+/**
+ * Connect wrote it and our values are still there.
+ */
+connected: boolean, 
+/**
+ * Connected, but to another port or key than this proxy's now: connect again.
+ */
+stale: boolean, };
+
+/**
+ * A client's paste-ready snippet. Over IPC `ClientSnippet`.
+ */
+export type ClientSnippet = { 
+/**
+ * The client.
+ */
+client: Client, 
+/**
+ * The snippet (JSON for OpenCode and Claude Code, TOML for Codex), with the key.
+ */
+text: string, 
+/**
+ * Where it goes.
+ */
+path: string | null, 
+/**
+ * How to use it.
+ */
+notes: Array<string>, };
+
+/**
  * The kinds of `docs/IPC.md`; the UI switches on them, so they are a closed set.
  */
 export type ErrorKind = "not_signed_in" | "session_expired" | "login_cancelled" | "login_timed_out" | "upstream" | "network" | "quota" | "port_in_use" | "invalid_input" | "io" | "internal";

@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Card, CopyButton, ErrorNotice } from '../components/common';
 import { dateTime, isLoopbackHost } from '../format';
+import { ConnectCard } from './Connect';
 import {
   forgetConversations,
   getApiKey,
@@ -34,6 +35,7 @@ export function SettingsView(props: { status: Status; onStatus: (s: Status) => v
       <ApiKeyCard apiKey={apiKey} onKey={setApiKey} />
       <StartupCard status={props.status} onStatus={props.onStatus} />
       <OpencodeCard apiKey={apiKey} />
+      <ConnectCard />
       <ConversationsCard />
       <LogsCard />
     </>

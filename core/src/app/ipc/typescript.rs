@@ -76,6 +76,13 @@ fn contract() -> Vec<Declared> {
         declared::<RecentError>(cfg),
         declared::<OpencodeSnippet>(cfg),
         declared::<WriteOutcome>(cfg),
+        declared::<Client>(cfg),
+        declared::<OpencodeShape>(cfg),
+        declared::<ConnectOptions>(cfg),
+        declared::<ConnectReport>(cfg),
+        declared::<DisconnectReport>(cfg),
+        declared::<ConnectionStatus>(cfg),
+        declared::<ClientSnippet>(cfg),
         declared::<ErrorKind>(cfg),
         declared::<CommandError>(cfg),
     ]
@@ -389,6 +396,58 @@ fn samples() -> Vec<(&'static str, Value)> {
                 path: "/home/a/.config/opencode/opencode.json".into(),
                 backup: None,
                 created: true,
+            }),
+        ),
+        (
+            "ConnectReport",
+            json(&ConnectReport {
+                client: Client::ClaudeCode,
+                path: "/home/a/.claude/settings.json".into(),
+                diff: "--- a\n+++ a\n".into(),
+                backup: Some("/home/a/.claude/settings.json.bak-1".into()),
+                created: false,
+                dry_run: true,
+                notes: vec!["n".into()],
+            }),
+        ),
+        (
+            "DisconnectReport",
+            json(&DisconnectReport {
+                client: Client::Codex,
+                path: None,
+                backup: None,
+                restored_exactly: false,
+                removed: false,
+                notes: vec![],
+            }),
+        ),
+        (
+            "ConnectionStatus",
+            json(&ConnectionStatus {
+                client: Client::Opencode,
+                name: "OpenCode".into(),
+                path: Some("/home/a/.config/opencode/opencode.json".into()),
+                connected: true,
+                stale: false,
+            }),
+        ),
+        (
+            "ConnectOptions",
+            json(&ConnectOptions {
+                path: None,
+                dry_run: true,
+                set_default: false,
+                opencode_shape: Some(OpencodeShape::V2),
+                key_command: None,
+            }),
+        ),
+        (
+            "ClientSnippet",
+            json(&ClientSnippet {
+                client: Client::Codex,
+                text: "[model_providers.cursor-bridge]".into(),
+                path: None,
+                notes: vec![],
             }),
         ),
         (
