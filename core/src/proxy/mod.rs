@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
-use crate::dialects::chat;
+use crate::dialects::{anthropic, chat};
 use crate::engine::conversations::ConversationStore;
 use crate::engine::error::ApiError;
 use crate::store::ledger::Ledger;
@@ -138,6 +138,10 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .route("/models/{*id}", get(models::one))
         .route("/v1/chat/completions", post(chat::handle))
         .route("/chat/completions", post(chat::handle))
+        .route("/v1/messages", post(anthropic::handle))
+        .route("/messages", post(anthropic::handle))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/messages/count_tokens", post(anthropic::count_tokens))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
