@@ -43,6 +43,9 @@ pub enum Role {
     User,
     /// The model's side (text, tool calls, thinking).
     Assistant,
+    /// Instructions inside the conversation (text only): not Anthropic's API, but Claude
+    /// Code sends its environment block this way, after the first user message.
+    System,
 }
 
 /// One message.
@@ -277,13 +280,11 @@ fn message(path: &str, v: &Value) -> Result<Message, ApiError> {
     let role = match string(&join(path, "role"), required(path, o, "role")?)? {
         "user" => Role::User,
         "assistant" => Role::Assistant,
+        "system" => Role::System,
         other => {
             return Err(bad(
                 &join(path, "role"),
-                format!(
-                    "must be `user` or `assistant`, not `{other}` (the system prompt goes in \
-                     the top-level `system` field)"
-                ),
+                format!("must be `user`, `assistant` or `system`, not `{other}`"),
             ));
         }
     };
@@ -313,6 +314,7 @@ fn block(path: &str, v: &Value, role: Role) -> Result<Block, ApiError> {
             let side = match want {
                 Role::User => "user",
                 Role::Assistant => "assistant",
+                Role::System => "system",
             };
             Err(bad(
                 &tpath,
@@ -320,6 +322,12 @@ fn block(path: &str, v: &Value, role: Role) -> Result<Block, ApiError> {
             ))
         }
     };
+    if role == Role::System && ty != "text" {
+        return Err(bad(
+            &tpath,
+            format!("system messages hold text blocks, not `{ty}`"),
+        ));
+    }
     Ok(match ty {
         "text" => Block::Text(text_of("text")?),
         "image" => {
@@ -608,8 +616,11 @@ mod tests {
             assert_eq!(param_of(v), "max_tokens");
         }
         let mut v = minimal();
-        v["messages"][0]["role"] = json!("system");
+        v["messages"][0]["role"] = json!("tool");
         assert_eq!(param_of(v), "messages.0.role");
+        let mut v = minimal();
+        v["messages"][0] = json!({"role": "system", "content": [{"type": "image", "source": {}}]});
+        assert_eq!(param_of(v), "messages.0.content.0.type");
         let mut v = minimal();
         v["messages"][0]["content"] = json!([{"type": "document", "source": {}}]);
         let e = parse(v).unwrap_err();

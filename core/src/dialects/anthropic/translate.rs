@@ -49,18 +49,28 @@ pub fn neutral(req: &MessagesRequest) -> Result<Request, ApiError> {
     })
 }
 
-/// The conversation as the neutral history.
+/// The conversation as the neutral history: the system prompt and the system messages
+/// first (Claude Code puts one after the first user message; the newest user message must
+/// stay last for the engine to send it as the new prompt), then the turns in order.
 fn messages(req: &MessagesRequest) -> Vec<Msg> {
+    let mut system = Vec::new();
     let mut out = Vec::new();
-    let system = req.system.join("\n\n");
-    if !system.trim().is_empty() {
-        out.push(Msg::System(system));
+    let top = req.system.join("\n\n");
+    if !top.trim().is_empty() {
+        system.push(Msg::System(top));
     }
     // Tool results name only the call's id; the name comes from the call.
     let mut names: HashMap<&str, &str> = HashMap::new();
     for m in &req.messages {
         let mut texts: Vec<&str> = Vec::new();
         match m.role {
+            Role::System => {
+                let text = m.content.iter().filter_map(|b| match b {
+                    Block::Text(t) => Some(t.as_str()),
+                    _ => None,
+                });
+                system.push(Msg::System(text.collect::<Vec<_>>().join("\n\n")));
+            }
             Role::Assistant => {
                 let mut calls = Vec::new();
                 for b in &m.content {
@@ -118,7 +128,8 @@ fn messages(req: &MessagesRequest) -> Vec<Msg> {
             }
         }
     }
-    out
+    system.append(&mut out);
+    system
 }
 
 /// The images of the newest user message, which a fresh run sends as images.
@@ -178,6 +189,7 @@ mod tests {
             "tool_choice": {"type": "any"},
             "messages": [
                 {"role": "user", "content": [{"type": "text", "text": "run it"}]},
+                {"role": "system", "content": "env: linux"},
                 {"role": "assistant", "content": [
                     {"type": "thinking", "thinking": "…", "signature": "s"},
                     {"type": "text", "text": "Running."},
@@ -192,9 +204,18 @@ mod tests {
         assert_eq!(r.tool_choice, neutral::ToolChoice::Required);
         assert_eq!(r.tools[0].parameters, Some(json!({"type": "object"})));
         assert_eq!(r.messages[0], Msg::System("You are Claude Code".into()));
-        assert_eq!(r.messages[1], Msg::User("run it".into()));
-        let Msg::Assistant { text, calls } = &r.messages[2] else {
-            panic!("{:?}", r.messages[2])
+        assert_eq!(
+            r.messages[1],
+            Msg::System("env: linux".into()),
+            "system messages first"
+        );
+        assert_eq!(r.messages[2], Msg::User("run it".into()));
+        assert_eq!(
+            r.system_prompt(&[]).as_deref(),
+            Some("You are Claude Code\n\nenv: linux")
+        );
+        let Msg::Assistant { text, calls } = &r.messages[3] else {
+            panic!("{:?}", r.messages[3])
         };
         assert_eq!(text, "Running.");
         assert_eq!(calls[1].args, json!({"command": "pwd"}));
@@ -217,7 +238,7 @@ mod tests {
                 ),
             ]
         );
-        let Msg::Tool { name, .. } = &r.messages[4] else {
+        let Msg::Tool { name, .. } = &r.messages[5] else {
             panic!()
         };
         assert_eq!(name, "Bash", "the name comes from the call");
