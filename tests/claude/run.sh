@@ -18,10 +18,7 @@ bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
 # from the package; nothing is downloaded at run time).
 version="${CLAUDE_CODE_VERSION:-2.1.328}"
 cache="${CURSOR_BRIDGE_CLAUDE_CODE_DIR:-$HOME/.cache/cursor-bridge/claude-code-$version}"
-if [ ! -x "$cache/node_modules/.bin/claude" ]; then
-  mkdir -p "$cache"
-  (cd "$cache" && npm i --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$version" >/dev/null)
-fi
+npm_client "$cache" "@anthropic-ai/claude-code@$version" claude
 key="cb-claude-e2e"
 
 # run_case SCENARIO PROMPT: serves the fake and the proxy, runs `claude -p PROMPT`, stops

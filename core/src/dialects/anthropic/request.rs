@@ -133,19 +133,17 @@ fn join(path: &str, key: impl std::fmt::Display) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// `v` as JSON, cut to 40 characters: what the client sent, quoted back in the error.
+fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
     }
 }
 
 fn expected(path: &str, what: &str, got: &Value) -> ApiError {
-    bad(path, format!("expected {what}, got {}", kind(got)))
+    bad(path, format!("expected {what}, got {}", shown(got)))
 }
 
 fn object<'a>(path: &str, v: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
@@ -603,7 +601,15 @@ mod tests {
         let e = parse(v).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages.2.content.0.source.data"));
         assert!(
-            e.message.contains("expected a string, got a number"),
+            e.message.ends_with("expected a string, got 5"),
+            "{}",
+            e.message
+        );
+        let mut v = minimal();
+        v["system"] = json!({"long": "y".repeat(100)});
+        let e = parse(v).unwrap_err();
+        assert!(
+            e.message.ends_with('…') && e.message.len() < 120,
             "{}",
             e.message
         );

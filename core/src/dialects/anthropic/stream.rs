@@ -313,36 +313,50 @@ mod tests {
                 .starts_with("msg_")
         );
         assert_eq!(start.data["message"]["model"], "claude-opus-5-5");
+        // Text, then reasoning, then text again: each change of kind is a new block.
         let mut events = Vec::new();
+        events.extend(w.text("Hel"));
         events.extend(w.reasoning("hm"));
         events.extend(w.reasoning("m"));
-        events.extend(w.text("Hel"));
         events.extend(w.text("lo"));
         events.extend(w.end(&Usage::default()));
+        let shape: Vec<String> = events
+            .iter()
+            .map(|e| {
+                let d = &e.data;
+                match e.event {
+                    "content_block_start" => {
+                        format!("start {} {}", d["index"], d["content_block"]["type"])
+                    }
+                    "content_block_delta" => format!("delta {} {}", d["index"], d["delta"]["type"]),
+                    "content_block_stop" => format!("stop {}", d["index"]),
+                    other => other.to_string(),
+                }
+            })
+            .collect();
         assert_eq!(
-            names(&events),
+            shape,
             [
-                "content_block_start",
-                "content_block_delta",
-                "content_block_delta",
-                "content_block_delta",
-                "content_block_stop",
-                "content_block_start",
-                "content_block_delta",
-                "content_block_delta",
-                "content_block_stop",
+                r#"start 0 "text""#,
+                r#"delta 0 "text_delta""#,
+                "stop 0",
+                r#"start 1 "thinking""#,
+                r#"delta 1 "thinking_delta""#,
+                r#"delta 1 "thinking_delta""#,
+                r#"delta 1 "signature_delta""#,
+                "stop 1",
+                r#"start 2 "text""#,
+                r#"delta 2 "text_delta""#,
+                "stop 2",
                 "message_delta",
                 "message_stop",
             ]
         );
-        assert_eq!(events[0].data["content_block"]["type"], "thinking");
-        assert_eq!(events[3].data["delta"]["type"], "signature_delta");
-        assert_eq!(events[5].data["index"], 1);
         assert_eq!(
-            events[6].data["delta"],
+            events[1].data["delta"],
             json!({"type": "text_delta", "text": "Hel"})
         );
-        assert_eq!(events[9].data["delta"]["stop_reason"], "end_turn");
+        assert_eq!(events[11].data["delta"]["stop_reason"], "end_turn");
         assert!(events.iter().all(|e| e.data["type"] == e.event));
     }
 
