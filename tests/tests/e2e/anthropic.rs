@@ -9,7 +9,9 @@ use crate::common;
 
 use cursor_bridge_core::config::settings::Paths;
 use cursor_bridge_core::pb::agent_v1 as pb;
-use cursor_bridge_tests::{FakeCursor, FakeModel, HistoryKind, Turn, TurnUsage};
+use cursor_bridge_tests::{
+    EndError, ErrorKind, FakeCursor, FakeModel, HistoryKind, Turn, TurnUsage,
+};
 use serde_json::{Value, json};
 
 use common::Harness;
@@ -621,4 +623,56 @@ async fn the_ledger_records_answered_and_refused_messages_requests() {
         rows,
         [("claude-opus-5-5".to_string(), 200), ("-".to_string(), 400)]
     );
+}
+
+#[tokio::test]
+async fn cursor_errors_take_anthropic_statuses_before_output_and_an_error_event_after() {
+    let limit = || {
+        EndError::new("resource_exhausted", "Error").detail(
+            ErrorKind::ProUserUsageLimit,
+            "Usage limit",
+            "You've hit your usage limit",
+        )
+    };
+    let rate = Turn::new().end_with(EndError::new("resource_exhausted", "slow down").detail(
+        ErrorKind::RateLimited,
+        "Rate limited",
+        "try again in a bit",
+    ));
+    let context = Turn::new().end_with(EndError::new("invalid_argument", "too long").detail(
+        ErrorKind::ConversationTooLong,
+        "Too long",
+        "the conversation is too long",
+    ));
+    let p = signed_in(vec![
+        rate,
+        Turn::new().end_with(limit()),
+        context,
+        Turn::new().text("partial").end_with(limit()),
+        Turn::default_reply(),
+    ])
+    .await;
+    let mut body = user("hi");
+    body["stream"] = json!(true);
+    let (status, kind, _) = anthropic_error(post(&p, &body).await).await;
+    assert_eq!((status, kind.as_str()), (429, "rate_limit_error"));
+    // A usage limit does not lift by retrying: not a 429 Claude Code would retry.
+    let (status, kind, msg) = anthropic_error(post(&p, &body).await).await;
+    assert_eq!((status, kind.as_str()), (402, "billing_error"));
+    assert!(msg.contains("usage limit"), "{msg}");
+    // Claude Code compacts its conversation on this wording.
+    let (status, kind, msg) = anthropic_error(post(&p, &body).await).await;
+    assert_eq!((status, kind.as_str()), (400, "invalid_request_error"));
+    assert!(msg.starts_with("prompt is too long"), "{msg}");
+    // After the first output, the error is an event and the stream ends.
+    let evs = events(&p, &body).await;
+    assert_eq!(deltas(&evs, "text_delta", "text"), "partial");
+    let (name, data) = evs.last().expect("events");
+    assert_eq!(name, "error");
+    assert_eq!(data["error"]["type"], "billing_error");
+    assert!(!names(&evs).contains(&"message_stop"));
+    // Claude Code then re-sends the body with `stream: false`.
+    body["stream"] = json!(false);
+    let m = message(&p, &body).await;
+    assert_eq!(m["content"][0]["text"], "Hello from the fake Cursor.");
 }
