@@ -676,3 +676,21 @@ async fn cursor_errors_take_anthropic_statuses_before_output_and_an_error_event_
     let m = message(&p, &body).await;
     assert_eq!(m["content"][0]["text"], "Hello from the fake Cursor.");
 }
+
+#[tokio::test]
+async fn a_wrong_method_or_path_under_messages_answers_in_anthropics_shape() {
+    let p = signed_in(vec![]).await;
+    let res = p
+        .http
+        .get(format!("{}/v1/messages", p.base))
+        .header("x-api-key", &p.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "POST");
+    let (status, kind, _) = anthropic_error(res).await;
+    assert_eq!((status, kind.as_str()), (405, "invalid_request_error"));
+    let res = post_to(&p, "/v1/messages/batches", &user("hi")).await;
+    let (status, kind, _) = anthropic_error(res).await;
+    assert_eq!((status, kind.as_str()), (404, "not_found_error"));
+}

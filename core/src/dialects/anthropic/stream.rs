@@ -264,10 +264,6 @@ fn pieces(s: &str, n: usize) -> Vec<&str> {
 mod tests {
     use super::*;
 
-    fn names(events: &[SseOut]) -> Vec<&'static str> {
-        events.iter().map(|e| e.event).collect()
-    }
-
     fn call(id: &str, args: Value) -> ToolCall {
         ToolCall {
             call_id: id.into(),
