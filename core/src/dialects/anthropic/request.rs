@@ -5,7 +5,7 @@
 //! Taken: `model`, `max_tokens` (required, a positive integer), `system` (a string or text
 //! blocks), `messages` (user/assistant, content a string or blocks: `text`, `image` with a
 //! base64 source, `tool_use`, `tool_result`, `thinking`, `redacted_thinking`), `tools`
-//! (custom tools; those with `defer_loading` are left out, server tools refused),
+//! (custom tools, `defer_loading` ones marked as such; server tools refused),
 //! `tool_choice`, `stream`, `thinking`, and the sampling fields and `metadata`, which are
 //! checked but have no Cursor counterpart. `cache_control` on any block is ignored (Cursor
 //! caches by itself), and so are unknown top-level fields (newer clients add some).
@@ -25,7 +25,7 @@ pub struct MessagesRequest {
     pub system: Vec<String>,
     /// The conversation.
     pub messages: Vec<Message>,
-    /// The client's tools (those with `defer_loading` left out).
+    /// The client's tools, deferred ones included (the translation decides).
     pub tools: Vec<Tool>,
     /// `tool_choice`, when given.
     pub tool_choice: Option<ToolChoice>,
@@ -86,6 +86,9 @@ pub enum Block {
         content: String,
         /// The tool failed.
         is_error: bool,
+        /// The deferred tools its `tool_reference` blocks load (Claude Code's tool search
+        /// answers this way).
+        references: Vec<String>,
     },
     /// A `thinking` or `redacted_thinking` block: accepted, not re-sent (Cursor keeps its
     /// own reasoning).
@@ -101,6 +104,8 @@ pub struct Tool {
     pub description: String,
     /// The JSON schema of its input.
     pub input_schema: Value,
+    /// Declared with `defer_loading`: offered only once a `tool_reference` loads it.
+    pub deferred: bool,
 }
 
 /// `tool_choice`.
@@ -398,6 +403,7 @@ fn tool_result(path: &str, o: &Map<String, Value>) -> Result<Block, ApiError> {
         .transpose()?
         .unwrap_or(false);
     let cpath = join(path, "content");
+    let mut references = Vec::new();
     let content = match optional(o, "content") {
         None => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -416,10 +422,21 @@ fn tool_result(path: &str, o: &Map<String, Value>) -> Result<Block, ApiError> {
                         image(&bpath, bo)?;
                         parts.push("[image]".to_string());
                     }
+                    "tool_reference" => {
+                        let name = string(
+                            &join(&bpath, "tool_name"),
+                            required(&bpath, bo, "tool_name")?,
+                        )?;
+                        parts.push(format!("Tool `{name}` is now available."));
+                        references.push(name.to_string());
+                    }
                     other => {
                         return Err(bad(
                             &tpath,
-                            format!("tool results hold text and image blocks, not `{other}`"),
+                            format!(
+                                "tool results hold text, image and tool_reference blocks, \
+                                 not `{other}`"
+                            ),
                         ));
                     }
                 }
@@ -431,6 +448,7 @@ fn tool_result(path: &str, o: &Map<String, Value>) -> Result<Block, ApiError> {
         tool_use_id,
         content,
         is_error,
+        references,
     })
 }
 
@@ -468,16 +486,24 @@ fn tools(v: &Value) -> Result<Vec<Tool>, ApiError> {
             ));
         }
         let name = string(&join(&path, "name"), required(&path, o, "name")?)?;
-        // Claude Code declares tools it loads later this way; Cursor gets them when they
-        // are declared for real.
+        // Claude Code declares tools it loads later this way (and a placeholder without a
+        // schema): offered once a tool result references them.
         let deferred = optional(o, "defer_loading")
             .map(|d| boolean(&join(&path, "defer_loading"), d))
-            .transpose()?;
-        if deferred == Some(true) {
-            continue;
+            .transpose()?
+            .unwrap_or(false);
+        let schema = match o.get("input_schema") {
+            None if deferred => &Value::Null,
+            _ => required(&path, o, "input_schema")?,
+        };
+        if !(deferred && schema.is_null()) {
+            object(&join(&path, "input_schema"), schema)?;
         }
-        let schema = required(&path, o, "input_schema")?;
-        object(&join(&path, "input_schema"), schema)?;
+        let schema = if schema.is_null() {
+            serde_json::json!({"type": "object"})
+        } else {
+            schema.clone()
+        };
         let description = optional(o, "description")
             .map(|v| string(&join(&path, "description"), v))
             .transpose()?
@@ -485,7 +511,8 @@ fn tools(v: &Value) -> Result<Vec<Tool>, ApiError> {
         out.push(Tool {
             name: name.to_string(),
             description: description.to_string(),
-            input_schema: schema.clone(),
+            input_schema: schema,
+            deferred,
         });
     }
     Ok(out)
@@ -670,8 +697,19 @@ mod tests {
         v["tools"] = json!([custom, {"name": "DeferredToolPlaceholder", "defer_loading": true},
             {"type": "custom", "name": "Read", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}]);
         let r = parse(v).unwrap();
-        let names: Vec<_> = r.tools.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["Bash", "Read"]);
+        let tools: Vec<_> = r
+            .tools
+            .iter()
+            .map(|t| (t.name.as_str(), t.deferred))
+            .collect();
+        assert_eq!(
+            tools,
+            [
+                ("Bash", false),
+                ("DeferredToolPlaceholder", true),
+                ("Read", false)
+            ]
+        );
     }
 
     #[test]
@@ -704,7 +742,8 @@ mod tests {
             Block::ToolResult {
                 tool_use_id: "t1".into(),
                 content: "a\nb".into(),
-                is_error: true
+                is_error: true,
+                references: vec![],
             }
         );
         let mut v = minimal();

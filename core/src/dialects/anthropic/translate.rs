@@ -12,7 +12,7 @@
 //! last tool result instead of becoming a user turn after them: the run continues on the
 //! same Cursor stream, and the model still reads the text.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -29,9 +29,7 @@ pub fn neutral(req: &MessagesRequest) -> Result<Request, ApiError> {
         model: Some(req.model.clone()),
         messages: messages(req),
         images: newest_user_images(req)?,
-        tools: req
-            .tools
-            .iter()
+        tools: offered(req)
             .map(|t| ToolDef {
                 name: t.name.clone(),
                 description: t.description.clone(),
@@ -47,6 +45,24 @@ pub fn neutral(req: &MessagesRequest) -> Result<Request, ApiError> {
         stream: req.stream,
         ..Request::new(Dialect::Messages)
     })
+}
+
+/// The tools to offer: every tool not deferred, and the deferred ones a `tool_reference`
+/// in the conversation has loaded.
+fn offered(req: &MessagesRequest) -> impl Iterator<Item = &super::request::Tool> {
+    let loaded: HashSet<&str> = req
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .flat_map(|b| match b {
+            Block::ToolResult { references, .. } => references.as_slice(),
+            _ => &[],
+        })
+        .map(String::as_str)
+        .collect();
+    req.tools
+        .iter()
+        .filter(move |t| !t.deferred || loaded.contains(t.name.as_str()))
 }
 
 /// The conversation as the neutral history: the system prompt and the system messages
@@ -102,6 +118,7 @@ fn messages(req: &MessagesRequest) -> Vec<Msg> {
                             tool_use_id,
                             content,
                             is_error,
+                            ..
                         } => results.push(Msg::Tool {
                             call_id: tool_use_id.clone(),
                             name: names
@@ -185,7 +202,9 @@ mod tests {
     fn a_tool_round_trip_ends_in_tool_messages_with_the_reminder_in_the_last_result() {
         let r = req(json!({"model": "m", "max_tokens": 10,
             "system": [{"type": "text", "text": "You are Claude Code"}],
-            "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}],
+            "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}},
+                      {"name": "WebFetch", "defer_loading": true, "input_schema": {"type": "object"}},
+                      {"name": "NotebookEdit", "defer_loading": true, "input_schema": {"type": "object"}}],
             "tool_choice": {"type": "any"},
             "messages": [
                 {"role": "user", "content": [{"type": "text", "text": "run it"}]},
@@ -196,13 +215,21 @@ mod tests {
                     {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
                     {"type": "tool_use", "id": "t2", "name": "Bash", "input": {"command": "pwd"}}]},
                 {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": "t1", "content": "a.txt"},
+                    {"type": "tool_result", "tool_use_id": "t1", "content": [
+                        {"type": "text", "text": "a.txt"},
+                        {"type": "tool_reference", "tool_name": "WebFetch"}]},
                     {"type": "tool_result", "tool_use_id": "t2", "is_error": true, "content": "no"},
                     {"type": "text", "text": "<system-reminder>todo</system-reminder>"}]}]}));
         assert_eq!(r.dialect, Dialect::Messages);
         assert_eq!(r.model.as_deref(), Some("m"));
         assert_eq!(r.tool_choice, neutral::ToolChoice::Required);
         assert_eq!(r.tools[0].parameters, Some(json!({"type": "object"})));
+        let names: Vec<_> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Bash", "WebFetch"],
+            "a deferred tool is offered once loaded"
+        );
         assert_eq!(r.messages[0], Msg::System("You are Claude Code".into()));
         assert_eq!(
             r.messages[1],
@@ -225,7 +252,7 @@ mod tests {
                 (
                     "t1".to_string(),
                     ToolResult {
-                        content: "a.txt".into(),
+                        content: "a.txt\nTool `WebFetch` is now available.".into(),
                         is_error: false
                     }
                 ),
