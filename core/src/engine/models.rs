@@ -33,25 +33,25 @@ pub(crate) async fn resolve(
     if let Some(found) = known(requested) {
         return Ok(found);
     }
-    if let Some(target) = alias(&engine.settings.model_aliases, &models, requested) {
-        if let Some(found) = known(&target) {
-            log_once(requested, &target);
-            return Ok(found);
-        }
+    let unknown = |name: &str| {
         let all = crate::cursor::models::with_auto(&models);
         let ids: Vec<&str> = all.iter().map(|m| m.id.as_str()).collect();
-        let mut e = ApiError::unknown_model(&target, &ids);
-        e.message = format!(
-            "`{requested}` maps to `{target}` (setting model_aliases), which {}",
-            e.message
-                .split_once(" does not exist")
-                .map_or(e.message.as_str(), |(_, rest)| rest.trim_start_matches(' '))
-        );
-        return Err(e);
+        ApiError::unknown_model(name, &ids)
+    };
+    let Some(target) = alias(&engine.settings.model_aliases, &models, requested) else {
+        return Err(unknown(requested));
+    };
+    if let Some(found) = known(&target) {
+        log_once(requested, &target);
+        return Ok(found);
     }
-    let all = crate::cursor::models::with_auto(&models);
-    let ids: Vec<&str> = all.iter().map(|m| m.id.as_str()).collect();
-    Err(ApiError::unknown_model(requested, &ids))
+    // The user's alias names a model Cursor does not offer: say which setting did it.
+    let mut e = unknown(&target);
+    e.message = format!(
+        "`{requested}` maps to `{target}` (setting model_aliases): {}",
+        e.message
+    );
+    Err(e)
 }
 
 /// The model id `requested` is an alias of: the user's patterns, then the defaults.
