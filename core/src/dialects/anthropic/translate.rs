@@ -272,6 +272,47 @@ mod tests {
     }
 
     #[test]
+    fn the_claude_code_recording_ends_in_the_result_of_its_bash_call() {
+        // Claude Code 2.1.328's second request of `claude -p "print a marker with bash"`.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/claude-code-request.json"
+        );
+        let parsed = MessagesRequest::parse(&std::fs::read(path).unwrap()).unwrap();
+        assert!(
+            parsed.stream && parsed.thinking,
+            "adaptive thinking, streamed"
+        );
+        let r = neutral(&parsed).unwrap();
+        let tools = r.offered_tools();
+        assert_eq!(tools.len(), 11, "all but the deferred placeholder");
+        assert!(tools.iter().any(|t| t.name == "Bash"));
+        assert!(!tools.iter().any(|t| t.name == "DeferredToolPlaceholder"));
+        let system = r.system_prompt(&tools).unwrap();
+        assert!(system.contains("Claude Agent SDK"), "the system blocks");
+        assert!(
+            system.contains("# Environment"),
+            "the system message inside messages"
+        );
+        let t = r.transcript();
+        assert!(t.contains("print a marker with bash"), "{t}");
+        assert!(
+            t.contains(r#"<tool_call id="toolu_rec_1" name="Bash">"#),
+            "{t}"
+        );
+        assert_eq!(
+            r.trailing_tool_results(),
+            vec![(
+                "toolu_rec_1".to_string(),
+                ToolResult {
+                    content: "BRIDGE_TOOL_OK".into(),
+                    is_error: false
+                }
+            )]
+        );
+    }
+
+    #[test]
     fn the_newest_user_images_are_decoded_and_earlier_ones_read_as_marks() {
         let image = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_4X3}});
         let r = req(json!({"model": "m", "max_tokens": 10, "messages": [
