@@ -117,9 +117,12 @@ pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     p[i..].iter().all(|c| *c == '*')
 }
 
-/// Logs which model `requested` maps to, once per name (at most a few hundred names:
-/// `claude-*` matches names without end).
+/// Logs which model `requested` maps to, once per name (at most a few hundred names of at
+/// most 128 bytes are remembered: `claude-*` matches names without end, of any length).
 fn log_once(requested: &str, target: &str) {
+    if requested.len() > 128 {
+        return;
+    }
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let mut seen = SEEN
         .get_or_init(Default::default)
