@@ -39,6 +39,10 @@ echo "==> openai Python SDK" >&2
 (cd tests/python && CB_BIN="$CARGO_TARGET_DIR/debug/cursor-bridge" \
   FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
   timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk)
+echo "==> anthropic Python SDK" >&2
+(cd tests/python && CB_BIN="$CARGO_TARGET_DIR/debug/cursor-bridge" \
+  FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
+  timeout 300 "$venv/bin/python" -m unittest -v test_anthropic_sdk)
 
 # Real OpenCode through the real proxy: its bash tool runs and the answer continues the
 # same Cursor stream; for a GPT model Cursor's writes go through OpenCode's apply_patch.
@@ -46,10 +50,15 @@ echo "==> OpenCode end to end" >&2
 bash tests/opencode/run.sh
 bash tests/opencode/run.sh apply-patch
 
+# Real Claude Code (`claude -p`) through the real proxy: a plain answer, and its Bash tool
+# whose result continues the same Cursor run.
+echo "==> Claude Code end to end" >&2
+timeout 600 bash tests/claude/run.sh
+
 # Real Claude Code and Codex CLI read the configs `cursor-bridge connect` writes and send
 # the local key from `cursor-bridge key`; disconnect restores both files.
 echo "==> connect: Claude Code and Codex configs" >&2
-bash tests/connect/run.sh
+timeout 300 bash tests/connect/run.sh
 
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh

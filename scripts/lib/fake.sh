@@ -34,3 +34,12 @@ stop_fake_and_clean() {
   [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null || true
   rm -rf "$work"
 }
+
+# npm_client DIR PACKAGE@VERSION BIN: installs a client from npm into DIR unless DIR
+# already has its BIN (so a pinned client is fetched once and then runs offline).
+npm_client() {
+  local dir=$1 pkg=$2 bin=$3
+  [ -x "$dir/node_modules/.bin/$bin" ] && return 0
+  mkdir -p "$dir"
+  (cd "$dir" && npm i --no-audit --no-fund --loglevel=error "$pkg" >/dev/null)
+}

@@ -62,10 +62,16 @@ class Bridge:
     def client(self, key=KEY):
         return openai.OpenAI(base_url=self.base, api_key=key, max_retries=0, timeout=20)
 
+    def fake_report(self):
+        """Stops the fake and returns what it saw (its second JSON line: runs and execs)."""
+        self.fake.stdin.close()
+        return json.loads(self.fake.stdout.read().splitlines()[-1])
+
     def close(self):
         self.proxy.terminate()
         self.proxy.wait(timeout=10)
-        self.fake.stdin.close()
+        if not self.fake.stdin.closed:
+            self.fake.stdin.close()
         self.fake.wait(timeout=10)
         self.home.cleanup()
 

@@ -277,6 +277,15 @@ pub struct Settings {
     /// 0600). They hold your prompts and code: off keeps them in memory only and deletes
     /// the file.
     pub conversation_store_persist: bool,
+    /// Model names clients ask for that Cursor's catalogue does not have, mapped to a
+    /// Cursor model id (or `auto`): a TOML table `[model_aliases]` of glob patterns (`*`
+    /// any run of characters, `?` one; case-insensitive) → id, such as
+    /// `"claude-*haiku*" = "claude-4.5-sonnet"`. The most specific pattern (most literal
+    /// characters) wins; names no pattern matches fall back to the built-in defaults
+    /// (Anthropic names → the newest Cursor Claude model of their family, else `auto`;
+    /// `engine::models`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_aliases: BTreeMap<String, String>,
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
@@ -335,6 +344,7 @@ impl Default for Settings {
             conversation_store_max_bytes: 64 * 1024 * 1024,
             conversation_store_ttl_hours: 24,
             conversation_store_persist: true,
+            model_aliases: BTreeMap::new(),
         }
     }
 }
@@ -450,6 +460,24 @@ impl Settings {
         }
         if self.port == 0 {
             return Err(bad("port", PORT_EXPECTED, "0".into()));
+        }
+        for (pattern, target) in &self.model_aliases {
+            if pattern.trim().is_empty()
+                || pattern.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(bad(
+                    "model_aliases",
+                    "glob patterns without spaces, such as \"claude-*haiku*\"",
+                    format!("{pattern:?}"),
+                ));
+            }
+            if target.trim().is_empty() {
+                return Err(bad(
+                    "model_aliases",
+                    "a Cursor model id (or \"auto\") for every pattern",
+                    format!("an empty id for {pattern:?}"),
+                ));
+            }
         }
         if self.default_model.trim().is_empty() {
             return Err(bad(

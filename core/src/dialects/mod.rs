@@ -12,6 +12,7 @@
 pub mod anthropic;
 pub mod chat;
 pub(crate) mod openai_error;
+pub(crate) mod respond;
 pub mod responses;
 
 use axum::extract::rejection::BytesRejection;
@@ -19,9 +20,12 @@ use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
 use axum::response::{IntoResponse, Response};
 
+use std::sync::Arc;
+
 use crate::engine::Engine;
 use crate::engine::error::ApiError;
-use crate::engine::request::Dialect;
+use crate::engine::request::{Dialect, Request};
+use crate::engine::turn::Turn;
 
 /// The dialect whose paths `path` is under (OpenAI Chat Completions for the rest: the
 /// shape every other path answers errors in).
@@ -51,6 +55,29 @@ pub(crate) fn reject_body(engine: &Engine, e: BytesRejection) -> ApiError {
     } else {
         ApiError::malformed(format!("cannot read the request body: {e}"))
     }
+}
+
+/// The turn for a request the dialect parsed into `parsed`, or the response that ends it
+/// in `dialect`'s error shape: a refused body (recorded in the ledger, so it shows in the
+/// error chart) or a turn that could not start. The client's name comes from `headers`.
+pub(crate) async fn begin(
+    engine: &Arc<Engine>,
+    dialect: Dialect,
+    headers: &HeaderMap,
+    parsed: Result<Request, ApiError>,
+) -> Result<Turn, Response> {
+    let req = parsed.map_err(|e| {
+        engine.refused(dialect, None, &e);
+        error_response(dialect, e)
+    })?;
+    let req = Request {
+        client: client_name(headers),
+        ..req
+    };
+    engine
+        .turn(req)
+        .await
+        .map_err(|e| error_response(dialect, e))
 }
 
 /// The client's name as the first product of its `User-Agent` (`claude-cli`,

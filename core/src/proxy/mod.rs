@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::{Json, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use serde_json::json;
@@ -31,9 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
-use crate::dialects::chat;
+use crate::dialects::{anthropic, chat};
 use crate::engine::conversations::ConversationStore;
 use crate::engine::error::ApiError;
+use crate::engine::request::Dialect;
 use crate::store::ledger::Ledger;
 use crate::store::local_key;
 
@@ -138,6 +139,10 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .route("/models/{*id}", get(models::one))
         .route("/v1/chat/completions", post(chat::handle))
         .route("/chat/completions", post(chat::handle))
+        .route("/v1/messages", post(anthropic::handle))
+        .route("/messages", post(anthropic::handle))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/messages/count_tokens", post(anthropic::count_tokens))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -365,20 +370,28 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
 }
 
 /// Any path we do not serve.
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found_path(uri.path())
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    crate::dialects::error_response(
+        crate::dialects::dialect_of_path(path),
+        ApiError::not_found_path(path),
+    )
 }
 
 /// A path we serve, with a method it does not take (axum's default is an empty 405),
 /// with the `Allow` header HTTP requires.
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let path = uri.path();
-    let allow = if path.ends_with("/chat/completions") {
+    let dialect = crate::dialects::dialect_of_path(path);
+    let allow = if path.ends_with("/chat/completions") || dialect == Dialect::Messages {
         "POST"
     } else {
         "GET, HEAD"
     };
-    let mut res = ApiError::method_not_allowed(method.as_str(), path).into_response();
+    let mut res = crate::dialects::error_response(
+        dialect,
+        ApiError::method_not_allowed(method.as_str(), path),
+    );
     res.headers_mut()
         .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
     res

@@ -3,16 +3,23 @@
 //! own entries pointing at the model they stand for, and `auto` (Cursor's own routing) is
 //! always present. `supports_images` (and `input_modalities`) say which models take
 //! `image_url` parts.
+//!
+//! A request carrying `anthropic-version` (Claude Code, the Anthropic SDKs) gets
+//! Anthropic's shape instead: `{data: [{type: "model", id, display_name, created_at}],
+//! has_more, first_id, last_id}`, and the same object for one model.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::response::Json;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
 
 use crate::cursor::models::ModelInfo;
+use crate::dialects::error_response;
 use crate::engine::Engine;
 use crate::engine::error::ApiError;
+use crate::engine::request::Dialect;
 
 /// Who makes a model, guessed from its id and name (OpenAI's `owned_by`).
 fn owner(m: &ModelInfo) -> &'static str {
@@ -76,11 +83,73 @@ pub(crate) fn list_body(models: &[ModelInfo]) -> Value {
     json!({"object": "list", "data": data})
 }
 
+/// The request asks in Anthropic's dialect.
+fn anthropic(headers: &HeaderMap) -> bool {
+    headers.contains_key("anthropic-version")
+}
+
+/// `body`, or the error in the shape of the dialect the request asks in.
+fn answer(headers: &HeaderMap, body: Result<Value, ApiError>) -> Response {
+    match body {
+        Ok(v) => Json(v).into_response(),
+        Err(e) if anthropic(headers) => error_response(Dialect::Messages, e),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// One model in Anthropic's shape (Cursor gives no release date: `created_at` is the
+/// time of the answer).
+fn anthropic_entry(m: &ModelInfo, id: &str, created: i64) -> Value {
+    let secs = created.max(0);
+    let (y, mo, d) = crate::dates::civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    let at = format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    json!({"type": "model", "id": id, "display_name": m.name, "created_at": at})
+}
+
+/// The Anthropic list body: every entry of the OpenAI list, in the same order.
+pub(crate) fn anthropic_list_body(models: &[ModelInfo]) -> Value {
+    let created = crate::dialects::chat::chunks::now_secs();
+    let all = with_auto(models);
+    let data: Vec<Value> = list_body(models)["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let id = e["id"].as_str()?;
+            let m = crate::cursor::models::resolve(&all, id)?;
+            Some(anthropic_entry(m, id, created))
+        })
+        .collect();
+    json!({
+        "first_id": data.first().map(|e| e["id"].clone()),
+        "last_id": data.last().map(|e| e["id"].clone()),
+        "has_more": false,
+        "data": data,
+    })
+}
+
 /// The handler of `GET /v1/models` (and `/models`): Cursor's catalogue, aliases and `auto`
-/// included, as an OpenAI model list.
-pub(crate) async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<Value>, ApiError> {
-    let models = engine.client.models().await?;
-    Ok(Json(list_body(&models)))
+/// included, as an OpenAI model list (Anthropic's with `anthropic-version`).
+pub(crate) async fn list(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Response {
+    let body = engine
+        .client
+        .models()
+        .await
+        .map_err(ApiError::from)
+        .map(|models| {
+            if anthropic(&headers) {
+                anthropic_list_body(&models)
+            } else {
+                list_body(&models)
+            }
+        });
+    answer(&headers, body)
 }
 
 /// The handler of `GET /v1/models/{id}` (and `/models/{id}`): one model by id, wire id or
@@ -88,18 +157,25 @@ pub(crate) async fn list(State(engine): State<Arc<Engine>>) -> Result<Json<Value
 /// lists some that exist.
 pub(crate) async fn one(
     State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let models = with_auto(&engine.client.models().await?);
-    match crate::cursor::models::resolve(&models, &id) {
-        Some(m) => Ok(Json(entry(
-            m,
-            &id,
-            crate::dialects::chat::chunks::now_secs(),
-        ))),
-        None => {
-            let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
-            Err(ApiError::unknown_model(&id, &ids))
-        }
-    }
+) -> Response {
+    let body = engine
+        .client
+        .models()
+        .await
+        .map_err(ApiError::from)
+        .and_then(|models| {
+            let models = with_auto(&models);
+            let created = crate::dialects::chat::chunks::now_secs();
+            match crate::cursor::models::resolve(&models, &id) {
+                Some(m) if anthropic(&headers) => Ok(anthropic_entry(m, &id, created)),
+                Some(m) => Ok(entry(m, &id, created)),
+                None => {
+                    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+                    Err(ApiError::unknown_model(&id, &ids))
+                }
+            }
+        });
+    answer(&headers, body)
 }

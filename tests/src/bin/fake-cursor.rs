@@ -7,7 +7,9 @@
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
 //! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once),
 //! `opencode-two-turns` (that, then a second user turn that runs `bash` again),
-//! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`).
+//! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`),
+//! `claude-code` (a plain answer with reasoning), `claude-code-bash` (a turn that runs
+//! Claude Code's `Bash` tool once and answers after the result, on the same run).
 //! Every turn ends with its token count (`turn_ended` usage), as the live service's do.
 //!
 //! When stdin closes it prints a second JSON line, `{"runs": [...], "execs": [...]}`: per
@@ -141,8 +143,54 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
             );
             Ok(turns)
         }
+        // Claude Code's answer to a prompt (its tools are offered with every request; a
+        // request it sends on the side, such as a title, gets the default reply).
+        "claude-code" => Ok(vec![
+            Turn::new()
+                .when_tools_offered()
+                .thinking("A greeting; answer briefly.")
+                .text("Hello from Cursor, ")
+                .token_delta(4)
+                .text("by way of Claude Code.")
+                .token_delta(5)
+                .checkpoint(5200, 200_000)
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 1200,
+                    output_tokens: 9,
+                    cache_read_tokens: 4000,
+                    cache_write_tokens: 50,
+                    reasoning_tokens: 3,
+                })
+                .end_ok(),
+        ]),
+        // Claude Code's tool loop: the model runs `Bash` once; the result comes back on
+        // the same run (the fake records it per run), then the answer.
+        "claude-code-bash" => Ok(vec![
+            Turn::new()
+                .when_tools_offered()
+                .request_context()
+                .text("Running it.")
+                .mcp_call(
+                    "Bash",
+                    "Bash",
+                    "toolu_cc_1",
+                    json!({"command": "echo BRIDGE_TOOL_OK", "description": "Print a marker"}),
+                )
+                .text("The command printed BRIDGE_TOOL_OK.")
+                .token_delta(8)
+                .checkpoint(6000, 200_000)
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 1500,
+                    output_tokens: 8,
+                    cache_read_tokens: 4200,
+                    cache_write_tokens: 60,
+                    reasoning_tokens: 0,
+                })
+                .end_ok(),
+        ]),
         other => Err(format!(
-            "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, opencode-patch)"
+            "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, \
+             opencode-patch, claude-code, claude-code-bash)"
         )),
     }
 }

@@ -12,6 +12,7 @@
 mod common;
 
 mod account;
+mod anthropic;
 mod apply_patch;
 mod chat;
 mod client_version;

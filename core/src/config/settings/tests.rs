@@ -317,3 +317,26 @@ fn retry_settings_default_to_two_retries_and_are_bounded() {
         .retry_policy();
     assert_eq!((p.retries, p.backoff), (0, Duration::ZERO));
 }
+
+#[test]
+fn model_aliases_read_as_a_table_round_trip_and_are_checked() {
+    let (_d, paths) = tmp_paths();
+    write_settings(
+        &paths,
+        "port = 18742\n\n[model_aliases]\n\"claude-*haiku*\" = \"claude-4.5-sonnet\"\n\"gpt-6*\" = \"auto\"\n",
+    );
+    let s = Settings::load(&paths, &Env::default()).unwrap();
+    assert_eq!(s.model_aliases.len(), 2);
+    assert_eq!(s.model_aliases["claude-*haiku*"], "claude-4.5-sonnet");
+    s.save(&paths).unwrap();
+    assert_eq!(Settings::load(&paths, &Env::default()).unwrap(), s);
+    assert!(Settings::default().model_aliases.is_empty());
+    for (pattern, target) in [("", "auto"), ("claude *", "auto"), ("claude-*", " ")] {
+        let s = Settings {
+            model_aliases: [(pattern.to_string(), target.to_string())].into(),
+            ..Settings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("model_aliases"), "{e}");
+    }
+}

@@ -7,21 +7,20 @@
 //! OpenAI error event followed by `[DONE]`. A step that ends in tool calls answers
 //! `finish_reason: "tool_calls"`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Json, Response};
 
 use super::chunks::ChunkWriter;
 use super::request::ChatCompletionRequest;
 use super::translate;
-use crate::dialects::{client_name, reject_body};
+use crate::dialects::respond::{Collected, Started, sse};
+use crate::dialects::{begin, reject_body};
 use crate::engine::Engine;
 use crate::engine::error::ApiError;
 use crate::engine::request::Dialect;
@@ -43,78 +42,52 @@ pub(crate) async fn handle(
         }),
         Err(e) => Err(reject_body(&engine, e)),
     };
-    let (req, neutral) = match parsed.and_then(|r| {
-        let n = translate::neutral(&r).map_err(|e| ApiError::invalid(e.param, e.message))?;
-        Ok((r, n))
-    }) {
-        Ok(r) => r,
-        Err(e) => {
-            // Refused bodies are recorded too: they show up in the error chart.
-            engine.refused(Dialect::Chat, None, &e);
-            return e.into_response();
-        }
+    let (stream, include_usage) = match &parsed {
+        Ok(r) => (r.is_stream(), r.include_usage()),
+        Err(_) => (false, false),
     };
-    let neutral = crate::engine::request::Request {
-        client: client_name(&headers),
-        ..neutral
-    };
-    let turn = match engine.turn(neutral).await {
+    let neutral = parsed
+        .and_then(|r| translate::neutral(&r).map_err(|e| ApiError::invalid(e.param, e.message)));
+    let turn = match begin(&engine, Dialect::Chat, &headers, neutral).await {
         Ok(t) => t,
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
-    if req.is_stream() {
-        stream_response(turn, req.include_usage()).await
+    if stream {
+        stream_response(turn, include_usage).await
     } else {
         plain_response(turn).await
     }
 }
 
-async fn plain_response(mut turn: Turn) -> Response {
+async fn plain_response(turn: Turn) -> Response {
     let writer = ChunkWriter::new(turn.model());
-    let (mut content, mut reasoning) = (String::new(), String::new());
-    while let Some(ev) = turn.next().await {
-        match ev {
-            Event::Text(t) => content.push_str(&t),
-            Event::Reasoning(t) => reasoning.push_str(&t),
-            Event::ToolCalls { calls, usage } => {
-                return Json(writer.completion(&content, &reasoning, &calls, "tool_calls", &usage))
-                    .into_response();
-            }
-            Event::End { usage } => {
-                return Json(writer.completion(&content, &reasoning, &[], "stop", &usage))
-                    .into_response();
-            }
-            Event::Error(e) => return e.into_response(),
+    match Collected::from(turn).await {
+        Ok(c) => {
+            let finish = if c.calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            Json(writer.completion(&c.text, &c.reasoning, &c.calls, finish, &c.usage))
+                .into_response()
         }
+        Err(e) => e.into_response(),
     }
-    // A turn always ends with one of the three above.
-    ApiError::from(crate::cursor::CursorError::Protocol(
-        "the run ended without an answer".into(),
-    ))
-    .into_response()
 }
 
-fn event(data: String) -> Result<SseEvent, Infallible> {
-    Ok(SseEvent::default().data(data))
+fn event(data: String) -> SseEvent {
+    SseEvent::default().data(data)
 }
 
-async fn stream_response(mut turn: Turn, include_usage: bool) -> Response {
-    let first = turn.next().await;
-    if let Some(Event::Error(e)) = first {
-        return e.into_response();
-    }
+async fn stream_response(turn: Turn, include_usage: bool) -> Response {
+    let mut turn = match Started::start(turn).await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     let writer = ChunkWriter::new(turn.model());
     let body = async_stream::stream! {
-        let mut pending = first;
         yield event(writer.role());
-        loop {
-            let ev = match pending.take() {
-                Some(ev) => ev,
-                None => match turn.next().await {
-                    Some(ev) => ev,
-                    None => break,
-                },
-            };
+        while let Some(ev) = turn.next().await {
             match ev {
                 Event::Text(t) => yield event(writer.content(&t)),
                 Event::Reasoning(t) => yield event(writer.reasoning(&t)),
@@ -141,7 +114,5 @@ async fn stream_response(mut turn: Turn, include_usage: bool) -> Response {
         }
         yield event("[DONE]".to_string());
     };
-    Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    sse(body, None)
 }
