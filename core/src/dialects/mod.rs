@@ -13,6 +13,7 @@ pub mod anthropic;
 pub mod chat;
 pub(crate) mod openai_error;
 pub mod responses;
+pub(crate) mod sse;
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;

@@ -138,6 +138,7 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .route("/models/{*id}", get(models::one))
         .route("/v1/chat/completions", post(chat::handle))
         .route("/chat/completions", post(chat::handle))
+        .merge(crate::dialects::responses::routes(state.engine.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -9,19 +9,18 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Json, Response};
 
 use super::chunks::ChunkWriter;
 use super::request::ChatCompletionRequest;
 use super::translate;
-use crate::dialects::{client_name, reject_body};
+use crate::dialects::{client_name, reject_body, sse};
 use crate::engine::Engine;
 use crate::engine::error::ApiError;
 use crate::engine::request::Dialect;
@@ -99,10 +98,10 @@ fn event(data: String) -> Result<SseEvent, Infallible> {
 }
 
 async fn stream_response(mut turn: Turn, include_usage: bool) -> Response {
-    let first = turn.next().await;
-    if let Some(Event::Error(e)) = first {
-        return e.into_response();
-    }
+    let first = match sse::first_event(&mut turn).await {
+        Ok(first) => first,
+        Err(e) => return e.into_response(),
+    };
     let writer = ChunkWriter::new(turn.model());
     let body = async_stream::stream! {
         let mut pending = first;
@@ -141,7 +140,5 @@ async fn stream_response(mut turn: Turn, include_usage: bool) -> Response {
         }
         yield event("[DONE]".to_string());
     };
-    Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    sse::respond(body)
 }

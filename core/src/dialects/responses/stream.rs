@@ -1,0 +1,543 @@
+//! The engine's events → OpenAI Responses SSE events and the `response` object; pure.
+//!
+//! A response streams as OpenAI's does: `response.created`, `response.in_progress`, then
+//! per output item `response.output_item.added`, its content events and
+//! `response.output_item.done` carrying the whole item (Codex reads only that one: without
+//! it the answer is empty and no tool runs), and last `response.completed` with the usage
+//! (Codex re-sends the request when it is missing). Every event carries `type` and a
+//! `sequence_number` counting up from 0. The items:
+//! - reasoning (`rs_…`): `response.reasoning_summary_part.added`,
+//!   `response.reasoning_summary_text.delta`/`.done`, `response.reasoning_summary_part.done`;
+//! - the answer text (`msg_…`): `response.content_part.added`, `response.output_text.delta`/
+//!   `.done`, `response.content_part.done`;
+//! - each function call (`fc_…`, `call_id` = the engine's call id): one
+//!   `response.function_call_arguments.delta` with the whole arguments, then `.done`.
+//!
+//! A step that ends in function calls is a `completed` response whose output holds the
+//! calls: the engine has parked the run, and the request carrying their outputs continues
+//! it. A failure after the start is `response.failed` (the response with `status: failed`
+//! and its `error`) followed by an `error` event.
+//!
+//! Usage: `input_tokens` includes the cached tokens, `output_tokens` the reasoning ones (as
+//! the engine counts them); the details are always present because OpenAI's schema requires
+//! them — an estimate reports 0 for what it does not know.
+
+use serde_json::{Value, json};
+
+use super::request::{Item, Part, ResponsesRequest, Role, ToolChoice};
+use crate::cursor::chat::ToolCall;
+use crate::engine::error::ApiError;
+use crate::engine::turn::Event;
+use crate::engine::usage::Usage;
+
+/// One SSE event: its name (also its `type`) and its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sse {
+    /// The event name.
+    pub(crate) event: &'static str,
+    /// The payload, with `type` and `sequence_number`.
+    pub(crate) data: Value,
+}
+
+/// A new id: `prefix` + 32 hex digits.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Where a response stands after an event.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Fate {
+    /// More events follow.
+    Open,
+    /// `response.completed` was written, reporting this usage.
+    Completed(Usage),
+    /// `response.failed` was written for this error.
+    Failed(ApiError),
+}
+
+/// The item being written (text or reasoning arrive in pieces).
+#[derive(Debug)]
+enum Open {
+    Reasoning { id: String, text: String },
+    Message { id: String, text: String },
+}
+
+/// What the response object echoes from the request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Echo {
+    instructions: Option<String>,
+    tools: Vec<Value>,
+    tool_choice: Value,
+    parallel_tool_calls: bool,
+    metadata: Value,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    max_output_tokens: Option<u64>,
+    previous_response_id: Option<String>,
+    store: bool,
+}
+
+impl Echo {
+    /// What `req`'s response echoes.
+    pub(crate) fn of(req: &ResponsesRequest) -> Self {
+        Echo {
+            instructions: req.instructions.clone(),
+            tools: req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "name": t.name, "description": t.description,
+                        "parameters": t.parameters, "strict": false})
+                })
+                .collect(),
+            tool_choice: match &req.tool_choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Function(name) => json!({"type": "function", "name": name}),
+            },
+            parallel_tool_calls: req.parallel_tool_calls,
+            metadata: req.metadata.clone().unwrap_or_else(|| json!({})),
+            temperature: req.temperature,
+            top_p: req.top_p,
+            max_output_tokens: req.max_output_tokens,
+            previous_response_id: req.previous_response_id.clone(),
+            store: req.store,
+        }
+    }
+}
+
+/// Writes one response: its events in order and, at any point, the response object.
+#[derive(Debug)]
+pub(crate) struct ResponseWriter {
+    /// `resp_…`: what `previous_response_id` names later.
+    pub(crate) id: String,
+    created_at: i64,
+    model: String,
+    echo: Echo,
+    seq: u64,
+    /// The finished output items, as the response object lists them.
+    output: Vec<Value>,
+    /// The same as conversation items, for the store (reasoning is not kept).
+    items: Vec<Item>,
+    open: Option<Open>,
+}
+
+/// The Responses `usage` object (see the module doc).
+fn usage_json(u: &Usage) -> Value {
+    let mut input_details = json!({"cached_tokens": u.cached_tokens.unwrap_or(0)});
+    if let Some(w) = u.cache_write_tokens {
+        input_details["cache_write_tokens"] = json!(w);
+    }
+    json!({
+        "input_tokens": u.prompt_tokens,
+        "input_tokens_details": input_details,
+        "output_tokens": u.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens.unwrap_or(0)},
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    })
+}
+
+impl ResponseWriter {
+    /// A writer for a new response to `model` (echoed as asked).
+    pub(crate) fn new(model: impl Into<String>, echo: Echo) -> Self {
+        ResponseWriter {
+            id: new_id("resp_"),
+            created_at: crate::dialects::chat::chunks::now_secs(),
+            model: model.into(),
+            echo,
+            seq: 0,
+            output: Vec::new(),
+            items: Vec::new(),
+            open: None,
+        }
+    }
+
+    fn ev(&mut self, event: &'static str, mut data: Value) -> Sse {
+        data["type"] = json!(event);
+        data["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        Sse { event, data }
+    }
+
+    /// The response object as it stands, with `status`.
+    pub(crate) fn response(
+        &self,
+        status: &str,
+        usage: Option<&Usage>,
+        error: Option<&ApiError>,
+    ) -> Value {
+        let e = &self.echo;
+        json!({
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "error": error.map(|e| json!({"code": e.code_str(), "message": e.message})),
+            "incomplete_details": null,
+            "instructions": e.instructions,
+            "max_output_tokens": e.max_output_tokens,
+            "model": self.model,
+            "output": self.output,
+            "parallel_tool_calls": e.parallel_tool_calls,
+            "previous_response_id": e.previous_response_id,
+            "reasoning": {"effort": null, "summary": null},
+            "store": e.store,
+            "temperature": e.temperature,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": e.tool_choice,
+            "tools": e.tools,
+            "top_p": e.top_p,
+            "truncation": "disabled",
+            "usage": usage.map(usage_json),
+            "user": null,
+            "metadata": e.metadata,
+        })
+    }
+
+    /// The output so far as conversation items (what the store keeps after the input).
+    pub(crate) fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// `response.created` and `response.in_progress`.
+    pub(crate) fn start(&mut self) -> Vec<Sse> {
+        let r = self.response("in_progress", None, None);
+        vec![
+            self.ev("response.created", json!({"response": r})),
+            self.ev("response.in_progress", json!({"response": r})),
+        ]
+    }
+
+    /// A piece of reasoning: opens the reasoning item if need be.
+    pub(crate) fn reasoning(&mut self, delta: &str) -> Vec<Sse> {
+        let mut out = Vec::new();
+        if !matches!(self.open, Some(Open::Reasoning { .. })) {
+            out.extend(self.close());
+            let id = new_id("rs_");
+            let index = self.output.len();
+            out.push(self.ev(
+                "response.output_item.added",
+                json!({"output_index": index, "item": {"id": id, "type": "reasoning", "summary": []}}),
+            ));
+            out.push(self.ev(
+                "response.reasoning_summary_part.added",
+                json!({"item_id": id, "output_index": index, "summary_index": 0,
+                    "part": {"type": "summary_text", "text": ""}}),
+            ));
+            self.open = Some(Open::Reasoning {
+                id,
+                text: String::new(),
+            });
+        }
+        let index = self.output.len();
+        let Some(Open::Reasoning { id, text }) = &mut self.open else {
+            return out;
+        };
+        text.push_str(delta);
+        let id = id.clone();
+        out.push(self.ev(
+            "response.reasoning_summary_text.delta",
+            json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta}),
+        ));
+        out
+    }
+
+    /// A piece of the answer: opens the message item if need be.
+    pub(crate) fn text(&mut self, delta: &str) -> Vec<Sse> {
+        let mut out = Vec::new();
+        if !matches!(self.open, Some(Open::Message { .. })) {
+            out.extend(self.close());
+            let id = new_id("msg_");
+            let index = self.output.len();
+            out.push(self.ev(
+                "response.output_item.added",
+                json!({"output_index": index, "item": {"id": id, "type": "message",
+                    "status": "in_progress", "role": "assistant", "content": []}}),
+            ));
+            out.push(self.ev(
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": index, "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": []}}),
+            ));
+            self.open = Some(Open::Message {
+                id,
+                text: String::new(),
+            });
+        }
+        let index = self.output.len();
+        let Some(Open::Message { id, text }) = &mut self.open else {
+            return out;
+        };
+        text.push_str(delta);
+        let id = id.clone();
+        out.push(self.ev(
+            "response.output_text.delta",
+            json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta,
+                "logprobs": []}),
+        ));
+        out
+    }
+
+    /// Finishes the open item, if any.
+    fn close(&mut self) -> Vec<Sse> {
+        let index = self.output.len();
+        match self.open.take() {
+            None => Vec::new(),
+            Some(Open::Reasoning { id, text }) => {
+                let part = json!({"type": "summary_text", "text": text});
+                let item = json!({"id": id, "type": "reasoning", "summary": [part]});
+                let out = vec![
+                    self.ev(
+                        "response.reasoning_summary_text.done",
+                        json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text}),
+                    ),
+                    self.ev(
+                        "response.reasoning_summary_part.done",
+                        json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
+                    ),
+                    self.ev(
+                        "response.output_item.done",
+                        json!({"output_index": index, "item": item}),
+                    ),
+                ];
+                self.output.push(item);
+                out
+            }
+            Some(Open::Message { id, text }) => {
+                let part = json!({"type": "output_text", "text": text, "annotations": []});
+                let item = json!({"id": id, "type": "message", "status": "completed",
+                    "role": "assistant", "content": [part]});
+                let out = vec![
+                    self.ev(
+                        "response.output_text.done",
+                        json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "text": text, "logprobs": []}),
+                    ),
+                    self.ev(
+                        "response.content_part.done",
+                        json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
+                    ),
+                    self.ev(
+                        "response.output_item.done",
+                        json!({"output_index": index, "item": item}),
+                    ),
+                ];
+                self.output.push(item);
+                self.items.push(Item::Message {
+                    role: Role::Assistant,
+                    content: vec![Part::Text(text)],
+                });
+                out
+            }
+        }
+    }
+
+    /// The step's function calls, then `response.completed`.
+    pub(crate) fn tool_calls(&mut self, calls: &[ToolCall], usage: &Usage) -> Vec<Sse> {
+        let mut out = self.close();
+        for c in calls {
+            let (id, index) = (new_id("fc_"), self.output.len());
+            let arguments = c.arguments.to_string();
+            let item = |status: &str, arguments: &str| {
+                json!({"id": id, "type": "function_call", "status": status, "call_id": c.call_id,
+                    "name": c.name, "arguments": arguments})
+            };
+            let (added, done) = (item("in_progress", ""), item("completed", &arguments));
+            out.push(self.ev(
+                "response.output_item.added",
+                json!({"output_index": index, "item": added}),
+            ));
+            out.push(self.ev(
+                "response.function_call_arguments.delta",
+                json!({"item_id": id, "output_index": index, "delta": arguments}),
+            ));
+            out.push(self.ev(
+                "response.function_call_arguments.done",
+                json!({"item_id": id, "output_index": index, "name": c.name,
+                    "arguments": arguments}),
+            ));
+            out.push(self.ev(
+                "response.output_item.done",
+                json!({"output_index": index, "item": done}),
+            ));
+            self.output.push(done);
+            self.items.push(Item::FunctionCall {
+                call_id: c.call_id.clone(),
+                name: c.name.clone(),
+                arguments,
+            });
+        }
+        out.extend(self.end(usage));
+        out
+    }
+
+    /// `response.completed` (after finishing the open item).
+    pub(crate) fn end(&mut self, usage: &Usage) -> Vec<Sse> {
+        let mut out = self.close();
+        let r = self.response("completed", Some(usage), None);
+        out.push(self.ev("response.completed", json!({"response": r})));
+        out
+    }
+
+    /// The events for the engine's `ev`, and whether the response is over.
+    pub(crate) fn on(&mut self, ev: Event) -> (Vec<Sse>, Fate) {
+        match ev {
+            Event::Reasoning(t) => (self.reasoning(&t), Fate::Open),
+            Event::Text(t) => (self.text(&t), Fate::Open),
+            Event::ToolCalls { calls, usage } => {
+                (self.tool_calls(&calls, &usage), Fate::Completed(usage))
+            }
+            Event::End { usage } => (self.end(&usage), Fate::Completed(usage)),
+            Event::Error(e) => (self.fail(&e), Fate::Failed(e)),
+        }
+    }
+
+    /// `response.failed`, then the `error` event.
+    pub(crate) fn fail(&mut self, e: &ApiError) -> Vec<Sse> {
+        let mut out = self.close();
+        let r = self.response("failed", None, Some(e));
+        out.push(self.ev("response.failed", json!({"response": r})));
+        out.push(self.ev(
+            "error",
+            json!({"code": e.code_str(), "message": e.message, "param": e.param}),
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cursor::CursorError;
+
+    fn writer() -> ResponseWriter {
+        ResponseWriter::new("auto", Echo::default())
+    }
+
+    fn types(events: &[Sse]) -> Vec<&str> {
+        events.iter().map(|e| e.event).collect()
+    }
+
+    #[test]
+    fn a_text_answer_streams_as_openai_does_with_counting_sequence_numbers() {
+        let mut w = writer();
+        let mut all = w.start();
+        all.extend(w.reasoning("Hmm"));
+        all.extend(w.reasoning(" ok"));
+        all.extend(w.text("Hel"));
+        all.extend(w.text("lo"));
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 4,
+            cached_tokens: Some(6),
+            reasoning_tokens: Some(2),
+            exact: true,
+            ..Usage::default()
+        };
+        all.extend(w.end(&usage));
+        assert_eq!(
+            types(&all),
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.data["sequence_number"], i as u64);
+            assert_eq!(e.data["type"], e.event);
+        }
+        let done = &all[15].data["item"];
+        assert_eq!(done["content"][0]["text"], "Hello");
+        assert_eq!(done["status"], "completed");
+        assert!(done["id"].as_str().unwrap().starts_with("msg_"));
+        assert_eq!(all[8].data["item"]["summary"][0]["text"], "Hmm ok");
+        let r = &all[16].data["response"];
+        assert_eq!(r["status"], "completed");
+        assert!(r["id"].as_str().unwrap().starts_with("resp_"));
+        assert_eq!(r["id"], all[0].data["response"]["id"]);
+        assert_eq!(r["output"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            r["usage"],
+            json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 6},
+                "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 2},
+                "total_tokens": 14})
+        );
+        assert_eq!(
+            w.items(),
+            [Item::Message {
+                role: Role::Assistant,
+                content: vec![Part::Text("Hello".into())]
+            }]
+        );
+    }
+
+    #[test]
+    fn function_calls_are_whole_items_and_complete_the_response() {
+        let mut w = writer();
+        w.start();
+        w.text("Running it.");
+        let calls = [ToolCall {
+            call_id: "call_1".into(),
+            name: "exec_command".into(),
+            arguments: json!({"cmd": "ls"}),
+        }];
+        let ev = w.tool_calls(&calls, &Usage::default());
+        assert_eq!(
+            types(&ev),
+            [
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        let item = &ev[6].data["item"];
+        assert_eq!(item["call_id"], "call_1");
+        assert_eq!(item["arguments"], r#"{"cmd":"ls"}"#);
+        assert!(item["id"].as_str().unwrap().starts_with("fc_"));
+        assert_eq!(ev[6].data["output_index"], 1);
+        let r = &ev[7].data["response"];
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["output"][1]["type"], "function_call");
+        assert_eq!(w.items().len(), 2);
+    }
+
+    #[test]
+    fn a_failure_is_response_failed_then_an_error_event() {
+        let mut w = writer();
+        w.start();
+        w.text("partial");
+        let e = ApiError::from(CursorError::Quota {
+            message: "out of requests".into(),
+            rate_limited: false,
+            retry_after: None,
+        });
+        let ev = w.fail(&e);
+        let n = ev.len();
+        assert_eq!(types(&ev[n - 2..]), ["response.failed", "error"]);
+        let r = &ev[n - 2].data["response"];
+        assert_eq!(r["status"], "failed");
+        assert_eq!(r["error"]["code"], "insufficient_quota");
+        assert_eq!(ev[n - 1].data["code"], "insufficient_quota");
+    }
+}
