@@ -7,7 +7,9 @@
 //! turn with reasoning, then a turn that calls `get_weather` and answers after the result,
 //! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once),
 //! `opencode-two-turns` (that, then a second user turn that runs `bash` again),
-//! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`).
+//! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`),
+//! `codex` (a plain answer for Codex CLI), `codex-tool` (a turn that runs Codex's
+//! `exec_command` tool once, then answers naming the marker the command printed).
 //! Every turn ends with its token count (`turn_ended` usage), as the live service's do.
 //!
 //! When stdin closes it prints a second JSON line, `{"runs": [...], "execs": [...]}`: per
@@ -141,8 +143,36 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
             );
             Ok(turns)
         }
+        "codex" => Ok(vec![Turn::reply("Hello from Cursor, through Codex.")]),
+        // Codex's real tool loop over the Responses API: the model calls its shell tool,
+        // `exec_command` (required `cmd`), as an MCP tool; Codex runs it and sends the
+        // output, which must arrive on this run's stream (the summary's `mcp_results`).
+        "codex-tool" => Ok(vec![
+            Turn::new()
+                .when_tools_offered()
+                .request_context()
+                .text("Running it.")
+                .mcp_call(
+                    "exec_command",
+                    "exec_command",
+                    "call_codex_1",
+                    json!({"cmd": "echo CODEX_TOOL_OK"}),
+                )
+                .text("The command printed CODEX_TOOL_OK.")
+                .token_delta(6)
+                .checkpoint(300, 200_000)
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 320,
+                    output_tokens: 6,
+                    cache_read_tokens: 250,
+                    cache_write_tokens: 30,
+                    reasoning_tokens: 0,
+                })
+                .end_ok(),
+        ]),
         other => Err(format!(
-            "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, opencode-patch)"
+            "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, \
+             opencode-patch, codex, codex-tool)"
         )),
     }
 }
