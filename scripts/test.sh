@@ -38,13 +38,19 @@ venv="${CURSOR_BRIDGE_PYVENV:-$HOME/.cache/cursor-bridge/pyvenv}"
 echo "==> openai Python SDK" >&2
 (cd tests/python && CB_BIN="$CARGO_TARGET_DIR/debug/cursor-bridge" \
   FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
-  timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk)
+  timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk test_openai_responses)
 
 # Real OpenCode through the real proxy: its bash tool runs and the answer continues the
 # same Cursor stream; for a GPT model Cursor's writes go through OpenCode's apply_patch.
 echo "==> OpenCode end to end" >&2
 bash tests/opencode/run.sh
 bash tests/opencode/run.sh apply-patch
+
+# Real Codex CLI over the Responses API: a plain answer, and an exec_command round trip
+# whose output continues the same Cursor run (asserted in the fake's record).
+echo "==> Codex end to end" >&2
+timeout 300 bash tests/codex/run.sh plain
+timeout 300 bash tests/codex/run.sh tool
 
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh
