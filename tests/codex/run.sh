@@ -23,10 +23,7 @@ bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
 # npm, nothing downloaded at run time).
 version="${CODEX_VERSION:-0.169.0}"
 cache="${CURSOR_BRIDGE_CODEX_DIR:-$HOME/.cache/cursor-bridge/codex-$version}"
-if [ ! -x "$cache/node_modules/.bin/codex" ]; then
-  mkdir -p "$cache"
-  (cd "$cache" && npm i --no-audit --no-fund --loglevel=error "@openai/codex@$version" >/dev/null)
-fi
+npm_install "$cache" "@openai/codex@$version" codex
 mkdir -p "$HOME/.cache/cursor-bridge"
 work="$(mktemp -d "$HOME/.cache/cursor-bridge/codex-work-XXXXXX")"
 cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"; }
@@ -34,16 +31,7 @@ trap cleanup EXIT
 mkdir -p "$work/home/.codex" "$work/tmp" "$work/project"
 
 start_fake "$bin/fake-cursor" "$work" "$scenario"
-url=$(fake_field url)
-token=$(fake_field access_token)
-port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
-
-export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
-export CURSOR_ACCESS_TOKEN="$token" CURSOR_BRIDGE_API_KEY="cb-codex-e2e"
-# `9>&-`: only this script may hold the fake's stdin open (the fake reports on EOF).
-RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" 9>&- &
-serve_pid=$!
-for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+start_serve "$bin" "$work" cb-codex-e2e
 
 cat > "$work/home/.codex/config.toml" <<TOML
 model = "auto"

@@ -16,31 +16,18 @@ import unittest
 
 import openai
 
+import test_openai_sdk
 from test_openai_sdk import Bridge
 
-TOOLS = [
-    {
-        "type": "function",
-        "name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-        "strict": False,
-    }
-]
+# The chat test's function, in the Responses shape (flat, not under `function`).
+TOOLS = [{**t["function"], "type": "function", "strict": False} for t in test_openai_sdk.TOOLS]
 
 
 class OpenAIResponsesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.bridge = Bridge("sdk")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.bridge.close()
+        cls.addClassCleanup(cls.bridge.close)
 
     def test_1_stream_text_with_reasoning_and_usage(self):
         client = self.bridge.client()

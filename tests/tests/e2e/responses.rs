@@ -34,13 +34,7 @@ fn codex_tools() -> Value {
 impl Proxy {
     /// `POST /v1/responses` with the proxy's key.
     async fn responses(&self, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/responses", self.base))
-            .bearer_auth(&self.key)
-            .json(body)
-            .send()
-            .await
-            .expect("send")
+        self.post_to("/v1/responses", body).await
     }
 
     /// A non-streamed response object (checked to be a 200).
@@ -153,10 +147,9 @@ async fn a_plain_answer_is_a_completed_response_object_with_exact_usage() {
     );
     let run = p.fake().wait_for_run_end(0, WAIT).await;
     assert_eq!(run.user_text(), Some("hi"));
-    assert!(
-        run.request_contexts
-            .iter()
-            .any(|c| c.cloud_rule.as_deref() == Some("be brief")),
+    assert_eq!(
+        run.cloud_rules(),
+        ["be brief"],
         "instructions travel as the system prompt"
     );
 }
@@ -164,17 +157,16 @@ async fn a_plain_answer_is_a_completed_response_object_with_exact_usage() {
 #[tokio::test]
 async fn a_stream_has_openais_event_order_sequence_numbers_and_item_ids() {
     let turn = Turn::new()
-        .thinking("The user greets me.")
-        .text("Hello")
-        .token_delta(1)
-        .text(" from Cursor.")
-        .token_delta(3)
+        .thinking("The user ")
+        .thinking("greets me.")
+        .text_with_tokens("Hello", 1)
+        .text_with_tokens(" from Cursor.", 3)
         .checkpoint(40, 200_000)
         .turn_ended_usage(TurnUsage {
-            input_tokens: 6,
+            input_tokens: 8,
             output_tokens: 4,
-            cache_read_tokens: 30,
-            cache_write_tokens: 0,
+            cache_read_tokens: 40,
+            cache_write_tokens: 3,
             reasoning_tokens: 2,
         })
         .end_ok();
@@ -189,6 +181,7 @@ async fn a_stream_has_openais_event_order_sequence_numbers_and_item_ids() {
             "response.in_progress",
             "response.output_item.added",
             "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
             "response.reasoning_summary_text.delta",
             "response.reasoning_summary_text.done",
             "response.reasoning_summary_part.done",
@@ -209,28 +202,28 @@ async fn a_stream_has_openais_event_order_sequence_numbers_and_item_ids() {
     assert_eq!(done["response"]["id"], id);
     assert_eq!(done["response"]["status"], "completed");
     // Every event of an item names it; added and done carry the same id.
-    let (rs, msg) = (&ev[2].1["item"]["id"], &ev[8].1["item"]["id"]);
+    let (rs, msg) = (&ev[2].1["item"]["id"], &ev[9].1["item"]["id"]);
     assert!(rs.as_str().expect("rs").starts_with("rs_"));
     assert!(msg.as_str().expect("msg").starts_with("msg_"));
-    for (_, d) in &ev[3..7] {
+    for (_, d) in &ev[3..8] {
         assert_eq!((&d["item_id"], &d["output_index"]), (rs, &json!(0)), "{d}");
     }
-    for (_, d) in &ev[9..14] {
+    for (_, d) in &ev[10..15] {
         assert_eq!((&d["item_id"], &d["output_index"]), (msg, &json!(1)), "{d}");
     }
-    assert_eq!(ev[7].1["item"]["id"], *rs);
-    assert_eq!(ev[7].1["item"]["summary"][0]["text"], "The user greets me.");
-    assert_eq!(ev[14].1["item"]["id"], *msg);
-    assert_eq!(ev[14].1["item"]["content"][0]["text"], "Hello from Cursor.");
+    assert_eq!(ev[8].1["item"]["id"], *rs);
+    assert_eq!(ev[8].1["item"]["summary"][0]["text"], "The user greets me.");
+    assert_eq!(ev[15].1["item"]["id"], *msg);
+    assert_eq!(ev[15].1["item"]["content"][0]["text"], "Hello from Cursor.");
     assert_eq!(
         the(&ev, "response.output_text.done")["text"],
         "Hello from Cursor."
     );
-    // Cursor's exact count: input includes the cache read, output the reasoning.
+    // Cursor's exact count: input includes the cache read and write, output the reasoning.
     assert_eq!(
         done["response"]["usage"],
-        json!({"input_tokens": 36, "input_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 0},
-            "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 40})
+        json!({"input_tokens": 51, "input_tokens_details": {"cached_tokens": 40, "cache_write_tokens": 3},
+            "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 55})
     );
     assert_eq!(done["response"]["output"].as_array().map(Vec::len), Some(2));
     // The built-in tool types Codex declares are skipped, the function reaches Cursor.
@@ -399,16 +392,12 @@ async fn an_input_image_reaches_cursor_and_a_remote_one_is_refused_naming_its_pa
             {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG_4X3}"), "detail": "auto"}]}]}))
         .await;
     assert_eq!(r["status"], "completed");
-    let images = p.fake().runs()[0].images();
-    assert_eq!(images.len(), 1, "{images:?}");
-    assert_eq!(
-        (
-            images[0].mime_type.as_str(),
-            images[0].width,
-            images[0].height
-        ),
-        ("image/png", 4, 3)
-    );
+    let images: Vec<_> = p.fake().runs()[0]
+        .images()
+        .into_iter()
+        .map(|i| (i.mime_type, i.width, i.height))
+        .collect();
+    assert_eq!(images, [("image/png".to_string(), 4, 3)]);
     let (s, e, _) = error_of(
         p.responses(
             &json!({"input": [{"role": "user", "content": "a"}, {"role": "user", "content": [
