@@ -570,3 +570,81 @@ async fn every_request_leaves_a_ledger_row() {
     );
     assert_eq!(report.totals.completion_tokens, 1);
 }
+
+/// Codex's shape for a model name it recognises: no `tools` array, the tools in an
+/// `additional_tools` item, the shell a custom `exec` tool whose input is free text.
+#[tokio::test]
+async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run() {
+    let turn = Turn::new()
+        .request_context()
+        .mcp_call(
+            "exec",
+            "exec",
+            "call_cx_2",
+            json!({"input": "echo CUSTOM_OK"}),
+        )
+        .text("It printed CUSTOM_OK.")
+        .turn_ended()
+        .end_ok();
+    let p = signed_in(vec![turn]).await;
+    let user = json!({"role": "user", "content": "print a marker"});
+    let tools = json!({"type": "additional_tools", "tools": [
+        {"type": "custom", "name": "exec", "description": "Runs a shell command",
+            "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+        {"type": "web_search"}]});
+    let ev = p
+        .events(&json!({"model": "auto", "stream": true, "input": [tools, user]}))
+        .await;
+    let call = the(&ev, "response.output_item.done")["item"].clone();
+    assert_eq!(
+        (
+            call["type"].as_str(),
+            call["call_id"].as_str(),
+            call["input"].as_str()
+        ),
+        (
+            Some("custom_tool_call"),
+            Some("call_cx_2"),
+            Some("echo CUSTOM_OK")
+        )
+    );
+    assert_eq!(
+        the(&ev, "response.custom_tool_call_input.done")["input"],
+        "echo CUSTOM_OK"
+    );
+    let run = p.fake().runs()[0].clone();
+    let offered: Vec<(String, String)> = run
+        .run_request
+        .and_then(|r| r.mcp_tools)
+        .map(|t| {
+            t.mcp_tools
+                .into_iter()
+                .map(|t| (t.tool_name, t.description))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert_eq!(offered[0].0, "exec");
+    assert!(
+        offered[0].1.contains("start: /.+/"),
+        "the grammar is in the description"
+    );
+    let r = p
+        .response(&json!({"model": "auto", "input": [tools, user, call,
+            {"type": "custom_tool_call_output", "call_id": "call_cx_2", "output": "CUSTOM_OK"}]}))
+        .await;
+    assert_eq!(
+        r["output"][0]["content"][0]["text"],
+        "It printed CUSTOM_OK."
+    );
+    assert_eq!(
+        p.fake().run_count(),
+        1,
+        "the output continued the same Cursor run"
+    );
+    let run = p.fake().wait_for_run_end(0, WAIT).await;
+    assert_eq!(
+        run.mcp_results,
+        [("call_cx_2".to_string(), "CUSTOM_OK".to_string())]
+    );
+}

@@ -7,14 +7,17 @@
 //! type-checked so a wrong type is still a clear 400, then ignored or echoed; unknown
 //! fields are ignored, as OpenAI-compatible servers do.
 //!
-//! **Tools.** Function tools reach Cursor; a *declared* tool of any other type (OpenAI's
-//! built-ins `web_search`, `file_search`, `computer_use_preview`, `code_interpreter`,
-//! `image_generation`, `local_shell`, `mcp`, and Codex's `namespace` and `custom`) is
-//! skipped, not refused: Codex declares `namespace` and `web_search` in every request,
-//! and Cursor can run none of them for the client. A `tool_choice` that *forces* such a
-//! tool is refused with a 400, since the model could never satisfy it. Tools declared
-//! inside `input` (Codex's `additional_tools` item, sent when it recognises the model
-//! name) follow the same rule.
+//! **Tools.** Function tools reach Cursor as they are; a custom tool (free-form text
+//! input, e.g. the `exec` shell Codex declares for a model name it recognises) reaches it
+//! as a function with one string argument `input` (its grammar, if any, in the
+//! description), and its calls go back as `custom_tool_call` items. A *declared* tool of
+//! any other type (OpenAI's built-ins `web_search`, `file_search`,
+//! `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`,
+//! and Codex's `namespace`) is skipped, not refused: Codex declares `namespace` and
+//! `web_search` in every request, and Cursor can run none of them for the client. A
+//! `tool_choice` that *forces* such a tool is refused with a 400, since the model could
+//! never satisfy it. Tools declared inside `input` (Codex's `additional_tools` item, sent
+//! when it recognises the model name) follow the same rules.
 
 use std::collections::HashSet;
 
@@ -112,7 +115,7 @@ pub(crate) enum Part {
     },
 }
 
-/// A function tool.
+/// A function tool, or a custom one as the function the model sees.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FunctionTool {
     /// Its name, unique in the request.
@@ -121,7 +124,13 @@ pub(crate) struct FunctionTool {
     pub(crate) description: String,
     /// The JSON Schema of its arguments.
     pub(crate) parameters: Option<Value>,
+    /// A custom tool: its one argument is `input` ([`CUSTOM_INPUT`]), its calls are
+    /// `custom_tool_call` items.
+    pub(crate) custom: bool,
 }
+
+/// The argument a custom tool's text travels in.
+pub(crate) const CUSTOM_INPUT: &str = "input";
 
 /// `tool_choice`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +141,7 @@ pub(crate) enum ToolChoice {
     None,
     /// `required`.
     Required,
-    /// `{"type": "function", "name": …}`.
+    /// `{"type": "function" | "custom", "name": …}`.
     Function(String),
 }
 
@@ -321,7 +330,7 @@ impl Tools {
 
     fn declare(&mut self, t: &Obj<'_>) -> Result<(), ApiError> {
         let kind = t.required_str("type")?;
-        if kind != "function" {
+        if kind != "function" && kind != "custom" {
             if !self.skipped.iter().any(|k| k == kind) {
                 self.skipped.push(kind.to_string());
             }
@@ -345,16 +354,49 @@ impl Tools {
                 format!("the tool `{name}` is declared twice"),
             ));
         }
-        let parameters = t
-            .object("parameters")?
-            .map(|p| Value::Object(p.map.clone()));
-        t.bool("strict")?;
+        let mut description = t.str("description")?.unwrap_or_default().to_string();
+        let custom = kind == "custom";
+        let parameters = if custom {
+            if let Some(grammar) = custom_grammar(t)? {
+                description.push_str(&grammar);
+            }
+            Some(serde_json::json!({
+                "type": "object",
+                "properties": {CUSTOM_INPUT: {"type": "string",
+                    "description": "The tool's whole input, as free-form text."}},
+                "required": [CUSTOM_INPUT],
+            }))
+        } else {
+            t.bool("strict")?;
+            t.object("parameters")?
+                .map(|p| Value::Object(p.map.clone()))
+        };
         self.functions.push(FunctionTool {
             name: name.to_string(),
-            description: t.str("description")?.unwrap_or_default().to_string(),
+            description,
             parameters,
+            custom,
         });
         Ok(())
+    }
+}
+
+/// What a custom tool's `format` adds to its description: the grammar its input follows.
+fn custom_grammar(t: &Obj<'_>) -> Result<Option<String>, ApiError> {
+    let Some(f) = t.object("format")? else {
+        return Ok(None);
+    };
+    match f.required_str("type")? {
+        "text" => Ok(None),
+        "grammar" => Ok(Some(format!(
+            "\n\nThe input must follow this {} grammar:\n{}",
+            f.str("syntax")?.unwrap_or("lark"),
+            f.required_str("definition")?
+        ))),
+        other => Err(bad(
+            f.field("type"),
+            format!("unknown format `{other}` (text or grammar)"),
+        )),
     }
 }
 
@@ -371,7 +413,13 @@ fn parse_item(v: &Value, i: usize, tools: &mut Tools) -> Result<Option<Item>, Ap
             name: o.required_str("name")?.to_string(),
             arguments: o.str("arguments")?.unwrap_or("{}").to_string(),
         })),
-        "function_call_output" => Ok(Some(Item::FunctionCallOutput {
+        // A custom tool's call is the call of the function the model saw.
+        "custom_tool_call" => Ok(Some(Item::FunctionCall {
+            call_id: non_empty(&o, "call_id")?,
+            name: o.required_str("name")?.to_string(),
+            arguments: serde_json::json!({CUSTOM_INPUT: o.required_str("input")?}).to_string(),
+        })),
+        "function_call_output" | "custom_tool_call_output" => Ok(Some(Item::FunctionCallOutput {
             call_id: non_empty(&o, "call_id")?,
             output: match o.get("output") {
                 None => return Err(bad(o.field("output"), "is required")),
@@ -395,7 +443,8 @@ fn parse_item(v: &Value, i: usize, tools: &mut Tools) -> Result<Option<Item>, Ap
             o.field("type"),
             format!(
                 "unsupported input item type `{other}` (this server takes message, \
-                 function_call, function_call_output, reasoning and additional_tools)"
+                 function_call, function_call_output, custom_tool_call, \
+                 custom_tool_call_output, reasoning and additional_tools)"
             ),
         )),
     }
@@ -503,9 +552,14 @@ fn parse_tool_choice(v: Option<&Value>, tools: &Tools) -> Result<ToolChoice, Api
         Value::Object(_) => {
             let o = Obj::at(v, "tool_choice".into())?;
             match o.required_str("type")? {
-                "function" => {
+                kind @ ("function" | "custom") => {
                     let name = o.required_str("name")?;
-                    if !tools.functions.iter().any(|t| t.name == name) {
+                    let custom = kind == "custom";
+                    if !tools
+                        .functions
+                        .iter()
+                        .any(|t| t.name == name && t.custom == custom)
+                    {
                         return Err(bad(
                             "tool_choice",
                             format!("`tool_choice` names `{name}`, which is not in `tools`"),
@@ -650,8 +704,9 @@ mod tests {
                 {"type": "function", "name": "view_image"}]});
         let r = parse(codex_like).unwrap();
         let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["view_image", "exec_command"]);
-        assert_eq!(r.skipped_tools, ["namespace", "web_search", "custom"]);
+        assert_eq!(names, ["view_image", "exec_command", "apply_patch"]);
+        assert!(r.tools[2].custom && !r.tools[1].custom);
+        assert_eq!(r.skipped_tools, ["namespace", "web_search"]);
         assert_eq!(r.input.len(), 1, "the tool declaration is no message");
         let e = parse(json!({"input": "x", "tools": [{"type": "web_search"}],
             "tool_choice": {"type": "web_search"}}))
@@ -665,6 +720,45 @@ mod tests {
         assert_eq!(
             param_of(json!({"input": "x", "tool_choice": "sometimes"})),
             "tool_choice"
+        );
+    }
+
+    #[test]
+    fn custom_tool_calls_and_outputs_are_function_calls_and_outputs() {
+        let r = parse(json!({"tools": [{"type": "custom", "name": "exec"}],
+            "tool_choice": {"type": "custom", "name": "exec"},
+            "input": [
+            {"type": "custom_tool_call", "call_id": "c1", "name": "exec", "input": "ls"},
+            {"type": "custom_tool_call_output", "call_id": "c1", "output": "a.txt"}]}))
+        .unwrap();
+        assert_eq!(
+            r.input,
+            [
+                Item::FunctionCall {
+                    call_id: "c1".into(),
+                    name: "exec".into(),
+                    arguments: r#"{"input":"ls"}"#.into()
+                },
+                Item::FunctionCallOutput {
+                    call_id: "c1".into(),
+                    output: "a.txt".into()
+                }
+            ]
+        );
+        assert_eq!(r.tool_choice, ToolChoice::Function("exec".into()));
+        assert_eq!(
+            param_of(
+                json!({"input": "x", "tools": [{"type": "function", "name": "exec"}],
+                "tool_choice": {"type": "custom", "name": "exec"}})
+            ),
+            "tool_choice"
+        );
+        assert_eq!(
+            param_of(
+                json!({"input": "x", "tools": [{"type": "custom", "name": "exec",
+                "format": {"type": "regex"}}]})
+            ),
+            "tools[0].format.type"
         );
     }
 

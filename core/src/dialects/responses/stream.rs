@@ -11,7 +11,9 @@
 //! - the answer text (`msg_…`): `response.content_part.added`, `response.output_text.delta`/
 //!   `.done`, `response.content_part.done`;
 //! - each function call (`fc_…`, `call_id` = the engine's call id): one
-//!   `response.function_call_arguments.delta` with the whole arguments, then `.done`.
+//!   `response.function_call_arguments.delta` with the whole arguments, then `.done`;
+//!   a call of a custom tool is a `custom_tool_call` item (`ctc_…`) whose `input` is the
+//!   function's `input` argument, with `response.custom_tool_call_input.delta`/`.done`.
 //!
 //! A step that ends in function calls is a `completed` response whose output holds the
 //! calls: the engine has parked the run, and the request carrying their outputs continues
@@ -24,7 +26,7 @@
 
 use serde_json::{Value, json};
 
-use super::request::{Item, Part, ResponsesRequest, Role, ToolChoice};
+use super::request::{CUSTOM_INPUT, Item, Part, ResponsesRequest, Role, ToolChoice};
 use crate::cursor::chat::ToolCall;
 use crate::engine::error::ApiError;
 use crate::engine::turn::Event;
@@ -75,6 +77,8 @@ pub(crate) struct Echo {
     max_output_tokens: Option<u64>,
     previous_response_id: Option<String>,
     store: bool,
+    /// The names of the custom tools (their calls are `custom_tool_call` items).
+    custom: Vec<String>,
 }
 
 impl Echo {
@@ -85,10 +89,17 @@ impl Echo {
             tools: req
                 .tools
                 .iter()
-                .map(|t| {
-                    json!({"type": "function", "name": t.name, "description": t.description,
-                        "parameters": t.parameters, "strict": false})
+                .map(|t| match t.custom {
+                    true => json!({"type": "custom", "name": t.name, "description": t.description}),
+                    false => json!({"type": "function", "name": t.name,
+                        "description": t.description, "parameters": t.parameters, "strict": false}),
                 })
+                .collect(),
+            custom: req
+                .tools
+                .iter()
+                .filter(|t| t.custom)
+                .map(|t| t.name.clone())
                 .collect(),
             tool_choice: match &req.tool_choice {
                 ToolChoice::Auto => json!("auto"),
@@ -337,6 +348,10 @@ impl ResponseWriter {
     pub(crate) fn tool_calls(&mut self, calls: &[ToolCall], usage: &Usage) -> Vec<Sse> {
         let mut out = self.close();
         for c in calls {
+            if self.echo.custom.contains(&c.name) {
+                out.extend(self.custom_call(c));
+                continue;
+            }
             let (id, index) = (new_id("fc_"), self.output.len());
             let arguments = c.arguments.to_string();
             let item = |status: &str, arguments: &str| {
@@ -369,6 +384,46 @@ impl ResponseWriter {
             });
         }
         out.extend(self.end(usage));
+        out
+    }
+
+    /// A custom tool's call: its text is the function's `input` argument.
+    fn custom_call(&mut self, c: &ToolCall) -> Vec<Sse> {
+        let (id, index) = (new_id("ctc_"), self.output.len());
+        let input = match c.arguments.get(CUSTOM_INPUT) {
+            Some(Value::String(s)) => s.clone(),
+            // The model ignored the schema: hand over what it wrote.
+            _ => c.arguments.to_string(),
+        };
+        let item = |status: &str, input: &str| {
+            json!({"id": id, "type": "custom_tool_call", "status": status, "call_id": c.call_id,
+                "name": c.name, "input": input})
+        };
+        let (added, done) = (item("in_progress", ""), item("completed", &input));
+        let out = vec![
+            self.ev(
+                "response.output_item.added",
+                json!({"output_index": index, "item": added}),
+            ),
+            self.ev(
+                "response.custom_tool_call_input.delta",
+                json!({"item_id": id, "output_index": index, "delta": input}),
+            ),
+            self.ev(
+                "response.custom_tool_call_input.done",
+                json!({"item_id": id, "output_index": index, "input": input}),
+            ),
+            self.ev(
+                "response.output_item.done",
+                json!({"output_index": index, "item": done}),
+            ),
+        ];
+        self.output.push(done);
+        self.items.push(Item::FunctionCall {
+            call_id: c.call_id.clone(),
+            name: c.name.clone(),
+            arguments: c.arguments.to_string(),
+        });
         out
     }
 
@@ -520,6 +575,47 @@ mod tests {
         assert_eq!(r["status"], "completed");
         assert_eq!(r["output"][1]["type"], "function_call");
         assert_eq!(w.items().len(), 2);
+    }
+
+    #[test]
+    fn a_custom_tools_call_is_a_custom_tool_call_item_with_its_input() {
+        let req = ResponsesRequest::parse(
+            json!({"input": "x", "tools": [{"type": "custom", "name": "exec",
+                "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(req.tools[0].description.contains("start: /.+/"));
+        let mut w = ResponseWriter::new("auto", Echo::of(&req));
+        w.start();
+        let calls = [ToolCall {
+            call_id: "call_2".into(),
+            name: "exec".into(),
+            arguments: json!({"input": "ls -la"}),
+        }];
+        let ev = w.tool_calls(&calls, &Usage::default());
+        assert_eq!(
+            types(&ev),
+            [
+                "response.output_item.added",
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        let item = &ev[3].data["item"];
+        assert_eq!(
+            (&item["type"], &item["call_id"], &item["input"]),
+            (
+                &json!("custom_tool_call"),
+                &json!("call_2"),
+                &json!("ls -la")
+            )
+        );
+        assert!(item["id"].as_str().unwrap().starts_with("ctc_"));
+        assert_eq!(ev[4].data["response"]["tools"][0]["type"], "custom");
     }
 
     #[test]
