@@ -16,6 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Json, Response};
+use futures::StreamExt;
 
 use super::chunks::ChunkWriter;
 use super::request::ChatCompletionRequest;
@@ -104,16 +105,9 @@ async fn stream_response(mut turn: Turn, include_usage: bool) -> Response {
     };
     let writer = ChunkWriter::new(turn.model());
     let body = async_stream::stream! {
-        let mut pending = first;
         yield event(writer.role());
-        loop {
-            let ev = match pending.take() {
-                Some(ev) => ev,
-                None => match turn.next().await {
-                    Some(ev) => ev,
-                    None => break,
-                },
-            };
+        let mut events = std::pin::pin!(sse::events(first, turn));
+        while let Some(ev) = events.next().await {
             match ev {
                 Event::Text(t) => yield event(writer.content(&t)),
                 Event::Reasoning(t) => yield event(writer.reasoning(&t)),
