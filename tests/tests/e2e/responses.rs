@@ -431,6 +431,10 @@ async fn hostile_input_gets_openai_errors_naming_the_field() {
     };
     let (s, e, _) = error_of(raw("{oops".into()).await.expect("send")).await;
     assert_eq!((s, e["code"].as_str()), (400, Some("invalid_json")));
+    // Nesting deeper than the JSON parser goes is refused, not a stack overflow.
+    let deep = format!(r#"{{"input": {}{}}}"#, "[".repeat(3000), "]".repeat(3000));
+    let (s, e, _) = error_of(raw(deep).await.expect("send")).await;
+    assert_eq!((s, e["code"].as_str()), (400, Some("invalid_json")), "{e}");
     for (body, param) in [
         (json!({"model": "auto"}), "input"),
         (
