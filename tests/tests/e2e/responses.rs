@@ -575,8 +575,9 @@ async fn every_request_leaves_a_ledger_row() {
     assert_eq!(report.totals.completion_tokens, 1);
 }
 
-/// Codex's shape for a model name it recognises: no `tools` array, the tools in an
-/// `additional_tools` item, the shell a custom `exec` tool whose input is free text.
+/// Codex's shape for a model name it recognises (as it sends it): no `tools` array, the
+/// tools in namespaces inside an `additional_tools` item, the shell a custom `exec` tool
+/// whose input is free text.
 #[tokio::test]
 async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run() {
     let turn = Turn::new()
@@ -592,9 +593,12 @@ async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run(
         .end_ok();
     let p = signed_in(vec![turn]).await;
     let user = json!({"role": "user", "content": "print a marker"});
-    let tools = json!({"type": "additional_tools", "tools": [
-        {"type": "custom", "name": "exec", "description": "Runs a shell command",
-            "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+    let tools = json!({"type": "additional_tools", "role": "developer", "tools": [
+        {"type": "namespace", "name": "functions", "description": "", "tools": [
+            {"type": "custom", "name": "exec", "description": "Runs JavaScript",
+                "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+            {"type": "function", "name": "wait", "description": "Waits", "strict": false,
+                "parameters": {"type": "object", "properties": {}}}]},
         {"type": "web_search"}]});
     let ev = p
         .events(&json!({"model": "auto", "stream": true, "input": [tools, user]}))
@@ -613,6 +617,10 @@ async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run(
         )
     );
     assert_eq!(
+        call["namespace"], "functions",
+        "the call names its tool's namespace"
+    );
+    assert_eq!(
         the(&ev, "response.custom_tool_call_input.done")["input"],
         "echo CUSTOM_OK"
     );
@@ -627,8 +635,8 @@ async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run(
                 .collect()
         })
         .unwrap_or_default();
-    assert_eq!(offered.len(), 1, "{offered:?}");
-    assert_eq!(offered[0].0, "exec");
+    let names: Vec<&str> = offered.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["exec", "wait"], "the namespace's tools, flattened");
     assert!(
         offered[0].1.contains("start: /.+/"),
         "the grammar is in the description"

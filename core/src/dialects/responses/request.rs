@@ -10,14 +10,16 @@
 //! **Tools.** Function tools reach Cursor as they are; a custom tool (free-form text
 //! input, e.g. the `exec` shell Codex declares for a model name it recognises) reaches it
 //! as a function with one string argument `input` (its grammar, if any, in the
-//! description), and its calls go back as `custom_tool_call` items. A *declared* tool of
+//! description), and its calls go back as `custom_tool_call` items. The function and
+//! custom tools of a `namespace` tool join the others under their own names (their calls
+//! name the namespace; a name already declared is skipped there). A *declared* tool of
 //! any other type (OpenAI's built-ins `web_search`, `file_search`,
-//! `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`,
-//! and Codex's `namespace`) is skipped, not refused: Codex declares `namespace` and
-//! `web_search` in every request, and Cursor can run none of them for the client. A
-//! `tool_choice` that *forces* such a tool is refused with a 400, since the model could
-//! never satisfy it. Tools declared inside `input` (Codex's `additional_tools` item, sent
-//! when it recognises the model name) follow the same rules.
+//! `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`, `mcp`)
+//! is skipped, not refused: Codex declares `web_search` in every request, and Cursor can
+//! run none of them for the client. A `tool_choice` that *forces* such a tool is refused
+//! with a 400, since the model could never satisfy it. Tools declared inside `input`
+//! (Codex's `additional_tools` item, which for a model name it recognises holds every
+//! tool, in namespaces, its shell the custom `exec`) follow the same rules.
 
 use std::collections::HashSet;
 
@@ -127,6 +129,8 @@ pub(crate) struct FunctionTool {
     /// A custom tool: its one argument is `input` ([`CUSTOM_INPUT`]), its calls are
     /// `custom_tool_call` items.
     pub(crate) custom: bool,
+    /// The `namespace` tool it was declared in, which its calls name.
+    pub(crate) namespace: Option<String>,
 }
 
 /// The argument a custom tool's text travels in.
@@ -254,7 +258,7 @@ impl ResponsesRequest {
             return Err(bad("model", "must not be empty"));
         }
         let mut tools = Tools::default();
-        tools.declare_all(o.array("tools")?, "tools")?;
+        tools.declare_all(o.array("tools")?, "tools", None)?;
         let input = match o.get("input") {
             None => return Err(bad("input", "is required")),
             Some(Value::String(s)) => vec![Item::Message {
@@ -327,15 +331,24 @@ struct Tools {
 }
 
 impl Tools {
-    fn declare_all(&mut self, tools: Option<&Vec<Value>>, path: &str) -> Result<(), ApiError> {
+    fn declare_all(
+        &mut self,
+        tools: Option<&Vec<Value>>,
+        path: &str,
+        namespace: Option<&str>,
+    ) -> Result<(), ApiError> {
         for (i, t) in tools.into_iter().flatten().enumerate() {
-            self.declare(&Obj::at(t, format!("{path}[{i}]"))?)?;
+            self.declare(&Obj::at(t, format!("{path}[{i}]"))?, namespace)?;
         }
         Ok(())
     }
 
-    fn declare(&mut self, t: &Obj<'_>) -> Result<(), ApiError> {
+    fn declare(&mut self, t: &Obj<'_>, namespace: Option<&str>) -> Result<(), ApiError> {
         let kind = t.required_str("type")?;
+        if kind == "namespace" && namespace.is_none() {
+            let ns = t.required_str("name")?;
+            return self.declare_all(t.array("tools")?, &t.field("tools"), Some(ns));
+        }
         if kind != "function" && kind != "custom" {
             if !self.skipped.iter().any(|k| k == kind) {
                 self.skipped.push(kind.to_string());
@@ -353,6 +366,10 @@ impl Tools {
                 t.field("name"),
                 "tool names must be 1-128 characters of a-z, A-Z, 0-9, _ - . :",
             ));
+        }
+        if namespace.is_some() && self.names.contains(name) {
+            // Cursor sees one flat list; the first of two same-named tools wins.
+            return Ok(());
         }
         if !self.names.insert(name.to_string()) {
             return Err(bad(
@@ -382,6 +399,7 @@ impl Tools {
             description,
             parameters,
             custom,
+            namespace: namespace.map(str::to_string),
         });
         Ok(())
     }
@@ -412,6 +430,10 @@ fn parse_item(v: &Value, i: usize, tools: &mut Tools) -> Result<Option<Item>, Ap
     let o = Obj::at(v, format!("input[{i}]"))?;
     // An item without a `type` is a message (OpenAI's "easy input message").
     let kind = o.str("type")?.unwrap_or("message");
+    if matches!(kind, "function_call" | "custom_tool_call") {
+        // Which namespace the tool is in: the name alone identifies it here.
+        o.str("namespace")?;
+    }
     match kind {
         "message" => parse_message(&o).map(Some),
         "function_call" => Ok(Some(Item::FunctionCall {
@@ -442,7 +464,7 @@ fn parse_item(v: &Value, i: usize, tools: &mut Tools) -> Result<Option<Item>, Ap
         // Our own reasoning echoed back: Cursor keeps its reasoning, nothing to re-send.
         "reasoning" => Ok(None),
         "additional_tools" => {
-            tools.declare_all(o.array("tools")?, &o.field("tools"))?;
+            tools.declare_all(o.array("tools")?, &o.field("tools"), None)?;
             Ok(None)
         }
         other => Err(bad(

@@ -24,6 +24,8 @@
 //! the engine counts them); the details are always present because OpenAI's schema requires
 //! them — an estimate reports 0 for what it does not know.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use super::request::{CUSTOM_INPUT, Item, Part, ResponsesRequest, Role, ToolChoice};
@@ -77,8 +79,9 @@ pub(crate) struct Echo {
     max_output_tokens: Option<u64>,
     previous_response_id: Option<String>,
     store: bool,
-    /// The names of the custom tools (their calls are `custom_tool_call` items).
-    custom: Vec<String>,
+    /// Per tool name: is it custom (its calls are `custom_tool_call` items), and the
+    /// namespace its calls name.
+    calls: HashMap<String, (bool, Option<String>)>,
 }
 
 impl Echo {
@@ -95,11 +98,10 @@ impl Echo {
                         "description": t.description, "parameters": t.parameters, "strict": false}),
                 })
                 .collect(),
-            custom: req
+            calls: req
                 .tools
                 .iter()
-                .filter(|t| t.custom)
-                .map(|t| t.name.clone())
+                .map(|t| (t.name.clone(), (t.custom, t.namespace.clone())))
                 .collect(),
             tool_choice: match &req.tool_choice {
                 ToolChoice::Auto => json!("auto"),
@@ -132,6 +134,14 @@ pub(crate) struct ResponseWriter {
     /// The same as conversation items, for the store (reasoning is not kept).
     items: Vec<Item>,
     open: Option<Open>,
+}
+
+/// A call item with the `namespace` its tool was declared in, if any.
+fn with_namespace(mut item: Value, namespace: &Option<String>) -> Value {
+    if let Some(ns) = namespace {
+        item["namespace"] = json!(ns);
+    }
+    item
 }
 
 /// The Responses `usage` object (see the module doc).
@@ -348,15 +358,19 @@ impl ResponseWriter {
     pub(crate) fn tool_calls(&mut self, calls: &[ToolCall], usage: &Usage) -> Vec<Sse> {
         let mut out = self.close();
         for c in calls {
-            if self.echo.custom.contains(&c.name) {
-                out.extend(self.custom_call(c));
+            let (custom, namespace) = self.echo.calls.get(&c.name).cloned().unwrap_or_default();
+            if custom {
+                out.extend(self.custom_call(c, namespace));
                 continue;
             }
             let (id, index) = (new_id("fc_"), self.output.len());
             let arguments = c.arguments.to_string();
             let item = |status: &str, arguments: &str| {
-                json!({"id": id, "type": "function_call", "status": status, "call_id": c.call_id,
-                    "name": c.name, "arguments": arguments})
+                with_namespace(
+                    json!({"id": id, "type": "function_call", "status": status,
+                        "call_id": c.call_id, "name": c.name, "arguments": arguments}),
+                    &namespace,
+                )
             };
             let (added, done) = (item("in_progress", ""), item("completed", &arguments));
             out.push(self.ev(
@@ -388,7 +402,7 @@ impl ResponseWriter {
     }
 
     /// A custom tool's call: its text is the function's `input` argument.
-    fn custom_call(&mut self, c: &ToolCall) -> Vec<Sse> {
+    fn custom_call(&mut self, c: &ToolCall, namespace: Option<String>) -> Vec<Sse> {
         let (id, index) = (new_id("ctc_"), self.output.len());
         let input = match c.arguments.get(CUSTOM_INPUT) {
             Some(Value::String(s)) => s.clone(),
@@ -396,8 +410,11 @@ impl ResponseWriter {
             _ => c.arguments.to_string(),
         };
         let item = |status: &str, input: &str| {
-            json!({"id": id, "type": "custom_tool_call", "status": status, "call_id": c.call_id,
-                "name": c.name, "input": input})
+            with_namespace(
+                json!({"id": id, "type": "custom_tool_call", "status": status,
+                    "call_id": c.call_id, "name": c.name, "input": input}),
+                &namespace,
+            )
         };
         let (added, done) = (item("in_progress", ""), item("completed", &input));
         let out = vec![
@@ -580,8 +597,9 @@ mod tests {
     #[test]
     fn a_custom_tools_call_is_a_custom_tool_call_item_with_its_input() {
         let req = ResponsesRequest::parse(
-            json!({"input": "x", "tools": [{"type": "custom", "name": "exec",
-                "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]})
+            json!({"input": "x", "tools": [{"type": "namespace", "name": "functions", "tools": [
+                {"type": "custom", "name": "exec",
+                "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]}]})
             .to_string()
             .as_bytes(),
         )
@@ -615,6 +633,7 @@ mod tests {
             )
         );
         assert!(item["id"].as_str().unwrap().starts_with("ctc_"));
+        assert_eq!(item["namespace"], "functions");
         assert_eq!(ev[4].data["response"]["tools"][0]["type"], "custom");
     }
 

@@ -295,6 +295,6 @@ mod tests {
         assert_eq!(n.tools.len(), 1);
         assert_eq!(n.tools[0].description, "d");
         assert_eq!(n.tool_choice, neutral::ToolChoice::Named("f".into()));
-        assert_eq!(r.skipped_tools, ["web_search", "namespace"]);
+        assert_eq!(r.skipped_tools, ["web_search"]);
     }
 }

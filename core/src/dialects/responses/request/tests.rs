@@ -124,7 +124,7 @@ fn declared_built_in_tools_are_skipped_but_forcing_one_is_refused() {
     let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["view_image", "exec_command", "apply_patch"]);
     assert!(r.tools[2].custom && !r.tools[1].custom);
-    assert_eq!(r.skipped_tools, ["namespace", "web_search"]);
+    assert_eq!(r.skipped_tools, ["web_search"]);
     assert_eq!(r.input.len(), 1, "the tool declaration is no message");
     let e = parse(json!({"input": "x", "tools": [{"type": "web_search"}],
         "tool_choice": {"type": "web_search"}}))
@@ -195,5 +195,30 @@ fn reasoning_items_are_accepted_and_not_kept_and_unknown_fields_are_ignored() {
             role: Role::Assistant,
             content: vec![Part::Text("a".into()), Part::Text("no".into())]
         }]
+    );
+}
+
+#[test]
+fn a_namespaces_tools_join_the_others_and_a_name_taken_is_skipped_there() {
+    let r = parse(json!({"input": "x", "tools": [
+        {"type": "function", "name": "wait"},
+        {"type": "namespace", "name": "functions", "tools": [
+            {"type": "function", "name": "wait"},
+            {"type": "custom", "name": "exec"},
+            {"type": "web_search"}]}]}))
+    .unwrap();
+    let tools: Vec<(&str, Option<&str>)> = r
+        .tools
+        .iter()
+        .map(|t| (t.name.as_str(), t.namespace.as_deref()))
+        .collect();
+    assert_eq!(tools, [("wait", None), ("exec", Some("functions"))]);
+    assert_eq!(r.skipped_tools, ["web_search"]);
+    assert_eq!(
+        param_of(
+            json!({"input": [{"type": "function_call", "call_id": "c", "name": "f",
+            "namespace": 3}]})
+        ),
+        "input[0].namespace"
     );
 }
