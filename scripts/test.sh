@@ -47,10 +47,12 @@ bash tests/opencode/run.sh
 bash tests/opencode/run.sh apply-patch
 
 # Real Codex CLI over the Responses API: a plain answer, and an exec_command round trip
-# whose output continues the same Cursor run (asserted in the fake's record).
+# whose output continues the same Cursor run (asserted in the fake's record), called
+# directly and, for a model name Codex recognises, from its custom `exec` tool.
 echo "==> Codex end to end" >&2
 timeout 300 bash tests/codex/run.sh plain
 timeout 300 bash tests/codex/run.sh tool
+timeout 300 bash tests/codex/run.sh exec
 
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh

@@ -5,17 +5,22 @@
 # Codex's `exec_command` tool, Codex runs it and sends the output, and the answer arrives:
 # the fake's record must show one run whose tool result came on its own stream (the
 # response ended at the call, the run stayed parked, the next request continued it).
+# `exec`: the same round trip for a model name Codex recognises (`gpt-6.1-sol`, which the
+# fake's `codex-exec` catalogue offers): Codex then sends every tool in namespaces inside
+# an `additional_tools` input item and its shell is the custom `exec` tool, whose input is
+# JavaScript (here calling `tools.exec_command`).
 # Codex runs in its own HOME under ~/.cache (its sandbox fails with HOME under /tmp),
-# removed afterwards; the model is `auto`, a name Codex does not recognise, so it sends
-# its tools in the `tools` array.
-# Usage: tests/codex/run.sh [plain|tool]   (needs CARGO_TARGET_DIR's debug binaries built)
+# removed afterwards; for `plain` and `tool` the model is `auto`, a name Codex does not
+# recognise, so it sends its tools in the `tools` array.
+# Usage: tests/codex/run.sh [plain|tool|exec]   (needs CARGO_TARGET_DIR's debug binaries built)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/fake.sh"
 case="${1:-plain}"
 case "$case" in
-  plain) scenario=codex prompt="say hello" ;;
-  tool) scenario=codex-tool prompt="print a marker with exec_command" ;;
-  *) echo "usage: $0 [plain|tool]" >&2; exit 2 ;;
+  plain) scenario=codex model=auto prompt="say hello" ;;
+  tool) scenario=codex-tool model=auto prompt="print a marker with exec_command" ;;
+  exec) scenario=codex-exec model=gpt-6.1-sol prompt="print a marker with exec" ;;
+  *) echo "usage: $0 [plain|tool|exec]" >&2; exit 2 ;;
 esac
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
@@ -34,7 +39,7 @@ start_fake "$bin/fake-cursor" "$work" "$scenario"
 start_serve "$bin" "$work" cb-codex-e2e
 
 cat > "$work/home/.codex/config.toml" <<TOML
-model = "auto"
+model = "$model"
 model_provider = "cursor-bridge"
 
 [model_providers.cursor-bridge]
@@ -71,14 +76,20 @@ if case == "plain":
     assert len(runs) == 1, f"Codex re-sent the request: {runs}"
     print(f"codex e2e (plain): the answer arrived in {took} s, one Cursor run")
     sys.exit(0)
+# tool: the model calls exec_command itself; exec: its JavaScript (Codex's custom `exec`
+# tool) calls exec_command. Either way Codex runs the command and the output comes back.
+marker, call, answer = {
+    "tool": ("CODEX_TOOL_OK", "call_codex_1", "The command printed CODEX_TOOL_OK."),
+    "exec": ("CODEX_EXEC_OK", "call_codex_2", "The script printed CODEX_EXEC_OK."),
+}[case]
 cmds = [i for i in items if i.get("type") == "command_execution"]
 assert cmds, f"Codex ran no command: {events}"
-assert "CODEX_TOOL_OK" in cmds[0].get("aggregated_output", ""), cmds[0]
-assert "The command printed CODEX_TOOL_OK." in texts, events
+assert marker in cmds[0].get("aggregated_output", ""), cmds[0]
+assert answer in texts, events
 tool_runs = [r for r in runs if r["mcp_results"]]
 assert len(runs) == 1 and len(tool_runs) == 1, f"not one run with the tool result on its stream: {runs}"
 (call_id, result), = tool_runs[0]["mcp_results"]
-assert call_id == "call_codex_1" and "CODEX_TOOL_OK" in result, tool_runs[0]
+assert call_id == call and marker in result, tool_runs[0]
 assert tool_runs[0]["end"] and "Ok" in tool_runs[0]["end"], tool_runs[0]
-print(f"codex e2e (tool): exec_command ran, its output continued the same Cursor run; {took} s")
+print(f"codex e2e ({case}): the command ran, its output continued the same Cursor run; {took} s")
 PY
