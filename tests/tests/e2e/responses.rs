@@ -303,7 +303,7 @@ async fn assert_one_run_with_the_result(p: &Proxy) {
 
 #[tokio::test]
 async fn a_function_round_trip_with_the_whole_history_continues_the_same_cursor_run() {
-    let p = signed_in(vec![exec_turn()]).await;
+    let p = signed_in(vec![exec_turn(), Turn::reply("Again.")]).await;
     let (_, output) = call_step(&p).await;
     let mut input = vec![json!({"type": "message", "role": "user",
         "content": [{"type": "input_text", "text": "print a marker"}]})];
@@ -327,6 +327,23 @@ async fn a_function_round_trip_with_the_whole_history_continues_the_same_cursor_
         "{usage}"
     );
     assert_one_run_with_the_result(&p).await;
+    // The next user turn re-sends it all, with the answer and a reasoning item: the items
+    // read as the conversation the turn's checkpoint was kept under.
+    input.extend(
+        done["response"]["output"]
+            .as_array()
+            .expect("output")
+            .clone(),
+    );
+    input
+        .push(json!({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": null}));
+    input.push(json!({"role": "user", "content": "once more"}));
+    let r = p
+        .response(&json!({"model": "auto", "tools": codex_tools(), "input": input}))
+        .await;
+    assert_eq!(r["output"][0]["content"][0]["text"], "Again.");
+    let run = p.fake().wait_for_run_end(1, WAIT).await;
+    assert_eq!(run.history, HistoryKind::Checkpoint, "{:?}", run.history);
 }
 
 #[tokio::test]
