@@ -59,11 +59,78 @@ pub(crate) enum Fate {
     Failed(ApiError),
 }
 
-/// The item being written (text or reasoning arrive in pieces).
+/// The two items that arrive in pieces: reasoning (a summary part) and the answer (a
+/// message with one `output_text` part). Their events differ only in names and in where
+/// the part sits, which this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reasoning,
+    Message,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Reasoning => "rs_",
+            Kind::Message => "msg_",
+        }
+    }
+
+    /// `(part added, text delta, text done, part done)`.
+    fn events(self) -> [&'static str; 4] {
+        match self {
+            Kind::Reasoning => [
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+            ],
+            Kind::Message => [
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+            ],
+        }
+    }
+
+    fn part(self, text: &str) -> Value {
+        match self {
+            Kind::Reasoning => json!({"type": "summary_text", "text": text}),
+            Kind::Message => json!({"type": "output_text", "text": text, "annotations": []}),
+        }
+    }
+
+    /// The item: as added (`None`: no content yet) or done.
+    fn item(self, id: &str, text: Option<&str>) -> Value {
+        let parts: Vec<Value> = text.map(|t| self.part(t)).into_iter().collect();
+        match self {
+            Kind::Reasoning => json!({"id": id, "type": "reasoning", "summary": parts}),
+            Kind::Message => json!({"id": id, "type": "message", "role": "assistant",
+                "status": if text.is_some() { "completed" } else { "in_progress" },
+                "content": parts}),
+        }
+    }
+
+    /// `fields` placed at the part: the item, its output index, the part's index (text
+    /// events of a message also carry `logprobs`).
+    fn at(self, id: &str, index: usize, mut fields: Value) -> Value {
+        fields["item_id"] = json!(id);
+        fields["output_index"] = json!(index);
+        match self {
+            Kind::Reasoning => fields["summary_index"] = json!(0),
+            Kind::Message => fields["content_index"] = json!(0),
+        }
+        fields
+    }
+}
+
+/// The item being written.
 #[derive(Debug)]
-enum Open {
-    Reasoning { id: String, text: String },
-    Message { id: String, text: String },
+struct Open {
+    kind: Kind,
+    id: String,
+    text: String,
 }
 
 /// What the response object echoes from the request.
@@ -230,206 +297,138 @@ impl ResponseWriter {
         ]
     }
 
-    /// A piece of reasoning: opens the reasoning item if need be.
+    /// A piece of reasoning.
     pub(crate) fn reasoning(&mut self, delta: &str) -> Vec<Sse> {
-        let mut out = Vec::new();
-        if !matches!(self.open, Some(Open::Reasoning { .. })) {
-            out.extend(self.close());
-            let id = new_id("rs_");
-            let index = self.output.len();
-            out.push(self.ev(
-                "response.output_item.added",
-                json!({"output_index": index, "item": {"id": id, "type": "reasoning", "summary": []}}),
-            ));
-            out.push(self.ev(
-                "response.reasoning_summary_part.added",
-                json!({"item_id": id, "output_index": index, "summary_index": 0,
-                    "part": {"type": "summary_text", "text": ""}}),
-            ));
-            self.open = Some(Open::Reasoning {
-                id,
-                text: String::new(),
-            });
-        }
-        let index = self.output.len();
-        let Some(Open::Reasoning { id, text }) = &mut self.open else {
-            return out;
-        };
-        text.push_str(delta);
-        let id = id.clone();
-        out.push(self.ev(
-            "response.reasoning_summary_text.delta",
-            json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta}),
-        ));
-        out
+        self.piece(Kind::Reasoning, delta)
     }
 
-    /// A piece of the answer: opens the message item if need be.
+    /// A piece of the answer.
     pub(crate) fn text(&mut self, delta: &str) -> Vec<Sse> {
+        self.piece(Kind::Message, delta)
+    }
+
+    /// A piece of `kind`'s text: opens its item first unless it is the open one.
+    fn piece(&mut self, kind: Kind, delta: &str) -> Vec<Sse> {
+        let [part_added, text_delta, ..] = kind.events();
         let mut out = Vec::new();
-        if !matches!(self.open, Some(Open::Message { .. })) {
+        if self.open.as_ref().map(|o| o.kind) != Some(kind) {
             out.extend(self.close());
-            let id = new_id("msg_");
-            let index = self.output.len();
+            let (id, index) = (new_id(kind.prefix()), self.output.len());
             out.push(self.ev(
                 "response.output_item.added",
-                json!({"output_index": index, "item": {"id": id, "type": "message",
-                    "status": "in_progress", "role": "assistant", "content": []}}),
+                json!({"output_index": index, "item": kind.item(&id, None)}),
             ));
             out.push(self.ev(
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": index, "content_index": 0,
-                    "part": {"type": "output_text", "text": "", "annotations": []}}),
+                part_added,
+                kind.at(&id, index, json!({"part": kind.part("")})),
             ));
-            self.open = Some(Open::Message {
+            self.open = Some(Open {
+                kind,
                 id,
                 text: String::new(),
             });
         }
         let index = self.output.len();
-        let Some(Open::Message { id, text }) = &mut self.open else {
+        let Some(open) = &mut self.open else {
             return out;
         };
-        text.push_str(delta);
-        let id = id.clone();
-        out.push(self.ev(
-            "response.output_text.delta",
-            json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta,
-                "logprobs": []}),
-        ));
+        open.text.push_str(delta);
+        let mut fields = kind.at(&open.id, index, json!({"delta": delta}));
+        if kind == Kind::Message {
+            fields["logprobs"] = json!([]);
+        }
+        out.push(self.ev(text_delta, fields));
         out
     }
 
     /// Finishes the open item, if any.
     fn close(&mut self) -> Vec<Sse> {
+        let Some(Open { kind, id, text }) = self.open.take() else {
+            return Vec::new();
+        };
+        let [_, _, text_done, part_done] = kind.events();
         let index = self.output.len();
-        match self.open.take() {
-            None => Vec::new(),
-            Some(Open::Reasoning { id, text }) => {
-                let part = json!({"type": "summary_text", "text": text});
-                let item = json!({"id": id, "type": "reasoning", "summary": [part]});
-                let out = vec![
-                    self.ev(
-                        "response.reasoning_summary_text.done",
-                        json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text}),
-                    ),
-                    self.ev(
-                        "response.reasoning_summary_part.done",
-                        json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
-                    ),
-                    self.ev(
-                        "response.output_item.done",
-                        json!({"output_index": index, "item": item}),
-                    ),
-                ];
-                self.output.push(item);
-                out
-            }
-            Some(Open::Message { id, text }) => {
-                let part = json!({"type": "output_text", "text": text, "annotations": []});
-                let item = json!({"id": id, "type": "message", "status": "completed",
-                    "role": "assistant", "content": [part]});
-                let out = vec![
-                    self.ev(
-                        "response.output_text.done",
-                        json!({"item_id": id, "output_index": index, "content_index": 0,
-                            "text": text, "logprobs": []}),
-                    ),
-                    self.ev(
-                        "response.content_part.done",
-                        json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
-                    ),
-                    self.ev(
-                        "response.output_item.done",
-                        json!({"output_index": index, "item": item}),
-                    ),
-                ];
-                self.output.push(item);
-                self.items.push(Item::Message {
-                    role: Role::Assistant,
-                    content: vec![Part::Text(text)],
-                });
-                out
-            }
+        let item = kind.item(&id, Some(&text));
+        let mut done = kind.at(&id, index, json!({"text": text}));
+        if kind == Kind::Message {
+            done["logprobs"] = json!([]);
         }
+        let out = vec![
+            self.ev(text_done, done),
+            self.ev(
+                part_done,
+                kind.at(&id, index, json!({"part": kind.part(&text)})),
+            ),
+            self.ev(
+                "response.output_item.done",
+                json!({"output_index": index, "item": item}),
+            ),
+        ];
+        self.output.push(item);
+        if kind == Kind::Message {
+            self.items.push(Item::Message {
+                role: Role::Assistant,
+                content: vec![Part::Text(text)],
+            });
+        }
+        out
     }
 
-    /// The step's function calls, then `response.completed`.
+    /// The step's calls, then `response.completed`.
     pub(crate) fn tool_calls(&mut self, calls: &[ToolCall], usage: &Usage) -> Vec<Sse> {
         let mut out = self.close();
         for c in calls {
-            let (custom, namespace) = self.echo.calls.get(&c.name).cloned().unwrap_or_default();
-            if custom {
-                out.extend(self.custom_call(c, namespace));
-                continue;
-            }
-            let (id, index) = (new_id("fc_"), self.output.len());
-            let arguments = c.arguments.to_string();
-            let item = |status: &str, arguments: &str| {
-                with_namespace(
-                    json!({"id": id, "type": "function_call", "status": status,
-                        "call_id": c.call_id, "name": c.name, "arguments": arguments}),
-                    &namespace,
-                )
-            };
-            let (added, done) = (item("in_progress", ""), item("completed", &arguments));
-            out.push(self.ev(
-                "response.output_item.added",
-                json!({"output_index": index, "item": added}),
-            ));
-            out.push(self.ev(
-                "response.function_call_arguments.delta",
-                json!({"item_id": id, "output_index": index, "delta": arguments}),
-            ));
-            out.push(self.ev(
-                "response.function_call_arguments.done",
-                json!({"item_id": id, "output_index": index, "name": c.name,
-                    "arguments": arguments}),
-            ));
-            out.push(self.ev(
-                "response.output_item.done",
-                json!({"output_index": index, "item": done}),
-            ));
-            self.output.push(done);
-            self.items.push(Item::FunctionCall {
-                call_id: c.call_id.clone(),
-                name: c.name.clone(),
-                arguments,
-            });
+            out.extend(self.call(c));
         }
         out.extend(self.end(usage));
         out
     }
 
-    /// A custom tool's call: its text is the function's `input` argument.
-    fn custom_call(&mut self, c: &ToolCall, namespace: Option<String>) -> Vec<Sse> {
-        let (id, index) = (new_id("ctc_"), self.output.len());
-        let input = match c.arguments.get(CUSTOM_INPUT) {
-            Some(Value::String(s)) => s.clone(),
-            // The model ignored the schema: hand over what it wrote.
+    /// One call: a `function_call` item with its JSON arguments, or for a custom tool a
+    /// `custom_tool_call` whose `input` is the function's `input` argument.
+    fn call(&mut self, c: &ToolCall) -> Vec<Sse> {
+        let (custom, namespace) = self.echo.calls.get(&c.name).cloned().unwrap_or_default();
+        let (prefix, kind, field, [delta_event, done_event]) = if custom {
+            let events = [
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.done",
+            ];
+            ("ctc_", "custom_tool_call", CUSTOM_INPUT, events)
+        } else {
+            let events = [
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+            ];
+            ("fc_", "function_call", "arguments", events)
+        };
+        let value = match c.arguments.get(CUSTOM_INPUT) {
+            Some(Value::String(s)) if custom => s.clone(),
+            // Not custom, or the model ignored the schema: what it wrote, as JSON text.
             _ => c.arguments.to_string(),
         };
-        let item = |status: &str, input: &str| {
-            with_namespace(
-                json!({"id": id, "type": "custom_tool_call", "status": status,
-                    "call_id": c.call_id, "name": c.name, "input": input}),
-                &namespace,
-            )
+        let (id, index) = (new_id(prefix), self.output.len());
+        let item = |status: &str, v: &str| {
+            let mut item = json!({"id": id, "type": kind, "status": status, "call_id": c.call_id,
+                "name": c.name});
+            item[field] = json!(v);
+            with_namespace(item, &namespace)
         };
-        let (added, done) = (item("in_progress", ""), item("completed", &input));
+        let (added, done) = (item("in_progress", ""), item("completed", &value));
+        let mut finished = json!({"item_id": id, "output_index": index});
+        finished[field] = json!(value);
+        if !custom {
+            finished["name"] = json!(c.name);
+        }
         let out = vec![
             self.ev(
                 "response.output_item.added",
                 json!({"output_index": index, "item": added}),
             ),
             self.ev(
-                "response.custom_tool_call_input.delta",
-                json!({"item_id": id, "output_index": index, "delta": input}),
+                delta_event,
+                json!({"item_id": id, "output_index": index, "delta": value}),
             ),
-            self.ev(
-                "response.custom_tool_call_input.done",
-                json!({"item_id": id, "output_index": index, "input": input}),
-            ),
+            self.ev(done_event, finished),
             self.ev(
                 "response.output_item.done",
                 json!({"output_index": index, "item": done}),
