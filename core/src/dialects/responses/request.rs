@@ -595,12 +595,17 @@ fn parse_tool_choice(v: Option<&Value>, tools: &Tools) -> Result<ToolChoice, Api
                     }
                     Ok(ToolChoice::Function(name.to_string()))
                 }
+                "allowed_tools" => Err(bad(
+                    "tool_choice",
+                    "`allowed_tools` is not supported: declare only the tools the model may \
+                     call, with auto, none, required or a function",
+                )),
                 other => Err(bad(
                     "tool_choice",
                     format!(
                         "`tool_choice` forces the `{other}` tool, which Cursor Bridge cannot \
-                         run (only function tools reach the model); use auto, none, required \
-                         or a function"
+                         run (only function and custom tools reach the model); use auto, \
+                         none, required or a function"
                     ),
                 )),
             }

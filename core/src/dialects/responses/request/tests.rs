@@ -139,6 +139,16 @@ fn declared_built_in_tools_are_skipped_but_forcing_one_is_refused() {
         param_of(json!({"input": "x", "tool_choice": "sometimes"})),
         "tool_choice"
     );
+    let e = parse(
+        json!({"input": "x", "tool_choice": {"type": "allowed_tools", "mode": "auto",
+        "tools": []}}),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("`allowed_tools` is not supported"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
