@@ -38,7 +38,7 @@ venv="${CURSOR_BRIDGE_PYVENV:-$HOME/.cache/cursor-bridge/pyvenv}"
 echo "==> openai Python SDK" >&2
 (cd tests/python && CB_BIN="$CARGO_TARGET_DIR/debug/cursor-bridge" \
   FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
-  timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk)
+  timeout 300 "$venv/bin/python" -m unittest -v test_openai_sdk test_openai_responses)
 echo "==> anthropic Python SDK" >&2
 (cd tests/python && CB_BIN="$CARGO_TARGET_DIR/debug/cursor-bridge" \
   FAKE_BIN="$CARGO_TARGET_DIR/debug/fake-cursor" \
@@ -59,6 +59,14 @@ timeout 600 bash tests/claude/run.sh
 # the local key from `cursor-bridge key`; disconnect restores both files.
 echo "==> connect: Claude Code and Codex configs" >&2
 timeout 300 bash tests/connect/run.sh
+
+# Real Codex CLI over the Responses API: a plain answer, and an exec_command round trip
+# whose output continues the same Cursor run (asserted in the fake's record), called
+# directly and, for a model name Codex recognises, from its custom `exec` tool.
+echo "==> Codex end to end" >&2
+timeout 300 bash tests/codex/run.sh plain
+timeout 300 bash tests/codex/run.sh tool
+timeout 300 bash tests/codex/run.sh exec
 
 # The web UI: typecheck, Vitest, build, Playwright in Debian's Chromium.
 bash scripts/ui-test.sh

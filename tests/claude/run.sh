@@ -18,7 +18,7 @@ bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
 # from the package; nothing is downloaded at run time).
 version="${CLAUDE_CODE_VERSION:-2.1.328}"
 cache="${CURSOR_BRIDGE_CLAUDE_CODE_DIR:-$HOME/.cache/cursor-bridge/claude-code-$version}"
-npm_client "$cache" "@anthropic-ai/claude-code@$version" claude
+npm_install "$cache" "@anthropic-ai/claude-code@$version" claude
 key="cb-claude-e2e"
 
 # run_case SCENARIO PROMPT: serves the fake and the proxy, runs `claude -p PROMPT`, stops
@@ -30,15 +30,7 @@ run_case() {
   trap 'kill "${serve_pid:-}" 2>/dev/null || true; stop_fake_and_clean' EXIT
   mkdir -p "$work/home" "$work/project"
   start_fake "$bin/fake-cursor" "$work" "$scenario"
-  local port
-  port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
-  # `9>&-`: only this script may hold the fake's stdin open (the fake reports on EOF).
-  CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$(fake_field url)" \
-    CURSOR_BRIDGE_LOGIN_URL="$(fake_field url)" CURSOR_ACCESS_TOKEN="$(fake_field access_token)" \
-    CURSOR_BRIDGE_API_KEY="$key" RUST_LOG=info \
-    "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" 9>&- &
-  serve_pid=$!
-  for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+  start_serve "$bin" "$work" "$key"
   local started
   started=$(date +%s%N)
   (cd "$work/project" && HOME="$work/home" ANTHROPIC_BASE_URL="http://127.0.0.1:$port" \

@@ -26,26 +26,14 @@ bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
 # downloaded at run time).
 version="${OPENCODE_VERSION:-1.18.33}"
 cache="${CURSOR_BRIDGE_OPENCODE_DIR:-$HOME/.cache/cursor-bridge/opencode-$version}"
-if [ ! -x "$cache/node_modules/.bin/opencode" ]; then
-  mkdir -p "$cache"
-  (cd "$cache" && npm i --no-audit --no-fund --loglevel=error "opencode-ai@$version" >/dev/null)
-fi
+npm_install "$cache" "opencode-ai@$version" opencode
 work="$(mktemp -d)"
 cleanup() { kill "${serve_pid:-}" "${fake_pid:-}" 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/home/.config" "$work/tmp" "$work/project"
 
 start_fake "$bin/fake-cursor" "$work" "$scenario"
-url=$(fake_field url)
-token=$(fake_field access_token)
-port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
-
-export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
-export CURSOR_ACCESS_TOKEN="$token" CURSOR_BRIDGE_API_KEY="cb-opencode-e2e"
-# `9>&-`: only this script may hold the fake's stdin open (the fake reports on EOF).
-RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" 9>&- &
-serve_pid=$!
-for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+start_serve "$bin" "$work" cb-opencode-e2e
 
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share"
 export XDG_STATE_HOME="$work/home/.local/state" XDG_CACHE_HOME="$work/home/.cache" TMPDIR="$work/tmp"

@@ -263,6 +263,14 @@ impl RecordedRun {
         pb::ConversationStateStructure::decode(bytes.as_ref()).ok()
     }
 
+    /// The system prompts (`cloud_rule`) of the request contexts the client served.
+    pub fn cloud_rules(&self) -> Vec<&str> {
+        self.request_contexts
+            .iter()
+            .filter_map(|c| c.cloud_rule.as_deref())
+            .collect()
+    }
+
     /// The text of the `user_message_action`, if that was the action.
     pub fn user_text(&self) -> Option<&str> {
         use pb::conversation_action::Action;

@@ -7,7 +7,8 @@
 //! - [`anthropic`]: Anthropic Messages (`/v1/messages`).
 //! - [`responses`]: OpenAI Responses (`/v1/responses`).
 //!
-//! A fourth dialect is one more module here, one route and one arm in [`error_response`].
+//! A fourth dialect is one more module here, its lines in [`routes`] and one arm in
+//! [`error_response`].
 
 pub mod anthropic;
 pub mod chat;
@@ -26,6 +27,20 @@ use crate::engine::Engine;
 use crate::engine::error::ApiError;
 use crate::engine::request::{Dialect, Request};
 use crate::engine::turn::Turn;
+
+/// Every dialect's routes; `proxy::router` adds the guard, the body limit and the
+/// fallbacks around them.
+pub(crate) fn routes(engine: &Arc<Engine>) -> axum::Router<Arc<Engine>> {
+    use axum::routing::post;
+    axum::Router::new()
+        .route("/v1/chat/completions", post(chat::handle))
+        .route("/chat/completions", post(chat::handle))
+        .route("/v1/messages", post(anthropic::handle))
+        .route("/messages", post(anthropic::handle))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/messages/count_tokens", post(anthropic::count_tokens))
+        .merge(responses::routes(engine.clone()))
+}
 
 /// The dialect whose paths `path` is under (OpenAI Chat Completions for the rest: the
 /// shape every other path answers errors in).

@@ -50,6 +50,12 @@ impl Started {
             None => self.turn.next().await,
         }
     }
+
+    /// The events, the first one included, as a stream; the turn is dropped (ending its
+    /// response for the ledger) when the stream is.
+    pub(crate) fn into_stream(self) -> impl Stream<Item = Event> + Send {
+        futures::stream::unfold(self, |mut s| async move { Some((s.next().await?, s)) })
+    }
 }
 
 /// A whole turn, for a non-streaming answer.

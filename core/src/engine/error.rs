@@ -127,7 +127,8 @@ impl ApiError {
             "invalid_request_error",
             "unknown_url",
             format!(
-                "unknown path {path}: this server offers /v1/chat/completions, /v1/models and /health"
+                "unknown path {path}: this server offers /v1/chat/completions, /v1/messages, \
+                 /v1/responses, /v1/models and /health"
             ),
         )
     }
@@ -139,8 +140,8 @@ impl ApiError {
             "invalid_request_error",
             "method_not_allowed",
             format!(
-                "{method} is not allowed on {path}: chat completions take POST, models and \
-                 health take GET"
+                "{method} is not allowed on {path}: chat completions, messages and responses \
+                 take POST, models and health take GET"
             ),
         )
     }

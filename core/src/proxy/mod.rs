@@ -23,7 +23,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderValue;
 use axum::response::{Json, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -31,7 +31,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
-use crate::dialects::{anthropic, chat};
 use crate::engine::conversations::ConversationStore;
 use crate::engine::error::ApiError;
 use crate::engine::request::Dialect;
@@ -137,12 +136,7 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))
         .route("/models/{*id}", get(models::one))
-        .route("/v1/chat/completions", post(chat::handle))
-        .route("/chat/completions", post(chat::handle))
-        .route("/v1/messages", post(anthropic::handle))
-        .route("/messages", post(anthropic::handle))
-        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
-        .route("/messages/count_tokens", post(anthropic::count_tokens))
+        .merge(crate::dialects::routes(&state.engine))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -383,7 +377,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let path = uri.path();
     let dialect = crate::dialects::dialect_of_path(path);
-    let allow = if path.ends_with("/chat/completions") || dialect == Dialect::Messages {
+    let allow = if path.ends_with("/chat/completions") || dialect != Dialect::Chat {
         "POST"
     } else {
         "GET, HEAD"

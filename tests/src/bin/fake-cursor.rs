@@ -9,7 +9,11 @@
 //! `opencode-two-turns` (that, then a second user turn that runs `bash` again),
 //! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`),
 //! `claude-code` (a plain answer with reasoning), `claude-code-bash` (a turn that runs
-//! Claude Code's `Bash` tool once and answers after the result, on the same run).
+//! Claude Code's `Bash` tool once and answers after the result, on the same run),
+//! `codex` (a plain answer for Codex CLI), `codex-tool` (a turn that runs Codex's
+//! `exec_command` tool once, then answers naming the marker the command printed),
+//! `codex-exec` (the same through Codex's custom `exec` tool, for a model name Codex
+//! recognises, `gpt-6.1-sol`, which this scenario adds to the catalogue).
 //! Every turn ends with its token count (`turn_ended` usage), as the live service's do.
 //!
 //! When stdin closes it prints a second JSON line, `{"runs": [...], "execs": [...]}`: per
@@ -20,7 +24,7 @@
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, HistoryKind, NativeExec, Turn, TurnUsage};
+use cursor_bridge_tests::{FakeCursor, FakeModel, HistoryKind, NativeExec, Turn, TurnUsage};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -188,9 +192,55 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 })
                 .end_ok(),
         ]),
+        "codex" => Ok(vec![Turn::reply("Hello from Cursor, through Codex.")]),
+        // Codex's real tool loop over the Responses API: the model calls its shell tool,
+        // `exec_command` (required `cmd`), as an MCP tool; Codex runs it and sends the
+        // output, which must arrive on this run's stream (the summary's `mcp_results`).
+        "codex-tool" => Ok(vec![
+            Turn::new()
+                .when_tools_offered()
+                .request_context()
+                .text("Running it.")
+                .mcp_call(
+                    "exec_command",
+                    "exec_command",
+                    "call_codex_1",
+                    json!({"cmd": "echo CODEX_TOOL_OK"}),
+                )
+                .text("The command printed CODEX_TOOL_OK.")
+                .token_delta(6)
+                .checkpoint(300, 200_000)
+                .turn_ended_usage(TurnUsage {
+                    input_tokens: 320,
+                    output_tokens: 6,
+                    cache_read_tokens: 250,
+                    cache_write_tokens: 30,
+                    reasoning_tokens: 0,
+                })
+                .end_ok(),
+        ]),
+        // For a model name Codex recognises (the catalogue gets one, `gpt-6.1-sol`), its
+        // tools arrive in namespaces and its shell is the custom `exec` tool, whose input
+        // is JavaScript calling the nested tools.
+        "codex-exec" => Ok(vec![
+            Turn::new()
+                .when_tools_offered()
+                .request_context()
+                .mcp_call(
+                    "exec",
+                    "exec",
+                    "call_codex_2",
+                    json!({"input": "text(await tools.exec_command({cmd: \"echo CODEX_EXEC_OK\"}));"}),
+                )
+                .text("The script printed CODEX_EXEC_OK.")
+                .token_delta(6)
+                .checkpoint(300, 200_000)
+                .turn_ended()
+                .end_ok(),
+        ]),
         other => Err(format!(
             "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, \
-             opencode-patch, claude-code, claude-code-bash)"
+             opencode-patch, claude-code, claude-code-bash, codex, codex-tool, codex-exec)"
         )),
     }
 }
@@ -206,6 +256,15 @@ async fn main() {
         }
     };
     let mut builder = FakeCursor::builder();
+    if name == "codex-exec" {
+        let mut models = FakeModel::default_catalogue();
+        models.push(FakeModel::new("gpt-6.1-sol").display(
+            "gpt-6.1-sol",
+            "GPT-6.1 Sol",
+            "GPT-6.1 Sol",
+        ));
+        builder = builder.models(models);
+    }
     for t in turns {
         builder = builder.turn(t);
     }

@@ -24,5 +24,6 @@ mod hostile;
 mod images;
 mod load;
 mod proxy;
+mod responses;
 mod transport;
 mod usage;

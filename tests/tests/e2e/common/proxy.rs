@@ -83,8 +83,13 @@ impl Proxy {
     }
 
     pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.post_to("/v1/chat/completions", body).await
+    }
+
+    /// `POST path` with the proxy's key and a JSON body.
+    pub async fn post_to(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
-            .post(format!("{}/v1/chat/completions", self.base))
+            .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
             .json(body)
             .send()
