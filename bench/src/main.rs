@@ -23,6 +23,7 @@
 //! The method is described in docs/PERFORMANCE.md.
 
 mod client;
+mod dialects;
 mod history;
 mod phases;
 mod procfs;
@@ -97,6 +98,7 @@ async fn run(args: Args) -> ExitCode {
         "toolloop",
         "footprint",
         "history",
+        "dialects",
     ];
     for o in &args.only {
         if !all.contains(&o.as_str()) {
@@ -116,6 +118,7 @@ async fn run(args: Args) -> ExitCode {
             "concurrency" => phases::concurrency(&ctx).await,
             "toolloop" => phases::tool_loop(&ctx).await,
             "history" => history::history(&ctx).await,
+            "dialects" => dialects::dialects(&ctx).await,
             _ => phases::footprint(&ctx).await,
         };
         match r {

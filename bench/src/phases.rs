@@ -20,9 +20,9 @@ use crate::serve::{Placement, Sandbox, Serve, pin_self};
 /// Sample sizes: `quick` proves the harness, `full` makes the figures.
 #[derive(Debug, Clone)]
 pub struct Sizes {
-    warmup: usize,
+    pub(crate) warmup: usize,
     /// Requests of each kind at one stream.
-    single: usize,
+    pub(crate) single: usize,
     /// Rounds of 32 requests at the same instant, of each kind.
     rounds32: usize,
     /// The paced turn: this many tokens, one every [`TOKEN_GAP`], and how many such
@@ -30,8 +30,8 @@ pub struct Sizes {
     paced_tokens: usize,
     paced_requests: usize,
     /// Text chunks in the throughput turn, and runs of each kind.
-    chunks: usize,
-    throughput_runs: usize,
+    pub(crate) chunks: usize,
+    pub(crate) throughput_runs: usize,
     streams: usize,
     /// How long the concurrency turn holds its streams open before the tool call.
     hold: Duration,
@@ -87,6 +87,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The sample sizes of this run.
+    pub(crate) fn sizes(&self) -> &Sizes {
+        &self.sizes
+    }
+
     pub fn new(serve_bin: PathBuf, quick: bool) -> Ctx {
         Ctx {
             serve_bin,
@@ -98,15 +103,15 @@ impl Ctx {
 }
 
 /// A fake, a `serve` in front of it, and a client of that proxy.
-struct Rig {
-    fake: FakeCursor,
+pub(crate) struct Rig {
+    pub(crate) fake: FakeCursor,
     _sandbox: Sandbox,
-    serve: Serve,
+    pub(crate) serve: Serve,
     proxy: ProxyClient,
 }
 
 impl Rig {
-    async fn start(ctx: &Ctx, fake: FakeCursor, placement: Placement) -> Result<Rig> {
+    pub(crate) async fn start(ctx: &Ctx, fake: FakeCursor, placement: Placement) -> Result<Rig> {
         let sandbox = Sandbox::new(&fake)?;
         let serve = Serve::start(&sandbox, &ctx.serve_bin, placement).await?;
         let proxy = ProxyClient::new(&serve.base)?;
@@ -118,7 +123,7 @@ impl Rig {
         })
     }
 
-    async fn stop(self) -> Result<()> {
+    pub(crate) async fn stop(self) -> Result<()> {
         self.serve.stop().await?;
         self.fake.shutdown().await;
         Ok(())
@@ -300,7 +305,7 @@ const WORDS: &[&str] = &[
     "The", " quick", " brown", " fox", ",", " then", " `code`", ".\n", " é", " jumps",
 ];
 
-fn text_turn(chunks: usize) -> Turn {
+pub(crate) fn text_turn(chunks: usize) -> Turn {
     let mut t = Turn::new();
     for i in 0..chunks {
         t = t.text(WORDS[i % WORDS.len()]);
@@ -380,7 +385,7 @@ async fn throughput_runs(ctx: &Ctx, s: &Sizes, rig: &Rig) -> Result<Rates> {
     Ok((dr, pr, cpu))
 }
 
-fn median_f(v: &[f64]) -> f64 {
+pub(crate) fn median_f(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
