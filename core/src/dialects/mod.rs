@@ -82,7 +82,7 @@ pub(crate) async fn begin(
     parsed: Result<Request, ApiError>,
 ) -> Result<Turn, Response> {
     let req = parsed.map_err(|e| {
-        engine.refused(dialect, None, &e);
+        engine.refused(dialect, client_name(headers), &e);
         error_response(dialect, e)
     })?;
     let req = Request {

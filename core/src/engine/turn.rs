@@ -523,10 +523,11 @@ impl Engine {
     }
 
     /// Records a request the dialect refused before it became a [`Request`] (a body that
-    /// is not JSON, a bad field): it shows in the error chart with the model it named,
-    /// or `-`.
-    pub fn refused(&self, dialect: super::request::Dialect, model: Option<&str>, e: &ApiError) {
-        let mut outcome = Outcome::new(self.ledger.clone(), dialect, model.unwrap_or("-"), false);
+    /// is not JSON, a bad field): it shows in the error chart, with model `-`, under the
+    /// client that sent it.
+    pub fn refused(&self, dialect: super::request::Dialect, client: Option<String>, e: &ApiError) {
+        let mut outcome = Outcome::new(self.ledger.clone(), dialect, "-", false);
+        outcome.set_client(client);
         outcome.fail(e);
         outcome.done();
     }

@@ -611,17 +611,26 @@ async fn the_ledger_records_answered_and_refused_messages_requests() {
     p.stop().await;
     let path = Paths::resolve(&p.h.env).expect("paths").ledger_file();
     let conn = rusqlite::Connection::open(path).expect("open ledger");
-    let rows: Vec<(String, i64)> = conn
-        .prepare("SELECT model, status FROM requests ORDER BY id")
+    type Row = (String, i64, String, Option<String>);
+    let rows: Vec<Row> = conn
+        .prepare("SELECT model, status, dialect, client FROM requests ORDER BY id")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    // The dialect column comes with the ledger lane; the rows are already there.
+    let client = Some("claude-cli".to_string());
     assert_eq!(
         rows,
-        [("claude-opus-5-5".to_string(), 200), ("-".to_string(), 400)]
+        [
+            (
+                "claude-opus-5-5".into(),
+                200,
+                "messages".into(),
+                client.clone()
+            ),
+            ("-".into(), 400, "messages".into(), client),
+        ]
     );
 }
 

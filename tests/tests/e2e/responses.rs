@@ -590,6 +590,16 @@ async fn every_request_leaves_a_ledger_row() {
         "{report:?}"
     );
     assert_eq!(report.totals.completion_tokens, 1);
+    let dialects: Vec<_> = report
+        .by_dialect
+        .iter()
+        .map(|d| (d.key.as_deref(), d.requests, d.errors))
+        .collect();
+    assert_eq!(
+        dialects,
+        [(Some("responses"), 2, 1)],
+        "both rows, the refused one too"
+    );
 }
 
 /// Codex's shape for a model name it recognises (as it sends it): no `tools` array, the

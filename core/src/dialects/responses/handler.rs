@@ -95,7 +95,7 @@ async fn handle(
         Ok(p) => p,
         Err(e) => {
             // Refused bodies are recorded too: they show up in the error chart.
-            engine.refused(Dialect::Responses, None, &e);
+            engine.refused(Dialect::Responses, client_name(&headers), &e);
             return e.into_response();
         }
     };
