@@ -480,6 +480,33 @@ impl EndError {
         self
     }
 
+    /// The plan's usage limit: `resource_exhausted` with a `PRO_USER_USAGE_LIMIT` detail.
+    pub fn usage_limit() -> Self {
+        Self::new("resource_exhausted", "Error").detail(
+            ErrorKind::ProUserUsageLimit,
+            "Usage limit",
+            "You've hit your usage limit",
+        )
+    }
+
+    /// A rate limit: `resource_exhausted` with a `RATE_LIMITED` detail.
+    pub fn rate_limited() -> Self {
+        Self::new("resource_exhausted", "slow down").detail(
+            ErrorKind::RateLimited,
+            "Rate limited",
+            "try again in a bit",
+        )
+    }
+
+    /// A full context: `invalid_argument` with a `CONVERSATION_TOO_LONG` detail.
+    pub fn conversation_too_long() -> Self {
+        Self::new("invalid_argument", "too long").detail(
+            ErrorKind::ConversationTooLong,
+            "Too long",
+            "the conversation is too long",
+        )
+    }
+
     /// Sets `is_retryable` on the detail (no effect without one).
     pub fn retryable(mut self, retryable: bool) -> Self {
         if let Some(d) = &mut self.detail {

@@ -9,9 +9,7 @@ use crate::common;
 
 use cursor_bridge_core::config::settings::Paths;
 use cursor_bridge_core::pb::agent_v1 as pb;
-use cursor_bridge_tests::{
-    EndError, ErrorKind, FakeCursor, FakeModel, HistoryKind, Turn, TurnUsage,
-};
+use cursor_bridge_tests::{EndError, FakeCursor, FakeModel, HistoryKind, Turn, TurnUsage};
 use serde_json::{Value, json};
 
 use common::Harness;
@@ -636,23 +634,9 @@ async fn the_ledger_records_answered_and_refused_messages_requests() {
 
 #[tokio::test]
 async fn cursor_errors_take_anthropic_statuses_before_output_and_an_error_event_after() {
-    let limit = || {
-        EndError::new("resource_exhausted", "Error").detail(
-            ErrorKind::ProUserUsageLimit,
-            "Usage limit",
-            "You've hit your usage limit",
-        )
-    };
-    let rate = Turn::new().end_with(EndError::new("resource_exhausted", "slow down").detail(
-        ErrorKind::RateLimited,
-        "Rate limited",
-        "try again in a bit",
-    ));
-    let context = Turn::new().end_with(EndError::new("invalid_argument", "too long").detail(
-        ErrorKind::ConversationTooLong,
-        "Too long",
-        "the conversation is too long",
-    ));
+    let limit = EndError::usage_limit;
+    let rate = Turn::new().end_with(EndError::rate_limited());
+    let context = Turn::new().end_with(EndError::conversation_too_long());
     let p = signed_in(vec![
         rate,
         Turn::new().end_with(limit()),

@@ -483,13 +483,11 @@ async fn more_parked_runs_than_one_connection_carries_all_start_and_finish() {
 #[tokio::test]
 async fn quota_error_at_end_of_stream_is_typed() {
     let fake = FakeCursor::builder()
-        .turn(Turn::new().text("partial").end_with(
-            EndError::new("resource_exhausted", "Error").detail(
-                ErrorKind::ProUserUsageLimit,
-                "Usage limit",
-                "You've hit your usage limit",
-            ),
-        ))
+        .turn(
+            Turn::new()
+                .text("partial")
+                .end_with(EndError::usage_limit()),
+        )
         .start()
         .await;
     let h = Harness::signed_in(fake).await;

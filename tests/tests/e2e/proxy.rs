@@ -15,7 +15,7 @@ use common::proxy::{Proxy, delta_text, error_of, signed_in, signed_in_over, tool
 use common::wire::assert_wire;
 use cursor_bridge_core::config::settings::AgentTransport;
 use cursor_bridge_core::store::ledger::Range;
-use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, Turn};
+use cursor_bridge_tests::{EndError, FakeCursor, Turn};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -399,16 +399,8 @@ async fn oversized_bodies_get_413() {
 
 #[tokio::test]
 async fn cursor_failures_before_the_first_byte_get_their_http_status() {
-    let quota = Turn::new().end_with(EndError::new("resource_exhausted", "slow down").detail(
-        ErrorKind::RateLimited,
-        "Rate limited",
-        "try again in a bit",
-    ));
-    let context = Turn::new().end_with(EndError::new("invalid_argument", "too long").detail(
-        ErrorKind::ConversationTooLong,
-        "Too long",
-        "the conversation is too long",
-    ));
+    let quota = Turn::new().end_with(EndError::rate_limited());
+    let context = Turn::new().end_with(EndError::conversation_too_long());
     let upstream = Turn::new().end_with(EndError::new("internal", "boom"));
     let p = signed_in(vec![quota, context, upstream]).await;
     let body =
