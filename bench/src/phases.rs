@@ -585,7 +585,11 @@ fn fresh_turns(tag: &str) -> Vec<Turn> {
                         exec_id: format!("exec_{tag}_{k}"),
                         message: Some(pb::exec_server_message::Message::McpArgs(pb::McpArgs {
                             name: TOOL.into(),
-                            args: Default::default(),
+                            // Each step asks something else, as a working agent does
+                            // (identical calls in a row are what the guard stops).
+                            args: cursor_bridge_core::cursor::value::object_to_map(
+                                &json!({"step": k}),
+                            ),
                             tool_call_id: format!("{tag}_{k}"),
                             provider_identifier: "cursor-tools".into(),
                             tool_name: TOOL.into(),

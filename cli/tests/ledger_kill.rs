@@ -178,6 +178,9 @@ async fn the_ledger_survives_kill_9_mid_burst_and_serve_appends_after() {
     let fake = FakeCursor::builder().start().await;
     let sb = Sandbox::new(&fake);
     sb.write_creds(&session(&fake));
+    // The burst is thousands of chats a minute on purpose: the guard's per-minute budget
+    // is raised past it, as a user running such a load would.
+    sb.write_settings("guard_requests_per_minute = 100000000\n");
     let since = cursor_bridge_core::store::ledger::unix_now_ms();
     let mut rows = 0u64;
 

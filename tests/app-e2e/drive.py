@@ -140,7 +140,8 @@ class Tray:
         """label -> {id, enabled, checked}"""
         _, out = self._layout(self.dest)
         items = {}
-        for m in re.finditer(r"<\((\d+), \{(.*?)\}, @av \[\]\)>", out):
+        # Every item, submenus and their children included (a label holds no braces).
+        for m in re.finditer(r"<\((\d+), \{([^{}]*)\}", out):
             props = m.group(2)
             label = re.search(r"'label': <'(.*?)'>", props)
             toggle = re.search(r"'toggle-state': <(-?\d+)>", props)
@@ -325,13 +326,14 @@ def main():
     wait_for("the signed-out icon and Sign in…", lambda: tray.state() == "signed-out"
              and "Sign in…" in tray.items())
 
-    step("sign in and copy the OpenCode config from the tray")
+    step("sign in and copy the OpenCode setup from the tray's Copy setup for… menu")
     tray.click("Sign in…")
     wait_for("the tray's sign-in", lambda: s.ok("get_status")["signedIn"], timeout=30)
     wait_for("Sign out (email) in the tray", lambda: "Sign out (dev@example.com)" in tray.items())
-    tray.click("Copy OpenCode config")
+    assert "Copy setup for…" in tray.items(), tray.items()
+    tray.click("OpenCode")
     if NOTIFY_LOG:
-        wait_for("the copied notification", lambda: "OpenCode config copied" in open(NOTIFY_LOG).read())
+        wait_for("the copied notification", lambda: "OpenCode setup copied" in open(NOTIFY_LOG).read())
 
     step("Quit from the tray releases the port; the next launch restores the proxy")
     settings = s.ok("get_settings")

@@ -50,6 +50,9 @@ pub(super) struct Proxy {
     /// again when its settings change), so "Forget conversations" clears what a running
     /// proxy holds too.
     conversations: StdMutex<Option<ConversationStore>>,
+    /// The guard every proxy run serves: its trips, pause and counts outlive a restart
+    /// (a settings change restarts the proxy; it must not reset the budgets).
+    pub(super) guard: Arc<crate::engine::guard::Guard>,
     /// Listeners bound by the caller ([`super::AppBuilder::listener`]), each served by the
     /// first start on its address.
     listeners: StdMutex<Vec<std::net::TcpListener>>,
@@ -95,6 +98,7 @@ impl Proxy {
             lifecycle: Mutex::new(Lifecycle::default()),
             phase: StdMutex::new(Phase::Stopped),
             conversations: StdMutex::new(None),
+            guard: Arc::new(crate::engine::guard::Guard::new()),
             listeners: StdMutex::new(listeners),
         }
     }
@@ -257,8 +261,9 @@ impl App {
         // Off the runtime: opening the ledger waits out a lock held by another process
         // (up to its busy timeout), which would stall every task on this worker.
         let (client, wiring) = (self.client(), self.inner.wiring.clone());
+        let guard = part.guard.clone();
         blocking("starting the proxy", move || {
-            wiring.proxy_state(client, settings, kept)
+            wiring.proxy_state(client, settings, kept, guard)
         })
         .await?
         .map_err(|e| CommandError::io(format!("Cannot read or create the local API key: {e}")))

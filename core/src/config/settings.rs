@@ -286,6 +286,36 @@ pub struct Settings {
     /// `engine::models`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub model_aliases: BTreeMap<String, String>,
+    /// The spend and runaway-loop guard's master switch (`engine::guard`).
+    pub guard_enabled: bool,
+    /// The same tool call (same name, identical arguments) made this many times in a row
+    /// within one conversation stops the agent.
+    pub guard_repeat_limit: u32,
+    /// Tool steps within one user turn (tool calls with no new user message between them)
+    /// past which the agent is stopped.
+    pub guard_max_tool_steps: u32,
+    /// Requests per rolling minute, all clients together.
+    pub guard_requests_per_minute: u32,
+    /// Requests per local calendar day; 0 = no limit.
+    pub guard_daily_requests: u64,
+    /// Prompt + completion tokens per local calendar day; 0 = no limit.
+    pub guard_daily_tokens: u64,
+    /// What to do once Cursor's plan usage says the included pool is used up and requests
+    /// would be billed on demand.
+    pub guard_on_demand: OnDemand,
+}
+
+/// `guard_on_demand`: what the guard does once requests would be billed on demand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDemand {
+    /// Serve as usual.
+    Allow,
+    /// Serve, and raise one notification.
+    #[default]
+    Warn,
+    /// Refuse, as a tripped guard does.
+    Block,
 }
 
 /// The smallest `max_parked_bytes`: below it not even one small parked stream fits.
@@ -345,6 +375,13 @@ impl Default for Settings {
             conversation_store_ttl_hours: 24,
             conversation_store_persist: true,
             model_aliases: BTreeMap::new(),
+            guard_enabled: true,
+            guard_repeat_limit: 5,
+            guard_max_tool_steps: 100,
+            guard_requests_per_minute: 120,
+            guard_daily_requests: 0,
+            guard_daily_tokens: 0,
+            guard_on_demand: OnDemand::Warn,
         }
     }
 }
@@ -420,197 +457,6 @@ impl Settings {
             other => other,
         })?;
         Ok(settings)
-    }
-
-    /// Checks every value. Errors name the key and what is expected.
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        let bad = |key: &'static str, expected: &str, got: String| SettingsError::Invalid {
-            origin: "settings".into(),
-            key,
-            expected: expected.into(),
-            got,
-        };
-        for (key, url) in [("api_url", &self.api_url), ("login_url", &self.login_url)] {
-            check_url(url).map_err(|expected| bad(key, expected, url.to_string()))?;
-        }
-        if !self.host.is_loopback() && !self.allow_non_loopback {
-            return Err(bad(
-                "host",
-                "a loopback address such as 127.0.0.1 (set allow_non_loopback = true to expose \
-                 the proxy to other machines)",
-                self.host.to_string(),
-            ));
-        }
-        if self.max_body_bytes < 1024 {
-            return Err(bad(
-                "max_body_bytes",
-                "at least 1024 bytes",
-                self.max_body_bytes.to_string(),
-            ));
-        }
-        if self.max_parked_streams == 0 {
-            return Err(bad("max_parked_streams", "at least 1", "0".into()));
-        }
-        if self.max_parked_bytes < MIN_PARKED_BYTES {
-            return Err(bad(
-                "max_parked_bytes",
-                &format!("at least {MIN_PARKED_BYTES} bytes (64 KiB)"),
-                self.max_parked_bytes.to_string(),
-            ));
-        }
-        if self.port == 0 {
-            return Err(bad("port", PORT_EXPECTED, "0".into()));
-        }
-        for (pattern, target) in &self.model_aliases {
-            if pattern.trim().is_empty()
-                || pattern.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(bad(
-                    "model_aliases",
-                    "glob patterns without spaces, such as \"claude-*haiku*\"",
-                    format!("{pattern:?}"),
-                ));
-            }
-            if target.trim().is_empty() {
-                return Err(bad(
-                    "model_aliases",
-                    "a Cursor model id (or \"auto\") for every pattern",
-                    format!("an empty id for {pattern:?}"),
-                ));
-            }
-        }
-        if self.default_model.trim().is_empty() {
-            return Err(bad(
-                "default_model",
-                "a model id such as \"auto\"",
-                "an empty string".into(),
-            ));
-        }
-        let cv = &self.client_version;
-        if cv.is_empty()
-            || !cv.is_ascii()
-            || cv
-                .chars()
-                .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
-        {
-            return Err(bad(
-                "client_version",
-                "non-empty ASCII without spaces, such as \"cli-2026.01.09-231024f\"",
-                format!("{cv:?}"),
-            ));
-        }
-        if let Some(u) = self
-            .cli_installer_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-        {
-            if !Url::parse(u.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-                return Err(bad(
-                    "cli_installer_url",
-                    "an http:// or https:// URL, or \"\" to never fetch it",
-                    format!("{u:?}"),
-                ));
-            }
-        }
-        if self
-            .credentials_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            return Err(bad(
-                "credentials_file",
-                "a file path",
-                "an empty string".into(),
-            ));
-        }
-        if self.login_poll_initial_ms == 0 {
-            return Err(bad(
-                "login_poll_initial_ms",
-                "a delay above 0 ms",
-                "0".into(),
-            ));
-        }
-        if !(self.login_poll_factor.is_finite() && self.login_poll_factor >= 1.0) {
-            return Err(bad(
-                "login_poll_factor",
-                "a number >= 1.0",
-                self.login_poll_factor.to_string(),
-            ));
-        }
-        if self.login_poll_max_ms < self.login_poll_initial_ms {
-            return Err(bad(
-                "login_poll_max_ms",
-                &format!(
-                    "at least login_poll_initial_ms ({})",
-                    self.login_poll_initial_ms
-                ),
-                self.login_poll_max_ms.to_string(),
-            ));
-        }
-        if self.login_poll_max_attempts == 0 {
-            return Err(bad("login_poll_max_attempts", "at least 1", "0".into()));
-        }
-        if self.login_poll_max_errors == 0 {
-            return Err(bad("login_poll_max_errors", "at least 1", "0".into()));
-        }
-        if self.upstream_retries > MAX_UPSTREAM_RETRIES {
-            return Err(bad(
-                "upstream_retries",
-                &format!("at most {MAX_UPSTREAM_RETRIES}"),
-                self.upstream_retries.to_string(),
-            ));
-        }
-        if self.retry_backoff_ms > MAX_RETRY_BACKOFF_MS {
-            return Err(bad(
-                "retry_backoff_ms",
-                &format!("at most {MAX_RETRY_BACKOFF_MS} ms"),
-                self.retry_backoff_ms.to_string(),
-            ));
-        }
-        if self.conversation_store_max_bytes < MIN_PARKED_BYTES {
-            return Err(bad(
-                "conversation_store_max_bytes",
-                &format!("at least {MIN_PARKED_BYTES} bytes (64 KiB)"),
-                self.conversation_store_max_bytes.to_string(),
-            ));
-        }
-        if self.conversation_store_ttl_hours == 0 {
-            return Err(bad(
-                "conversation_store_ttl_hours",
-                "a number of hours above 0",
-                "0".into(),
-            ));
-        }
-        for (key, value) in [
-            ("connect_timeout_secs", self.connect_timeout_secs),
-            ("unary_timeout_secs", self.unary_timeout_secs),
-            ("heartbeat_interval_secs", self.heartbeat_interval_secs),
-            (
-                "first_activity_timeout_secs",
-                self.first_activity_timeout_secs,
-            ),
-            ("idle_timeout_secs", self.idle_timeout_secs),
-            (
-                "heartbeat_only_timeout_secs",
-                self.heartbeat_only_timeout_secs,
-            ),
-            ("parked_ttl_secs", self.parked_ttl_secs),
-        ] {
-            if value == 0 {
-                return Err(bad(key, "a number of seconds above 0", "0".into()));
-            }
-        }
-        if self.heartbeat_only_timeout_secs < self.idle_timeout_secs {
-            return Err(bad(
-                "heartbeat_only_timeout_secs",
-                &format!(
-                    "at least idle_timeout_secs ({} s): heartbeats mean the model is still working",
-                    self.idle_timeout_secs
-                ),
-                self.heartbeat_only_timeout_secs.to_string(),
-            ));
-        }
-        Ok(())
     }
 
     /// Writes `settings.toml` atomically (temp file + rename), creating the directory.
@@ -801,6 +647,8 @@ pub enum SettingsError {
         message: String,
     },
 }
+
+mod validate;
 
 #[cfg(test)]
 mod tests;

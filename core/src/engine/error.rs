@@ -28,6 +28,8 @@ pub struct ApiError {
     /// Sent as a `Retry-After` header in whole seconds (at least 1); set from Cursor's rate
     /// limit.
     pub retry_after: Option<Duration>,
+    /// What the ledger records instead of `code` (the guard's rule behind `guard_tripped`).
+    pub recorded_as: Option<&'static str>,
 }
 
 impl ApiError {
@@ -39,6 +41,7 @@ impl ApiError {
             code: Some(code),
             param: None,
             retry_after: None,
+            recorded_as: None,
         }
     }
 
@@ -171,7 +174,7 @@ impl ApiError {
 
     /// The stable name recorded in the ledger.
     pub(crate) fn code_str(&self) -> &'static str {
-        self.code.unwrap_or(self.kind)
+        self.recorded_as.or(self.code).unwrap_or(self.kind)
     }
 }
 

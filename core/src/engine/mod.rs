@@ -12,10 +12,12 @@
 //!   of finished conversations' checkpoints.
 //! - [`images`]: inline images decoded and checked; [`usage`]: the numbers a response
 //!   reports; [`error`]: [`error::ApiError`], the one error of the inbound boundary
-//!   (each dialect renders it); `outcome`: the ledger row every request leaves.
+//!   (each dialect renders it); `outcome`: the ledger row every request leaves;
+//!   [`guard`]: the spend and runaway-loop rules every request and tool step passes.
 
 pub mod conversations;
 pub mod error;
+pub mod guard;
 pub mod history;
 pub mod images;
 pub(crate) mod models;
@@ -53,6 +55,8 @@ pub struct Engine {
     pub ledger_error: Option<String>,
     /// The last checkpoint of each finished conversation, to continue its next turn.
     pub conversations: ConversationStore,
+    /// The spend and runaway-loop guard (shared by every proxy the app runs).
+    pub guard: std::sync::Arc<guard::Guard>,
     /// Cursor has counted a turn at its end (reference §9.4) since this proxy started, so
     /// it will count the next ones too: a step that ends in tool calls before the turn
     /// ends leaves its prompt to the turn's count instead of guessing it.
@@ -90,6 +94,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             ledger: None,
             ledger_error: None,
+            guard: std::sync::Arc::new(guard::Guard::new()),
             cursor_counts_turns: AtomicBool::new(false),
         }
     }

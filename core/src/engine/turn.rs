@@ -165,6 +165,7 @@ fn stopping() -> ApiError {
         code: Some("proxy_stopping"),
         param: None,
         retry_after: None,
+        recorded_as: None,
     }
 }
 
@@ -502,6 +503,11 @@ impl Engine {
             .unwrap_or_else(|| self.settings.default_model.clone());
         let mut outcome = Outcome::new(self.ledger.clone(), req.dialect, &requested, req.stream);
         outcome.set_client(req.client.clone());
+        if let Err(e) = self.guard.admit(&self.guard_rules()) {
+            outcome.fail(&e);
+            outcome.done();
+            return Err(e);
+        }
         match prepare(self, req, &requested).await {
             Ok(Prepared { run, meta }) => {
                 outcome.continued = meta.continued;
@@ -533,6 +539,13 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The guard's rules, as this engine's settings give them.
+    pub fn guard_rules(&self) -> super::guard::GuardRules {
+        super::guard::GuardRules::of(&self.settings)
+    }
+}
+
 impl Turn {
     /// The model name as the client asked for it (echoed in responses).
     pub fn model(&self) -> &str {
@@ -555,7 +568,18 @@ impl Turn {
             }
             Out::Reasoning(t) => Event::Reasoning(t),
             Out::ToolCalls(calls) => {
+                let rules = engine.guard_rules();
+                if let Err(e) = engine.guard.check_step(&rules, &self.meta.messages, &calls) {
+                    // The calls never reach the client; dropping the run cancels it.
+                    drop(self.driver.take_run());
+                    self.outcome.fail(&e);
+                    self.outcome.done();
+                    return Some(Event::Error(e));
+                }
                 let usage = usage_of(engine, &self.driver.handle, &self.meta);
+                engine
+                    .guard
+                    .add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 self.outcome.set_result(calls.len(), usage);
                 park(engine, &mut self.driver, &self.meta, &calls, &usage);
                 self.outcome.done();
@@ -564,6 +588,9 @@ impl Turn {
             Out::Stop => {
                 remember(engine, &self.driver.handle, &mut self.meta, &self.answer);
                 let usage = usage_of(engine, &self.driver.handle, &self.meta);
+                engine
+                    .guard
+                    .add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 self.outcome.set_result(0, usage);
                 self.outcome.done();
                 Event::End { usage }

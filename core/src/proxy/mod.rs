@@ -85,18 +85,19 @@ impl ProxyState {
         paths: &Paths,
         env: &Env,
     ) -> std::io::Result<Self> {
-        Self::from_settings_sharing(client, settings, paths, env, None)
+        Self::from_settings_sharing(client, settings, paths, env, None, None)
     }
 
     /// [`ProxyState::from_settings`] serving `conversations` (the tray keeps one store
-    /// across proxy restarts and clears it on "Forget conversations"); `None` opens the
-    /// data dir's.
+    /// across proxy restarts and clears it on "Forget conversations"; `None` opens the
+    /// data dir's) and `guard` (the app keeps one across restarts; `None` starts afresh).
     pub(crate) fn from_settings_sharing(
         client: CursorClient,
         settings: Settings,
         paths: &Paths,
         env: &Env,
         conversations: Option<ConversationStore>,
+        guard: Option<Arc<crate::engine::guard::Guard>>,
     ) -> std::io::Result<Self> {
         let key = if settings.require_api_key {
             Some(local_key::load_or_create(
@@ -107,6 +108,9 @@ impl ProxyState {
             None
         };
         let mut engine = Engine::new(client, settings);
+        if let Some(g) = guard {
+            engine.guard = g;
+        }
         engine.conversations = conversations.unwrap_or_else(|| {
             ConversationStore::open(
                 &paths.data_dir,
@@ -137,6 +141,9 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .route("/v1/models/{*id}", get(models::one))
         .route("/models/{*id}", get(models::one))
         .merge(crate::dialects::routes(&state.engine))
+        .route("/guard", get(guard_status))
+        .route("/guard/resume", axum::routing::post(guard_resume))
+        .route("/guard/pause", axum::routing::post(guard_pause))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -159,6 +166,16 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let stop_signal = stop.clone();
     let app = router(state.clone());
+    // Today's counts start from the ledger, so a restart does not reset the budgets.
+    if let Some(l) = &state.engine.ledger {
+        match l
+            .counts_since(crate::engine::guard::start_of_today_ms())
+            .await
+        {
+            Ok((requests, tokens)) => state.engine.guard.seed(requests, tokens),
+            Err(e) => tracing::warn!("the guard starts without today's counts: {e}"),
+        }
+    }
     // Without TCP_NODELAY every small SSE write can wait ~40 ms for the peer's ACK.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -356,11 +373,39 @@ async fn health(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
         "parked_streams": engine.sessions.len(),
         "parked_bytes": engine.sessions.bytes(),
         "conversations": engine.conversations.len(),
+        "guard": guard_summary(&engine),
         "ledger": match &engine.ledger_error {
             None => json!({"ok": true}),
             Some(e) => json!({"ok": false, "error": e}),
         },
     }))
+}
+
+/// The guard in `/health`: whether it refuses everything and which rules tripped.
+fn guard_summary(engine: &Engine) -> serde_json::Value {
+    let g = engine.guard.status(&engine.guard_rules());
+    json!({
+        "enabled": g.rules.enabled,
+        "paused": g.paused,
+        "tripped": g.trips.iter().map(|t| t.rule.key()).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /guard`: the rules, today's counts and the trips (`cursor-bridge guard status`).
+async fn guard_status(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    Json(json!(engine.guard.status(&engine.guard_rules())))
+}
+
+/// `POST /guard/resume`: clears the trips and the pause (`cursor-bridge guard resume`).
+async fn guard_resume(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let cleared = engine.guard.resume();
+    Json(json!({"cleared": cleared, "status": engine.guard.status(&engine.guard_rules())}))
+}
+
+/// `POST /guard/pause`: refuses everything until resumed (`cursor-bridge guard pause`).
+async fn guard_pause(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    engine.guard.pause();
+    Json(json!(engine.guard.status(&engine.guard_rules())))
 }
 
 /// Any path we do not serve.

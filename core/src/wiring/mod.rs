@@ -72,14 +72,22 @@ impl Wiring {
     }
 
     /// The state of one proxy run: `client`, the local key (unless the settings turn the
-    /// check off), the ledger, and `kept` as its conversation store (`None` opens one).
-    /// Blocking.
+    /// check off), the ledger, `kept` as its conversation store (`None` opens one) and the
+    /// app's `guard`. Blocking.
     pub(crate) fn proxy_state(
         &self,
         client: CursorClient,
         settings: Settings,
         kept: Option<ConversationStore>,
+        guard: std::sync::Arc<crate::engine::guard::Guard>,
     ) -> std::io::Result<ProxyState> {
-        ProxyState::from_settings_sharing(client, settings, &self.paths, &self.env, kept)
+        ProxyState::from_settings_sharing(
+            client,
+            settings,
+            &self.paths,
+            &self.env,
+            kept,
+            Some(guard),
+        )
     }
 }

@@ -71,6 +71,7 @@ fn previous_not_found(id: &str) -> ApiError {
         code: Some("previous_response_not_found"),
         param: Some("previous_response_id".into()),
         retry_after: None,
+        recorded_as: None,
     }
 }
 

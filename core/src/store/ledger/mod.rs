@@ -331,6 +331,25 @@ impl Ledger {
             .await
     }
 
+    /// Requests since `since_ms` and their tokens (prompt + completion, where known): what
+    /// the guard's daily budgets start from after a restart.
+    pub async fn counts_since(&self, since_ms: i64) -> Result<(u64, u64), LedgerError> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(COALESCE(prompt_tokens, 0) + \
+                 COALESCE(completion_tokens, 0)), 0) FROM requests WHERE started_at_ms >= ?1",
+                [since_ms],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                },
+            )
+        })
+        .await
+    }
+
     /// Runs `f` on the read connection on tokio's blocking pool.
     async fn read<T, F>(&self, f: F) -> Result<T, LedgerError>
     where
