@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::Harness;
 use common::proxy::{Proxy, fake_playing};
-use cursor_bridge_core::config::settings::{Paths, Settings};
-use cursor_bridge_tests::{McpCall, ToolLoop, Turn};
+use cursor_bridge_core::config::settings::{AgentTransport, Paths, Settings};
+use cursor_bridge_tests::{McpCall, RunTransport, ToolLoop, Turn};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -668,5 +668,24 @@ async fn todays_counts_survive_a_restart_so_a_daily_budget_still_refuses() {
     assert!(
         msg.contains("2 requests today (guard_daily_requests = 2)"),
         "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn the_runaway_is_stopped_and_its_run_cancelled_over_http1_too() {
+    // `agent_transport = "http1"`: RunSSE down, BidiAppend up — another way to cancel.
+    let fake = fake_playing(vec![runaway(None, false)]).await;
+    let h = Harness::signed_in_over(fake, AgentTransport::Http1).await;
+    let p = Proxy::start_with(h, |s| assert_eq!(s.agent_transport, AgentTransport::Http1)).await;
+    let limit = Settings::default().guard_repeat_limit as usize;
+    let (steps, r) = drive_loop(&p, Dialect::Chat, false, "guard_repeat_limit", limit + 2).await;
+    assert_eq!((steps.len(), r.status), (limit - 1, 400), "{}", r.text);
+    let run = p.fake().wait_for_run_end(0, WAIT).await;
+    assert_eq!(run.transport, RunTransport::Http1);
+    assert_eq!(run.mcp_results.len(), limit - 1);
+    assert!(
+        run.cancelled.is_some(),
+        "the Cursor run was not cancelled: {:?}",
+        run.end
     );
 }
