@@ -45,10 +45,12 @@ echo "==> anthropic Python SDK" >&2
   timeout 300 "$venv/bin/python" -m unittest -v test_anthropic_sdk)
 
 # Real OpenCode through the real proxy: its bash tool runs and the answer continues the
-# same Cursor stream; for a GPT model Cursor's writes go through OpenCode's apply_patch.
+# same Cursor stream; for a GPT model Cursor's writes go through OpenCode's apply_patch;
+# a runaway loop is stopped by the guard and OpenCode shows why, without retrying.
 echo "==> OpenCode end to end" >&2
 bash tests/opencode/run.sh
 bash tests/opencode/run.sh apply-patch
+bash tests/opencode/run.sh loop
 
 # Real Claude Code (`claude -p`) through the real proxy: a plain answer, and its Bash tool
 # whose result continues the same Cursor run.

@@ -8,7 +8,7 @@
 //!
 //! Phases (each with its own fake and its own `serve`):
 //! - `latency`: time to first token through the proxy minus straight from the fake, p50
-//!   and p99, at 1 and 32 concurrent streams;
+//!   and p99, at 1 and 32 concurrent streams, and what the guard adds (on vs off);
 //! - `throughput`: SSE chunks per second through one proxy process on one core, and the
 //!   proxy's CPU time per chunk;
 //! - `concurrency`: 256 streams at once, parked on a tool call, continued; memory per

@@ -193,6 +193,8 @@ pub async fn latency(ctx: &Ctx) -> Result<Vec<Row>> {
         }
     }
 
+    let guard = guard_cost(ctx, &rig, &body).await?;
+
     // A burst: rounds of 32 requests sent at the same instant, the kinds alternating.
     let (mut db, mut pb) = (Vec::new(), Vec::new());
     for round in 0..s.rounds32 * 2 {
@@ -277,6 +279,7 @@ pub async fn latency(ctx: &Ctx) -> Result<Vec<Row>> {
             );
         }
     }
+    rows.push(guard);
     rows.push(
         Row::new(format!(
             "proxy CPU time per short chat request (user + system, {short} requests of 2 chunks)"
@@ -288,6 +291,49 @@ pub async fn latency(ctx: &Ctx) -> Result<Vec<Row>> {
         )),
     );
     Ok(rows)
+}
+
+/// What the guard adds at one stream: TTFT through the rig's proxy (the guard on, as by
+/// default) against a second `serve` in front of the same fake with `guard_enabled =
+/// false`, requests alternating ABBA so drift hits both.
+async fn guard_cost(ctx: &Ctx, rig: &Rig, body: &Arc<serde_json::Value>) -> Result<Row> {
+    let s = &ctx.sizes;
+    let sandbox = Sandbox::with_settings(&rig.fake, "guard_enabled = false\n")?;
+    let off = Serve::start(&sandbox, &ctx.serve_bin, Placement::Free).await?;
+    let unguarded = ProxyClient::new(&off.base)?;
+    let once = |proxy: ProxyClient| async move {
+        let r = proxy.stream(body, false, || {}).await?;
+        ensure!(
+            r.content_chunks == DEFAULT_TEXTS,
+            "{} content chunks",
+            r.content_chunks
+        );
+        r.ttft.context("no content through the proxy")
+    };
+    for _ in 0..s.warmup {
+        once(unguarded.clone()).await?;
+    }
+    let (mut on, mut without) = (Vec::new(), Vec::new());
+    for i in 0..s.single {
+        if i % 2 == 0 {
+            without.push(once(unguarded.clone()).await?);
+            on.push(once(rig.proxy.clone()).await?);
+        } else {
+            on.push(once(rig.proxy.clone()).await?);
+            without.push(once(unguarded.clone()).await?);
+        }
+    }
+    off.stop().await?;
+    let (b, g) = (percentile(&without, 50.0), percentile(&on, 50.0));
+    let added = g.as_secs_f64() * 1e3 - b.as_secs_f64() * 1e3;
+    Ok(Row::new(format!(
+        "added latency of the guard (TTFT) p50, 1 stream, guard off vs on ({} samples each)",
+        on.len()
+    ))
+    .baseline(ms(b))
+    .proxy(ms(g))
+    .diff(ms_diff(g, b))
+    .target("≤ 0.2 ms added", added <= 0.2))
 }
 
 /// CPU seconds of the proxy's usage-ledger writer thread.

@@ -42,11 +42,20 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(fake: &FakeCursor) -> Result<Sandbox> {
+        Self::with_settings(fake, "")
+    }
+
+    /// A sandbox whose `settings.toml` adds `extra` (TOML lines) to the shared settings.
+    pub fn with_settings(fake: &FakeCursor, extra: &str) -> Result<Sandbox> {
         let dir = tempfile::tempdir().context("temp dir")?;
         for sub in ["cb", "home"] {
             std::fs::create_dir_all(dir.path().join(sub)).context("sandbox dirs")?;
         }
-        std::fs::write(dir.path().join("cb/settings.toml"), SETTINGS).context("settings")?;
+        std::fs::write(
+            dir.path().join("cb/settings.toml"),
+            format!("{SETTINGS}{extra}"),
+        )
+        .context("settings")?;
         Ok(Sandbox {
             api: fake.url(),
             token: fake.mint_access_token(Duration::from_secs(6 * 3600)),

@@ -9,8 +9,11 @@
 # `write`/`edit`) gets two native Cursor writes, a new file and one over an existing
 # file: OpenCode must apply the patches we make of them (the files on disk are checked)
 # and Cursor must get typed write successes back.
+# With `loop`, a runaway model asks for the same `bash` command after every result, forever
+# (`fake-cursor opencode-loop`): the guard must stop it at exactly guard_repeat_limit, and
+# OpenCode must show our message and stop, without retrying.
 # Everything in a throw-away HOME.
-# Usage: tests/opencode/run.sh [bash|apply-patch]   (needs CARGO_TARGET_DIR's debug
+# Usage: tests/opencode/run.sh [bash|apply-patch|loop]   (needs CARGO_TARGET_DIR's debug
 # binaries built; default: bash)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/fake.sh"
@@ -18,7 +21,8 @@ case="${1:-bash}"
 case "$case" in
   bash) scenario=opencode-two-turns model=auto prompt="print a marker with bash" ;;
   apply-patch) scenario=opencode-patch model=gpt-5.1 prompt="write the two files" ;;
-  *) echo "usage: $0 [bash|apply-patch]" >&2; exit 2 ;;
+  loop) scenario=opencode-loop model=auto prompt="print it until it works" ;;
+  *) echo "usage: $0 [bash|apply-patch|loop]" >&2; exit 2 ;;
 esac
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${CARGO_TARGET_DIR:-$here/../../target}/debug"
@@ -41,9 +45,55 @@ export OPENCODE_DISABLE_MODELS_FETCH=1
 "$bin/cursor-bridge" opencode-config --write --port "$port"
 cd "$work/project"
 [ "$case" = apply-patch ] && printf 'old content\nmore old content\n' > existing.txt
+status=0
 timeout 180 "$cache/node_modules/.bin/opencode" run --format json -m "cursor-bridge/$model" \
-  "$prompt" < /dev/null > "$work/opencode.jsonl" 2> "$work/opencode.err" 9>&- || {
-  echo "opencode failed:" >&2; tail -20 "$work/opencode.err" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
+  "$prompt" < /dev/null > "$work/opencode.jsonl" 2> "$work/opencode.err" 9>&- || status=$?
+# The loop ends in an error OpenCode reports (its exit status says so); a timeout (124)
+# means it hung or retried forever.
+if [ "$status" -ne 0 ] && { [ "$case" != loop ] || [ "$status" -eq 124 ]; }; then
+  echo "opencode failed ($status):" >&2; tail -20 "$work/opencode.err" >&2; tail -20 "$work/serve.log" >&2; exit 1
+fi
+
+if [ "$case" = loop ]; then
+  # Closing the fake's stdin makes it print what it saw, then exit; the proxy's ledger is
+  # read once it has stopped.
+  exec 9>&-
+  wait "$fake_pid" || true
+  fake_pid=
+  kill "$serve_pid"; wait "$serve_pid" || true
+  serve_pid=
+  python3 - "$work/opencode.jsonl" "$fake_out" "$work/cb/ledger.sqlite3" <<'PY'
+import json, sqlite3, sys
+limit = 5  # guard_repeat_limit's default
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tools = [e["part"] for e in events if e.get("type") == "tool_use"]
+# OpenCode ran the command limit - 1 times, each to completion, then got our message.
+assert [t["callID"] for t in tools] == [f"call_oc_loop_{n}" for n in range(1, limit)], tools
+assert all(t["tool"] == "bash" and t["state"]["output"] == "LOOP_AGAIN\n" for t in tools), tools
+errors = [e for e in events if e.get("type") == "error"]
+assert len(errors) == 1 and events[-1] is errors[0], events[-3:]
+shown = json.dumps(errors[0]["error"])
+for part in ["guard stopped this agent", f"same arguments {limit} times in a row",
+             f"guard_repeat_limit = {limit}", "cursor-bridge guard resume", "guard_tripped"]:
+    assert part in shown, (part, shown)
+# Cursor: one run for the loop, every result on it, cancelled when the guard tripped; and
+# no run after it (OpenCode did not retry).
+runs = json.loads(open(sys.argv[2]).read().splitlines()[-1])["runs"]
+loops = [r for r in runs if r["mcp_results"]]
+assert len(loops) == 1 and len(runs) == 2, runs
+assert len(loops[0]["mcp_results"]) == limit - 1 and loops[0]["cancelled"], loops[0]
+# The ledger: the title, the limit - 1 tool steps, then the one refusal, last.
+rows = sqlite3.connect(sys.argv[3]).execute(
+    "SELECT status, error_kind, tool_calls FROM requests ORDER BY id").fetchall()
+assert len(rows) == limit + 1, rows
+assert rows[-1] == (400, "guard_repeat_limit", 0), rows
+assert sum(r[2] for r in rows) == limit - 1 and all(r[0] == 200 for r in rows[:-1]), rows
+print(f"opencode e2e: the guard stopped OpenCode's loop after {len(tools)} bash runs with "
+      f"{errors[0]['error']['name']}: guard_repeat_limit = {limit}; the Cursor run was cancelled "
+      f"({loops[0]['cancelled']}), no retry ({len(rows)} requests in the ledger)")
+PY
+  exit 0
+fi
 
 if [ "$case" = apply-patch ]; then
   # Closing the fake's stdin makes it print what its execs got back, then exit.

@@ -125,8 +125,8 @@ pub use record::{
     RunTransport,
 };
 pub use script::{
-    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, ReadCall, Step, Turn, TurnUsage,
-    blob_id, read_tool_call, wire,
+    EndError, ErrorDetail, Malformed, McpCall, NativeExec, Query, ReadCall, Step, ToolLoop, Turn,
+    TurnUsage, blob_id, read_tool_call, wire,
 };
 pub use state::{CLIENT_ID, DEFAULT_INSTALLER_BUILD, OUTDATED_MESSAGE, OutdatedShape};
 pub use tokens::exp_of as jwt_exp;

@@ -845,6 +845,19 @@ impl Driver {
                     self.pause(interval.min(end - now)).await?;
                 }
             }
+            Step::ToolLoop(l) => {
+                // Ends only when a call's reply never comes (the client went away).
+                let mut n = 0;
+                loop {
+                    n += 1;
+                    if let Some(text) = &l.text {
+                        self.assistant_text.push_str(text);
+                        let delta = pb::TextDeltaUpdate { text: text.clone() };
+                        self.update_one(|u| u.text_delta = Some(delta)).await?;
+                    }
+                    self.mcp_call(l.nth(n), cfg_long).await?;
+                }
+            }
             Step::WaitForCancel => {
                 let deadline = Instant::now() + cfg_long;
                 loop {

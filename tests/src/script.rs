@@ -110,6 +110,58 @@ pub enum Step {
     /// Wait (long timeout) until the client sends `conversation_action.cancel_action` or
     /// closes its side; [`crate::RecordedRun::cancelled`] says which.
     WaitForCancel,
+    /// A runaway agent: the model makes a tool call, and after every result the next one,
+    /// on the same run, forever — until the client goes away (a cancel, its stream closed
+    /// or reset), which [`crate::RecordedRun::cancelled`] records.
+    ToolLoop(ToolLoop),
+}
+
+/// What a [`Step::ToolLoop`] repeats.
+#[derive(Debug, Clone)]
+pub struct ToolLoop {
+    /// The call; the `n`th (from 1) has `tool_call_id` `<its id>_<n>`, as the service gives
+    /// every call an id of its own.
+    pub call: McpCall,
+    /// Streamed before each call (a model that says something each time).
+    pub text: Option<String>,
+    /// Each call's arguments also carry `"step": n` (an agent busy with varied calls);
+    /// otherwise they are identical every time.
+    pub vary: bool,
+}
+
+impl ToolLoop {
+    /// The same call with the same arguments, forever.
+    pub fn same(call: McpCall) -> Self {
+        Self {
+            call,
+            text: None,
+            vary: false,
+        }
+    }
+
+    /// Streams `text` before each call.
+    pub fn saying(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Varies the arguments (`"step": n`).
+    pub fn varied(mut self) -> Self {
+        self.vary = true;
+        self
+    }
+
+    /// The `n`th call (from 1).
+    pub(crate) fn nth(&self, n: u64) -> McpCall {
+        let mut call = self.call.clone();
+        call.tool_call_id = format!("{}_{n}", self.call.tool_call_id);
+        if self.vary
+            && let Some(o) = call.args.as_object_mut()
+        {
+            o.insert("step".into(), n.into());
+        }
+        call
+    }
 }
 
 /// The usage a `turn_ended` carries (reference §9.4): Cursor's count for the whole turn.
@@ -847,6 +899,11 @@ impl Turn {
 
     pub fn wait_for_cancel(self) -> Self {
         self.step(Step::WaitForCancel)
+    }
+
+    /// A runaway tool loop (see [`Step::ToolLoop`]); nothing after it is played.
+    pub fn tool_loop(self, l: ToolLoop) -> Self {
+        self.step(Step::ToolLoop(l))
     }
 }
 

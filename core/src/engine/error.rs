@@ -174,7 +174,12 @@ impl ApiError {
 
     /// The stable name recorded in the ledger.
     pub(crate) fn code_str(&self) -> &'static str {
-        self.recorded_as.or(self.code).unwrap_or(self.kind)
+        self.recorded_as.unwrap_or(self.wire_code())
+    }
+
+    /// The code a client sees (`guard_tripped`, not the rule the ledger records).
+    pub(crate) fn wire_code(&self) -> &'static str {
+        self.code.unwrap_or(self.kind)
     }
 }
 

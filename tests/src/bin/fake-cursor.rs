@@ -8,6 +8,8 @@
 //! then default replies), `opencode` (a turn that runs OpenCode's `bash` tool once),
 //! `opencode-two-turns` (that, then a second user turn that runs `bash` again),
 //! `opencode-patch` (a turn with two native writes, for OpenCode's `apply_patch`),
+//! `opencode-loop` (a runaway model: OpenCode's `bash` with the same command after every
+//! result, forever, on the same run — until the client cancels it),
 //! `claude-code` (a plain answer with reasoning), `claude-code-bash` (a turn that runs
 //! Claude Code's `Bash` tool once and answers after the result, on the same run),
 //! `codex` (a plain answer for Codex CLI), `codex-tool` (a turn that runs Codex's
@@ -18,13 +20,16 @@
 //!
 //! When stdin closes it prints a second JSON line, `{"runs": [...], "execs": [...]}`: per
 //! run how its history came (`checkpoint`, `structured`, `none`), its user text (null for
-//! a `resume_action`), the roles of the history messages it fetched, and how it ended;
+//! a `resume_action`), the roles of the history messages it fetched, how it ended and
+//! whether the client cancelled it (and how);
 //! and every exec of every run with the typed results it got (Debug form) — so a script
 //! can assert what the fake saw.
 
 use std::time::Duration;
 
-use cursor_bridge_tests::{FakeCursor, FakeModel, HistoryKind, NativeExec, Turn, TurnUsage};
+use cursor_bridge_tests::{
+    FakeCursor, FakeModel, HistoryKind, McpCall, NativeExec, ToolLoop, Turn, TurnUsage,
+};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -119,6 +124,19 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
                 .checkpoint(300, 200_000)
                 .turn_ended()
                 .end_ok(),
+        ]),
+        // A runaway agent: the same `bash` call after every result, forever, on one run.
+        "opencode-loop" => Ok(vec![
+            Turn::reply("Loop test").when_no_tools_offered(),
+            Turn::new().when_tools_offered().request_context().tool_loop(
+                ToolLoop::same(McpCall::new(
+                    "bash",
+                    "bash",
+                    "call_oc_loop",
+                    json!({"command": "echo LOOP_AGAIN", "description": "Print it again"}),
+                ))
+                .saying("Once more."),
+            ),
         ]),
         "opencode-two-turns" => {
             let mut turns = scenario("opencode")?;
@@ -240,7 +258,7 @@ fn scenario(name: &str) -> Result<Vec<Turn>, String> {
         ]),
         other => Err(format!(
             "unknown scenario {other:?} (default, sdk, opencode, opencode-two-turns, \
-             opencode-patch, claude-code, claude-code-bash, codex, codex-tool, codex-exec)"
+             opencode-patch, opencode-loop, claude-code, claude-code-bash, codex, codex-tool, codex-exec)"
         )),
     }
 }
@@ -298,6 +316,7 @@ fn summary(fake: &FakeCursor) -> serde_json::Value {
                 "history_roles": r.history_messages.iter().map(|m| m["role"].clone()).collect::<Vec<_>>(),
                 "mcp_results": r.mcp_results.iter().map(|(id, text)| json!([id, text])).collect::<Vec<_>>(),
                 "end": r.end.as_ref().map(|e| format!("{e:?}")),
+                "cancelled": r.cancelled.map(|c| format!("{c:?}")),
             })
         })
         .collect();

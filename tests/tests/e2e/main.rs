@@ -19,6 +19,7 @@ mod client_version;
 mod decoding;
 mod fake_server;
 mod faults;
+mod guard;
 mod history;
 mod hostile;
 mod images;

@@ -261,7 +261,7 @@ impl ResponseWriter {
             "object": "response",
             "created_at": self.created_at,
             "status": status,
-            "error": error.map(|e| json!({"code": e.code_str(), "message": e.message})),
+            "error": error.map(|e| json!({"code": e.wire_code(), "message": e.message})),
             "incomplete_details": null,
             "instructions": e.instructions,
             "max_output_tokens": e.max_output_tokens,
@@ -471,7 +471,7 @@ impl ResponseWriter {
         out.push(self.ev("response.failed", json!({"response": r})));
         out.push(self.ev(
             "error",
-            json!({"code": e.code_str(), "message": e.message, "param": e.param}),
+            json!({"code": e.wire_code(), "message": e.message, "param": e.param}),
         ));
         out
     }
