@@ -1026,3 +1026,94 @@ async fn api_key_sign_in_exchanges_the_key_and_a_refused_key_changes_nothing() {
     assert_eq!(m.fake.exchange_calls(), 2);
     assert!(m.paths().default_credentials_file().exists());
 }
+
+/// The error code of a refused chat through the app's proxy (with its HTTP status).
+async fn refused_code(port: u16, key: &str) -> (u16, String) {
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(
+            &serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .expect("the proxy answers");
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.expect("JSON body");
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or_default().into(),
+    )
+}
+
+#[tokio::test]
+async fn a_guard_trip_shows_in_the_status_alerts_once_and_resume_clears_it() {
+    let m = Machine::new().await;
+    let own = own_port();
+    let port = own.number;
+    let settings = Settings {
+        guard_requests_per_minute: 1,
+        ..m.settings(port)
+    };
+    let app = m
+        .builder(Env::default(), settings)
+        .listener(own.listener)
+        .build()
+        .expect("app builds");
+    sign_in(&app).await;
+    app.start_proxy().await.expect("start");
+    let key = app.api_key().expect("key");
+    let mut alerts = app.subscribe_alerts();
+    let mut status = app.subscribe();
+    assert!(!app.status().await.guard.stopped());
+
+    assert_eq!(chat_reply(port, &key).await.0, 200);
+    let refused = refused_code(port, &key).await;
+    assert_eq!(refused, (400, "guard_tripped".into()));
+    let shown = timeout(WAIT, status.wait_for(|s| s.guard.stopped()))
+        .await
+        .expect("the trip is published")
+        .expect("status channel")
+        .clone();
+    assert_eq!(shown.guard.tripped, ["guard_requests_per_minute"]);
+    let alert = timeout(WAIT, alerts.recv())
+        .await
+        .expect("an alert")
+        .expect("alert channel");
+    assert_eq!(alert.kind, AlertKind::GuardTripped);
+    assert!(
+        alert.body.contains("guard_requests_per_minute = 1") && alert.body.contains("resume"),
+        "{alert:?}"
+    );
+    // Refused again: the same trip, counted, not notified twice.
+    assert_eq!(refused_code(port, &key).await.0, 400);
+    let guard = app.guard_status();
+    assert_eq!(guard.trips.len(), 1);
+    assert_eq!(guard.trips[0].refused, 2);
+    assert_eq!(guard.requests_today, 1);
+
+    let resumed = app.guard_resume().await;
+    assert!(resumed.trips.is_empty() && !resumed.paused);
+    assert!(!app.status().await.guard.stopped());
+    assert_eq!(
+        chat_reply(port, &key).await.0,
+        200,
+        "the rest of the minute"
+    );
+
+    // Pause all refuses everything with a 403 until resumed; it is not a trip.
+    assert!(app.guard_pause().await.paused);
+    assert!(app.status().await.guard.paused);
+    assert_eq!(refused_code(port, &key).await, (403, "guard_paused".into()));
+    app.guard_resume().await;
+
+    // Tripping again after a resume is a new trip: a new notification.
+    assert_eq!(refused_code(port, &key).await.0, 400);
+    let again = timeout(WAIT, alerts.recv())
+        .await
+        .expect("a second alert")
+        .expect("alert channel");
+    assert_eq!(again.kind, AlertKind::GuardTripped);
+    assert!(alerts.try_recv().is_err(), "one alert per trip");
+    app.shutdown().await;
+}

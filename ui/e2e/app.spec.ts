@@ -81,6 +81,13 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
       startProxyOnLaunch: true,
       requireApiKey: true,
       agentTransport: 'http2',
+      guardEnabled: true,
+      guardRepeatLimit: 5,
+      guardMaxToolSteps: 100,
+      guardRequestsPerMinute: 120,
+      guardDailyRequests: 0,
+      guardDailyTokens: 0,
+      guardOnDemand: 'warn',
     },
   });
   await page.getByLabel('Filter models').fill('');

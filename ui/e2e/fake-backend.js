@@ -59,7 +59,7 @@
   /**
    * @typedef {{ attempt: number, startedUnixMs: number, approve(): void, cancel(): void }} PendingSignIn
    * @type {{ signedIn: boolean, proxy: ProxyState, settings: Settings, apiKey: string,
-   *   launchAtLogin: boolean, pendingSignIn: PendingSignIn | null, signInAttempts: number,
+   *   launchAtLogin: boolean, guardPaused: boolean, pendingSignIn: PendingSignIn | null, signInAttempts: number,
    *   conversations?: number, calls: { cmd: string, args: Record<string, unknown> }[],
    *   clipboardWrites: string[], connected: Set<string> }}
    */
@@ -73,7 +73,15 @@
       startProxyOnLaunch: true,
       requireApiKey: true,
       agentTransport: 'http2',
+      guardEnabled: true,
+      guardRepeatLimit: 5,
+      guardMaxToolSteps: 100,
+      guardRequestsPerMinute: 120,
+      guardDailyRequests: 0,
+      guardDailyTokens: 0,
+      guardOnDemand: 'warn',
     },
+    guardPaused: false,
     apiKey: 'cb-local-7f3a9c2e51d84b06a9e1f0c4d2b7e8a1',
     launchAtLogin: false,
     pendingSignIn: null,
@@ -113,6 +121,7 @@
       signIn: state.pendingSignIn
         ? { attempt: state.pendingSignIn.attempt, startedUnixMs: state.pendingSignIn.startedUnixMs }
         : null,
+      guard: { paused: state.guardPaused, tripped: [] },
     };
   }
 

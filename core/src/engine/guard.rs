@@ -33,6 +33,7 @@ use crate::config::settings::{OnDemand, Settings};
 use crate::cursor::chat::ToolCall;
 
 /// The rules, as the settings give them.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardRules {
@@ -68,6 +69,8 @@ impl GuardRules {
 }
 
 /// Which rule refused a request.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "GuardRule"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Rule {
@@ -103,6 +106,8 @@ impl Rule {
 }
 
 /// One time a rule refused a request, with its numbers.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "GuardTrip"))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trip {
@@ -121,6 +126,7 @@ pub struct Trip {
 }
 
 /// What the guard shows (tray, UI, `/health`, `cursor-bridge guard status`).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardStatus {
