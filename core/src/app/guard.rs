@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Weak;
 
-use super::{App, Event, GuardStatus, Inner};
+use super::{App, CommandError, Event, GuardStatus, Inner};
 use crate::engine::guard::GuardRules;
 
 impl App {
@@ -16,6 +16,21 @@ impl App {
             .proxy
             .guard
             .status(&GuardRules::of(&self.settings()))
+    }
+
+    /// [`App::guard_status`] with today's counts at least what the ledger has (what a
+    /// front end shows when no proxy of this app has counted them, e.g. the CLI while no
+    /// proxy runs).
+    pub async fn guard_status_today(&self) -> Result<GuardStatus, CommandError> {
+        let since = crate::engine::guard::start_of_today_ms();
+        let (requests, tokens) = self
+            .ledger()
+            .await?
+            .counts_since(since)
+            .await
+            .map_err(|e| CommandError::io(e.to_string()))?;
+        self.inner.proxy.guard.seed(requests, tokens);
+        Ok(self.guard_status())
     }
 
     /// "Pause all": every request is refused with a 403 until resumed.
@@ -65,6 +80,10 @@ async fn watch(app: Weak<Inner>, mut changes: tokio::sync::watch::Receiver<u64>)
                 .iter()
                 .any(|t| (t.rule.key(), t.at_ms) == *seen)
         });
+        if status.trips.is_empty() {
+            // Resumed, perhaps not through the app (`cursor-bridge guard resume`).
+            app.inner.alerts.resolve(super::AlertKind::GuardTripped);
+        }
         for trip in &status.trips {
             if notified.insert((trip.rule.key(), trip.at_ms)) {
                 app.inner.alerts.raise(Event::GuardTripped {
