@@ -15,7 +15,7 @@ use cursor_bridge_core::app::{
 use cursor_bridge_core::config::settings::{
     AgentTransport, CredentialStoreKind, Env, Paths, Settings,
 };
-use cursor_bridge_tests::{FakeCursor, RunEnd, RunTransport};
+use cursor_bridge_tests::{FakeCursor, FakeUsage, RunEnd, RunTransport};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -1115,5 +1115,40 @@ async fn a_guard_trip_shows_in_the_status_alerts_once_and_resume_clears_it() {
         .expect("alert channel");
     assert_eq!(again.kind, AlertKind::GuardTripped);
     assert!(alerts.try_recv().is_err(), "one alert per trip");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_used_up_plan_found_while_requests_flow_notifies_once_and_blocks_with_block() {
+    // The plan in percentages, all of it used: requests are billed on demand now.
+    let used_up = FakeUsage::percent_only(100.0, 100.0, 100.0);
+    let m = Machine::with(FakeCursor::builder().usage(used_up).start().await).await;
+    let (app, port, key) = m.serving_app().await;
+    let mut alerts = app.subscribe_alerts();
+    assert!(
+        !app.guard_status().on_demand,
+        "nothing asked before a request"
+    );
+    assert_eq!(chat_reply(port, &key).await.0, 200, "warn serves");
+    let alert = timeout(WAIT, alerts.recv())
+        .await
+        .expect("the refresh finds it")
+        .expect("alert channel");
+    assert_eq!(alert.kind, AlertKind::OnDemand);
+    assert!(app.guard_status().on_demand);
+    // More requests within the refresh period: no second refresh, no second alert.
+    assert_eq!(chat_reply(port, &key).await.0, 200);
+    assert!(alerts.try_recv().is_err(), "one notification");
+
+    // With block, the same knowledge refuses requests (the guard outlives the restart
+    // the settings change makes).
+    let mut view = app.get_settings();
+    view.guard_on_demand = cursor_bridge_core::config::settings::OnDemand::Block;
+    app.update_settings(view).await.expect("saved");
+    assert_eq!(
+        refused_code(port, &key).await,
+        (400, "guard_tripped".into())
+    );
+    assert_eq!(app.status().await.guard.tripped, ["guard_on_demand"]);
     app.shutdown().await;
 }

@@ -1,12 +1,14 @@
 //! The spend guard's front-end actions ([`App::guard_status`], [`App::guard_pause`],
 //! [`App::guard_resume`]: the tray and the UI call the same ones) and its watcher: every
-//! trip, pause and resume re-publishes the status, and each new trip becomes one
-//! notification ([`Event::GuardTripped`]) until it is resumed.
+//! trip, pause and resume re-publishes the status, each new trip becomes one
+//! notification ([`Event::GuardTripped`]) until it is resumed, and Cursor starting to
+//! bill on demand one more with `guard_on_demand = "warn"` ([`Event::OnDemand`]).
 
 use std::collections::HashSet;
 use std::sync::Weak;
 
 use super::{App, CommandError, Event, GuardStatus, Inner};
+use crate::config::settings::OnDemand;
 use crate::engine::guard::GuardRules;
 
 impl App {
@@ -80,6 +82,11 @@ async fn watch(app: Weak<Inner>, mut changes: tokio::sync::watch::Receiver<u64>)
                 .iter()
                 .any(|t| (t.rule.key(), t.at_ms) == *seen)
         });
+        if !status.on_demand {
+            app.inner.alerts.resolve(super::AlertKind::OnDemand);
+        } else if status.rules.on_demand == OnDemand::Warn {
+            app.inner.alerts.raise(Event::OnDemand);
+        }
         if status.trips.is_empty() {
             // Resumed, perhaps not through the app (`cursor-bridge guard resume`).
             app.inner.alerts.resolve(super::AlertKind::GuardTripped);

@@ -172,6 +172,8 @@ struct State {
     pending_repeat: Option<(String, Value, u32)>,
     on_demand: bool,
     on_demand_warned: bool,
+    /// When Cursor's plan usage was last asked for (see `engine::plan`).
+    plan_checked: Option<Instant>,
 }
 
 /// The current local calendar day.
@@ -332,6 +334,7 @@ impl Guard {
     /// the first time it becomes true with `warn` in force, for the one notification.
     pub fn set_on_demand(&self, on_demand: bool, rules: &GuardRules) -> bool {
         let mut s = self.lock();
+        let changed = s.on_demand != on_demand;
         s.on_demand = on_demand;
         let warn = on_demand && rules.on_demand == OnDemand::Warn && !s.on_demand_warned;
         if warn {
@@ -340,7 +343,25 @@ impl Guard {
         if !on_demand {
             s.on_demand_warned = false;
         }
+        drop(s);
+        if changed {
+            // The app shows it (and notifies once with `warn`).
+            self.changed();
+        }
         warn
+    }
+
+    /// True (and the clock restarts) when Cursor's plan usage was last asked for at least
+    /// `every` ago, or never: one refresh per period, however many requests flow, and
+    /// across proxy restarts.
+    pub(crate) fn plan_check_due(&self, every: Duration) -> bool {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if s.plan_checked.is_some_and(|t| now - t < every) {
+            return false;
+        }
+        s.plan_checked = Some(now);
+        true
     }
 
     /// "Pause all": every request is refused with a 403 until [`Guard::resume`].
