@@ -125,6 +125,29 @@
     };
   }
 
+  /** @returns {import('../src/ipc').GuardStatus} */
+  function guardStatus() {
+    const s = state.settings;
+    return {
+      rules: {
+        enabled: s.guardEnabled,
+        repeatLimit: s.guardRepeatLimit,
+        maxToolSteps: s.guardMaxToolSteps,
+        requestsPerMinute: s.guardRequestsPerMinute,
+        dailyRequests: s.guardDailyRequests,
+        dailyTokens: s.guardDailyTokens,
+        onDemand: s.guardOnDemand,
+      },
+      paused: state.guardPaused,
+      trips: [],
+      day: new Date().toISOString().slice(0, 10),
+      requestsToday: 42,
+      tokensToday: 51234,
+      requestsLastMinute: 3,
+      onDemand: false,
+    };
+  }
+
   // Deterministic pseudo-random numbers so screenshots do not churn between runs.
   /** @param {number} seed */
   function rng(seed) {
@@ -451,6 +474,17 @@
       return status();
     },
     get_api_key: () => state.apiKey,
+    guard_status: () => guardStatus(),
+    guard_pause: () => {
+      state.guardPaused = true;
+      changed();
+      return guardStatus();
+    },
+    guard_resume: () => {
+      state.guardPaused = false;
+      changed();
+      return guardStatus();
+    },
     forget_conversations: () => {
       const n = state.conversations ?? 2;
       state.conversations = 0;
