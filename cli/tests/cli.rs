@@ -1283,6 +1283,17 @@ async fn help_everywhere_and_unknown_commands_are_usage_errors() {
     assert!(fake.unary_calls().is_empty());
 }
 
+/// `serve --port 0` running, and the base URL it printed.
+async fn serve_on_a_free_port(sb: &Sandbox) -> (Running, String) {
+    let mut serve = Running::spawn(sb.cmd(&["serve", "--port", "0"]));
+    let line = serve
+        .line_where("the listening address", |l| {
+            l.contains("listening on http://")
+        })
+        .await;
+    (serve, listening_url(&line).expect("an address"))
+}
+
 /// One chat through `serve` at `base`; the HTTP status and the error code, if any.
 async fn guarded_chat(base: &str, key: &str) -> (u16, String) {
     let res = http1(WAIT)
@@ -1310,13 +1321,7 @@ async fn guard_status_pause_and_resume_act_on_the_running_serve() {
     sb.write_creds(&creds);
     sb.write_settings("guard_requests_per_minute = 1\n");
 
-    let mut serve = Running::spawn(sb.cmd(&["serve", "--port", "0"]));
-    let line = serve
-        .line_where("the listening address", |l| {
-            l.contains("listening on http://")
-        })
-        .await;
-    let base = listening_url(&line).expect("an address");
+    let (serve, base) = serve_on_a_free_port(&sb).await;
     let base = base.trim_end_matches("/v1").to_string();
     let port = base.rsplit(':').next().expect("a port").to_string();
     let key = sb.local_key();

@@ -505,8 +505,8 @@ async fn settings_are_validated_saved_and_restart_a_running_proxy() {
     app.shutdown().await;
 }
 
-/// One non-streaming chat through the app's proxy: the HTTP status and the reply text.
-async fn chat_reply(port: u16, key: &str) -> (u16, String) {
+/// One non-streaming chat through the app's proxy: the HTTP status and the JSON body.
+async fn chat(port: u16, key: &str) -> (u16, serde_json::Value) {
     let res = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
         .bearer_auth(key)
@@ -517,7 +517,12 @@ async fn chat_reply(port: u16, key: &str) -> (u16, String) {
         .await
         .expect("the proxy answers");
     let status = res.status().as_u16();
-    let body: serde_json::Value = res.json().await.expect("JSON body");
+    (status, res.json().await.expect("JSON body"))
+}
+
+/// One non-streaming chat through the app's proxy: the HTTP status and the reply text.
+async fn chat_reply(port: u16, key: &str) -> (u16, String) {
+    let (status, body) = chat(port, key).await;
     let text = body["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or_default()
@@ -1029,21 +1034,9 @@ async fn api_key_sign_in_exchanges_the_key_and_a_refused_key_changes_nothing() {
 
 /// The error code of a refused chat through the app's proxy (with its HTTP status).
 async fn refused_code(port: u16, key: &str) -> (u16, String) {
-    let res = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(
-            &serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .send()
-        .await
-        .expect("the proxy answers");
-    let status = res.status().as_u16();
-    let body: serde_json::Value = res.json().await.expect("JSON body");
-    (
-        status,
-        body["error"]["code"].as_str().unwrap_or_default().into(),
-    )
+    let (status, body) = chat(port, key).await;
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    (status, code.into())
 }
 
 #[tokio::test]
