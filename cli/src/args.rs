@@ -49,10 +49,38 @@ pub(crate) enum Command {
     /// Print the local API key clients send (Claude Code's apiKeyHelper and Codex's auth
     /// command run this, so the key need not be written into their configs).
     Key,
+    /// The spend and runaway-loop guard of the running proxy: its rules, today's counts
+    /// and any trip (status), clear trips and a pause (resume), refuse every request
+    /// until resumed (pause).
+    #[command(subcommand)]
+    Guard(GuardCommand),
     /// Delete the conversation checkpoints kept on disk (they hold your prompts and
     /// code). A proxy running in another process keeps its copy in memory until it
     /// stops: use the tray's "Forget conversations" button then.
     Forget,
+}
+
+/// `guard` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GuardCommand {
+    /// Print the rules, today's counts against each budget and any trip with its message
+    /// (from the ledger when no proxy is running).
+    Status(GuardArgs),
+    /// Clear every trip and a pause: a tripped budget lets the rest of its window
+    /// through.
+    Resume(GuardArgs),
+    /// Refuse every request (HTTP 403) until resumed: the panic button.
+    Pause(GuardArgs),
+}
+
+/// Where the proxy the `guard` commands talk to listens.
+#[derive(Debug, Args)]
+pub(crate) struct GuardArgs {
+    #[command(flatten)]
+    pub(crate) proxy: ProxyArgs,
+    /// Print the guard's status as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `login` options.

@@ -1282,3 +1282,106 @@ async fn help_everywhere_and_unknown_commands_are_usage_errors() {
     none.expect_code(2);
     assert!(fake.unary_calls().is_empty());
 }
+
+/// `serve --port 0` running, and the base URL it printed.
+async fn serve_on_a_free_port(sb: &Sandbox) -> (Running, String) {
+    let mut serve = Running::spawn(sb.cmd(&["serve", "--port", "0"]));
+    let line = serve
+        .line_where("the listening address", |l| {
+            l.contains("listening on http://")
+        })
+        .await;
+    (serve, listening_url(&line).expect("an address"))
+}
+
+/// One chat through `serve` at `base`; the HTTP status and the error code, if any.
+async fn guarded_chat(base: &str, key: &str) -> (u16, String) {
+    let res = http1(WAIT)
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(
+            &serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .expect("the proxy answers");
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.expect("JSON body");
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or_default().into(),
+    )
+}
+
+#[tokio::test]
+async fn guard_status_pause_and_resume_act_on_the_running_serve() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let creds = session(&fake);
+    sb.write_creds(&creds);
+    sb.write_settings("guard_requests_per_minute = 1\n");
+
+    let (serve, base) = serve_on_a_free_port(&sb).await;
+    let base = base.trim_end_matches("/v1").to_string();
+    let port = base.rsplit(':').next().expect("a port").to_string();
+    let key = sb.local_key();
+    let guard = |cmd: &'static str| {
+        let port = port.clone();
+        let sb = &sb;
+        async move { run(sb.cmd(&["guard", cmd, "--port", &port])).await }
+    };
+
+    let calm = guard("status").await;
+    calm.expect_code(0)
+        .expect_stdout("Guard: on")
+        .expect_stdout("guard_requests_per_minute")
+        .expect_stdout("0 of 1");
+    assert_eq!(guarded_chat(&base, &key).await.0, 200);
+    assert_eq!(
+        guarded_chat(&base, &key).await,
+        (400, "guard_tripped".into())
+    );
+    let tripped = guard("status").await;
+    tripped
+        .expect_code(0)
+        .expect_stdout("Guard: tripped")
+        .expect_stdout("guard_requests_per_minute: 1 of 1, 1 refused")
+        .expect_stdout("(guard_requests_per_minute = 1)")
+        .expect_stdout("cursor-bridge guard resume");
+
+    guard("pause").await.expect_code(0).expect_stdout("Paused");
+    assert_eq!(
+        guarded_chat(&base, &key).await,
+        (403, "guard_paused".into())
+    );
+    let resumed = guard("resume").await;
+    resumed.expect_code(0).expect_stdout("Guard: on");
+    assert!(!resumed.all().contains("Tripped"), "{}", resumed.all());
+    assert_eq!(guarded_chat(&base, &key).await.0, 200, "resumed");
+
+    let kill = Command::new("kill")
+        .args(["-INT", &serve.pid().to_string()])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(kill.success());
+    serve.finish().await.expect_code(0);
+
+    // No proxy: the rules and today's counts from the ledger; nothing to resume or pause.
+    let offline = guard("status").await;
+    offline
+        .expect_code(0)
+        .expect_stdout("The proxy is not running")
+        .expect_stdout("guard_daily_requests");
+    let json = run(sb.cmd(&["guard", "status", "--json", "--port", &port])).await;
+    json.expect_code(0);
+    let status = json.json();
+    assert!(status["requestsToday"].as_u64() >= Some(2), "{status}");
+    assert_eq!(status["rules"]["requestsPerMinute"], 1);
+    for cmd in ["resume", "pause"] {
+        guard(cmd)
+            .await
+            .expect_code(1)
+            .expect_stderr("no Cursor Bridge proxy is running");
+    }
+}

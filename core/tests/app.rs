@@ -15,7 +15,7 @@ use cursor_bridge_core::app::{
 use cursor_bridge_core::config::settings::{
     AgentTransport, CredentialStoreKind, Env, Paths, Settings,
 };
-use cursor_bridge_tests::{FakeCursor, RunEnd, RunTransport};
+use cursor_bridge_tests::{FakeCursor, FakeUsage, RunEnd, RunTransport};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -505,8 +505,8 @@ async fn settings_are_validated_saved_and_restart_a_running_proxy() {
     app.shutdown().await;
 }
 
-/// One non-streaming chat through the app's proxy: the HTTP status and the reply text.
-async fn chat_reply(port: u16, key: &str) -> (u16, String) {
+/// One non-streaming chat through the app's proxy: the HTTP status and the JSON body.
+async fn chat(port: u16, key: &str) -> (u16, serde_json::Value) {
     let res = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
         .bearer_auth(key)
@@ -517,7 +517,12 @@ async fn chat_reply(port: u16, key: &str) -> (u16, String) {
         .await
         .expect("the proxy answers");
     let status = res.status().as_u16();
-    let body: serde_json::Value = res.json().await.expect("JSON body");
+    (status, res.json().await.expect("JSON body"))
+}
+
+/// One non-streaming chat through the app's proxy: the HTTP status and the reply text.
+async fn chat_reply(port: u16, key: &str) -> (u16, String) {
+    let (status, body) = chat(port, key).await;
     let text = body["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or_default()
@@ -1025,4 +1030,118 @@ async fn api_key_sign_in_exchanges_the_key_and_a_refused_key_changes_nothing() {
     );
     assert_eq!(m.fake.exchange_calls(), 2);
     assert!(m.paths().default_credentials_file().exists());
+}
+
+/// The error code of a refused chat through the app's proxy (with its HTTP status).
+async fn refused_code(port: u16, key: &str) -> (u16, String) {
+    let (status, body) = chat(port, key).await;
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    (status, code.into())
+}
+
+#[tokio::test]
+async fn a_guard_trip_shows_in_the_status_alerts_once_and_resume_clears_it() {
+    let m = Machine::new().await;
+    let own = own_port();
+    let port = own.number;
+    let settings = Settings {
+        guard_requests_per_minute: 1,
+        ..m.settings(port)
+    };
+    let app = m
+        .builder(Env::default(), settings)
+        .listener(own.listener)
+        .build()
+        .expect("app builds");
+    sign_in(&app).await;
+    app.start_proxy().await.expect("start");
+    let key = app.api_key().expect("key");
+    let mut alerts = app.subscribe_alerts();
+    let mut status = app.subscribe();
+    assert!(!app.status().await.guard.stopped());
+
+    assert_eq!(chat_reply(port, &key).await.0, 200);
+    let refused = refused_code(port, &key).await;
+    assert_eq!(refused, (400, "guard_tripped".into()));
+    let shown = timeout(WAIT, status.wait_for(|s| s.guard.stopped()))
+        .await
+        .expect("the trip is published")
+        .expect("status channel")
+        .clone();
+    assert_eq!(shown.guard.tripped, ["guard_requests_per_minute"]);
+    let alert = timeout(WAIT, alerts.recv())
+        .await
+        .expect("an alert")
+        .expect("alert channel");
+    assert_eq!(alert.kind, AlertKind::GuardTripped);
+    assert!(
+        alert.body.contains("guard_requests_per_minute = 1") && alert.body.contains("resume"),
+        "{alert:?}"
+    );
+    // Refused again: the same trip, counted, not notified twice.
+    assert_eq!(refused_code(port, &key).await.0, 400);
+    let guard = app.guard_status();
+    assert_eq!(guard.trips.len(), 1);
+    assert_eq!(guard.trips[0].refused, 2);
+    assert_eq!(guard.requests_today, 1);
+
+    let resumed = app.guard_resume().await;
+    assert!(resumed.trips.is_empty() && !resumed.paused);
+    assert!(!app.status().await.guard.stopped());
+    assert_eq!(
+        chat_reply(port, &key).await.0,
+        200,
+        "the rest of the minute"
+    );
+
+    // Pause all refuses everything with a 403 until resumed; it is not a trip.
+    assert!(app.guard_pause().await.paused);
+    assert!(app.status().await.guard.paused);
+    assert_eq!(refused_code(port, &key).await, (403, "guard_paused".into()));
+    app.guard_resume().await;
+
+    // Tripping again after a resume is a new trip: a new notification.
+    assert_eq!(refused_code(port, &key).await.0, 400);
+    let again = timeout(WAIT, alerts.recv())
+        .await
+        .expect("a second alert")
+        .expect("alert channel");
+    assert_eq!(again.kind, AlertKind::GuardTripped);
+    assert!(alerts.try_recv().is_err(), "one alert per trip");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_used_up_plan_found_while_requests_flow_notifies_once_and_blocks_with_block() {
+    // The plan in percentages, all of it used: requests are billed on demand now.
+    let used_up = FakeUsage::percent_only(100.0, 100.0, 100.0);
+    let m = Machine::with(FakeCursor::builder().usage(used_up).start().await).await;
+    let (app, port, key) = m.serving_app().await;
+    let mut alerts = app.subscribe_alerts();
+    assert!(
+        !app.guard_status().on_demand,
+        "nothing asked before a request"
+    );
+    assert_eq!(chat_reply(port, &key).await.0, 200, "warn serves");
+    let alert = timeout(WAIT, alerts.recv())
+        .await
+        .expect("the refresh finds it")
+        .expect("alert channel");
+    assert_eq!(alert.kind, AlertKind::OnDemand);
+    assert!(app.guard_status().on_demand);
+    // More requests within the refresh period: no second refresh, no second alert.
+    assert_eq!(chat_reply(port, &key).await.0, 200);
+    assert!(alerts.try_recv().is_err(), "one notification");
+
+    // With block, the same knowledge refuses requests (the guard outlives the restart
+    // the settings change makes).
+    let mut view = app.get_settings();
+    view.guard_on_demand = cursor_bridge_core::config::settings::OnDemand::Block;
+    app.update_settings(view).await.expect("saved");
+    assert_eq!(
+        refused_code(port, &key).await,
+        (400, "guard_tripped".into())
+    );
+    assert_eq!(app.status().await.guard.tripped, ["guard_on_demand"]);
+    app.shutdown().await;
 }

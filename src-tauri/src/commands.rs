@@ -8,8 +8,8 @@ use cursor_bridge_core::app::App;
 // Every type crossing IPC comes from the one contract module (docs/IPC.md).
 use cursor_bridge_core::app::ipc::{
     Client, ClientSnippet, CommandError, ConnectOptions, ConnectReport, ConnectionStatus,
-    DisconnectReport, Model, OpencodeSnippet, PlanUsage, Range, RecentError, SettingsView, Status,
-    UsageReport, WriteOutcome,
+    DisconnectReport, GuardStatus, Model, OpencodeSnippet, PlanUsage, Range, RecentError,
+    SettingsView, Status, UsageReport, WriteOutcome,
 };
 use tauri::State;
 
@@ -73,6 +73,21 @@ pub async fn regenerate_api_key(app: State<'_, App>) -> Res<String> {
 #[tauri::command]
 pub async fn forget_conversations(app: State<'_, App>) -> Res<u32> {
     app.forget_conversations().await
+}
+
+#[tauri::command]
+pub fn guard_status(app: State<'_, App>) -> GuardStatus {
+    app.guard_status()
+}
+
+#[tauri::command]
+pub async fn guard_pause(app: State<'_, App>) -> Res<GuardStatus> {
+    Ok(app.guard_pause().await)
+}
+
+#[tauri::command]
+pub async fn guard_resume(app: State<'_, App>) -> Res<GuardStatus> {
+    Ok(app.guard_resume().await)
 }
 
 #[tauri::command]

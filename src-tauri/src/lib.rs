@@ -48,6 +48,9 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder
         .manage(app)
         .invoke_handler(tauri::generate_handler![
             commands::get_status,
+            commands::guard_status,
+            commands::guard_pause,
+            commands::guard_resume,
             commands::sign_in,
             commands::cancel_sign_in,
             commands::sign_out,

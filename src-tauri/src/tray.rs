@@ -25,6 +25,9 @@ pub enum MenuId {
     Status,
     /// Start proxy / Stop proxy.
     ToggleProxy,
+    /// Pause all / Resume: the spend guard's panic button, or its resume once it stopped
+    /// requests (`App::guard_pause` / `App::guard_resume`, the UI's Guard panel's actions).
+    Guard,
     /// Sign in… / Sign out (email).
     Account,
     /// "Copy setup for…" → OpenCode / Claude Code / Codex CLI: the client's snippet
@@ -36,9 +39,10 @@ pub enum MenuId {
 }
 
 impl MenuId {
-    pub const ALL: [MenuId; 9] = [
+    pub const ALL: [MenuId; 10] = [
         MenuId::Status,
         MenuId::ToggleProxy,
+        MenuId::Guard,
         MenuId::Account,
         MenuId::CopySetup(Client::Opencode),
         MenuId::CopySetup(Client::ClaudeCode),
@@ -52,6 +56,7 @@ impl MenuId {
         match self {
             MenuId::Status => "status",
             MenuId::ToggleProxy => "toggle-proxy",
+            MenuId::Guard => "guard",
             MenuId::Account => "account",
             // The OpenCode item keeps the id it had as the menu's one copy item.
             MenuId::CopySetup(Client::Opencode) => "copy-opencode-config",
@@ -105,6 +110,7 @@ impl TrayState {
 /// The one-line description shared by the status item and the tooltip.
 pub fn describe(s: &Status) -> String {
     match s.proxy.state {
+        _ if s.guard.stopped() => "Paused by guard".to_string(),
         ProxyRunState::Running => format!("Running on {}:{}", s.proxy.host, s.proxy.port),
         ProxyRunState::Stopped => "Stopped".to_string(),
         ProxyRunState::Error => format!(
@@ -118,6 +124,7 @@ pub fn describe(s: &Status) -> String {
 pub fn tooltip(s: &Status) -> String {
     let what = match (s.signed_in, s.proxy.state) {
         (false, ProxyRunState::Running | ProxyRunState::Stopped) => "not signed in".to_string(),
+        _ if s.guard.stopped() => "paused by guard".to_string(),
         (_, ProxyRunState::Running) => {
             format!("running on {}:{}", s.proxy.host, s.proxy.port)
         }
@@ -127,10 +134,20 @@ pub fn tooltip(s: &Status) -> String {
     format!("Cursor Bridge — {what}")
 }
 
+/// The guard item: Resume once the guard stopped requests, else the panic button.
+pub fn guard_label(s: &Status) -> &'static str {
+    if s.guard.stopped() {
+        "Resume"
+    } else {
+        "Pause all"
+    }
+}
+
 /// The menu items whose text or state follow the status.
 struct Items<R: Runtime> {
     status: MenuItem<R>,
     toggle: MenuItem<R>,
+    guard: MenuItem<R>,
     account: MenuItem<R>,
     launch: CheckMenuItem<R>,
 }
@@ -142,6 +159,7 @@ impl<R: Runtime> Items<R> {
             ProxyRunState::Running => "Stop proxy",
             ProxyRunState::Stopped | ProxyRunState::Error => "Start proxy",
         })?;
+        self.guard.set_text(guard_label(s))?;
         self.account.set_text(if s.signed_in {
             match s.account.as_ref().and_then(|a| a.email.as_deref()) {
                 Some(email) => format!("Sign out ({email})"),
@@ -171,6 +189,13 @@ pub fn install<R: Runtime>(handle: &AppHandle<R>, core: &App) -> tauri::Result<(
             handle,
             MenuId::ToggleProxy.as_str(),
             "Start proxy",
+            true,
+            None::<&str>,
+        )?,
+        guard: MenuItem::with_id(
+            handle,
+            MenuId::Guard.as_str(),
+            "Pause all",
             true,
             None::<&str>,
         )?,
@@ -221,6 +246,7 @@ pub fn install<R: Runtime>(handle: &AppHandle<R>, core: &App) -> tauri::Result<(
             &items.status,
             &PredefinedMenuItem::separator(handle)?,
             &items.toggle,
+            &items.guard,
             &items.account,
             &copy,
             &open,
@@ -283,6 +309,14 @@ fn on_menu<R: Runtime>(handle: &AppHandle<R>, core: &App, event: MenuEvent) {
                 |c| async move { c.toggle_proxy().await.map(drop) },
             )
         }
+        MenuId::Guard => spawn_action(core.clone(), |c| async move {
+            if c.status().await.guard.stopped() {
+                c.guard_resume().await;
+            } else {
+                c.guard_pause().await;
+            }
+            Ok(())
+        }),
         MenuId::Account => spawn_action(core.clone(), |c| async move {
             if c.status().await.signed_in {
                 c.sign_out().await.map(drop)
@@ -356,7 +390,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cursor_bridge_core::app::ipc::{Account, ClientVersionInfo, ProxyStatus, VersionSource};
+    use cursor_bridge_core::app::ipc::{
+        Account, ClientVersionInfo, GuardSummary, ProxyStatus, VersionSource,
+    };
 
     fn status(signed_in: bool, state: ProxyRunState) -> Status {
         Status {
@@ -380,6 +416,7 @@ mod tests {
                 source_label: VersionSource::BuiltIn.describe().into(),
             },
             sign_in: None,
+            guard: GuardSummary::default(),
         }
     }
 
@@ -412,6 +449,15 @@ mod tests {
         let error = status(false, ProxyRunState::Error);
         assert_eq!(TrayState::of(&error), TrayState::Error);
         assert_eq!(describe(&error), "Error: Port 18741 is in use");
+        assert_eq!(guard_label(&running), "Pause all");
+        let mut tripped = status(true, ProxyRunState::Running);
+        tripped.guard.tripped = vec!["guard_repeat_limit".into()];
+        assert_eq!(describe(&tripped), "Paused by guard");
+        assert_eq!(tooltip(&tripped), "Cursor Bridge — paused by guard");
+        assert_eq!(guard_label(&tripped), "Resume");
+        let mut paused = status(true, ProxyRunState::Running);
+        paused.guard.paused = true;
+        assert_eq!(guard_label(&paused), "Resume");
         for s in [
             TrayState::Running,
             TrayState::Stopped,

@@ -320,6 +320,23 @@ def main():
     assert second.returncode == 0, (second.returncode, second.stderr.decode()[-2000:])
     assert s.ok("get_status")["proxy"]["state"] == "running", "the first instance lives on"
 
+    step("Pause all from the tray refuses requests with a 403 until Resume from the tray")
+    base = s.ok("get_status")["proxy"]["baseUrl"]
+    key = s.ok("get_api_key")
+    tray.click("Pause all")
+    wait_for("Paused by guard and Resume in the tray",
+             lambda: "Paused by guard" in tray.items() and "Resume" in tray.items())
+    assert s.ok("get_status")["guard"]["paused"] is True
+    try:
+        chat(base, key)
+        raise AssertionError("a paused proxy served a chat")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403, e.code
+        assert json.load(e)["error"]["code"] == "guard_paused"
+    tray.click("Resume")
+    wait_for("Pause all back in the tray", lambda: "Pause all" in tray.items())
+    assert chat(base, key)["choices"], "served again after Resume"
+
     step("stop, sign out")
     assert s.ok("stop_proxy")["proxy"]["state"] == "stopped"
     assert s.ok("sign_out")["signedIn"] is False

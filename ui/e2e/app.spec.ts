@@ -81,6 +81,13 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
       startProxyOnLaunch: true,
       requireApiKey: true,
       agentTransport: 'http2',
+      guardEnabled: true,
+      guardRepeatLimit: 5,
+      guardMaxToolSteps: 100,
+      guardRequestsPerMinute: 120,
+      guardDailyRequests: 0,
+      guardDailyTokens: 0,
+      guardOnDemand: 'warn',
     },
   });
   await page.getByLabel('Filter models').fill('');
@@ -119,6 +126,18 @@ test('sign in, pick a model, see usage, copy the OpenCode config', async ({ page
   });
   expect(painted).toBeGreaterThan(1000);
   await shot(page, 'usage');
+
+  // The guard: today's counts against each budget; Pause all, then Resume.
+  const guard = page.locator('#guard');
+  await expect(guard.getByTestId('guard-state')).toHaveText('On: nothing tripped.');
+  await expect(guard.getByTestId('guard-per-minute')).toHaveText('3 of 120');
+  await expect(guard.getByTestId('guard-requests')).toHaveText('42 (no limit)');
+  await guard.getByRole('button', { name: 'Pause all' }).click();
+  await expect(guard.getByTestId('guard-state')).toContainText('Paused by guard');
+  expect((await calls(page)).some((c) => c.cmd === 'guard_pause')).toBe(true);
+  await guard.getByRole('button', { name: 'Resume' }).click();
+  await expect(guard.getByTestId('guard-state')).toHaveText('On: nothing tripped.');
+  expect((await calls(page)).some((c) => c.cmd === 'guard_resume')).toBe(true);
 
   // Split by client, then by dialect: the legend names what is stacked; the table sums
   // the range per client.

@@ -59,7 +59,7 @@
   /**
    * @typedef {{ attempt: number, startedUnixMs: number, approve(): void, cancel(): void }} PendingSignIn
    * @type {{ signedIn: boolean, proxy: ProxyState, settings: Settings, apiKey: string,
-   *   launchAtLogin: boolean, pendingSignIn: PendingSignIn | null, signInAttempts: number,
+   *   launchAtLogin: boolean, guardPaused: boolean, pendingSignIn: PendingSignIn | null, signInAttempts: number,
    *   conversations?: number, calls: { cmd: string, args: Record<string, unknown> }[],
    *   clipboardWrites: string[], connected: Set<string> }}
    */
@@ -73,7 +73,15 @@
       startProxyOnLaunch: true,
       requireApiKey: true,
       agentTransport: 'http2',
+      guardEnabled: true,
+      guardRepeatLimit: 5,
+      guardMaxToolSteps: 100,
+      guardRequestsPerMinute: 120,
+      guardDailyRequests: 0,
+      guardDailyTokens: 0,
+      guardOnDemand: 'warn',
     },
+    guardPaused: false,
     apiKey: 'cb-local-7f3a9c2e51d84b06a9e1f0c4d2b7e8a1',
     launchAtLogin: false,
     pendingSignIn: null,
@@ -113,6 +121,30 @@
       signIn: state.pendingSignIn
         ? { attempt: state.pendingSignIn.attempt, startedUnixMs: state.pendingSignIn.startedUnixMs }
         : null,
+      guard: { paused: state.guardPaused, tripped: [] },
+    };
+  }
+
+  /** @returns {import('../src/ipc').GuardStatus} */
+  function guardStatus() {
+    const s = state.settings;
+    return {
+      rules: {
+        enabled: s.guardEnabled,
+        repeatLimit: s.guardRepeatLimit,
+        maxToolSteps: s.guardMaxToolSteps,
+        requestsPerMinute: s.guardRequestsPerMinute,
+        dailyRequests: s.guardDailyRequests,
+        dailyTokens: s.guardDailyTokens,
+        onDemand: s.guardOnDemand,
+      },
+      paused: state.guardPaused,
+      trips: [],
+      day: new Date().toISOString().slice(0, 10),
+      requestsToday: 42,
+      tokensToday: 51234,
+      requestsLastMinute: 3,
+      onDemand: false,
     };
   }
 
@@ -442,6 +474,17 @@
       return status();
     },
     get_api_key: () => state.apiKey,
+    guard_status: () => guardStatus(),
+    guard_pause: () => {
+      state.guardPaused = true;
+      changed();
+      return guardStatus();
+    },
+    guard_resume: () => {
+      state.guardPaused = false;
+      changed();
+      return guardStatus();
+    },
     forget_conversations: () => {
       const n = state.conversations ?? 2;
       state.conversations = 0;

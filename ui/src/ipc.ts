@@ -20,6 +20,7 @@ import type {
   ConnectReport,
   DisconnectReport,
   ErrorKind,
+  GuardStatus,
   Model,
   OpencodeInstall,
   OpencodeSnippet,
@@ -101,6 +102,9 @@ export interface Commands {
   set_launch_at_login: { args: { enabled: boolean }; returns: boolean };
   open_log_folder: { args: void; returns: null };
   forget_conversations: { args: void; returns: number };
+  guard_status: { args: void; returns: GuardStatus };
+  guard_pause: { args: void; returns: GuardStatus };
+  guard_resume: { args: void; returns: GuardStatus };
 }
 export type Command = keyof Commands;
 /** What a command's arguments are (`{}` for a command without any). */
@@ -153,6 +157,12 @@ export const setLaunchAtLogin = (enabled: boolean) => call('set_launch_at_login'
 export const openLogFolder = () => call('open_log_folder');
 /** Drops every kept conversation checkpoint (memory and disk); resolves to how many. */
 export const forgetConversations = () => call('forget_conversations');
+/** The spend guard: its rules, today's counts, any trip. */
+export const guardStatus = () => call('guard_status');
+/** "Pause all": every request is refused (403) until resumed. */
+export const guardPause = () => call('guard_pause');
+/** Clears the pause and every trip. */
+export const guardResume = () => call('guard_resume');
 
 // ---- Events ----
 

@@ -2,7 +2,7 @@
 // every call recorded, events through the mock's `emit`.
 import { mockIPC } from '@tauri-apps/api/mocks';
 import { emit } from '@tauri-apps/api/event';
-import type { Model, Settings, Status, UsageReport } from '../src/ipc';
+import type { GuardStatus, Model, Settings, Status, UsageReport } from '../src/ipc';
 
 export type Handler = (args: Record<string, unknown>) => unknown;
 
@@ -15,6 +15,7 @@ export function status(over: Partial<Status> = {}): Status {
     version: '0.1.0',
     clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installer', sourceLabel: "Cursor's CLI installer" },
     signIn: null,
+    guard: { paused: false, tripped: [] },
     ...over,
   };
 }
@@ -33,6 +34,26 @@ export const settings = (over: Partial<Settings> = {}): Settings => ({
   startProxyOnLaunch: true,
   requireApiKey: true,
   agentTransport: 'http2',
+  guardEnabled: true,
+  guardRepeatLimit: 5,
+  guardMaxToolSteps: 100,
+  guardRequestsPerMinute: 120,
+  guardDailyRequests: 0,
+  guardDailyTokens: 0,
+  guardOnDemand: 'warn',
+  ...over,
+});
+
+/** The guard with nothing tripped, some requests counted today. */
+export const guard = (over: Partial<GuardStatus> = {}): GuardStatus => ({
+  rules: { enabled: true, repeatLimit: 5, maxToolSteps: 100, requestsPerMinute: 120, dailyRequests: 0, dailyTokens: 200000, onDemand: 'warn' },
+  paused: false,
+  trips: [],
+  day: '2026-11-20',
+  requestsToday: 42,
+  tokensToday: 51234,
+  requestsLastMinute: 3,
+  onDemand: false,
   ...over,
 });
 
@@ -139,6 +160,7 @@ export function defaults(): Record<string, Handler> {
     usage_report: () => report(),
     plan_usage: () => ({ spentCents: 1347, includedCents: 2000, remainingCents: 653, totalPercentUsed: 67.35, pools: [], cycleStart: null, cycleEnd: null, fetchedAt: Date.UTC(2026, 10, 20, 14, 29) }),
     recent_errors: () => [],
+    guard_status: () => guard(),
     forget_conversations: () => 0,
     opencode_snippet: () => ({ text: '{\n  "provider": {}\n}', baseUrl: 'http://127.0.0.1:18741/v1' }),
     connection_status: () => [

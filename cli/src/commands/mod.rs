@@ -1,10 +1,11 @@
 //! The commands: [`run`] builds what they need once from the environment, runs one and
 //! turns its failure into stderr and an exit code. One file per command group:
 //! [`session`] (login, logout, status), [`account`] (models, usage), [`proxy`] (serve,
-//! opencode-config, forget), [`connect`] (connect, disconnect, key).
+//! opencode-config, forget), [`connect`] (connect, disconnect, key), [`guard`] (guard status, resume, pause).
 
 mod account;
 mod connect;
+mod guard;
 mod proxy;
 mod session;
 
@@ -74,6 +75,7 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::Serve(p) => Some(p),
         Command::OpencodeConfig(a) => Some(&a.proxy),
         Command::Connect(a) => Some(&a.proxy),
+        Command::Guard(g) => Some(&g.args().proxy),
         _ => None,
     };
     // The app's sign-in page goes through the CLI's opener: printed, and opened in the
@@ -93,6 +95,7 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::Connect(a) => connect::connect(&ctx, a, out).await,
         Command::Disconnect(a) => connect::disconnect(&ctx, a.client, out).await,
         Command::Key => connect::key(&ctx, out),
+        Command::Guard(g) => guard::run(&ctx, g, out).await,
     }
 }
 

@@ -32,6 +32,10 @@ pub enum AlertKind {
     ProxyStopped,
     /// Cursor refuses our client version; resolved by the next successful call.
     OutdatedClient,
+    /// The spend guard refused requests; resolved by resuming it.
+    GuardTripped,
+    /// Cursor's plan usage says the included pool is used up (`guard_on_demand = "warn"`).
+    OnDemand,
 }
 
 /// Something that happened; [`Alerts::raise`] decides whether it becomes a notification.
@@ -69,6 +73,18 @@ pub enum Event {
         /// The client version Cursor refused; a different one is a new problem.
         version: String,
     },
+    /// A guard rule tripped (one event per trip: a rule tripping again after a resume is
+    /// another trip).
+    GuardTripped {
+        /// The rule's setting key.
+        rule: &'static str,
+        /// When it tripped, Unix milliseconds (the trip's identity, with the rule).
+        at_ms: i64,
+        /// What the agent was told: the rule, the numbers, how to resume.
+        message: String,
+    },
+    /// Requests are billed on demand now; they are still served.
+    OnDemand,
 }
 
 impl Event {
@@ -81,6 +97,8 @@ impl Event {
             Event::UpstreamUnreachable { .. } => AlertKind::UpstreamUnreachable,
             Event::ProxyStopped { .. } => AlertKind::ProxyStopped,
             Event::OutdatedClient { .. } => AlertKind::OutdatedClient,
+            Event::GuardTripped { .. } => AlertKind::GuardTripped,
+            Event::OnDemand => AlertKind::OnDemand,
         }
     }
 
@@ -90,7 +108,9 @@ impl Event {
             Event::PortInUse { ip, port } => format!("{ip}:{port}"),
             Event::Quota { rate_limited, .. } => rate_limited.to_string(),
             Event::OutdatedClient { version } => version.clone(),
-            Event::SessionExpired
+            Event::GuardTripped { rule, at_ms, .. } => format!("{rule}@{at_ms}"),
+            Event::OnDemand
+            | Event::SessionExpired
             | Event::UpstreamUnreachable { .. }
             | Event::ProxyStopped { .. } => String::new(),
         }
@@ -145,6 +165,14 @@ impl Event {
                      its version, or set client_version in settings.toml (or \
                      CURSOR_BRIDGE_CLIENT_VERSION) to a current one; then try again."
                 ),
+            ),
+            Event::GuardTripped { message, .. } => ("Paused by guard".to_string(), message.clone()),
+            Event::OnDemand => (
+                "Cursor is billing on demand".to_string(),
+                "Your Cursor plan's included usage is used up: requests through Cursor Bridge \
+                 are now billed on demand. Check Plan usage in Cursor Bridge, or set \
+                 guard_on_demand to \"block\" in its settings to refuse them."
+                    .to_string(),
             ),
         };
         Alert {
@@ -295,14 +323,28 @@ mod tests {
             Event::OutdatedClient {
                 version: "cli-2026.01.09-231024f".into(),
             },
+            Event::GuardTripped {
+                rule: "guard_repeat_limit",
+                at_ms: 1,
+                message: "… Resume from the Cursor Bridge tray menu …".into(),
+            },
+            Event::OnDemand,
         ] {
             let a = e.alert();
             assert!(!a.title.is_empty());
             let body = a.body.to_lowercase();
             assert!(
-                ["sign in", "try again", "check", "start", "choose", "wait"]
-                    .iter()
-                    .any(|w| body.contains(w)),
+                [
+                    "sign in",
+                    "try again",
+                    "check",
+                    "start",
+                    "choose",
+                    "wait",
+                    "resume"
+                ]
+                .iter()
+                .any(|w| body.contains(w)),
                 "{a:?} gives no next step"
             );
         }

@@ -25,6 +25,7 @@ use crate::store::credentials::StoreError;
 
 pub use super::alerts::{Alert, AlertKind};
 pub use super::connections::{ClientSnippet, ConnectOptions};
+pub use crate::config::settings::OnDemand;
 pub use crate::connect::opencode::install::WriteOutcome;
 pub use crate::connect::{
     Client, ConnectReport, ConnectionStatus, DisconnectReport, OpencodeShape,
@@ -32,6 +33,7 @@ pub use crate::connect::{
 pub use crate::cursor::AgentTransport;
 pub use crate::cursor::models::LimitSource;
 pub use crate::cursor::version::VersionSource;
+pub use crate::engine::guard::{GuardRules, GuardStatus, Rule as GuardRule, Trip as GuardTrip};
 pub use crate::store::ledger::{
     Bucket, ErrorCount, Latency, Range, RecentError, SplitPoint, SplitUsage, UsagePoint,
     UsageReport, UsageTotals,
@@ -101,6 +103,37 @@ pub struct Status {
     pub client_version: ClientVersionInfo,
     /// The browser sign-in waiting for approval, if any.
     pub sign_in: Option<SignInProgress>,
+    /// The spend guard at a glance (the full picture is `guard_status`).
+    pub guard: GuardSummary,
+}
+
+/// What the tray and the status line need of the guard: re-published on every trip,
+/// pause and resume.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardSummary {
+    /// "Pause all" is on: every request is refused until resumed.
+    pub paused: bool,
+    /// The rules that tripped and are not resumed yet (setting keys, e.g.
+    /// `guard_repeat_limit`), oldest first.
+    pub tripped: Vec<String>,
+}
+
+impl GuardSummary {
+    /// The guard refuses requests now (paused, or a rule tripped).
+    pub fn stopped(&self) -> bool {
+        self.paused || !self.tripped.is_empty()
+    }
+}
+
+impl From<&GuardStatus> for GuardSummary {
+    fn from(s: &GuardStatus) -> Self {
+        GuardSummary {
+            paused: s.paused,
+            tripped: s.trips.iter().map(|t| t.rule.key().to_string()).collect(),
+        }
+    }
 }
 
 /// A browser sign-in waiting for approval (`None` when there is none).
@@ -201,6 +234,22 @@ pub struct SettingsView {
     /// (like `host`) rather than a deserialization failure outside the contract.
     #[cfg_attr(test, ts(as = "AgentTransport"))]
     pub agent_transport: String,
+    /// The spend guard's master switch (setting `guard_enabled`, default on).
+    pub guard_enabled: bool,
+    /// The same tool call this many times in a row trips the guard (setting
+    /// `guard_repeat_limit`, default 5).
+    pub guard_repeat_limit: u32,
+    /// Tool steps in one user turn (setting `guard_max_tool_steps`, default 100).
+    pub guard_max_tool_steps: u32,
+    /// Requests per rolling minute (setting `guard_requests_per_minute`, default 120).
+    pub guard_requests_per_minute: u32,
+    /// Requests per local day, 0 = off (setting `guard_daily_requests`).
+    pub guard_daily_requests: u64,
+    /// Tokens per local day, 0 = off (setting `guard_daily_tokens`).
+    pub guard_daily_tokens: u64,
+    /// Once Cursor bills on demand: allow, warn (one notification) or block (setting
+    /// `guard_on_demand`, default warn).
+    pub guard_on_demand: OnDemand,
 }
 
 /// Cursor's own plan numbers for the billing cycle (they lag real use by about a minute).
@@ -565,8 +614,16 @@ mod tests {
                 attempt: 2,
                 started_unix_ms: 1_767_225_600_000,
             }),
+            guard: GuardSummary {
+                paused: true,
+                tripped: vec!["guard_repeat_limit".into()],
+            },
         };
         let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["guard"],
+            serde_json::json!({"paused": true, "tripped": ["guard_repeat_limit"]})
+        );
         assert_eq!(
             v["clientVersion"],
             serde_json::json!({"version": "cli-2026.07.23-e383d2b", "source": "installed_cli",

@@ -53,6 +53,8 @@ pub(super) struct Proxy {
     /// The guard every proxy run serves: its trips, pause and counts outlive a restart
     /// (a settings change restarts the proxy; it must not reset the budgets).
     pub(super) guard: Arc<crate::engine::guard::Guard>,
+    /// The guard's watcher is running (started by the first proxy start).
+    pub(super) guard_watched: std::sync::atomic::AtomicBool,
     /// Listeners bound by the caller ([`super::AppBuilder::listener`]), each served by the
     /// first start on its address.
     listeners: StdMutex<Vec<std::net::TcpListener>>,
@@ -99,6 +101,7 @@ impl Proxy {
             phase: StdMutex::new(Phase::Stopped),
             conversations: StdMutex::new(None),
             guard: Arc::new(crate::engine::guard::Guard::new()),
+            guard_watched: std::sync::atomic::AtomicBool::new(false),
             listeners: StdMutex::new(listeners),
         }
     }
@@ -285,6 +288,7 @@ impl App {
                     stop_rx,
                 ));
                 lc.run = Some(Run { stop, supervisor });
+                self.watch_guard();
                 part.set_phase(Phase::Running(addr));
                 self.inner.alerts.resolve(AlertKind::PortInUse);
                 self.inner.alerts.resolve(AlertKind::ProxyStopped);

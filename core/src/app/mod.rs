@@ -13,6 +13,7 @@
 //! - `usage`: the model list, Cursor's plan usage and our own ledger;
 //! - `status`: the status every front end renders, published on a `watch` channel so the
 //!   shell re-renders the tray and emits `status-changed`;
+//! - `guard`: the spend guard's pause and resume, and its trips as alerts;
 //! - and the notification policy ([`alerts`]).
 //!
 //! The parts are built by the composition root ([`crate::wiring`]) from the settings;
@@ -38,6 +39,7 @@
 
 pub mod alerts;
 mod connections;
+mod guard;
 pub mod ipc;
 mod lifecycle;
 mod session;
@@ -57,8 +59,8 @@ use crate::wiring::Wiring;
 pub use alerts::{Alert, AlertKind, Alerts, Event};
 pub use connections::{ClientSnippet, ConnectOptions, OpencodeInstalled};
 pub use ipc::{
-    Account, CommandError, ErrorKind, Model, OpencodeSnippet, PlanUsage, ProxyRunState,
-    ProxyStatus, SettingsView, SignInProgress, Status,
+    Account, CommandError, ErrorKind, GuardStatus, GuardSummary, Model, OpencodeSnippet, PlanUsage,
+    ProxyRunState, ProxyStatus, SettingsView, SignInProgress, Status,
 };
 
 /// Opens a URL in the user's browser. Injected so tests never open one.
@@ -150,6 +152,7 @@ impl AppBuilder {
             version: crate::VERSION.to_string(),
             client_version: client.http().client_version().current().into(),
             sign_in: None,
+            guard: ipc::GuardSummary::default(),
         };
         let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
             // Weak: the client lives inside the app; a strong handle would be a cycle.

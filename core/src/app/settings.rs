@@ -7,6 +7,7 @@ use std::sync::Mutex as StdMutex;
 
 use super::{App, CommandError, SettingsView, blocking, ipc, lock};
 use crate::config::settings::{AgentTransport, ENV_AGENT_TRANSPORT, Env, Settings};
+use crate::engine::guard::GuardRules;
 
 /// The settings part's state: a `std::sync` lock held only to copy or replace the value.
 pub(super) struct SettingsState {
@@ -30,6 +31,7 @@ struct Edit {
     start_proxy_on_launch: bool,
     require_api_key: bool,
     agent_transport: AgentTransport,
+    guard: GuardRules,
 }
 
 impl Edit {
@@ -54,6 +56,15 @@ impl Edit {
             start_proxy_on_launch: view.start_proxy_on_launch,
             require_api_key: view.require_api_key,
             agent_transport,
+            guard: GuardRules {
+                enabled: view.guard_enabled,
+                repeat_limit: view.guard_repeat_limit,
+                max_tool_steps: view.guard_max_tool_steps,
+                requests_per_minute: view.guard_requests_per_minute,
+                daily_requests: view.guard_daily_requests,
+                daily_tokens: view.guard_daily_tokens,
+                on_demand: view.guard_on_demand,
+            },
         })
     }
 
@@ -64,6 +75,14 @@ impl Edit {
         s.start_proxy_on_launch = self.start_proxy_on_launch;
         s.require_api_key = self.require_api_key;
         s.agent_transport = self.agent_transport;
+        let g = &self.guard;
+        s.guard_enabled = g.enabled;
+        s.guard_repeat_limit = g.repeat_limit;
+        s.guard_max_tool_steps = g.max_tool_steps;
+        s.guard_requests_per_minute = g.requests_per_minute;
+        s.guard_daily_requests = g.daily_requests;
+        s.guard_daily_tokens = g.daily_tokens;
+        s.guard_on_demand = g.on_demand;
     }
 }
 
@@ -75,6 +94,13 @@ fn settings_view(s: &Settings) -> SettingsView {
         start_proxy_on_launch: s.start_proxy_on_launch,
         require_api_key: s.require_api_key,
         agent_transport: s.agent_transport.as_str().to_string(),
+        guard_enabled: s.guard_enabled,
+        guard_repeat_limit: s.guard_repeat_limit,
+        guard_max_tool_steps: s.guard_max_tool_steps,
+        guard_requests_per_minute: s.guard_requests_per_minute,
+        guard_daily_requests: s.guard_daily_requests,
+        guard_daily_tokens: s.guard_daily_tokens,
+        guard_on_demand: s.guard_on_demand,
     }
 }
 
@@ -93,7 +119,8 @@ impl App {
     /// new host, port, key requirement, default model or agent transport applies at once.
     /// A new agent transport also replaces the Cursor client's HTTP client (keeping its
     /// tokens, model cache and observer), so the next run uses it, proxy running or not;
-    /// runs in flight finish on the old one. Only these six fields are written: the rest
+    /// runs in flight finish on the old one. A guard rule restarts it too (the guard's counts
+    /// and trips outlive the restart). Only these fields are written: the rest
     /// of `settings.toml` (and anything the environment overrides) is kept as it is on
     /// disk. A transport the environment sets cannot be changed here (it would come back
     /// at the next launch).
@@ -142,7 +169,9 @@ impl App {
                 "agent transport changed"
             );
         }
+        // The engine reads the guard's rules from the settings it was started with.
         let proxy_changed = transport_changed
+            || GuardRules::of(&next) != GuardRules::of(&current)
             || (
                 next.host,
                 next.port,

@@ -53,6 +53,7 @@ impl App {
             version: crate::VERSION.to_string(),
             client_version: client.http().client_version().current().into(),
             sign_in: session.progress(),
+            guard: (&self.guard_status()).into(),
         }
     }
 

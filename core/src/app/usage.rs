@@ -37,7 +37,7 @@ impl App {
 
     /// The ledger, opened on first use. Off the runtime: opening it waits out a lock held
     /// by another process (up to its busy timeout).
-    async fn ledger(&self) -> Result<Ledger, CommandError> {
+    pub(super) async fn ledger(&self) -> Result<Ledger, CommandError> {
         if let Some(l) = lock(&self.inner.usage.ledger).as_ref() {
             return Ok(l.clone());
         }

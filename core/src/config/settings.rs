@@ -306,6 +306,7 @@ pub struct Settings {
 }
 
 /// `guard_on_demand`: what the guard does once requests would be billed on demand.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnDemand {

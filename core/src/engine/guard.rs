@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ApiError;
@@ -33,7 +33,8 @@ use crate::config::settings::{OnDemand, Settings};
 use crate::cursor::chat::ToolCall;
 
 /// The rules, as the settings give them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardRules {
     /// `guard_enabled`.
@@ -68,7 +69,9 @@ impl GuardRules {
 }
 
 /// Which rule refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "GuardRule"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Rule {
     /// A manual "Pause all".
@@ -103,7 +106,9 @@ impl Rule {
 }
 
 /// One time a rule refused a request, with its numbers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[cfg_attr(test, ts(rename = "GuardTrip"))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trip {
     /// The rule.
@@ -121,7 +126,8 @@ pub struct Trip {
 }
 
 /// What the guard shows (tray, UI, `/health`, `cursor-bridge guard status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardStatus {
     /// The rules in force.
@@ -166,6 +172,8 @@ struct State {
     pending_repeat: Option<(String, Value, u32)>,
     on_demand: bool,
     on_demand_warned: bool,
+    /// When Cursor's plan usage was last asked for (see `engine::plan`).
+    plan_checked: Option<Instant>,
 }
 
 /// The current local calendar day.
@@ -326,6 +334,7 @@ impl Guard {
     /// the first time it becomes true with `warn` in force, for the one notification.
     pub fn set_on_demand(&self, on_demand: bool, rules: &GuardRules) -> bool {
         let mut s = self.lock();
+        let changed = s.on_demand != on_demand;
         s.on_demand = on_demand;
         let warn = on_demand && rules.on_demand == OnDemand::Warn && !s.on_demand_warned;
         if warn {
@@ -334,7 +343,25 @@ impl Guard {
         if !on_demand {
             s.on_demand_warned = false;
         }
+        drop(s);
+        if changed {
+            // The app shows it (and notifies once with `warn`).
+            self.changed();
+        }
         warn
+    }
+
+    /// True (and the clock restarts) when Cursor's plan usage was last asked for at least
+    /// `every` ago, or never: one refresh per period, however many requests flow, and
+    /// across proxy restarts.
+    pub(crate) fn plan_check_due(&self, every: Duration) -> bool {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if s.plan_checked.is_some_and(|t| now - t < every) {
+            return false;
+        }
+        s.plan_checked = Some(now);
+        true
     }
 
     /// "Pause all": every request is refused with a 403 until [`Guard::resume`].

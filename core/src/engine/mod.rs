@@ -22,6 +22,7 @@ pub mod history;
 pub mod images;
 pub(crate) mod models;
 pub(crate) mod outcome;
+mod plan;
 pub mod request;
 pub mod sessions;
 pub mod turn;

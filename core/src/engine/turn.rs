@@ -484,6 +484,15 @@ pub struct Turn {
     answer: String,
 }
 
+impl Drop for Turn {
+    /// A request was served: the guard's view of Cursor's plan usage may be due for a
+    /// refresh. After the request, not before: its own Cursor calls (a client version
+    /// Cursor refused, a token refresh) are settled by then.
+    fn drop(&mut self) {
+        self.engine.refresh_plan_soon();
+    }
+}
+
 impl std::fmt::Debug for Turn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Turn")

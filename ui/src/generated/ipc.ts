@@ -75,7 +75,11 @@ clientVersion: ClientVersion,
 /**
  * The browser sign-in waiting for approval, if any.
  */
-signIn: SignInProgress | null, };
+signIn: SignInProgress | null, 
+/**
+ * The spend guard at a glance (the full picture is `guard_status`).
+ */
+guard: GuardSummary, };
 
 /**
  * A browser sign-in waiting for approval (`None` when there is none).
@@ -89,6 +93,21 @@ attempt: number,
  * When it started, Unix milliseconds.
  */
 startedUnixMs: number, };
+
+/**
+ * What the tray and the status line need of the guard: re-published on every trip,
+ * pause and resume.
+ */
+export type GuardSummary = { 
+/**
+ * "Pause all" is on: every request is refused until resumed.
+ */
+paused: boolean, 
+/**
+ * The rules that tripped and are not resumed yet (setting keys, e.g.
+ * `guard_repeat_limit`), oldest first.
+ */
+tripped: Array<string>, };
 
 /**
  * The Cursor client version in use (reference §9.10).
@@ -192,7 +211,146 @@ requireApiKey: boolean,
  * Text, not the enum, so an unknown value is an `invalid_input` naming the field
  * (like `host`) rather than a deserialization failure outside the contract.
  */
-agentTransport: AgentTransport, };
+agentTransport: AgentTransport, 
+/**
+ * The spend guard's master switch (setting `guard_enabled`, default on).
+ */
+guardEnabled: boolean, 
+/**
+ * The same tool call this many times in a row trips the guard (setting
+ * `guard_repeat_limit`, default 5).
+ */
+guardRepeatLimit: number, 
+/**
+ * Tool steps in one user turn (setting `guard_max_tool_steps`, default 100).
+ */
+guardMaxToolSteps: number, 
+/**
+ * Requests per rolling minute (setting `guard_requests_per_minute`, default 120).
+ */
+guardRequestsPerMinute: number, 
+/**
+ * Requests per local day, 0 = off (setting `guard_daily_requests`).
+ */
+guardDailyRequests: number, 
+/**
+ * Tokens per local day, 0 = off (setting `guard_daily_tokens`).
+ */
+guardDailyTokens: number, 
+/**
+ * Once Cursor bills on demand: allow, warn (one notification) or block (setting
+ * `guard_on_demand`, default warn).
+ */
+guardOnDemand: OnDemand, };
+
+/**
+ * `guard_on_demand`: what the guard does once requests would be billed on demand.
+ */
+export type OnDemand = "allow" | "warn" | "block";
+
+/**
+ * What the guard shows (tray, UI, `/health`, `cursor-bridge guard status`).
+ */
+export type GuardStatus = { 
+/**
+ * The rules in force.
+ */
+rules: GuardRules, 
+/**
+ * Everything is refused until resumed.
+ */
+paused: boolean, 
+/**
+ * Trips not yet resumed, oldest first.
+ */
+trips: Array<GuardTrip>, 
+/**
+ * The local calendar day the counts are for (`YYYY-MM-DD`).
+ */
+day: string, 
+/**
+ * Requests today.
+ */
+requestsToday: number, 
+/**
+ * Tokens today (prompt + completion, where known).
+ */
+tokensToday: number, 
+/**
+ * Requests in the last minute.
+ */
+requestsLastMinute: number, 
+/**
+ * Cursor's plan usage says requests are billed on demand now.
+ */
+onDemand: boolean, };
+
+/**
+ * The rules, as the settings give them.
+ */
+export type GuardRules = { 
+/**
+ * `guard_enabled`.
+ */
+enabled: boolean, 
+/**
+ * `guard_repeat_limit`.
+ */
+repeatLimit: number, 
+/**
+ * `guard_max_tool_steps`.
+ */
+maxToolSteps: number, 
+/**
+ * `guard_requests_per_minute`.
+ */
+requestsPerMinute: number, 
+/**
+ * `guard_daily_requests` (0 = off).
+ */
+dailyRequests: number, 
+/**
+ * `guard_daily_tokens` (0 = off).
+ */
+dailyTokens: number, 
+/**
+ * `guard_on_demand`.
+ */
+onDemand: OnDemand, };
+
+/**
+ * One time a rule refused a request, with its numbers.
+ */
+export type GuardTrip = { 
+/**
+ * The rule.
+ */
+rule: GuardRule, 
+/**
+ * What the agent was told.
+ */
+message: string, 
+/**
+ * When, Unix milliseconds.
+ */
+atMs: number, 
+/**
+ * The count that tripped it (calls in a row, steps, requests, tokens).
+ */
+count: number, 
+/**
+ * The limit it reached.
+ */
+limit: number, 
+/**
+ * Refusals since the trip (the first one included).
+ */
+refused: number, };
+
+/**
+ * Which rule refused a request.
+ */
+export type GuardRule = "paused" | "repeatLimit" | "maxToolSteps" | "requestsPerMinute" | "dailyRequests" | "dailyTokens" | "onDemand";
 
 /**
  * A report's time range: `24h`, `7d` or `30d` on the wire.

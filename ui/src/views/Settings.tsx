@@ -18,6 +18,7 @@ import {
   type OpencodeInstall,
   type OpencodeSnippet,
   type AgentTransport,
+  type OnDemand,
   type RecentError,
   type Settings,
   type Status,
@@ -76,7 +77,7 @@ function ProxySettings() {
   const exposed = !isLoopbackHost(draft.host);
   const portOk = Number.isInteger(draft.port) && draft.port >= 1 && draft.port <= 65535;
   const dirty = JSON.stringify(draft) !== JSON.stringify(saved);
-  const canSave = dirty && portOk && draft.host.trim() !== '' && (!exposed || confirmExposed) && !busy;
+  const canSave = dirty && portOk && guardOk(draft) && draft.host.trim() !== '' && (!exposed || confirmExposed) && !busy;
 
   function patch(p: Partial<Settings>) {
     setMessage(null);
@@ -184,6 +185,7 @@ function ProxySettings() {
             from the next request.
           </p>
         </fieldset>
+        <GuardSettings draft={draft} patch={patch} />
         <ErrorNotice error={saveError} title="Not saved." />
         <div class="actions">
           <button type="submit" class="primary" disabled={!canSave}>
@@ -200,6 +202,74 @@ function ProxySettings() {
         </div>
       </form>
     </Card>
+  );
+}
+
+/** The guard's numeric settings, each a whole number from 0 (0 turns a daily budget off). */
+const GUARD_NUMBERS: { key: GuardNumber; label: string; hint: string }[] = [
+  { key: 'guardRepeatLimit', label: 'Same tool call in a row', hint: 'identical calls before the guard stops the agent' },
+  { key: 'guardMaxToolSteps', label: 'Tool steps per turn', hint: 'tool steps without a new message from you' },
+  { key: 'guardRequestsPerMinute', label: 'Requests per minute', hint: 'all clients together' },
+  { key: 'guardDailyRequests', label: 'Requests per day', hint: '0 = no limit' },
+  { key: 'guardDailyTokens', label: 'Tokens per day', hint: '0 = no limit' },
+];
+type GuardNumber = 'guardRepeatLimit' | 'guardMaxToolSteps' | 'guardRequestsPerMinute' | 'guardDailyRequests' | 'guardDailyTokens';
+
+const ON_DEMAND: { value: OnDemand; label: string }[] = [
+  { value: 'allow', label: 'Allow' },
+  { value: 'warn', label: 'Warn once' },
+  { value: 'block', label: 'Block' },
+];
+
+function guardOk(s: Settings): boolean {
+  return GUARD_NUMBERS.every(({ key }) => Number.isInteger(s[key]) && s[key] >= 0);
+}
+
+/** The seven guard settings, part of the Proxy form (saved with it; a change restarts the proxy). */
+function GuardSettings(props: { draft: Settings; patch: (p: Partial<Settings>) => void }) {
+  const { draft, patch } = props;
+  return (
+    <fieldset class="choice" data-testid="guard-settings">
+      <legend>Guard</legend>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="guardEnabled"
+          checked={draft.guardEnabled}
+          onChange={(e) => patch({ guardEnabled: (e.target as HTMLInputElement).checked })}
+        />
+        <span>Stop runaway agents and spending (the guard)</span>
+      </label>
+      {GUARD_NUMBERS.map((f) => (
+        <label key={f.key}>
+          <span>
+            {f.label} <span class="muted">({f.hint})</span>
+          </span>
+          <input
+            type="number"
+            name={f.key}
+            min={0}
+            value={Number.isNaN(draft[f.key]) ? '' : draft[f.key]}
+            aria-invalid={!(Number.isInteger(draft[f.key]) && draft[f.key] >= 0)}
+            onInput={(e) => patch({ [f.key]: Number.parseInt((e.target as HTMLInputElement).value, 10) })}
+          />
+        </label>
+      ))}
+      {!guardOk(draft) && <p class="field-error">Guard limits must be whole numbers, 0 or more.</p>}
+      <span>When Cursor starts billing on demand</span>
+      {ON_DEMAND.map((o) => (
+        <label class="check" key={o.value}>
+          <input
+            type="radio"
+            name="guardOnDemand"
+            value={o.value}
+            checked={draft.guardOnDemand === o.value}
+            onChange={() => patch({ guardOnDemand: o.value })}
+          />
+          <span>{o.label}</span>
+        </label>
+      ))}
+    </fieldset>
   );
 }
 

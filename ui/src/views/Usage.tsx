@@ -4,6 +4,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Screen } from '../screens';
 import { StackedBars, type ChartSeries } from '../components/Chart';
 import { Card, ErrorNotice } from '../components/common';
+import { GuardCard } from './GuardCard';
 import { PlanCard } from './PlanCard';
 import { compactNumber, grouped, hhmm, millis } from '../format';
 import {
@@ -152,6 +153,7 @@ export function UsageView(props: { status: Status; onStatus: (s: Status) => void
       </div>
 
       <PlanCard plan={plan} error={planError} signedIn={props.status.signedIn} onRetry={loadPlan} />
+      <GuardCard status={props.status} />
 
       <ErrorNotice error={reportError} onRetry={() => loadReport(range)} />
       {!report && !reportError && <p class="muted">Loading usage…</p>}

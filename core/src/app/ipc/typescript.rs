@@ -56,12 +56,18 @@ fn contract() -> Vec<Declared> {
         declared::<ProxyStatus>(cfg),
         declared::<Status>(cfg),
         declared::<SignInProgress>(cfg),
+        declared::<GuardSummary>(cfg),
         declared::<ClientVersionInfo>(cfg),
         declared::<VersionSource>(cfg),
         declared::<Model>(cfg),
         declared::<LimitSource>(cfg),
         declared::<AgentTransport>(cfg),
         declared::<SettingsView>(cfg),
+        declared::<OnDemand>(cfg),
+        declared::<GuardStatus>(cfg),
+        declared::<GuardRules>(cfg),
+        declared::<GuardTrip>(cfg),
+        declared::<GuardRule>(cfg),
         declared::<Range>(cfg),
         declared::<Bucket>(cfg),
         declared::<UsageTotals>(cfg),
@@ -264,6 +270,10 @@ fn samples() -> Vec<(&'static str, Value)> {
             attempt: 3,
             started_unix_ms: 1_768_399_334_000,
         }),
+        guard: GuardSummary {
+            paused: !signed_in,
+            tripped: vec!["guard_repeat_limit".into()],
+        },
     };
     let totals = UsageTotals {
         requests: 3,
@@ -369,10 +379,18 @@ fn samples() -> Vec<(&'static str, Value)> {
                 start_proxy_on_launch: true,
                 require_api_key: true,
                 agent_transport: "http2".into(),
+                guard_enabled: true,
+                guard_repeat_limit: 5,
+                guard_max_tool_steps: 100,
+                guard_requests_per_minute: 120,
+                guard_daily_requests: 0,
+                guard_daily_tokens: 0,
+                guard_on_demand: OnDemand::Warn,
             }),
         ),
         ("UsageReport", json(&report)),
         ("PlanUsage", json(&plan)),
+        ("GuardStatus", json(&guard_sample())),
         (
             "RecentError",
             json(&RecentError {
@@ -468,4 +486,23 @@ fn ipc_types_describe_what_serde_emits() {
     for (name, value) in samples() {
         conforms(&value, name, &decls, name);
     }
+}
+
+/// A guard with a trip and counts, as `guard_status` returns it.
+fn guard_sample() -> GuardStatus {
+    let guard = crate::engine::guard::Guard::new();
+    guard.seed(7, 1200);
+    guard.pause();
+    let mut s = guard.status(&GuardRules::of(
+        &crate::config::settings::Settings::default(),
+    ));
+    s.trips.push(GuardTrip {
+        rule: GuardRule::RepeatLimit,
+        message: "stopped".into(),
+        at_ms: 1,
+        count: 5,
+        limit: 5,
+        refused: 1,
+    });
+    s
 }
