@@ -1,18 +1,19 @@
-//! INBOUND: the localhost OpenAI-compatible server.
+//! INBOUND: the localhost server every client talks to.
 //!
-//! - [`guard`]: security middleware — loopback `Host` (DNS-rebinding guard), browser
-//!   `Origin` refusal, the per-install Bearer key. No CORS headers, ever.
-//! - [`error`]: `ApiError`, the one error type of this boundary → status + OpenAI JSON.
-//! - [`completions`]: `POST /v1/chat/completions` (SSE and plain) with same-stream tool
-//!   calling through [`sessions`] (Cursor streams parked on a tool call).
-//! - [`models`]: `GET /v1/models`; `health` lives here.
+//! - [`security`]: the middleware in front of every route — loopback `Host`
+//!   (DNS-rebinding guard), browser `Origin` refusal, the per-install key (Bearer or
+//!   `x-api-key`), JSON bodies only. No CORS headers, ever. (Not to be confused with the
+//!   spend and loop guard, `crate::engine::guard`.)
+//! - the routes: every dialect's (`crate::dialects::routes`), `GET /v1/models`
+//!   ([`models`]), `/health`, and the guard's `GET /guard`, `POST /guard/resume` and
+//!   `POST /guard/pause`.
 //!
 //! The server takes an already-bound listener and a shutdown future ([`serve`]), so tests
 //! bind port 0; [`start`] binds, spawns and hands back a [`RunningProxy`] the CLI and the
 //! tray own. Stopping drains in-flight responses for `drain_grace_secs`, then cancels them.
 
-pub(crate) mod guard;
 pub(crate) mod models;
+pub(crate) mod security;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -149,7 +150,7 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            guard::check,
+            security::check,
         ))
         .with_state(state.engine.clone())
 }
