@@ -208,7 +208,10 @@ fn settings_and_failures_come_back_as_kind_and_message() {
     assert_eq!(
         settings,
         json!({"host": "127.0.0.1", "port": port, "defaultModel": "auto",
-               "startProxyOnLaunch": true, "requireApiKey": true, "agentTransport": "http2"})
+               "startProxyOnLaunch": true, "requireApiKey": true, "agentTransport": "http2",
+               "guardEnabled": true, "guardRepeatLimit": 5, "guardMaxToolSteps": 100,
+               "guardRequestsPerMinute": 120, "guardDailyRequests": 0, "guardDailyTokens": 0,
+               "guardOnDemand": "warn"})
     );
 
     let e = h.err("start_proxy", json!({}));
