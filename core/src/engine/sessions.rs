@@ -8,11 +8,19 @@
 //! (`max_parked_bytes`, see [`Parked::estimate`]). Dropping a run cancels it on Cursor's
 //! side; an evicted conversation's next request starts a fresh run from its history.
 //!
+//! **Ids belong to their run.** The ids handed to the client are minted here
+//! ([`mint_call_id`]: 128 random bits from the OS-seeded RNG), never Cursor's ids, so one
+//! conversation cannot guess or collide with another's; the entry maps each back to
+//! Cursor's id. A continuation takes a run only when it answers **every** id of the step
+//! and carries the conversation prefix that produced it ([`super::history::prefix_key`]
+//! of that request's messages); anything else — a forged or partial answer — leaves the
+//! run parked for its owner (until its TTL) and starts a fresh run from the history.
+//!
 //! Lock choice: one `std::sync::Mutex` over two small maps. Critical sections are map
 //! operations only (never an await), and dropping evicted runs happens after the lock is
 //! released.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,8 +37,13 @@ pub(crate) const PARKED_RUN_OVERHEAD: usize = 16 * 1024;
 pub struct Parked {
     /// The live run, stopped on its tool calls; dropping it cancels it on Cursor.
     pub run: ChatRun,
-    /// The tool-call ids of the step that parked it.
+    /// The tool-call ids of the step that parked it, as minted for the client.
     pub call_ids: Vec<String>,
+    /// Cursor's id of each call, in the order of `call_ids`.
+    pub cursor_ids: Vec<String>,
+    /// [`super::history::prefix_key`] of the messages of the request that produced the
+    /// step: a continuation must carry the same.
+    pub prefix: [u8; 32],
     /// The model name the client used (echoed in the continuation's chunks).
     pub model: String,
     /// Usage the run's responses reported so far, so the continuation reports only the rest.
@@ -46,19 +59,24 @@ pub struct Parked {
 }
 
 impl Parked {
-    /// Parks `run` under the ids of `calls`, with its size estimated now.
+    /// Parks `run` under the ids of `calls` (as handed to the client), each minted for
+    /// the Cursor id at the same place in `cursor_ids`, with its size estimated now.
     pub fn new(
         run: ChatRun,
         calls: &[ToolCall],
+        cursor_ids: Vec<String>,
         model: String,
         reported: Usage,
         blobs: BlobStore,
     ) -> Parked {
         let checkpoint = run.handle().checkpoint().map_or(0, |c| c.len());
-        let bytes = Parked::estimate(calls, &model, checkpoint, blobs.total_bytes());
+        let bytes = Parked::estimate(calls, &model, checkpoint, blobs.total_bytes())
+            + cursor_ids.iter().map(String::len).sum::<usize>();
         Parked {
             run,
             call_ids: calls.iter().map(|c| c.call_id.clone()).collect(),
+            cursor_ids,
+            prefix: [0; 32],
             model,
             reported,
             parked_at: Instant::now(),
@@ -68,12 +86,34 @@ impl Parked {
         }
     }
 
-    /// Names the conversation the run belongs to.
-    pub(crate) fn in_conversation(mut self, id: impl Into<String>) -> Parked {
+    /// Names the conversation the run belongs to: its id, and the prefix key a
+    /// continuation must carry.
+    pub(crate) fn in_conversation(mut self, id: impl Into<String>, prefix: [u8; 32]) -> Parked {
         self.conversation_id = id.into();
+        self.prefix = prefix;
         self
     }
 
+    /// Cursor's id for the call minted as `minted`.
+    pub(crate) fn cursor_id(&self, minted: &str) -> Option<&str> {
+        let i = self.call_ids.iter().position(|id| id == minted)?;
+        self.cursor_ids.get(i).map(String::as_str)
+    }
+}
+
+/// A fresh tool-call id for the client: `call_` and 128 random bits in hex, from the
+/// OS-seeded RNG, so an id names one call of one run and cannot be guessed.
+pub(crate) fn mint_call_id() -> String {
+    use std::fmt::Write as _;
+    let bits: u128 = rand::random();
+    let mut id = String::with_capacity(5 + 32);
+    id.push_str("call_");
+    // Writing to a `String` cannot fail.
+    let _ = write!(id, "{bits:032x}");
+    id
+}
+
+impl Parked {
     /// The memory a parked run holds: [`PARKED_RUN_OVERHEAD`], the tool calls it waits on
     /// (ids, names, arguments as JSON), the model name, its last checkpoint and the
     /// conversation's blobs. Nothing else grows while a run is parked: the results are
@@ -113,6 +153,7 @@ fn json_len(v: &serde_json::Value) -> usize {
 /// What the lot needs to know about an entry.
 trait Entry {
     fn call_ids(&self) -> &[String];
+    fn prefix(&self) -> [u8; 32];
     fn bytes(&self) -> usize;
     /// Past its TTL, or its run has ended on its own.
     fn is_stale(&self, ttl: Duration, now: Instant) -> bool;
@@ -121,6 +162,10 @@ trait Entry {
 impl Entry for Parked {
     fn call_ids(&self) -> &[String] {
         &self.call_ids
+    }
+
+    fn prefix(&self) -> [u8; 32] {
+        self.prefix
     }
 
     fn bytes(&self) -> usize {
@@ -208,11 +253,18 @@ impl<E: Entry> Lot<E> {
         evicted
     }
 
-    /// The entry waiting for any of `call_ids`.
-    fn take(&mut self, call_ids: &[String]) -> Option<E> {
+    /// The entry waiting for exactly `call_ids` (all of them, nothing else) under
+    /// `prefix`. A mismatch leaves the entry where it is: it still belongs to its owner.
+    fn take(&mut self, call_ids: &[String], prefix: [u8; 32]) -> Option<E> {
         let key = call_ids
             .iter()
             .find_map(|id| self.by_call.get(id).copied())?;
+        let entry = self.parked.get(&key)?;
+        let wanted: HashSet<&String> = entry.call_ids().iter().collect();
+        let given: HashSet<&String> = call_ids.iter().collect();
+        if wanted != given || entry.prefix() != prefix {
+            return None;
+        }
         self.remove(key)
     }
 
@@ -268,12 +320,13 @@ impl Sessions {
         drop(evicted);
     }
 
-    /// Takes the run waiting for any of these tool-call ids, if one is live.
-    pub(crate) fn take(&self, call_ids: &[String]) -> Option<Parked> {
+    /// Takes the live run waiting for exactly these tool-call ids under `prefix` (the
+    /// prefix key of the continuation's messages before the step's assistant message).
+    pub(crate) fn take(&self, call_ids: &[String], prefix: [u8; 32]) -> Option<Parked> {
         let (found, expired) = {
             let mut inner = self.lock();
             let expired = inner.take_stale(self.limits.ttl, Instant::now());
-            (inner.take(call_ids), expired)
+            (inner.take(call_ids, prefix), expired)
         };
         drop(expired);
         found
@@ -313,6 +366,7 @@ mod tests {
     struct E {
         name: &'static str,
         ids: Vec<String>,
+        prefix: [u8; 32],
         bytes: usize,
         finished: bool,
         at: Instant,
@@ -321,6 +375,9 @@ mod tests {
     impl Entry for E {
         fn call_ids(&self) -> &[String] {
             &self.ids
+        }
+        fn prefix(&self) -> [u8; 32] {
+            self.prefix
         }
         fn bytes(&self) -> usize {
             self.bytes
@@ -334,11 +391,15 @@ mod tests {
         E {
             name,
             ids: vec![format!("call_{name}")],
+            prefix: P,
             bytes,
             finished: false,
             at: Instant::now(),
         }
     }
+
+    /// The prefix key the test entries are parked under.
+    const P: [u8; 32] = [7; 32];
 
     fn limits(max: usize, max_bytes: usize) -> Limits {
         Limits {
@@ -360,10 +421,10 @@ mod tests {
         assert!(lot.insert(e("a", 100), l, now).is_empty());
         assert!(lot.insert(e("b", 250), l, now).is_empty());
         assert_eq!(lot.bytes, 350);
-        let b = lot.take(&["call_b".into()]).expect("b is parked");
+        let b = lot.take(&["call_b".into()], P).expect("b is parked");
         assert_eq!(b.name, "b");
         assert_eq!(lot.bytes, 100);
-        assert!(lot.take(&["call_b".into()]).is_none(), "taken once");
+        assert!(lot.take(&["call_b".into()], P).is_none(), "taken once");
         assert_eq!(names(&lot.clear().into_values().collect::<Vec<_>>()), ["a"]);
         assert_eq!(lot.bytes, 0);
     }
@@ -433,14 +494,66 @@ mod tests {
         lot.insert(newer, l, now);
         // Removing the older one must not unmap the id the newer one owns now.
         assert_eq!(
-            lot.take(&["call_older".into()]).map(|e| e.name),
+            lot.take(&["call_older".into(), "call_shared".into()], P)
+                .map(|e| e.name),
             Some("older")
         );
         assert_eq!(
-            lot.take(&["call_shared".into()]).map(|e| e.name),
+            lot.take(&["call_shared".into(), "call_newer".into()], P)
+                .map(|e| e.name),
             Some("newer")
         );
         assert_eq!((lot.bytes, lot.by_call.len()), (0, 0));
+    }
+
+    #[test]
+    fn only_every_id_of_the_step_under_its_prefix_takes_the_entry() {
+        let mut lot = Lot::default();
+        let l = limits(10, usize::MAX);
+        let now = Instant::now();
+        let mut a = e("a", 10);
+        a.ids.push("call_a2".into());
+        lot.insert(a, l, now);
+        let mut b = e("b", 10);
+        b.prefix = [9; 32];
+        lot.insert(b, l, now);
+        // Some of the ids, extra ids, the right ids under another conversation's prefix,
+        // another run's ids mixed in: none of them takes a run, and the runs stay.
+        assert!(lot.take(&["call_a".into()], P).is_none());
+        assert!(lot.take(&["call_a2".into()], P).is_none());
+        assert!(
+            lot.take(&["call_a".into(), "call_a2".into(), "call_x".into()], P)
+                .is_none()
+        );
+        assert!(
+            lot.take(&["call_a".into(), "call_a2".into()], [9; 32])
+                .is_none()
+        );
+        assert!(
+            lot.take(&["call_b".into(), "call_a".into()], [9; 32])
+                .is_none()
+        );
+        assert!(lot.take(&["call_b".into()], P).is_none());
+        assert_eq!(lot.parked.len(), 2);
+        // The owners, in any order.
+        let ids = ["call_a2".into(), "call_a".into()];
+        assert_eq!(lot.take(&ids, P).map(|e| e.name), Some("a"));
+        assert_eq!(
+            lot.take(&["call_b".into()], [9; 32]).map(|e| e.name),
+            Some("b")
+        );
+        assert_eq!((lot.bytes, lot.by_call.len()), (0, 0));
+    }
+
+    #[test]
+    fn minted_ids_are_128_random_bits() {
+        let ids: HashSet<String> = (0..1000).map(|_| mint_call_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            let hex = id.strip_prefix("call_").expect("call_ prefix");
+            assert_eq!(hex.len(), 32);
+            assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! restarted proxy, another client), which rebuilds the conversation from the request.
 //!
 //! A step that ends with tool calls yields [`Event::ToolCalls`] with every call of the
-//! step, and parks the run keyed by those ids. Calls arriving together are
+//! step under ids minted for the client, and parks the run keyed by those ids and the
+//! request's conversation prefix ([`super::sessions`]); a continuation must answer all of
+//! them under the same prefix, or it starts a fresh run. Calls arriving together are
 //! gathered for a short window so one response carries them all.
 //!
 //! Errors before the first output are for the dialect to answer with their HTTP status
@@ -197,7 +199,8 @@ async fn prepare(engine: &Engine, mut req: Request, requested: &str) -> Result<P
     let results = req.trailing_tool_results();
     if !results.is_empty() {
         let ids: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
-        if let Some(parked) = engine.sessions.take(&ids) {
+        let prefix = history::prefix_key(step_prefix(&req.messages));
+        if let Some(parked) = engine.sessions.take(&ids, prefix) {
             match resume(parked, &results, &mut req.messages).await {
                 Ok(p) => return Ok(p),
                 Err(e) => tracing::info!(
@@ -208,6 +211,19 @@ async fn prepare(engine: &Engine, mut req: Request, requested: &str) -> Result<P
         }
     }
     fresh(engine, req, requested).await
+}
+
+/// The messages of the request that produced the step a continuation answers: without
+/// the trailing tool results and the assistant message(s) that made the calls.
+fn step_prefix(msgs: &[Msg]) -> &[Msg] {
+    let mut end = msgs.len();
+    while end > 0 && matches!(msgs[end - 1], Msg::Tool { .. }) {
+        end -= 1;
+    }
+    while end > 0 && matches!(msgs[end - 1], Msg::Assistant { .. }) {
+        end -= 1;
+    }
+    &msgs[..end]
 }
 
 async fn resume(
@@ -221,9 +237,10 @@ async fn resume(
     }
     let mut prompt_chars = 0;
     for id in handle.pending_tool_calls() {
+        // The client answers under the minted ids; Cursor hears its own.
         let result = results
             .iter()
-            .find(|(rid, _)| *rid == id)
+            .find(|(rid, _)| parked.cursor_id(rid) == Some(id.as_str()))
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| ToolResult {
                 content: "No result was supplied for this tool call.".into(),
@@ -430,18 +447,27 @@ fn usage_of(engine: &Engine, handle: &ChatHandle, m: &Meta) -> Usage {
     }
 }
 
-/// Parks the run after a `tool_calls` response that reported `usage`.
-fn park(engine: &Engine, driver: &mut Driver, m: &Meta, calls: &[ToolCall], usage: &Usage) {
+/// Parks the run after a `tool_calls` response that reported `usage`; `calls` carry the
+/// minted ids, `cursor_ids` Cursor's.
+fn park(
+    engine: &Engine,
+    driver: &mut Driver,
+    m: &Meta,
+    calls: &[ToolCall],
+    cursor_ids: Vec<String>,
+    usage: &Usage,
+) {
     if let Some(run) = driver.take_run() {
         engine.sessions.park(
             Parked::new(
                 run,
                 calls,
+                cursor_ids,
                 m.model.clone(),
                 m.reported.plus(usage),
                 m.blobs.clone(),
             )
-            .in_conversation(m.conversation_id.clone()),
+            .in_conversation(m.conversation_id.clone(), history::prefix_key(&m.messages)),
         );
     }
 }
@@ -576,7 +602,7 @@ impl Turn {
                 Event::Text(t)
             }
             Out::Reasoning(t) => Event::Reasoning(t),
-            Out::ToolCalls(calls) => {
+            Out::ToolCalls(mut calls) => {
                 let rules = engine.guard_rules();
                 if let Err(e) = engine.guard.check_step(&rules, &self.meta.messages, &calls) {
                     // The calls never reach the client; dropping the run cancels it.
@@ -590,7 +616,19 @@ impl Turn {
                     .guard
                     .add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 self.outcome.set_result(calls.len(), usage);
-                park(engine, &mut self.driver, &self.meta, &calls, &usage);
+                // The client never sees Cursor's ids (see `sessions`).
+                let cursor_ids = calls
+                    .iter_mut()
+                    .map(|c| std::mem::replace(&mut c.call_id, super::sessions::mint_call_id()))
+                    .collect();
+                park(
+                    engine,
+                    &mut self.driver,
+                    &self.meta,
+                    &calls,
+                    cursor_ids,
+                    &usage,
+                );
                 self.outcome.done();
                 Event::ToolCalls { calls, usage }
             }

@@ -13,7 +13,7 @@ use cursor_bridge_tests::{EndError, FakeCursor, FakeModel, HistoryKind, Turn, Tu
 use serde_json::{Value, json};
 
 use common::Harness;
-use common::proxy::{Proxy, fake_playing, signed_in};
+use common::proxy::{Proxy, fake_playing, minted, signed_in};
 
 const VERSION: &str = "2023-06-01";
 
@@ -222,35 +222,40 @@ fn bash_turn() -> Turn {
 }
 
 /// The first request of a Bash round trip (streamed), and the request that answers it.
-fn bash_round_trip(result: Value) -> (Value, Value) {
-    let first = json!({"model": "claude-opus-5-5", "max_tokens": 1024, "stream": true,
-        "tools": [bash_tool()], "messages": [{"role": "user", "content": "print x"}]});
-    let mut second = first.clone();
+fn bash_first() -> Value {
+    json!({"model": "claude-opus-5-5", "max_tokens": 1024, "stream": true,
+        "tools": [bash_tool()], "messages": [{"role": "user", "content": "print x"}]})
+}
+
+/// The request answering [`bash_first`]'s call `id` with `result` (its `tool_use_id` set
+/// to `id`).
+fn bash_second(id: &str, mut result: Value) -> Value {
+    result["tool_use_id"] = json!(id);
+    let mut second = bash_first();
     second["messages"] = json!([
         {"role": "user", "content": "print x"},
         {"role": "assistant", "content": [
             {"type": "text", "text": "Running it."},
-            {"type": "tool_use", "id": "toolu_e2e_1", "name": "Bash",
+            {"type": "tool_use", "id": id, "name": "Bash",
              "input": {"command": format!("echo {}", "x".repeat(200)), "description": "Print"}}]},
         {"role": "user", "content": [result,
             {"type": "text", "text": "<system-reminder>keep going</system-reminder>"}]}]);
-    (first, second)
+    second
 }
 
 #[tokio::test]
 async fn a_tool_round_trip_closes_the_body_at_tool_use_and_continues_the_same_run() {
     let p = signed_in(vec![bash_turn()]).await;
-    let (first, second) = bash_round_trip(json!({"type": "tool_result",
-        "tool_use_id": "toolu_e2e_1", "content": [{"type": "text", "text": "xxxx"}]}));
-    let evs = events(&p, &first).await;
+    let evs = events(&p, &bash_first()).await;
     assert_eq!(deltas(&evs, "text_delta", "text"), "Running it.");
     let tool_start = evs
         .iter()
         .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
         .expect("a tool_use block");
+    let id = minted(&tool_start.1["content_block"]["id"], "toolu_e2e_1");
     assert_eq!(
         tool_start.1["content_block"],
-        json!({"type": "tool_use", "id": "toolu_e2e_1", "name": "Bash", "input": {}})
+        json!({"type": "tool_use", "id": id, "name": "Bash", "input": {}})
     );
     let pieces = evs
         .iter()
@@ -270,13 +275,17 @@ async fn a_tool_round_trip_closes_the_body_at_tool_use_and_continues_the_same_ru
         "the run waits for the result"
     );
 
+    let second = bash_second(
+        &id,
+        json!({"type": "tool_result", "content": [{"type": "text", "text": "xxxx"}]}),
+    );
     let evs = events(&p, &second).await;
     assert_eq!(deltas(&evs, "text_delta", "text"), "Done.");
     let runs = p.fake().runs();
     assert_eq!(runs.len(), 1, "the result continued the parked run");
     assert_eq!(runs[0].mcp_results.len(), 1);
     let (id, text) = &runs[0].mcp_results[0];
-    assert_eq!(id, "toolu_e2e_1");
+    assert_eq!(id, "toolu_e2e_1", "Cursor gets the result under its own id");
     assert_eq!(
         text, "xxxx\n\n<system-reminder>keep going</system-reminder>",
         "the reminder rides in the last result"
@@ -286,9 +295,16 @@ async fn a_tool_round_trip_closes_the_body_at_tool_use_and_continues_the_same_ru
 #[tokio::test]
 async fn an_is_error_result_reaches_cursor_as_a_failure() {
     let p = signed_in(vec![bash_turn()]).await;
-    let (first, mut second) = bash_round_trip(json!({"type": "tool_result",
-        "tool_use_id": "toolu_e2e_1", "is_error": true, "content": "command not found"}));
-    events(&p, &first).await;
+    let evs = events(&p, &bash_first()).await;
+    let (_, start) = evs
+        .iter()
+        .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+        .expect("a tool_use block");
+    let id = minted(&start["content_block"]["id"], "toolu_e2e_1");
+    let mut second = bash_second(
+        &id,
+        json!({"type": "tool_result", "is_error": true, "content": "command not found"}),
+    );
     second["stream"] = json!(false);
     let m = message(&p, &second).await;
     assert_eq!(m["content"][0]["text"], "Done.");
@@ -313,8 +329,10 @@ async fn an_is_error_result_reaches_cursor_as_a_failure() {
 #[tokio::test]
 async fn unknown_tool_use_ids_start_a_fresh_run_with_the_history() {
     let p = signed_in(vec![Turn::reply("From the history.")]).await;
-    let (_, mut second) = bash_round_trip(json!({"type": "tool_result",
-        "tool_use_id": "toolu_e2e_1", "content": "xxxx"}));
+    let mut second = bash_second(
+        "toolu_e2e_1",
+        json!({"type": "tool_result", "content": "xxxx"}),
+    );
     second["stream"] = json!(false);
     let m = message(&p, &second).await;
     assert_eq!(m["content"][0]["text"], "From the history.");

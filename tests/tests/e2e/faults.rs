@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use common::proxy::{Proxy, error_of};
+use common::proxy::{Proxy, error_of, minted};
 use cursor_bridge_core::config::settings::{Paths, Settings};
 use cursor_bridge_tests::{CancelledBy, EndError, ErrorKind, FakeCursor, Malformed, Turn};
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ fn answer(id: &str, stream: bool) -> Value {
 }
 
 /// Asks about the weather; checks the answer is a tool call that is now parked.
-async fn park_weather_call(p: &Proxy, what: &str) {
+async fn park_weather_call(p: &Proxy, cursor_id: &str) -> String {
     let first: Value = p
         .post(&json!({"model": "auto", "tools": weather_tools(),
             "messages": [{"role": "user", "content": "weather?"}]}))
@@ -59,8 +59,15 @@ async fn park_weather_call(p: &Proxy, what: &str) {
         .json()
         .await
         .expect("json");
-    assert_eq!(first["choices"][0]["finish_reason"], "tool_calls", "{what}");
-    assert_eq!(p.health().await["parked_streams"], 1, "{what}");
+    assert_eq!(
+        first["choices"][0]["finish_reason"], "tool_calls",
+        "{cursor_id}"
+    );
+    assert_eq!(p.health().await["parked_streams"], 1, "{cursor_id}");
+    minted(
+        &first["choices"][0]["message"]["tool_calls"][0]["id"],
+        cursor_id,
+    )
 }
 
 /// Sends `body`; checks the answer is an error with `status`, `code` and a message that
@@ -218,9 +225,9 @@ async fn a_continuation_breaking_mid_stream_ends_cleanly_and_leaves_nothing_park
             .sleep(Duration::from_millis(50));
         p.fake().push_turn(fault(turn));
         let before = p.fake().run_count();
-        park_weather_call(&p, name).await;
+        let minted = park_weather_call(&p, &id).await;
 
-        let events = read_events(p.post(&answer(&id, true)).await).await;
+        let events = read_events(p.post(&answer(&minted, true)).await).await;
         assert_eq!(content(&events), "It is", "{name}");
         let (err, done_at) = error_then_done(&events);
         // One run: the continuation went onto the parked stream.
@@ -723,9 +730,9 @@ async fn a_client_hanging_up_during_a_continuation_cancels_the_run() {
         .start()
         .await;
     let p = proxy(fake, |_| {}).await;
-    park_weather_call(&p, "call_1").await;
+    let id = park_weather_call(&p, "call_1").await;
 
-    let mut res = p.post(&answer("call_1", true)).await;
+    let mut res = p.post(&answer(&id, true)).await;
     let mut seen = String::new();
     while !seen.contains("It is sunny") {
         let chunk = res.chunk().await.expect("chunk").expect("more");

@@ -13,7 +13,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::Harness;
-use common::proxy::{Proxy, fake_playing};
+use common::proxy::{Proxy, fake_playing, minted};
 use cursor_bridge_core::config::settings::{AgentTransport, Paths, Settings};
 use cursor_bridge_tests::{McpCall, RunTransport, ToolLoop, Turn};
 use serde_json::{Value, json};
@@ -401,20 +401,24 @@ async fn stops_the_runaway_at_exactly_the_repeat_limit(d: Dialect) {
         let said = "Trying once more.";
         let p = proxy(vec![runaway(stream.then_some(said), false)], |_| {}).await;
         let (steps, r) = drive_loop(&p, d, stream, "guard_repeat_limit", limit + 2).await;
-        let got: Vec<&str> = steps.iter().map(|(id, _)| id.as_str()).collect();
         let want: Vec<String> = (1..limit).map(|n| format!("{CALL}_{n}")).collect();
         assert_eq!(
-            got, want,
+            steps.len(),
+            want.len(),
             "{d:?} stream={stream}: limit − 1 tool steps, then the error"
         );
+        for ((id, _), cursor_id) in steps.iter().zip(&want) {
+            minted(&json!(id), cursor_id);
+        }
         assert!(steps.iter().all(|(_, a)| *a == same_args()), "{steps:?}");
         if stream {
             // The stream had begun (its text went out): it ends with the error event.
             assert_eq!((r.status, r.streamed), (200, true), "{d:?}: {}", r.text);
             assert!(r.text.contains(said), "{}", r.text);
             assert!(
-                !r.text.contains(&format!("{CALL}_{limit}")),
-                "the call never reaches the client"
+                !r.text.contains(&format!("{CALL}_{limit}")) && !r.text.contains("call_"),
+                "the call never reaches the client: {}",
+                r.text
             );
         } else {
             assert_eq!(r.status, 400, "{d:?}: a 400, not a retried 429: {}", r.text);
@@ -437,7 +441,12 @@ async fn stops_the_runaway_at_exactly_the_repeat_limit(d: Dialect) {
             1,
             "{d:?}: every step continued the one run"
         );
-        assert_eq!(run.mcp_results.len(), limit - 1, "{:?}", run.mcp_results);
+        let heard: Vec<&String> = run.mcp_results.iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            heard,
+            want.iter().collect::<Vec<_>>(),
+            "Cursor hears its own ids"
+        );
         assert!(
             run.cancelled.is_some(),
             "{d:?}: the Cursor run was not cancelled: {:?}",

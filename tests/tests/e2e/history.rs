@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::Harness;
-use common::proxy::{Proxy, delta_text, fake_playing};
+use common::proxy::{Proxy, delta_text, fake_playing, minted};
 use cursor_bridge_core::config::settings::Paths;
 use cursor_bridge_tests::{FakeCursor, HistoryKind, RunEnd, Turn};
 use serde_json::{Value, json};
@@ -175,10 +175,10 @@ async fn a_tool_loop_then_a_new_user_turn_continues_from_the_checkpoint() {
                 .cloned()
         })
         .expect("a tool call");
-    assert_eq!(call["id"], "call_w");
-    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_w",
+    let id = minted(&call["id"], "call_w");
+    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{"id": id,
         "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}));
-    messages.push(json!({"role": "tool", "tool_call_id": "call_w", "content": "18C"}));
+    messages.push(json!({"role": "tool", "tool_call_id": id, "content": "18C"}));
     let chunks = p
         .sse(&json!({"model": "auto", "stream": true, "tools": tools(), "messages": messages}))
         .await;

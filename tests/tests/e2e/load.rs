@@ -24,7 +24,7 @@ use cursor_bridge_tests::{FakeCursor, Turn};
 use serde_json::{Value, json};
 
 use common::Harness;
-use common::proxy::{Proxy, delta_text};
+use common::proxy::{Proxy, delta_text, minted};
 
 const STREAMS: usize = 100;
 const STEPS: usize = 20;
@@ -211,9 +211,8 @@ fn tools() -> Value {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])
 }
 
-/// The request that continues conversation `k` with the result of its tool call.
-fn answer(k: usize, args: &Value) -> Value {
-    let id = format!("call_{k}");
+/// The request that continues conversation `k` with the result of its tool call `id`.
+fn answer(k: usize, id: &str, args: &Value) -> Value {
     json!({"model": "auto", "tools": tools(), "messages": [
         {"role": "user", "content": format!("weather {k}?")},
         {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
@@ -222,8 +221,13 @@ fn answer(k: usize, args: &Value) -> Value {
 }
 
 /// The reply's content once conversation `k` is continued with its tool result.
-async fn reply_to_answer(p: &Proxy, k: usize, args: &Value) -> Value {
-    let r: Value = p.post(&answer(k, args)).await.json().await.expect("json");
+async fn reply_to_answer(p: &Proxy, k: usize, id: &str, args: &Value) -> Value {
+    let r: Value = p
+        .post(&answer(k, id, args))
+        .await
+        .json()
+        .await
+        .expect("json");
     r["choices"][0]["message"]["content"].clone()
 }
 
@@ -248,8 +252,9 @@ async fn with_tool_calls(n: usize, args: &Value, start: impl Fn() -> Turn) -> Fa
     b.start().await
 }
 
-/// Starts conversation `k`; its response ends in the tool call `call_<k>` (parked).
-async fn ask(p: &Proxy, k: usize) {
+/// Starts conversation `k`; its response ends in the tool call `call_<k>` (parked) under
+/// the id the proxy minted for it, which is returned.
+async fn ask(p: &Proxy, k: usize) -> String {
     let r: Value = p
         .post(&json!({"model": "auto", "tools": tools(),
             "messages": [{"role": "user", "content": format!("weather {k}?")}]}))
@@ -258,10 +263,10 @@ async fn ask(p: &Proxy, k: usize) {
         .await
         .expect("json");
     assert_eq!(r["choices"][0]["finish_reason"], "tool_calls", "{r}");
-    assert_eq!(
-        r["choices"][0]["message"]["tool_calls"][0]["id"],
-        format!("call_{k}")
-    );
+    minted(
+        &r["choices"][0]["message"]["tool_calls"][0]["id"],
+        &format!("call_{k}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,8 +276,9 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
     let h = Harness::signed_in(fake).await;
     let p = Proxy::start_with(h, |s| s.max_parked_streams = 32).await;
     let started = Instant::now();
+    let mut ids = Vec::new();
     for k in 0..STREAMS {
-        ask(&p, k).await;
+        ids.push(ask(&p, k).await);
     }
     let h = p.health().await;
     assert_eq!(h["parked_streams"], 32);
@@ -298,18 +304,21 @@ async fn a_hundred_parked_tool_calls_keep_the_newest_32() {
     }
     // An evicted conversation continues in a fresh run that carries its history…
     assert_eq!(
-        reply_to_answer(&p, 3, &args).await,
+        reply_to_answer(&p, 3, &ids[3], &args).await,
         "Hello from the fake Cursor."
     );
     // (as structure: the fake fetched each message; no new user text, so a resume).
     let fresh = &p.fake().runs()[STREAMS];
     assert!(fresh.is_resume(), "{:?}", fresh.user_text());
     let history = serde_json::to_string(&fresh.history_messages).expect("json");
-    for needle in ["weather 3?", "call_3", "3C"] {
+    for needle in ["weather 3?", ids[3].as_str(), "3C"] {
         assert!(history.contains(needle), "{needle} missing: {history}");
     }
     // …and a parked one in place, on its own run.
-    assert_eq!(reply_to_answer(&p, 99, &args).await, "after the tool 99");
+    assert_eq!(
+        reply_to_answer(&p, 99, &ids[99], &args).await,
+        "after the tool 99"
+    );
     assert_eq!(
         p.fake().run_count(),
         STREAMS + 1,
@@ -330,23 +339,26 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
     const BLOB: usize = 50_000;
     let args = json!({"city": "x".repeat(100_000)});
     let fake = with_tool_calls(N, &args, || Turn::new().kv_set(vec![b'k'; BLOB])).await;
-    // What one parked conversation holds, as the proxy estimates it.
-    let one = Parked::estimate(
-        &[ToolCall {
-            call_id: "call_0".into(),
-            name: "get_weather".into(),
-            arguments: args.clone(),
-        }],
-        "auto",
-        0,
-        BLOB,
-    );
+    // What one parked conversation holds, as the proxy estimates it: the call under its
+    // minted id (`call_` + 32 hex), plus Cursor's id (`call_<k>`) it maps to.
+    let one = "call_0".len()
+        + Parked::estimate(
+            &[ToolCall {
+                call_id: format!("call_{}", "0".repeat(32)),
+                name: "get_weather".into(),
+                arguments: args.clone(),
+            }],
+            "auto",
+            0,
+            BLOB,
+        );
     let fit = 3;
     let budget = (fit * one + one / 2) as u64;
     let h = Harness::signed_in(fake).await;
     let p = Proxy::start_with(h, |s| s.max_parked_bytes = budget).await;
+    let mut ids = Vec::new();
     for k in 0..N {
-        ask(&p, k).await;
+        ids.push(ask(&p, k).await);
         let h = p.health().await;
         let parked = (k + 1).min(fit);
         assert_eq!(h["parked_streams"], parked, "after {k}: {h}");
@@ -365,11 +377,11 @@ async fn the_parked_byte_budget_evicts_the_oldest_down_to_it() {
     }
     // The newest continues in place; the oldest in a fresh run.
     assert_eq!(
-        reply_to_answer(&p, N - 1, &args).await,
+        reply_to_answer(&p, N - 1, &ids[N - 1], &args).await,
         format!("after the tool {}", N - 1)
     );
     assert_eq!(
-        reply_to_answer(&p, 0, &args).await,
+        reply_to_answer(&p, 0, &ids[0], &args).await,
         "Hello from the fake Cursor."
     );
     assert_eq!(p.fake().run_count(), N + 1);

@@ -11,7 +11,9 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use common::Harness;
-use common::proxy::{Proxy, delta_text, error_of, signed_in, signed_in_over, tool_call_deltas};
+use common::proxy::{
+    Proxy, delta_text, error_of, minted, signed_in, signed_in_over, tool_call_deltas,
+};
 use common::wire::assert_wire;
 use cursor_bridge_core::config::settings::AgentTransport;
 use cursor_bridge_core::store::ledger::Range;
@@ -178,7 +180,7 @@ async fn multi_step_tool_loop_continues_the_same_cursor_run(transport: AgentTran
         format!("{:?}", r1.choices[0].finish_reason),
         "Some(ToolCalls)"
     );
-    assert_eq!(m1["tool_calls"][0]["id"], "call_w1");
+    let w1 = minted(&m1["tool_calls"][0]["id"], "call_w1");
     assert_eq!(m1["tool_calls"][0]["function"]["name"], "get_weather");
     let args: Value = serde_json::from_str(
         m1["tool_calls"][0]["function"]["arguments"]
@@ -188,15 +190,22 @@ async fn multi_step_tool_loop_continues_the_same_cursor_run(transport: AgentTran
     .expect("args json");
     assert_eq!(args, json!({"city": "Paris"}));
     messages.push(m1);
-    messages.push(json!({"role": "tool", "tool_call_id": "call_w1", "content": "18C sunny"}));
+    messages.push(json!({"role": "tool", "tool_call_id": w1, "content": "18C sunny"}));
 
     // Step 2 (streamed): both parallel calls in ONE response.
     let chunks = p
         .sse(&json!({"model": "auto", "stream": true, "messages": messages, "tools": weather_tools()}))
         .await;
     let calls = tool_call_deltas(&chunks);
-    let ids: Vec<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids, ["call_t1", "call_w2"]);
+    let ids: Vec<&Value> = calls
+        .iter()
+        .map(|c| &c["id"])
+        .filter(|id| !id.is_null())
+        .collect();
+    assert_eq!(ids.len(), 2, "{calls:?}");
+    let (t1, w2) = (minted(ids[0], "call_t1"), minted(ids[1], "call_w2"));
+    assert_ne!(t1, w2);
+    assert_eq!(calls[0]["function"]["name"], "get_time");
     let text = delta_text(&chunks, "content");
     assert_eq!(text, "Paris is sunny. ");
     assert!(
@@ -208,8 +217,8 @@ async fn multi_step_tool_loop_continues_the_same_cursor_run(transport: AgentTran
         json!({"role": "assistant", "content": text, "tool_calls": calls.iter().map(|c| json!({
         "id": c["id"], "type": "function", "function": c["function"]})).collect::<Vec<_>>()}),
     );
-    messages.push(json!({"role": "tool", "tool_call_id": "call_w2", "content": "-3C snow"}));
-    messages.push(json!({"role": "tool", "tool_call_id": "call_t1", "content": "noon"}));
+    messages.push(json!({"role": "tool", "tool_call_id": w2, "content": "-3C snow"}));
+    messages.push(json!({"role": "tool", "tool_call_id": t1, "content": "noon"}));
 
     // Step 3: the answer.
     let r3 = tool_step(&client, &messages, "step 3").await;
@@ -592,10 +601,18 @@ async fn parked_streams_are_bounded_and_expire_into_fresh_runs() {
             {"role": "tool", "tool_call_id": id, "content": "25C"}]})
     };
     let content = |v: Value| v["choices"][0]["message"]["content"].clone();
-    // Two conversations park; the bound of one evicts (cancels) the first.
-    for _ in 0..2 {
-        let r: Value = p.post(&ask()).await.json().await.expect("json");
+    let call_id = |r: &Value, cursor_id: &str| {
         assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+        minted(
+            &r["choices"][0]["message"]["tool_calls"][0]["id"],
+            cursor_id,
+        )
+    };
+    // Two conversations park; the bound of one evicts (cancels) the first.
+    let mut ids = Vec::new();
+    for cursor_id in ["call_a", "call_b"] {
+        let r: Value = p.post(&ask()).await.json().await.expect("json");
+        ids.push(call_id(&r, cursor_id));
     }
     let first = p.fake().wait_for_run_end(0, Duration::from_secs(5)).await;
     assert!(
@@ -604,17 +621,17 @@ async fn parked_streams_are_bounded_and_expire_into_fresh_runs() {
         first.end
     );
     // Its results now start a fresh run (run 3) …
-    let r: Value = p.post(&answer("call_a")).await.json().await.expect("json");
+    let r: Value = p.post(&answer(&ids[0])).await.json().await.expect("json");
     assert_eq!(content(r), "fresh answer for a");
     // … while the one still parked continues in place.
-    let r: Value = p.post(&answer("call_b")).await.json().await.expect("json");
+    let r: Value = p.post(&answer(&ids[1])).await.json().await.expect("json");
     assert_eq!(content(r), "after the tool");
     assert_eq!(p.fake().run_count(), 3);
     // A parked run past its TTL is cancelled and its results start a fresh run.
     let r: Value = p.post(&ask()).await.json().await.expect("json");
-    assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+    let c = call_id(&r, "call_c");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r: Value = p.post(&answer("call_c")).await.json().await.expect("json");
+    let r: Value = p.post(&answer(&c)).await.json().await.expect("json");
     assert_eq!(content(r), "fresh answer for c");
     assert_eq!(p.fake().run_count(), 5);
 }

@@ -9,7 +9,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::Harness;
-use common::proxy::{Proxy, error_of, signed_in};
+use common::proxy::{Proxy, error_of, minted, signed_in};
 use cursor_bridge_core::store::ledger::Range;
 use cursor_bridge_tests::{EndError, ErrorKind, FakeCursor, HistoryKind, Turn, TurnUsage};
 use serde_json::{Value, json};
@@ -237,8 +237,9 @@ async fn a_stream_has_openais_event_order_sequence_numbers_and_item_ids() {
     assert_eq!(tools, ["exec_command"]);
 }
 
-/// Step one of a function round trip: the call, as a completed streamed response.
-async fn call_step(p: &Proxy) -> (String, Vec<Value>) {
+/// Step one of a function round trip: the call, as a completed streamed response. Returns
+/// the response id, its output and the call's (minted) `call_id`.
+async fn call_step(p: &Proxy) -> (String, Vec<Value>, String) {
     let ev = p
         .events(
             &json!({"model": "auto", "stream": true, "tools": codex_tools(),
@@ -254,17 +255,10 @@ async fn call_step(p: &Proxy) -> (String, Vec<Value>) {
     assert_eq!(output.len(), 2, "{output:?}");
     assert_eq!(output[0]["content"][0]["text"], "Running it.");
     let call = &output[1];
+    let call_id = minted(&call["call_id"], "call_cx_1");
     assert_eq!(
-        (
-            call["type"].as_str(),
-            call["call_id"].as_str(),
-            call["name"].as_str()
-        ),
-        (
-            Some("function_call"),
-            Some("call_cx_1"),
-            Some("exec_command")
-        )
+        (call["type"].as_str(), call["name"].as_str()),
+        (Some("function_call"), Some("exec_command"))
     );
     assert!(call["id"].as_str().expect("fc id").starts_with("fc_"));
     let args: Value =
@@ -284,6 +278,7 @@ async fn call_step(p: &Proxy) -> (String, Vec<Value>) {
     (
         done["response"]["id"].as_str().expect("id").to_string(),
         output,
+        call_id,
     )
 }
 
@@ -304,14 +299,12 @@ async fn assert_one_run_with_the_result(p: &Proxy) {
 #[tokio::test]
 async fn a_function_round_trip_with_the_whole_history_continues_the_same_cursor_run() {
     let p = signed_in(vec![exec_turn(), Turn::reply("Again.")]).await;
-    let (_, output) = call_step(&p).await;
+    let (_, output, call_id) = call_step(&p).await;
     let mut input = vec![json!({"type": "message", "role": "user",
         "content": [{"type": "input_text", "text": "print a marker"}]})];
     // Codex re-sends the items it got, ids and all, then the output.
     input.extend(output);
-    input.push(
-        json!({"type": "function_call_output", "call_id": "call_cx_1", "output": "CODEX_OK\n"}),
-    );
+    input.push(json!({"type": "function_call_output", "call_id": call_id, "output": "CODEX_OK\n"}));
     let ev = p
         .events(&json!({"model": "auto", "stream": true, "tools": codex_tools(), "input": input}))
         .await;
@@ -349,11 +342,11 @@ async fn a_function_round_trip_with_the_whole_history_continues_the_same_cursor_
 #[tokio::test]
 async fn a_function_round_trip_by_previous_response_id_continues_the_same_cursor_run() {
     let p = signed_in(vec![exec_turn(), Turn::reply("Again.")]).await;
-    let (id, _) = call_step(&p).await;
+    let (id, _, call_id) = call_step(&p).await;
     let r = p
         .response(
             &json!({"model": "auto", "previous_response_id": id, "tools": codex_tools(),
-            "input": [{"type": "function_call_output", "call_id": "call_cx_1",
+            "input": [{"type": "function_call_output", "call_id": call_id,
                 "output": [{"type": "input_text", "text": "CODEX_OK\n"}]}]}),
         )
         .await;
@@ -631,17 +624,10 @@ async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run(
         .events(&json!({"model": "auto", "stream": true, "input": [tools, user]}))
         .await;
     let call = the(&ev, "response.output_item.done")["item"].clone();
+    let call_id = minted(&call["call_id"], "call_cx_2");
     assert_eq!(
-        (
-            call["type"].as_str(),
-            call["call_id"].as_str(),
-            call["input"].as_str()
-        ),
-        (
-            Some("custom_tool_call"),
-            Some("call_cx_2"),
-            Some("echo CUSTOM_OK")
-        )
+        (call["type"].as_str(), call["input"].as_str()),
+        (Some("custom_tool_call"), Some("echo CUSTOM_OK"))
     );
     assert_eq!(
         call["namespace"], "functions",
@@ -670,7 +656,7 @@ async fn a_custom_tool_from_additional_tools_round_trips_on_the_same_cursor_run(
     );
     let r = p
         .response(&json!({"model": "auto", "input": [tools, user, call,
-            {"type": "custom_tool_call_output", "call_id": "call_cx_2", "output": "CUSTOM_OK"}]}))
+            {"type": "custom_tool_call_output", "call_id": call_id, "output": "CUSTOM_OK"}]}))
         .await;
     assert_eq!(
         r["output"][0]["content"][0]["text"],

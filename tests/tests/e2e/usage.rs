@@ -9,7 +9,7 @@ use crate::common;
 
 use bytes::Bytes;
 use common::Harness;
-use common::proxy::{Proxy, signed_in, tool_call_deltas};
+use common::proxy::{Proxy, minted, signed_in, tool_call_deltas};
 use cursor_bridge_core::config::settings::Paths;
 use cursor_bridge_core::pb::agent_v1 as pb;
 use cursor_bridge_core::store::ledger::{Range, UsageReport, unix_now_ms};
@@ -159,6 +159,7 @@ async fn oslo_tool_loop(p: &Proxy, question: &str, call_id: &str) -> (Value, Val
         .await;
     let calls = tool_call_deltas(&chunks);
     let first = chunks.last().expect("usage chunk")["usage"].clone();
+    let call_id = minted(&calls[0]["id"], call_id);
     messages.push(json!({"role": "assistant", "content": "Checking.",
         "tool_calls": [{"id": call_id, "type": "function", "function": calls[0]["function"]}]}));
     messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": "-3C snow"}));

@@ -208,3 +208,20 @@ pub async fn error_of(res: reqwest::Response) -> (u16, Value, Option<String>) {
     let body: Value = res.json().await.expect("error json");
     (status, body["error"].clone(), retry)
 }
+
+/// Asserts `id` is a tool-call id the proxy minted (`call_` and 128 random bits in hex),
+/// not Cursor's `cursor_id`, and returns it for the client's next request.
+pub fn minted(id: &Value, cursor_id: &str) -> String {
+    let id = id
+        .as_str()
+        .unwrap_or_else(|| panic!("a tool-call id, got {id}"));
+    let hex = id
+        .strip_prefix("call_")
+        .unwrap_or_else(|| panic!("{id} is not a minted id"));
+    assert!(
+        hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id} is not `call_` + 32 hex digits"
+    );
+    assert_ne!(id, cursor_id, "Cursor's id reached the client");
+    id.to_string()
+}
