@@ -14,6 +14,7 @@ mod common;
 mod account;
 mod anthropic;
 mod apply_patch;
+mod binding;
 mod chat;
 mod client_version;
 mod decoding;
