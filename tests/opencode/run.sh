@@ -63,12 +63,15 @@ if [ "$case" = loop ]; then
   kill "$serve_pid"; wait "$serve_pid" || true
   serve_pid=
   python3 - "$work/opencode.jsonl" "$fake_out" "$work/cb/ledger.sqlite3" <<'PY'
-import json, sqlite3, sys
+import json, re, sqlite3, sys
 limit = 5  # guard_repeat_limit's default
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 tools = [e["part"] for e in events if e.get("type") == "tool_use"]
-# OpenCode ran the command limit - 1 times, each to completion, then got our message.
-assert [t["callID"] for t in tools] == [f"call_oc_loop_{n}" for n in range(1, limit)], tools
+# OpenCode ran the command limit - 1 times, each to completion, then got our message;
+# each call under an id the proxy minted (never Cursor's `call_oc_loop_<n>`), all distinct.
+ids = [t["callID"] for t in tools]
+assert len(ids) == limit - 1 and len(set(ids)) == len(ids), tools
+assert all(re.fullmatch(r"call_[0-9a-f]{32}", i) for i in ids), ids
 assert all(t["tool"] == "bash" and t["state"]["output"] == "LOOP_AGAIN\n" for t in tools), tools
 errors = [e for e in events if e.get("type") == "error"]
 assert len(errors) == 1 and events[-1] is errors[0], events[-3:]
@@ -82,6 +85,8 @@ runs = json.loads(open(sys.argv[2]).read().splitlines()[-1])["runs"]
 loops = [r for r in runs if r["mcp_results"]]
 assert len(loops) == 1 and len(runs) == 2, runs
 assert len(loops[0]["mcp_results"]) == limit - 1 and loops[0]["cancelled"], loops[0]
+# … under Cursor's own ids, which the proxy mapped back from the minted ones.
+assert [r[0] for r in loops[0]["mcp_results"]] == [f"call_oc_loop_{n}" for n in range(1, limit)], loops[0]
 # The ledger: the title, the limit - 1 tool steps, then the one refusal, last.
 rows = sqlite3.connect(sys.argv[3]).execute(
     "SELECT status, error_kind, tool_calls FROM requests ORDER BY id").fetchall()
