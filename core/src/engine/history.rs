@@ -141,7 +141,13 @@ impl Msg {
 
 /// Parses tool-call arguments as the caller wrote them: JSON when they are JSON.
 pub(crate) fn parse_args(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+    match serde_json::from_str(text) {
+        // A JSON string (`"\"\""`) stays its text, quotes and all: as a bare `Value::String`
+        // it would read back as the unparsed text it decodes to, and the transcript would
+        // show `` where the client sent `""`.
+        Ok(Value::String(_)) | Err(_) => Value::String(text.to_string()),
+        Ok(v) => v,
+    }
 }
 
 /// The conversation-store key of a message list (see the module doc).
@@ -289,5 +295,7 @@ mod tests {
         assert_ne!(prefix_key(&convo()[..5]), prefix_key(&other[..5]));
         assert_eq!(parse_args(r#"{ "a" : 1 }"#), json!({"a": 1}));
         assert_eq!(parse_args("not json"), json!("not json"));
+        assert_eq!(parse_args(r#""""#), json!(r#""""#));
+        assert_eq!(parse_args(r#""ls""#), json!(r#""ls""#));
     }
 }
