@@ -886,6 +886,12 @@ async fn opencode_install_merges_into_a_commented_config_with_a_backup() {
         "{text}"
     );
     assert!(text.contains(&app.api_key().expect("key")), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "it holds the key: owner only");
+    }
     // A file it cannot merge is refused as invalid input and left alone.
     std::fs::write(&path, "{ not json").expect("write");
     assert_eq!(

@@ -68,36 +68,40 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        std::fs::metadata(path)
+            .expect("test io")
+            .permissions()
+            .mode()
+            & 0o777
     }
 
     #[test]
     fn directories_are_created_private_and_tightened_when_loose() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().expect("test io");
         let fresh = tmp.path().join("a/b");
-        ensure_dir(&fresh).unwrap();
+        ensure_dir(&fresh).expect("test io");
         assert_eq!(mode(&fresh), 0o700);
 
         let loose = tmp.path().join("loose");
-        std::fs::create_dir(&loose).unwrap();
-        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o755)).unwrap();
-        ensure_dir(&loose).unwrap();
+        std::fs::create_dir(&loose).expect("test io");
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o755)).expect("test io");
+        ensure_dir(&loose).expect("test io");
         assert_eq!(mode(&loose), 0o700);
     }
 
     #[test]
     fn files_are_tightened_and_appended_private() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().expect("test io");
         let log = tmp.path().join("app.log");
-        drop(open_append(&log).unwrap());
+        drop(open_append(&log).expect("test io"));
         assert_eq!(mode(&log), 0o600);
-        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
-        drop(open_append(&log).unwrap());
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).expect("test io");
+        drop(open_append(&log).expect("test io"));
         assert_eq!(mode(&log), 0o600);
 
-        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).unwrap();
-        tighten_file(&log).unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).expect("test io");
+        tighten_file(&log).expect("test io");
         assert_eq!(mode(&log), 0o600);
-        tighten_file(&tmp.path().join("missing")).unwrap();
+        tighten_file(&tmp.path().join("missing")).expect("test io");
     }
 }

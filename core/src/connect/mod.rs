@@ -94,6 +94,10 @@ pub(crate) struct Inputs {
     pub(crate) set_default: bool,
 }
 
+/// The note of a client config that holds the key itself (no key command to run).
+const KEY_IN_PRIVATE_FILE: &str =
+    "The local API key is written into the file, which is kept private (0600).";
+
 /// What connecting one client means: its file, its format and the edits.
 #[derive(Debug, Clone)]
 pub(crate) struct Setup {
