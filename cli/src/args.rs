@@ -161,6 +161,10 @@ pub(crate) struct ConnectArgs {
     /// XDG_CONFIG_HOME, CLAUDE_CONFIG_DIR, CODEX_HOME).
     #[arg(long, value_name = "PATH")]
     pub(crate) write: Option<PathBuf>,
+    /// Edit the target of a config file that is a symlink out of its own directory
+    /// (refused without this: a planted link could send the key anywhere).
+    #[arg(long)]
+    pub(crate) follow_symlink: bool,
     /// Codex: also make Cursor Bridge its default provider (top-level model_provider and
     /// model), which changes every `codex` run.
     #[arg(long)]

@@ -36,6 +36,9 @@ pub struct ConnectOptions {
     /// A program that prints the local key (the CLI passes its own path, run as
     /// `<it> key`); clients that can run one get it instead of the key itself.
     pub key_command: Option<PathBuf>,
+    /// Edit the target of a config file that is a symlink out of its own directory
+    /// (refused otherwise: a planted link could redirect the key anywhere).
+    pub follow_symlink: bool,
 }
 
 /// A client's paste-ready snippet. Over IPC `ClientSnippet`.
@@ -193,6 +196,7 @@ impl App {
         let (setup, inputs) = self.setup(client, path, &options).await?;
         let data_dir = self.paths().data_dir.clone();
         blocking("writing the client's config", move || {
+            connect::check_symlink(&setup.path, options.follow_symlink)?;
             connect::connect(
                 &setup,
                 &inputs,

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub(crate) use edit::{Edit, Format, WriteError};
+pub(crate) use edit::{Edit, Format, WriteError, check_symlink};
 use records::{Record, Recorded, Records};
 
 use crate::config::settings::Env;
