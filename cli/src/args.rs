@@ -124,6 +124,10 @@ pub(crate) struct OpencodeConfigArgs {
     /// everything else stay; the old file is backed up first.
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     pub(crate) write: Option<Option<PathBuf>>,
+    /// With --write: edit the target of a config file that is a symlink out of its own
+    /// directory (refused without this).
+    #[arg(long, requires = "write")]
+    pub(crate) follow_symlink: bool,
 }
 
 /// A client `connect` knows.

@@ -1027,6 +1027,49 @@ fn jsonc(text: &str) -> Value {
         .unwrap_or_else(|e| panic!("not JSONC ({e}):\n{text}"))
 }
 
+/// `opencode-config --write` on a symlink out of its directory is refused with nothing
+/// written; `--follow-symlink` edits the target and prints where it went.
+#[cfg(unix)]
+#[tokio::test]
+async fn opencode_config_write_follows_a_symlink_out_only_when_asked() {
+    let fake = FakeCursor::builder().models(catalogue()).start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let dir = sb.dir.path().join("project");
+    let elsewhere = sb.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let target = elsewhere.join("opencode.jsonc");
+    std::fs::write(&target, "{}\n").expect("write");
+    let link = dir.join("opencode.jsonc");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let link_arg = link.to_str().expect("utf-8 path");
+    let resolved = std::fs::canonicalize(&target).expect("canonical");
+
+    let refused = run(sb.cmd(&["opencode-config", "--write", link_arg, "--port", "4242"])).await;
+    refused.expect_code(2).expect_stderr("--follow-symlink");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "{}\n");
+
+    let followed = run(sb.cmd(&[
+        "opencode-config",
+        "--write",
+        link_arg,
+        "--follow-symlink",
+        "--port",
+        "4242",
+    ]))
+    .await;
+    followed.expect_code(0).expect_stdout(&format!(
+        "{link_arg} is a symlink to {}",
+        resolved.display()
+    ));
+    assert!(
+        std::fs::read_to_string(&target)
+            .expect("read")
+            .contains("cursor-bridge")
+    );
+}
+
 #[tokio::test]
 async fn opencode_config_write_merges_into_a_commented_file_with_a_backup() {
     let fake = FakeCursor::builder().models(catalogue()).start().await;

@@ -108,19 +108,23 @@ impl App {
         &self,
         path: Option<PathBuf>,
     ) -> Result<WriteOutcome, CommandError> {
-        Ok(self.opencode_install_counted(path).await?.outcome)
+        Ok(self.opencode_install_counted(path, false).await?.outcome)
     }
 
-    /// [`App::opencode_install`], also saying how many models the block lists.
+    /// [`App::opencode_install`], also saying how many models the block lists; with
+    /// `follow_symlink` a config that is a symlink out of its directory is edited too
+    /// (see [`ConnectOptions::follow_symlink`]).
     pub async fn opencode_install_counted(
         &self,
         path: Option<PathBuf>,
+        follow_symlink: bool,
     ) -> Result<OpencodeInstalled, CommandError> {
         let (models, base_url, key) = self.provider_inputs().await?;
         let block = crate::opencode::provider_block(&models, &base_url, &key);
         let count = block["models"].as_object().map_or(0, |m| m.len());
         let path = opencode::path_or_default(path.as_deref(), self.env()).map_err(connect_error)?;
         let outcome = blocking("writing the OpenCode config", move || {
+            connect::check_symlink(&path, follow_symlink)?;
             install::write_provider(&path, &block, SystemTime::now())
         })
         .await?
