@@ -1035,14 +1035,7 @@ async fn opencode_config_write_follows_a_symlink_out_only_when_asked() {
     let fake = FakeCursor::builder().models(catalogue()).start().await;
     let sb = Sandbox::new(&fake);
     sb.write_creds(&session(&fake));
-    let dir = sb.dir.path().join("project");
-    let elsewhere = sb.dir.path().join("elsewhere");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::create_dir_all(&elsewhere).expect("mkdir");
-    let target = elsewhere.join("opencode.jsonc");
-    std::fs::write(&target, "{}\n").expect("write");
-    let link = dir.join("opencode.jsonc");
-    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let (link, target) = sb.link_out(&sb.dir.path().join("project"), "opencode.jsonc");
     let link_arg = link.to_str().expect("utf-8 path");
     let resolved = std::fs::canonicalize(&target).expect("canonical");
 

@@ -400,13 +400,8 @@ async fn a_symlink_out_of_the_config_directory_is_followed_only_when_asked() {
     let fake = FakeCursor::builder().start().await;
     let sb = Sandbox::new(&fake);
     let dir = user_home(&sb).join(".claude");
-    let elsewhere = sb.dir.path().join("elsewhere");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::create_dir_all(&elsewhere).expect("mkdir");
-    let target = elsewhere.join("settings.json");
-    std::fs::write(&target, "{}\n").expect("write");
-    let link = dir.join("settings.json");
-    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let (link, target) = sb.link_out(&dir, "settings.json");
+    let elsewhere = target.parent().expect("parent").to_path_buf();
     let write = link.display().to_string();
 
     let refused = run(sb.cmd(&["connect", "claude-code", "--write", &write])).await;
