@@ -124,6 +124,10 @@ pub(crate) struct OpencodeConfigArgs {
     /// everything else stay; the old file is backed up first.
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     pub(crate) write: Option<Option<PathBuf>>,
+    /// With --write: edit the target of a config file that is a symlink out of its own
+    /// directory (refused without this).
+    #[arg(long, requires = "write")]
+    pub(crate) follow_symlink: bool,
 }
 
 /// A client `connect` knows.
@@ -161,6 +165,10 @@ pub(crate) struct ConnectArgs {
     /// XDG_CONFIG_HOME, CLAUDE_CONFIG_DIR, CODEX_HOME).
     #[arg(long, value_name = "PATH")]
     pub(crate) write: Option<PathBuf>,
+    /// Edit the target of a config file that is a symlink out of its own directory
+    /// (refused without this: a planted link could send the key anywhere).
+    #[arg(long)]
+    pub(crate) follow_symlink: bool,
     /// Codex: also make Cursor Bridge its default provider (top-level model_provider and
     /// model), which changes every `codex` run.
     #[arg(long)]

@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod exit;
 mod format;
+mod secret;
 
 use clap::Parser;
 use cursor_bridge_core::config::settings::Env;

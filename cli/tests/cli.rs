@@ -390,6 +390,66 @@ async fn login_with_an_api_key_from_stdin() {
     assert_no_secrets(&fake, &[&out, &bad, &empty, &over], &extra);
 }
 
+/// Typed at a terminal (a real pty, through `script(1)` from util-linux), the key is not
+/// echoed: the terminal output holds the prompt and the result, never the key.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_api_key_typed_at_a_terminal_is_not_echoed() {
+    let key = "key_0123456789abcdef0123456789abcdef";
+    let fake = FakeCursor::builder().api_key(key).start().await;
+    let sb = Sandbox::new(&fake);
+    let login = sb.cmd(&["login", "--api-key-stdin"]);
+    let mut cmd = Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{} login --api-key-stdin", common::BIN),
+        "/dev/null",
+    ])
+    .env_clear()
+    .envs(
+        login
+            .as_std()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("script(1) from util-linux runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // Type only once the prompt shows: echo is off by then, as for a person typing.
+    let mut seen = Vec::new();
+    timeout(WAIT, async {
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("not shown") {
+            let n = stdout.read(&mut buf).await.expect("read");
+            assert!(
+                n > 0,
+                "ended before the prompt: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the prompt shows");
+    stdin
+        .write_all(format!("{key}\n").as_bytes())
+        .await
+        .expect("type the key");
+    timeout(WAIT, stdout.read_to_end(&mut seen))
+        .await
+        .expect("login ends")
+        .expect("read");
+    let status = child.wait().await.expect("wait");
+    let screen = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{screen}");
+    assert!(screen.contains("Signed in as dev@example.com."), "{screen}");
+    assert!(!screen.contains(key), "the key was echoed: {screen}");
+    assert_eq!(sb.read_creds()["apiKey"], key);
+}
+
 #[tokio::test]
 async fn ctrl_c_cancels_a_browser_login() {
     let fake = FakeCursor::builder().start().await;
@@ -965,6 +1025,42 @@ const USER_OPENCODE_CONFIG: &str = r#"// my OpenCode config
 fn jsonc(text: &str) -> Value {
     jsonc_parser::parse_to_serde_value(text, &Default::default())
         .unwrap_or_else(|e| panic!("not JSONC ({e}):\n{text}"))
+}
+
+/// `opencode-config --write` on a symlink out of its directory is refused with nothing
+/// written; `--follow-symlink` edits the target and prints where it went.
+#[cfg(unix)]
+#[tokio::test]
+async fn opencode_config_write_follows_a_symlink_out_only_when_asked() {
+    let fake = FakeCursor::builder().models(catalogue()).start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let (link, target) = sb.link_out(&sb.dir.path().join("project"), "opencode.jsonc");
+    let link_arg = link.to_str().expect("utf-8 path");
+    let resolved = std::fs::canonicalize(&target).expect("canonical");
+
+    let refused = run(sb.cmd(&["opencode-config", "--write", link_arg, "--port", "4242"])).await;
+    refused.expect_code(2).expect_stderr("--follow-symlink");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "{}\n");
+
+    let followed = run(sb.cmd(&[
+        "opencode-config",
+        "--write",
+        link_arg,
+        "--follow-symlink",
+        "--port",
+        "4242",
+    ]))
+    .await;
+    followed.expect_code(0).expect_stdout(&format!(
+        "{link_arg} is a symlink to {}",
+        resolved.display()
+    ));
+    assert!(
+        std::fs::read_to_string(&target)
+            .expect("read")
+            .contains("cursor-bridge")
+    );
 }
 
 #[tokio::test]

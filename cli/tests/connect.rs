@@ -389,3 +389,60 @@ async fn connect_disconnect_and_key_have_help_and_refuse_an_unknown_tool() {
     assert!(unknown.stderr.contains("crush"), "{}", unknown.stderr);
     assert!(sb.files().iter().all(|p| !p.ends_with("connections.json")));
 }
+
+/// `--write PATH` on a symlink that leads out of its directory (as one planted in a
+/// shared config directory would) is refused, naming the target, with nothing written;
+/// `--follow-symlink` edits the target and says where it went. A link within the same
+/// directory is followed as before.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symlink_out_of_the_config_directory_is_followed_only_when_asked() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let dir = user_home(&sb).join(".claude");
+    let (link, target) = sb.link_out(&dir, "settings.json");
+    let elsewhere = target.parent().expect("parent").to_path_buf();
+    let write = link.display().to_string();
+
+    let refused = run(sb.cmd(&["connect", "claude-code", "--write", &write])).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let resolved = std::fs::canonicalize(&target).expect("canonical");
+    assert!(
+        refused.stderr.contains("--follow-symlink")
+            && refused.stderr.contains(&resolved.display().to_string()),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(read(&target), "{}\n", "nothing written");
+    assert_eq!(names(&elsewhere), ["settings.json"], "no backup either");
+
+    let followed = run(sb.cmd(&[
+        "connect",
+        "claude-code",
+        "--write",
+        &write,
+        "--follow-symlink",
+    ]))
+    .await;
+    followed.ok();
+    assert!(
+        followed
+            .stdout
+            .contains(&format!("{write} is a symlink to {}", resolved.display())),
+        "{}",
+        followed.stdout
+    );
+    assert!(read(&target).contains("ANTHROPIC_BASE_URL"));
+    assert!(link.is_symlink(), "the link itself stays");
+
+    // Within its own directory (a versioned name, say) a link is fine without the flag.
+    let inner = dir.join("settings.v2.json");
+    std::fs::write(&inner, "{}\n").expect("write");
+    let near = dir.join("near.json");
+    std::os::unix::fs::symlink("settings.v2.json", &near).expect("symlink");
+    let near = near.display().to_string();
+    run(sb.cmd(&["connect", "claude-code", "--write", &near]))
+        .await
+        .ok();
+    assert!(read(&inner).contains("ANTHROPIC_BASE_URL"));
+}

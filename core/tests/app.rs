@@ -886,6 +886,12 @@ async fn opencode_install_merges_into_a_commented_config_with_a_backup() {
         "{text}"
     );
     assert!(text.contains(&app.api_key().expect("key")), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "it holds the key: owner only");
+    }
     // A file it cannot merge is refused as invalid input and left alone.
     std::fs::write(&path, "{ not json").expect("write");
     assert_eq!(
@@ -1144,4 +1150,42 @@ async fn a_used_up_plan_found_while_requests_flow_notifies_once_and_blocks_with_
     );
     assert_eq!(app.status().await.guard.tripped, ["guard_on_demand"]);
     app.shutdown().await;
+}
+
+/// After a chat and a stop, every file the app left in its data directory (ledger,
+/// credentials, key, conversations, `app-state.json`) is the owner's alone, and so are the
+/// data and log directories.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_apps_files_are_private_after_a_chat_and_a_stop() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let m = Machine::new().await;
+    let (app, port, key) = m.serving_app().await;
+    assert_eq!(chat_reply(port, &key).await.0, 200);
+    app.stop_proxy().await.expect("stop");
+    // Opening the log folder creates it (the opener then refuses: not a login URL).
+    let _ = app.open_log_folder();
+    app.shutdown().await;
+    drop(app);
+
+    let paths = m.paths();
+    assert_eq!(mode(&paths.data_dir), 0o700, "the data directory");
+    assert_eq!(mode(&paths.log_dir), 0o700, "the log directory");
+    let state = paths.data_dir.join("app-state.json");
+    assert!(state.exists(), "the stop was remembered");
+    for entry in std::fs::read_dir(&paths.data_dir).expect("list") {
+        let path = entry.expect("entry").path();
+        // A public Cursor version number, nothing private (the 0700 directory covers it).
+        let public = path.ends_with("client-version.json");
+        if path.is_file() && !public {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
 }

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use cursor_bridge_core::app::ipc::CommandError;
 use cursor_bridge_core::app::{App, LaunchAtLogin};
+use cursor_bridge_core::config::private;
 use cursor_bridge_core::config::settings::{Env, Paths, Settings};
 use tauri::plugin::TauriPlugin;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewWindow};
@@ -206,16 +207,14 @@ const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
 /// `<log_dir>/app.log` (what "Open log folder" shows), or `None` when it cannot be opened.
 fn open_log_file(paths: Option<&Paths>) -> Option<std::fs::File> {
     let dir = &paths?.log_dir;
-    std::fs::create_dir_all(dir).ok()?;
+    // Logs name models, clients and errors: 0700/0600 like the rest of our data.
+    private::ensure_dir(dir).ok()?;
     let path = dir.join("app.log");
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
         let _ = std::fs::rename(&path, dir.join("app.log.1"));
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ok()
+    let _ = private::tighten_file(&dir.join("app.log.1"));
+    private::open_append(&path).ok()
 }
 
 /// Logs to stderr and to the log file (no colours there).

@@ -29,7 +29,7 @@ pub(crate) async fn connect(
     // command get it instead of the key itself.
     let key_command = std::env::current_exe().ok();
     let options = ConnectOptions {
-        path: a.write,
+        path: a.write.clone(),
         dry_run: a.dry_run,
         set_default: a.set_default,
         opencode_shape: a.opencode_shape.map(|s| match s {
@@ -37,10 +37,14 @@ pub(crate) async fn connect(
             ShapeArg::V2 => OpencodeShape::V2,
         }),
         key_command,
+        follow_symlink: a.follow_symlink,
     };
     let c = client(a.client);
     let r = ctx.app.connect(c, options).await?;
     let file = r.path.display();
+    if let Some(link) = a.write.as_ref().filter(|p| p.is_symlink()) {
+        w(out, format!("{} is a symlink to {file}.", link.display()))?;
+    }
     if r.dry_run {
         if r.diff.is_empty() {
             w(

@@ -90,7 +90,9 @@ async fn dispatch(cli: Cli, env: Env, out: &mut (dyn Write + Send)) -> Result<()
         Command::Models(a) => account::models(&ctx, a.json, out).await,
         Command::Usage(a) => account::usage(&ctx, a.json, out).await,
         Command::Serve(_) => proxy::serve(&ctx, out).await,
-        Command::OpencodeConfig(a) => proxy::opencode_config(&ctx, a.write, out).await,
+        Command::OpencodeConfig(a) => {
+            proxy::opencode_config(&ctx, a.write, a.follow_symlink, out).await
+        }
         Command::Forget => proxy::forget(&ctx, out),
         Command::Connect(a) => connect::connect(&ctx, a, out).await,
         Command::Disconnect(a) => connect::disconnect(&ctx, a.client, out).await,

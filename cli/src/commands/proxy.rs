@@ -52,13 +52,21 @@ pub(crate) async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(),
 pub(crate) async fn opencode_config(
     ctx: &Ctx,
     write: Option<Option<PathBuf>>,
+    follow_symlink: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
     let Some(path) = write else {
         return w(out, ctx.app.opencode_snippet().await?.text);
     };
-    let done = ctx.app.opencode_install_counted(path).await?;
+    let link = path.clone().filter(|p| p.is_symlink());
+    let done = ctx
+        .app
+        .opencode_install_counted(path, follow_symlink)
+        .await?;
     let file = done.outcome.path.display();
+    if let Some(link) = link {
+        w(out, format!("{} is a symlink to {file}.", link.display()))?;
+    }
     match (&done.outcome.backup, done.outcome.created) {
         (_, true) => w(
             out,

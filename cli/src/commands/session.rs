@@ -45,8 +45,7 @@ pub(crate) async fn login(
     let status = if a.api_key_stdin {
         // Before reading the key: a store we cannot use fails first, as for the browser.
         ctx.app.ensure_store_usable().await?;
-        let mut key = String::new();
-        std::io::stdin().read_line(&mut key).map_err(|e| {
+        let key = crate::secret::read_line("Cursor API key (not shown): ").map_err(|e| {
             CliError::new(
                 Exit::Failure,
                 format!("cannot read the API key from stdin: {e}"),

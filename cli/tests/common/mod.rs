@@ -29,6 +29,21 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// `<dir>/<name>` as a symlink to `<sandbox>/elsewhere/<name>` holding `{}`: a config
+    /// file that leads out of its directory. The link and the target.
+    #[cfg(unix)]
+    #[allow(dead_code)] // not every test binary using this module needs it
+    pub fn link_out(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let elsewhere = self.dir.path().join("elsewhere");
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        let target = elsewhere.join(name);
+        std::fs::write(&target, "{}\n").expect("write");
+        let link = dir.join(name);
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        (link, target)
+    }
+
     pub fn new(fake: &FakeCursor) -> Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
         for d in ["home", "user-home"] {

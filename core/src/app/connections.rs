@@ -36,6 +36,9 @@ pub struct ConnectOptions {
     /// A program that prints the local key (the CLI passes its own path, run as
     /// `<it> key`); clients that can run one get it instead of the key itself.
     pub key_command: Option<PathBuf>,
+    /// Edit the target of a config file that is a symlink out of its own directory
+    /// (refused otherwise: a planted link could redirect the key anywhere).
+    pub follow_symlink: bool,
 }
 
 /// A client's paste-ready snippet. Over IPC `ClientSnippet`.
@@ -105,19 +108,23 @@ impl App {
         &self,
         path: Option<PathBuf>,
     ) -> Result<WriteOutcome, CommandError> {
-        Ok(self.opencode_install_counted(path).await?.outcome)
+        Ok(self.opencode_install_counted(path, false).await?.outcome)
     }
 
-    /// [`App::opencode_install`], also saying how many models the block lists.
+    /// [`App::opencode_install`], also saying how many models the block lists; with
+    /// `follow_symlink` a config that is a symlink out of its directory is edited too
+    /// (see [`ConnectOptions::follow_symlink`]).
     pub async fn opencode_install_counted(
         &self,
         path: Option<PathBuf>,
+        follow_symlink: bool,
     ) -> Result<OpencodeInstalled, CommandError> {
         let (models, base_url, key) = self.provider_inputs().await?;
         let block = crate::opencode::provider_block(&models, &base_url, &key);
         let count = block["models"].as_object().map_or(0, |m| m.len());
         let path = opencode::path_or_default(path.as_deref(), self.env()).map_err(connect_error)?;
         let outcome = blocking("writing the OpenCode config", move || {
+            connect::check_symlink(&path, follow_symlink)?;
             install::write_provider(&path, &block, SystemTime::now())
         })
         .await?
@@ -193,6 +200,7 @@ impl App {
         let (setup, inputs) = self.setup(client, path, &options).await?;
         let data_dir = self.paths().data_dir.clone();
         blocking("writing the client's config", move || {
+            connect::check_symlink(&setup.path, options.follow_symlink)?;
             connect::connect(
                 &setup,
                 &inputs,

@@ -386,7 +386,7 @@ impl App {
         let path = self.paths().data_dir.join(STATE_FILE);
         let bytes = serde_json::to_vec(&state).unwrap_or_default();
         let written = blocking("remembering the proxy state", move || {
-            write_atomic(&path, &bytes, false).map_err(|e| format!("{}: {e}", path.display()))
+            write_atomic(&path, &bytes, true).map_err(|e| format!("{}: {e}", path.display()))
         })
         .await
         .map_err(|e| e.message)

@@ -355,7 +355,7 @@ impl App {
     /// Opens the log directory in the file manager.
     pub fn open_log_folder(&self) -> Result<(), CommandError> {
         let dir = &self.paths().log_dir;
-        std::fs::create_dir_all(dir)
+        crate::config::private::ensure_dir(dir)
             .map_err(|e| CommandError::io(format!("Cannot create {}: {e}", dir.display())))?;
         let url = url::Url::from_directory_path(dir)
             .map_err(|()| CommandError::internal(format!("{} is not absolute", dir.display())))?;

@@ -2,4 +2,5 @@
 //! else of the core (only on the client crate's option types, for their defaults);
 //! `wiring` turns settings into the parts they configure.
 
+pub mod private;
 pub mod settings;

@@ -76,10 +76,7 @@ pub(crate) fn setup(path: PathBuf, inputs: &Inputs) -> Setup {
                 &["env", "ANTHROPIC_AUTH_TOKEN"],
                 s(&inputs.api_key),
             ));
-            notes.push(
-                "The local API key is written into the file, which is kept private (0600)."
-                    .to_string(),
-            );
+            notes.push(super::KEY_IN_PRIVATE_FILE.to_string());
             true
         }
     };

@@ -101,6 +101,22 @@ pub(crate) enum WriteError {
         /// What about its contents stops the merge.
         problem: MergeError,
     },
+    /// The file is a symlink leading out of its own directory and following it was not
+    /// asked for: a link planted there could make us write the key anywhere the user can.
+    #[error(
+        "{} is a symlink to {}, outside {}; not following it (pass --follow-symlink to edit the target)",
+        link.display(),
+        target.display(),
+        dir.display()
+    )]
+    SymlinkOut {
+        /// The path given.
+        link: PathBuf,
+        /// Where it leads, resolved.
+        target: PathBuf,
+        /// The directory the link is in.
+        dir: PathBuf,
+    },
     /// Following, reading, backing up or writing the file failed. Writes are atomic, so
     /// the file is as it was; a backup already made is kept.
     #[error("cannot {action} {}: {source}", path.display())]
@@ -117,7 +133,10 @@ pub(crate) enum WriteError {
 impl WriteError {
     /// The file exists but is not something we will edit (the user must fix or move it).
     pub(crate) fn is_refusal(&self) -> bool {
-        matches!(self, WriteError::Refused { .. })
+        matches!(
+            self,
+            WriteError::Refused { .. } | WriteError::SymlinkOut { .. }
+        )
     }
 
     fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WriteError {
@@ -138,6 +157,29 @@ pub(crate) struct Current {
     pub(crate) path: PathBuf,
     /// Its contents; `None` when it does not exist.
     pub(crate) text: Option<String>,
+}
+
+/// Refuses a `path` that is a symlink whose target is outside the link's own directory,
+/// unless `follow`; a link within it, or not a link, passes.
+pub(crate) fn check_symlink(path: &Path, follow: bool) -> Result<(), WriteError> {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if follow || !is_link {
+        return Ok(());
+    }
+    let parent = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = fs::canonicalize(parent.unwrap_or(Path::new(".")))
+        .map_err(WriteError::io("resolve the directory of", path))?;
+    // A dangling link resolves to where it points, as the write would create it there.
+    let target = fs::canonicalize(path).or_else(|_| fs::read_link(path).map(|t| dir.join(t)));
+    let target = target.map_err(WriteError::io("follow the symlink", path))?;
+    if target.parent() == Some(dir.as_path()) {
+        return Ok(());
+    }
+    Err(WriteError::SymlinkOut {
+        link: path.to_path_buf(),
+        target,
+        dir,
+    })
 }
 
 /// Reads `path` (following a symlink). Not UTF-8 is a refusal, not an I/O error.

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub(crate) use edit::{Edit, Format, WriteError};
+pub(crate) use edit::{Edit, Format, WriteError, check_symlink};
 use records::{Record, Recorded, Records};
 
 use crate::config::settings::Env;
@@ -93,6 +93,10 @@ pub(crate) struct Inputs {
     /// Make us the client's default provider where that is a separate choice (Codex).
     pub(crate) set_default: bool,
 }
+
+/// The note of a client config that holds the key itself (no key command to run).
+const KEY_IN_PRIVATE_FILE: &str =
+    "The local API key is written into the file, which is kept private (0600).";
 
 /// What connecting one client means: its file, its format and the edits.
 #[derive(Debug, Clone)]

@@ -187,11 +187,15 @@ pub(crate) fn setup(
             Edit::set(&[key, PROVIDER_ID], block),
             Edit::remove(&[other.to_string(), PROVIDER_ID.to_string()]),
         ],
-        private: false,
+        // OpenCode has no key command: the key is in the file, so only its owner may read it.
+        private: true,
         key_in_file: true,
-        notes: vec![format!(
-            "Restart OpenCode, then pick a model under \"{PROVIDER_ID}/\" (e.g. `opencode -m {PROVIDER_ID}/auto`)."
-        )],
+        notes: vec![
+            super::KEY_IN_PRIVATE_FILE.to_string(),
+            format!(
+                "Restart OpenCode, then pick a model under \"{PROVIDER_ID}/\" (e.g. `opencode -m {PROVIDER_ID}/auto`)."
+            ),
+        ],
         snippet: serde_json::to_string_pretty(&snippet).unwrap_or_default(),
     }
 }

@@ -382,3 +382,28 @@ fn config_paths_follow_each_clients_own_variables() {
     assert!(err.to_string().contains("CODEX_HOME"), "{err}");
     let _: Option<Value> = None;
 }
+
+/// OpenCode has no key command, so the key is in its config: a shared (0644) config
+/// becomes the owner's alone when we connect, and the notes say so.
+#[cfg(unix)]
+#[test]
+fn opencode_connect_makes_a_shared_config_private_as_it_holds_the_key() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let c = case("opencode.json", Some("{}\n"));
+    fs::set_permissions(&c.path, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let setup = opencode::setup(
+        c.path.clone(),
+        &inputs(4242),
+        &[sample_model()],
+        OpencodeShape::V1,
+    );
+    assert!(
+        setup.notes.iter().any(|n| n.contains("0600")),
+        "{:?}",
+        setup.notes
+    );
+    connect(&setup, &inputs(4242), &c.data, false, now()).expect("connects");
+    assert!(fs::read_to_string(&c.path).expect("read").contains(KEY));
+    let mode = fs::metadata(&c.path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "it holds the key");
+}

@@ -20,6 +20,8 @@ mod client_version;
 mod decoding;
 mod fake_server;
 mod faults;
+#[cfg(unix)]
+mod files;
 mod guard;
 mod history;
 mod hostile;

@@ -741,7 +741,12 @@ opencodeShape: OpencodeShape | null,
  * A program that prints the local key (the CLI passes its own path, run as
  * `<it> key`); clients that can run one get it instead of the key itself.
  */
-keyCommand: string | null, };
+keyCommand: string | null, 
+/**
+ * Edit the target of a config file that is a symlink out of its own directory
+ * (refused otherwise: a planted link could redirect the key anywhere).
+ */
+followSymlink: boolean, };
 
 /**
  * What a connect did (or, dry, would do). Over IPC `ConnectReport` (docs/IPC.md).

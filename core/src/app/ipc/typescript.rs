@@ -457,6 +457,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 set_default: false,
                 opencode_shape: Some(OpencodeShape::V2),
                 key_command: None,
+                follow_symlink: false,
             }),
         ),
         (

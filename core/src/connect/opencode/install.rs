@@ -56,7 +56,7 @@ pub(crate) fn merge_provider(text: &str, block: &Value) -> Result<String, MergeE
 /// Puts `block` at `provider.cursor-bridge` in the OpenCode config at `path`:
 /// - missing file → created with its parent directories, `$schema` + our provider, 0600;
 /// - a file that takes the merge → copied to a new backup, then replaced atomically,
-///   keeping its permissions; a file that already holds exactly this block is left alone
+///   0600 (it holds the key); a file that already holds exactly this block is left alone
 ///   (no write, no backup);
 /// - a file that does not → [`WriteError::Refused`], nothing written, no backup.
 ///
@@ -83,7 +83,8 @@ pub(crate) fn write_provider(
             created,
         });
     }
-    let backup = edit::write(&current, &merged, false, now)?;
+    // The block holds the local key: the file becomes the owner's alone.
+    let backup = edit::write(&current, &merged, true, now)?;
     Ok(WriteOutcome {
         path: current.path,
         backup,
@@ -312,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn existing_file_is_backed_up_then_merged_keeping_its_permissions() {
+    fn existing_file_is_backed_up_then_merged_and_made_private() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("opencode.jsonc");
         fs::write(&path, USER_CONFIG).expect("write");
@@ -340,7 +341,7 @@ mod tests {
         );
         #[cfg(unix)]
         {
-            assert_eq!(mode(&path), 0o640, "the file keeps its permissions");
+            assert_eq!(mode(&path), 0o600, "the file holds the key: owner only");
             assert_eq!(mode(&backup), 0o600, "the backup holds the old key");
         }
 

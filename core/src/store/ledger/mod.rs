@@ -69,6 +69,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::oneshot;
 
+use crate::config::private;
+
 pub use report::{
     Bucket, ErrorCount, Latency, ModelUsage, Range, RecentError, SplitPoint, SplitUsage,
     UsagePoint, UsageReport, UsageTotals, nearest_rank,
@@ -240,7 +242,15 @@ impl Ledger {
         };
         let sql = |e| LedgerError::sqlite(path, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            private::ensure_dir(dir).map_err(io)?;
+        }
+        // Every prompt's model, client and cost: 0600 before SQLite first opens it, so the
+        // -wal and -shm files SQLite creates take the same mode.
+        private::open_append(path).map_err(io)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            private::tighten_file(Path::new(&side)).map_err(io)?;
         }
 
         let mut conn = Connection::open(path).map_err(sql)?;
