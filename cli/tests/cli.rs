@@ -1464,6 +1464,16 @@ async fn guard_status_pause_and_resume_act_on_the_running_serve() {
     serve.finish().await.expect_code(0);
 
     // No proxy: the rules and today's counts from the ledger; nothing to resume or pause.
+    // Asked on a port this test holds bound but not listening (connections are refused),
+    // not on the freed one, which any other process on the machine may bind meanwhile.
+    let held = tokio::net::TcpSocket::new_v4().expect("socket");
+    held.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let guard = |cmd: &'static str| {
+        let port = port.clone();
+        let sb = &sb;
+        async move { run(sb.cmd(&["guard", cmd, "--port", &port])).await }
+    };
     let offline = guard("status").await;
     offline
         .expect_code(0)
