@@ -12,12 +12,30 @@ mod format;
 mod secret;
 
 use clap::Parser;
-use cursor_bridge_core::config::settings::Env;
+use cursor_bridge_core::config::settings::{Env, SECRET_ENV_VARS};
 
 use args::Cli;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // First, while this is the only thread: what the settings need from the environment,
+    // then the secrets out of it (no child inherits them) and core dumps off.
+    let env = Env::from_process();
+    for problem in cursor_bridge_harden::start(&SECRET_ENV_VARS) {
+        eprintln!("cursor-bridge: warning: {problem}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(env)),
+        Err(e) => {
+            eprintln!("cursor-bridge: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(env: Env) -> std::process::ExitCode {
     let args = Cli::parse();
     let level = match args.verbose {
         0 => "warn",
@@ -34,5 +52,5 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(ansi)
         .init();
     let mut stdout = std::io::stdout();
-    commands::run(args, Env::from_process(), &mut stdout).await
+    commands::run(args, env, &mut stdout).await
 }

@@ -242,9 +242,9 @@ fn init_logging(paths: Option<&Paths>) {
         .init();
 }
 
-/// Runs the tray app until the user chooses Quit.
-pub fn run() {
-    let env = Env::from_process();
+/// Runs the tray app until the user chooses Quit, with `env` the process environment as
+/// it was at start (`main` has since removed the secrets from it).
+pub fn run(env: Env) {
     let paths = Paths::resolve(&env);
     init_logging(paths.as_ref().ok());
     let core = match paths

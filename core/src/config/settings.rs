@@ -38,6 +38,9 @@ pub(crate) const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 pub(crate) const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
 /// The local API key that guards the proxy port, set explicitly.
 pub(crate) const ENV_API_KEY: &str = "CURSOR_BRIDGE_API_KEY";
+/// The variables that hold secrets: read into [`Env`] at start, then removed from the
+/// process environment (`cursor_bridge_harden::start`) so no child process inherits them.
+pub const SECRET_ENV_VARS: [&str; 2] = [ENV_ACCESS_TOKEN, ENV_API_KEY];
 /// Overrides `agent_transport` (`http2` or `http1`).
 pub const ENV_AGENT_TRANSPORT: &str = "CURSOR_BRIDGE_AGENT_TRANSPORT";
 
