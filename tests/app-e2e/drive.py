@@ -244,6 +244,22 @@ def main():
     step("the UI shows the proxy state")
     wait_for("'Proxy stopped' in the UI", lambda: "Proxy stopped" in s.page_text())
 
+    step("the window's ACL refuses what the capability does not grant; the CSP holds")
+    for cmd, args in [("read_file", {"path": "/etc/passwd"}), ("plugin:autostart|enable", {}),
+                      ("plugin:window|close", {})]:
+        r = s.invoke(cmd, args)
+        assert "err" in r and "not allowed" in str(r["err"]), (cmd, r)
+    # base-uri 'none': a <base> element the page adds does not move its base URL.
+    bases = wd("POST", f"/session/{s.id}/execute/sync", {"script": """
+        const before = document.baseURI;
+        const b = document.createElement('base');
+        b.href = 'https://example.com/';
+        document.head.append(b);
+        const after = document.baseURI;
+        b.remove();
+        return [before, after];""", "args": []})
+    assert bases[0] == bases[1], f"a <base> element moved the base URL: {bases}"
+
     step("sign in (the $BROWSER stand-in approves on the fake)")
     status = s.ok("sign_in")
     assert status["signedIn"] is True and status["account"]["email"] == "dev@example.com", status
