@@ -17,12 +17,14 @@ use cursor_bridge_core::config::settings::{Env, SECRET_ENV_VARS};
 use args::Cli;
 
 fn main() -> std::process::ExitCode {
-    // First, while this is the only thread: what the settings need from the environment,
-    // then the secrets out of it (no child inherits them) and core dumps off.
-    let env = Env::from_process();
-    for problem in cursor_bridge_harden::start(&SECRET_ENV_VARS) {
+    // First: the secrets out of the environment (no child inherits them; on Linux this
+    // execs the binary once more) and core dumps off; then the settings' snapshot of the
+    // environment, the secrets included.
+    let started = cursor_bridge_harden::start(&SECRET_ENV_VARS);
+    for problem in &started.problems {
         eprintln!("cursor-bridge: warning: {problem}");
     }
+    let env = Env::from_process().with(started.secrets);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();

@@ -1489,8 +1489,9 @@ async fn guard_status_pause_and_resume_act_on_the_running_serve() {
 /// The secrets the CLI reads from its environment do not reach the processes it starts:
 /// the browser it opens for the sign-in (a script named by `BROWSER`, as a user sets one)
 /// sees the rest of the environment but neither `CURSOR_ACCESS_TOKEN` nor
-/// `CURSOR_BRIDGE_API_KEY`. (The CLI's own `/proc/<pid>/environ` still shows them: that is
-/// the kernel's copy from exec, which removing a variable does not change.)
+/// `CURSOR_BRIDGE_API_KEY`; nor does the kernel's copy of the CLI's own environment
+/// (`/proc/<pid>/environ`, what another process of the user could read), since the CLI
+/// execs itself without them.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn secrets_in_the_environment_do_not_reach_the_browser() {
@@ -1521,7 +1522,16 @@ async fn secrets_in_the_environment_do_not_reach_the_browser() {
         .expect("the browser ran")
         .expect("join")
         .expect("read the browser's environment");
+    let own = std::fs::read(format!("/proc/{}/environ", login.pid())).expect("read environ");
+    let own = String::from_utf8_lossy(&own).replace('\0', "\n");
     drop(login);
+    assert!(own.contains("BROWSER="), "the CLI's environment: {own}");
+    for secret in [token, key] {
+        assert!(
+            !own.contains(secret),
+            "{secret} in the CLI's /proc environ: {own}"
+        );
+    }
 
     assert!(
         seen.contains(&format!("CURSOR_BRIDGE_HOME={}", sb.home().display())),

@@ -5,12 +5,13 @@
 use cursor_bridge_core::config::settings::{Env, SECRET_ENV_VARS};
 
 fn main() {
-    // First, while this is the only thread: what the settings need from the environment,
-    // then the secrets out of it (WebKit's helper processes and the browser inherit the
-    // rest) and core dumps off.
-    let env = Env::from_process();
-    for problem in cursor_bridge_harden::start(&SECRET_ENV_VARS) {
+    // First: the secrets out of the environment (WebKit's helper processes and the
+    // browser inherit the rest; on Linux this execs the binary once more) and core dumps
+    // off; then the settings' snapshot of the environment, the secrets included.
+    let started = cursor_bridge_harden::start(&SECRET_ENV_VARS);
+    for problem in &started.problems {
         eprintln!("Cursor Bridge: warning: {problem}");
     }
+    let env = Env::from_process().with(started.secrets);
     cursor_bridge_app::run(env)
 }

@@ -69,6 +69,19 @@ impl Env {
             .collect())
     }
 
+    /// This environment with `pairs` added (replacing a variable of the same name): the
+    /// secrets `cursor_bridge_harden::start` took out of the process environment.
+    pub fn with<I, K, V>(mut self, pairs: I) -> Env
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.0
+            .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// The value of `key`, or `None` when unset or empty.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
