@@ -191,10 +191,10 @@ fn secrets_seen_by(fake: &FakeCursor) -> Vec<String> {
                     .map(|(_, v)| v.into_owned()),
             );
         }
-        if let Ok(body) = serde_json::from_slice::<Value>(&call.body) {
-            if let Some(rt) = body.get("refresh_token").and_then(Value::as_str) {
-                out.push(rt.to_string());
-            }
+        if let Ok(body) = serde_json::from_slice::<Value>(&call.body)
+            && let Some(rt) = body.get("refresh_token").and_then(Value::as_str)
+        {
+            out.push(rt.to_string());
         }
     }
     out

@@ -153,10 +153,10 @@ fn pieces(secret: &str) -> Vec<String> {
 fn all_secrets(fake: &FakeCursor, extra: &[String]) -> Vec<String> {
     let mut s: Vec<String> = fake.bearer_tokens_seen();
     for call in fake.unary_calls() {
-        if let Ok(body) = serde_json::from_slice::<Value>(&call.body) {
-            if let Some(rt) = body.get("refresh_token").and_then(Value::as_str) {
-                s.push(rt.to_string());
-            }
+        if let Ok(body) = serde_json::from_slice::<Value>(&call.body)
+            && let Some(rt) = body.get("refresh_token").and_then(Value::as_str)
+        {
+            s.push(rt.to_string());
         }
     }
     s.extend(extra.iter().cloned());
