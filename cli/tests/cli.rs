@@ -1570,3 +1570,31 @@ async fn serve_runs_with_core_dumps_off() {
     let fields: Vec<&str> = core.split_whitespace().collect();
     assert_eq!(&fields[4..6], ["0", "0"], "{core}");
 }
+
+/// The descriptor number that hands the secrets over a re-exec is trusted only when it is
+/// our own memfd: a stale `CURSOR_BRIDGE_SECRETS_FD` (inherited from some process we
+/// started) naming stdin leaves stdin alone, and a key typed there still signs in; the
+/// secrets set in the environment are still taken over and used.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_stale_secrets_descriptor_is_ignored() {
+    let key = "key_0123456789abcdef0123456789abcdef";
+    let fake = FakeCursor::builder().api_key(key).start().await;
+    let sb = Sandbox::new(&fake);
+    let mut cmd = sb.cmd(&["login", "--api-key-stdin"]);
+    cmd.env("CURSOR_BRIDGE_SECRETS_FD", "0")
+        .env("CURSOR_BRIDGE_API_KEY", "cb-local-key-from-env");
+    let out = run_with_stdin(cmd, Some(&format!("{key}\n"))).await;
+    out.expect_code(0)
+        .expect_stdout("Signed in as dev@example.com.");
+    assert_eq!(sb.read_creds()["apiKey"], key);
+
+    let mut key_cmd = sb.cmd(&["key"]);
+    key_cmd
+        .env("CURSOR_BRIDGE_SECRETS_FD", "0")
+        .env("CURSOR_BRIDGE_API_KEY", "cb-local-key-from-env");
+    run(key_cmd)
+        .await
+        .expect_code(0)
+        .expect_stdout("cb-local-key-from-env");
+}
