@@ -65,6 +65,9 @@ EOF
 # Under the machine's own locale (C.UTF-8 on this kind of machine, as on many minimal
 # systems) the whole scenario; then once more under plain C, where WebKitGTK reports the
 # language "C" that Intl rejects: the window must still render. No locale is forced.
+# A secret in the app's environment, as a user may set it: it must reach neither the
+# browser nor WebKit's helper processes (drive.py reads their environments).
+e2e_key="cb-app-e2e-explicit-key-$(date +%s%N)"
 run_app() {
   local locale_env=() drive_args=$2
   [ -n "$1" ] && locale_env=("LANG=$1")
@@ -72,6 +75,7 @@ run_app() {
   HOME="$work/home" XDG_RUNTIME_DIR="$work/home" \
   CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_PORT="$port" \
   CURSOR_BRIDGE_API_URL="$fake_url" CURSOR_BRIDGE_LOGIN_URL="$fake_url" \
+  CURSOR_BRIDGE_API_KEY="$e2e_key" \
   BROWSER="$root/tests/app-e2e/approve-browser" \
   APP="$app" FAKE_URL="$fake_url" NOTIFY_LOG="$work/notify.log" WORK="$work" ROOT="$root" \
   WD_PORT="$wd_port" NATIVE_PORT="$native_port" WEBDRIVER="http://127.0.0.1:$wd_port" \

@@ -27,3 +27,23 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: Rust is missing: install it with rustup (https://rustup.rs) and run this again" >&2
   exit 1
 fi
+
+# rust-toolchain.toml pins a release (1.95.0). Where rustup's stable is that release but no
+# toolchain has its name (these machines cannot download one), the name is linked to it.
+pinned=$(sed -n 's/^channel = "\(.*\)"/\1/p' "$(dirname "$0")/../rust-toolchain.toml")
+if command -v rustup >/dev/null 2>&1 && ! rustup toolchain list | grep -q "^$pinned-"; then
+  if [ "$(rustc +stable --version | cut -d' ' -f2)" = "$pinned" ]; then
+    echo "setup: linking toolchain $pinned to rustup's stable" >&2
+    rustup toolchain link "$pinned" "$(rustc +stable --print sysroot)"
+  else
+    echo "setup: rust-toolchain.toml wants Rust $pinned: rustup toolchain install $pinned" >&2
+  fi
+fi
+
+# cargo-deny for scripts/supply-chain.sh (CI's advisories/licences/bans/sources check),
+# pinned; compiling it takes about 4.5 minutes once (2 cores).
+deny_version=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $deny_version" ]; then
+  echo "setup: installing cargo-deny $deny_version" >&2
+  cargo install cargo-deny --version "=$deny_version" --locked
+fi

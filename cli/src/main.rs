@@ -12,12 +12,32 @@ mod format;
 mod secret;
 
 use clap::Parser;
-use cursor_bridge_core::config::settings::Env;
+use cursor_bridge_core::config::settings::{Env, SECRET_ENV_VARS};
 
 use args::Cli;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // First: the secrets out of the environment (no child inherits them; on Linux this
+    // execs the binary once more) and core dumps off; then the settings' snapshot of the
+    // environment, the secrets included.
+    let started = cursor_bridge_harden::start(&SECRET_ENV_VARS);
+    for problem in &started.problems {
+        eprintln!("cursor-bridge: warning: {problem}");
+    }
+    let env = Env::from_process().with(started.secrets);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(env)),
+        Err(e) => {
+            eprintln!("cursor-bridge: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(env: Env) -> std::process::ExitCode {
     let args = Cli::parse();
     let level = match args.verbose {
         0 => "warn",
@@ -34,5 +54,5 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(ansi)
         .init();
     let mut stdout = std::io::stdout();
-    commands::run(args, Env::from_process(), &mut stdout).await
+    commands::run(args, env, &mut stdout).await
 }

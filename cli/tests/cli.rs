@@ -191,10 +191,10 @@ fn secrets_seen_by(fake: &FakeCursor) -> Vec<String> {
                     .map(|(_, v)| v.into_owned()),
             );
         }
-        if let Ok(body) = serde_json::from_slice::<Value>(&call.body) {
-            if let Some(rt) = body.get("refresh_token").and_then(Value::as_str) {
-                out.push(rt.to_string());
-            }
+        if let Ok(body) = serde_json::from_slice::<Value>(&call.body)
+            && let Some(rt) = body.get("refresh_token").and_then(Value::as_str)
+        {
+            out.push(rt.to_string());
         }
     }
     out
@@ -1490,4 +1490,121 @@ async fn guard_status_pause_and_resume_act_on_the_running_serve() {
             .expect_code(1)
             .expect_stderr("no Cursor Bridge proxy is running");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// process hardening (cursor-bridge-harden)
+// ---------------------------------------------------------------------------------------
+
+/// The secrets the CLI reads from its environment do not reach the processes it starts:
+/// the browser it opens for the sign-in (a script named by `BROWSER`, as a user sets one)
+/// sees the rest of the environment but neither `CURSOR_ACCESS_TOKEN` nor
+/// `CURSOR_BRIDGE_API_KEY`; nor does the kernel's copy of the CLI's own environment
+/// (`/proc/<pid>/environ`, what another process of the user could read), since the CLI
+/// execs itself without them.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn secrets_in_the_environment_do_not_reach_the_browser() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    // The browser writes its environment into a FIFO: the read below ends when it has.
+    let fifo = sb.dir.path().join("browser-env");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let browser = sb.dir.path().join("browser.sh");
+    std::fs::write(&browser, format!("#!/bin/sh\nenv > '{}'\n", fifo.display()))
+        .expect("write the browser");
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let (token, key) = ("secret-access-token-42", "cb-secret-local-key-42");
+    let mut cmd = sb.cmd(&["login"]);
+    cmd.env("BROWSER", &browser)
+        .env("CURSOR_ACCESS_TOKEN", token)
+        .env("CURSOR_BRIDGE_API_KEY", key);
+    let login = Running::spawn(cmd);
+    let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(&fifo));
+    let seen = timeout(WAIT, read)
+        .await
+        .expect("the browser ran")
+        .expect("join")
+        .expect("read the browser's environment");
+    let own = std::fs::read(format!("/proc/{}/environ", login.pid())).expect("read environ");
+    let own = String::from_utf8_lossy(&own).replace('\0', "\n");
+    drop(login);
+    assert!(own.contains("BROWSER="), "the CLI's environment: {own}");
+    for secret in [token, key] {
+        assert!(
+            !own.contains(secret),
+            "{secret} in the CLI's /proc environ: {own}"
+        );
+    }
+
+    assert!(
+        seen.contains(&format!("CURSOR_BRIDGE_HOME={}", sb.home().display())),
+        "the browser got the rest of the environment: {seen}"
+    );
+    for secret in [token, key, "CURSOR_ACCESS_TOKEN", "CURSOR_BRIDGE_API_KEY"] {
+        assert!(
+            !seen.contains(secret),
+            "{secret} reached the browser: {seen}"
+        );
+    }
+}
+
+/// A running `serve` cannot dump core: its core-file limit is 0, soft and hard (a child it
+/// starts inherits that). It is also not dumpable (`PR_SET_DUMPABLE` 0), which shows from
+/// outside only as its `/proc/<pid>` files belonging to root — invisible when the tests
+/// run as root, so `harden`'s own unit test checks that flag.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn serve_runs_with_core_dumps_off() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let mut serve = Running::spawn(sb.cmd(&["serve", "--port", "0"]));
+    serve
+        .line_where("the listening address", |l| {
+            l.contains("listening on http://")
+        })
+        .await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", serve.pid()))
+        .expect("read /proc/<pid>/limits");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core file size line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}
+
+/// The descriptor number that hands the secrets over a re-exec is trusted only when it is
+/// our own memfd: a stale `CURSOR_BRIDGE_SECRETS_FD` (inherited from some process we
+/// started) naming stdin leaves stdin alone, and a key typed there still signs in; the
+/// secrets set in the environment are still taken over and used.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_stale_secrets_descriptor_is_ignored() {
+    let key = "key_0123456789abcdef0123456789abcdef";
+    let fake = FakeCursor::builder().api_key(key).start().await;
+    let sb = Sandbox::new(&fake);
+    let mut cmd = sb.cmd(&["login", "--api-key-stdin"]);
+    cmd.env("CURSOR_BRIDGE_SECRETS_FD", "0")
+        .env("CURSOR_BRIDGE_API_KEY", "cb-local-key-from-env");
+    let out = run_with_stdin(cmd, Some(&format!("{key}\n"))).await;
+    out.expect_code(0)
+        .expect_stdout("Signed in as dev@example.com.");
+    assert_eq!(sb.read_creds()["apiKey"], key);
+
+    let mut key_cmd = sb.cmd(&["key"]);
+    key_cmd
+        .env("CURSOR_BRIDGE_SECRETS_FD", "0")
+        .env("CURSOR_BRIDGE_API_KEY", "cb-local-key-from-env");
+    run(key_cmd)
+        .await
+        .expect_code(0)
+        .expect_stdout("cb-local-key-from-env");
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::CursorError;
 
@@ -18,8 +19,10 @@ use crate::error::CursorError;
 pub const ENV_CREDENTIALS_FILE: &str = "CURSOR_BRIDGE_CREDENTIALS_FILE";
 
 /// What a sign-in yields. Serialized as one JSON object (`accessToken`, `refreshToken`,
-/// `apiKey`), the same shape Cursor's own CLI keeps in its `auth.json`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `apiKey`), the same shape Cursor's own CLI keeps in its `auth.json`. Every copy wipes
+/// its secrets from memory when dropped (the token handed to a request is a copy that
+/// lives as long as the request).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
     /// The access JWT, sent as the bearer token.
@@ -149,13 +152,27 @@ mod tests {
 
     #[test]
     fn debug_redacts_every_secret() {
-        let c = Credentials {
-            api_key: Some("key-SECRET".into()),
-            ..creds()
-        };
+        let mut c = creds();
+        c.api_key = Some("key-SECRET".into());
         let text = format!("{c:?} {c:#?}");
         assert!(!text.contains("SECRET"), "{text}");
         assert!(text.contains("<redacted"), "{text}");
+    }
+
+    /// Every copy wipes its secrets when dropped: the type says so (`ZeroizeOnDrop`; a
+    /// test cannot soundly read freed memory), and wiping empties every secret field (a
+    /// new field left out of the wipe would fail here).
+    #[test]
+    fn credentials_wipe_their_secrets_when_dropped() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<Credentials>();
+        let mut c = creds();
+        c.api_key = Some("key-SECRET".into());
+        c.zeroize();
+        assert_eq!(
+            (c.access_token.as_str(), &c.refresh_token, &c.api_key),
+            ("", &None, &None)
+        );
     }
 
     #[test]

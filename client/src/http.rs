@@ -296,11 +296,11 @@ impl CursorHttp {
     /// unauthenticated auth endpoints); `request_id` becomes `x-request-id`.
     pub fn headers(&self, token: Option<&str>, request_id: &str) -> HeaderMap {
         let mut h = HeaderMap::with_capacity(10);
-        if let Some(t) = token {
-            if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {t}")) {
-                v.set_sensitive(true);
-                h.insert(AUTHORIZATION, v);
-            }
+        if let Some(t) = token
+            && let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            v.set_sensitive(true);
+            h.insert(AUTHORIZATION, v);
         }
         h.insert(USER_AGENT, self.inner.user_agent.clone());
         h.insert(

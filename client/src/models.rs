@@ -308,10 +308,10 @@ impl ModelCache {
         Fut: std::future::Future<Output = Result<Vec<ModelInfo>, CursorError>>,
     {
         let mut slot = self.slot.lock().await;
-        if let Some((at, models)) = slot.as_ref() {
-            if at.elapsed() < self.ttl {
-                return Ok(models.clone());
-            }
+        if let Some((at, models)) = slot.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(models.clone());
         }
         let models = Arc::new(fetch().await?);
         *slot = Some((Instant::now(), models.clone()));

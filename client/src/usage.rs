@@ -105,10 +105,10 @@ impl PlanUsage {
     /// Whether some of the plan is left: money remaining, else a percentage below 100.
     /// `None` when Cursor said nothing either way.
     pub fn has_room(&self) -> Option<bool> {
-        if self.limit_cents().is_some() {
-            if let Some(r) = self.remaining {
-                return Some(r > 0);
-            }
+        if self.limit_cents().is_some()
+            && let Some(r) = self.remaining
+        {
+            return Some(r > 0);
         }
         self.percent_used().map(|p| p < 100.0)
     }

@@ -345,18 +345,17 @@ fn local(cfg: &VersionConfig, avoid: Option<&str>, use_cache: bool) -> Option<Re
             source: VersionSource::InstalledCli,
         });
     }
-    if use_cache {
-        if let Some(v) = cfg
+    if use_cache
+        && let Some(v) = cfg
             .cache_file
             .as_deref()
             .and_then(read_cache)
             .filter(differs)
-        {
-            return Some(Resolved {
-                version: v,
-                source: VersionSource::Installer,
-            });
-        }
+    {
+        return Some(Resolved {
+            version: v,
+            source: VersionSource::Installer,
+        });
     }
     None
 }

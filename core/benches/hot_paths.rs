@@ -157,12 +157,12 @@ fn decode(reads: &[Bytes], messages: bool) -> usize {
     for read in reads {
         dec.push(read);
         while let Some(frame) = dec.next_frame().expect("valid frames") {
-            if let Frame::Message(payload) = frame {
-                if messages {
-                    let m = cursor_bridge_core::cursor::decode::server_message(&payload)
-                        .expect("valid message");
-                    black_box(m);
-                }
+            if let Frame::Message(payload) = frame
+                && messages
+            {
+                let m = cursor_bridge_core::cursor::decode::server_message(&payload)
+                    .expect("valid message");
+                black_box(m);
             }
             n += 1;
         }

@@ -377,17 +377,17 @@ fn check_parse(body: &[u8]) -> Option<ChatCompletionRequest> {
         Err(e) => {
             assert!(!e.message.trim().is_empty(), "an error without a message");
             assert_eq!(e.malformed, json.is_none(), "{e:?}");
-            if let Some(v) = &json {
-                if !e.param.is_empty() {
-                    let parent = e.param.rsplit_once(['.', '[']).map_or("", |(p, _)| p);
-                    assert!(
-                        resolve(v, &e.param).is_some()
-                            || parent.is_empty()
-                            || resolve(v, parent).is_some(),
-                        "the error names `{}`, which is not in the body: {e:?}",
-                        e.param
-                    );
-                }
+            if let Some(v) = &json
+                && !e.param.is_empty()
+            {
+                let parent = e.param.rsplit_once(['.', '[']).map_or("", |(p, _)| p);
+                assert!(
+                    resolve(v, &e.param).is_some()
+                        || parent.is_empty()
+                        || resolve(v, parent).is_some(),
+                    "the error names `{}`, which is not in the body: {e:?}",
+                    e.param
+                );
             }
             None
         }

@@ -1,13 +1,15 @@
 //! The IPC commands of `docs/IPC.md`, each a one-line call into the core's [`App`]. Names
 //! are the contract's; arguments arrive camelCase (Tauri's default), failures reject with
 //! the core's `CommandError` (`{kind, message}`).
-
-use std::path::PathBuf;
+//!
+//! No command takes a filesystem path or a program: the window names a target (a client,
+//! OpenCode's own config) and the core finds the file, so a page that went wrong can reach
+//! only what these commands already do.
 
 use cursor_bridge_core::app::App;
 // Every type crossing IPC comes from the one contract module (docs/IPC.md).
 use cursor_bridge_core::app::ipc::{
-    Client, ClientSnippet, CommandError, ConnectOptions, ConnectReport, ConnectionStatus,
+    Client, ClientSnippet, CommandError, ConnectChoice, ConnectReport, ConnectionStatus,
     DisconnectReport, GuardStatus, Model, OpencodeSnippet, PlanUsage, Range, RecentError,
     SettingsView, Status, UsageReport, WriteOutcome,
 };
@@ -120,18 +122,19 @@ pub async fn recent_errors(app: State<'_, App>) -> Res<Vec<RecentError>> {
     app.recent_errors().await
 }
 
+/// OpenCode's own global config (as OpenCode finds it), never a path from the window.
 #[tauri::command]
-pub async fn opencode_install(app: State<'_, App>, path: Option<PathBuf>) -> Res<WriteOutcome> {
-    app.opencode_install(path).await
+pub async fn opencode_install(app: State<'_, App>) -> Res<WriteOutcome> {
+    app.opencode_install(None).await
 }
 
 #[tauri::command]
 pub async fn connect_client(
     app: State<'_, App>,
     client: Client,
-    options: ConnectOptions,
+    options: ConnectChoice,
 ) -> Res<ConnectReport> {
-    app.connect(client, options).await
+    app.connect(client, options.into()).await
 }
 
 #[tauri::command]

@@ -37,6 +37,13 @@ pub const MAIN_WINDOW: &str = "main";
 /// Passed by the login item: start in the tray without showing the window.
 pub const HIDDEN_ARG: &str = "--hidden";
 
+/// The app's context from `tauri.conf.json`: the window, the CSP and the ACL (the manifest
+/// of `build.rs` and `capabilities/`). The real app and the mock-runtime tests build with
+/// this same one, so the tests meet the same refusals the window does.
+pub fn context<R: Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!("../tauri.conf.json")
+}
+
 /// Everything the app needs on any runtime: the core as managed state, the IPC commands,
 /// `status-changed` events and launch at login read back from the OS.
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, app: App) -> tauri::Builder<R> {
@@ -235,9 +242,9 @@ fn init_logging(paths: Option<&Paths>) {
         .init();
 }
 
-/// Runs the tray app until the user chooses Quit.
-pub fn run() {
-    let env = Env::from_process();
+/// Runs the tray app until the user chooses Quit, with `env` the process environment as
+/// it was at start (`main` has since removed the secrets from it).
+pub fn run(env: Env) {
     let paths = Paths::resolve(&env);
     init_logging(paths.as_ref().ok());
     let core = match paths
@@ -263,12 +270,10 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(desktop());
-    let app = build(builder, core)
-        .build(tauri::generate_context!("../tauri.conf.json"))
-        .unwrap_or_else(|e| {
-            eprintln!("Cursor Bridge cannot start: {e}");
-            std::process::exit(1);
-        });
+    let app = build(builder, core).build(context()).unwrap_or_else(|e| {
+        eprintln!("Cursor Bridge cannot start: {e}");
+        std::process::exit(1);
+    });
     app.run(|handle, event| match event {
         // Open the window unless the login item started us (then the tray is enough).
         RunEvent::Ready if !std::env::args().any(|a| a == HIDDEN_ARG) => show_main_window(handle),

@@ -1,6 +1,8 @@
 //! The IPC commands as the web UI calls them, on Tauri's mock runtime (no display), wired
 //! by the same `cursor_bridge_app::build` the real app uses, against the fake Cursor
-//! server. Requests carry `tauri://localhost` as their origin (Linux's scheme).
+//! server. Requests carry `tauri://localhost` as their origin (Linux's scheme). The app
+//! is built with its real context (`tauri.conf.json` and its capabilities), so every call
+//! passes the same ACL check the real window's does.
 //!
 //! `get_ipc_response` blocks the calling thread until the command answers, so the fake
 //! runs on its own multi-threaded runtime; the commands run on Tauri's.
@@ -14,9 +16,7 @@ use cursor_bridge_core::config::settings::{CredentialStoreKind, Env, Paths, Sett
 use cursor_bridge_tests::FakeCursor;
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{
-    INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets,
-};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
 use tauri::{Listener as _, WebviewWindow, WebviewWindowBuilder};
 
@@ -33,7 +33,7 @@ struct Harness {
     window: WebviewWindow<MockRuntime>,
     _fake: Arc<FakeCursor>,
     _rt: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Harness {
@@ -57,7 +57,10 @@ impl Harness {
             ..Settings::default()
         };
         let browser = fake.clone();
-        let core = App::builder(Paths::in_dir(dir.path()), Env::default(), settings)
+        // The clients' own configs live under this HOME (the window names no paths).
+        let home = dir.path().join("home");
+        let env = Env::from_pairs([("HOME", home.to_str().expect("utf-8"))]);
+        let core = App::builder(Paths::in_dir(dir.path()), env, settings)
             // The user's browser: approves the login on the fake.
             .opener(move |url| {
                 browser
@@ -71,7 +74,7 @@ impl Harness {
             .build()
             .expect("core");
         let app = cursor_bridge_app::build(mock_builder(), core)
-            .build(mock_context(noop_assets()))
+            .build(cursor_bridge_app::context())
             .expect("the app builds on the mock runtime");
         let window =
             WebviewWindowBuilder::new(&app, cursor_bridge_app::MAIN_WINDOW, Default::default())
@@ -82,22 +85,18 @@ impl Harness {
             window,
             _fake: fake,
             _rt: rt,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// The user's home directory the clients' configs are found in.
+    fn home(&self) -> std::path::PathBuf {
+        self.dir.path().join("home")
     }
 
     /// `invoke(cmd, args)` as `ipc.ts` sends it; `Err` is the rejection value.
     fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
-        let request = InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().expect("url"),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        };
-        get_ipc_response(&self.window, request).map(|b| b.deserialize::<Value>().expect("JSON"))
+        invoke_in(&self.window, APP_ORIGIN, cmd, args)
     }
 
     fn ok(&self, cmd: &str, args: Value) -> Value {
@@ -116,6 +115,28 @@ impl Harness {
         assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
         e
     }
+}
+
+/// The app's own pages on Linux.
+const APP_ORIGIN: &str = "tauri://localhost";
+
+/// `invoke(cmd, args)` from `window`'s page at `url`.
+fn invoke_in(
+    window: &WebviewWindow<MockRuntime>,
+    url: &str,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: url.parse().expect("url"),
+        body: InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(window, request).map(|b| b.deserialize::<Value>().expect("JSON"))
 }
 
 #[test]
@@ -279,15 +300,16 @@ fn settings_and_failures_come_back_as_kind_and_message() {
 fn connect_preview_status_snippet_and_disconnect_through_ipc() {
     let (listener, port) = own_port();
     let h = Harness::new(port, vec![listener]);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("settings.json");
+    // Claude Code's own config under the user's HOME: the window names no file.
+    let file = h.home().join(".claude").join("settings.json");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
     let original = "{\n  \"theme\": \"dark\"\n}\n";
     std::fs::write(&file, original).expect("write");
     let path = file.to_str().expect("utf-8");
 
     let dry = h.ok(
         "connect_client",
-        json!({"client": "claude-code", "options": {"path": path, "dryRun": true}}),
+        json!({"client": "claude-code", "options": {"dryRun": true}}),
     );
     assert_eq!(dry["dryRun"], true);
     let diff = dry["diff"].as_str().expect("diff");
@@ -306,7 +328,7 @@ fn connect_preview_status_snippet_and_disconnect_through_ipc() {
     // Options left out take their defaults (the UI sends `{}` for a plain connect).
     let done = h.ok(
         "connect_client",
-        json!({"client": "claude-code", "options": {"path": path}}),
+        json!({"client": "claude-code", "options": {}}),
     );
     assert!(done["backup"].is_string(), "{done}");
     let rows = h.ok("connection_status", json!({}));
@@ -337,8 +359,162 @@ fn connect_preview_status_snippet_and_disconnect_through_ipc() {
     std::fs::write(&file, "[1]").expect("write");
     let e = h.err(
         "connect_client",
-        json!({"client": "claude-code", "options": {"path": path}}),
+        json!({"client": "claude-code", "options": {}}),
     );
     assert_eq!(e["kind"], "invalid_input", "{e}");
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "[1]");
+}
+
+/// The commands of `ui/src/ipc.ts`'s `Commands` table: everything the UI calls.
+fn ui_commands() -> Vec<String> {
+    let ipc_ts = include_str!("../../ui/src/ipc.ts");
+    let table = ipc_ts
+        .split_once("export interface Commands {")
+        .and_then(|(_, rest)| rest.split_once("\n}"))
+        .expect("ipc.ts declares `export interface Commands { … }`")
+        .0;
+    let names: Vec<String> = table
+        .lines()
+        .filter_map(|l| l.trim().split_once(": { args:"))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert!(names.len() > 20, "the table parsed: {names:?}");
+    names
+}
+
+/// Tauri's refusal of a call no capability grants: debug builds explain it ("… not
+/// allowed …"), release builds say "Command … not allowed by ACL". It comes before the
+/// command runs.
+fn refused_by_acl(r: &Result<Value, Value>) -> bool {
+    matches!(r, Err(Value::String(m)) if m.contains("not allowed"))
+}
+
+/// The capability grants the main window every command the UI calls (a command left out
+/// of `build.rs`'s manifest or of `capabilities/default.json` would fail here, not in a
+/// user's window) and the events it listens to.
+#[test]
+fn the_main_window_may_call_every_command_the_ui_uses() {
+    let (listener, port) = own_port();
+    let h = Harness::new(port, vec![listener]);
+    for cmd in ui_commands() {
+        // Without its arguments a command is rejected by its own argument check, after
+        // the ACL let it through; a command without arguments runs (on the fake).
+        let r = h.invoke(&cmd, json!({}));
+        assert!(!refused_by_acl(&r), "{cmd} refused: {r:?}");
+    }
+    let listen = json!({"event": "status-changed", "target": {"kind": "Any"}, "handler": 7});
+    let r = h.invoke("plugin:event|listen", listen);
+    assert!(r.is_ok(), "listen: {r:?}");
+}
+
+/// The window may call exactly the listed commands: a command outside the list, a plugin
+/// command, another window and a remote page are all refused before anything runs.
+#[test]
+fn calls_outside_the_capability_are_refused() {
+    let (listener, port) = own_port();
+    let h = Harness::new(port, vec![listener]);
+
+    // Not ours at all: the ACL refuses it (the handler would answer "not found").
+    let r = h.invoke("read_file", json!({"path": "/etc/passwd"}));
+    assert!(refused_by_acl(&r), "{r:?}");
+    // Plugins' commands the UI has no use for: launch at login goes through
+    // `set_launch_at_login` only, windows are the shell's, events flow backend → UI.
+    for cmd in [
+        "plugin:autostart|enable",
+        "plugin:window|close",
+        "plugin:webview|create_webview_window",
+        "plugin:event|emit",
+        "plugin:clipboard-manager|read_text",
+    ] {
+        let r = h.invoke(cmd, json!({}));
+        assert!(refused_by_acl(&r), "{cmd}: {r:?}");
+    }
+
+    // Any other window (one a bug or a plugin opens) gets nothing, not even the status.
+    let other = WebviewWindowBuilder::new(&h.app, "other", Default::default())
+        .build()
+        .expect("a second window");
+    for cmd in ["get_status", "get_api_key", "regenerate_api_key"] {
+        let r = invoke_in(&other, APP_ORIGIN, cmd, json!({}));
+        assert!(refused_by_acl(&r), "{cmd} from another window: {r:?}");
+    }
+    // A remote page loaded in the main window, likewise.
+    let r = invoke_in(&h.window, "https://example.com/", "get_api_key", json!({}));
+    assert!(refused_by_acl(&r), "a remote page: {r:?}");
+
+    // The key was never handed out or changed by the refused calls.
+    let key = h.ok("get_api_key", json!({}));
+    assert_eq!(h.ok("get_api_key", json!({})), key);
+}
+
+/// No command takes a filesystem path: `connect_client` refuses one (and a program to
+/// run for the key) and writes nothing; `opencode_install` writes OpenCode's own config
+/// whatever the page sends.
+#[test]
+fn no_command_takes_a_path_from_the_window() {
+    let (listener, port) = own_port();
+    let h = Harness::new(port, vec![listener]);
+    h.ok("sign_in", json!({}));
+    let elsewhere = h.dir.path().join("elsewhere.json");
+    let target = elsewhere.to_str().expect("utf-8");
+
+    for options in [json!({"path": target}), json!({"keyCommand": "/bin/sh"})] {
+        let r = h.invoke(
+            "connect_client",
+            json!({"client": "claude-code", "options": options}),
+        );
+        assert!(
+            matches!(&r, Err(Value::String(m)) if m.contains("unknown field")),
+            "{options}: {r:?}"
+        );
+    }
+    assert!(!h.home().join(".claude").exists(), "nothing written");
+
+    let done = h.ok("opencode_install", json!({"path": target}));
+    let written = done["path"].as_str().expect("path");
+    assert!(
+        written.starts_with(
+            h.home()
+                .join(".config")
+                .join("opencode")
+                .to_str()
+                .expect("utf-8")
+        ),
+        "{done}"
+    );
+    assert!(!elsewhere.exists(), "the page's path was not used");
+}
+
+/// The CSP of `tauri.conf.json` (Tauri sends it with every page it serves): scripts and
+/// everything else from the app only, and no plugins, `<base>`, form posts or framing.
+#[test]
+fn the_csp_allows_only_the_apps_own_content() {
+    let context = cursor_bridge_app::context::<MockRuntime>();
+    let csp = context
+        .config()
+        .app
+        .security
+        .csp
+        .as_ref()
+        .expect("a CSP")
+        .to_string();
+    let directives: std::collections::BTreeMap<&str, Vec<&str>> = csp
+        .split(';')
+        .filter_map(|d| {
+            let mut words = d.split_whitespace();
+            Some((words.next()?, words.collect()))
+        })
+        .collect();
+    for (name, want) in [
+        ("default-src", vec!["'self'"]),
+        ("object-src", vec!["'none'"]),
+        ("base-uri", vec!["'none'"]),
+        ("form-action", vec!["'none'"]),
+        ("frame-ancestors", vec!["'none'"]),
+    ] {
+        assert_eq!(directives.get(name), Some(&want), "{name} in {csp}");
+    }
+    // Scripts fall back to default-src 'self': no inline or eval'd script anywhere.
+    assert!(!directives.contains_key("script-src"), "{csp}");
+    assert!(!csp.contains("unsafe-eval"), "{csp}");
 }

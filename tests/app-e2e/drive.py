@@ -218,6 +218,47 @@ def render_only():
     print(f"app-e2e (render): ok in {time.time() - t0:.1f}s", file=sys.stderr)
 
 
+def processes():
+    """(pid, argv, environment) of every process of this run (its WORK in the environment)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split("=", 1) for kv in f.read().decode(errors="replace").split("\0") if "=" in kv)
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        found.append((pid, argv, env))
+    return found
+
+
+def check_hardening():
+    """The app took CURSOR_BRIDGE_API_KEY out of its environment at start (main re-execs
+    the binary without it), so neither its own /proc environ nor what it starts has it;
+    its core limit is 0."""
+    key = os.environ["CURSOR_BRIDGE_API_KEY"]  # the session's, as the app got it
+    with open(os.path.join(os.environ["WORK"], "browser-env")) as f:
+        seen = f.read()
+    assert "CURSOR_BRIDGE_HOME=" in seen, "the browser got the environment"
+    assert key not in seen and "CURSOR_BRIDGE_API_KEY" not in seen, "the key reached the browser"
+    mine = [(pid, argv, env) for pid, argv, env in processes() if env.get("WORK") == os.environ["WORK"]]
+    app = [(pid, env) for pid, argv, env in mine if argv[0] == APP]
+    assert app, "the app's process"
+    # It re-executed itself without the key (even the kernel's copy lacks it) and kept it.
+    assert "CURSOR_BRIDGE_API_KEY" not in app[0][1], "the key in the app's /proc environ"
+    # The web and network processes the app's web view starts (not WebKitWebDriver,
+    # which started the app with the session's environment).
+    helpers = [(pid, argv[0], env) for pid, argv, env in mine
+               if os.path.basename(argv[0]) in ("WebKitWebProcess", "WebKitNetworkProcess")]
+    assert helpers, f"WebKit's helper processes: {[a[0] for _, a, _ in mine]}"
+    for pid, name, env in helpers:
+        assert "CURSOR_BRIDGE_API_KEY" not in env, f"{name} (pid {pid}) has the key"
+    with open(f"/proc/{app[0][0]}/limits") as f:
+        core = next(line for line in f if line.startswith("Max core file size"))
+    assert core.split()[4:6] == ["0", "0"], core
+
+
 def main():
     if "--render-only" in sys.argv[1:]:
         return render_only()
@@ -244,9 +285,29 @@ def main():
     step("the UI shows the proxy state")
     wait_for("'Proxy stopped' in the UI", lambda: "Proxy stopped" in s.page_text())
 
+    step("the window's ACL refuses what the capability does not grant; the CSP holds")
+    for cmd, args in [("read_file", {"path": "/etc/passwd"}), ("plugin:autostart|enable", {}),
+                      ("plugin:window|close", {})]:
+        r = s.invoke(cmd, args)
+        assert "err" in r and "not allowed" in str(r["err"]), (cmd, r)
+    # base-uri 'none': a <base> element the page adds does not move its base URL.
+    bases = wd("POST", f"/session/{s.id}/execute/sync", {"script": """
+        const before = document.baseURI;
+        const b = document.createElement('base');
+        b.href = 'https://example.com/';
+        document.head.append(b);
+        const after = document.baseURI;
+        b.remove();
+        return [before, after];""", "args": []})
+    assert bases[0] == bases[1], f"a <base> element moved the base URL: {bases}"
+
     step("sign in (the $BROWSER stand-in approves on the fake)")
     status = s.ok("sign_in")
     assert status["signedIn"] is True and status["account"]["email"] == "dev@example.com", status
+
+    step("no secret in the browser's or WebKit's environment; no core dumps")
+    check_hardening()
+    assert s.ok("get_api_key") == os.environ["CURSOR_BRIDGE_API_KEY"], "the explicit key is in use"
 
     step("start the proxy, chat through it")
     status = s.ok("start_proxy")

@@ -520,8 +520,8 @@
       ];
     },
     opencode_snippet: () => snippet(),
-    opencode_install: ({ path }) => ({
-      path: path || '/home/ada/.config/opencode/opencode.json',
+    opencode_install: () => ({
+      path: '/home/ada/.config/opencode/opencode.json',
       backup: '/home/ada/.config/opencode/opencode.json.bak-20261120-1430',
       created: false,
     }),

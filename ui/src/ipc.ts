@@ -16,7 +16,7 @@ import type {
   Client,
   ClientSnippet,
   ConnectionStatus,
-  ConnectOptions,
+  ConnectChoice,
   ConnectReport,
   DisconnectReport,
   ErrorKind,
@@ -94,8 +94,8 @@ export interface Commands {
   plan_usage: { args: void; returns: PlanUsage };
   recent_errors: { args: void; returns: RecentError[] };
   opencode_snippet: { args: void; returns: OpencodeSnippet };
-  opencode_install: { args: { path: string | null }; returns: OpencodeInstall };
-  connect_client: { args: { client: Client; options: Partial<ConnectOptions> }; returns: ConnectReport };
+  opencode_install: { args: void; returns: OpencodeInstall };
+  connect_client: { args: { client: Client; options: Partial<ConnectChoice> }; returns: ConnectReport };
   disconnect_client: { args: { client: Client }; returns: DisconnectReport };
   connection_status: { args: void; returns: ConnectionStatus[] };
   client_snippet: { args: { client: Client }; returns: ClientSnippet };
@@ -141,10 +141,10 @@ export const usageReport = (range: Range) => call('usage_report', { range });
 export const planUsage = () => call('plan_usage');
 export const recentErrors = () => call('recent_errors');
 export const opencodeSnippet = () => call('opencode_snippet');
-/** `path: null` lets the backend pick OpenCode's default config file. */
-export const opencodeInstall = (path: string | null = null) => call('opencode_install', { path });
+/** Merges our provider into OpenCode's own global config (the backend finds the file). */
+export const opencodeInstall = () => call('opencode_install');
 /** Writes the client's own config (or, `dryRun`, only returns the diff); options left out take their defaults. */
-export const connectClient = (client: Client, options: Partial<ConnectOptions> = {}) =>
+export const connectClient = (client: Client, options: Partial<ConnectChoice> = {}) =>
   call('connect_client', { client, options });
 /** Undoes `connectClient`: what it added goes, what it replaced comes back. */
 export const disconnectClient = (client: Client) => call('disconnect_client', { client });

@@ -388,7 +388,7 @@ describe('settings', () => {
     await userEvent.click(await screen.findByRole('button', { name: 'Add to OpenCode' }));
     expect(await screen.findByText('/home/ada/.config/opencode/opencode.json')).toBeTruthy();
     expect(screen.getByText('/home/ada/.config/opencode/opencode.json.bak')).toBeTruthy();
-    expect(be.callsOf('opencode_install')).toEqual([{ path: null }]);
+    expect(be.callsOf('opencode_install')).toEqual([{}]);
   });
 
   it('launch at login shows the state the OS reports back', async () => {

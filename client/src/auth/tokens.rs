@@ -10,6 +10,7 @@ use super::refresh::{RefreshRoute, refresh};
 use crate::credentials::{CredentialStore, Credentials, StoreError};
 use crate::error::CursorError;
 use crate::http::CursorHttp;
+use zeroize::Zeroizing;
 
 /// After a failed refresh, callers get the same answer for this long instead of each
 /// trying again (a dead network would otherwise cost every request a full timeout).
@@ -31,7 +32,8 @@ pub struct TokenManager {
 struct Inner {
     http: CursorHttp,
     store: Arc<dyn CredentialStore>,
-    env_token: Option<String>,
+    /// Wiped from memory with the manager.
+    env_token: Option<Zeroizing<String>>,
     margin: Duration,
     /// The refresh route tried first: the setting at start, then the last one that
     /// worked. In memory only: after a restart re-learning it costs one 4xx.
@@ -107,7 +109,9 @@ impl TokenManager {
             inner: Arc::new(Inner {
                 http,
                 store,
-                env_token: env_token.filter(|t| !t.trim().is_empty()),
+                env_token: env_token
+                    .filter(|t| !t.trim().is_empty())
+                    .map(Zeroizing::new),
                 margin: refresh_margin,
                 route: std::sync::Mutex::new(RefreshRoute::default()),
                 state: tokio::sync::Mutex::new(State::default()),
@@ -145,7 +149,7 @@ impl TokenManager {
     /// token is returned and the failure logged.
     pub async fn access_token(&self) -> Result<String, CursorError> {
         if let Some(t) = &self.inner.env_token {
-            return Ok(t.clone());
+            return Ok(t.to_string());
         }
         {
             let mut st = self.inner.state.lock().await;
@@ -199,7 +203,7 @@ impl TokenManager {
     pub async fn current(&self) -> Result<Option<Credentials>, StoreError> {
         if let Some(t) = &self.inner.env_token {
             return Ok(Some(Credentials {
-                access_token: t.clone(),
+                access_token: t.to_string(),
                 refresh_token: None,
                 api_key: None,
             }));
@@ -253,7 +257,7 @@ impl Inner {
             }
             Trigger::Rejected(rejected) => {
                 if creds.access_token != *rejected {
-                    return Ok(creds.access_token);
+                    return Ok(creds.access_token.clone());
                 }
                 false
             }
@@ -265,12 +269,12 @@ impl Inner {
             || creds.api_key.as_deref().is_some_and(|k| !k.is_empty());
         if !renewable && still_valid {
             // Nothing to refresh with (e.g. a bare imported token): use it until it expires.
-            return Ok(creds.access_token);
+            return Ok(creds.access_token.clone());
         }
         if let Some(err) = st.recent_failure() {
             return match err {
                 CursorError::SessionExpired => Err(CursorError::SessionExpired),
-                _ if still_valid => Ok(creds.access_token),
+                _ if still_valid => Ok(creds.access_token.clone()),
                 err => Err(err.clone()),
             };
         }
@@ -301,7 +305,7 @@ impl Inner {
                     }
                     e if still_valid => {
                         tracing::warn!(error = %e, "token refresh failed; using the current token until it expires");
-                        Ok(creds.access_token)
+                        Ok(creds.access_token.clone())
                     }
                     e => {
                         tracing::error!(error = %e, "token refresh failed");

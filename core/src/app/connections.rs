@@ -19,7 +19,7 @@ use crate::connect::{
 use crate::cursor::models::ModelInfo;
 use crate::store::local_key;
 
-/// How to connect a client. Over IPC `ConnectOptions` (every field optional).
+/// How to connect a client: the CLI's `connect` flags (the web UI sends a [`ConnectChoice`]).
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -39,6 +39,35 @@ pub struct ConnectOptions {
     /// Edit the target of a config file that is a symlink out of its own directory
     /// (refused otherwise: a planted link could redirect the key anywhere).
     pub follow_symlink: bool,
+}
+
+/// What the web UI may choose when connecting a client. Over IPC `ConnectChoice` (every
+/// field optional). No paths: the window edits only the client's own config file, with
+/// the key itself rather than a program to run (a page that could name a file or a program
+/// would reach anything the user can write or run); `ConnectOptions` with those stays for
+/// the CLI. A field outside these three is refused, not ignored.
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ConnectChoice {
+    /// Only compute the diff; write nothing.
+    pub dry_run: bool,
+    /// Also make us the client's default provider where that is a separate setting
+    /// (Codex's top-level `model_provider` and `model`).
+    pub set_default: bool,
+    /// OpenCode's config shape; `null` asks the installed `opencode --version`.
+    pub opencode_shape: Option<OpencodeShape>,
+}
+
+impl From<ConnectChoice> for ConnectOptions {
+    fn from(c: ConnectChoice) -> ConnectOptions {
+        ConnectOptions {
+            dry_run: c.dry_run,
+            set_default: c.set_default,
+            opencode_shape: c.opencode_shape,
+            ..ConnectOptions::default()
+        }
+    }
 }
 
 /// A client's paste-ready snippet. Over IPC `ClientSnippet`.

@@ -24,7 +24,7 @@ use crate::proxy::StartError;
 use crate::store::credentials::StoreError;
 
 pub use super::alerts::{Alert, AlertKind};
-pub use super::connections::{ClientSnippet, ConnectOptions};
+pub use super::connections::{ClientSnippet, ConnectChoice, ConnectOptions};
 pub use crate::config::settings::OnDemand;
 pub use crate::connect::opencode::install::WriteOutcome;
 pub use crate::connect::{

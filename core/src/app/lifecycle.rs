@@ -157,10 +157,8 @@ impl App {
         }
         let wanted =
             self.settings().start_proxy_on_launch && self.saved_state().await.proxy_running;
-        if wanted {
-            if let Err(e) = self.start_inner().await {
-                tracing::warn!(error = %e, "the proxy did not start at launch");
-            }
+        if wanted && let Err(e) = self.start_inner().await {
+            tracing::warn!(error = %e, "the proxy did not start at launch");
         }
         self.publish().await
     }

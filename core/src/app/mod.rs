@@ -57,7 +57,7 @@ use crate::cursor::{CallObserver, CursorClient, CursorError};
 use crate::wiring::Wiring;
 
 pub use alerts::{Alert, AlertKind, Alerts, Event};
-pub use connections::{ClientSnippet, ConnectOptions, OpencodeInstalled};
+pub use connections::{ClientSnippet, ConnectChoice, ConnectOptions, OpencodeInstalled};
 pub use ipc::{
     Account, CommandError, ErrorKind, GuardStatus, GuardSummary, Model, OpencodeSnippet, PlanUsage,
     ProxyRunState, ProxyStatus, SettingsView, SignInProgress, Status,

@@ -38,6 +38,9 @@ pub(crate) const ENV_CLIENT_VERSION: &str = "CURSOR_BRIDGE_CLIENT_VERSION";
 pub(crate) const ENV_ACCESS_TOKEN: &str = "CURSOR_ACCESS_TOKEN";
 /// The local API key that guards the proxy port, set explicitly.
 pub(crate) const ENV_API_KEY: &str = "CURSOR_BRIDGE_API_KEY";
+/// The variables that hold secrets: read into [`Env`] at start, then removed from the
+/// process environment (`cursor_bridge_harden::start`) so no child process inherits them.
+pub const SECRET_ENV_VARS: [&str; 2] = [ENV_ACCESS_TOKEN, ENV_API_KEY];
 /// Overrides `agent_transport` (`http2` or `http1`).
 pub const ENV_AGENT_TRANSPORT: &str = "CURSOR_BRIDGE_AGENT_TRANSPORT";
 
@@ -64,6 +67,19 @@ impl Env {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect())
+    }
+
+    /// This environment with `pairs` added (replacing a variable of the same name): the
+    /// secrets `cursor_bridge_harden::start` took out of the process environment.
+    pub fn with<I, K, V>(mut self, pairs: I) -> Env
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.0
+            .extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
     }
 
     /// The value of `key`, or `None` when unset or empty.

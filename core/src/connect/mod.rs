@@ -406,10 +406,10 @@ pub(crate) fn disconnect(
             Some(out)
         }
     };
-    if let Some(out) = restored {
-        if out != text {
-            report.backup = edit::write(&current, &out, false, now)?;
-        }
+    if let Some(out) = restored
+        && out != text
+    {
+        report.backup = edit::write(&current, &out, false, now)?;
     }
     records.remove(client);
     records.save(data_dir)?;

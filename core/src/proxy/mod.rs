@@ -29,6 +29,7 @@ use axum::serve::ListenerExt as _;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 use crate::config::settings::{ENV_API_KEY, Env, Paths, Settings};
 use crate::cursor::CursorClient;
@@ -45,8 +46,9 @@ use crate::engine::Engine;
 pub struct ProxyState {
     /// The conversation engine (Cursor client, settings, parked runs, ledger, store).
     pub engine: Arc<Engine>,
-    /// The Bearer key clients must send; `None` when the check is off.
-    pub api_key: Option<String>,
+    /// The Bearer key clients must send; `None` when the check is off. Wiped from memory
+    /// when the proxy stops (this copy lives as long as the server).
+    pub api_key: Option<Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -69,7 +71,7 @@ impl ProxyState {
     pub fn with_engine(engine: Engine, api_key: Option<String>) -> Self {
         ProxyState {
             engine: Arc::new(engine),
-            api_key,
+            api_key: api_key.map(Zeroizing::new),
         }
     }
 

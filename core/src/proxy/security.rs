@@ -169,12 +169,12 @@ fn verdict(state: &ProxyState, req: &Request) -> Result<(), ApiError> {
     // A browser may POST `text/plain`, a form or multipart to any site without asking
     // first (a "simple request"); only JSON is ever meant for us. A missing type is
     // accepted: hand-written clients often leave it out.
-    if req.method() == Method::POST {
-        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-            let text = ct.to_str().unwrap_or("");
-            if !is_json_media_type(text) {
-                return Err(ApiError::unsupported_media_type(text));
-            }
+    if req.method() == Method::POST
+        && let Some(ct) = req.headers().get(CONTENT_TYPE)
+    {
+        let text = ct.to_str().unwrap_or("");
+        if !is_json_media_type(text) {
+            return Err(ApiError::unsupported_media_type(text));
         }
     }
     Ok(())

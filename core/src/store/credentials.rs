@@ -230,10 +230,8 @@ mod tests {
         );
         store.save(&creds()).unwrap();
         assert_eq!(store.load().unwrap(), Some(creds()));
-        let updated = Credentials {
-            access_token: "new".into(),
-            ..creds()
-        };
+        let mut updated = creds();
+        updated.access_token = "new".into();
         store.save(&updated).unwrap();
         assert_eq!(store.load().unwrap(), Some(updated));
         let names: Vec<_> = std::fs::read_dir(dir.path().join("sub/dir"))

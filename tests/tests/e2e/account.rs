@@ -239,7 +239,7 @@ async fn a_browser_login_refreshes_through_the_exchange_first() {
     let stored = h.client.tokens().current().await.unwrap().unwrap();
     assert_eq!(
         call.header("authorization").map(str::to_string),
-        stored.refresh_token.map(|t| format!("Bearer {t}")),
+        stored.refresh_token.as_ref().map(|t| format!("Bearer {t}")),
         "the refresh token is the bearer"
     );
 }

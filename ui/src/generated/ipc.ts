@@ -717,13 +717,13 @@ export type Client = "opencode" | "claude-code" | "codex";
 export type OpencodeShape = "v1" | "v2";
 
 /**
- * How to connect a client. Over IPC `ConnectOptions` (every field optional).
+ * What the web UI may choose when connecting a client. Over IPC `ConnectChoice` (every
+ * field optional). No paths: the window edits only the client's own config file, with
+ * the key itself rather than a program to run (a page that could name a file or a program
+ * would reach anything the user can write or run); `ConnectOptions` with those stays for
+ * the CLI. A field outside these three is refused, not ignored.
  */
-export type ConnectOptions = { 
-/**
- * The config file to edit instead of the client's own default.
- */
-path: string | null, 
+export type ConnectChoice = { 
 /**
  * Only compute the diff; write nothing.
  */
@@ -736,17 +736,7 @@ setDefault: boolean,
 /**
  * OpenCode's config shape; `null` asks the installed `opencode --version`.
  */
-opencodeShape: OpencodeShape | null, 
-/**
- * A program that prints the local key (the CLI passes its own path, run as
- * `<it> key`); clients that can run one get it instead of the key itself.
- */
-keyCommand: string | null, 
-/**
- * Edit the target of a config file that is a symlink out of its own directory
- * (refused otherwise: a planted link could redirect the key anywhere).
- */
-followSymlink: boolean, };
+opencodeShape: OpencodeShape | null, };
 
 /**
  * What a connect did (or, dry, would do). Over IPC `ConnectReport` (docs/IPC.md).

@@ -395,7 +395,7 @@ function OpencodeCard(props: { apiKey: string | null }) {
     setInstallError(null);
     setInstalled(null);
     try {
-      setInstalled(await opencodeInstall(null));
+      setInstalled(await opencodeInstall());
     } catch (e) {
       setInstallError(e);
     } finally {

@@ -189,10 +189,8 @@ async fn stored_api_key_renews_through_the_exchange() {
         serde_json::json!({"accessToken": "new", "refreshToken": "r2"}),
     );
     let fake = Fake::start(Route::missing(), Route::missing(), exchange).await;
-    let creds = Credentials {
-        api_key: Some("key_1".into()),
-        ..old_session()
-    };
+    let mut creds = old_session();
+    creds.api_key = Some("key_1".into());
     let (new, route) = refresh(&fake.http, &creds, RefreshRoute::Oauth)
         .await
         .unwrap();

@@ -84,7 +84,7 @@ fn contract() -> Vec<Declared> {
         declared::<WriteOutcome>(cfg),
         declared::<Client>(cfg),
         declared::<OpencodeShape>(cfg),
-        declared::<ConnectOptions>(cfg),
+        declared::<ConnectChoice>(cfg),
         declared::<ConnectReport>(cfg),
         declared::<DisconnectReport>(cfg),
         declared::<ConnectionStatus>(cfg),
@@ -450,14 +450,11 @@ fn samples() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
-            "ConnectOptions",
-            json(&ConnectOptions {
-                path: None,
+            "ConnectChoice",
+            json(&ConnectChoice {
                 dry_run: true,
                 set_default: false,
                 opencode_shape: Some(OpencodeShape::V2),
-                key_command: None,
-                follow_symlink: false,
             }),
         ),
         (

@@ -90,14 +90,13 @@ impl Settings {
             .cli_installer_url
             .as_deref()
             .filter(|u| !u.trim().is_empty())
+            && !Url::parse(u.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
         {
-            if !Url::parse(u.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-                return Err(bad(
-                    "cli_installer_url",
-                    "an http:// or https:// URL, or \"\" to never fetch it",
-                    format!("{u:?}"),
-                ));
-            }
+            return Err(bad(
+                "cli_installer_url",
+                "an http:// or https:// URL, or \"\" to never fetch it",
+                format!("{u:?}"),
+            ));
         }
         if self
             .credentials_file

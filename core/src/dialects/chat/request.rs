@@ -131,10 +131,10 @@ impl ChatCompletionRequest {
                 "only n = 1 is supported (Cursor returns one choice)",
             ));
         }
-        if let Some(m) = &self.model {
-            if m.trim().is_empty() {
-                return Err(RequestError::field("model", "`model` must not be empty"));
-            }
+        if let Some(m) = &self.model
+            && m.trim().is_empty()
+        {
+            return Err(RequestError::field("model", "`model` must not be empty"));
         }
         for (name, v) in [("temperature", self.temperature), ("top_p", self.top_p)] {
             if v.is_some_and(|v| !v.is_finite() || v < 0.0) {

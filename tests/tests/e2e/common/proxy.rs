@@ -54,7 +54,7 @@ impl Proxy {
     async fn serve(h: Harness, client: CursorClient, settings: Settings, paths: &Paths) -> Proxy {
         let state =
             ProxyState::from_settings(client, settings, paths, &h.env).expect("proxy state");
-        let key = state.api_key.clone().unwrap_or_default();
+        let key = state.api_key.as_deref().cloned().unwrap_or_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
