@@ -44,14 +44,20 @@ for d in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1 libdbus-1-3; 
 done
 # The path is what follows the first five columns (it may hold a space).
 dpkg-deb -c "$deb" | sed -E 's#^(\S+\s+){5}\.?/?#/#; s#/$##' >"$work/files"
-expect=(/usr/bin/cursor-bridge-app /usr/bin/cursor-bridge "/usr/share/applications/Cursor Bridge.desktop"
-  /usr/share/doc/cursor-bridge/LICENSE-MIT /usr/share/doc/cursor-bridge/LICENSE-APACHE)
-for size in 16 24 32 48 64 128 256; do
-  expect+=("/usr/share/icons/hicolor/${size}x${size}/apps/cursor-bridge-app.png")
-done
-for f in "${expect[@]}"; do
-  grep -qxF -- "$f" "$work/files" || fail "the package lacks $f"
-done
+# has_files LIST DOC_DIR: the files both packages hold are in LIST (one path a line),
+# with the licence texts in DOC_DIR.
+has_files() {
+  local f expect=(/usr/bin/cursor-bridge-app /usr/bin/cursor-bridge
+    "/usr/share/applications/Cursor Bridge.desktop" "$2/LICENSE-MIT" "$2/LICENSE-APACHE")
+  for size in 16 24 32 48 64 128 256; do
+    expect+=("/usr/share/icons/hicolor/${size}x${size}/apps/cursor-bridge-app.png")
+  done
+  for f in "${expect[@]}"; do
+    grep -qxF -- "$f" "$1" || fail "$(basename "$1") lacks $f"
+  done
+}
+has_files "$work/files" /usr/share/doc/cursor-bridge
+grep -qxF /usr/share/doc/cursor-bridge/copyright "$work/files" || fail "the .deb has no copyright file"
 mkdir "$work/deb"
 dpkg-deb -x "$deb" "$work/deb"
 desktop="$work/deb/usr/share/applications/Cursor Bridge.desktop"
@@ -76,6 +82,19 @@ done
 
 ours() { find /usr \( -iname '*cursor-bridge*' -o -iname 'Cursor Bridge*' \) -print 2>/dev/null | sort; }
 ours >"$work/ours-before"
+# The .rpm (built from the same configuration; not installed here): name, version,
+# files, and the same dependencies under Fedora's names.
+echo "==> inspecting $rpm" >&2
+[ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$rpm")" = "$pkg $version" ] ||
+  fail "the .rpm is $(rpm -qp --qf '%{NAME} %{VERSION}' "$rpm")"
+rpm -qpl "$rpm" >"$work/rpm-files"
+has_files "$work/rpm-files" /usr/share/licenses/cursor-bridge
+requires=$(rpm -qp --requires "$rpm")
+for d in 'libwebkit2gtk-4.1.so.0()(64bit)' 'libgtk-3.so.0()(64bit)' libayatana-appindicator-gtk3 dbus-libs; do
+  grep -qxF "$d" <<<"$requires" || fail "the .rpm does not require $d: $requires"
+done
+rpm -qp --scripts "$rpm" | grep -q "Each user's own files were kept" || fail "the .rpm's removal message"
+
 installed=""
 remove_package() {
   [ -n "$installed" ] || return 0
