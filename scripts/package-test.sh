@@ -126,10 +126,21 @@ kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 unset CURSOR_BRIDGE_HOME CURSOR_ACCESS_TOKEN CURSOR_BRIDGE_API_KEY
 
 echo "==> the installed app under Xvfb" >&2
-mkdir -p "$work/home" "$work/tmp"
+mkdir -p "$work/home/.config/autostart" "$work/tmp"
+# Launch at login switched on from a build tree before the package was installed.
+cat >"$work/home/.config/autostart/Cursor Bridge.desktop" <<EOF
+[Desktop Entry]
+Type=Application
+Version=1.0
+Name=Cursor Bridge
+Comment=Cursor Bridgestartup script
+Exec=$work/src/target/debug/cursor-bridge-app --hidden
+StartupNotify=false
+Terminal=false
+EOF
 wd_port=$(free_port)
-# A user's fresh account (default settings, files under HOME); the proxy it may start
-# goes to a free port, Cursor is the fake.
+# A user's account with nothing of ours but that login item (default settings, files under
+# HOME); the proxy it may start goes to a free port, Cursor is the fake.
 env -i PATH="$PATH" ${LANG:+LANG="$LANG"} DRIVE_ARGS=--installed \
   HOME="$work/home" XDG_RUNTIME_DIR="$work/home" TMPDIR="$work/tmp" \
   CURSOR_BRIDGE_PORT="$(free_port)" CURSOR_BRIDGE_API_URL="$CURSOR_BRIDGE_API_URL" \

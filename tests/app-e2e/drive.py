@@ -241,7 +241,8 @@ def installed():
     """The app of an installed package (APP=/usr/bin/…; scripts/package-test.sh): time from
     launch to the first rendered window (written to COLD_START_FILE), the window's WM_CLASS
     against the desktop entry's STARTUP_WM_CLASS, the version and commit in the footer, and
-    launch at login writing an entry that starts this installed binary."""
+    launch at login starting this installed binary: the entry a build tree's copy left in
+    HOME (planted by the script) rewritten at launch, and one switched on here."""
     t0 = time.monotonic()
     step(f"launch {APP} until its window renders")
     s = Session()
@@ -260,13 +261,22 @@ def installed():
     classes = wait_for("the window's WM_CLASS", lambda: wm_classes("Cursor Bridge"))
     assert os.environ["STARTUP_WM_CLASS"] in classes, (classes, os.environ["STARTUP_WM_CLASS"])
 
-    step("launch at login starts the installed binary")
     pattern = os.path.join(HOME, ".config", "autostart", "*.desktop")
+
+    def execs():
+        files = glob.glob(pattern)
+        assert len(files) == 1, files
+        return [line for line in open(files[0]).read().splitlines() if line.startswith("Exec=")]
+
+    step("the login item another copy left (a build tree's) now starts the installed binary")
+    assert s.ok("get_status")["launchAtLogin"] is True
+    assert execs() == [f"Exec={APP} --hidden"], execs()
+    assert s.ok("set_launch_at_login", {"enabled": False}) is False
+    assert glob.glob(pattern) == [], glob.glob(pattern)
+
+    step("launch at login, switched on here, starts the installed binary")
     assert s.ok("set_launch_at_login", {"enabled": True}) is True
-    files = glob.glob(pattern)
-    assert len(files) == 1, files
-    execs = [line for line in open(files[0]).read().splitlines() if line.startswith("Exec=")]
-    assert execs == [f"Exec={APP} --hidden"], execs
+    assert execs() == [f"Exec={APP} --hidden"], execs()
     assert s.ok("set_launch_at_login", {"enabled": False}) is False
     assert glob.glob(pattern) == [], glob.glob(pattern)
     s.close()
