@@ -17,6 +17,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 bundles=("$@")
 [ "${#bundles[@]}" -gt 0 ] || bundles=(deb rpm)
+for b in "${bundles[@]}"; do
+  case $b in
+    deb | rpm | appimage) ;;
+    *) echo "package.sh: unknown package type '$b' (deb, rpm or appimage)" >&2; exit 2 ;;
+  esac
+done
 
 build_ui
 
