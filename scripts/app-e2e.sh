@@ -7,6 +7,7 @@
 # Usage: scripts/app-e2e.sh        Needs: scripts/setup.sh, npm, ~2 min warm.
 set -euo pipefail
 . "$(dirname "$0")/lib/fake.sh"
+. "$(dirname "$0")/lib/ui.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 bash scripts/setup.sh
@@ -15,10 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # The UI the app embeds; built once unless its sources changed.
-if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/index.html -newer ui/dist/index.html -print -quit)" ]; then
-  echo "==> building the UI" >&2
-  (cd ui && nice -n 10 npm ci --no-audit --no-fund --loglevel=error && nice -n 10 npm run build >/dev/null)
-fi
+build_ui
 command -v tauri-driver >/dev/null || nice -n 10 cargo install tauri-driver --locked
 
 echo "==> building the app (custom-protocol: serves ui/dist) and the fake Cursor" >&2
@@ -42,25 +40,9 @@ drain_grace_secs = 1
 start_proxy_on_launch = false
 EOF
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 wd_port=$(free_port)
 native_port=$(free_port)
-
-# Inside the session: a notification daemon, a bus monitor that records Notify calls,
-# tauri-driver; all of them end with the session (they would outlive it otherwise).
-cat >"$work/session.sh" <<'EOF'
-set -euo pipefail
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
-dunst >/dev/null 2>&1 &
-dbus-monitor "interface='org.freedesktop.Notifications',member='Notify'" >"$NOTIFY_LOG" 2>/dev/null &
-tauri-driver --port "$WD_PORT" --native-port "$NATIVE_PORT" >"$WORK/tauri-driver.log" 2>&1 &
-for _ in $(seq 100); do
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/status", timeout=1)' "$WEBDRIVER" 2>/dev/null && break
-  sleep 0.1
-done
-timeout 180 python3 "$ROOT/tests/app-e2e/drive.py" $DRIVE_ARGS
-EOF
 
 # Under the machine's own locale (C.UTF-8 on this kind of machine, as on many minimal
 # systems) the whole scenario; then once more under plain C, where WebKitGTK reports the
@@ -80,7 +62,7 @@ run_app() {
   APP="$app" FAKE_URL="$fake_url" NOTIFY_LOG="$work/notify.log" WORK="$work" ROOT="$root" \
   WD_PORT="$wd_port" NATIVE_PORT="$native_port" WEBDRIVER="http://127.0.0.1:$wd_port" \
   TMPDIR="$work/tmp" RUST_LOG="${RUST_LOG:-info}" \
-  xvfb-run -a dbus-run-session -- bash "$work/session.sh" || {
+  xvfb-run -a dbus-run-session -- bash tests/app-e2e/session.sh || {
     echo "app-e2e: FAILED (LANG=${1:-unset}); tauri-driver/app log:" >&2
     tail -n 60 "$work/tauri-driver.log" >&2 || true
     exit 1

@@ -10,16 +10,14 @@
 # Needs: scripts/setup.sh (xvfb, dbus, webkit), npm for the UI build.
 set -euo pipefail
 . "$(dirname "$0")/lib/fake.sh"
+. "$(dirname "$0")/lib/ui.sh"
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cursor-bridge/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 if [ -z "${CB_APP:-}" ]; then
   bash scripts/setup.sh
-  if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/index.html -newer ui/dist/index.html -print -quit)" ]; then
-    echo "==> building the UI" >&2
-    (cd ui && nice -n 10 npm ci --no-audit --no-fund --loglevel=error && nice -n 10 npm run build >/dev/null)
-  fi
+  build_ui
   echo "==> building the release app (custom-protocol: serves ui/dist) and the fake Cursor" >&2
   nice -n 10 cargo build --release --locked -p cursor-bridge-app --features tauri/custom-protocol
   nice -n 10 cargo build --release --locked -p cursor-bridge-tests --bin fake-cursor

@@ -8,10 +8,11 @@ set -euo pipefail
 # SDK test; chromium for the UI's real-browser test (Node/npm come with the machine);
 # WebKitGTK, the appindicator tray, librsvg and libxdo for the Tauri shell (src-tauri/);
 # xvfb, webkit2gtk-driver, dunst and imagemagick to run the real app headless, drive it
-# over WebDriver and see its notifications.
+# over WebDriver and see its notifications; desktop-file-utils and rpm to inspect the
+# packages (scripts/package-test.sh).
 packages=(pkg-config libdbus-1-dev build-essential gnome-keyring dbus dbus-x11 python3-venv chromium
   libssl-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  xvfb webkit2gtk-driver dunst imagemagick)
+  xvfb webkit2gtk-driver dunst imagemagick desktop-file-utils rpm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -82,3 +82,9 @@ bash scripts/app-e2e.sh
 # bounded: 60 s per target; any crash fails the run with its reproducer.
 echo "==> fuzzing" >&2
 bash scripts/fuzz.sh "${CURSOR_BRIDGE_FUZZ_SECONDS:-60}"
+
+# The Linux packages as a user installs them: the .deb built (release), inspected, installed
+# on this machine with apt, its CLI and app used (serve for one chat, the window under
+# Xvfb, launch at login pointing at /usr/bin), then removed leaving nothing in /usr.
+echo "==> Linux packages: build, install, use, remove" >&2
+timeout 2400 bash scripts/package-test.sh

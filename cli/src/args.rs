@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 // No bare `about`: it would replace the doc comment above with the crate's Cargo
 // description (about the crate, not the tool), which tells a user nothing.
-#[command(name = "cursor-bridge", version, long_about = None)]
+#[command(name = "cursor-bridge", version = cursor_bridge_core::VERSION_WITH_COMMIT, long_about = None)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -471,8 +471,32 @@ async fn ctrl_c_cancels_a_browser_login() {
 }
 
 // ---------------------------------------------------------------------------------------
-// status, logout
+// --version, status, logout
 // ---------------------------------------------------------------------------------------
+
+/// One version everywhere, and which build it is: the workspace's version and the commit
+/// this checkout is at, as `git` itself names it.
+#[tokio::test]
+async fn version_names_the_workspace_version_and_the_git_commit() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=10", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let commit = String::from_utf8(head.stdout).expect("utf-8");
+    let commit = commit.trim();
+    assert!(
+        head.status.success() && !commit.is_empty(),
+        "a git checkout"
+    );
+    let out = run(sb.cmd(&["--version"])).await;
+    out.expect_code(0).expect_stdout(&format!(
+        "cursor-bridge {} ({commit})\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+}
 
 #[tokio::test]
 async fn status_not_signed_in_says_how_to_sign_in() {

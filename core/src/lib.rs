@@ -56,5 +56,17 @@ pub mod proxy;
 pub mod store;
 pub mod wiring;
 
-/// The version of this build.
+/// The version of this build: one version for the workspace, the app and its packages
+/// (`[workspace.package]` in the root `Cargo.toml`; `tauri.conf.json` and `ui/package.json`
+/// repeat it, checked by `src-tauri/tests/version.rs`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit this was built from (short hash), `unknown` outside a git checkout
+/// (`build.rs`).
+pub const COMMIT: &str = env!("CURSOR_BRIDGE_COMMIT");
+/// `VERSION (COMMIT)`, what `cursor-bridge --version` prints after the program name.
+pub const VERSION_WITH_COMMIT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CURSOR_BRIDGE_COMMIT"),
+    ")"
+);

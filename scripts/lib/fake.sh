@@ -12,6 +12,7 @@
 # logs in WORK/serve.log. Sets serve_pid and port.
 # npm_install DIR PACKAGE@VERSION BIN: installs the pinned client into DIR once (again
 # only when DIR/node_modules/.bin/BIN is missing).
+# free_port: a port free on 127.0.0.1 now.
 # new_work_dir: a fresh directory in $work, removed (and the fake stopped) when the
 # script exits.
 start_fake() {
@@ -29,13 +30,17 @@ start_fake() {
 start_serve() {
   local bin=$1 work=$2 key=$3 url
   url=$(fake_field url)
-  port=$(python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
+  port=$(free_port)
   export CURSOR_BRIDGE_HOME="$work/cb" CURSOR_BRIDGE_API_URL="$url" CURSOR_BRIDGE_LOGIN_URL="$url"
   export CURSOR_ACCESS_TOKEN="$(fake_field access_token)" CURSOR_BRIDGE_API_KEY="$key"
   # `9>&-`: only the script may hold the fake's stdin open (the fake reports on EOF).
   RUST_LOG=info "$bin/cursor-bridge" serve --port "$port" > "$work/serve.out" 2> "$work/serve.log" 9>&- &
   serve_pid=$!
   for _ in $(seq 50); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 npm_install() {

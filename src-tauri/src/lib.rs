@@ -151,6 +151,39 @@ fn ensure_autostart_dir() -> Result<(), String> {
     Ok(())
 }
 
+/// When launch at login is on, its entry starts the binary running now. One written by
+/// another copy of the app (`scripts/run.sh`'s build tree, before the package was
+/// installed) would go on starting that copy at login, or nothing once it is deleted;
+/// it is written again for this one. Only the real app does this (from `run`): the mock
+/// runtime of the tests must never touch the user's entry.
+fn login_item_starts_this_binary<R: Runtime>(handle: &AppHandle<R>) {
+    #[cfg(target_os = "linux")]
+    {
+        let manager = handle.autolaunch();
+        let (Ok(true), Ok(exe), Some(home)) = (
+            manager.is_enabled(),
+            std::env::current_exe(),
+            std::env::var_os("HOME"),
+        ) else {
+            return;
+        };
+        // Where and how auto-launch writes it (`Exec=<path> <args>`).
+        let entry = std::path::Path::new(&home)
+            .join(".config/autostart")
+            .join(format!("{}.desktop", handle.package_info().name));
+        let ours = format!("Exec={} {HIDDEN_ARG}", exe.display());
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        if text.lines().any(|line| line == ours) {
+            return;
+        }
+        match manager.disable().and_then(|()| manager.enable()) {
+            Ok(()) => tracing::info!(entry = %entry.display(), exe = %exe.display(),
+                "launch at login now starts this binary"),
+            Err(e) => tracing::warn!(error = %e, "cannot update the launch-at-login entry"),
+        }
+    }
+}
+
 /// Shows, unminimizes and focuses the main window, creating it if it is closed.
 pub fn show_main_window<R: Runtime>(handle: &AppHandle<R>) {
     let window = match handle.get_webview_window(MAIN_WINDOW) {
@@ -275,8 +308,13 @@ pub fn run(env: Env) {
         std::process::exit(1);
     });
     app.run(|handle, event| match event {
-        // Open the window unless the login item started us (then the tray is enough).
-        RunEvent::Ready if !std::env::args().any(|a| a == HIDDEN_ARG) => show_main_window(handle),
+        RunEvent::Ready => {
+            login_item_starts_this_binary(handle);
+            // Open the window unless the login item started us (then the tray is enough).
+            if !std::env::args().any(|a| a == HIDDEN_ARG) {
+                show_main_window(handle)
+            }
+        }
         // Closing the last window must not quit a tray app; Quit exits with a code.
         RunEvent::ExitRequested {
             api, code: None, ..

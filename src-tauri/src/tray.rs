@@ -410,6 +410,7 @@ mod tests {
             },
             launch_at_login: false,
             version: "0.1.0".into(),
+            commit: "6a334c3a1b".into(),
             client_version: ClientVersionInfo {
                 version: "cli-2026.01.09-231024f".into(),
                 source: VersionSource::BuiltIn,

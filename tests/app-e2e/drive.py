@@ -10,7 +10,8 @@ autostart file the OS switch writes, the one notification a port clash raises, a
 second launch that hands over to the running instance.
 
 Environment: APP (the binary), FAKE_URL, HOME, NOTIFY_LOG (dbus-monitor output),
-WEBDRIVER (default http://127.0.0.1:4444).
+WEBDRIVER (default http://127.0.0.1:4444). `--render-only`: only that the window renders;
+`--installed`: the installed package's app (see `installed`).
 """
 import glob
 import http.client
@@ -203,13 +204,17 @@ def chat(base_url, key):
         return json.load(r)
 
 
+def wait_rendered(s):
+    wait_for("the UI to render", lambda: "Cursor Bridge" in s.page_text() and "Account" in s.page_text())
+
+
 def render_only():
     """The window renders under whatever locale this process was given (LANG=C: WebKitGTK
     then reports the language "C", which Intl rejects)."""
     t0 = time.time()
     step(f"the window renders under LANG={os.environ.get('LANG', '(unset)')!r}")
     s = Session()
-    wait_for("the UI to render", lambda: "Cursor Bridge" in s.page_text() and "Account" in s.page_text())
+    wait_rendered(s)
     lang = wd("POST", f"/session/{s.id}/execute/sync",
               {"script": "return [navigator.language, new Intl.NumberFormat(navigator.language).format(1234.5)]",
                "args": []})
@@ -259,9 +264,71 @@ def check_hardening():
     assert core.split()[4:6] == ["0", "0"], core
 
 
+def wm_classes(title):
+    """The WM_CLASS strings (instance, class) of the X window titled `title`."""
+    ids = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True).stdout
+    for line in ids.splitlines():
+        m = re.match(r'\s*(0x[0-9a-f]+) "(.*?)"', line)
+        if m and m.group(2) == title:
+            out = subprocess.run(["xprop", "-id", m.group(1), "WM_CLASS"],
+                                 capture_output=True, text=True).stdout
+            classes = re.findall(r'"(.*?)"', out)
+            if classes:
+                return classes
+    return []
+
+
+def installed():
+    """The app of an installed package (APP=/usr/bin/…; scripts/package-test.sh): time from
+    launch to the first rendered window (written to COLD_START_FILE), the window's WM_CLASS
+    against the desktop entry's STARTUP_WM_CLASS, the version and commit in the footer, and
+    launch at login starting this installed binary: the entry a build tree's copy left in
+    HOME (planted by the script) rewritten at launch, and one switched on here."""
+    t0 = time.monotonic()
+    step(f"launch {APP} until its window renders")
+    s = Session()
+    wait_rendered(s)
+    cold = time.monotonic() - t0
+    step(f"rendered {cold:.2f}s after launch")
+    with open(os.environ["COLD_START_FILE"], "w") as f:
+        f.write(f"{cold:.2f}\n")
+    footer = wait_for("the footer's version", lambda: wd(
+        "POST", f"/session/{s.id}/execute/sync",
+        {"script": "const v = document.querySelector('[data-testid=version]'); return v && v.textContent",
+         "args": []}))
+    assert footer == os.environ["EXPECT_FOOTER"], (footer, os.environ["EXPECT_FOOTER"])
+
+    step("the window's WM_CLASS matches the desktop entry's StartupWMClass")
+    classes = wait_for("the window's WM_CLASS", lambda: wm_classes("Cursor Bridge"))
+    assert os.environ["STARTUP_WM_CLASS"] in classes, (classes, os.environ["STARTUP_WM_CLASS"])
+
+    pattern = os.path.join(HOME, ".config", "autostart", "*.desktop")
+
+    def execs():
+        files = glob.glob(pattern)
+        assert len(files) == 1, files
+        return [line for line in open(files[0]).read().splitlines() if line.startswith("Exec=")]
+
+    step("the login item another copy left (a build tree's) now starts the installed binary")
+    assert s.ok("get_status")["launchAtLogin"] is True
+    assert execs() == [f"Exec={APP} --hidden"], execs()
+    assert s.ok("set_launch_at_login", {"enabled": False}) is False
+    assert glob.glob(pattern) == [], glob.glob(pattern)
+
+    step("launch at login, switched on here, starts the installed binary")
+    assert s.ok("set_launch_at_login", {"enabled": True}) is True
+    assert execs() == [f"Exec={APP} --hidden"], execs()
+    assert s.ok("set_launch_at_login", {"enabled": False}) is False
+    assert glob.glob(pattern) == [], glob.glob(pattern)
+    s.close()
+    print(f"app-e2e (installed): ok in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+
+
 def main():
     if "--render-only" in sys.argv[1:]:
         return render_only()
+    if "--installed" in sys.argv[1:]:
+        return installed()
     t0 = time.time()
     step("session (starts the app)")
     s = Session()

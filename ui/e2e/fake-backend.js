@@ -116,6 +116,7 @@
       },
       launchAtLogin: state.launchAtLogin,
       version: '0.1.0',
+      commit: '6a334c3a1b',
       clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installed_cli', sourceLabel: 'newest installed Cursor CLI' },
       // Like the real backend: the sign-in waiting for the browser is part of the status.
       signIn: state.pendingSignIn

@@ -64,7 +64,11 @@ export function App(props: { initialScreen?: Screen }) {
               </li>
             ))}
           </ul>
-          {status && <p class="version">v{status.version}</p>}
+          {status && (
+            <p class="version" data-testid="version">
+              v{status.version} ({status.commit})
+            </p>
+          )}
         </nav>
         <main ref={mainRef} tabIndex={-1} class="content" aria-label={SCREENS.find((s) => s.id === current)!.label}>
           {loadError ? (

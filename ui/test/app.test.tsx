@@ -158,6 +158,12 @@ describe('status bar', () => {
     expect(be.callsOf('start_proxy')).toHaveLength(1);
     expect(await screen.findByText('Proxy running')).toBeTruthy();
   });
+
+  it('the footer shows the version and the commit it was built from', async () => {
+    mockBackend({ get_status: () => status() });
+    render(<App />);
+    expect((await screen.findByTestId('version')).textContent).toBe('v0.1.0 (6a334c3a1b)');
+  });
 });
 
 describe('models', () => {

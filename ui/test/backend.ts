@@ -13,6 +13,7 @@ export function status(over: Partial<Status> = {}): Status {
     proxy: { state: 'running', host: '127.0.0.1', port: 18741, baseUrl: 'http://127.0.0.1:18741/v1', error: null },
     launchAtLogin: false,
     version: '0.1.0',
+    commit: '6a334c3a1b',
     clientVersion: { version: 'cli-2026.07.23-e383d2b', source: 'installer', sourceLabel: "Cursor's CLI installer" },
     signIn: null,
     guard: { paused: false, tripped: [] },

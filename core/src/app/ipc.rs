@@ -99,6 +99,8 @@ pub struct Status {
     pub launch_at_login: bool,
     /// Cursor Bridge's own version (the core crate's `CARGO_PKG_VERSION`).
     pub version: String,
+    /// The git commit it was built from (short hash, `unknown` outside a checkout).
+    pub commit: String,
     /// The `x-cursor-client-version` Cursor is sent, and where it came from.
     pub client_version: ClientVersionInfo,
     /// The browser sign-in waiting for approval, if any.
@@ -605,6 +607,7 @@ mod tests {
             },
             launch_at_login: false,
             version: "0.1.0".into(),
+            commit: "6a334c3a1b".into(),
             client_version: Resolved {
                 version: "cli-2026.07.23-e383d2b".into(),
                 source: VersionSource::InstalledCli,
@@ -633,6 +636,7 @@ mod tests {
         assert_eq!(v["proxy"]["baseUrl"], "http://127.0.0.1:18741/v1");
         assert_eq!(v["proxy"]["state"], "running");
         assert_eq!(v["launchAtLogin"], false);
+        assert_eq!(v["commit"], "6a334c3a1b");
         assert_eq!(
             v["signIn"],
             serde_json::json!({"attempt": 2, "startedUnixMs": 1_767_225_600_000_u64})

@@ -150,6 +150,7 @@ impl AppBuilder {
             proxy: proxy.status(&self.settings),
             launch_at_login: false,
             version: crate::VERSION.to_string(),
+            commit: crate::COMMIT.to_string(),
             client_version: client.http().client_version().current().into(),
             sign_in: None,
             guard: ipc::GuardSummary::default(),

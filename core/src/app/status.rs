@@ -51,6 +51,7 @@ impl App {
             proxy: self.inner.proxy.status(&self.settings()),
             launch_at_login: self.read_launch_at_login().await,
             version: crate::VERSION.to_string(),
+            commit: crate::COMMIT.to_string(),
             client_version: client.http().client_version().current().into(),
             sign_in: session.progress(),
             guard: (&self.guard_status()).into(),

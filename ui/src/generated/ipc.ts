@@ -69,6 +69,10 @@ launchAtLogin: boolean,
  */
 version: string, 
 /**
+ * The git commit it was built from (short hash, `unknown` outside a checkout).
+ */
+commit: string, 
+/**
  * The `x-cursor-client-version` Cursor is sent, and where it came from.
  */
 clientVersion: ClientVersion, 

@@ -261,6 +261,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         },
         launch_at_login: false,
         version: "0.1.0".into(),
+        commit: "6a334c3a1b".into(),
         client_version: ClientVersionInfo {
             version: "cli-2026.07.23-e383d2b".into(),
             source: VersionSource::Installer,
