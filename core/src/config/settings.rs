@@ -499,6 +499,17 @@ fn check_url(url: &Url) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// True for a URL whose host is `localhost` or a loopback address (where plain `http://`
+/// never leaves the machine: the fake Cursor in tests, a local relay).
+pub(crate) fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_url_from_env(var: &str, key: &'static str, value: &str) -> Result<Url, SettingsError> {
     Url::parse(value.trim()).map_err(|e| SettingsError::Invalid {
         origin: format!("environment variable {var}"),
