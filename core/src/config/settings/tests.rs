@@ -68,6 +68,7 @@ fn defaults_are_the_documented_ones() {
         (32 << 20, 600, 64)
     );
     assert_eq!(s.max_parked_bytes, 64 << 20);
+    assert_eq!((s.header_read_timeout_secs, s.max_connections), (10, 256));
     assert_eq!(
         (
             s.conversation_store_max,
@@ -272,6 +273,8 @@ fn validation_rejects_nonsense_and_names_key_and_file() {
             "allow_non_loopback = true\nrequire_api_key = false",
             "require_api_key",
         ),
+        ("max_connections = 0", "max_connections"),
+        ("header_read_timeout_secs = 0", "header_read_timeout_secs"),
     ];
     for (text, key) in cases {
         write_settings(&paths, text);

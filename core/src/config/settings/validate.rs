@@ -45,6 +45,9 @@ impl Settings {
                 "false".into(),
             ));
         }
+        if self.max_connections == 0 {
+            return Err(bad("max_connections", "at least 1", "0".into()));
+        }
         if self.max_body_bytes < 1024 {
             return Err(bad(
                 "max_body_bytes",
@@ -199,6 +202,7 @@ impl Settings {
                 self.heartbeat_only_timeout_secs,
             ),
             ("parked_ttl_secs", self.parked_ttl_secs),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
         ] {
             if value == 0 {
                 return Err(bad(key, "a number of seconds above 0", "0".into()));
