@@ -990,12 +990,25 @@ async fn the_last_proxy_state_is_restored_on_launch() {
     second.stop_proxy().await.expect("stop");
     second.shutdown().await;
 
-    let third = m.app(own_port());
+    let own = own_port();
+    let port = own.number;
+    let third = m.app(own);
     assert_eq!(
         third.launch().await.proxy.state,
         ProxyRunState::Stopped,
         "the user stopped it last"
     );
+    // Left stopped, the port is still the app's from launch on (issue 15): it answers
+    // that the proxy is stopped.
+    let key = third.api_key().expect("key");
+    let (status, body) = timeout(WAIT, ask("GET", "/v1/models", port, Some(&key)))
+        .await
+        .expect("the port is served from launch on");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &serde_json::json!("proxy_stopped"))
+    );
+    third.shutdown().await;
 }
 
 #[tokio::test]
