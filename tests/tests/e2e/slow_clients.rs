@@ -2,7 +2,8 @@
 //! - 200 slowloris connections (half a request line, nothing at all, half an HTTP/2
 //!   preface, then silence) while 20 normal requests all succeed promptly; every slow one
 //!   is closed by the server once `header_read_timeout_secs` has passed, not before;
-//! - an idle keep-alive connection is closed after the same timeout;
+//! - an idle keep-alive connection is closed after the same timeout, and a response that
+//!   streams for longer than it is not;
 //! - `max_connections` bounds what is open at once: with the cap taken by silent
 //!   connections, a normal request waits for one of them to be cut, then succeeds.
 
@@ -10,7 +11,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use cursor_bridge_tests::FakeCursor;
+use cursor_bridge_tests::{FakeCursor, Turn};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -22,7 +23,14 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 const PROMPT: Duration = Duration::from_secs(3);
 
 async fn proxy(tweak: impl FnOnce(&mut cursor_bridge_core::config::settings::Settings)) -> Proxy {
-    let p = Proxy::start_for(FakeCursor::builder().start().await, |s| {
+    proxy_for(FakeCursor::builder().start().await, tweak).await
+}
+
+async fn proxy_for(
+    fake: FakeCursor,
+    tweak: impl FnOnce(&mut cursor_bridge_core::config::settings::Settings),
+) -> Proxy {
+    let p = Proxy::start_for(fake, |s| {
         s.header_read_timeout_secs = HEADER_TIMEOUT.as_secs();
         tweak(s);
     })
@@ -150,4 +158,31 @@ async fn the_connection_cap_makes_a_flood_wait_instead_of_exhausting_the_proxy()
     );
     assert!(took < HEADER_TIMEOUT + PROMPT, "waited {took:?}");
     drop(silent);
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_the_header_timeout_is_not_cut() {
+    let fake = FakeCursor::builder()
+        .turn(
+            Turn::new()
+                .text("slow start")
+                .sleep(HEADER_TIMEOUT * 5 / 2)
+                .text(", slow end")
+                .turn_ended()
+                .end_ok(),
+        )
+        .start()
+        .await;
+    let p = proxy_for(fake, |_| {}).await;
+    let body = p
+        .post(&serde_json::json!({"model": "auto", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .await
+        .text()
+        .await
+        .expect("the whole stream");
+    assert!(
+        body.contains("slow start") && body.contains(", slow end") && body.contains("[DONE]"),
+        "{body}"
+    );
 }
