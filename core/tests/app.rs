@@ -376,6 +376,18 @@ async fn a_stopped_proxy_keeps_its_port_and_answers_503_that_it_is_stopped() {
         ask("GET", "/v1/models", port, Some("cb-wrong")).await.0,
         401
     );
+    // Its IPv6 loopback twin too (a client saying `localhost` may try [::1] first).
+    assert!(
+        std::net::TcpListener::bind(("::1", port)).is_err(),
+        "[::1]:{port} is held too"
+    );
+    let v6 = reqwest::Client::new()
+        .get(format!("http://[::1]:{port}/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("[::1] answers");
+    assert_eq!(v6.status(), 503);
 
     let s = app.start_proxy().await.expect("start on the same port");
     assert_eq!(s.proxy.state, ProxyRunState::Running);

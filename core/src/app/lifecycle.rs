@@ -363,8 +363,12 @@ impl App {
             return Ok(addr);
         }
         let listener = self.listen(settings).await?;
-        let socket =
-            Socket::open(listener, generation).map_err(|source| StartError::Io { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Io { addr, source })?;
+        let twin = proxy::bind_twin(bound, settings).await;
+        let socket = Socket::open(listener, twin.into_iter().collect(), generation)
+            .map_err(|source| StartError::Io { addr, source })?;
         let addr = socket.local_addr();
         lc.generation += 1;
         self.supervise(lc.generation, &socket);

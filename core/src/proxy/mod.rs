@@ -170,8 +170,9 @@ pub async fn serve(
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let twin = bind_twin(listener.local_addr()?, state.settings()).await;
     let served = Served::begin(state).await;
-    let socket = server::Socket::open(listener, served.generation())?;
+    let socket = server::Socket::open(listener, twin.into_iter().collect(), served.generation())?;
     tokio::select! {
         () = socket.ended() => {
             served.end().await;
@@ -368,6 +369,35 @@ pub async fn bind(settings: &Settings) -> Result<tokio::net::TcpListener, StartE
         }
     })?;
     socket.listen(1024).map_err(io)
+}
+
+/// `[::1]` on the port of `of` when `of` is `127.0.0.1`, served alike: a client that
+/// says `localhost` may try IPv6 first, and another user listening there would receive its
+/// key and prompts. Best effort: no IPv6 means none; a port taken there is logged with
+/// its holder.
+pub(crate) async fn bind_twin(
+    of: SocketAddr,
+    settings: &Settings,
+) -> Option<tokio::net::TcpListener> {
+    if of.ip() != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
+        return None;
+    }
+    let twin = Settings {
+        host: std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        port: of.port(),
+        ..settings.clone()
+    };
+    match bind(&twin).await {
+        Ok(l) => Some(l),
+        Err(e @ StartError::PortInUse { .. }) => {
+            tracing::warn!(error = %e, "the IPv6 loopback twin of the proxy's port is taken");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "no IPv6 loopback twin of the proxy's port");
+            None
+        }
+    }
 }
 
 /// A proxy running in the background; stop it with [`RunningProxy::stop`].

@@ -164,7 +164,8 @@ pub(crate) struct Socket {
     addr: SocketAddr,
     slot: Arc<Slot>,
     close: CancellationToken,
-    accept: Option<JoinHandle<()>>,
+    /// One accept loop per listener (the configured address and its loopback twin).
+    accept: Vec<JoinHandle<()>>,
     /// Cancelled when the accept loop has ended, for whatever reason.
     ended: CancellationToken,
 }
@@ -186,8 +187,13 @@ struct Slot {
 }
 
 impl Socket {
-    /// Starts accepting on `listener`, serving `first`.
-    pub(crate) fn open(listener: TcpListener, first: Generation) -> std::io::Result<Socket> {
+    /// Starts accepting on `listener` and its `twins` (served alike, e.g. `[::1]` beside
+    /// `127.0.0.1`), serving `first`.
+    pub(crate) fn open(
+        listener: TcpListener,
+        twins: Vec<TcpListener>,
+        first: Generation,
+    ) -> std::io::Result<Socket> {
         let addr = listener.local_addr()?;
         let cap = first.0.limits.max_connections;
         let slot = Arc::new(Slot {
@@ -197,17 +203,15 @@ impl Socket {
         });
         let close = CancellationToken::new();
         let ended = CancellationToken::new();
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            slot.clone(),
-            close.clone(),
-            ended.clone(),
-        ));
+        let accept = std::iter::once(listener)
+            .chain(twins)
+            .map(|l| tokio::spawn(accept_loop(l, slot.clone(), close.clone(), ended.clone())))
+            .collect();
         Ok(Socket {
             addr,
             slot,
             close,
-            accept: Some(accept),
+            accept,
             ended,
         })
     }
@@ -233,7 +237,7 @@ impl Socket {
     /// generation it served, whose connections are still open.
     pub(crate) async fn close(mut self) -> Generation {
         self.close.cancel();
-        if let Some(task) = self.accept.take() {
+        for task in std::mem::take(&mut self.accept) {
             let _ = task.await;
         }
         lock(&self.slot.current).clone()
