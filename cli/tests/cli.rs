@@ -1282,6 +1282,14 @@ async fn serve_port_in_use_and_non_loopback_host_are_refused() {
     let open = run(sb.cmd(&["serve", "--host", "0.0.0.0", "--port", "0"])).await;
     open.expect_code(2).expect_stderr("loopback");
     drop(taken);
+
+    // Exposed to the network without the key: refused before anything is bound.
+    sb.write_settings("allow_non_loopback = true\nrequire_api_key = false\n");
+    let unprotected = run(sb.cmd(&["serve", "--port", "0"])).await;
+    unprotected
+        .expect_code(1)
+        .expect_stderr("require_api_key")
+        .expect_stderr("allow_non_loopback");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -305,8 +305,34 @@ async fn a_browser_that_cannot_open_is_an_io_error() {
     assert!(!app.signing_in());
 }
 
+/// Sends `method path` with `key` (as Bearer) to the app's port; the status and the JSON.
+async fn ask(method: &str, path: &str, port: u16, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().request(
+        method.parse().expect("method"),
+        format!("http://127.0.0.1:{port}{path}"),
+    );
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if method == "POST" {
+        req = req.json(&serde_json::json!({"model": "auto", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}]}));
+    }
+    let res = req.send().await.expect("the app's port answers");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// True when nobody could bind `port` on 127.0.0.1 right now (the app holds it).
+fn port_held(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_err()
+}
+
+/// Issue 15: a stopped proxy keeps its port, so no other local user can bind it and
+/// receive the key and the prompts; it answers a 503 in each dialect's error shape, behind
+/// the same checks as a running one. Only quitting releases the port.
 #[tokio::test]
-async fn proxy_starts_stops_and_starts_again_on_the_same_port() {
+async fn a_stopped_proxy_keeps_its_port_and_answers_503_that_it_is_stopped() {
     let m = Machine::new().await;
     let own = own_port();
     let port = own.number;
@@ -316,21 +342,200 @@ async fn proxy_starts_stops_and_starts_again_on_the_same_port() {
     assert_eq!(s.proxy.state, ProxyRunState::Running);
     assert_eq!(s.proxy.port, port);
     assert_eq!(s.proxy.base_url, format!("http://127.0.0.1:{port}/v1"));
-    assert!(listening(port).await);
+    let key = app.api_key().expect("key");
+    assert_eq!(models_status(port, &key).await, 200);
     // Starting twice is harmless.
     app.start_proxy().await.expect("start again while running");
 
     let s = app.stop_proxy().await.expect("stop");
     assert_eq!(s.proxy.state, ProxyRunState::Stopped);
-    // The port is released when stop returns.
-    drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("port free after stop"));
+    assert!(port_held(port), "the port stays the app's while stopped");
+    let (status, body) = ask("POST", "/v1/chat/completions", port, Some(&key)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "proxy_stopped", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Start proxy")),
+        "{body}"
+    );
+    let (status, body) = ask("POST", "/v1/messages", port, Some(&key)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["type"], "error", "Anthropic's shape: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped")),
+        "{body}"
+    );
+    assert_eq!(ask("GET", "/health", port, None).await.0, 503);
+    // The checks come first: without the key a stranger learns nothing more than a 401.
+    let (status, body) = ask("GET", "/v1/models", port, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        ask("GET", "/v1/models", port, Some("cb-wrong")).await.0,
+        401
+    );
+    // Its IPv6 loopback twin too (a client saying `localhost` may try [::1] first).
+    assert!(
+        std::net::TcpListener::bind(("::1", port)).is_err(),
+        "[::1]:{port} is held too"
+    );
+    let v6 = reqwest::Client::new()
+        .get(format!("http://[::1]:{port}/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("[::1] answers");
+    assert_eq!(v6.status(), 503);
 
     let s = app.start_proxy().await.expect("start on the same port");
     assert_eq!(s.proxy.state, ProxyRunState::Running);
-    assert!(listening(port).await);
+    assert_eq!(models_status(port, &key).await, 200);
     let s = app.toggle_proxy().await.expect("toggle stops");
     assert_eq!(s.proxy.state, ProxyRunState::Stopped);
+    assert!(port_held(port));
     app.shutdown().await;
+    assert!(!port_held(port), "quitting releases the port");
+}
+
+/// Issue 15: a restart for new settings or a new key swaps the server on the socket it
+/// holds, and a stopped proxy keeps it too: a binder racing on the port all along never
+/// gets it.
+#[tokio::test]
+async fn settings_changes_and_key_rotation_never_free_the_port() {
+    let m = Machine::new().await;
+    let own = own_port();
+    let port = own.number;
+    let app = m.signed_in_app(own).await;
+    app.start_proxy().await.expect("start");
+
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (mut tries, mut won) = (0u64, 0u64);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                tries += 1;
+                if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                    won += 1;
+                }
+            }
+            (tries, won)
+        })
+    };
+    let mut view = app.get_settings();
+    for model in ["gpt-5", "auto"] {
+        view.default_model = model.into();
+        app.update_settings(view.clone()).await.expect("restart");
+        let key = app.regenerate_api_key().await.expect("new key");
+        assert_eq!(
+            models_status(port, &key).await,
+            200,
+            "served with the new key"
+        );
+    }
+    app.stop_proxy().await.expect("stop");
+    let key = app
+        .regenerate_api_key()
+        .await
+        .expect("a new key while stopped");
+    view.default_model = "gpt-5".into();
+    app.update_settings(view)
+        .await
+        .expect("settings while stopped");
+    let (status, body) = ask("GET", "/v1/models", port, Some(&key)).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &serde_json::json!("proxy_stopped"))
+    );
+    app.start_proxy().await.expect("start");
+    assert_eq!(models_status(port, &key).await, 200);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (tries, won) = racer.join().expect("racer");
+    assert!(tries > 100, "the racer ran ({tries} tries)");
+    assert_eq!(won, 0, "the port was free {won} times in {tries} tries");
+    app.shutdown().await;
+}
+
+/// Issue 15: when another user squats the port first, the start fails saying who holds it
+/// (command, pid, user) and that it may be an impersonation attempt, with one loud alert.
+/// Needs root to run the squatter as `nobody` (CI runs as root).
+#[tokio::test]
+async fn a_port_squatted_by_another_user_names_them_and_warns_of_impersonation() {
+    if !std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.split_whitespace().take(2).eq(["Uid:", "0"]))
+    }) {
+        eprintln!("SKIPPED: running a squatter as another user needs root (CI runs as root)");
+        return;
+    }
+    use tokio::io::AsyncBufReadExt as _;
+    let mut squatter = tokio::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .args([
+            "/usr/bin/python3",
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "0",
+        ])
+        .current_dir("/tmp")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("setpriv runs python3 as nobody");
+    let pid = squatter.id().expect("pid");
+    let mut lines = tokio::io::BufReader::new(squatter.stdout.take().expect("stdout")).lines();
+    // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+    let line = timeout(WAIT, lines.next_line())
+        .await
+        .expect("the squatter listens")
+        .expect("read")
+        .expect("a line");
+    let port: u16 = line
+        .split(" port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+
+    let m = Machine::new().await;
+    let app = m
+        .builder(Env::default(), m.settings(port))
+        .build()
+        .expect("app builds");
+    let mut alerts = app.subscribe_alerts();
+    let e = app.start_proxy().await.expect_err("the port is squatted");
+    assert_eq!(e.kind, ErrorKind::PortInUse);
+    for part in [
+        format!("port {port}"),
+        "python3".to_string(),
+        format!("pid {pid}"),
+        "user nobody".to_string(),
+        "impersonation".to_string(),
+    ] {
+        assert!(
+            e.message.to_lowercase().contains(&part),
+            "{part:?} missing from: {e}"
+        );
+    }
+    let alert = alerts.try_recv().expect("an alert");
+    assert_eq!(alert.kind, AlertKind::PortInUse);
+    assert!(
+        alert.title.contains("another user") && alert.title.contains("impersonation"),
+        "{alert:?}"
+    );
+    assert!(
+        alert.body.contains(&format!("pid {pid}")) && alert.body.contains("nobody"),
+        "{alert:?}"
+    );
+    assert_eq!(kind(app.start_proxy().await), ErrorKind::PortInUse);
+    assert!(alerts.try_recv().is_err(), "alerted once");
+    squatter.kill().await.expect("kill the squatter");
 }
 
 #[tokio::test]
@@ -797,12 +1002,25 @@ async fn the_last_proxy_state_is_restored_on_launch() {
     second.stop_proxy().await.expect("stop");
     second.shutdown().await;
 
-    let third = m.app(own_port());
+    let own = own_port();
+    let port = own.number;
+    let third = m.app(own);
     assert_eq!(
         third.launch().await.proxy.state,
         ProxyRunState::Stopped,
         "the user stopped it last"
     );
+    // Left stopped, the port is still the app's from launch on (issue 15): it answers
+    // that the proxy is stopped.
+    let key = third.api_key().expect("key");
+    let (status, body) = timeout(WAIT, ask("GET", "/v1/models", port, Some(&key)))
+        .await
+        .expect("the port is served from launch on");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &serde_json::json!("proxy_stopped"))
+    );
+    third.shutdown().await;
 }
 
 #[tokio::test]

@@ -208,7 +208,10 @@ fn sign_in_models_and_the_proxy_through_ipc() {
 
     let s = h.ok("stop_proxy", json!({}));
     assert_eq!(s["proxy"]["state"], "stopped");
-    drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("released"));
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+        "a stopped proxy keeps its port (issue 15)"
+    );
 
     let usage = h.ok("plan_usage", json!({}));
     assert_eq!(usage["includedCents"], 2000);

@@ -15,7 +15,9 @@ use crate::format::w;
 
 pub(crate) async fn serve(ctx: &Ctx, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     let listener = core_proxy::bind(&ctx.settings).await.map_err(|e| match e {
-        StartError::NotLoopback(_) => CliError::new(Exit::Usage, e.to_string()),
+        StartError::NotLoopback(_) | StartError::Unprotected(_) => {
+            CliError::new(Exit::Usage, e.to_string())
+        }
         other => CliError::new(Exit::Failure, format!("{other} (--port picks another)")),
     })?;
     let local = listener

@@ -15,6 +15,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::proxy::PortOwner;
+
 /// The problems we notify about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,6 +59,8 @@ pub enum Event {
         ip: IpAddr,
         /// The port that is taken; another port is another problem.
         port: u16,
+        /// Who holds it, as far as the OS shows it (shown, not part of the identity).
+        owner: Option<PortOwner>,
     },
     /// Cursor cannot be reached (network, timeout, Cursor down).
     UpstreamUnreachable {
@@ -105,7 +109,7 @@ impl Event {
     /// What makes two events of one kind different problems.
     fn fingerprint(&self) -> String {
         match self {
-            Event::PortInUse { ip, port } => format!("{ip}:{port}"),
+            Event::PortInUse { ip, port, .. } => format!("{ip}:{port}"),
             Event::Quota { rate_limited, .. } => rate_limited.to_string(),
             Event::OutdatedClient { version } => version.clone(),
             Event::GuardTripped { rule, at_ms, .. } => format!("{rule}@{at_ms}"),
@@ -138,14 +142,7 @@ impl Event {
                      in Cursor Bridge or raise your limit on cursor.com."
                 ),
             ),
-            Event::PortInUse { ip, port } => (
-                format!("Port {port} is already in use"),
-                format!(
-                    "Another program listens on {ip}:{port}, so the proxy could not start. \
-                     Stop that program, or choose another port in Cursor Bridge's settings, \
-                     then start the proxy."
-                ),
-            ),
+            Event::PortInUse { ip, port, owner } => port_in_use(*ip, *port, owner.as_ref()),
             Event::UpstreamUnreachable { message } => (
                 "Cannot reach Cursor".to_string(),
                 format!(
@@ -180,6 +177,30 @@ impl Event {
             title,
             body,
         }
+    }
+}
+
+/// The port clash, loud: who holds the port, and when it is another user, that this may
+/// be someone posing as the proxy to collect the local key and the prompts.
+fn port_in_use(ip: IpAddr, port: u16, owner: Option<&PortOwner>) -> (String, String) {
+    let who = owner.map_or_else(
+        || "A program Cursor Bridge cannot identify".to_string(),
+        |o| o.to_string(),
+    );
+    let next = "Stop that program, or choose another port in Cursor Bridge's settings, then \
+                start the proxy.";
+    match owner.filter(|o| o.other_user) {
+        Some(o) => (
+            format!("Port {port} is held by another user: possible impersonation"),
+            format!(
+                "{who} listens on {ip}:{port}, and {}. Cursor Bridge did not start there. {next}",
+                o.impersonation_warning().unwrap_or_default()
+            ),
+        ),
+        None => (
+            format!("Port {port} is already in use"),
+            format!("{who} listens on {ip}:{port}, so the proxy could not start. {next}"),
+        ),
     }
 }
 
@@ -275,6 +296,7 @@ mod tests {
         let port = |port| Event::PortInUse {
             ip: "127.0.0.1".parse().unwrap(),
             port,
+            owner: None,
         };
         assert!(a.raise(port(18741)).is_some());
         assert!(a.raise(port(18741)).is_none());
@@ -313,6 +335,18 @@ mod tests {
             Event::PortInUse {
                 ip: "127.0.0.1".parse().unwrap(),
                 port: 1,
+                owner: None,
+            },
+            Event::PortInUse {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 1,
+                owner: Some(PortOwner {
+                    pid: Some(4242),
+                    command: Some("python3".into()),
+                    uid: Some(65534),
+                    user: Some("nobody".into()),
+                    other_user: true,
+                }),
             },
             Event::UpstreamUnreachable {
                 message: "x".into(),

@@ -488,7 +488,7 @@ impl From<StartError> for CommandError {
     fn from(e: StartError) -> Self {
         let kind = match &e {
             StartError::PortInUse { .. } => ErrorKind::PortInUse,
-            StartError::NotLoopback(_) => ErrorKind::InvalidInput,
+            StartError::NotLoopback(_) | StartError::Unprotected(_) => ErrorKind::InvalidInput,
             StartError::Io { .. } => ErrorKind::Io,
         };
         CommandError::new(kind, capitalize(&e.to_string()))

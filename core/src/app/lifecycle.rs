@@ -1,20 +1,28 @@
 //! The proxy's lifecycle: start, stop, toggle, a restart when settings or the key
-//! change, a run that dies on its own, launch and shutdown; the conversation store every
-//! run serves; and the proxy's last state in `<data_dir>/app-state.json`.
+//! change, a socket that dies on its own, launch and shutdown; the conversation store
+//! every run serves; and the proxy's last state in `<data_dir>/app-state.json`.
+//!
+//! The port is the app's for its whole life (issue 15): bound at the first start (or at
+//! launch when `start_proxy_on_launch` is on, even if the proxy was left stopped) and
+//! released only on quit. A stop swaps the running proxy for the "stopped" 503
+//! (`crate::proxy::stopped_router`) without unbinding; a settings change or a new key
+//! swaps one run for the next on the same socket; only a new port binds anew, and then
+//! the new port is bound before the old one is released. Another local user therefore
+//! never finds the port free to pose as the proxy.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::{Arc, Mutex as StdMutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Mutex;
 
 use super::{
-    AlertKind, App, CommandError, Event, Inner, ProxyRunState, ProxyStatus, Status, blocking, lock,
+    AlertKind, App, CommandError, Event, ProxyRunState, ProxyStatus, Status, blocking, lock,
 };
 use crate::config::settings::{Settings, write_atomic};
 use crate::engine::conversations::ConversationStore;
-use crate::proxy::{self, ProxyState, RunningProxy, StartError};
+use crate::proxy::server::{Generation, Socket};
+use crate::proxy::{self, ProxyState, Served, StartError};
 
 /// File name of the remembered proxy state in the data directory.
 pub(crate) const STATE_FILE: &str = "app-state.json";
@@ -68,22 +76,19 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
-/// The running proxy, owned by its supervisor task.
+/// The running proxy and the socket it is served on.
 #[derive(Default)]
 pub(super) struct Lifecycle {
-    run: Option<Run>,
-    /// Bumped per start, so a late "it died" report of an old run is ignored.
+    run: Option<Served>,
+    /// The port, held from the first start (or launch) until quit.
+    socket: Option<Socket>,
+    /// Bumped per socket, so a late "it died" report of a replaced socket is ignored.
     generation: u64,
     /// Bumped when what a proxy's state is made of changes (settings, the key): a state
     /// prepared before that is prepared again.
     config: u64,
     /// Bumped per stop: a start prepared before a stop is dropped, as if it had run first.
     stops: u64,
-}
-
-struct Run {
-    stop: oneshot::Sender<()>,
-    supervisor: JoinHandle<()>,
 }
 
 /// What the status shows about the proxy.
@@ -131,6 +136,17 @@ impl Proxy {
         self.set_phase(Phase::Failed(message.to_string()));
     }
 
+    /// The conversation store to serve with `settings`: the one in use unless its own
+    /// settings changed.
+    fn kept_conversations(&self, settings: &Settings) -> Option<ConversationStore> {
+        lock(&self.conversations).clone().filter(|c| {
+            c.opened_as(
+                settings.conversation_store_persist,
+                settings.conversation_limits(),
+            )
+        })
+    }
+
     /// The caller's listener bound to `addr`, if it handed one in.
     fn take_listener(&self, addr: SocketAddr) -> Option<std::net::TcpListener> {
         let mut listeners = lock(&self.listeners);
@@ -157,18 +173,39 @@ impl App {
         }
         let wanted =
             self.settings().start_proxy_on_launch && self.saved_state().await.proxy_running;
-        if wanted && let Err(e) = self.start_inner().await {
-            tracing::warn!(error = %e, "the proxy did not start at launch");
+        if wanted {
+            if let Err(e) = self.start_inner().await {
+                tracing::warn!(error = %e, "the proxy did not start at launch");
+            }
+        } else if self.settings().start_proxy_on_launch {
+            // Stopped last time: the port is held all the same, answering "stopped".
+            let mut lc = self.inner.proxy.lifecycle.lock().await;
+            if lc.run.is_none()
+                && lc.socket.is_none()
+                && let Err(e) = self.hold_stopped(&mut lc).await
+            {
+                tracing::warn!(error = %e, "the proxy's port could not be held at launch");
+            }
         }
         self.publish().await
     }
 
-    /// Stops the proxy for quitting, without changing the remembered state (so the next
-    /// launch restores it).
+    /// Stops the proxy for quitting and releases its port, without changing the
+    /// remembered state (so the next launch restores it).
     pub async fn shutdown(&self) {
         self.cancel_sign_in();
         let mut lc = self.inner.proxy.lifecycle.lock().await;
-        self.stop_locked(&mut lc).await;
+        lc.stops += 1;
+        let run = lc.run.take();
+        // Refuse new connections at once, then let the run drain.
+        if let Some(socket) = lc.socket.take() {
+            socket.close().await.retire();
+        }
+        if let Some(run) = run {
+            run.end().await;
+            tracing::info!("proxy stopped");
+        }
+        self.inner.proxy.set_phase(Phase::Stopped);
     }
 
     /// Starts the proxy on the configured host and port and remembers that it runs.
@@ -181,8 +218,9 @@ impl App {
         Ok(self.publish().await)
     }
 
-    /// Stops the proxy (in-flight responses get the drain grace period; the port is free
-    /// when this returns) and remembers that it is stopped.
+    /// Stops the proxy (in-flight responses get the drain grace period; the port stays
+    /// held, answering a 503 that says the proxy is stopped) and remembers that it is
+    /// stopped.
     pub async fn stop_proxy(&self) -> Result<Status, CommandError> {
         self.save_state(SavedState {
             proxy_running: false,
@@ -238,14 +276,13 @@ impl App {
         }
     }
 
+    /// Prepares a run with the settings in use and serves it, replacing a running one.
     async fn start_locked(&self, lc: &mut Lifecycle) -> Result<(), CommandError> {
-        if lc.run.is_some() {
-            return Ok(());
-        }
-        let state = self
-            .prepare()
-            .await
-            .inspect_err(|e| self.inner.proxy.fail(&e.message))?;
+        let state = self.prepare().await.inspect_err(|e| {
+            if lc.run.is_none() {
+                self.inner.proxy.fail(&e.message);
+            }
+        })?;
         self.run(lc, state).await
     }
 
@@ -253,12 +290,7 @@ impl App {
     async fn prepare(&self) -> Result<ProxyState, CommandError> {
         let part = &self.inner.proxy;
         let settings = self.settings();
-        let kept = lock(&part.conversations).clone().filter(|c| {
-            c.opened_as(
-                settings.conversation_store_persist,
-                settings.conversation_limits(),
-            )
-        });
+        let kept = part.kept_conversations(&settings);
         // Off the runtime: opening the ledger waits out a lock held by another process
         // (up to its busy timeout), which would stall every task on this worker.
         let (client, wiring) = (self.client(), self.inner.wiring.clone());
@@ -270,54 +302,136 @@ impl App {
         .map_err(|e| CommandError::io(format!("Cannot read or create the local API key: {e}")))
     }
 
-    /// Serves a prepared state under the lifecycle lock, supervised.
+    /// Serves a prepared state under the lifecycle lock on the app's socket, replacing
+    /// the run or the "stopped" answer it served; a run replaced this way drains as a stop
+    /// would. When the socket cannot be had (the port is taken) a running proxy keeps
+    /// serving where it was.
     async fn run(&self, lc: &mut Lifecycle, state: ProxyState) -> Result<(), CommandError> {
         let part = &self.inner.proxy;
         *lock(&part.conversations) = Some(state.engine.conversations.clone());
-        match self.serve(Arc::new(state)).await {
-            Ok(running) => {
-                let addr = running.local_addr();
-                lc.generation += 1;
-                let (stop, stop_rx) = oneshot::channel();
-                let supervisor = tokio::spawn(supervise(
-                    Arc::downgrade(&self.inner),
-                    lc.generation,
-                    running,
-                    stop_rx,
-                ));
-                lc.run = Some(Run { stop, supervisor });
+        let settings = state.settings().clone();
+        let served = Served::begin(Arc::new(state)).await;
+        match self.install(lc, &settings, served.generation()).await {
+            Ok(addr) => {
+                let old = lc.run.replace(served);
                 self.watch_guard();
                 part.set_phase(Phase::Running(addr));
                 self.inner.alerts.resolve(AlertKind::PortInUse);
                 self.inner.alerts.resolve(AlertKind::ProxyStopped);
                 tracing::info!(%addr, "proxy started");
+                if let Some(old) = old {
+                    old.end().await;
+                }
                 Ok(())
             }
             Err(e) => {
-                if let StartError::PortInUse { ip, port } = &e {
-                    self.inner.alerts.raise(Event::PortInUse {
-                        ip: *ip,
-                        port: *port,
-                    });
+                served.end().await;
+                let err = self.start_failed(e);
+                if lc.run.is_none() {
+                    part.fail(&err.message);
                 }
-                let err = CommandError::from(e);
-                part.fail(&err.message);
                 Err(err)
             }
         }
     }
 
-    /// Serves `state` on the caller's listener for its address if one was handed in
-    /// (whose binding, loopback or not, was the caller's choice), else binds it.
-    async fn serve(&self, state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
-        let addr = SocketAddr::new(state.settings().host, state.settings().port);
+    /// The error of a start that could not have its port, alerting when it is taken.
+    fn start_failed(&self, e: StartError) -> CommandError {
+        if let StartError::PortInUse { ip, port, owner } = &e {
+            self.inner.alerts.raise(Event::PortInUse {
+                ip: *ip,
+                port: *port,
+                owner: owner.clone(),
+            });
+        }
+        CommandError::from(e)
+    }
+
+    /// Makes `generation` what the socket on the configured address serves, binding that
+    /// address first when the socket is elsewhere or not held yet (the old socket is
+    /// released only after the new one is bound). The replaced generation is retired:
+    /// the "stopped" answer's connections close; a run's are drained by its owner.
+    /// Returns the address served.
+    async fn install(
+        &self,
+        lc: &mut Lifecycle,
+        settings: &Settings,
+        generation: Generation,
+    ) -> Result<SocketAddr, StartError> {
+        let addr = SocketAddr::new(settings.host, settings.port);
+        if let Some(socket) = lc.socket.as_ref().filter(|s| s.local_addr() == addr) {
+            socket.install(generation).retire();
+            return Ok(addr);
+        }
+        let listener = self.listen(settings).await?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Io { addr, source })?;
+        let twin = proxy::bind_twin(bound, settings).await;
+        let socket = Socket::open(listener, twin.into_iter().collect(), generation)
+            .map_err(|source| StartError::Io { addr, source })?;
+        let addr = socket.local_addr();
+        lc.generation += 1;
+        self.supervise(lc.generation, &socket);
+        if let Some(old) = lc.socket.replace(socket) {
+            old.close().await.retire();
+        }
+        Ok(addr)
+    }
+
+    /// A listener on the configured address: the caller's for that address if one was
+    /// handed in (whose binding, loopback or not, was the caller's choice), else bound.
+    async fn listen(&self, settings: &Settings) -> Result<tokio::net::TcpListener, StartError> {
+        let addr = SocketAddr::new(settings.host, settings.port);
         let Some(listener) = self.inner.proxy.take_listener(addr) else {
-            return proxy::start(state).await;
+            return proxy::bind(settings).await;
         };
         let io = |source| StartError::Io { addr, source };
         listener.set_nonblocking(true).map_err(io)?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
-        proxy::start_on(listener, state)
+        tokio::net::TcpListener::from_std(listener).map_err(io)
+    }
+
+    /// What the socket serves while the proxy is stopped: the "stopped" 503 behind the
+    /// usual checks, with the current settings and key.
+    fn stopped_generation(&self) -> Generation {
+        let settings = self.settings();
+        // A key that cannot be read is one nobody can present (an empty key is refused).
+        let key = settings
+            .require_api_key
+            .then(|| self.api_key().unwrap_or_default());
+        let gate = ProxyState::new(self.client(), settings, key);
+        proxy::stopped_generation(Arc::new(gate))
+    }
+
+    /// Holds the configured port answering "stopped" (launch with the proxy left stopped,
+    /// a settings change while stopped); a taken port is alerted and shown.
+    async fn hold_stopped(&self, lc: &mut Lifecycle) -> Result<(), CommandError> {
+        let settings = self.settings();
+        let generation = self.stopped_generation();
+        match self.install(lc, &settings, generation).await {
+            Ok(_) => {
+                self.inner.alerts.resolve(AlertKind::PortInUse);
+                Ok(())
+            }
+            Err(e) => {
+                let err = self.start_failed(e);
+                self.inner.proxy.fail(&err.message);
+                Err(err)
+            }
+        }
+    }
+
+    /// Watches the socket's accept loop: one that ends without being closed or replaced
+    /// means the proxy died.
+    fn supervise(&self, generation: u64, socket: &Socket) {
+        let ended = socket.ended();
+        let app = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            ended.await;
+            if let Some(inner) = app.upgrade() {
+                App { inner }.proxy_died(generation).await;
+            }
+        });
     }
 
     /// Stops the proxy for the user (or for quitting): a start being prepared is dropped.
@@ -326,41 +440,57 @@ impl App {
         self.halt(lc).await;
     }
 
-    /// Stops the run and waits for its port to be free.
+    /// Stops the run: the socket answers "stopped" at once, and the run drains.
     async fn halt(&self, lc: &mut Lifecycle) {
         if let Some(run) = lc.run.take() {
-            let _ = run.stop.send(());
-            if let Err(e) = run.supervisor.await {
-                tracing::warn!(error = %e, "the proxy supervisor failed");
+            if let Some(socket) = &lc.socket {
+                socket.install(self.stopped_generation()).retire();
             }
+            run.end().await;
             tracing::info!("proxy stopped");
         }
         self.inner.proxy.set_phase(Phase::Stopped);
     }
 
-    /// Restarts a running proxy so new settings or a new key apply; a stopped one stays
-    /// stopped, and a start being prepared prepares again.
+    /// Makes new settings or a new key apply: a running proxy is replaced by a run
+    /// prepared with them on the same socket (no moment without a server), a stopped one
+    /// answers "stopped" with them (on the new port, if it changed), and a start being
+    /// prepared prepares again.
     pub(super) async fn restart_if_running(&self, lc: &mut Lifecycle) -> Result<(), CommandError> {
         lc.config += 1;
-        if lc.run.is_some() {
-            self.halt(lc).await;
-            self.start_locked(lc).await?;
+        if lc.run.is_none() {
+            if lc.socket.is_some() {
+                // Settings saved are not undone by a port that is taken: the alert says it.
+                let _ = self.hold_stopped(lc).await;
+            }
+            return Ok(());
         }
-        Ok(())
+        if self
+            .inner
+            .proxy
+            .kept_conversations(&self.settings())
+            .is_none()
+        {
+            // A conversation store opened anew must not meet the old store's last write:
+            // the old run ends first (the socket answers "stopped" meanwhile).
+            self.halt(lc).await;
+        }
+        self.start_locked(lc).await
     }
 
-    /// Called (in its own task) when a run's server ended without being stopped.
-    async fn proxy_died(self, generation: u64, result: std::io::Result<()>) {
+    /// Called (in its own task) when a socket's accept loop ended; unless that socket was
+    /// closed or replaced on purpose meanwhile, the proxy died.
+    async fn proxy_died(self, generation: u64) {
         {
             let mut lc = self.inner.proxy.lifecycle.lock().await;
-            if lc.generation != generation || lc.run.is_none() {
+            if lc.generation != generation || lc.socket.is_none() {
                 return;
             }
-            lc.run = None;
-            let message = match result {
-                Ok(()) => "The proxy stopped unexpectedly".to_string(),
-                Err(e) => format!("The proxy stopped unexpectedly: {e}"),
-            };
+            lc.socket = None;
+            if let Some(run) = lc.run.take() {
+                run.end().await;
+            }
+            let message = "The proxy stopped unexpectedly".to_string();
             self.inner.proxy.fail(&message);
             self.inner.alerts.raise(Event::ProxyStopped { message });
         }
@@ -414,33 +544,5 @@ impl App {
         .await?
         .map_err(|e| CommandError::io(format!("Cannot delete the kept conversations: {e}")))?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-}
-
-/// Owns a running proxy until it is told to stop or ends on its own.
-async fn supervise(
-    app: Weak<Inner>,
-    generation: u64,
-    mut running: RunningProxy,
-    stop: oneshot::Receiver<()>,
-) {
-    // A dropped sender (the app went away) also means stop.
-    let ended = tokio::select! {
-        _ = stop => None,
-        r = running.wait() => Some(r),
-    };
-    match ended {
-        None => {
-            if let Err(e) = running.stop().await {
-                tracing::warn!(error = %e, "the proxy ended with an error while stopping");
-            }
-        }
-        Some(result) => {
-            if let Some(inner) = app.upgrade() {
-                // In its own task: the one stopping this run may hold the lifecycle lock
-                // while it waits for this supervisor to return.
-                tokio::spawn(App { inner }.proxy_died(generation, result));
-            }
-        }
     }
 }

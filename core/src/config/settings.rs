@@ -254,6 +254,13 @@ pub struct Settings {
     pub max_parked_bytes: u64,
     /// On stop, how long in-flight responses may finish before they are cancelled.
     pub drain_grace_secs: u64,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection waits for its next request (hyper runs one clock for both);
+    /// a connection that sends no request within it is closed (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// How many client connections the proxy keeps open at once; more wait in the
+    /// listen backlog until one closes (a flood cannot exhaust descriptors or streams).
+    pub max_connections: u32,
     /// The tray app starts the proxy when it starts.
     pub start_proxy_on_launch: bool,
     /// How many times the proxy starts a Cursor run again after a transient failure
@@ -380,6 +387,8 @@ impl Default for Settings {
             max_parked_streams: 64,
             max_parked_bytes: 64 * 1024 * 1024,
             drain_grace_secs: 10,
+            header_read_timeout_secs: 10,
+            max_connections: 256,
             start_proxy_on_launch: true,
             upstream_retries: 2,
             retry_backoff_ms: 250,
@@ -513,6 +522,17 @@ fn check_url(url: &Url) -> Result<(), &'static str> {
         return Err("a URL with a host name");
     }
     Ok(())
+}
+
+/// True for a URL whose host is `localhost` or a loopback address (where plain `http://`
+/// never leaves the machine: the fake Cursor in tests, a local relay).
+pub(crate) fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn parse_url_from_env(var: &str, key: &'static str, value: &str) -> Result<Url, SettingsError> {

@@ -172,6 +172,19 @@ impl ApiError {
         )
     }
 
+    /// 503 while the user has the proxy stopped: the app keeps its port (so nobody else can
+    /// take it and pose as the proxy), answering this until it is started again.
+    pub(crate) fn proxy_stopped() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "proxy_stopped",
+            "the Cursor Bridge proxy is stopped: start it from the Cursor Bridge tray menu \
+             (Start proxy), then try again"
+                .to_string(),
+        )
+    }
+
     /// The stable name recorded in the ledger.
     pub(crate) fn code_str(&self) -> &'static str {
         self.recorded_as.unwrap_or(self.wire_code())

@@ -8,12 +8,20 @@
 //!   ([`models`]), `/health`, and the guard's `GET /guard`, `POST /guard/resume` and
 //!   `POST /guard/pause`.
 //!
+//! - [`server`]: the accept loop over one listening socket, serving each new connection
+//!   with what is in its slot (a run's router, or the "stopped" 503), with the connection
+//!   bounds (header timeout, connection cap). The app keeps one socket for its whole life
+//!   (`crate::app::lifecycle`), so the port is never free for another user to take.
+//! - [`owner`]: who holds a port we could not bind.
+//!
 //! The server takes an already-bound listener and a shutdown future ([`serve`]), so tests
-//! bind port 0; [`start`] binds, spawns and hands back a [`RunningProxy`] the CLI and the
-//! tray own. Stopping drains in-flight responses for `drain_grace_secs`, then cancels them.
+//! bind port 0; [`start_on`] spawns it and hands back a [`RunningProxy`]. Stopping drains
+//! in-flight responses for `drain_grace_secs`, then cancels them.
 
 pub(crate) mod models;
+pub mod owner;
 pub(crate) mod security;
+pub(crate) mod server;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,7 +33,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderValue;
 use axum::response::{Json, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +47,7 @@ use crate::store::ledger::Ledger;
 use crate::store::local_key;
 
 use crate::engine::Engine;
+pub use owner::PortOwner;
 
 /// What handlers share (cheap to clone behind an `Arc`): the engine the dialects drive,
 /// and what only the server itself needs.
@@ -157,66 +165,120 @@ pub(crate) fn router(state: Arc<ProxyState>) -> Router {
         .with_state(state.engine.clone())
 }
 
-/// Serves on `listener` until `shutdown` resolves, then drains for the grace period and
-/// cancels whatever is still streaming.
+/// Serves on `listener` until `shutdown` resolves, then stops accepting (the port is free
+/// at once), drains for the grace period and cancels whatever is still streaming.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ProxyState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = Duration::from_secs(state.settings().drain_grace_secs);
-    let cancel = state.engine.shutdown.clone();
-    let stop = CancellationToken::new();
-    let stop_signal = stop.clone();
-    let app = router(state.clone());
-    // Today's counts start from the ledger, so a restart does not reset the budgets.
-    if let Some(l) = &state.engine.ledger {
-        match l
-            .counts_since(crate::engine::guard::start_of_today_ms())
-            .await
-        {
-            Ok((requests, tokens)) => state.engine.guard.seed(requests, tokens),
-            Err(e) => tracing::warn!("the guard starts without today's counts: {e}"),
-        }
-    }
-    // Without TCP_NODELAY every small SSE write can wait ~40 ms for the peer's ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop_signal.cancelled().await });
-    let mut server = std::pin::pin!(server.into_future());
-    // Expired parked streams are cancelled even when no request comes to notice them.
-    let sweeper = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(15));
-            loop {
-                tick.tick().await;
-                let n = state.engine.sessions.sweep();
-                if n > 0 {
-                    tracing::info!("{n} parked Cursor stream(s) expired and were cancelled");
-                }
-            }
-        })
-    };
-    let _sweeper = AbortOnDrop(sweeper);
+    let twin = bind_twin(listener.local_addr()?, state.settings()).await;
+    let served = Served::begin(state).await;
+    let socket = server::Socket::open(listener, twin.into_iter().collect(), served.generation())?;
     tokio::select! {
-        r = &mut server => return r,
+        () = socket.ended() => {
+            served.end().await;
+            return Err(std::io::Error::other("the accept loop ended"));
+        }
         () = shutdown => {}
     }
-    stop.cancel();
-    // Idle keep-alive connections close at once; streams get the grace period.
-    if tokio::time::timeout(grace, &mut server).await.is_err() {
-        tracing::info!("drain grace period over; cancelling in-flight responses");
-        cancel.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut server).await;
-    }
-    state.engine.sessions.clear();
-    if let Some(l) = &state.engine.ledger {
-        l.flush().await;
-    }
+    socket.close().await;
+    served.end().await;
     Ok(())
+}
+
+/// One proxy state being served on a socket (its router in the socket's slot) and the
+/// sweeper of its parked streams. The App swaps these in and out of the socket it keeps
+/// for its whole life; [`serve`] holds one for as long as it runs.
+pub(crate) struct Served {
+    state: Arc<ProxyState>,
+    generation: server::Generation,
+    _sweeper: AbortOnDrop,
+}
+
+impl Served {
+    /// Seeds the guard with today's counts and starts the sweeper; install
+    /// [`Served::generation`] in a socket to serve it.
+    pub(crate) async fn begin(state: Arc<ProxyState>) -> Served {
+        // Today's counts start from the ledger, so a restart does not reset the budgets.
+        if let Some(l) = &state.engine.ledger {
+            match l
+                .counts_since(crate::engine::guard::start_of_today_ms())
+                .await
+            {
+                Ok((requests, tokens)) => state.engine.guard.seed(requests, tokens),
+                Err(e) => tracing::warn!("the guard starts without today's counts: {e}"),
+            }
+        }
+        // Expired parked streams are cancelled even when no request comes to notice them.
+        let sweeper = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(15));
+                loop {
+                    tick.tick().await;
+                    let n = state.engine.sessions.sweep();
+                    if n > 0 {
+                        tracing::info!("{n} parked Cursor stream(s) expired and were cancelled");
+                    }
+                }
+            })
+        };
+        let limits = server::Limits::from_settings(state.settings());
+        Served {
+            generation: server::Generation::new(router(state.clone()), limits),
+            state,
+            _sweeper: AbortOnDrop(sweeper),
+        }
+    }
+
+    /// What a socket serves new connections with while this runs.
+    pub(crate) fn generation(&self) -> server::Generation {
+        self.generation.clone()
+    }
+
+    /// Ends it once its generation is out of the socket's slot: in-flight responses get
+    /// `drain_grace_secs` (idle keep-alive connections close at once), then the rest are
+    /// cancelled; parked streams are cancelled, the ledger and the conversation store
+    /// written out.
+    pub(crate) async fn end(self) {
+        let grace = Duration::from_secs(self.state.settings().drain_grace_secs);
+        if !self.generation.drain(grace).await {
+            tracing::info!("drain grace period over; cancelling in-flight responses");
+            self.state.engine.shutdown.cancel();
+            let _ = self.generation.drain(Duration::from_secs(2)).await;
+        }
+        self.state.engine.sessions.clear();
+        if let Some(l) = &self.state.engine.ledger {
+            l.flush().await;
+        }
+        // The conversation store's last write may still be queued: land it before the
+        // process (or the next proxy on the same data dir) reads the file.
+        let conversations = self.state.engine.conversations.clone();
+        let _ = tokio::task::spawn_blocking(move || conversations.flush()).await;
+    }
+}
+
+/// What a socket answers while the proxy is stopped: the same checks as a running proxy
+/// (loopback `Host`, no foreign `Origin`, the local key — so the answer tells a stranger
+/// nothing), then a 503 in the dialect's error shape saying the proxy is stopped.
+pub(crate) fn stopped_router(gate: Arc<ProxyState>) -> Router {
+    Router::new()
+        .fallback(stopped)
+        .layer(axum::middleware::from_fn_with_state(gate, security::check))
+}
+
+/// The generation a socket serves while the proxy is stopped.
+pub(crate) fn stopped_generation(gate: Arc<ProxyState>) -> server::Generation {
+    let limits = server::Limits::from_settings(gate.settings());
+    server::Generation::new(stopped_router(gate), limits)
+}
+
+async fn stopped(uri: axum::http::Uri) -> Response {
+    crate::dialects::error_response(
+        crate::dialects::dialect_of_path(uri.path()),
+        ApiError::proxy_stopped(),
+    )
 }
 
 /// Aborts a background task when its owner goes away.
@@ -232,18 +294,26 @@ impl Drop for AbortOnDrop {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// Another program holds the configured port (`EADDRINUSE`).
-    #[error("port {port} is already in use on {ip}: stop the other program or pick another port")]
+    #[error("{}", port_in_use_message(*ip, *port, owner.as_ref()))]
     PortInUse {
         /// The configured `host`.
         ip: std::net::IpAddr,
         /// The configured `port`.
         port: u16,
+        /// Who holds it, as far as the OS shows it.
+        owner: Option<PortOwner>,
     },
     /// `host` is not a loopback address and `allow_non_loopback` is off; nothing was bound.
     #[error(
         "refusing to listen on {0}: only loopback addresses are allowed unless allow_non_loopback is set"
     )]
     NotLoopback(std::net::IpAddr),
+    /// `host` is not a loopback address and the local key check is off: anyone on the
+    /// network could use the Cursor account. Nothing was bound.
+    #[error(
+        "refusing to listen on {0} with require_api_key = false: anyone on the network could use your Cursor account; turn require_api_key back on"
+    )]
+    Unprotected(std::net::IpAddr),
     /// Any other failure to create, bind or listen on the socket.
     #[error("cannot listen on {addr}: {source}")]
     Io {
@@ -254,11 +324,29 @@ pub enum StartError {
     },
 }
 
-/// Binds the configured address (loopback unless the user opted in), with a backlog
-/// that survives bursts of agents connecting at once.
+/// "port 18741 is already in use on 127.0.0.1 by python3 (pid 4242, user nobody): …".
+fn port_in_use_message(ip: std::net::IpAddr, port: u16, owner: Option<&PortOwner>) -> String {
+    let by = owner.map(|o| format!(" by {o}")).unwrap_or_default();
+    match owner.and_then(PortOwner::impersonation_warning) {
+        Some(warning) => format!(
+            "port {port} is already in use on {ip}{by}: {warning}; stop that program or pick \
+             another port"
+        ),
+        None => format!(
+            "port {port} is already in use on {ip}{by}: stop the other program or pick another \
+             port"
+        ),
+    }
+}
+
+/// Binds the configured address (loopback unless the user opted in, and then only with
+/// the key check on), with a backlog that survives bursts of agents connecting at once.
 pub async fn bind(settings: &Settings) -> Result<tokio::net::TcpListener, StartError> {
     if !settings.host.is_loopback() && !settings.allow_non_loopback {
         return Err(StartError::NotLoopback(settings.host));
+    }
+    if !settings.host.is_loopback() && !settings.require_api_key {
+        return Err(StartError::Unprotected(settings.host));
     }
     let addr = SocketAddr::new(settings.host, settings.port);
     let io = |source| StartError::Io { addr, source };
@@ -276,12 +364,42 @@ pub async fn bind(settings: &Settings) -> Result<tokio::net::TcpListener, StartE
             StartError::PortInUse {
                 ip: addr.ip(),
                 port: addr.port(),
+                owner: owner::find(addr.ip(), addr.port()),
             }
         } else {
             io(e)
         }
     })?;
     socket.listen(1024).map_err(io)
+}
+
+/// `[::1]` on the port of `of` when `of` is `127.0.0.1`, served alike: a client that
+/// says `localhost` may try IPv6 first, and another user listening there would receive its
+/// key and prompts. Best effort: no IPv6 means none; a port taken there is logged with
+/// its holder.
+pub(crate) async fn bind_twin(
+    of: SocketAddr,
+    settings: &Settings,
+) -> Option<tokio::net::TcpListener> {
+    if of.ip() != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
+        return None;
+    }
+    let twin = Settings {
+        host: std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        port: of.port(),
+        ..settings.clone()
+    };
+    match bind(&twin).await {
+        Ok(l) => Some(l),
+        Err(e @ StartError::PortInUse { .. }) => {
+            tracing::warn!(error = %e, "the IPv6 loopback twin of the proxy's port is taken");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "no IPv6 loopback twin of the proxy's port");
+            None
+        }
+    }
 }
 
 /// A proxy running in the background; stop it with [`RunningProxy::stop`].
@@ -304,34 +422,15 @@ impl RunningProxy {
         &self.state
     }
 
-    /// Stops accepting, drains in-flight responses (bounded grace), cancels the rest and
-    /// releases the port.
+    /// Stops accepting and releases the port, drains in-flight responses (bounded
+    /// grace), cancels the rest.
     pub async fn stop(self) -> std::io::Result<()> {
         self.stop.cancel();
-        let r = match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
-        };
-        // The conversation store's last write may still be queued: land it before the
-        // process (or the next proxy on the same data dir) reads the file.
-        let conversations = self.state.engine.conversations.clone();
-        let _ = tokio::task::spawn_blocking(move || conversations.flush()).await;
-        r
-    }
-
-    /// Waits until the server ends on its own (an accept error), for supervision.
-    pub(crate) async fn wait(&mut self) -> std::io::Result<()> {
-        match (&mut self.task).await {
+        match self.task.await {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),
         }
     }
-}
-
-/// Binds per the state's settings and serves in a background task.
-pub(crate) async fn start(state: Arc<ProxyState>) -> Result<RunningProxy, StartError> {
-    let listener = bind(state.settings()).await?;
-    start_on(listener, state)
 }
 
 /// Serves an already-bound listener in a background task (tests bind port 0).

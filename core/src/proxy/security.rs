@@ -62,13 +62,7 @@ pub(crate) fn is_loopback_origin(origin: &str) -> bool {
     let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
-    matches!(url.scheme(), "http" | "https")
-        && match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
+    matches!(url.scheme(), "http" | "https") && crate::config::settings::is_loopback_url(&url)
 }
 
 fn host_allowed(state: &ProxyState, host: &str) -> bool {

@@ -29,5 +29,6 @@ mod images;
 mod load;
 mod proxy;
 mod responses;
+mod slow_clients;
 mod transport;
 mod usage;

@@ -68,6 +68,7 @@ fn defaults_are_the_documented_ones() {
         (32 << 20, 600, 64)
     );
     assert_eq!(s.max_parked_bytes, 64 << 20);
+    assert_eq!((s.header_read_timeout_secs, s.max_connections), (10, 256));
     assert_eq!(
         (
             s.conversation_store_max,
@@ -93,6 +94,37 @@ fn non_loopback_host_needs_the_explicit_opt_in() {
     );
     s.allow_non_loopback = true;
     s.validate().unwrap();
+    // Exposed without the key, anyone on the network could use the Cursor account.
+    s.require_api_key = false;
+    let e = s.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("require_api_key") && e.contains("allow_non_loopback"),
+        "{e}"
+    );
+}
+
+#[test]
+fn plain_http_is_accepted_only_to_a_loopback_host() {
+    for url in [
+        "http://127.0.0.1:9/",
+        "http://localhost:8080",
+        "http://[::1]:1",
+        "https://api2.cursor.sh",
+        "https://10.0.0.7",
+    ] {
+        let s = Settings {
+            api_url: url.parse().unwrap(),
+            login_url: url.parse().unwrap(),
+            ..Settings::default()
+        };
+        s.validate().unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let s = Settings {
+        login_url: "http://cursor.com".parse().unwrap(),
+        ..Settings::default()
+    };
+    let e = s.validate().unwrap_err().to_string();
+    assert!(e.contains("login_url") && e.contains("clear text"), "{e}");
 }
 
 #[test]
@@ -233,6 +265,16 @@ fn validation_rejects_nonsense_and_names_key_and_file() {
         ("credential_store = \"plaintext\"", "credential_store"),
         ("agent_transport = \"http3\"", "agent_transport"),
         ("agent_transport = 1", "agent_transport"),
+        // Tokens and the PKCE verifier must not cross a network in clear text.
+        ("api_url = \"http://api2.cursor.sh\"", "api_url"),
+        ("login_url = \"http://cursor.com/\"", "login_url"),
+        ("api_url = \"http://10.0.0.7:8080\"", "api_url"),
+        (
+            "allow_non_loopback = true\nrequire_api_key = false",
+            "require_api_key",
+        ),
+        ("max_connections = 0", "max_connections"),
+        ("header_read_timeout_secs = 0", "header_read_timeout_secs"),
     ];
     for (text, key) in cases {
         write_settings(&paths, text);

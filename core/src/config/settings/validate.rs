@@ -5,7 +5,7 @@ use url::Url;
 
 use super::{
     MAX_RETRY_BACKOFF_MS, MAX_UPSTREAM_RETRIES, MIN_PARKED_BYTES, PORT_EXPECTED, Settings,
-    SettingsError, check_url,
+    SettingsError, check_url, is_loopback_url,
 };
 
 impl Settings {
@@ -19,6 +19,15 @@ impl Settings {
         };
         for (key, url) in [("api_url", &self.api_url), ("login_url", &self.login_url)] {
             check_url(url).map_err(|expected| bad(key, expected, url.to_string()))?;
+            // Tokens, the refresh token and the PKCE verifier travel to these URLs.
+            if url.scheme() == "http" && !is_loopback_url(url) {
+                return Err(bad(
+                    key,
+                    "an https:// URL (plain http:// only to a loopback host: tokens and the \
+                     login verifier would travel in clear text)",
+                    url.to_string(),
+                ));
+            }
         }
         if !self.host.is_loopback() && !self.allow_non_loopback {
             return Err(bad(
@@ -27,6 +36,17 @@ impl Settings {
                  the proxy to other machines)",
                 self.host.to_string(),
             ));
+        }
+        if self.allow_non_loopback && !self.require_api_key {
+            return Err(bad(
+                "require_api_key",
+                "true when allow_non_loopback is set (anyone on the network could use your \
+                 Cursor account without the key)",
+                "false".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(bad("max_connections", "at least 1", "0".into()));
         }
         if self.max_body_bytes < 1024 {
             return Err(bad(
@@ -181,6 +201,7 @@ impl Settings {
                 self.heartbeat_only_timeout_secs,
             ),
             ("parked_ttl_secs", self.parked_ttl_secs),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
         ] {
             if value == 0 {
                 return Err(bad(key, "a number of seconds above 0", "0".into()));
