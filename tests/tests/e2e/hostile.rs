@@ -196,11 +196,7 @@ async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
     } else if row.method != "GET" {
         headers.push(("content-length".into(), payload.len().to_string()));
     }
-    let mut head = format!("{} {} HTTP/1.1\r\n", row.method, row.path);
-    for (n, v) in &headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = request_head(row.method, row.path, &headers);
 
     let started = Instant::now();
     let stream = tokio::net::TcpStream::connect(&addr)
@@ -211,18 +207,7 @@ async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
     // connection under it, which is fine.
     let writer = tokio::spawn(async move {
         wr.write_all(head.as_bytes()).await?;
-        if chunked {
-            for piece in payload.chunks(64 * 1024) {
-                wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
-                    .await?;
-                wr.write_all(piece).await?;
-                wr.write_all(b"\r\n").await?;
-            }
-            wr.write_all(b"0\r\n\r\n").await?;
-        } else {
-            wr.write_all(&payload).await?;
-        }
-        wr.flush().await?;
+        write_body(&mut wr, payload.chunks(64 * 1024), chunked).await?;
         Ok::<_, std::io::Error>(wr)
     });
     let read = async {
@@ -254,6 +239,31 @@ async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
     let elapsed = started.elapsed();
     writer.abort();
     (res, elapsed)
+}
+
+/// An HTTP/1.1 request head with `headers`.
+fn request_head(method: &str, path: &str, headers: &[(String, String)]) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Writes `pieces` as the body: as they are, or each one a chunk of a chunked body.
+async fn write_body<'a>(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    pieces: impl Iterator<Item = &'a [u8]>,
+    chunked: bool,
+) -> std::io::Result<()> {
+    for piece in pieces {
+        write_body_piece(wr, piece, chunked).await?;
+    }
+    if chunked {
+        wr.write_all(b"0\r\n\r\n").await?;
+    }
+    wr.flush().await
 }
 
 fn chat(content: Value) -> Value {
@@ -488,4 +498,211 @@ async fn hostile_requests_get_clean_openai_errors_and_disturb_nothing() {
         report.totals.requests,
         expected_400 + expected_json + 2 + valid as u64 + 1
     );
+}
+
+/// How an oversized upload is sent in [`upload`].
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    /// Reads while it uploads, and stops sending after [`PAUSE_AT`] bytes until the whole
+    /// answer arrived (so the answer provably came while the upload was unfinished).
+    Concurrent,
+    /// Sends every byte first, then reads (what simple clients do).
+    AfterUpload,
+}
+
+/// Where a [`Reader::Concurrent`] upload waits for the answer.
+const PAUSE_AT: u64 = 8 * 1024 * 1024;
+
+/// What [`upload`] saw.
+struct Upload {
+    res: Raw,
+    /// Body bytes written when the whole answer had arrived.
+    written_at_answer: u64,
+    /// Whether every byte of the body went out (no broken pipe, no reset).
+    sent_all: std::io::Result<u64>,
+    /// Whether the connection then ended with a clean close (not a reset).
+    clean_close: std::io::Result<()>,
+}
+
+/// POSTs a `total`-byte body (as `Content-Length` or chunked) to `path` on a raw socket.
+async fn upload(p: &Proxy, path: &str, total: u64, chunked: bool, reader: Reader) -> Upload {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let addr = p.base.trim_start_matches("http://").to_string();
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), addr.clone()),
+        ("authorization".into(), format!("Bearer {}", p.key)),
+        ("content-type".into(), "application/json".into()),
+    ];
+    headers.push(if chunked {
+        ("transfer-encoding".into(), "chunked".into())
+    } else {
+        ("content-length".into(), total.to_string())
+    });
+    let head = request_head("POST", path, &headers);
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    let written = Arc::new(AtomicU64::new(0));
+    let (answered_tx, answered_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let written = written.clone();
+        async move {
+            const PIECE: usize = 1024 * 1024;
+            let piece = vec![b' '; PIECE];
+            wr.write_all(head.as_bytes()).await?;
+            let mut answered = Some(answered_rx);
+            let mut sent = 0u64;
+            while sent < total {
+                if matches!(reader, Reader::Concurrent)
+                    && sent >= PAUSE_AT
+                    && let Some(rx) = answered.take()
+                {
+                    let _ = rx.await;
+                }
+                let n = PIECE.min(usize::try_from(total - sent).expect("fits"));
+                write_body_piece(&mut wr, &piece[..n], chunked).await?;
+                sent += n as u64;
+                written.store(sent, Ordering::SeqCst);
+            }
+            write_body(&mut wr, std::iter::empty(), chunked).await?;
+            Ok::<_, std::io::Error>(sent)
+        }
+    };
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let res = loop {
+            if let Some(r) = parse_response(&buf) {
+                break r;
+            }
+            match rd.read(&mut chunk).await {
+                Ok(0) => panic!(
+                    "{path}: the connection closed before a whole response arrived ({} bytes)",
+                    buf.len()
+                ),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!(
+                    "{path}: reading the response failed after {} bytes: {e}",
+                    buf.len()
+                ),
+            }
+        };
+        let at = written.load(Ordering::SeqCst);
+        let _ = answered_tx.send(());
+        (res, at)
+    };
+    let (res, written_at_answer, sent_all) = match reader {
+        Reader::Concurrent => {
+            let (sent, (res, at)) = tokio::join!(writer, read);
+            (res, at, sent)
+        }
+        Reader::AfterUpload => {
+            let sent = writer.await;
+            let (res, at) = read.await;
+            (res, at, sent)
+        }
+    };
+    // After its answer the server reads the rest and closes: EOF, never a reset.
+    let mut rest = Vec::new();
+    let clean_close = rd.read_to_end(&mut rest).await.map(|_| ());
+    Upload {
+        res,
+        written_at_answer,
+        sent_all,
+        clean_close,
+    }
+}
+
+/// One piece of a body: as it is, or as one chunk.
+async fn write_body_piece(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    piece: &[u8],
+    chunked: bool,
+) -> std::io::Result<()> {
+    if chunked {
+        wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+            .await?;
+        wr.write_all(piece).await?;
+        wr.write_all(b"\r\n").await
+    } else {
+        wr.write_all(piece).await
+    }
+}
+
+/// Issue 15: a 300 MiB POST against the limit used to end in a broken pipe — the proxy
+/// answered 413 and closed under the upload, so the client never saw why. Now the 413
+/// (in the dialect's error shape, `Connection: close`) reaches a client still sending,
+/// the rest of its body is read and discarded, and the connection closes cleanly; a client
+/// that reads only after its last byte finds the 413 too. Over `Content-Length` and
+/// chunked, in the OpenAI and the Anthropic shape.
+#[tokio::test]
+async fn an_oversized_upload_sees_its_413_while_still_sending_not_a_broken_pipe() {
+    const LIMIT: u64 = 1024 * 1024;
+    const TOTAL: u64 = 300 * 1024 * 1024;
+    let fake = FakeCursor::builder().start().await;
+    let mut p = Proxy::start_with(Harness::signed_in(fake).await, |s| {
+        s.max_body_bytes = LIMIT;
+    })
+    .await;
+    let mut refused = 0;
+    for (path, reader, chunked) in [
+        ("/v1/chat/completions", Reader::Concurrent, false),
+        ("/v1/chat/completions", Reader::Concurrent, true),
+        ("/v1/messages", Reader::Concurrent, true),
+        ("/v1/responses", Reader::Concurrent, false),
+        ("/v1/chat/completions", Reader::AfterUpload, false),
+        ("/v1/messages", Reader::AfterUpload, true),
+    ] {
+        let what = format!("{path} {reader:?} chunked={chunked}");
+        let up = upload(&p, path, TOTAL, chunked, reader).await;
+        assert_eq!(up.res.status, 413, "{what}");
+        assert_eq!(up.res.header("connection"), Some("close"), "{what}");
+        let body: Value = serde_json::from_slice(&up.res.body).expect("error JSON");
+        let code = if path == "/v1/messages" {
+            assert_eq!(body["type"], "error", "{what}: {body}");
+            &body["error"]["type"]
+        } else {
+            &body["error"]["code"]
+        };
+        assert_eq!(code, "request_too_large", "{what}: {body}");
+        assert!(
+            body.to_string().contains(&LIMIT.to_string()),
+            "{what}: names the limit: {body}"
+        );
+        if matches!(reader, Reader::Concurrent) {
+            assert!(
+                up.written_at_answer < TOTAL,
+                "{what}: the answer came while uploading ({} of {TOTAL} bytes sent)",
+                up.written_at_answer
+            );
+        }
+        assert_eq!(
+            up.sent_all.as_ref().ok(),
+            Some(&TOTAL),
+            "{what}: every byte went out: {:?}",
+            up.sent_all
+        );
+        assert!(up.clean_close.is_ok(), "{what}: {:?}", up.clean_close);
+        refused += 1;
+    }
+
+    // Nothing reached Cursor, each refusal is in the ledger, and the proxy still serves.
+    assert_eq!(p.fake().run_count(), 0);
+    let ok = p.post(&chat(json!("still there?"))).await;
+    assert_eq!(ok.status(), 200);
+    p.stop().await;
+    let report = p
+        .ledger()
+        .report(Range::Day, ledger::unix_now_ms() + 1000)
+        .await
+        .expect("report");
+    let too_large = report
+        .errors_by_kind
+        .iter()
+        .find(|e| e.kind == "request_too_large")
+        .map(|e| e.count);
+    assert_eq!(too_large, Some(refused));
 }
