@@ -29,6 +29,8 @@ use crate::engine::error::ApiError;
 use crate::engine::request::{Dialect, Request};
 use crate::engine::turn::Turn;
 
+pub(crate) use openai_error::ErrorCode;
+
 /// Every dialect's routes, each reading its body through [`body::limit`] (the 413 a
 /// client sees while still uploading); `proxy::router` adds the guard and the fallbacks
 /// around them.

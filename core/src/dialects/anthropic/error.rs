@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
 
-use crate::dialects::openai_error::with_retry_after;
+use crate::dialects::openai_error::finish;
 use crate::engine::error::ApiError;
 
 /// Anthropic's status and error `type` for `e`. Anthropic's own statuses where the
@@ -55,7 +55,7 @@ pub(crate) fn body(e: &ApiError) -> Value {
 
 /// The HTTP response for `e`.
 pub(crate) fn response(e: &ApiError) -> Response {
-    with_retry_after(e, (status_and_type(e).0, Json(body(e))).into_response())
+    finish(e, (status_and_type(e).0, Json(body(e))).into_response())
 }
 
 #[cfg(test)]
