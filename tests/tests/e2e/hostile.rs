@@ -706,3 +706,105 @@ async fn an_oversized_upload_sees_its_413_while_still_sending_not_a_broken_pipe(
         .map(|e| e.count);
     assert_eq!(too_large, Some(refused));
 }
+
+/// Issue 15: a `model` is a name, not a payload, before it reaches the logs or the ledger
+/// (at most 256 characters of printable ASCII without spaces, quotes or backslashes), and
+/// a body cannot hold unbounded arrays (10 000 messages, 1 000 tools, 1 000 content parts
+/// in a message): each is a 400 naming the field, in every dialect's own shape.
+#[tokio::test]
+async fn model_names_and_array_lengths_are_capped_in_every_dialect() {
+    let fake = FakeCursor::builder().start().await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+    let many = |n: usize, item: &dyn Fn(usize) -> Value| (0..n).map(item).collect::<Vec<_>>();
+    let user = json!({"role": "user", "content": "hi"});
+    struct Dialect<'a> {
+        path: &'a str,
+        base: Value,
+        list: &'a str,
+        tool: &'a dyn Fn(usize) -> Value,
+        part: Value,
+        part_path: &'a str,
+    }
+    let dialects = [
+        Dialect {
+            path: "/v1/chat/completions",
+            base: json!({"model": "auto", "messages": [user]}),
+            list: "messages",
+            tool: &|i| json!({"type": "function", "function": {"name": format!("t{i}"), "parameters": {"type": "object"}}}),
+            part: json!({"type": "text", "text": "x"}),
+            part_path: "messages[0].content",
+        },
+        Dialect {
+            path: "/v1/messages",
+            base: json!({"model": "auto", "max_tokens": 16, "messages": [user]}),
+            list: "messages",
+            tool: &|i| json!({"name": format!("t{i}"), "input_schema": {"type": "object"}}),
+            part: json!({"type": "text", "text": "x"}),
+            part_path: "messages.0.content",
+        },
+        Dialect {
+            path: "/v1/responses",
+            base: json!({"model": "auto", "input": [user]}),
+            list: "input",
+            tool: &|i| json!({"type": "function", "name": format!("t{i}"), "parameters": {"type": "object"}}),
+            part: json!({"type": "input_text", "text": "x"}),
+            part_path: "input[0].content",
+        },
+    ];
+    for d in &dialects {
+        let with = |key: &str, v: Value| {
+            let mut b = d.base.clone();
+            b[key] = v;
+            b
+        };
+        let cases = [
+            (
+                "a model with a newline",
+                with("model", json!("gpt-5\nINFO forged")),
+                "model",
+            ),
+            (
+                "a model with a quote",
+                with("model", json!("gpt\"5")),
+                "model",
+            ),
+            (
+                "a 257-character model",
+                with("model", json!("m".repeat(257))),
+                "model",
+            ),
+            (
+                "10 001 messages",
+                with(d.list, json!(many(10_001, &|_| user.clone()))),
+                d.list,
+            ),
+            (
+                "1 001 tools",
+                with("tools", json!(many(1_001, d.tool))),
+                "tools",
+            ),
+            (
+                "1 001 content parts",
+                with(
+                    d.list,
+                    json!([{"role": "user", "content": many(1_001, &|_| d.part.clone())}]),
+                ),
+                d.part_path,
+            ),
+        ];
+        for (what, body, field) in cases {
+            let res = p.post_to(d.path, &body).await;
+            let (status, e, _) = common::proxy::error_of(res).await;
+            assert_eq!(status, 400, "{} {what}: {e}", d.path);
+            let message = e["message"].as_str().unwrap_or_default();
+            if d.path == "/v1/messages" {
+                assert_eq!(e["type"], "invalid_request_error", "{what}: {e}");
+                assert!(message.starts_with(&format!("{field}:")), "{what}: {e}");
+            } else {
+                assert_eq!(e["param"], field, "{} {what}: {e}", d.path);
+            }
+            assert!(!message.contains("forged"), "{what}: no echo: {e}");
+        }
+    }
+    assert_eq!(p.fake().run_count(), 0, "nothing reached Cursor");
+}

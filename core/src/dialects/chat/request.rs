@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::dialects::limits;
+
 /// Why a body was refused: the field path (`messages[2].role`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestError {
@@ -131,10 +133,28 @@ impl ChatCompletionRequest {
                 "only n = 1 is supported (Cursor returns one choice)",
             ));
         }
-        if let Some(m) = &self.model
-            && m.trim().is_empty()
-        {
-            return Err(RequestError::field("model", "`model` must not be empty"));
+        if let Some(m) = &self.model {
+            if m.trim().is_empty() {
+                return Err(RequestError::field("model", "`model` must not be empty"));
+            }
+            limits::model(m).map_err(|e| RequestError::field("model", format!("`model` {e}")))?;
+        }
+        let capped = |param: String, len: usize, max: usize| {
+            limits::count(len, max).map_err(|e| {
+                let message = format!("`{param}` {e}");
+                RequestError::field(param, message)
+            })
+        };
+        capped("messages".into(), self.messages.len(), limits::MESSAGES)?;
+        capped(
+            "tools".into(),
+            self.tools.as_ref().map_or(0, Vec::len),
+            limits::TOOLS,
+        )?;
+        for (i, m) in self.messages.iter().enumerate() {
+            if let Some(Content::Parts(parts)) = &m.content {
+                capped(format!("messages[{i}].content"), parts.len(), limits::PARTS)?;
+            }
         }
         for (name, v) in [("temperature", self.temperature), ("top_p", self.top_p)] {
             if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
