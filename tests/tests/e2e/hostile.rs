@@ -808,3 +808,75 @@ async fn model_names_and_array_lengths_are_capped_in_every_dialect() {
     }
     assert_eq!(p.fake().run_count(), 0, "nothing reached Cursor");
 }
+
+/// Issue 15: a client that stops reading a streamed answer used to leave the proxy reading
+/// Cursor's stream into an unbounded queue — the whole answer in memory. Now the queue is
+/// bounded, so the stall travels back to Cursor through HTTP/2 flow control: the fake
+/// cannot play a 64 MiB answer past a bounded prefix while the client reads nothing, and
+/// once the client reads again the whole answer arrives intact.
+#[tokio::test]
+async fn a_client_that_stops_reading_slows_cursor_instead_of_growing_memory() {
+    const STEPS: usize = 64 * 1024;
+    const PIECE: usize = 1024;
+    let mut turn = cursor_bridge_tests::Turn::new();
+    for _ in 0..STEPS {
+        turn = turn.text("Z".repeat(PIECE));
+    }
+    let fake = common::proxy::fake_playing(vec![turn.turn_ended().end_ok()]).await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+
+    let addr = p.base.trim_start_matches("http://").to_string();
+    let body = json!({"model": "auto", "stream": true,
+        "messages": [{"role": "user", "content": "a long answer"}]})
+    .to_string();
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        ("authorization".to_string(), format!("Bearer {}", p.key)),
+        ("content-type".to_string(), "application/json".to_string()),
+        ("content-length".to_string(), body.len().to_string()),
+        ("connection".to_string(), "close".to_string()),
+    ];
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(request_head("POST", "/v1/chat/completions", &headers).as_bytes())
+        .await
+        .expect("head");
+    conn.write_all(body.as_bytes()).await.expect("body");
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !seen.windows(3).any(|w| w == b"ZZZ") {
+        let n = conn.read(&mut buf).await.expect("read");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    // The client reads nothing now. Wait until the fake stops making progress (no step
+    // played for 2 s; a slow machine only makes that take longer), then see how far it got.
+    let played = || p.fake().runs().first().map_or(0, |r| r.steps_played);
+    let (mut last, mut still) = (played(), 0);
+    while still < 10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = played();
+        if now == last {
+            still += 1;
+        } else {
+            (last, still) = (now, 0);
+        }
+    }
+    eprintln!("the fake stalled after {last} of {STEPS} steps");
+    assert!(
+        last < STEPS / 2,
+        "the fake played {last} of {STEPS} 1 KiB steps into a client that reads nothing"
+    );
+
+    // Reading again, the whole answer arrives.
+    tokio::time::timeout(Duration::from_secs(120), conn.read_to_end(&mut seen))
+        .await
+        .expect("the rest of the answer")
+        .expect("read to the end");
+    let zs = seen.iter().filter(|&&b| b == b'Z').count();
+    assert_eq!(zs, STEPS * PIECE, "every byte of the answer arrived");
+    assert!(String::from_utf8_lossy(&seen).contains("data: [DONE]"));
+    assert_eq!(played(), STEPS + 1, "every text step, then turn_ended");
+}
