@@ -880,3 +880,93 @@ async fn a_client_that_stops_reading_slows_cursor_instead_of_growing_memory() {
     assert!(String::from_utf8_lossy(&seen).contains("data: [DONE]"));
     assert_eq!(played(), STEPS + 1, "every text step, then turn_ended");
 }
+
+/// Issue 15: a flood of requests opened a Cursor stream each, without end. Now at most
+/// `max_concurrent_runs` fresh runs stream at once; one more is refused at once (503 with
+/// `Retry-After`, Anthropic's 529 `overloaded_error`, both of which SDKs retry) without
+/// reaching Cursor, and a place frees as soon as a response ends.
+#[tokio::test]
+async fn fresh_runs_over_max_concurrent_runs_are_refused_at_once_with_retry_after() {
+    use cursor_bridge_tests::{CancelledBy, Turn};
+    let fake = FakeCursor::builder()
+        .turn(Turn::new().wait_for_cancel())
+        .turn(Turn::new().wait_for_cancel())
+        .start()
+        .await;
+    let p = Proxy::start_with(Harness::signed_in(fake).await, |s| {
+        s.max_concurrent_runs = 2;
+    })
+    .await;
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url, key) = (
+                p.http.clone(),
+                format!("{}/v1/chat/completions", p.base),
+                p.key.clone(),
+            );
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(key)
+                    .json(&chat(json!("hold on")))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    let started = p
+        .fake()
+        .wait_until(Duration::from_secs(30), |f| {
+            f.runs().iter().filter(|r| r.run_request.is_some()).count() == 2
+        })
+        .await;
+    assert!(started, "both held runs started");
+
+    for (path, body, status, kind) in [
+        (
+            "/v1/chat/completions",
+            chat(json!("one more")),
+            503,
+            "server_error",
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "one more"}]}),
+            529,
+            "overloaded_error",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "auto", "input": "one more"}),
+            503,
+            "server_error",
+        ),
+    ] {
+        let res = p.post_to(path, &body).await;
+        let (got, e, retry) = common::proxy::error_of(res).await;
+        assert_eq!(got, status, "{path}: {e}");
+        assert_eq!(e["type"], kind, "{path}: {e}");
+        if path != "/v1/messages" {
+            assert_eq!(e["code"], "too_many_runs", "{path}: {e}");
+        }
+        assert!(
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_concurrent_runs")),
+            "{path}: {e}"
+        );
+        assert_eq!(retry.as_deref(), Some("1"), "{path}");
+    }
+    assert_eq!(
+        p.fake().run_count(),
+        2,
+        "the refused requests never reached Cursor"
+    );
+
+    // One held client goes away: its place frees with its response.
+    held[0].abort();
+    let run = p.fake().wait_for_run_end(0, Duration::from_secs(30)).await;
+    assert_eq!(run.cancelled, Some(CancelledBy::Action));
+    let ok = p.post(&chat(json!("now?"))).await;
+    assert_eq!(ok.status(), 200);
+    held[1].abort();
+}

@@ -21,7 +21,9 @@ pub(crate) fn status_and_type(e: &ApiError) -> (StatusCode, &'static str) {
     let kind = match (status.as_u16(), e.kind, e.code) {
         (_, "insufficient_quota", _) => return (StatusCode::PAYMENT_REQUIRED, "billing_error"),
         (_, "rate_limit_error", _) => return (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
-        (_, _, Some("proxy_stopping")) => return (overloaded(), "overloaded_error"),
+        (_, _, Some("proxy_stopping" | "too_many_runs")) => {
+            return (overloaded(), "overloaded_error");
+        }
         (_, _, Some("upstream_timeout")) => "timeout_error",
         (401, _, _) => "authentication_error",
         (403, _, _) => "permission_error",
