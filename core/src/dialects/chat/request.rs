@@ -630,6 +630,22 @@ mod tests {
     }
 
     #[test]
+    fn parsing_from_bytes_keeps_json_errors_apart_from_field_errors() {
+        // Not JSON even though a field is wrong first: malformed, as with a Value tree.
+        assert!(err(r#"{"messages": "x", oops"#).malformed);
+        // Nested past serde_json's limit anywhere, even in an unknown field: malformed.
+        let deep = format!(r#"{{"x": {}{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(err(&deep).malformed);
+        // Messages carry no " at line 1 column N": the path says where.
+        let e = err(r#"{"messages": "hello"}"#);
+        assert!(!e.message.contains("line"), "{}", e.message);
+        // A key given twice is refused, naming it, instead of the last one winning.
+        let e =
+            err(r#"{"model": "a", "model": "b", "messages": [{"role": "user", "content": "x"}]}"#);
+        assert!(!e.malformed && e.message.contains("model"), "{e:?}");
+    }
+
+    #[test]
     fn duplicated_tool_call_ids_and_tools_are_refused() {
         let e = err(r#"{"messages": [
             {"role": "assistant", "content": null, "tool_calls": [
