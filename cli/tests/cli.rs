@@ -129,6 +129,19 @@ impl Running {
         }
     }
 
+    /// Stops it with SIGINT (Ctrl-C) and expects a clean exit (code 0).
+    async fn interrupt(self) -> Out {
+        let kill = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(kill.success());
+        let out = self.finish().await;
+        out.expect_code(0);
+        out
+    }
+
     /// Reads the rest of stdout, waits for the exit and collects stderr.
     async fn finish(mut self) -> Out {
         let done = async {
@@ -1234,14 +1247,7 @@ async fn serve_reports_its_port_serves_health_guards_host_and_stops_on_sigint() 
     let e: Value = evil.json().await.expect("error JSON");
     assert_eq!(e["error"]["code"], "invalid_host");
 
-    let kill = Command::new("kill")
-        .args(["-INT", &serve.pid().to_string()])
-        .status()
-        .await
-        .expect("run kill");
-    assert!(kill.success());
-    let out = serve.finish().await;
-    out.expect_code(0);
+    let out = serve.interrupt().await;
     assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
 }
 
@@ -1270,14 +1276,7 @@ async fn serve_logs_refused_requests_in_summary_with_short_paths_and_never_the_k
         let res = req.send().await.expect("the proxy answers");
         assert_eq!(res.status(), if i % 2 == 0 { 401 } else { 404 });
     }
-    let kill = Command::new("kill")
-        .args(["-INT", &serve.pid().to_string()])
-        .status()
-        .await
-        .expect("run kill");
-    assert!(kill.success());
-    let out = serve.finish().await;
-    out.expect_code(0);
+    let out = serve.interrupt().await;
     let refused: Vec<&str> = out
         .stderr
         .lines()
@@ -1550,13 +1549,7 @@ async fn guard_status_pause_and_resume_act_on_the_running_serve() {
     assert!(!resumed.all().contains("Tripped"), "{}", resumed.all());
     assert_eq!(guarded_chat(&base, &key).await.0, 200, "resumed");
 
-    let kill = Command::new("kill")
-        .args(["-INT", &serve.pid().to_string()])
-        .status()
-        .await
-        .expect("run kill");
-    assert!(kill.success());
-    serve.finish().await.expect_code(0);
+    serve.interrupt().await;
 
     // No proxy: the rules and today's counts from the ledger; nothing to resume or pause.
     // Asked on a port this test holds bound but not listening (connections are refused),

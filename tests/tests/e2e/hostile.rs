@@ -266,6 +266,15 @@ async fn write_body<'a>(
     wr.flush().await
 }
 
+/// Stops the proxy (its ledger writes land) and reads today's usage report.
+async fn stopped_report(p: &mut Proxy) -> ledger::UsageReport {
+    p.stop().await;
+    p.ledger()
+        .report(Range::Day, ledger::unix_now_ms() + 1000)
+        .await
+        .expect("report")
+}
+
 fn chat(content: Value) -> Value {
     json!({"model": "auto", "messages": [{"role": "user", "content": content}]})
 }
@@ -466,12 +475,7 @@ async fn hostile_requests_get_clean_openai_errors_and_disturb_nothing() {
     // The ledger: the handler records what reached it (parsed or refused bodies); the
     // guard (Host, Origin, key), the router (path, method) and the content-type check
     // refuse before it and record nothing.
-    p.stop().await;
-    let report = p
-        .ledger()
-        .report(Range::Day, ledger::unix_now_ms() + 1000)
-        .await
-        .expect("report");
+    let report = stopped_report(&mut p).await;
     let mut kinds: Vec<(String, u64)> = report
         .errors_by_kind
         .iter()
@@ -693,12 +697,7 @@ async fn an_oversized_upload_sees_its_413_while_still_sending_not_a_broken_pipe(
     assert_eq!(p.fake().run_count(), 0);
     let ok = p.post(&chat(json!("still there?"))).await;
     assert_eq!(ok.status(), 200);
-    p.stop().await;
-    let report = p
-        .ledger()
-        .report(Range::Day, ledger::unix_now_ms() + 1000)
-        .await
-        .expect("report");
+    let report = stopped_report(&mut p).await;
     let too_large = report
         .errors_by_kind
         .iter()
