@@ -13,7 +13,9 @@
 //! there, for a body up to that bound. Nothing is kept: the discarded bytes cost no memory.
 //! A client that sent `Expect: 100-continue` is never asked for the body at all.
 //!
-//! The refusal is recorded in the ledger, as a body the handler refuses is.
+//! The refusal is recorded in the ledger, as a body the handler refuses is. The security
+//! checks in front of every route answer their refusals (a wrong key, a foreign `Host`)
+//! the same way through [`refuse_unread`], so an uploading client sees its 401 or 403 too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +94,25 @@ fn expects_continue(headers: &HeaderMap) -> bool {
         .get(EXPECT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+/// Sends `res` for a request whose body nobody will read: the rest of the body is read
+/// and discarded in the background (as after a 413), and an HTTP/1 connection closes
+/// after the answer. A request without a body is answered as is.
+pub(crate) fn refuse_unread(engine: &Engine, req: Request, mut res: Response) -> Response {
+    let sized = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0");
+    let chunked = req
+        .headers()
+        .contains_key(axum::http::header::TRANSFER_ENCODING);
+    if (sized || chunked) && !expects_continue(req.headers()) {
+        close(&mut res, req.version());
+        let limit = engine.settings.max_body_bytes;
+        linger(req.into_body().into_data_stream(), 0, limit, engine);
+    }
+    res
 }
 
 /// `Connection: close` on an HTTP/1 answer: the connection cannot be reused once a body

@@ -116,7 +116,11 @@ pub(crate) async fn check(
     let path = req.uri().path().to_string();
     let res = match verdict(&state, &req) {
         Ok(()) => next.run(req).await,
-        Err(e) => dialects::error_response(dialects::dialect_of_path(&path), e),
+        Err(e) => {
+            let res = dialects::error_response(dialects::dialect_of_path(&path), e);
+            // An uploading client must see the refusal, not a broken pipe.
+            dialects::body::refuse_unread(&state.engine, req, res)
+        }
     };
     if refusals::is_refusal(res.status()) {
         let code = res

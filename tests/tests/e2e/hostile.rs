@@ -528,17 +528,27 @@ struct Upload {
     clean_close: std::io::Result<()>,
 }
 
-/// POSTs a `total`-byte body (as `Content-Length` or chunked) to `path` on a raw socket.
-async fn upload(p: &Proxy, path: &str, total: u64, chunked: bool, reader: Reader) -> Upload {
+/// POSTs a `total`-byte body (as `Content-Length` or chunked) to `path` on a raw socket,
+/// with the proxy's key unless `key` says otherwise.
+async fn upload(
+    p: &Proxy,
+    path: &str,
+    total: u64,
+    chunked: bool,
+    reader: Reader,
+    key: Option<&str>,
+) -> Upload {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     let addr = p.base.trim_start_matches("http://").to_string();
     let mut headers: Vec<(String, String)> = vec![
         ("host".into(), addr.clone()),
-        ("authorization".into(), format!("Bearer {}", p.key)),
         ("content-type".into(), "application/json".into()),
     ];
+    if let Some(key) = key {
+        headers.push(("authorization".into(), format!("Bearer {key}")));
+    }
     headers.push(if chunked {
         ("transfer-encoding".into(), "chunked".into())
     } else {
@@ -661,7 +671,7 @@ async fn an_oversized_upload_sees_its_413_while_still_sending_not_a_broken_pipe(
         ("/v1/messages", Reader::AfterUpload, true),
     ] {
         let what = format!("{path} {reader:?} chunked={chunked}");
-        let up = upload(&p, path, TOTAL, chunked, reader).await;
+        let up = upload(&p, path, TOTAL, chunked, reader, Some(&p.key)).await;
         assert_eq!(up.res.status, 413, "{what}");
         assert_eq!(up.res.header("connection"), Some("close"), "{what}");
         let body: Value = serde_json::from_slice(&up.res.body).expect("error JSON");
@@ -704,6 +714,38 @@ async fn an_oversized_upload_sees_its_413_while_still_sending_not_a_broken_pipe(
         .find(|e| e.kind == "request_too_large")
         .map(|e| e.count);
     assert_eq!(too_large, Some(refused));
+}
+
+/// Issue 15: the security checks refuse before any handler reads the body; closing under
+/// the upload gave a client with a wrong key a broken pipe instead of its 401. Now it sees
+/// the 401 even when it reads only after its last byte (every refusal of the security
+/// checks, 403 and 415 too, goes the same way).
+#[tokio::test]
+async fn a_refused_upload_sees_its_401_not_a_broken_pipe() {
+    const TOTAL: u64 = 64 * 1024 * 1024;
+    let fake = FakeCursor::builder().start().await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+    for (key, chunked, status, code) in [
+        (None, false, 401, "invalid_api_key"),
+        (Some("cb-wrong"), true, 401, "invalid_api_key"),
+    ] {
+        let up = upload(
+            &p,
+            "/v1/chat/completions",
+            TOTAL,
+            chunked,
+            Reader::AfterUpload,
+            key,
+        )
+        .await;
+        assert_eq!(up.res.status, status);
+        let body: Value = serde_json::from_slice(&up.res.body).expect("error JSON");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(up.res.header("connection"), Some("close"));
+        assert_eq!(up.sent_all.as_ref().ok(), Some(&TOTAL), "{:?}", up.sent_all);
+        assert!(up.clean_close.is_ok(), "{:?}", up.clean_close);
+    }
+    assert_eq!(p.fake().run_count(), 0);
 }
 
 /// Issue 15: a `model` is a name, not a payload, before it reaches the logs or the ledger
