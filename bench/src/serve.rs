@@ -18,11 +18,12 @@ use tokio::process::{Child, Command};
 pub const API_KEY: &str = "cb-bench-local-key";
 
 /// Settings every bench proxy shares: the file credential store (no keychain on a
-/// headless box), parking room for every concurrent stream, a short drain on stop.
+/// headless box), parking room and run places for every concurrent stream, a short
+/// drain on stop.
 /// The guard stays on (its cost is part of every figure) with a per-minute budget no
 /// benchmark reaches: the bench sends thousands of requests a minute on purpose.
 const SETTINGS: &str = "credential_store = \"file\"\nmax_parked_streams = 4096\n\
-                        drain_grace_secs = 1\nguard_requests_per_minute = 100000000\n";
+                        max_concurrent_runs = 4096\ndrain_grace_secs = 1\nguard_requests_per_minute = 100000000\n";
 
 /// How the proxy process is placed on the CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

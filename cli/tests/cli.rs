@@ -129,6 +129,19 @@ impl Running {
         }
     }
 
+    /// Stops it with SIGINT (Ctrl-C) and expects a clean exit (code 0).
+    async fn interrupt(self) -> Out {
+        let kill = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(kill.success());
+        let out = self.finish().await;
+        out.expect_code(0);
+        out
+    }
+
     /// Reads the rest of stdout, waits for the exit and collects stderr.
     async fn finish(mut self) -> Out {
         let done = async {
@@ -1234,15 +1247,64 @@ async fn serve_reports_its_port_serves_health_guards_host_and_stops_on_sigint() 
     let e: Value = evil.json().await.expect("error JSON");
     assert_eq!(e["error"]["code"], "invalid_host");
 
-    let kill = Command::new("kill")
-        .args(["-INT", &serve.pid().to_string()])
-        .status()
-        .await
-        .expect("run kill");
-    assert!(kill.success());
-    let out = serve.finish().await;
-    out.expect_code(0);
+    let out = serve.interrupt().await;
     assert_no_secrets(&fake, &[&out], &secrets_in(&creds));
+}
+
+/// Issue 15: every refused request was one log line carrying its whole path, so a client
+/// hammering with bad keys or junk paths filled the log. Now: the first 10 a minute are
+/// logged (path cut to 80 characters, never the key), then one line says the rest are
+/// only counted.
+#[tokio::test]
+async fn serve_logs_refused_requests_in_summary_with_short_paths_and_never_the_key() {
+    let fake = FakeCursor::builder().start().await;
+    let sb = Sandbox::new(&fake);
+    sb.write_creds(&session(&fake));
+    let (serve, base) = serve_on_a_free_port(&sb).await;
+    let key = sb.local_key();
+    let wrong = "cb-wrong-key-4f1d9c2e7a";
+    let long = format!("/v1/{}", "p".repeat(300));
+    let client = http1(WAIT);
+    for i in 0..40 {
+        let req = if i % 2 == 0 {
+            client.get(format!("{base}{long}")).bearer_auth(wrong)
+        } else {
+            client
+                .get(format!("{base}{long}?key={key}"))
+                .bearer_auth(&key)
+        };
+        let res = req.send().await.expect("the proxy answers");
+        assert_eq!(res.status(), if i % 2 == 0 { 401 } else { 404 });
+    }
+    let out = serve.interrupt().await;
+    let refused: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("refused a request"))
+        .collect();
+    assert_eq!(refused.len(), 10, "{}", out.stderr);
+    assert!(
+        refused.iter().any(|l| l.contains("invalid_api_key"))
+            && refused.iter().any(|l| l.contains("unknown_url")),
+        "{}",
+        out.stderr
+    );
+    let counted = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("further ones are counted"))
+        .count();
+    assert_eq!(counted, 1, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains(&"p".repeat(81)),
+        "paths are cut: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(wrong) && !out.stderr.contains(&key),
+        "no key in the log: {}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
@@ -1487,13 +1549,7 @@ async fn guard_status_pause_and_resume_act_on_the_running_serve() {
     assert!(!resumed.all().contains("Tripped"), "{}", resumed.all());
     assert_eq!(guarded_chat(&base, &key).await.0, 200, "resumed");
 
-    let kill = Command::new("kill")
-        .args(["-INT", &serve.pid().to_string()])
-        .status()
-        .await
-        .expect("run kill");
-    assert!(kill.success());
-    serve.finish().await.expect_code(0);
+    serve.interrupt().await;
 
     // No proxy: the rules and today's counts from the ledger; nothing to resume or pause.
     // Asked on a port this test holds bound but not listening (connections are refused),

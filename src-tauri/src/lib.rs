@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use cursor_bridge_core::app::ipc::CommandError;
 use cursor_bridge_core::app::{App, LaunchAtLogin};
-use cursor_bridge_core::config::private;
+use cursor_bridge_core::config::logfile::RotatingFile;
 use cursor_bridge_core::config::settings::{Env, Paths, Settings};
 use tauri::plugin::TauriPlugin;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewWindow};
@@ -241,20 +241,16 @@ fn load_core(env: Env, paths: Paths) -> Result<App, CommandError> {
     App::builder(paths, env, settings).build()
 }
 
-/// A log file start is renamed to `app.log.1` beyond this size, so logs stay bounded.
+/// `app.log` is rotated beyond this size while the app runs, so logs stay bounded.
 const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
 
+/// Rotated logs kept besides `app.log` (`app.log.1` … `app.log.3`): at most 20 MiB.
+const LOG_KEEP: usize = 3;
+
 /// `<log_dir>/app.log` (what "Open log folder" shows), or `None` when it cannot be opened.
-fn open_log_file(paths: Option<&Paths>) -> Option<std::fs::File> {
-    let dir = &paths?.log_dir;
-    // Logs name models, clients and errors: 0700/0600 like the rest of our data.
-    private::ensure_dir(dir).ok()?;
-    let path = dir.join("app.log");
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
-        let _ = std::fs::rename(&path, dir.join("app.log.1"));
-    }
-    let _ = private::tighten_file(&dir.join("app.log.1"));
-    private::open_append(&path).ok()
+/// Logs name models, clients and errors: 0700/0600 like the rest of our data.
+fn open_log_file(paths: Option<&Paths>) -> Option<RotatingFile> {
+    RotatingFile::open(&paths?.log_dir, "app.log", LOG_ROTATE_BYTES, LOG_KEEP).ok()
 }
 
 /// Logs to stderr and to the log file (no colours there).

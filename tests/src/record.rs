@@ -193,6 +193,9 @@ pub struct RecordedRun {
     pub cancelled: Option<CancelledBy>,
     /// A client frame that could not be decoded.
     pub decode_error: Option<String>,
+    /// Steps of the scripted turn the fake has played so far (each step's frames handed
+    /// to the response body, whose HTTP/2 flow control paces them): how far a run got.
+    pub steps_played: usize,
     /// How the fake ended the run (`None` while it is still going).
     pub end: Option<RunEnd>,
     pub started_at: Instant,
@@ -232,6 +235,7 @@ impl RecordedRun {
             client_reset: false,
             cancelled: None,
             decode_error: None,
+            steps_played: 0,
             end: None,
             started_at: Instant::now(),
             ended_after: None,

@@ -450,6 +450,7 @@ impl Driver {
             if let Err(stop) = self.step(step).await {
                 return stop;
             }
+            self.shared.update_run(self.index, |r| r.steps_played += 1);
         }
         match self.write(end_ok_frame()).await {
             Ok(()) => Stop::Ended(RunEnd::Ok),

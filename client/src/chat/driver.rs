@@ -1,7 +1,7 @@
 //! [`start_run`] and the driver task that owns one run: reading Cursor's frames, answering
 //! what needs no decision from the caller, the watchdogs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,13 @@ use crate::value;
 /// How long a cancelled run may take to wind down before the stream is dropped.
 const CANCEL_GRACE: Duration = Duration::from_millis(500);
 
+/// Events queued for the caller before the driver stops reading Cursor's stream. A caller
+/// that stops reading (its client stopped reading the proxy's answer) thus slows Cursor's
+/// stream through HTTP/2 flow control instead of growing memory: what is held is this
+/// many events, the events of one chunk of response bytes (the backlog), and the
+/// stream's flow-control window.
+pub(crate) const EVENT_QUEUE: usize = 64;
+
 /// Opens a run over the transport `http` is configured for. Returns once Cursor answered
 /// with response headers; errors that arrive before any event (an HTTP 401, a refused
 /// first append) are returned here or as the first item.
@@ -51,7 +58,7 @@ pub(crate) async fn start_run(
     )
     .await?;
 
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         cmd_tx,
@@ -64,6 +71,7 @@ pub(crate) async fn start_run(
         decoder: Decoder::default(),
         out: wire.out,
         events: events_tx,
+        backlog: VecDeque::new(),
         cmds: cmd_rx,
         shared: shared.clone(),
         request_context: build_request_context(&req),
@@ -98,7 +106,10 @@ struct Driver {
     upstream_failed: UpstreamFailure,
     decoder: Decoder,
     out: mpsc::UnboundedSender<ClientBytes>,
-    events: mpsc::UnboundedSender<Result<ChatEvent, CursorError>>,
+    events: mpsc::Sender<Result<ChatEvent, CursorError>>,
+    /// Events decoded while the queue was full, oldest first; while any wait, the body is
+    /// not read (see [`EVENT_QUEUE`]).
+    backlog: VecDeque<ChatEvent>,
     cmds: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
     request_context: pb::RequestContext,
@@ -140,6 +151,8 @@ impl Driver {
         );
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let cancel = self.shared.cancel.clone();
+        // A permit borrows its sender; this one is apart from `self`.
+        let events = self.events.clone();
         let end = loop {
             let deadline = self.deadline(start);
             tokio::select! {
@@ -151,7 +164,23 @@ impl Driver {
                     self.send(action(pb::conversation_action::Action::CancelAction(pb::CancelAction {})));
                     break End::Abandoned;
                 }
-                chunk = self.body.next() => match chunk {
+                permit = events.reserve(), if !self.backlog.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(ev) = self.backlog.pop_front() {
+                            permit.send(Ok(ev));
+                        }
+                        if self.backlog.is_empty() {
+                            // The pause was the caller's, not Cursor's silence.
+                            self.last_frame = Instant::now();
+                            self.last_progress = self.last_frame;
+                        }
+                    }
+                    Err(_) => {
+                        self.send(action(pb::conversation_action::Action::CancelAction(pb::CancelAction {})));
+                        break End::Abandoned;
+                    }
+                },
+                chunk = self.body.next(), if self.backlog.is_empty() => match chunk {
                     Some(Ok(bytes)) => {
                         self.decoder.push(&bytes);
                         match self.drain_frames() {
@@ -188,11 +217,19 @@ impl Driver {
         if matches!(end, End::Abandoned | End::Err(CursorError::Cancelled)) {
             self.drain_after_cancel().await;
         }
+        if !matches!(end, End::Abandoned | End::Err(CursorError::Cancelled)) {
+            // What was decoded before the end reaches the caller, in order.
+            while let Some(ev) = self.backlog.pop_front() {
+                if self.events.send(Ok(ev)).await.is_err() {
+                    break;
+                }
+            }
+        }
         match end {
             End::Ok | End::Abandoned => {}
             End::Err(e) => {
                 tracing::debug!(kind = e.kind(), "cursor run ended with an error");
-                let _ = self.events.send(Err(e));
+                let _ = self.events.send(Err(e)).await;
             }
         }
         drop(self.out);
@@ -209,8 +246,12 @@ impl Driver {
         .await;
     }
 
-    /// When the current watchdog fires; `None` while parked on a tool call.
+    /// When the current watchdog fires; `None` while parked on a tool call or while the
+    /// caller is not taking events (the stream is paused on our side, not silent).
     fn deadline(&self, start: Instant) -> Option<Instant> {
+        if !self.backlog.is_empty() {
+            return None;
+        }
         if let Some(t) = self.turn_ended_at {
             return Some(t + self.opts.turn_end_grace);
         }
@@ -280,8 +321,17 @@ impl Driver {
         Ok(None)
     }
 
-    fn emit(&self, ev: ChatEvent) {
-        let _ = self.events.send(Ok(ev));
+    /// Queues `ev` for the caller, or in the backlog when the queue is full.
+    fn emit(&mut self, ev: ChatEvent) {
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(ev);
+            return;
+        }
+        match self.events.try_send(Ok(ev)) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(Ok(ev))) => self.backlog.push_back(ev),
+            Err(mpsc::error::TrySendError::Full(Err(_))) => {}
+        }
     }
 
     fn send(&self, msg: pb::agent_client_message::Message) {

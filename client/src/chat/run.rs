@@ -110,7 +110,7 @@ impl ChatHandle {
 /// A live run: a stream of events, ending after the end-of-stream frame. An `Err` item is
 /// the last item.
 pub struct ChatRun {
-    pub(super) events: mpsc::UnboundedReceiver<Result<ChatEvent, CursorError>>,
+    pub(super) events: mpsc::Receiver<Result<ChatEvent, CursorError>>,
     pub(super) peeked: Option<Option<Result<ChatEvent, CursorError>>>,
     pub(super) handle: ChatHandle,
 }

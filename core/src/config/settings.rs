@@ -252,6 +252,11 @@ pub struct Settings {
     /// calls, checkpoints and conversation blobs (the oldest are cancelled beyond that;
     /// their conversations continue in a fresh run from the history).
     pub max_parked_bytes: u64,
+    /// How many fresh Cursor runs may stream at once (continuations of parked runs and
+    /// the parked runs themselves do not count: `max_parked_streams` bounds those); one
+    /// more is refused at once with a 503 and `Retry-After`, so a flood of requests cannot
+    /// open Cursor streams without end.
+    pub max_concurrent_runs: u32,
     /// On stop, how long in-flight responses may finish before they are cancelled.
     pub drain_grace_secs: u64,
     /// How long a client may take to send a request's headers, and how long an idle
@@ -386,6 +391,7 @@ impl Default for Settings {
             parked_ttl_secs: 600,
             max_parked_streams: 64,
             max_parked_bytes: 64 * 1024 * 1024,
+            max_concurrent_runs: 64,
             drain_grace_secs: 10,
             header_read_timeout_secs: 10,
             max_connections: 256,

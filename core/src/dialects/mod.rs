@@ -11,7 +11,9 @@
 //! [`error_response`].
 
 pub mod anthropic;
+pub(crate) mod body;
 pub mod chat;
+pub(crate) mod limits;
 pub(crate) mod openai_error;
 pub(crate) mod respond;
 pub mod responses;
@@ -28,8 +30,11 @@ use crate::engine::error::ApiError;
 use crate::engine::request::{Dialect, Request};
 use crate::engine::turn::Turn;
 
-/// Every dialect's routes; `proxy::router` adds the guard, the body limit and the
-/// fallbacks around them.
+pub(crate) use openai_error::ErrorCode;
+
+/// Every dialect's routes, each reading its body through [`body::limit`] (the 413 a
+/// client sees while still uploading); `proxy::router` adds the guard and the fallbacks
+/// around them.
 pub(crate) fn routes(engine: &Arc<Engine>) -> axum::Router<Arc<Engine>> {
     use axum::routing::post;
     axum::Router::new()
@@ -40,6 +45,10 @@ pub(crate) fn routes(engine: &Arc<Engine>) -> axum::Router<Arc<Engine>> {
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/messages/count_tokens", post(anthropic::count_tokens))
         .merge(responses::routes(engine.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            body::limit,
+        ))
 }
 
 /// The dialect whose paths `path` is under (OpenAI Chat Completions for the rest: the

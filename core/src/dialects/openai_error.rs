@@ -18,8 +18,15 @@ pub(crate) fn body(e: &ApiError) -> Value {
     }})
 }
 
-/// `Retry-After` in whole seconds (at least 1), when the error carries one.
-pub(crate) fn with_retry_after(e: &ApiError, mut res: Response) -> Response {
+/// The error's stable name (`ApiError::code_str`), carried on every error response as an
+/// extension so the proxy can log refusals in summary without reading bodies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);
+
+/// What every error response carries besides its body, in any shape: `Retry-After` in
+/// whole seconds (at least 1) when the error has one, and its [`ErrorCode`].
+pub(crate) fn finish(e: &ApiError, mut res: Response) -> Response {
+    res.extensions_mut().insert(ErrorCode(e.code_str()));
     if let Some(after) = e.retry_after {
         let secs = after.as_secs_f64().ceil().max(1.0) as u64;
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -32,7 +39,7 @@ pub(crate) fn with_retry_after(e: &ApiError, mut res: Response) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let res = (self.status, Json(body(&self))).into_response();
-        with_retry_after(&self, res)
+        finish(&self, res)
     }
 }
 

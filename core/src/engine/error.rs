@@ -163,6 +163,22 @@ impl ApiError {
     }
 
     /// 413 for a body over the limit.
+    /// 503 when `max_concurrent_runs` fresh runs are already streaming: retry shortly.
+    pub(crate) fn too_many_runs(limit: u32) -> Self {
+        ApiError {
+            retry_after: Some(Duration::from_secs(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "too_many_runs",
+                format!(
+                    "{limit} requests are already running (setting max_concurrent_runs); \
+                     retry in a moment"
+                ),
+            )
+        }
+    }
+
     pub(crate) fn too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -62,6 +62,9 @@ pub struct Engine {
     /// it will count the next ones too: a step that ends in tool calls before the turn
     /// ends leaves its prompt to the turn's count instead of guessing it.
     pub cursor_counts_turns: AtomicBool,
+    /// Places for fresh runs streaming at once (`max_concurrent_runs`); a [`turn::Turn`]
+    /// of a fresh run holds one until it drops.
+    pub(crate) fresh_runs: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -87,6 +90,7 @@ impl Engine {
             settings.max_parked_streams as usize,
             settings.max_parked_bytes,
         );
+        let settings_runs = settings.max_concurrent_runs;
         Engine {
             conversations: ConversationStore::in_memory(settings.conversation_limits()),
             client,
@@ -97,6 +101,7 @@ impl Engine {
             ledger_error: None,
             guard: std::sync::Arc::new(guard::Guard::new()),
             cursor_counts_turns: AtomicBool::new(false),
+            fresh_runs: std::sync::Arc::new(tokio::sync::Semaphore::new(settings_runs as usize)),
         }
     }
 }

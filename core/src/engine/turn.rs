@@ -56,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
@@ -195,14 +196,21 @@ struct Meta {
 
 /// Continues a parked run when the request answers its tool calls; otherwise starts a
 /// fresh one.
-async fn prepare(engine: &Engine, mut req: Request, requested: &str) -> Result<Prepared, ApiError> {
+/// The run for `req`: its parked run continued, or a fresh run — which needs one of the
+/// engine's `max_concurrent_runs` places, held by the returned permit (refused at once
+/// when none is free: a queue could hang a client behind a stuck stream).
+async fn prepare(
+    engine: &Engine,
+    mut req: Request,
+    requested: &str,
+) -> Result<(Prepared, Option<OwnedSemaphorePermit>), ApiError> {
     let results = req.trailing_tool_results();
     if !results.is_empty() {
         let ids: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
         let prefix = history::prefix_key(step_prefix(&req.messages));
         if let Some(parked) = engine.sessions.take(&ids, prefix) {
             match resume(parked, &results, &mut req.messages).await {
-                Ok(p) => return Ok(p),
+                Ok(p) => return Ok((p, None)),
                 Err(e) => tracing::info!(
                     "the parked Cursor stream could not take the tool results ({e}); \
                      starting a fresh run from the history"
@@ -210,7 +218,12 @@ async fn prepare(engine: &Engine, mut req: Request, requested: &str) -> Result<P
             }
         }
     }
-    fresh(engine, req, requested).await
+    let permit = engine
+        .fresh_runs
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::too_many_runs(engine.settings.max_concurrent_runs))?;
+    Ok((fresh(engine, req, requested).await?, Some(permit)))
 }
 
 /// The messages of the request that produced the step a continuation answers: without
@@ -508,6 +521,9 @@ pub struct Turn {
     /// The answer text so far: with the request's messages, the key the turn's checkpoint
     /// is kept under.
     answer: String,
+    /// A fresh run's place among `max_concurrent_runs`, freed when the response ends
+    /// (also when the run is parked: parked runs are bounded on their own).
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Turn {
@@ -544,7 +560,7 @@ impl Engine {
             return Err(e);
         }
         match prepare(self, req, &requested).await {
-            Ok(Prepared { run, meta }) => {
+            Ok((Prepared { run, meta }, permit)) => {
                 outcome.continued = meta.continued;
                 outcome.history = meta.history;
                 Ok(Turn {
@@ -553,6 +569,7 @@ impl Engine {
                     meta,
                     outcome,
                     answer: String::new(),
+                    _place: permit,
                 })
             }
             Err(e) => {

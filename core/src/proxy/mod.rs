@@ -2,7 +2,8 @@
 //!
 //! - [`security`]: the middleware in front of every route — loopback `Host`
 //!   (DNS-rebinding guard), browser `Origin` refusal, the per-install key (Bearer or
-//!   `x-api-key`), JSON bodies only. No CORS headers, ever. (Not to be confused with the
+//!   `x-api-key`), JSON bodies only; every refusal logged in summary ([`refusals`]).
+//!   No CORS headers, ever. (Not to be confused with the
 //!   spend and loop guard, `crate::engine::guard`.)
 //! - the routes: every dialect's (`crate::dialects::routes`), `GET /v1/models`
 //!   ([`models`]), `/health`, and the guard's `GET /guard`, `POST /guard/resume` and
@@ -20,6 +21,7 @@
 
 pub(crate) mod models;
 pub mod owner;
+pub(crate) mod refusals;
 pub(crate) mod security;
 pub(crate) mod server;
 
@@ -57,6 +59,8 @@ pub struct ProxyState {
     /// The Bearer key clients must send; `None` when the check is off. Wiped from memory
     /// when the proxy stops (this copy lives as long as the server).
     pub api_key: Option<Zeroizing<String>>,
+    /// Refused requests, logged in summary.
+    pub(crate) refusals: refusals::RefusalLog,
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -80,6 +84,7 @@ impl ProxyState {
         ProxyState {
             engine: Arc::new(engine),
             api_key: api_key.map(Zeroizing::new),
+            refusals: refusals::RefusalLog::default(),
         }
     }
 

@@ -9,6 +9,9 @@
 //! 4. A POST whose `Content-Type` is not JSON is refused (415): the form and text types a
 //!    page may send cross-site without a preflight never reach a handler.
 //!
+//! Every refused request, here or behind (unknown path, body over the limit, bad field),
+//! is logged in summary by [`super::refusals`].
+//!
 //! When the user opted in to a non-loopback bind address, the `Host` check accepts that
 //! address too; the key check is what protects that setup.
 
@@ -21,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 
-use super::ProxyState;
+use super::{ProxyState, refusals};
 use crate::dialects;
 use crate::engine::error::ApiError;
 
@@ -109,14 +112,24 @@ pub(crate) async fn check(
     req: Request,
     next: Next,
 ) -> Response {
-    match verdict(&state, &req) {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = match verdict(&state, &req) {
         Ok(()) => next.run(req).await,
         Err(e) => {
-            let path = req.uri().path();
-            tracing::warn!(%path, code = e.code_str(), "refused a request");
-            dialects::error_response(dialects::dialect_of_path(path), e)
+            let res = dialects::error_response(dialects::dialect_of_path(&path), e);
+            // An uploading client must see the refusal, not a broken pipe.
+            dialects::body::refuse_unread(&state.engine, req, res)
         }
+    };
+    if refusals::is_refusal(res.status()) {
+        let code = res
+            .extensions()
+            .get::<dialects::ErrorCode>()
+            .map_or("-", |c| c.0);
+        state.refusals.note(&method, &path, res.status(), code);
     }
+    res
 }
 
 fn verdict(state: &ProxyState, req: &Request) -> Result<(), ApiError> {

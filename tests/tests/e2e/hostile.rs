@@ -196,11 +196,7 @@ async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
     } else if row.method != "GET" {
         headers.push(("content-length".into(), payload.len().to_string()));
     }
-    let mut head = format!("{} {} HTTP/1.1\r\n", row.method, row.path);
-    for (n, v) in &headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = request_head(row.method, row.path, &headers);
 
     let started = Instant::now();
     let stream = tokio::net::TcpStream::connect(&addr)
@@ -211,18 +207,7 @@ async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
     // connection under it, which is fine.
     let writer = tokio::spawn(async move {
         wr.write_all(head.as_bytes()).await?;
-        if chunked {
-            for piece in payload.chunks(64 * 1024) {
-                wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
-                    .await?;
-                wr.write_all(piece).await?;
-                wr.write_all(b"\r\n").await?;
-            }
-            wr.write_all(b"0\r\n\r\n").await?;
-        } else {
-            wr.write_all(&payload).await?;
-        }
-        wr.flush().await?;
+        write_body(&mut wr, payload.chunks(64 * 1024), chunked).await?;
         Ok::<_, std::io::Error>(wr)
     });
     let read = async {
@@ -254,6 +239,40 @@ async fn send(p: &Proxy, row: &Row) -> (Raw, Duration) {
     let elapsed = started.elapsed();
     writer.abort();
     (res, elapsed)
+}
+
+/// An HTTP/1.1 request head with `headers`.
+fn request_head(method: &str, path: &str, headers: &[(String, String)]) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Writes `pieces` as the body: as they are, or each one a chunk of a chunked body.
+async fn write_body<'a>(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    pieces: impl Iterator<Item = &'a [u8]>,
+    chunked: bool,
+) -> std::io::Result<()> {
+    for piece in pieces {
+        write_body_piece(wr, piece, chunked).await?;
+    }
+    if chunked {
+        wr.write_all(b"0\r\n\r\n").await?;
+    }
+    wr.flush().await
+}
+
+/// Stops the proxy (its ledger writes land) and reads today's usage report.
+async fn stopped_report(p: &mut Proxy) -> ledger::UsageReport {
+    p.stop().await;
+    p.ledger()
+        .report(Range::Day, ledger::unix_now_ms() + 1000)
+        .await
+        .expect("report")
 }
 
 fn chat(content: Value) -> Value {
@@ -456,12 +475,7 @@ async fn hostile_requests_get_clean_openai_errors_and_disturb_nothing() {
     // The ledger: the handler records what reached it (parsed or refused bodies); the
     // guard (Host, Origin, key), the router (path, method) and the content-type check
     // refuse before it and record nothing.
-    p.stop().await;
-    let report = p
-        .ledger()
-        .report(Range::Day, ledger::unix_now_ms() + 1000)
-        .await
-        .expect("report");
+    let report = stopped_report(&mut p).await;
     let mut kinds: Vec<(String, u64)> = report
         .errors_by_kind
         .iter()
@@ -488,4 +502,512 @@ async fn hostile_requests_get_clean_openai_errors_and_disturb_nothing() {
         report.totals.requests,
         expected_400 + expected_json + 2 + valid as u64 + 1
     );
+}
+
+/// How an oversized upload is sent in [`upload`].
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    /// Reads while it uploads, and stops sending after [`PAUSE_AT`] bytes until the whole
+    /// answer arrived (so the answer provably came while the upload was unfinished).
+    Concurrent,
+    /// Sends every byte first, then reads (what simple clients do).
+    AfterUpload,
+}
+
+/// Where a [`Reader::Concurrent`] upload waits for the answer.
+const PAUSE_AT: u64 = 8 * 1024 * 1024;
+
+/// What [`upload`] saw.
+struct Upload {
+    res: Raw,
+    /// Body bytes written when the whole answer had arrived.
+    written_at_answer: u64,
+    /// Whether every byte of the body went out (no broken pipe, no reset).
+    sent_all: std::io::Result<u64>,
+    /// Whether the connection then ended with a clean close (not a reset).
+    clean_close: std::io::Result<()>,
+}
+
+/// POSTs a `total`-byte body (as `Content-Length` or chunked) to `path` on a raw socket,
+/// with the proxy's key unless `key` says otherwise.
+async fn upload(
+    p: &Proxy,
+    path: &str,
+    total: u64,
+    chunked: bool,
+    reader: Reader,
+    key: Option<&str>,
+) -> Upload {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let addr = p.base.trim_start_matches("http://").to_string();
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), addr.clone()),
+        ("content-type".into(), "application/json".into()),
+    ];
+    if let Some(key) = key {
+        headers.push(("authorization".into(), format!("Bearer {key}")));
+    }
+    headers.push(if chunked {
+        ("transfer-encoding".into(), "chunked".into())
+    } else {
+        ("content-length".into(), total.to_string())
+    });
+    let head = request_head("POST", path, &headers);
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    let written = Arc::new(AtomicU64::new(0));
+    let (answered_tx, answered_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let written = written.clone();
+        async move {
+            const PIECE: usize = 1024 * 1024;
+            let piece = vec![b' '; PIECE];
+            wr.write_all(head.as_bytes()).await?;
+            let mut answered = Some(answered_rx);
+            let mut sent = 0u64;
+            while sent < total {
+                if matches!(reader, Reader::Concurrent)
+                    && sent >= PAUSE_AT
+                    && let Some(rx) = answered.take()
+                {
+                    let _ = rx.await;
+                }
+                let n = PIECE.min(usize::try_from(total - sent).expect("fits"));
+                write_body_piece(&mut wr, &piece[..n], chunked).await?;
+                sent += n as u64;
+                written.store(sent, Ordering::SeqCst);
+            }
+            write_body(&mut wr, std::iter::empty(), chunked).await?;
+            Ok::<_, std::io::Error>(sent)
+        }
+    };
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let res = loop {
+            if let Some(r) = parse_response(&buf) {
+                break r;
+            }
+            match rd.read(&mut chunk).await {
+                Ok(0) => panic!(
+                    "{path}: the connection closed before a whole response arrived ({} bytes)",
+                    buf.len()
+                ),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!(
+                    "{path}: reading the response failed after {} bytes: {e}",
+                    buf.len()
+                ),
+            }
+        };
+        let at = written.load(Ordering::SeqCst);
+        let _ = answered_tx.send(());
+        (res, at)
+    };
+    let (res, written_at_answer, sent_all) = match reader {
+        Reader::Concurrent => {
+            let (sent, (res, at)) = tokio::join!(writer, read);
+            (res, at, sent)
+        }
+        Reader::AfterUpload => {
+            let sent = writer.await;
+            let (res, at) = read.await;
+            (res, at, sent)
+        }
+    };
+    // After its answer the server reads the rest and closes: EOF, never a reset.
+    let mut rest = Vec::new();
+    let clean_close = rd.read_to_end(&mut rest).await.map(|_| ());
+    Upload {
+        res,
+        written_at_answer,
+        sent_all,
+        clean_close,
+    }
+}
+
+/// One piece of a body: as it is, or as one chunk.
+async fn write_body_piece(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    piece: &[u8],
+    chunked: bool,
+) -> std::io::Result<()> {
+    if chunked {
+        wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+            .await?;
+        wr.write_all(piece).await?;
+        wr.write_all(b"\r\n").await
+    } else {
+        wr.write_all(piece).await
+    }
+}
+
+/// Issue 15: a 300 MiB POST against the limit used to end in a broken pipe — the proxy
+/// answered 413 and closed under the upload, so the client never saw why. Now the 413
+/// (in the dialect's error shape, `Connection: close`) reaches a client still sending,
+/// the rest of its body is read and discarded, and the connection closes cleanly; a client
+/// that reads only after its last byte finds the 413 too. Over `Content-Length` and
+/// chunked, in the OpenAI and the Anthropic shape.
+#[tokio::test]
+async fn an_oversized_upload_sees_its_413_while_still_sending_not_a_broken_pipe() {
+    const LIMIT: u64 = 1024 * 1024;
+    const TOTAL: u64 = 300 * 1024 * 1024;
+    let fake = FakeCursor::builder().start().await;
+    let mut p = Proxy::start_with(Harness::signed_in(fake).await, |s| {
+        s.max_body_bytes = LIMIT;
+    })
+    .await;
+    let mut refused = 0;
+    for (path, reader, chunked) in [
+        ("/v1/chat/completions", Reader::Concurrent, false),
+        ("/v1/chat/completions", Reader::Concurrent, true),
+        ("/v1/messages", Reader::Concurrent, true),
+        ("/v1/responses", Reader::Concurrent, false),
+        ("/v1/chat/completions", Reader::AfterUpload, false),
+        ("/v1/messages", Reader::AfterUpload, true),
+    ] {
+        let what = format!("{path} {reader:?} chunked={chunked}");
+        let up = upload(&p, path, TOTAL, chunked, reader, Some(&p.key)).await;
+        assert_eq!(up.res.status, 413, "{what}");
+        assert_eq!(up.res.header("connection"), Some("close"), "{what}");
+        let body: Value = serde_json::from_slice(&up.res.body).expect("error JSON");
+        let code = if path == "/v1/messages" {
+            assert_eq!(body["type"], "error", "{what}: {body}");
+            &body["error"]["type"]
+        } else {
+            &body["error"]["code"]
+        };
+        assert_eq!(code, "request_too_large", "{what}: {body}");
+        assert!(
+            body.to_string().contains(&LIMIT.to_string()),
+            "{what}: names the limit: {body}"
+        );
+        if matches!(reader, Reader::Concurrent) {
+            assert!(
+                up.written_at_answer < TOTAL,
+                "{what}: the answer came while uploading ({} of {TOTAL} bytes sent)",
+                up.written_at_answer
+            );
+        }
+        assert_eq!(
+            up.sent_all.as_ref().ok(),
+            Some(&TOTAL),
+            "{what}: every byte went out: {:?}",
+            up.sent_all
+        );
+        assert!(up.clean_close.is_ok(), "{what}: {:?}", up.clean_close);
+        refused += 1;
+    }
+
+    // Nothing reached Cursor, each refusal is in the ledger, and the proxy still serves.
+    assert_eq!(p.fake().run_count(), 0);
+    let ok = p.post(&chat(json!("still there?"))).await;
+    assert_eq!(ok.status(), 200);
+    let report = stopped_report(&mut p).await;
+    let too_large = report
+        .errors_by_kind
+        .iter()
+        .find(|e| e.kind == "request_too_large")
+        .map(|e| e.count);
+    assert_eq!(too_large, Some(refused));
+}
+
+/// Issue 15: the security checks refuse before any handler reads the body; closing under
+/// the upload gave a client with a wrong key a broken pipe instead of its 401. Now it sees
+/// the 401 even when it reads only after its last byte (every refusal of the security
+/// checks, 403 and 415 too, goes the same way).
+#[tokio::test]
+async fn a_refused_upload_sees_its_401_not_a_broken_pipe() {
+    const TOTAL: u64 = 64 * 1024 * 1024;
+    let fake = FakeCursor::builder().start().await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+    for (key, chunked, status, code) in [
+        (None, false, 401, "invalid_api_key"),
+        (Some("cb-wrong"), true, 401, "invalid_api_key"),
+    ] {
+        let up = upload(
+            &p,
+            "/v1/chat/completions",
+            TOTAL,
+            chunked,
+            Reader::AfterUpload,
+            key,
+        )
+        .await;
+        assert_eq!(up.res.status, status);
+        let body: Value = serde_json::from_slice(&up.res.body).expect("error JSON");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(up.res.header("connection"), Some("close"));
+        assert_eq!(up.sent_all.as_ref().ok(), Some(&TOTAL), "{:?}", up.sent_all);
+        assert!(up.clean_close.is_ok(), "{:?}", up.clean_close);
+    }
+    assert_eq!(p.fake().run_count(), 0);
+}
+
+/// Issue 15: a `model` is a name, not a payload, before it reaches the logs or the ledger
+/// (at most 256 characters of printable ASCII without spaces, quotes or backslashes), and
+/// a body cannot hold unbounded arrays (10 000 messages, 1 000 tools, 1 000 content parts
+/// in a message): each is a 400 naming the field, in every dialect's own shape.
+#[tokio::test]
+async fn model_names_and_array_lengths_are_capped_in_every_dialect() {
+    let fake = FakeCursor::builder().start().await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+    let many = |n: usize, item: &dyn Fn(usize) -> Value| (0..n).map(item).collect::<Vec<_>>();
+    let user = json!({"role": "user", "content": "hi"});
+    struct Dialect<'a> {
+        path: &'a str,
+        base: Value,
+        list: &'a str,
+        tool: &'a dyn Fn(usize) -> Value,
+        part: Value,
+        part_path: &'a str,
+    }
+    let dialects = [
+        Dialect {
+            path: "/v1/chat/completions",
+            base: json!({"model": "auto", "messages": [user]}),
+            list: "messages",
+            tool: &|i| json!({"type": "function", "function": {"name": format!("t{i}"), "parameters": {"type": "object"}}}),
+            part: json!({"type": "text", "text": "x"}),
+            part_path: "messages[0].content",
+        },
+        Dialect {
+            path: "/v1/messages",
+            base: json!({"model": "auto", "max_tokens": 16, "messages": [user]}),
+            list: "messages",
+            tool: &|i| json!({"name": format!("t{i}"), "input_schema": {"type": "object"}}),
+            part: json!({"type": "text", "text": "x"}),
+            part_path: "messages.0.content",
+        },
+        Dialect {
+            path: "/v1/responses",
+            base: json!({"model": "auto", "input": [user]}),
+            list: "input",
+            tool: &|i| json!({"type": "function", "name": format!("t{i}"), "parameters": {"type": "object"}}),
+            part: json!({"type": "input_text", "text": "x"}),
+            part_path: "input[0].content",
+        },
+    ];
+    for d in &dialects {
+        let with = |key: &str, v: Value| {
+            let mut b = d.base.clone();
+            b[key] = v;
+            b
+        };
+        let cases = [
+            (
+                "a model with a newline",
+                with("model", json!("gpt-5\nINFO forged")),
+                "model",
+            ),
+            (
+                "a model with a quote",
+                with("model", json!("gpt\"5")),
+                "model",
+            ),
+            (
+                "a 257-character model",
+                with("model", json!("m".repeat(257))),
+                "model",
+            ),
+            (
+                "10 001 messages",
+                with(d.list, json!(many(10_001, &|_| user.clone()))),
+                d.list,
+            ),
+            (
+                "1 001 tools",
+                with("tools", json!(many(1_001, d.tool))),
+                "tools",
+            ),
+            (
+                "1 001 content parts",
+                with(
+                    d.list,
+                    json!([{"role": "user", "content": many(1_001, &|_| d.part.clone())}]),
+                ),
+                d.part_path,
+            ),
+        ];
+        for (what, body, field) in cases {
+            let res = p.post_to(d.path, &body).await;
+            let (status, e, _) = common::proxy::error_of(res).await;
+            assert_eq!(status, 400, "{} {what}: {e}", d.path);
+            let message = e["message"].as_str().unwrap_or_default();
+            if d.path == "/v1/messages" {
+                assert_eq!(e["type"], "invalid_request_error", "{what}: {e}");
+                assert!(message.starts_with(&format!("{field}:")), "{what}: {e}");
+            } else {
+                assert_eq!(e["param"], field, "{} {what}: {e}", d.path);
+            }
+            assert!(!message.contains("forged"), "{what}: no echo: {e}");
+        }
+    }
+    assert_eq!(p.fake().run_count(), 0, "nothing reached Cursor");
+}
+
+/// Issue 15: a client that stops reading a streamed answer used to leave the proxy reading
+/// Cursor's stream into an unbounded queue — the whole answer in memory. Now the queue is
+/// bounded, so the stall travels back to Cursor through HTTP/2 flow control: the fake
+/// cannot play a 64 MiB answer past a bounded prefix while the client reads nothing, and
+/// once the client reads again the whole answer arrives intact.
+#[tokio::test]
+async fn a_client_that_stops_reading_slows_cursor_instead_of_growing_memory() {
+    const STEPS: usize = 64 * 1024;
+    const PIECE: usize = 1024;
+    let mut turn = cursor_bridge_tests::Turn::new();
+    for _ in 0..STEPS {
+        turn = turn.text("Z".repeat(PIECE));
+    }
+    let fake = common::proxy::fake_playing(vec![turn.turn_ended().end_ok()]).await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+
+    let addr = p.base.trim_start_matches("http://").to_string();
+    let body = json!({"model": "auto", "stream": true,
+        "messages": [{"role": "user", "content": "a long answer"}]})
+    .to_string();
+    let headers = vec![
+        ("host".to_string(), addr.clone()),
+        ("authorization".to_string(), format!("Bearer {}", p.key)),
+        ("content-type".to_string(), "application/json".to_string()),
+        ("content-length".to_string(), body.len().to_string()),
+        ("connection".to_string(), "close".to_string()),
+    ];
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(request_head("POST", "/v1/chat/completions", &headers).as_bytes())
+        .await
+        .expect("head");
+    conn.write_all(body.as_bytes()).await.expect("body");
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !seen.windows(3).any(|w| w == b"ZZZ") {
+        let n = conn.read(&mut buf).await.expect("read");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    // The client reads nothing now. Wait until the fake stops making progress (no step
+    // played for 2 s; a slow machine only makes that take longer), then see how far it got.
+    let played = || p.fake().runs().first().map_or(0, |r| r.steps_played);
+    let (mut last, mut still) = (played(), 0);
+    while still < 10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = played();
+        if now == last {
+            still += 1;
+        } else {
+            (last, still) = (now, 0);
+        }
+    }
+    eprintln!("the fake stalled after {last} of {STEPS} steps");
+    assert!(
+        last < STEPS / 2,
+        "the fake played {last} of {STEPS} 1 KiB steps into a client that reads nothing"
+    );
+
+    // Reading again, the whole answer arrives.
+    tokio::time::timeout(Duration::from_secs(120), conn.read_to_end(&mut seen))
+        .await
+        .expect("the rest of the answer")
+        .expect("read to the end");
+    let zs = seen.iter().filter(|&&b| b == b'Z').count();
+    assert_eq!(zs, STEPS * PIECE, "every byte of the answer arrived");
+    assert!(String::from_utf8_lossy(&seen).contains("data: [DONE]"));
+    assert_eq!(played(), STEPS + 1, "every text step, then turn_ended");
+}
+
+/// Issue 15: a flood of requests opened a Cursor stream each, without end. Now at most
+/// `max_concurrent_runs` fresh runs stream at once; one more is refused at once (503 with
+/// `Retry-After`, Anthropic's 529 `overloaded_error`, both of which SDKs retry) without
+/// reaching Cursor, and a place frees as soon as a response ends.
+#[tokio::test]
+async fn fresh_runs_over_max_concurrent_runs_are_refused_at_once_with_retry_after() {
+    use cursor_bridge_tests::{CancelledBy, Turn};
+    let fake = FakeCursor::builder()
+        .turn(Turn::new().wait_for_cancel())
+        .turn(Turn::new().wait_for_cancel())
+        .start()
+        .await;
+    let p = Proxy::start_with(Harness::signed_in(fake).await, |s| {
+        s.max_concurrent_runs = 2;
+    })
+    .await;
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url, key) = (
+                p.http.clone(),
+                format!("{}/v1/chat/completions", p.base),
+                p.key.clone(),
+            );
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(key)
+                    .json(&chat(json!("hold on")))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    let started = p
+        .fake()
+        .wait_until(Duration::from_secs(30), |f| {
+            f.runs().iter().filter(|r| r.run_request.is_some()).count() == 2
+        })
+        .await;
+    assert!(started, "both held runs started");
+
+    for (path, body, status, kind) in [
+        (
+            "/v1/chat/completions",
+            chat(json!("one more")),
+            503,
+            "server_error",
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "one more"}]}),
+            529,
+            "overloaded_error",
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "auto", "input": "one more"}),
+            503,
+            "server_error",
+        ),
+    ] {
+        let res = p.post_to(path, &body).await;
+        let (got, e, retry) = common::proxy::error_of(res).await;
+        assert_eq!(got, status, "{path}: {e}");
+        assert_eq!(e["type"], kind, "{path}: {e}");
+        if path != "/v1/messages" {
+            assert_eq!(e["code"], "too_many_runs", "{path}: {e}");
+        }
+        assert!(
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_concurrent_runs")),
+            "{path}: {e}"
+        );
+        assert_eq!(retry.as_deref(), Some("1"), "{path}");
+    }
+    assert_eq!(
+        p.fake().run_count(),
+        2,
+        "the refused requests never reached Cursor"
+    );
+
+    // One held client goes away: its place frees with its response.
+    held[0].abort();
+    let run = p.fake().wait_for_run_end(0, Duration::from_secs(30)).await;
+    assert_eq!(run.cancelled, Some(CancelledBy::Action));
+    let ok = p.post(&chat(json!("now?"))).await;
+    assert_eq!(ok.status(), 200);
+    held[1].abort();
 }

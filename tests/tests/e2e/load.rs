@@ -106,7 +106,13 @@ async fn a_hundred_concurrent_streams_complete_exactly_in_bounded_memory() {
         return;
     }
     let fake = FakeCursor::builder().start().await;
-    let p = Arc::new(Proxy::start(Harness::signed_in(fake).await).await);
+    // Room for every stream at once (the default `max_concurrent_runs` is 64).
+    let p = Arc::new(
+        Proxy::start_with(Harness::signed_in(fake).await, |s| {
+            s.max_concurrent_runs = STREAMS as u32;
+        })
+        .await,
+    );
     // Warm up (connection pools, the model catalogue) outside the measurement.
     let warm = p
         .post(&json!({"model": "auto", "messages": [{"role": "user", "content": "warm"}]}))

@@ -254,6 +254,7 @@ fn validation_rejects_nonsense_and_names_key_and_file() {
             "heartbeat_only_timeout_secs",
         ),
         ("max_parked_bytes = 65535", "max_parked_bytes"),
+        ("max_concurrent_runs = 0", "max_concurrent_runs"),
         (
             "conversation_store_max_bytes = 1024",
             "conversation_store_max_bytes",

@@ -58,6 +58,9 @@ impl Settings {
         if self.max_parked_streams == 0 {
             return Err(bad("max_parked_streams", "at least 1", "0".into()));
         }
+        if self.max_concurrent_runs == 0 {
+            return Err(bad("max_concurrent_runs", "at least 1", "0".into()));
+        }
         if self.max_parked_bytes < MIN_PARKED_BYTES {
             return Err(bad(
                 "max_parked_bytes",

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
 
-use crate::dialects::openai_error::with_retry_after;
+use crate::dialects::openai_error::finish;
 use crate::engine::error::ApiError;
 
 /// Anthropic's status and error `type` for `e`. Anthropic's own statuses where the
@@ -21,7 +21,9 @@ pub(crate) fn status_and_type(e: &ApiError) -> (StatusCode, &'static str) {
     let kind = match (status.as_u16(), e.kind, e.code) {
         (_, "insufficient_quota", _) => return (StatusCode::PAYMENT_REQUIRED, "billing_error"),
         (_, "rate_limit_error", _) => return (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
-        (_, _, Some("proxy_stopping")) => return (overloaded(), "overloaded_error"),
+        (_, _, Some("proxy_stopping" | "too_many_runs")) => {
+            return (overloaded(), "overloaded_error");
+        }
         (_, _, Some("upstream_timeout")) => "timeout_error",
         (401, _, _) => "authentication_error",
         (403, _, _) => "permission_error",
@@ -55,7 +57,7 @@ pub(crate) fn body(e: &ApiError) -> Value {
 
 /// The HTTP response for `e`.
 pub(crate) fn response(e: &ApiError) -> Response {
-    with_retry_after(e, (status_and_type(e).0, Json(body(e))).into_response())
+    finish(e, (status_and_type(e).0, Json(body(e))).into_response())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::dialects::limits;
 use crate::engine::error::ApiError;
 
 /// A parsed request.
@@ -165,6 +166,13 @@ fn array<'a>(path: &str, v: &'a Value) -> Result<&'a [Value], ApiError> {
         .ok_or_else(|| expected(path, "an array", v))
 }
 
+/// [`array`], holding at most `max` items ([`limits`]).
+fn capped<'a>(path: &str, v: &'a Value, max: usize) -> Result<&'a [Value], ApiError> {
+    let items = array(path, v)?;
+    limits::count(items.len(), max).map_err(|e| bad(path, e))?;
+    Ok(items)
+}
+
 fn boolean(path: &str, v: &Value) -> Result<bool, ApiError> {
     v.as_bool().ok_or_else(|| expected(path, "a boolean", v))
 }
@@ -213,12 +221,13 @@ impl MessagesRequest {
         if model.trim().is_empty() {
             return Err(bad("model", "must not be empty"));
         }
+        limits::model(&model).map_err(|e| bad("model", e))?;
         let max_tokens = positive_int("max_tokens", required("", o, "max_tokens")?, 1)?;
         let system = match optional(o, "system") {
             None => Vec::new(),
             Some(v) => system(v)?,
         };
-        let list = array("messages", required("", o, "messages")?)?;
+        let list = capped("messages", required("", o, "messages")?, limits::MESSAGES)?;
         if list.is_empty() {
             return Err(bad("messages", "must hold at least one message"));
         }
@@ -294,7 +303,7 @@ fn message(path: &str, v: &Value) -> Result<Message, ApiError> {
     let cpath = join(path, "content");
     let content = match required(path, o, "content")? {
         Value::String(s) => vec![Block::Text(s.clone())],
-        v => array(&cpath, v)?
+        v => capped(&cpath, v, limits::PARTS)?
             .iter()
             .enumerate()
             .map(|(j, b)| block(&join(&cpath, j), b, role))
@@ -467,7 +476,7 @@ const SERVER_TOOLS: &[&str] = &[
 
 fn tools(v: &Value) -> Result<Vec<Tool>, ApiError> {
     let mut out = Vec::new();
-    for (i, t) in array("tools", v)?.iter().enumerate() {
+    for (i, t) in capped("tools", v, limits::TOOLS)?.iter().enumerate() {
         let path = join("tools", i);
         let o = object(&path, t)?;
         let ty = optional(o, "type")

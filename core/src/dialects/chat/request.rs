@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::dialects::limits;
+
 /// Why a body was refused: the field path (`messages[2].role`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestError {
@@ -90,30 +92,36 @@ pub struct ChatCompletionRequest {
 }
 
 impl ChatCompletionRequest {
-    /// Parses and validates a body.
+    /// Parses and validates a body, straight from its bytes into the typed request: no
+    /// tree of the whole JSON is built on the way. A first pass checks it is JSON (the
+    /// same syntax and nesting limit as `serde_json::Value`) and an object, allocating
+    /// nothing, so "not JSON" and "a bad field" stay apart whatever comes first.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError {
+        let shape: Shape = serde_json::from_slice(body).map_err(|e| RequestError {
             param: String::new(),
             message: format!("the request body is not valid JSON: {e}"),
             malformed: true,
         })?;
-        if !value.is_object() {
+        if shape != Shape::Object {
             return Err(RequestError::field(
                 "",
                 "the request body must be a JSON object",
             ));
         }
-        let req: ChatCompletionRequest = serde_path_to_error::deserialize(&value).map_err(|e| {
-            let path = e.path().to_string();
-            let param = if path == "." { String::new() } else { path };
-            // Many clients show only the message: it names the field itself.
-            let message = if param.is_empty() {
-                e.into_inner().to_string()
-            } else {
-                format!("{param}: {}", e.into_inner())
-            };
-            RequestError::field(param, message)
-        })?;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let req: ChatCompletionRequest =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                let param = if path == "." { String::new() } else { path };
+                let inner = without_position(e.into_inner());
+                // Many clients show only the message: it names the field itself.
+                let message = if param.is_empty() {
+                    inner
+                } else {
+                    format!("{param}: {inner}")
+                };
+                RequestError::field(param, message)
+            })?;
         req.validate()?;
         Ok(req)
     }
@@ -131,10 +139,28 @@ impl ChatCompletionRequest {
                 "only n = 1 is supported (Cursor returns one choice)",
             ));
         }
-        if let Some(m) = &self.model
-            && m.trim().is_empty()
-        {
-            return Err(RequestError::field("model", "`model` must not be empty"));
+        if let Some(m) = &self.model {
+            if m.trim().is_empty() {
+                return Err(RequestError::field("model", "`model` must not be empty"));
+            }
+            limits::model(m).map_err(|e| RequestError::field("model", format!("`model` {e}")))?;
+        }
+        let capped = |param: String, len: usize, max: usize| {
+            limits::count(len, max).map_err(|e| {
+                let message = format!("`{param}` {e}");
+                RequestError::field(param, message)
+            })
+        };
+        capped("messages".into(), self.messages.len(), limits::MESSAGES)?;
+        capped(
+            "tools".into(),
+            self.tools.as_ref().map_or(0, Vec::len),
+            limits::TOOLS,
+        )?;
+        for (i, m) in self.messages.iter().enumerate() {
+            if let Some(Content::Parts(parts)) = &m.content {
+                capped(format!("messages[{i}].content"), parts.len(), limits::PARTS)?;
+            }
         }
         for (name, v) in [("temperature", self.temperature), ("top_p", self.top_p)] {
             if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
@@ -504,6 +530,63 @@ pub(crate) fn image_param(message: usize, part: usize) -> String {
     format!("messages[{message}].content[{part}].image_url")
 }
 
+/// A serde_json error's message without its " at line L column C" (the body is one line
+/// to most clients; the field path says where).
+fn without_position(e: serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&suffix)
+        .map_or(text.clone(), str::to_string)
+}
+
+/// What a JSON document is at its top, found by walking it without keeping anything
+/// (nested values go through `deserialize_any`, so serde_json's nesting limit applies as
+/// it does to `Value`).
+#[derive(Debug, PartialEq, Eq)]
+enum Shape {
+    Object,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> serde::de::Visitor<'de> for Walk {
+            type Value = Shape;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Shape, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                while a.next_element::<Shape>()?.is_some() {}
+                Ok(Shape::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
+                while a.next_entry::<serde::de::IgnoredAny, Shape>()?.is_some() {}
+                Ok(Shape::Object)
+            }
+        }
+        d.deserialize_any(Walk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +627,22 @@ mod tests {
         assert!(e.message.contains("c1"), "{}", e.message);
         let e = err(r#"{"messages": [{"role": "user", "content": "x"}], "n": 2}"#);
         assert_eq!(e.param, "n");
+    }
+
+    #[test]
+    fn parsing_from_bytes_keeps_json_errors_apart_from_field_errors() {
+        // Not JSON even though a field is wrong first: malformed, as with a Value tree.
+        assert!(err(r#"{"messages": "x", oops"#).malformed);
+        // Nested past serde_json's limit anywhere, even in an unknown field: malformed.
+        let deep = format!(r#"{{"x": {}{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(err(&deep).malformed);
+        // Messages carry no " at line 1 column N": the path says where.
+        let e = err(r#"{"messages": "hello"}"#);
+        assert!(!e.message.contains("line"), "{}", e.message);
+        // A key given twice is refused, naming it, instead of the last one winning.
+        let e =
+            err(r#"{"model": "a", "model": "b", "messages": [{"role": "user", "content": "x"}]}"#);
+        assert!(!e.malformed && e.message.contains("model"), "{e:?}");
     }
 
     #[test]

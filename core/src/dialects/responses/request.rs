@@ -26,6 +26,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::cursor::chat::Image;
+use crate::dialects::limits;
 use crate::engine::error::ApiError;
 use crate::engine::images;
 
@@ -149,6 +150,11 @@ pub(crate) enum ToolChoice {
     Function(String),
 }
 
+/// A 400 at `param` when an array of `len` items holds more than `max` ([`limits`]).
+fn capped(param: &str, len: usize, max: usize) -> Result<(), ApiError> {
+    limits::count(len, max).map_err(|e| bad(param, e))
+}
+
 /// What every parse error is built from: the path and what is wrong there.
 fn bad(param: impl Into<String>, what: impl std::fmt::Display) -> ApiError {
     let param = param.into();
@@ -257,8 +263,13 @@ impl ResponsesRequest {
         if model.as_deref().is_some_and(|m| m.trim().is_empty()) {
             return Err(bad("model", "must not be empty"));
         }
+        if let Some(m) = &model {
+            limits::model(m).map_err(|e| bad("model", e))?;
+        }
         let mut tools = Tools::default();
-        tools.declare_all(o.array("tools")?, "tools", None)?;
+        let declared = o.array("tools")?;
+        capped("tools", declared.map_or(0, Vec::len), limits::TOOLS)?;
+        tools.declare_all(declared, "tools", None)?;
         let input = match o.get("input") {
             None => return Err(bad("input", "is required")),
             Some(Value::String(s)) => vec![Item::Message {
@@ -266,6 +277,7 @@ impl ResponsesRequest {
                 content: vec![Part::Text(s.clone())],
             }],
             Some(Value::Array(items)) => {
+                capped("input", items.len(), limits::MESSAGES)?;
                 let mut out = Vec::with_capacity(items.len());
                 for (i, v) in items.iter().enumerate() {
                     out.extend(parse_item(v, i, &mut tools)?);
@@ -503,6 +515,7 @@ fn parse_message(o: &Obj<'_>) -> Result<Item, ApiError> {
         Some(Value::String(s)) => vec![Part::Text(s.clone())],
         Some(Value::Array(parts)) => {
             let path = o.field("content");
+            capped(&path, parts.len(), limits::PARTS)?;
             let mut out = Vec::with_capacity(parts.len());
             for (j, p) in parts.iter().enumerate() {
                 out.push(parse_part(&Obj::at(p, format!("{path}[{j}]"))?)?);
