@@ -409,8 +409,13 @@ def main():
         port = taken.getsockname()[1]
         settings = s.ok("get_settings")
         clash = dict(settings, port=port)
+        running_on = s.ok("get_status")["proxy"]["port"]
         e = s.err("update_settings", {"settings": clash})
         assert e["kind"] == "port_in_use", e
+        # The running proxy keeps serving on the port it holds rather than letting it go.
+        status = s.ok("get_status")
+        assert status["proxy"]["state"] == "running" and status["proxy"]["port"] == running_on, status
+        s.ok("stop_proxy")
         e = s.err("start_proxy")
         assert e["kind"] == "port_in_use", e
         status = s.ok("get_status")
