@@ -246,6 +246,16 @@ impl MessagesRequest {
     /// taken raw ([`json::Fields`], after the syntax and nesting pass every dialect
     /// shares), and `messages` and `tools` are built and checked one item at a time.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_with(body, None)
+    }
+
+    /// Parses and checks a `count_tokens` body, where `max_tokens` may be left out (it is
+    /// not part of that request): then it is taken as `u32::MAX`.
+    pub(crate) fn parse_counted(body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_with(body, Some(u64::from(u32::MAX)))
+    }
+
+    fn parse_with(body: &[u8], default_max_tokens: Option<u64>) -> Result<Self, ApiError> {
         let top = json::Fields::parse(body)?;
         let o = &top.values(SMALL_FIELDS)?;
         let model = string("model", required("", o, "model")?)?.to_string();
@@ -253,7 +263,10 @@ impl MessagesRequest {
             return Err(bad("model", "must not be empty"));
         }
         limits::model(&model).map_err(|e| bad("model", e))?;
-        let max_tokens = positive_int("max_tokens", required("", o, "max_tokens")?, 1)?;
+        let max_tokens = match (o.get("max_tokens"), default_max_tokens) {
+            (None, Some(n)) => n,
+            _ => positive_int("max_tokens", required("", o, "max_tokens")?, 1)?,
+        };
         let system = match optional(o, "system") {
             None => Vec::new(),
             Some(v) => system(v)?,
@@ -293,8 +306,9 @@ impl MessagesRequest {
         })
     }
 
-    /// Checks an already-parsed body (`count_tokens`, which needs its tree anyway).
-    pub fn from_value(value: &Value) -> Result<Self, ApiError> {
+    /// Checks an already-parsed body.
+    #[cfg(test)]
+    pub(crate) fn from_value(value: &Value) -> Result<Self, ApiError> {
         let body = serde_json::to_vec(value)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
         Self::parse(&body)
