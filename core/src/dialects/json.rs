@@ -98,22 +98,24 @@ impl<'de> serde::Deserialize<'de> for Shape {
     }
 }
 
-/// The top-level fields of a body [`object`] accepted, each the raw text it was sent as.
+/// The known top-level fields of a body [`object`] accepted, each the raw text it was
+/// sent as; unknown fields are skipped without keeping anything, as chat's typed parse
+/// skips them.
 pub(crate) struct Fields<'a> {
-    fields: Vec<(String, &'a RawValue)>,
+    fields: Vec<(&'static str, &'a RawValue)>,
 }
 
 impl<'a> Fields<'a> {
-    /// Checks `body` with [`object`] and takes its top level. A key given twice is
-    /// refused, naming it, as the chat dialect refuses it, instead of the last one
-    /// winning.
-    pub(crate) fn parse(body: &'a [u8]) -> Result<Self, ApiError> {
+    /// Checks `body` with [`object`] and takes the fields of its top level named in
+    /// `known`. A known key given twice is refused, naming it, as the chat dialect refuses
+    /// it, instead of the last one winning.
+    pub(crate) fn parse(body: &'a [u8], known: &[&'static str]) -> Result<Self, ApiError> {
         object(body).map_err(|e| e.api_error())?;
         let fields = serde_json::Deserializer::from_slice(body)
-            .deserialize_map(TopLevel)
+            .deserialize_map(TopLevel(known))
             .map_err(malformed)?;
         let mut seen = HashSet::new();
-        if let Some((k, _)) = fields.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+        if let Some((k, _)) = fields.iter().find(|(k, _)| !seen.insert(*k)) {
             return Err(ApiError::invalid("", format!("duplicate field `{k}`")));
         }
         Ok(Fields { fields })
@@ -121,35 +123,64 @@ impl<'a> Fields<'a> {
 
     /// The raw value of `key`, if given (`null` included).
     pub(crate) fn raw(&self, key: &str) -> Option<&'a RawValue> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
-    /// The fields named in `keys` that were given, as a map of values (the small fields
-    /// a dialect reads as a whole; the others are never built).
-    pub(crate) fn values(&self, keys: &[&str]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    /// The fields given, except those named in `except` (the arrays a dialect reads one
+    /// item at a time), as a map of values.
+    pub(crate) fn values_except(
+        &self,
+        except: &[&str],
+    ) -> Result<serde_json::Map<String, Value>, ApiError> {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.fields {
-            if keys.contains(&k.as_str()) {
-                map.insert(k.clone(), value(v)?);
+            if !except.contains(k) {
+                map.insert((*k).to_string(), value(v)?);
             }
         }
         Ok(map)
     }
 }
 
-struct TopLevel;
+/// The top level's visitor: the known keys it was given, matched without allocating.
+struct TopLevel<'k>(&'k [&'static str]);
 
-impl<'de> Visitor<'de> for TopLevel {
-    type Value = Vec<(String, &'de RawValue)>;
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Vec<(&'static str, &'de RawValue)>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(entry) = a.next_entry::<String, &'de RawValue>()? {
-            out.push(entry);
+        while let Some(key) = a.next_key_seed(Key(self.0))? {
+            match key {
+                Some(k) => out.push((k, a.next_value::<&'de RawValue>()?)),
+                None => {
+                    a.next_value::<IgnoredAny>()?;
+                }
+            }
         }
         Ok(out)
+    }
+}
+
+/// A top-level key: which of the known ones it is, if any.
+struct Key<'k>(&'k [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = Option<&'static str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = Option<&'static str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().copied().find(|k| *k == s))
     }
 }
 
@@ -231,11 +262,18 @@ mod tests {
 
     #[test]
     fn top_level_fields_are_raw_and_a_key_given_twice_is_refused() {
-        let f = Fields::parse(br#"{"a": [1, 2], "b": {"c": "d"}, "n": null}"#).unwrap();
+        let known = ["a", "b", "n", "z"];
+        let body = br#"{"a": [1, 2], "b": {"c": "d"}, "n": null, "other": 1, "other": 2}"#;
+        let f = Fields::parse(body, &known).unwrap();
         assert_eq!(f.raw("a").unwrap().get(), "[1, 2]");
         assert!(f.raw("n").is_some_and(is_null) && f.raw("z").is_none());
-        assert_eq!(f.values(&["b"]).unwrap().len(), 1);
-        let e = Fields::parse(br#"{"a": 1, "a": 2}"#).err().unwrap();
+        // Unknown keys are not kept (given twice or not), as chat ignores them.
+        assert!(f.raw("other").is_none() && f.fields.len() == 3);
+        assert_eq!(f.values_except(&["a"]).unwrap().len(), 2);
+        // An escaped key is the key it spells.
+        let f = Fields::parse(br#"{"\u0061": 1}"#, &known).unwrap();
+        assert_eq!(f.raw("a").unwrap().get(), "1");
+        let e = Fields::parse(br#"{"a": 1, "a": 2}"#, &known).err().unwrap();
         assert!(e.message.contains("`a`"), "{e:?}");
         assert_eq!(e.code, Some("invalid_request"));
     }

@@ -205,9 +205,8 @@ fn positive_int(path: &str, v: &Value, min: u64) -> Result<u64, ApiError> {
     }
 }
 
-/// The top-level fields read as a whole; `messages` and `tools` are read one item at a
-/// time, and unknown fields are never built.
-const SMALL_FIELDS: &[&str] = &[
+/// Every top-level field taken; unknown ones are skipped without being built.
+const KNOWN_FIELDS: &[&str] = &[
     "model",
     "max_tokens",
     "system",
@@ -219,7 +218,12 @@ const SMALL_FIELDS: &[&str] = &[
     "top_p",
     "top_k",
     "metadata",
+    "messages",
+    "tools",
 ];
+
+/// The fields read one item at a time; the others are read as a whole.
+const ARRAYS: &[&str] = &["messages", "tools"];
 
 /// The checked items of the top-level array `path` (at most `max`), each built as a tree
 /// and handed to `f` one at a time, so the largest tree alive is one item's.
@@ -256,8 +260,8 @@ impl MessagesRequest {
     }
 
     fn parse_with(body: &[u8], default_max_tokens: Option<u64>) -> Result<Self, ApiError> {
-        let top = json::Fields::parse(body)?;
-        let o = &top.values(SMALL_FIELDS)?;
+        let top = json::Fields::parse(body, KNOWN_FIELDS)?;
+        let o = &top.values_except(ARRAYS)?;
         let model = string("model", required("", o, "model")?)?.to_string();
         if model.trim().is_empty() {
             return Err(bad("model", "must not be empty"));

@@ -250,9 +250,8 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// The top-level fields read as a whole; `tools` and `input` are read one item at a time,
-/// and unknown fields are never built.
-const SMALL_FIELDS: &[&str] = &[
+/// Every top-level field taken; unknown ones are skipped without being built.
+const KNOWN_FIELDS: &[&str] = &[
     "model",
     "instructions",
     "tool_choice",
@@ -269,7 +268,12 @@ const SMALL_FIELDS: &[&str] = &[
     "temperature",
     "top_p",
     "max_output_tokens",
+    "tools",
+    "input",
 ];
+
+/// The fields read one item at a time; the others are read as a whole.
+const ARRAYS: &[&str] = &["tools", "input"];
 
 impl ResponsesRequest {
     /// Parses and checks a body; the error is a 400 naming the field. No tree of the whole
@@ -277,8 +281,8 @@ impl ResponsesRequest {
     /// nesting pass every dialect shares), and `tools` and `input` are built and checked
     /// one item at a time.
     pub(crate) fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let top = json::Fields::parse(body)?;
-        let small = Value::Object(top.values(SMALL_FIELDS)?);
+        let top = json::Fields::parse(body, KNOWN_FIELDS)?;
+        let small = Value::Object(top.values_except(ARRAYS)?);
         let o = Obj::at(&small, String::new())?;
         let model = o.str("model")?.map(str::to_string);
         if model.as_deref().is_some_and(|m| m.trim().is_empty()) {
