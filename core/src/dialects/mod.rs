@@ -13,6 +13,7 @@
 pub mod anthropic;
 pub(crate) mod body;
 pub mod chat;
+pub(crate) mod json;
 pub(crate) mod limits;
 pub(crate) mod openai_error;
 pub(crate) mod respond;

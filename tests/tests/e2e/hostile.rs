@@ -850,6 +850,53 @@ async fn model_names_and_array_lengths_are_capped_in_every_dialect() {
     assert_eq!(p.fake().run_count(), 0, "nothing reached Cursor");
 }
 
+/// Issue 15: every dialect reads its body the same way, without a tree of the whole of it
+/// (`core/src/dialects/json.rs`): a top-level key given twice is a 400 naming it (it was
+/// last-wins in Anthropic and Responses), and JSON nested past serde_json's limit is not
+/// JSON even in a field no dialect reads (which Anthropic and Responses now never build).
+#[tokio::test]
+async fn every_dialect_refuses_a_key_given_twice_and_nesting_too_deep_the_same_way() {
+    let fake = FakeCursor::builder().start().await;
+    let p = Proxy::start(Harness::signed_in(fake).await).await;
+    let user = r#"[{"role": "user", "content": "hi"}]"#;
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for (path, fields) in [
+        (
+            "/v1/chat/completions",
+            format!(r#""model": "auto", "messages": {user}"#),
+        ),
+        (
+            "/v1/messages",
+            format!(r#""model": "auto", "max_tokens": 16, "messages": {user}"#),
+        ),
+        (
+            "/v1/responses",
+            format!(r#""model": "auto", "input": {user}"#),
+        ),
+    ] {
+        for (what, body, says) in [
+            (
+                "model given twice",
+                format!(r#"{{{fields}, "model": "gpt-5"}}"#),
+                "duplicate field `model`",
+            ),
+            (
+                "an unknown field nested 200 deep",
+                format!(r#"{{{fields}, "x": {deep}}}"#),
+                "the request body is not valid JSON",
+            ),
+        ] {
+            let res = p.post_bytes(path, body.into_bytes()).await;
+            let (status, e, _) = common::proxy::error_of(res).await;
+            assert_eq!(status, 400, "{path} {what}: {e}");
+            assert_eq!(e["type"], "invalid_request_error", "{path} {what}: {e}");
+            let message = e["message"].as_str().unwrap_or_default();
+            assert!(message.contains(says), "{path} {what}: {e}");
+        }
+    }
+    assert_eq!(p.fake().run_count(), 0, "nothing reached Cursor");
+}
+
 /// Issue 15: a client that stops reading a streamed answer used to leave the proxy reading
 /// Cursor's stream into an unbounded queue — the whole answer in memory. Now the queue is
 /// bounded, so the stall travels back to Cursor through HTTP/2 flow control: the fake

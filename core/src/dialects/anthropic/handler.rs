@@ -99,12 +99,10 @@ pub(crate) async fn count_tokens(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let counted = body.map_err(|e| reject_body(&engine, e)).and_then(|b| {
-        let mut v: Value = serde_json::from_slice(&b)
+        MessagesRequest::parse_counted(&b)?;
+        // The estimate counts the fields as JSON text; the body is known good by now.
+        let v: Value = serde_json::from_slice(&b)
             .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
-        if let Some(o) = v.as_object_mut() {
-            o.entry("max_tokens").or_insert(json!(u32::MAX));
-        }
-        MessagesRequest::from_value(&v)?;
         Ok(translate::estimate_tokens(&v))
     });
     match counted {

@@ -10,9 +10,10 @@
 //! checked but have no Cursor counterpart. `cache_control` on any block is ignored (Cursor
 //! caches by itself), and so are unknown top-level fields (newer clients add some).
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::dialects::limits;
+use crate::dialects::{json, limits};
 use crate::engine::error::ApiError;
 
 /// A parsed request.
@@ -204,41 +205,88 @@ fn positive_int(path: &str, v: &Value, min: u64) -> Result<u64, ApiError> {
     }
 }
 
+/// Every top-level field taken; unknown ones are skipped without being built.
+const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "max_tokens",
+    "system",
+    "tool_choice",
+    "stream",
+    "thinking",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "metadata",
+    "messages",
+    "tools",
+];
+
+/// The fields read one item at a time; the others are read as a whole.
+const ARRAYS: &[&str] = &["messages", "tools"];
+
+/// The checked items of the top-level array `path` (at most `max`), each built as a tree
+/// and handed to `f` one at a time, so the largest tree alive is one item's.
+fn each<T>(
+    path: &str,
+    raw: &RawValue,
+    max: usize,
+    mut f: impl FnMut(String, &Value) -> Result<T, ApiError>,
+) -> Result<Vec<T>, ApiError> {
+    let Some(items) = json::items(raw, max) else {
+        return Err(expected(path, "an array", &json::value(raw)?));
+    };
+    limits::count(items.len, max).map_err(|e| bad(path, e))?;
+    items
+        .kept
+        .iter()
+        .enumerate()
+        .map(|(i, item)| f(join(path, i), &json::value(item)?))
+        .collect()
+}
+
 impl MessagesRequest {
-    /// Parses and checks a body.
+    /// Parses and checks a body, without a tree of the whole of it: the top level is
+    /// taken raw ([`json::Fields`], after the syntax and nesting pass every dialect
+    /// shares), and `messages` and `tools` are built and checked one item at a time.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
-        Self::from_value(&value)
+        Self::parse_with(body, None)
     }
 
-    /// Checks an already-parsed body.
-    pub fn from_value(value: &Value) -> Result<Self, ApiError> {
-        let o = value
-            .as_object()
-            .ok_or_else(|| bad("", "the request body must be a JSON object"))?;
+    /// Parses and checks a `count_tokens` body, where `max_tokens` may be left out (it is
+    /// not part of that request): then it is taken as `u32::MAX`.
+    pub(crate) fn parse_counted(body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_with(body, Some(u64::from(u32::MAX)))
+    }
+
+    fn parse_with(body: &[u8], default_max_tokens: Option<u64>) -> Result<Self, ApiError> {
+        let top = json::Fields::parse(body, KNOWN_FIELDS)?;
+        let o = &top.values_except(ARRAYS)?;
         let model = string("model", required("", o, "model")?)?.to_string();
         if model.trim().is_empty() {
             return Err(bad("model", "must not be empty"));
         }
         limits::model(&model).map_err(|e| bad("model", e))?;
-        let max_tokens = positive_int("max_tokens", required("", o, "max_tokens")?, 1)?;
+        let max_tokens = match (o.get("max_tokens"), default_max_tokens) {
+            (None, Some(n)) => n,
+            _ => positive_int("max_tokens", required("", o, "max_tokens")?, 1)?,
+        };
         let system = match optional(o, "system") {
             None => Vec::new(),
             Some(v) => system(v)?,
         };
-        let list = capped("messages", required("", o, "messages")?, limits::MESSAGES)?;
-        if list.is_empty() {
+        let list = top
+            .raw("messages")
+            .ok_or_else(|| bad("messages", "Field required"))?;
+        let messages = each("messages", list, limits::MESSAGES, |path, m| {
+            message(&path, m)
+        })?;
+        if messages.is_empty() {
             return Err(bad("messages", "must hold at least one message"));
         }
-        let messages = list
-            .iter()
-            .enumerate()
-            .map(|(i, m)| message(&join("messages", i), m))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tools = match optional(o, "tools") {
+        let tools = match top.raw("tools").filter(|v| !json::is_null(v)) {
             None => Vec::new(),
-            Some(v) => tools(v)?,
+            Some(v) => each("tools", v, limits::TOOLS, |path, t| tool(&path, t))?,
         };
         let tool_choice = optional(o, "tool_choice").map(tool_choice).transpose()?;
         let stream = optional(o, "stream")
@@ -260,6 +308,14 @@ impl MessagesRequest {
             stream,
             thinking,
         })
+    }
+
+    /// Checks an already-parsed body.
+    #[cfg(test)]
+    pub(crate) fn from_value(value: &Value) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
+        Self::parse(&body)
     }
 }
 
@@ -474,57 +530,52 @@ const SERVER_TOOLS: &[&str] = &[
     "tool_search_",
 ];
 
-fn tools(v: &Value) -> Result<Vec<Tool>, ApiError> {
-    let mut out = Vec::new();
-    for (i, t) in capped("tools", v, limits::TOOLS)?.iter().enumerate() {
-        let path = join("tools", i);
-        let o = object(&path, t)?;
-        let ty = optional(o, "type")
-            .map(|v| string(&join(&path, "type"), v))
-            .transpose()?
-            .unwrap_or("custom");
-        if ty != "custom" {
-            let what = if SERVER_TOOLS.iter().any(|p| ty.starts_with(p)) {
-                "is an Anthropic server tool, which Cursor cannot run"
-            } else {
-                "is not a tool type Cursor Bridge knows"
-            };
-            return Err(bad(
-                &path,
-                format!("`{ty}` {what}; declare it as a custom tool with an `input_schema`"),
-            ));
-        }
-        let name = string(&join(&path, "name"), required(&path, o, "name")?)?;
-        // Claude Code declares tools it loads later this way (and a placeholder without a
-        // schema): offered once a tool result references them.
-        let deferred = optional(o, "defer_loading")
-            .map(|d| boolean(&join(&path, "defer_loading"), d))
-            .transpose()?
-            .unwrap_or(false);
-        let schema = match o.get("input_schema") {
-            None if deferred => &Value::Null,
-            _ => required(&path, o, "input_schema")?,
-        };
-        if !(deferred && schema.is_null()) {
-            object(&join(&path, "input_schema"), schema)?;
-        }
-        let schema = if schema.is_null() {
-            serde_json::json!({"type": "object"})
+fn tool(path: &str, t: &Value) -> Result<Tool, ApiError> {
+    let o = object(path, t)?;
+    let ty = optional(o, "type")
+        .map(|v| string(&join(path, "type"), v))
+        .transpose()?
+        .unwrap_or("custom");
+    if ty != "custom" {
+        let what = if SERVER_TOOLS.iter().any(|p| ty.starts_with(p)) {
+            "is an Anthropic server tool, which Cursor cannot run"
         } else {
-            schema.clone()
+            "is not a tool type Cursor Bridge knows"
         };
-        let description = optional(o, "description")
-            .map(|v| string(&join(&path, "description"), v))
-            .transpose()?
-            .unwrap_or("");
-        out.push(Tool {
-            name: name.to_string(),
-            description: description.to_string(),
-            input_schema: schema,
-            deferred,
-        });
+        return Err(bad(
+            path,
+            format!("`{ty}` {what}; declare it as a custom tool with an `input_schema`"),
+        ));
     }
-    Ok(out)
+    let name = string(&join(path, "name"), required(path, o, "name")?)?;
+    // Claude Code declares tools it loads later this way (and a placeholder without a
+    // schema): offered once a tool result references them.
+    let deferred = optional(o, "defer_loading")
+        .map(|d| boolean(&join(path, "defer_loading"), d))
+        .transpose()?
+        .unwrap_or(false);
+    let schema = match o.get("input_schema") {
+        None if deferred => &Value::Null,
+        _ => required(path, o, "input_schema")?,
+    };
+    if !(deferred && schema.is_null()) {
+        object(&join(path, "input_schema"), schema)?;
+    }
+    let schema = if schema.is_null() {
+        serde_json::json!({"type": "object"})
+    } else {
+        schema.clone()
+    };
+    let description = optional(o, "description")
+        .map(|v| string(&join(path, "description"), v))
+        .transpose()?
+        .unwrap_or("");
+    Ok(Tool {
+        name: name.to_string(),
+        description: description.to_string(),
+        input_schema: schema,
+        deferred,
+    })
 }
 
 fn tool_choice(v: &Value) -> Result<ToolChoice, ApiError> {

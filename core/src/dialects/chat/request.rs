@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::dialects::limits;
+use crate::dialects::{json, limits};
 
 /// Why a body was refused: the field path (`messages[2].role`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,21 +93,15 @@ pub struct ChatCompletionRequest {
 
 impl ChatCompletionRequest {
     /// Parses and validates a body, straight from its bytes into the typed request: no
-    /// tree of the whole JSON is built on the way. A first pass checks it is JSON (the
-    /// same syntax and nesting limit as `serde_json::Value`) and an object, allocating
-    /// nothing, so "not JSON" and "a bad field" stay apart whatever comes first.
+    /// tree of the whole JSON is built on the way. A first pass ([`json::object`]) checks
+    /// it is JSON (the same syntax and nesting limit as `serde_json::Value`) and an object,
+    /// allocating nothing, so "not JSON" and "a bad field" stay apart whatever comes first.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
-        let shape: Shape = serde_json::from_slice(body).map_err(|e| RequestError {
+        json::object(body).map_err(|e| RequestError {
             param: String::new(),
-            message: format!("the request body is not valid JSON: {e}"),
-            malformed: true,
+            message: e.message(),
+            malformed: matches!(e, json::NotAnObject::Malformed(_)),
         })?;
-        if shape != Shape::Object {
-            return Err(RequestError::field(
-                "",
-                "the request body must be a JSON object",
-            ));
-        }
         let mut de = serde_json::Deserializer::from_slice(body);
         let req: ChatCompletionRequest =
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -537,54 +531,6 @@ fn without_position(e: serde_json::Error) -> String {
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     text.strip_suffix(&suffix)
         .map_or(text.clone(), str::to_string)
-}
-
-/// What a JSON document is at its top, found by walking it without keeping anything
-/// (nested values go through `deserialize_any`, so serde_json's nesting limit applies as
-/// it does to `Value`).
-#[derive(Debug, PartialEq, Eq)]
-enum Shape {
-    Object,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Shape {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Walk;
-        impl<'de> serde::de::Visitor<'de> for Walk {
-            type Value = Shape;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
-                Ok(Shape::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
-                Ok(Shape::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
-                Ok(Shape::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
-                Ok(Shape::Other)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
-                Ok(Shape::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Shape, E> {
-                Ok(Shape::Other)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
-                while a.next_element::<Shape>()?.is_some() {}
-                Ok(Shape::Other)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Shape, A::Error> {
-                while a.next_entry::<serde::de::IgnoredAny, Shape>()?.is_some() {}
-                Ok(Shape::Object)
-            }
-        }
-        d.deserialize_any(Walk)
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::cursor::chat::Image;
-use crate::dialects::limits;
+use crate::dialects::{json, limits};
 use crate::engine::error::ApiError;
 use crate::engine::images;
 
@@ -250,15 +250,40 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Every top-level field taken; unknown ones are skipped without being built.
+const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "instructions",
+    "tool_choice",
+    "reasoning",
+    "text",
+    "truncation",
+    "user",
+    "include",
+    "metadata",
+    "previous_response_id",
+    "stream",
+    "store",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "tools",
+    "input",
+];
+
+/// The fields read one item at a time; the others are read as a whole.
+const ARRAYS: &[&str] = &["tools", "input"];
+
 impl ResponsesRequest {
-    /// Parses and checks a body; the error is a 400 naming the field.
+    /// Parses and checks a body; the error is a 400 naming the field. No tree of the whole
+    /// body is built: the top level is taken raw ([`json::Fields`], after the syntax and
+    /// nesting pass every dialect shares), and `tools` and `input` are built and checked
+    /// one item at a time.
     pub(crate) fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
-        let Value::Object(_) = &value else {
-            return Err(bad("", "the request body must be a JSON object"));
-        };
-        let o = Obj::at(&value, String::new())?;
+        let top = json::Fields::parse(body, KNOWN_FIELDS)?;
+        let small = Value::Object(top.values_except(ARRAYS)?);
+        let o = Obj::at(&small, String::new())?;
         let model = o.str("model")?.map(str::to_string);
         if model.as_deref().is_some_and(|m| m.trim().is_empty()) {
             return Err(bad("model", "must not be empty"));
@@ -267,30 +292,40 @@ impl ResponsesRequest {
             limits::model(m).map_err(|e| bad("model", e))?;
         }
         let mut tools = Tools::default();
-        let declared = o.array("tools")?;
-        capped("tools", declared.map_or(0, Vec::len), limits::TOOLS)?;
-        tools.declare_all(declared, "tools", None)?;
-        let input = match o.get("input") {
-            None => return Err(bad("input", "is required")),
-            Some(Value::String(s)) => vec![Item::Message {
-                role: Role::User,
-                content: vec![Part::Text(s.clone())],
-            }],
-            Some(Value::Array(items)) => {
-                capped("input", items.len(), limits::MESSAGES)?;
-                let mut out = Vec::with_capacity(items.len());
-                for (i, v) in items.iter().enumerate() {
-                    out.extend(parse_item(v, i, &mut tools)?);
-                }
-                if out.is_empty() {
-                    return Err(bad(
-                        "input",
-                        "must hold at least one message or function call output",
-                    ));
-                }
-                out
+        if let Some(raw) = top.raw("tools").filter(|v| !json::is_null(v)) {
+            let declared =
+                json::items(raw, limits::TOOLS).ok_or_else(|| bad("tools", "must be an array"))?;
+            capped("tools", declared.len, limits::TOOLS)?;
+            for (i, t) in declared.kept.iter().enumerate() {
+                tools.declare(&Obj::at(&json::value(t)?, format!("tools[{i}]"))?, None)?;
             }
-            Some(_) => return Err(bad("input", "must be a string or an array of items")),
+        }
+        let input = match top.raw("input").filter(|v| !json::is_null(v)) {
+            None => return Err(bad("input", "is required")),
+            Some(raw) => match json::items(raw, limits::MESSAGES) {
+                Some(items) => {
+                    capped("input", items.len, limits::MESSAGES)?;
+                    let mut out = Vec::with_capacity(items.len);
+                    // One item's tree at a time.
+                    for (i, v) in items.kept.iter().enumerate() {
+                        out.extend(parse_item(&json::value(v)?, i, &mut tools)?);
+                    }
+                    if out.is_empty() {
+                        return Err(bad(
+                            "input",
+                            "must hold at least one message or function call output",
+                        ));
+                    }
+                    out
+                }
+                None => match json::value(raw)? {
+                    Value::String(s) => vec![Item::Message {
+                        role: Role::User,
+                        content: vec![Part::Text(s)],
+                    }],
+                    _ => return Err(bad("input", "must be a string or an array of items")),
+                },
+            },
         };
         let tool_choice = parse_tool_choice(o.get("tool_choice"), &tools)?;
         if let Some(r) = o.object("reasoning")? {

@@ -97,6 +97,18 @@ impl Proxy {
             .expect("send")
     }
 
+    /// `POST path` with the proxy's key and `body` as it is, sent as JSON.
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
     /// `GET path` with the proxy's key.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http

@@ -159,3 +159,31 @@ fn blocks_of_every_kind_parse_and_unknown_top_level_fields_are_ignored() {
         "tool_use is the assistant's"
     );
 }
+
+#[test]
+fn bodies_are_refused_as_chat_refuses_them_a_key_given_twice_or_nesting_too_deep() {
+    let body = br#"{"model": "a", "model": "b", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x"}]}"#;
+    let e = MessagesRequest::parse(body).unwrap_err();
+    assert_eq!(e.code, Some("invalid_request"));
+    assert!(e.message.contains("duplicate field `model`"), "{e:?}");
+    // Too deep even in a field nobody reads: not JSON this proxy takes, as in chat.
+    let deep = format!(
+        r#"{{"model": "m", "max_tokens": 5, "messages": [{{"role": "user", "content": "x"}}],
+            "x": {}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let e = MessagesRequest::parse(deep.as_bytes()).unwrap_err();
+    assert_eq!(e.code, Some("invalid_json"));
+    // Unknown fields of any shape pass untouched, and past-the-cap arrays are still
+    // counted in full.
+    let body = format!(
+        r#"{{"model": "m", "max_tokens": 5, "extra": {{"a": [1, {{}}]}},
+            "messages": [{}]}}"#,
+        vec![r#"{"role": "user", "content": "x"}"#; limits::MESSAGES + 2].join(",")
+    );
+    let e = MessagesRequest::parse(body.as_bytes()).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("messages"));
+    assert!(e.message.contains("10002"), "{}", e.message);
+}

@@ -232,3 +232,30 @@ fn a_namespaces_tools_join_the_others_and_a_name_taken_is_skipped_there() {
         "input[0].namespace"
     );
 }
+
+#[test]
+fn bodies_are_refused_as_chat_refuses_them_a_key_given_twice_or_nesting_too_deep() {
+    let e = ResponsesRequest::parse(br#"{"input": "a", "input": "b"}"#).unwrap_err();
+    assert_eq!(e.code, Some("invalid_request"));
+    assert!(e.message.contains("duplicate field `input`"), "{e:?}");
+    // Too deep even in a field nobody reads: not JSON this proxy takes, as in chat.
+    let deep = format!(
+        r#"{{"input": "hi", "x": {}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let e = ResponsesRequest::parse(deep.as_bytes()).unwrap_err();
+    assert_eq!(e.code, Some("invalid_json"));
+    let e = ResponsesRequest::parse(b"[1]").unwrap_err();
+    assert_eq!(
+        (e.code, e.param.as_deref()),
+        (Some("invalid_request"), Some(""))
+    );
+    let body = format!(
+        r#"{{"input": [{}]}}"#,
+        vec![r#"{"role": "user", "content": "x"}"#; limits::MESSAGES + 2].join(",")
+    );
+    let e = ResponsesRequest::parse(body.as_bytes()).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("input"));
+    assert!(e.message.contains("10002"), "{}", e.message);
+}
