@@ -577,6 +577,12 @@ mod tests {
 
     /// A user message, then `n` steps each calling `bash` with `args` and getting a result.
     fn looped(n: usize, args: &Value) -> Vec<Msg> {
+        steps(n, |_| args.clone())
+    }
+
+    /// A user message, then `n` steps, step `i` calling `bash` with `args(i)` and getting a
+    /// result.
+    fn steps(n: usize, args: impl Fn(usize) -> Value) -> Vec<Msg> {
         let mut h = vec![Msg::User("go".into())];
         for i in 0..n {
             h.push(Msg::Assistant {
@@ -584,7 +590,7 @@ mod tests {
                 calls: vec![Call {
                     id: format!("c{i}"),
                     name: "bash".into(),
-                    args: args.clone(),
+                    args: args(i),
                 }],
             });
             h.push(Msg::Tool {
@@ -656,20 +662,7 @@ mod tests {
             max_tool_steps: 3,
             ..rules()
         };
-        let varied = |n: usize| {
-            let mut h = vec![Msg::User("go".into())];
-            for i in 0..n {
-                h.push(Msg::Assistant {
-                    text: String::new(),
-                    calls: vec![Call {
-                        id: format!("c{i}"),
-                        name: "bash".into(),
-                        args: json!({ "step": i }),
-                    }],
-                });
-            }
-            h
-        };
+        let varied = |n: usize| steps(n, |i| json!({ "step": i }));
         g.check_step(&r, &varied(2), &[call(json!({"step": 2}))])
             .expect("third step");
         let e = g
